@@ -1,0 +1,16 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { validateEventInput, type AuditEventInput } from './event.ts';
+
+/**
+ * Records an event in the caller's transaction: it commits with the state change it
+ * describes, or not at all. The event waits in `audit_queue` until the sequencer gives it
+ * its seq and hash, which keeps the chain's one serial step out of every caller's commit.
+ */
+export async function appendEvent(trx: Kysely<Database>, input: AuditEventInput): Promise<void> {
+  const body = validateEventInput(input);
+  await trx
+    .insertInto('audit_queue')
+    .values({ actor: input.actor, action: input.action, subject: input.subject ?? null, body })
+    .execute();
+}

@@ -1,0 +1,61 @@
+import type { Transaction } from 'kysely';
+import type pg from 'pg';
+import type { Db } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+import { appendEvent } from './append.ts';
+import type { VerifyResult } from './checker.ts';
+import type { AuditEventInput } from './event.ts';
+import { exportChain } from './export.ts';
+import { AuditSequencer, type SequencerOptions } from './sequencer.ts';
+import { verifyChain, type VerifyOptions } from './verify.ts';
+
+/**
+ * The audit log as the rest of Gatehouse sees it: record events with a state change,
+ * verify, export. The chain itself is built by the sequencer.
+ */
+export class AuditLog {
+  readonly sequencer: AuditSequencer;
+
+  constructor(
+    private readonly db: Db,
+    private readonly pool: pg.Pool,
+    log: Logger,
+    options: SequencerOptions = {},
+  ) {
+    this.sequencer = new AuditSequencer(db, log.child({ component: 'audit-sequencer' }), options);
+  }
+
+  /** Queues an event inside the caller's transaction. */
+  append(trx: Transaction<Database> | Db, input: AuditEventInput): Promise<void> {
+    return appendEvent(trx, input);
+  }
+
+  /**
+   * Runs `work` in one transaction; events it appends commit with it. After the commit the
+   * sequencer is nudged, so the events reach the chain within milliseconds.
+   */
+  async transact<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const result = await this.db.transaction().execute(work);
+    this.sequencer.nudge();
+    return result;
+  }
+
+  /** Records one event in a transaction of its own. */
+  record(input: AuditEventInput): Promise<void> {
+    return this.transact((trx) => appendEvent(trx, input));
+  }
+
+  /** Chains everything committed so far; for tests and commands that read the log next. */
+  flush(): Promise<number> {
+    return this.sequencer.flush();
+  }
+
+  verify(options?: VerifyOptions): Promise<VerifyResult> {
+    return verifyChain(this.pool, options);
+  }
+
+  export(file: string): Promise<{ events: number }> {
+    return exportChain(this.pool, file);
+  }
+}

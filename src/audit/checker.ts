@@ -1,0 +1,117 @@
+import { GENESIS_HASH, sha256 } from './chain.ts';
+
+export type FailureReason =
+  | 'empty'
+  | 'gap'
+  | 'duplicate'
+  | 'out-of-order'
+  | 'link-broken'
+  | 'content-changed'
+  | 'malformed';
+
+export interface ChainFailure {
+  /** The first seq at which the log is not whole. */
+  seq: number;
+  reason: FailureReason;
+  message: string;
+  /** Line number in an export file, for file verification. */
+  line?: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Events whose seq, link and hash were checked and found right. */
+  checked: number;
+  headSeq: number | null;
+  /** Hex SHA-256 of the last event checked. */
+  headHash: string | null;
+  failure: ChainFailure | null;
+}
+
+const short = (hash: Uint8Array): string => Buffer.from(hash).toString('hex').slice(0, 16);
+
+/**
+ * The rules of a whole chain, applied one event at a time in seq order: seqs run 1, 2, 3 …
+ * with no gap, repeat or step back; each event's prev_hash is the previous event's hash
+ * (32 zero bytes for seq 1); and SHA-256(prev_hash ‖ canonical) is its stored hash.
+ * It stops at the first failure. Memory use does not grow with the log.
+ */
+export class ChainChecker {
+  private lastSeq = 0;
+  private lastHash: Uint8Array = GENESIS_HASH;
+  private checked = 0;
+  private failure: ChainFailure | null = null;
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /**
+   * `hashInput` is prev_hash followed by the canonical bytes, as hashed; its first 32 bytes
+   * are the event's stored prev_hash. Returns false once the chain has failed.
+   */
+  check(seq: number, hashInput: Uint8Array, hash: Uint8Array, line?: number): boolean {
+    if (this.failure) return false;
+    const expected = this.lastSeq + 1;
+    if (seq !== expected) {
+      if (seq === this.lastSeq && this.checked > 0) {
+        return this.fail(seq, 'duplicate', `seq ${seq} appears more than once`, line);
+      }
+      if (seq < expected) {
+        return this.fail(seq, 'out-of-order', `seq ${seq} comes after seq ${this.lastSeq}: events are out of order`, line);
+      }
+      if (expected === 1) {
+        return this.fail(1, 'gap', `the log starts at seq ${seq}, not 1: events 1 to ${seq - 1} are missing`, line);
+      }
+      const missing = seq - 1 === expected ? `seq ${expected} is missing` : `seqs ${expected} to ${seq - 1} are missing`;
+      return this.fail(expected, 'gap', `${missing}: seq ${this.lastSeq} is followed by seq ${seq}`, line);
+    }
+    const prevHash = hashInput.subarray(0, 32);
+    if (hashInput.length < 32 || !equal(prevHash, this.lastHash)) {
+      const before = seq === 1 ? 'the genesis value (32 zero bytes)' : `the hash of seq ${this.lastSeq} (${short(this.lastHash)}…)`;
+      return this.fail(
+        seq,
+        'link-broken',
+        `the prev_hash of seq ${seq} (${short(prevHash)}…) is not ${before}: an event before it was removed, inserted or replaced`,
+        line,
+      );
+    }
+    const actual = sha256(hashInput);
+    if (!equal(actual, hash)) {
+      return this.fail(
+        seq,
+        'content-changed',
+        `seq ${seq} was altered: its content hashes to ${short(actual)}…, but its stored hash is ${short(hash)}…`,
+        line,
+      );
+    }
+    this.lastSeq = seq;
+    this.lastHash = actual;
+    this.checked += 1;
+    return true;
+  }
+
+  /** Records a failure; also for problems found outside the chain rules, such as an unreadable export line. */
+  fail(seq: number, reason: FailureReason, message: string, line?: number): false {
+    this.failure ??= line === undefined ? { seq, reason, message } : { seq, reason, message, line };
+    return false;
+  }
+
+  /** The verdict. An empty log fails: a log that should hold events but holds none proves nothing. */
+  result(): VerifyResult {
+    if (!this.failure && this.checked === 0) {
+      this.fail(1, 'empty', 'the audit log holds no events: an empty log does not verify');
+    }
+    return {
+      ok: this.failure === null,
+      checked: this.checked,
+      headSeq: this.checked > 0 ? this.lastSeq : null,
+      headHash: this.checked > 0 ? Buffer.from(this.lastHash).toString('hex') : null,
+      failure: this.failure,
+    };
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/**
+ * Every setting Gatehouse reads from the environment, validated once at start-up.
+ * README.md lists them; keep the two in step.
+ */
+const booleanText = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string')
+    .optional(),
+  GATEHOUSE_DATA_DIR: z.string().min(1).default('.data'),
+  GATEHOUSE_POLICY: z.string().min(1).default('gatehouse.yml'),
+  GATEHOUSE_MIGRATE_ON_START: booleanText.default(true),
+  AUDIT_SEQUENCER_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  PORT: z.coerce.number().int().min(1).max(65_535).default(3000),
+  SLACK_BOT_TOKEN: z.string().startsWith('xoxb-', 'must be a bot token (xoxb-…)').optional(),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
+  SLACK_API_URL: z.string().url().optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  nodeEnv: Env['NODE_ENV'];
+  logLevel: Env['LOG_LEVEL'];
+  /** Unset means: run the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  policyFile: string;
+  /** False when GATEHOUSE_POLICY is unset and the default path is in use. */
+  policyFileExplicit: boolean;
+  migrateOnStart: boolean;
+  sequencerIntervalMs: number;
+  port: number;
+  slack: {
+    botToken: string | undefined;
+    signingSecret: string | undefined;
+    appToken: string | undefined;
+    apiUrl: string | undefined;
+  };
+}
+
+export class ConfigError extends Error {}
+
+/** Reads the environment; throws ConfigError naming each bad variable and what it takes. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in most shells' `FOO= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      // Never echo the value: it may be a secret.
+      return `  ${key}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}\nSee the configuration table in README.md.`);
+  }
+  const e = parsed.data;
+  return {
+    nodeEnv: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.GATEHOUSE_DATA_DIR,
+    policyFile: e.GATEHOUSE_POLICY,
+    policyFileExplicit: present.GATEHOUSE_POLICY !== undefined,
+    migrateOnStart: e.GATEHOUSE_MIGRATE_ON_START,
+    sequencerIntervalMs: e.AUDIT_SEQUENCER_INTERVAL_MS,
+    port: e.PORT,
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL,
+    },
+  };
+}
