@@ -54,7 +54,7 @@ export function validateEventInput(input: AuditEventInput): string {
     throw new InvalidAuditEventError(`audit action "${input.action}" must be dotted lower-case words, like request.created`);
   }
   const subject = input.subject ?? null;
-  if (subject !== null && (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || /[\u0000-\u001f]/.test(subject))) {
+  if (subject !== null && (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || /\p{Cc}/u.test(subject))) {
     throw new InvalidAuditEventError(`audit subject must be 1-${MAX_SUBJECT_LENGTH} printable characters`);
   }
   const body = input.body ?? {};
