@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
@@ -29,7 +30,13 @@ interface QueuedRow {
  * separate statement under READ COMMITTED, so the read is never stale), and deletes the
  * queue rows it chains in the same transaction, so an event is chained exactly once.
  */
-export class AuditSequencer {
+export interface ChainedBatch {
+  count: number;
+  /** Seq of the last event chained. */
+  headSeq: number;
+}
+
+export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
   private readonly intervalMs: number;
   private readonly batchSize: number;
   private timer: NodeJS.Timeout | null = null;
@@ -43,6 +50,7 @@ export class AuditSequencer {
     private readonly log: Logger,
     options: SequencerOptions = {},
   ) {
+    super();
     this.intervalMs = options.intervalMs ?? 250;
     this.batchSize = options.batchSize ?? 1000;
   }
@@ -117,9 +125,9 @@ export class AuditSequencer {
     }
   }
 
-  /** One transaction: lock, read head, take a batch from the queue, chain it. */
+  /** One transaction: lock, read head, take a batch from the queue, chain it. Emits `chained` after the commit. */
   async sequenceBatch(): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
+    const batch = await this.db.transaction().execute(async (trx): Promise<ChainedBatch> => {
       await sql`select pg_advisory_xact_lock(${SEQUENCER_LOCK_KEY})`.execute(trx);
       const head = await trx
         .selectFrom('audit_events')
@@ -133,7 +141,7 @@ export class AuditSequencer {
         returning id, actor, action, subject, body,
           to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as time
       `.execute(trx);
-      if (taken.rows.length === 0) return 0;
+      if (taken.rows.length === 0) return { count: 0, headSeq: head?.seq ?? 0 };
       const rows = taken.rows.sort((a, b) => a.id - b.id);
       let seq = head?.seq ?? 0;
       let prevHash = head?.hash ?? GENESIS_HASH;
@@ -154,8 +162,12 @@ export class AuditSequencer {
         return value;
       });
       await trx.insertInto('audit_events').values(values).execute();
-      this.log.debug({ count: values.length, seq }, 'audit events chained');
-      return values.length;
+      return { count: values.length, headSeq: seq };
     });
+    if (batch.count > 0) {
+      this.log.debug({ count: batch.count, seq: batch.headSeq }, 'audit events chained');
+      this.emit('chained', batch);
+    }
+    return batch.count;
   }
 }

@@ -1,0 +1,24 @@
+-- Least privilege for Gatehouse on your own PostgreSQL (see README, "Your own PostgreSQL").
+--
+-- Two roles: gatehouse_owner owns the schema and runs `gatehouse migrate`; the bot logs in
+-- as gatehouse_app, which may read and add audit events but never change or remove them.
+-- Run part 1 as a superuser before the first migration, part 2 after every migration.
+
+-- Part 1 (once, as a superuser, connected to the Gatehouse database) ----------------
+--   create role gatehouse_owner login password '…';
+--   create role gatehouse_app login password '…';
+--   grant usage, create on schema public to gatehouse_owner;
+-- Then: DATABASE_URL=postgres://gatehouse_owner:…@host/db gatehouse migrate
+
+-- Part 2 (after each `gatehouse migrate`, as gatehouse_owner or a superuser) ---------
+grant usage on schema public to gatehouse_app;
+grant select, insert, update, delete on all tables in schema public to gatehouse_app;
+grant usage, select on all sequences in schema public to gatehouse_app;
+
+-- The audit log: read and append only. The sequencer deletes from audit_queue the events it
+-- has chained, so that table keeps DELETE.
+revoke update, delete, truncate, references, trigger on audit_events from gatehouse_app;
+-- The app checks which migrations are applied but never records one.
+revoke insert, update, delete, truncate on kysely_migration, kysely_migration_lock from gatehouse_app;
+-- Nobody else gets anything by default.
+revoke all on all tables in schema public from public;

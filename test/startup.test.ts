@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { appendFile, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { childEnv, freePort, killLeftoverChildren, LEVEL, logLines, runNode, startNode, type Child, type Exit } from './support/process.ts';
+
+const HEALTH_LINE = 'health endpoints';
+
+interface Running {
+  child: Child;
+  port: number;
+}
+
+/** `npm start` with `settings` on top of what every start needs: a database, a port, a policy file. */
+async function startGatehouse(t: TestDatabase, policyFile: string, settings: Record<string, string> = {}): Promise<Running> {
+  const port = await freePort();
+  const env = childEnv({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: policyFile, LOG_LEVEL: 'info', ...settings });
+  const child = startNode(['--import', 'tsx', 'src/main.ts'], env);
+  await child.waitForLine((line) => line.includes(HEALTH_LINE));
+  return { child, port };
+}
+
+/** SIGTERM, as a process manager stops it; the stop must be clean. */
+async function stopCleanly({ child }: Running): Promise<Exit> {
+  const exit = await child.stop('SIGTERM');
+  expect(exit.code, exit.output).toBe(0);
+  expect(logLines(exit.stdout).map((line) => line.msg)).toContain('stopped cleanly');
+  return exit;
+}
+
+/** A start that must fail: its exit, with all it printed. */
+function startAndFail(settings: Record<string, string>): Promise<Exit> {
+  return runNode(['--import', 'tsx', 'src/main.ts'], childEnv({ LOG_LEVEL: 'info', ...settings }));
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, body: await response.json() };
+}
+
+interface PolicyLoaded {
+  sha256: string;
+  previous_sha256: string | null;
+  file: string;
+  resources: string[];
+}
+
+/** The policy.loaded events on the record, oldest first. */
+async function policyEvents(t: TestDatabase): Promise<PolicyLoaded[]> {
+  const result = await t.query<{ body: PolicyLoaded }>(
+    `select canonical::jsonb -> 'body' as body from audit_events where action = 'policy.loaded' order by seq`,
+  );
+  return result.rows.map((row) => row.body);
+}
+
+async function sha256Of(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+let workDir: string;
+const databases: TestDatabase[] = [];
+
+async function database(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const t = await createTestDatabase(options);
+  databases.push(t);
+  return t;
+}
+
+/** A private copy of the example policy, as an operator starts from. */
+async function policyCopy(name: string): Promise<string> {
+  const file = join(workDir, name);
+  await copyFile('gatehouse.example.yml', file);
+  return file;
+}
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'gatehouse-startup-'));
+});
+
+afterAll(async () => {
+  await killLeftoverChildren();
+  await Promise.all(databases.map((t) => t.destroy()));
+  await rm(workDir, { recursive: true, force: true });
+});
+
+describe('npm start with no Slack credentials yet', () => {
+  it('migrates a new database, answers /healthz and /readyz, says what Slack needs, and stops cleanly', async () => {
+    const t = await database({ migrate: false });
+    const running = await startGatehouse(t, await policyCopy('gatehouse.yml'));
+
+    expect(await get(running.port, '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await get(running.port, '/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+
+    const exit = await stopCleanly(running);
+    const logs = logLines(exit.stdout);
+    expect(logs.find((line) => line.msg === 'database migrations applied')).toBeDefined();
+    const slackWarning = logs.find((line) => line.level === LEVEL.warn && line.msg.startsWith('Slack is not configured'));
+    expect(slackWarning?.msg).toContain('SLACK_BOT_TOKEN');
+    expect(slackWarning?.msg).toContain('SLACK_SIGNING_SECRET');
+  });
+});
+
+describe('the policy on the record', () => {
+  it('records the file once, and again only when it changes, linked to the hash before', async () => {
+    const t = await database();
+    const file = await policyCopy('recorded.yml');
+    const firstHash = await sha256Of(file);
+
+    await stopCleanly(await startGatehouse(t, file));
+    expect(await policyEvents(t)).toEqual([
+      { sha256: firstHash, previous_sha256: null, file, resources: ['prod-db-readonly', 'staging-db', 'audit-exports'] },
+    ]);
+
+    await stopCleanly(await startGatehouse(t, file));
+    expect(await policyEvents(t)).toHaveLength(1);
+
+    await appendFile(file, '# reviewed by the security team\n');
+    const secondHash = await sha256Of(file);
+    await stopCleanly(await startGatehouse(t, file));
+    const events = await policyEvents(t);
+    expect(events).toHaveLength(2);
+    expect(events[1]).toMatchObject({ sha256: secondHash, previous_sha256: firstHash });
+  });
+});
+
+describe('a start that cannot go ahead', () => {
+  it('stops on a bad policy file, naming the file and the setting to fix', async () => {
+    const t = await database();
+    const file = join(workDir, 'bad.yml');
+    await writeFile(file, (await readFile('gatehouse.example.yml', 'utf8')).replace('max_duration: 4h', 'max_duration: 6 hours'));
+
+    const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_POLICY: file });
+
+    expect(exit.code, exit.output).toBe(1);
+    const fatal = logLines(exit.stdout).find((line) => line.level === LEVEL.fatal);
+    expect(fatal?.msg).toContain(`Policy file ${file} is not valid`);
+    expect(fatal?.msg).toContain('resources[0].max_duration');
+    expect(await policyEvents(t)).toEqual([]);
+  });
+
+  it('stops on an invalid environment variable, naming it', async () => {
+    const exit = await startAndFail({ PORT: 'abc', GATEHOUSE_POLICY: await policyCopy('env.yml') });
+
+    expect(exit.code, exit.output).toBe(1);
+    expect(exit.stderr).toContain('Invalid environment');
+    expect(exit.stderr).toMatch(/^\s*PORT: /m);
+  });
+});
+
+describe('secrets', () => {
+  it('never appear in the logs, even at the most detailed level', async () => {
+    const t = await database();
+    const running = await startGatehouse(t, await policyCopy('secrets.yml'), {
+      SLACK_BOT_TOKEN: 'xoxb-secret-token-123',
+      SLACK_SIGNING_SECRET: 'shh-signing-456',
+      LOG_LEVEL: 'trace',
+    });
+    const exit = await stopCleanly(running);
+
+    expect(exit.output).not.toContain('xoxb-secret-token-123');
+    expect(exit.output).not.toContain('shh-signing-456');
+    const databasePassword = new URL(t.url).password;
+    if (databasePassword) expect(exit.output).not.toContain(databasePassword);
+    expect(logLines(exit.stdout).some((line) => line.msg.startsWith('Slack is not configured'))).toBe(false);
+  });
+});
