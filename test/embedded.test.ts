@@ -77,7 +77,6 @@ describe('the embedded PostgreSQL', () => {
 
     await owner.stop();
     expect(await exists(pidFile())).toBe(false);
-    await expect(query(owner.url(), 'select 1')).rejects.toThrow(/ECONNREFUSED/);
   });
 });
 

@@ -17,8 +17,8 @@ interface PolicyEventBody {
 
 async function policyEvents(t: TestDatabase): Promise<PolicyEventBody[]> {
   await t.audit.flush();
-  const rows = await t.db.selectFrom('audit_events').select('canonical').where('action', '=', 'policy.loaded').orderBy('seq').execute();
-  return rows.map((row) => (JSON.parse(row.canonical) as { body: PolicyEventBody }).body);
+  const rows = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'policy.loaded').orderBy('seq').execute();
+  return rows.map((row) => row.body as unknown as PolicyEventBody);
 }
 
 describe('putting the policy on the record', () => {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
 import { appendFile, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +52,7 @@ interface PolicyLoaded {
 /** The policy.loaded events on the record, oldest first. */
 async function policyEvents(t: TestDatabase): Promise<PolicyLoaded[]> {
   const result = await t.query<{ body: PolicyLoaded }>(
-    `select canonical::jsonb -> 'body' as body from audit_events where action = 'policy.loaded' order by seq`,
+    `select body from audit_log where action = 'policy.loaded' order by seq`,
   );
   return result.rows.map((row) => row.body);
 }
@@ -138,6 +140,21 @@ describe('a start that cannot go ahead', () => {
     expect(fatal?.msg).toContain(`Policy file ${file} is not valid`);
     expect(fatal?.msg).toContain('resources[0].max_duration');
     expect(await policyEvents(t)).toEqual([]);
+  });
+
+  it('stops on a port already in use, saying which setting to change', async () => {
+    const t = await database();
+    const taken = net.createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: await policyCopy('port.yml') });
+      expect(exit.code, exit.output).toBe(1);
+      expect(exit.stdout).toContain(`PORT ${port} is already in use: set PORT to a free port.`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('stops on an invalid environment variable, naming it', async () => {

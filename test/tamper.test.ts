@@ -32,9 +32,9 @@ describe('verifying a tampered audit log', () => {
     expect(result.checked).toBe(3);
   });
 
-  it('catches a changed actor, and the queryable column shows the edit came from the hashed text', async () => {
+  it('catches a changed actor, which the audit_log view shows as it reads the hashed text', async () => {
     await tamper(t, `update audit_events set canonical = replace(canonical, 'U0ALICE01', 'U0MALLORY') where seq = 5`);
-    const { rows } = await t.query<{ actor: string }>('select actor from audit_events where seq = 5');
+    const { rows } = await t.query<{ actor: string }>('select actor from audit_log where seq = 5');
     expect(rows[0]?.actor).toBe('U0MALLORY');
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 5, reason: 'content-changed' });
@@ -44,7 +44,7 @@ describe('verifying a tampered audit log', () => {
     const original = JSON.parse(await canonicalAt(t, 6)) as { time: string };
     const earlier = original.time.replace(/^\d{4}/, '2020');
     await tamper(t, `update audit_events set canonical = replace(canonical, '${original.time}', '${earlier}') where seq = 6`);
-    const { rows } = await t.query<{ occurred_at: Date }>('select occurred_at from audit_events where seq = 6');
+    const { rows } = await t.query<{ occurred_at: Date }>('select occurred_at from audit_log where seq = 6');
     expect(rows[0]?.occurred_at.getUTCFullYear()).toBe(2020);
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 6, reason: 'content-changed' });
@@ -68,7 +68,7 @@ describe('verifying a tampered audit log', () => {
     const forged = encodeEvent({ v: 1, seq: 11, time: '2026-11-26T12:00:00.000000Z', actor: 'U0MALLORY', action: 'grant.active', subject: 'grant-x', body: {} });
     const fakePrev = Buffer.alloc(32, 7);
     const hash = chainHash(fakePrev, forged);
-    await t.query('insert into audit_events (canonical, prev_hash, hash) values ($1, $2, $3)', [forged, fakePrev, hash]);
+    await t.query('insert into audit_events (seq, canonical, prev_hash, hash) values (11, $1, $2, $3)', [forged, fakePrev, hash]);
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 11, reason: 'link-broken' });
     expect(result.checked).toBe(10);
@@ -82,18 +82,28 @@ describe('verifying a tampered audit log', () => {
       t,
       'alter table audit_events drop constraint audit_events_pkey',
     );
-    await t.query('insert into audit_events (canonical, prev_hash, hash) values ($1, $2, $3)', [forged, prev, chainHash(prev, forged)]);
+    await t.query('insert into audit_events (seq, canonical, prev_hash, hash) values (5, $1, $2, $3)', [forged, prev, chainHash(prev, forged)]);
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 5, reason: 'duplicate' });
   });
 
-  it("catches two rows whose content was swapped", async () => {
-    const third = await canonicalAt(t, 3);
-    const seventh = await canonicalAt(t, 7);
+  it('catches two rows whose content was swapped, hashes and all', async () => {
     await tamper(
       t,
-      'alter table audit_events drop constraint audit_events_pkey',
-      `update audit_events set canonical = case seq when 3 then '${seventh}' else '${third}' end where seq in (3, 7)`,
+      'alter table audit_events drop constraint audit_events_hash_key',
+      `update audit_events a set canonical = b.canonical, prev_hash = b.prev_hash, hash = b.hash
+       from audit_events b where (a.seq, b.seq) in ((3, 7), (7, 3))`,
+    );
+    const result = await t.audit.verify();
+    expect(result.failure).toMatchObject({ seq: 3, reason: 'link-broken' });
+  });
+
+  it('catches two events whose seqs were swapped', async () => {
+    await tamper(
+      t,
+      'update audit_events set seq = 1003 where seq = 3',
+      'update audit_events set seq = 3 where seq = 7',
+      'update audit_events set seq = 7 where seq = 1003',
     );
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 3, reason: 'link-broken' });
@@ -104,7 +114,7 @@ describe('verifying a tampered audit log', () => {
       t,
       'alter table audit_events drop constraint audit_events_pkey',
       'alter table audit_events drop constraint audit_events_hash_key',
-      'insert into audit_events (canonical, prev_hash, hash) select canonical, prev_hash, hash from audit_events where seq = 6',
+      'insert into audit_events (seq, canonical, prev_hash, hash) select seq, canonical, prev_hash, hash from audit_events where seq = 6',
     );
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 6, reason: 'duplicate' });

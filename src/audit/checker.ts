@@ -85,6 +85,10 @@ export class ChainChecker {
         line,
       );
     }
+    const claimed = hashedSeq(hashInput);
+    if (claimed !== seq) {
+      return this.fail(seq, 'out-of-order', `the event stored at seq ${seq} was chained as seq ${claimed ?? '(none)'}`, line);
+    }
     this.lastSeq = seq;
     this.lastHash = actual;
     this.checked += 1;
@@ -110,6 +114,28 @@ export class ChainChecker {
       failure: this.failure,
     };
   }
+}
+
+const SEQ_KEY = Buffer.from('"seq":');
+
+/**
+ * The top-level `seq` inside the hashed text, found without parsing the whole event.
+ * Canonical key order puts `seq` after `body` and before `subject`, `time` and `v`, whose
+ * values hold no `"seq":` (inside a JSON string a quote is always escaped), so the last
+ * occurrence is the top-level key.
+ */
+function hashedSeq(hashInput: Uint8Array): number | null {
+  const bytes = Buffer.from(hashInput.buffer, hashInput.byteOffset, hashInput.byteLength);
+  const at = bytes.lastIndexOf(SEQ_KEY);
+  if (at < 32) return null;
+  let value = 0;
+  let i = at + SEQ_KEY.length;
+  for (; i < bytes.length; i++) {
+    const digit = bytes[i]! - 48;
+    if (digit < 0 || digit > 9) break;
+    value = value * 10 + digit;
+  }
+  return i > at + SEQ_KEY.length && bytes[i] === 44 /* , */ ? value : null;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -25,7 +25,7 @@ export async function exportChain(pool: pg.Pool, file: string): Promise<{ events
       lines.push(`{"event":${canonical.toString('utf8')},"hash":"${hash.toString('hex')}","prev_hash":"${prevHash.toString('hex')}"}\n`);
       events += 1;
     });
-    const stream = client.query(copyTo('copy (select canonical, prev_hash, hash from audit_events order by seq, hash) to stdout (format binary)'));
+    const stream = client.query(copyTo('copy (select canonical, prev_hash, hash from audit_events order by seq) to stdout (format binary)'));
     for await (const chunk of stream) {
       reader.push(chunk as Buffer);
       if (lines.length > 0 && !out.write(lines.join(''))) await once(out, 'drain');

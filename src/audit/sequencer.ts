@@ -157,7 +157,7 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
           body: JSON.parse(row.body) as Record<string, unknown>,
         });
         const hash = chainHash(prevHash, canonical);
-        const value = { canonical, prev_hash: prevHash, hash };
+        const value = { seq, canonical, prev_hash: prevHash, hash };
         prevHash = hash;
         return value;
       });

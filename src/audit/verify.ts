@@ -40,7 +40,7 @@ export async function verifyChain(pool: pg.Pool, options: VerifyOptions = {}): P
     const stream = client.query(
       copyTo(`copy (
         select seq, prev_hash || convert_to(canonical, 'UTF8'), hash
-        from audit_events order by seq, hash
+        from audit_events order by seq
       ) to stdout (format binary)`),
     );
     for await (const chunk of stream) reader.push(chunk as Buffer);

@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { Command } from 'commander';
 import { headSeq } from '../audit/verify.ts';
 import { verifyExportFile } from '../audit/verify-file.ts';
@@ -89,6 +91,11 @@ audit
   .argument('<file>', 'a file written by `gatehouse audit export`')
   .option('--json', 'print the result as JSON')
   .action(async (file: string, options: { json?: boolean }) => {
+    try {
+      await access(file, constants.R_OK);
+    } catch {
+      throw new Error(`cannot read ${file}: no such file, or no permission. Give the path of a file written by \`gatehouse audit export\`.`);
+    }
     const result = await verifyExportFile(file, { onProgress: options.json ? undefined : progressReporter('verifying', null) });
     if (process.stderr.isTTY && !options.json) process.stderr.write('\n');
     console.log(options.json ? JSON.stringify(result, null, 2) : formatVerifyReport(result, file));

@@ -1,19 +1,26 @@
-import type { ColumnType, Generated, GeneratedAlways } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
- * One row per audit event, append-only. `canonical` holds the exact bytes that were
- * hashed; every other column but the hashes is generated from it by the database, so the
- * queryable copy can never disagree with the hashed record.
+ * One row per audit event, append-only. `canonical` holds the exact bytes that were hashed
+ * and is the only copy of the event's fields; read them through the `audit_log` view.
  */
 export interface AuditEventTable {
+  seq: number;
   canonical: string;
   prev_hash: Buffer;
   hash: Buffer;
-  seq: GeneratedAlways<number>;
-  occurred_at: GeneratedAlways<Date>;
-  actor: GeneratedAlways<string>;
-  action: GeneratedAlways<string>;
-  subject: GeneratedAlways<string | null>;
+}
+
+/** The `audit_log` view: the fields of each event, parsed from its canonical text. */
+export interface AuditLogView {
+  seq: number;
+  occurred_at: Date;
+  actor: string;
+  action: string;
+  subject: string | null;
+  body: Record<string, unknown>;
+  /** Hex. */
+  hash: string;
 }
 
 /**
@@ -44,6 +51,7 @@ export interface PolicyStateTable {
 
 export interface Database {
   audit_events: AuditEventTable;
+  audit_log: AuditLogView;
   audit_queue: AuditQueueTable;
   gatehouse_meta: MetaTable;
   policy_state: PolicyStateTable;

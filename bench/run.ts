@@ -1,0 +1,61 @@
+/**
+ * `npm run bench [append|verify]`: the audit log's performance targets, each beside a
+ * baseline measured in the same run on the same database. Results: docs/benchmarks.md.
+ * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
+ * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
+ */
+import { benchAppend } from './append.ts';
+import { benchServer, machine } from './cluster.ts';
+import { benchVerify } from './verify.ts';
+
+const which = process.argv[2] ?? 'all';
+const appendSeconds = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
+const verifyEvents = Number(process.env.BENCH_VERIFY_EVENTS ?? 1_000_000);
+const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+const server = await benchServer();
+try {
+  console.log(`Machine: ${machine()}`);
+  console.log(`PostgreSQL: ${await server.describe()}`);
+  console.log(`Run: ${new Date().toISOString()}\n`);
+
+  if (which === 'all' || which === 'append') {
+    console.error(`append throughput, ${appendSeconds} s per mode…`);
+    const results = await benchAppend(server, appendSeconds * 1000);
+    console.log('| writers | plain INSERT/s | chained/s (end to end) | chained ÷ plain | naive lock-and-hash/s | naive ÷ plain |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const writers of [1, 8, 32]) {
+      const of = (mode: string) => results.find((r) => r.mode === mode && r.writers === writers)!.perSecond;
+      const plain = of('plain');
+      console.log(`| ${writers} | ${fmt(plain)} | ${fmt(of('chained'))} | ${fmt(of('chained') / plain, 2)} | ${fmt(of('naive'))} | ${fmt(of('naive') / plain, 2)} |`);
+    }
+    const at32 = results.filter((r) => r.writers === 32);
+    const ratio = at32.find((r) => r.mode === 'chained')!.perSecond / at32.find((r) => r.mode === 'plain')!.perSecond;
+    console.log(`\nTarget chained ≥ 0.50 × plain at 32 writers: ${ratio >= 0.5 ? 'met' : 'NOT met'} (${fmt(ratio, 2)}).\n`);
+  }
+
+  if (which === 'all' || which === 'verify') {
+    console.error(`verify ${verifyEvents} events, ${repeats} runs each…`);
+    const runs = await benchVerify(server, verifyEvents, repeats);
+    const of = (mode: string) => runs.filter((r) => r.mode === mode);
+    console.log('| run (median of ' + repeats + ') | events | seconds | events/s | peak RSS MB |');
+    console.log('| --- | ---: | ---: | ---: | ---: |');
+    for (const mode of ['read-only', 'verify']) {
+      const seconds = median(of(mode).map((r) => r.seconds));
+      const rss = Math.max(...of(mode).map((r) => r.maxRssMb));
+      const label = mode === 'verify' ? 'verify (every hash recomputed)' : 'stream the same rows, no hashing';
+      console.log(`| ${label} | ${fmt(verifyEvents)} | ${fmt(seconds, 2)} | ${fmt(verifyEvents / seconds)} | ${fmt(rss)} |`);
+    }
+    const seconds = median(of('verify').map((r) => r.seconds));
+    const rss = Math.max(...of('verify').map((r) => r.maxRssMb));
+    console.log(`\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).`);
+  }
+} finally {
+  await server.stop();
+}
