@@ -85,14 +85,16 @@ function writeFor(mode: Mode, db: Db, audit: AuditLog): (event: AuditEventInput)
   };
 }
 
-export async function benchAppend(server: BenchServer, durationMs: number): Promise<AppendResult[]> {
+export async function benchAppend(server: BenchServer, durationMs: number, repeats: number): Promise<AppendResult[]> {
   const results: AppendResult[] = [];
-  for (const writers of [1, 8, 32]) {
-    // Alternate the modes so that drift in the machine's speed hits each alike.
-    for (const mode of ['plain', 'chained', 'naive'] as const) {
-      const result = await runMode(server, mode, writers, durationMs);
-      console.error(`  append ${mode.padEnd(7)} ${String(writers).padStart(2)} writers: ${Math.round(result.perSecond)}/s (${result.events} events)`);
-      results.push(result);
+  for (let round = 0; round < repeats; round++) {
+    for (const writers of [1, 8, 32]) {
+      // Alternate the modes so that drift in the machine's speed hits each alike.
+      for (const mode of ['plain', 'chained', 'naive'] as const) {
+        const result = await runMode(server, mode, writers, durationMs);
+        console.error(`  append ${mode.padEnd(7)} ${String(writers).padStart(2)} writers: ${Math.round(result.perSecond)}/s (${result.events} events)`);
+        results.push(result);
+      }
     }
   }
   return results;

@@ -26,17 +26,18 @@ try {
   console.log(`Run: ${new Date().toISOString()}\n`);
 
   if (which === 'all' || which === 'append') {
-    console.error(`append throughput, ${appendSeconds} s per mode…`);
-    const results = await benchAppend(server, appendSeconds * 1000);
-    console.log('| writers | plain INSERT/s | chained/s (end to end) | chained ÷ plain | naive lock-and-hash/s | naive ÷ plain |');
+    console.error(`append throughput, ${appendSeconds} s per mode, ${repeats} rounds…`);
+    const results = await benchAppend(server, appendSeconds * 1000, repeats);
+    console.log(`Medians of ${repeats} rounds of ${appendSeconds} s each.\n`);
+    console.log(`| writers | plain INSERT/s | chained/s (end to end) | chained ÷ plain | naive lock-and-hash/s | naive ÷ plain |`);
     console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    const rate = (mode: string, writers: number) => median(results.filter((r) => r.mode === mode && r.writers === writers).map((r) => r.perSecond));
     for (const writers of [1, 8, 32]) {
-      const of = (mode: string) => results.find((r) => r.mode === mode && r.writers === writers)!.perSecond;
+      const of = (mode: string) => rate(mode, writers);
       const plain = of('plain');
       console.log(`| ${writers} | ${fmt(plain)} | ${fmt(of('chained'))} | ${fmt(of('chained') / plain, 2)} | ${fmt(of('naive'))} | ${fmt(of('naive') / plain, 2)} |`);
     }
-    const at32 = results.filter((r) => r.writers === 32);
-    const ratio = at32.find((r) => r.mode === 'chained')!.perSecond / at32.find((r) => r.mode === 'plain')!.perSecond;
+    const ratio = rate('chained', 32) / rate('plain', 32);
     console.log(`\nTarget chained ≥ 0.50 × plain at 32 writers: ${ratio >= 0.5 ? 'met' : 'NOT met'} (${fmt(ratio, 2)}).\n`);
   }
 

@@ -3,13 +3,20 @@ import crypto from 'node:crypto';
 /** `prev_hash` of the first event: 32 zero bytes. */
 export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 
-// crypto.hash (Node >= 20.12) is a one-shot digest, about twice as fast as createHash for
-// the short inputs of an audit event; verification of a long log is bound by it.
-const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+type OneShotHash = (algorithm: string, data: string | NodeJS.ArrayBufferView, encoding: 'buffer' | 'latin1') => Buffer | string;
+// crypto.hash (Node >= 20.12) is a one-shot digest. Asked for a latin1 string instead of a
+// Buffer it skips an allocation and runs at about four times createHash's speed on inputs
+// this short: verifying a long log is bound by it.
+const oneShot = (crypto as { hash?: OneShotHash }).hash;
 
-/** SHA-256 of bytes that already hold `prev_hash ‖ canonical`. */
-export function sha256(data: Uint8Array): Buffer {
-  return oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
+/** SHA-256 of `data`, as a Buffer. */
+export function sha256(data: NodeJS.ArrayBufferView): Buffer {
+  return oneShot ? (oneShot('sha256', data, 'buffer') as Buffer) : crypto.createHash('sha256').update(data).digest();
+}
+
+/** SHA-256 of `data`, its 32 bytes as a latin1 ("binary") string: cheap to compare. */
+export function sha256Binary(data: NodeJS.ArrayBufferView): string {
+  return oneShot ? (oneShot('sha256', data, 'latin1') as string) : crypto.createHash('sha256').update(data).digest('binary');
 }
 
 /** hash = SHA-256(prev_hash ‖ canonical bytes). */

@@ -1,4 +1,4 @@
-import { GENESIS_HASH, sha256 } from './chain.ts';
+import { GENESIS_HASH, sha256Binary } from './chain.ts';
 
 export type FailureReason =
   | 'empty'
@@ -28,7 +28,10 @@ export interface VerifyResult {
   failure: ChainFailure | null;
 }
 
-const short = (hash: Uint8Array): string => Buffer.from(hash).toString('hex').slice(0, 16);
+/** Hashes are compared as latin1 strings of their 32 bytes: no allocation per event. */
+const GENESIS = GENESIS_HASH.toString('latin1');
+const hex = (binary: string): string => Buffer.from(binary, 'latin1').toString('hex');
+const short = (binary: string): string => hex(binary).slice(0, 16);
 
 /**
  * The rules of a whole chain, applied one event at a time in seq order: seqs run 1, 2, 3 …
@@ -38,7 +41,7 @@ const short = (hash: Uint8Array): string => Buffer.from(hash).toString('hex').sl
  */
 export class ChainChecker {
   private lastSeq = 0;
-  private lastHash: Uint8Array = GENESIS_HASH;
+  private lastHash = GENESIS;
   private checked = 0;
   private failure: ChainFailure | null = null;
 
@@ -48,9 +51,10 @@ export class ChainChecker {
 
   /**
    * `hashInput` is prev_hash followed by the canonical bytes, as hashed; its first 32 bytes
-   * are the event's stored prev_hash. Returns false once the chain has failed.
+   * are the event's stored prev_hash. `hash` is the stored hash as a latin1 string of its
+   * 32 bytes. Returns false once the chain has failed.
    */
-  check(seq: number, hashInput: Uint8Array, hash: Uint8Array, line?: number): boolean {
+  check(seq: number, hashInput: Buffer, hash: string, line?: number): boolean {
     if (this.failure) return false;
     const expected = this.lastSeq + 1;
     if (seq !== expected) {
@@ -66,8 +70,8 @@ export class ChainChecker {
       const missing = seq - 1 === expected ? `seq ${expected} is missing` : `seqs ${expected} to ${seq - 1} are missing`;
       return this.fail(expected, 'gap', `${missing}: seq ${this.lastSeq} is followed by seq ${seq}`, line);
     }
-    const prevHash = hashInput.subarray(0, 32);
-    if (hashInput.length < 32 || !equal(prevHash, this.lastHash)) {
+    const prevHash = hashInput.toString('latin1', 0, 32);
+    if (hashInput.length < 32 || prevHash !== this.lastHash) {
       const before = seq === 1 ? 'the genesis value (32 zero bytes)' : `the hash of seq ${this.lastSeq} (${short(this.lastHash)}…)`;
       return this.fail(
         seq,
@@ -76,8 +80,8 @@ export class ChainChecker {
         line,
       );
     }
-    const actual = sha256(hashInput);
-    if (!equal(actual, hash)) {
+    const actual = sha256Binary(hashInput);
+    if (actual !== hash) {
       return this.fail(
         seq,
         'content-changed',
@@ -110,7 +114,7 @@ export class ChainChecker {
       ok: this.failure === null,
       checked: this.checked,
       headSeq: this.checked > 0 ? this.lastSeq : null,
-      headHash: this.checked > 0 ? Buffer.from(this.lastHash).toString('hex') : null,
+      headHash: this.checked > 0 ? hex(this.lastHash) : null,
       failure: this.failure,
     };
   }
@@ -124,8 +128,7 @@ const SEQ_KEY = Buffer.from('"seq":');
  * values hold no `"seq":` (inside a JSON string a quote is always escaped), so the last
  * occurrence is the top-level key.
  */
-function hashedSeq(hashInput: Uint8Array): number | null {
-  const bytes = Buffer.from(hashInput.buffer, hashInput.byteOffset, hashInput.byteLength);
+function hashedSeq(bytes: Buffer): number | null {
   const at = bytes.lastIndexOf(SEQ_KEY);
   if (at < 32) return null;
   let value = 0;
@@ -136,8 +139,4 @@ function hashedSeq(hashInput: Uint8Array): number | null {
     value = value * 10 + digit;
   }
   return i > at + SEQ_KEY.length && bytes[i] === 44 /* , */ ? value : null;
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
 }

@@ -1,17 +1,26 @@
 /**
  * A streaming reader of PostgreSQL's binary COPY format: a fixed header, then per row a
  * 16-bit field count and, per field, a 32-bit length and that many bytes; -1 ends the data.
- * Fields are handed out as views into the received chunk, with no copy and no text decoding,
- * which is what lets verification keep up with SHA-256.
+ * Rows are handed out as offsets into the received bytes, with no copy, no text decoding
+ * and no allocation per row, which is what lets verification keep up with SHA-256.
  */
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const MAX_FIELDS = 16;
+
+/**
+ * Called once per row. Field i is `buf[starts[i], starts[i] + lengths[i])`, or NULL when
+ * lengths[i] is -1. The arrays are reused: read them before returning.
+ */
+export type RowHandler = (buf: Buffer, starts: Int32Array, lengths: Int32Array) => void;
 
 export class CopyBinaryReader {
   private pending: Buffer | null = null;
   private headerRead = false;
   private ended = false;
+  private readonly starts = new Int32Array(MAX_FIELDS);
+  private readonly lengths = new Int32Array(MAX_FIELDS);
 
-  constructor(private readonly onRow: (fields: (Buffer | null)[]) => void) {}
+  constructor(private readonly onRow: RowHandler) {}
 
   get complete(): boolean {
     return this.ended;
@@ -29,39 +38,31 @@ export class CopyBinaryReader {
       pos = 19 + buf.readInt32BE(15);
       this.headerRead = true;
     }
-    while (!this.ended) {
-      if (buf.length - pos < 2) break;
+    const { starts, lengths } = this;
+    const end = buf.length;
+    rows: while (end - pos >= 2) {
       const count = buf.readInt16BE(pos);
       if (count === -1) {
         this.ended = true;
         pos += 2;
         break;
       }
+      if (count > MAX_FIELDS) throw new Error(`a COPY row has ${count} fields; at most ${MAX_FIELDS} are read`);
       let cursor = pos + 2;
-      const fields: (Buffer | null)[] = new Array(count);
-      let whole = true;
       for (let i = 0; i < count; i++) {
-        if (buf.length - cursor < 4) {
-          whole = false;
-          break;
-        }
+        if (end - cursor < 4) break rows;
         const length = buf.readInt32BE(cursor);
         cursor += 4;
-        if (length === -1) {
-          fields[i] = null;
-          continue;
+        starts[i] = cursor;
+        lengths[i] = length;
+        if (length > 0) {
+          if (end - cursor < length) break rows;
+          cursor += length;
         }
-        if (buf.length - cursor < length) {
-          whole = false;
-          break;
-        }
-        fields[i] = buf.subarray(cursor, cursor + length);
-        cursor += length;
       }
-      if (!whole) break;
-      this.onRow(fields);
+      this.onRow(buf, starts, lengths);
       pos = cursor;
     }
-    this.pending = pos < buf.length ? buf.subarray(pos) : null;
+    this.pending = pos < end ? buf.subarray(pos) : null;
   }
 }

@@ -54,8 +54,8 @@ export function validateEventInput(input: AuditEventInput): string {
     throw new InvalidAuditEventError(`audit action "${input.action}" must be dotted lower-case words, like request.created`);
   }
   const subject = input.subject ?? null;
-  if (subject !== null && (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || /\p{Cc}/u.test(subject))) {
-    throw new InvalidAuditEventError(`audit subject must be 1-${MAX_SUBJECT_LENGTH} printable characters`);
+  if (subject !== null && (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || /\p{Cc}/u.test(subject) || !subject.isWellFormed())) {
+    throw new InvalidAuditEventError(`audit subject must be 1 to ${MAX_SUBJECT_LENGTH} characters, with no control characters or lone surrogates`);
   }
   const body = input.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -67,8 +67,9 @@ export function validateEventInput(input: AuditEventInput): string {
   } catch (err) {
     throw new InvalidAuditEventError(`audit body has no canonical JSON form: ${(err as Error).message}`);
   }
-  // PostgreSQL's jsonb, which derives the queryable columns, cannot hold U+0000.
-  if (text.includes('\\u0000')) throw new InvalidAuditEventError('audit body must not contain the character U+0000');
+  // PostgreSQL's jsonb, which the audit_log view reads events through, cannot hold U+0000.
+  // In canonical JSON it is the escape \u0000 after an even run of backslashes.
+  if (/(?<!\\)(?:\\\\)*\\u0000/.test(text)) throw new InvalidAuditEventError('audit body must not contain the character U+0000');
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
     throw new InvalidAuditEventError(`audit body is ${Buffer.byteLength(text)} bytes; at most ${MAX_BODY_BYTES} are allowed`);
   }

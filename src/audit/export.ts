@@ -20,9 +20,10 @@ export async function exportChain(pool: pg.Pool, file: string): Promise<{ events
   let events = 0;
   try {
     let lines: string[] = [];
-    const reader = new CopyBinaryReader(([canonical, prevHash, hash]) => {
-      if (!canonical || !prevHash || !hash) throw new Error('audit_events has a row with a null column');
-      lines.push(`{"event":${canonical.toString('utf8')},"hash":"${hash.toString('hex')}","prev_hash":"${prevHash.toString('hex')}"}\n`);
+    const reader = new CopyBinaryReader((buf, starts, lengths) => {
+      const [canonical, prevHash, hash] = [0, 1, 2].map((i) => buf.toString(i === 0 ? 'utf8' : 'hex', starts[i]!, starts[i]! + lengths[i]!));
+      if (lengths[0]! < 0 || lengths[1] !== 32 || lengths[2] !== 32) throw new Error('audit_events has a row with a null or malformed column');
+      lines.push(`{"event":${canonical},"hash":"${hash}","prev_hash":"${prevHash}"}\n`);
       events += 1;
     });
     const stream = client.query(copyTo('copy (select canonical, prev_hash, hash from audit_events order by seq) to stdout (format binary)'));

@@ -13,6 +13,8 @@ export interface SequencerOptions {
   intervalMs?: number;
   /** Events moved into the chain per transaction. */
   batchSize?: number;
+  /** How long a nudge waits for more commits to join its run. */
+  nudgeDelayMs?: number;
 }
 
 interface QueuedRow {
@@ -40,6 +42,8 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
   private readonly intervalMs: number;
   private readonly batchSize: number;
   private timer: NodeJS.Timeout | null = null;
+  private readonly nudgeDelayMs: number;
+  private nudged = false;
   private running: Promise<number> | null = null;
   private next: Promise<number> | null = null;
   private stopped = true;
@@ -53,6 +57,7 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
     super();
     this.intervalMs = options.intervalMs ?? 250;
     this.batchSize = options.batchSize ?? 1000;
+    this.nudgeDelayMs = options.nudgeDelayMs ?? 5;
   }
 
   start(): void {
@@ -68,9 +73,17 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
     await this.flush().catch((err: unknown) => this.log.warn({ err }, 'audit events left queued at shutdown; the next start chains them'));
   }
 
-  /** Asks for a run soon, after a commit that queued events. */
+  /**
+   * Asks for a run soon, after a commit that queued events. Nudges within a few
+   * milliseconds share one run, so a busy bot chains in batches rather than one by one.
+   */
   nudge(): void {
-    if (!this.stopped) this.schedule(0);
+    if (this.stopped || this.nudged) return;
+    this.nudged = true;
+    setTimeout(() => {
+      this.nudged = false;
+      if (!this.stopped) this.schedule(0);
+    }, this.nudgeDelayMs).unref();
   }
 
   /**

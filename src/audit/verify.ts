@@ -26,16 +26,17 @@ export async function verifyChain(pool: pg.Pool, options: VerifyOptions = {}): P
   const checker = new ChainChecker();
   let read = 0;
   try {
-    const reader = new CopyBinaryReader((fields) => {
+    const reader = new CopyBinaryReader((buf, starts, lengths) => {
       read += 1;
       if (options.onProgress && read % PROGRESS_EVERY === 0) options.onProgress(read);
       if (options.readOnly || checker.failed) return;
-      const [seqField, hashInput, hash] = fields;
-      if (!seqField || !hashInput || !hash) {
-        checker.fail(read, 'malformed', `row ${read} of audit_events has a null column`);
+      if (lengths[0] !== 8 || lengths[1]! < 32 || lengths[2] !== 32) {
+        checker.fail(read, 'malformed', `row ${read} of audit_events has a null or malformed column`);
         return;
       }
-      checker.check(Number(seqField.readBigInt64BE(0)), hashInput, hash);
+      const seq = buf.readUInt32BE(starts[0]!) * 2 ** 32 + buf.readUInt32BE(starts[0]! + 4);
+      const hashInput = buf.subarray(starts[1]!, starts[1]! + lengths[1]!);
+      checker.check(seq, hashInput, buf.toString('latin1', starts[2]!, starts[2]! + 32));
     });
     const stream = client.query(
       copyTo(`copy (
