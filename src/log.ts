@@ -6,6 +6,7 @@ export type { Logger };
  * Paths pino blanks out wherever they appear, so a token, password or one-time code that
  * slips into a log object never reaches the output. Keys are matched at the top level and
  * one or two levels down, which covers `{ config: { slackBotToken } }` and `{ err: { config } }`.
+ * Generic words such as `code` are left alone: error codes must stay readable.
  */
 const SECRET_KEYS = [
   'password',
@@ -16,8 +17,9 @@ const SECRET_KEYS = [
   'clientSecret',
   'secret',
   'totp',
-  'code',
-  'otp',
+  'totpCode',
+  'totpSecret',
+  'otpCode',
   'authorization',
   'cookie',
   'databaseUrl',

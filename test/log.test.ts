@@ -1,0 +1,33 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, describeDatabaseUrl } from '../src/log.ts';
+
+function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { stream, lines: () => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+describe('logging', () => {
+  it('redacts secrets wherever they sit in a log object, and keeps error codes', () => {
+    const { stream, lines } = capture();
+    const log = createLogger({ destination: stream });
+    log.info(
+      { password: 'pw-1', slack: { botToken: 'xoxb-2', signingSecret: 'sig-3' }, err: { code: '23505', config: { totpCode: '123456' } } },
+      'something happened',
+    );
+    const [line] = lines();
+    const text = JSON.stringify(line);
+    for (const secret of ['pw-1', 'xoxb-2', 'sig-3', '123456']) expect(text).not.toContain(secret);
+    expect(line).toMatchObject({ password: '[redacted]', slack: { botToken: '[redacted]' }, err: { code: '23505' } });
+  });
+
+  it('shows a connection string without its password', () => {
+    expect(describeDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse')).toBe('postgres://app:***@db.example:5432/gatehouse');
+  });
+});
