@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely';
 import * as auditLog from './2026-11-26T0001_audit_log.ts';
+import * as access from './2026-11-27T0002_access.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
   '2026-11-26T0001_audit_log': auditLog,
+  '2026-11-27T0002_access': access,
 };

@@ -49,10 +49,82 @@ export interface PolicyStateTable {
   loaded_at: ColumnType<Date, never, never>;
 }
 
+export interface AccessRequestTable {
+  id: string;
+  requester: string;
+  resource_id: string;
+  duration_ms: number;
+  reason: string;
+  status: Generated<'pending' | 'approved' | 'denied' | 'expired' | 'cancelled'>;
+  approvals_required: number;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  decided_at: Date | null;
+  decided_by: string | null;
+  deny_reason: string | null;
+  extends_grant_id: string | null;
+  policy_sha256: string;
+  reminders_sent: Generated<number>;
+  next_reminder_at: Date | null;
+}
+
+export interface ApprovalTable {
+  request_id: string;
+  approver: string;
+  created_at: Generated<Date>;
+  mfa_checked: Generated<boolean>;
+}
+
+export interface GrantTable {
+  id: string;
+  request_id: string;
+  user_id: string;
+  resource_id: string;
+  status: 'provisioning' | 'active' | 'revoking' | 'ended' | 'provision_failed' | 'revoke_failed';
+  starts_at: Date;
+  ends_at: Date;
+  ended_at: Date | null;
+  end_reason: 'expired' | 'released' | 'revoked' | null;
+  attempts: Generated<number>;
+  next_attempt_at: Date | null;
+  last_error: string | null;
+  warned_at: Date | null;
+}
+
+export interface ApprovalCardTable {
+  request_id: string;
+  channel: string;
+  ts: string;
+  owner: string | null;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  kind: string;
+  payload: Record<string, unknown>;
+  created_at: Generated<Date>;
+  attempts: Generated<number>;
+  next_attempt_at: Generated<Date>;
+  last_error: string | null;
+  done_at: Date | null;
+}
+
+export interface AuditChannelStateTable {
+  id: Generated<boolean>;
+  posted_seq: number;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
   audit_events: AuditEventTable;
   audit_log: AuditLogView;
   audit_queue: AuditQueueTable;
   gatehouse_meta: MetaTable;
   policy_state: PolicyStateTable;
+  access_requests: AccessRequestTable;
+  approvals: ApprovalTable;
+  grants: GrantTable;
+  approval_cards: ApprovalCardTable;
+  outbox: OutboxTable;
+  audit_channel_state: AuditChannelStateTable;
 }

@@ -1,0 +1,146 @@
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { resourceOf, type AccessContext } from './context.ts';
+import { provisionGrant } from './grants.ts';
+import { newId } from './ids.ts';
+import { notify } from './notifications.ts';
+import { refuse, type Outcome, type Refusal } from './refusals.ts';
+import { homeRefreshes } from './requests.ts';
+import { toGrant, toRequest, type RequestRow } from './store.ts';
+import type { AccessRequest, Grant } from './types.ts';
+
+export type ApproveResult = Outcome<{ request: AccessRequest; grant: Grant | null }>;
+
+/** A retry, if the first provisioning attempt fails, waits at least this long. */
+export const FIRST_RETRY_MS = 30_000;
+
+/**
+ * An owner approves. The request row is locked for the decision, so double clicks and
+ * owners clicking at once queue up: each approval is counted once, by distinct owners, and
+ * exactly one click moves the request to approved and creates the grant. The grant is
+ * then provisioned at once, after the commit.
+ */
+export async function approve(ctx: AccessContext, requestId: string, approver: string, options: { mfaChecked?: boolean } = {}): Promise<ApproveResult> {
+  const result = await ctx.audit.transact(async (trx): Promise<ApproveResult> => {
+    const row = await lockRequest(trx, requestId);
+    if (!row) return refuse({ kind: 'not-found', id: requestId });
+    const refusal = await checkDecider(ctx, trx, row, approver, 'approve');
+    if (refusal) return refuse(refusal);
+
+    const added = await trx
+      .insertInto('approvals')
+      .values({ request_id: requestId, approver, mfa_checked: options.mfaChecked ?? false })
+      .onConflict((oc) => oc.columns(['request_id', 'approver']).doNothing())
+      .returning('approver')
+      .executeTakeFirst();
+    if (!added) return refuse({ kind: 'already-approved-by-you', request: await toRequest(ctx, trx, row) });
+    const { given } = await trx
+      .selectFrom('approvals')
+      .select((eb) => eb.fn.countAll<number>().as('given'))
+      .where('request_id', '=', requestId)
+      .executeTakeFirstOrThrow();
+    await ctx.audit.append(trx, {
+      actor: approver,
+      action: 'approval.recorded',
+      subject: requestId,
+      body: { resource: row.resource_id, given: Number(given), required: row.approvals_required, mfa_checked: options.mfaChecked ?? false },
+    });
+    if (Number(given) < row.approvals_required) {
+      await notify(trx, { kind: 'request.progress', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+      return { ok: true, request: await toRequest(ctx, trx, row), grant: null };
+    }
+
+    const now = ctx.now();
+    const approved = await trx
+      .updateTable('access_requests')
+      .set({ status: 'approved', decided_at: now, decided_by: approver })
+      .where('id', '=', requestId)
+      .where('status', '=', 'pending')
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const grantRow = await trx
+      .insertInto('grants')
+      .values({
+        id: newId('grt'),
+        request_id: requestId,
+        user_id: row.requester,
+        resource_id: row.resource_id,
+        status: 'provisioning',
+        starts_at: now,
+        ends_at: new Date(now.getTime() + row.duration_ms),
+        ended_at: null,
+        end_reason: null,
+        next_attempt_at: new Date(now.getTime() + FIRST_RETRY_MS),
+        last_error: null,
+        warned_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await ctx.audit.append(trx, {
+      actor: approver,
+      action: 'request.approved',
+      subject: requestId,
+      body: { resource: row.resource_id, approvers: (await toRequest(ctx, trx, approved)).approvals.map((a) => a.approver), grant: grantRow.id },
+    });
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: 'grant.provisioning',
+      subject: grantRow.id,
+      body: { request: requestId, user: row.requester, resource: row.resource_id, ends_at: grantRow.ends_at.toISOString() },
+    });
+    await notify(trx, { kind: 'request.decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+    return { ok: true, request: await toRequest(ctx, trx, approved), grant: toGrant(ctx, grantRow) };
+  });
+  if (result.ok && result.grant) {
+    const grant = await provisionGrant(ctx, result.grant.id);
+    return { ...result, grant: grant ?? result.grant };
+  }
+  return result;
+}
+
+/** An owner denies, with a reason the requester will read. */
+export async function deny(ctx: AccessContext, requestId: string, denier: string, reason: string): Promise<Outcome<{ request: AccessRequest }>> {
+  return ctx.audit.transact(async (trx) => {
+    const row = await lockRequest(trx, requestId);
+    if (!row) return refuse({ kind: 'not-found', id: requestId });
+    const refusal = await checkDecider(ctx, trx, row, denier, 'deny');
+    if (refusal) return refuse(refusal);
+    const text = reason.trim().slice(0, 2000);
+    const denied = await trx
+      .updateTable('access_requests')
+      .set({ status: 'denied', decided_at: ctx.now(), decided_by: denier, deny_reason: text })
+      .where('id', '=', requestId)
+      .where('status', '=', 'pending')
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await ctx.audit.append(trx, { actor: denier, action: 'request.denied', subject: requestId, body: { resource: row.resource_id, reason: text } });
+    await notify(trx, { kind: 'request.decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+    return { ok: true as const, request: await toRequest(ctx, trx, denied) };
+  });
+}
+
+async function lockRequest(trx: Transaction<Database>, requestId: string): Promise<RequestRow | undefined> {
+  return trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).forUpdate().executeTakeFirst();
+}
+
+/**
+ * Who may decide: an owner of the resource under the policy in force, never the requester,
+ * and only while the request is pending. A refused attempt by someone else is on the record.
+ */
+async function checkDecider(ctx: AccessContext, trx: Transaction<Database>, row: RequestRow, userId: string, decision: 'approve' | 'deny'): Promise<Refusal | null> {
+  const request = await toRequest(ctx, trx, row);
+  if (row.status !== 'pending') return { kind: 'already-decided', request };
+  const owners = resourceOf(ctx, row.resource_id)?.owners ?? [];
+  let refusal: Refusal | null = null;
+  if (userId === row.requester) refusal = { kind: 'own-request', request };
+  else if (!owners.includes(userId)) refusal = { kind: 'not-approver', request };
+  if (refusal) {
+    await ctx.audit.append(trx, {
+      actor: userId,
+      action: 'approval.refused',
+      subject: row.id,
+      body: { resource: row.resource_id, decision, reason: refusal.kind },
+    });
+  }
+  return refusal;
+}

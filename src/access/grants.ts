@@ -1,0 +1,233 @@
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { resourceOf, type AccessContext } from './context.ts';
+import { notify } from './notifications.ts';
+import { refuse, type Outcome } from './refusals.ts';
+import { homeRefreshes } from './requests.ts';
+import { toGrant, type GrantRow } from './store.ts';
+import type { Grant, GrantEndReason } from './types.ts';
+
+/** Retry delays after failed provisioning or revocation: 30 s, 1 min, 2 min … at most 30 min. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(30 * 60_000, 30_000 * 2 ** Math.max(0, attempts - 1));
+}
+
+/** How long a claimed attempt is leased before another replica may take it over. */
+const LEASE = sql<Date>`now() + interval '60 seconds'`;
+
+/**
+ * Gives access for a grant that is provisioning (or failed to): claims it, calls the
+ * provisioner, and records the outcome. Safe to call from any replica at any time: a grant
+ * another process holds is left alone. Returns the grant as it ends up, or null if not claimed.
+ */
+export async function provisionGrant(ctx: AccessContext, grantId: string): Promise<Grant | null> {
+  const claimed = await claim(ctx, grantId, ['provisioning', 'provision_failed']);
+  if (!claimed) return null;
+  const grant = toGrant(ctx, claimed);
+  const resource = resourceOf(ctx, claimed.resource_id);
+  try {
+    if (!resource) throw new Error(`resource ${claimed.resource_id} is no longer in the policy`);
+    await ctx.provisionerFor(resource.provisioner).grant(grant);
+  } catch (err) {
+    return recordFailure(ctx, claimed, 'provision_failed', err);
+  }
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx
+      .updateTable('grants')
+      .set({ status: 'active', next_attempt_at: null, last_error: null })
+      .where('id', '=', grantId)
+      .where('status', 'in', ['provisioning', 'provision_failed'])
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return null;
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: 'grant.active',
+      subject: grantId,
+      body: { user: row.user_id, resource: row.resource_id, ends_at: row.ends_at.toISOString(), attempt: row.attempts },
+    });
+    await notify(trx, { kind: 'grant.active', grantId }, { kind: 'home.refresh', userId: row.user_id });
+    return toGrant(ctx, row);
+  });
+}
+
+/** Takes access away for a grant that is ending: idempotent, retried until it succeeds. */
+export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<Grant | null> {
+  const claimed = await claim(ctx, grantId, ['revoking', 'revoke_failed']);
+  if (!claimed) return null;
+  const resource = resourceOf(ctx, claimed.resource_id);
+  try {
+    // A resource dropped from the policy has no provisioner left to call: nothing to undo.
+    if (resource) await ctx.provisionerFor(resource.provisioner).revoke(toGrant(ctx, claimed));
+  } catch (err) {
+    return recordFailure(ctx, claimed, 'revoke_failed', err);
+  }
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx
+      .updateTable('grants')
+      .set({ status: 'ended', ended_at: ctx.now(), next_attempt_at: null, last_error: null })
+      .where('id', '=', grantId)
+      .where('status', 'in', ['revoking', 'revoke_failed'])
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return null;
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: 'grant.revoked',
+      subject: grantId,
+      body: { user: row.user_id, resource: row.resource_id, reason: row.end_reason, ends_at: row.ends_at.toISOString() },
+    });
+    await notify(trx, { kind: 'grant.ended', grantId }, { kind: 'home.refresh', userId: row.user_id });
+    return toGrant(ctx, row);
+  });
+}
+
+/** The holder gives access back early ("I'm done"). */
+export async function releaseGrant(ctx: AccessContext, grantId: string, userId: string): Promise<Outcome<{ grant: Grant }>> {
+  const started = await ctx.audit.transact(async (trx) => {
+    const current = await trx.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst();
+    if (!current) return refuse({ kind: 'not-found', id: grantId });
+    if (current.user_id !== userId) return refuse({ kind: 'not-yours' });
+    const rows = await beginEnding(ctx, trx, [grantId], 'released', userId);
+    return { ok: true as const, grant: toGrant(ctx, rows[0] ?? current) };
+  });
+  if (!started.ok) return started;
+  const ended = await revokeGrant(ctx, grantId);
+  return { ok: true, grant: ended ?? started.grant };
+}
+
+/**
+ * Moves grants to `revoking` with their audit events, in the caller's transaction. Only
+ * grants not already ending move; the rows that moved are returned.
+ */
+async function beginEnding(ctx: AccessContext, trx: Transaction<Database>, ids: string[], reason: GrantEndReason, actor: string): Promise<GrantRow[]> {
+  if (ids.length === 0) return [];
+  const rows = await trx
+    .updateTable('grants')
+    .set({ status: 'revoking', end_reason: reason, attempts: 0, next_attempt_at: LEASE })
+    .where('id', 'in', ids)
+    .where('status', 'in', ['provisioning', 'active', 'provision_failed'])
+    .returningAll()
+    .execute();
+  for (const row of rows) {
+    await ctx.audit.append(trx, {
+      actor,
+      action: 'grant.ending',
+      subject: row.id,
+      body: { user: row.user_id, resource: row.resource_id, reason, ends_at: row.ends_at.toISOString() },
+    });
+  }
+  return rows;
+}
+
+/**
+ * The sweep for grants whose time is up: claims them with SKIP LOCKED, so replicas split
+ * the work, moves them to revoking and revokes each. Returns how many it ended.
+ */
+export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<number> {
+  const rows = await ctx.audit.transact(async (trx) => {
+    const due = await trx
+      .selectFrom('grants')
+      .select('id')
+      .where('status', 'in', ['active', 'provisioning', 'provision_failed'])
+      .where('ends_at', '<=', ctx.now())
+      .orderBy('ends_at')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    return beginEnding(ctx, trx, due.map((d) => d.id), 'expired', 'system');
+  });
+  let ended = 0;
+  for (const row of rows) if (await revokeGrant(ctx, row.id)) ended += 1;
+  return ended;
+}
+
+/** The sweep for provisioning and revocation that failed, or was cut short by a crash. */
+export async function retryGrants(ctx: AccessContext, limit = 50): Promise<number> {
+  const due = await ctx.db
+    .selectFrom('grants')
+    .select(['id', 'status'])
+    .where('status', 'in', ['provisioning', 'provision_failed', 'revoking', 'revoke_failed'])
+    .where('next_attempt_at', '<=', ctx.now())
+    .orderBy('next_attempt_at')
+    .limit(limit)
+    .execute();
+  let done = 0;
+  for (const { id, status } of due) {
+    const result = status === 'provisioning' || status === 'provision_failed' ? await provisionGrant(ctx, id) : await revokeGrant(ctx, id);
+    if (result && (result.status === 'active' || result.status === 'ended')) done += 1;
+  }
+  return done;
+}
+
+/** Grants ending within `withinMs` whose holder has not been warned: marks and notifies them. */
+export async function warnExpiring(ctx: AccessContext, withinMs: number): Promise<number> {
+  return ctx.audit.transact(async (trx) => {
+    const rows = await trx
+      .updateTable('grants')
+      .set({ warned_at: ctx.now() })
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('grants')
+          .select('id')
+          .where('status', '=', 'active')
+          .where('warned_at', 'is', null)
+          .where('ends_at', '<=', new Date(ctx.now().getTime() + withinMs))
+          .where('ends_at', '>', ctx.now())
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returning(['id', 'user_id'])
+      .execute();
+    await notify(trx, ...rows.map((row) => ({ kind: 'grant.expiring' as const, grantId: row.id })));
+    return rows.length;
+  });
+}
+
+/**
+ * Claims a grant for one attempt: bumps its attempt count and leases it for a minute, in a
+ * short transaction of its own, so a crash mid-attempt leaves it for the retry sweep.
+ */
+async function claim(ctx: AccessContext, grantId: string, statuses: GrantRow['status'][]): Promise<GrantRow | undefined> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const locked = await trx
+      .selectFrom('grants')
+      .select('id')
+      .where('id', '=', grantId)
+      .where('status', 'in', statuses)
+      .forUpdate()
+      .skipLocked()
+      .executeTakeFirst();
+    if (!locked) return undefined;
+    return trx
+      .updateTable('grants')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: LEASE }))
+      .where('id', '=', grantId)
+      .returningAll()
+      .executeTakeFirst();
+  });
+}
+
+async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'provision_failed' | 'revoke_failed', err: unknown): Promise<Grant | null> {
+  const message = err instanceof Error ? err.message : String(err);
+  ctx.log.warn({ err, grantId: claimed.id, attempt: claimed.attempts }, status === 'provision_failed' ? 'provisioning failed' : 'revocation failed');
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx
+      .updateTable('grants')
+      .set({ status, last_error: message.slice(0, 500), next_attempt_at: new Date(ctx.now().getTime() + retryDelayMs(claimed.attempts)) })
+      .where('id', '=', claimed.id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return null;
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: status === 'provision_failed' ? 'grant.provision_failed' : 'grant.revoke_failed',
+      subject: row.id,
+      body: { user: row.user_id, resource: row.resource_id, attempt: row.attempts, error: message.slice(0, 500) },
+    });
+    // The holder (and, for a revocation, the owners) hear of it once, not at every retry.
+    if (claimed.attempts === 1) await notify(trx, { kind: 'grant.failing', grantId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.user_id));
+    return toGrant(ctx, row);
+  });
+}

@@ -1,0 +1,26 @@
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+/**
+ * What the people involved must be told, written to the outbox in the transaction of the
+ * change. The Slack notifier renders each from the state at the time it is sent, and
+ * retries until Slack has it: a crash or an outage delays a message, never loses it.
+ */
+export type Notification =
+  | { kind: 'request.submitted'; requestId: string }
+  | { kind: 'request.progress'; requestId: string }
+  | { kind: 'request.decided'; requestId: string }
+  | { kind: 'request.reminder'; requestId: string }
+  | { kind: 'grant.active'; grantId: string }
+  | { kind: 'grant.expiring'; grantId: string }
+  | { kind: 'grant.ended'; grantId: string }
+  | { kind: 'grant.failing'; grantId: string }
+  | { kind: 'home.refresh'; userId: string };
+
+export async function notify(trx: Transaction<Database>, ...notifications: Notification[]): Promise<void> {
+  if (notifications.length === 0) return;
+  await trx
+    .insertInto('outbox')
+    .values(notifications.map(({ kind, ...payload }) => ({ kind, payload })))
+    .execute();
+}

@@ -1,0 +1,93 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { AccessRequestTable, Database, GrantTable } from '../db/schema.ts';
+import { resourceName, type AccessContext } from './context.ts';
+import type { AccessRequest, Grant } from './types.ts';
+
+export type RequestRow = Selectable<AccessRequestTable>;
+export type GrantRow = Selectable<GrantTable>;
+
+export function toGrant(ctx: AccessContext, row: GrantRow): Grant {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    userId: row.user_id,
+    resourceId: row.resource_id,
+    resourceName: resourceName(ctx, row.resource_id),
+    status: row.status,
+    startsAt: row.starts_at,
+    endsAt: row.ends_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+    lastError: row.last_error,
+  };
+}
+
+export async function toRequest(ctx: AccessContext, db: Kysely<Database>, row: RequestRow): Promise<AccessRequest> {
+  const approvals = await db
+    .selectFrom('approvals')
+    .select(['approver', 'created_at'])
+    .where('request_id', '=', row.id)
+    .orderBy('created_at')
+    .execute();
+  return {
+    id: row.id,
+    requester: row.requester,
+    resourceId: row.resource_id,
+    resourceName: resourceName(ctx, row.resource_id),
+    durationMs: row.duration_ms,
+    reason: row.reason,
+    status: row.status,
+    approvalsRequired: row.approvals_required,
+    approvals: approvals.map((a) => ({ approver: a.approver, at: a.created_at })),
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    decidedAt: row.decided_at,
+    decidedBy: row.decided_by,
+    denyReason: row.deny_reason,
+    extendsGrantId: row.extends_grant_id,
+  };
+}
+
+export async function findRequest(ctx: AccessContext, id: string, db: Kysely<Database> = ctx.db): Promise<AccessRequest | null> {
+  const row = await db.selectFrom('access_requests').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toRequest(ctx, db, row) : null;
+}
+
+export async function findGrant(ctx: AccessContext, id: string, db: Kysely<Database> = ctx.db): Promise<Grant | null> {
+  const row = await db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toGrant(ctx, row) : null;
+}
+
+/** A person's grants that are not over, and their pending requests. */
+export async function holdingsOf(ctx: AccessContext, userId: string): Promise<{ grants: Grant[]; requests: AccessRequest[] }> {
+  const grants = await ctx.db.selectFrom('grants').selectAll().where('user_id', '=', userId).where('status', '<>', 'ended').orderBy('ends_at').execute();
+  const requests = await ctx.db
+    .selectFrom('access_requests')
+    .selectAll()
+    .where('requester', '=', userId)
+    .where('status', '=', 'pending')
+    .orderBy('created_at')
+    .execute();
+  return {
+    grants: grants.map((row) => toGrant(ctx, row)),
+    requests: await Promise.all(requests.map((row) => toRequest(ctx, ctx.db, row))),
+  };
+}
+
+/** Pending requests this person may decide and has not approved yet. */
+export async function awaitingDecisionBy(ctx: AccessContext, userId: string): Promise<AccessRequest[]> {
+  const owned = ctx.policy().policy.resources.filter((r) => r.owners.includes(userId)).map((r) => r.id);
+  if (owned.length === 0) return [];
+  const rows = await ctx.db
+    .selectFrom('access_requests')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('resource_id', 'in', owned)
+    .where('requester', '<>', userId)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('approvals').select('approver').whereRef('approvals.request_id', '=', 'access_requests.id').where('approver', '=', userId))),
+    )
+    .orderBy('created_at')
+    .execute();
+  return Promise.all(rows.map((row) => toRequest(ctx, ctx.db, row)));
+}

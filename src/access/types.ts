@@ -1,0 +1,61 @@
+/** The domain as the rest of Gatehouse sees it: plain data, no Slack, no SQL. */
+
+export type RequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+
+export type GrantStatus = 'provisioning' | 'active' | 'revoking' | 'ended' | 'provision_failed' | 'revoke_failed';
+
+/** Why a grant ended: its time ran out, its holder gave it back, or someone took it away. */
+export type GrantEndReason = 'expired' | 'released' | 'revoked';
+
+export interface Approval {
+  approver: string;
+  at: Date;
+}
+
+export interface AccessRequest {
+  id: string;
+  requester: string;
+  resourceId: string;
+  resourceName: string;
+  durationMs: number;
+  reason: string;
+  status: RequestStatus;
+  approvalsRequired: number;
+  approvals: Approval[];
+  createdAt: Date;
+  /** When a still-pending request expires. */
+  expiresAt: Date;
+  decidedAt: Date | null;
+  /** Who made the final decision: the last approver, the denier, the requester (cancel), or `system` (expiry). */
+  decidedBy: string | null;
+  denyReason: string | null;
+  /** Set when this request asks to extend an existing grant. */
+  extendsGrantId: string | null;
+}
+
+export interface Grant {
+  id: string;
+  requestId: string;
+  userId: string;
+  resourceId: string;
+  resourceName: string;
+  status: GrantStatus;
+  startsAt: Date;
+  endsAt: Date;
+  endedAt: Date | null;
+  endReason: GrantEndReason | null;
+  /** Set while provisioning or revoking keeps failing. */
+  lastError: string | null;
+}
+
+/** A summary of one audit event, as posted to the audit channel. */
+export interface AuditEventSummary {
+  seq: number;
+  occurredAt: Date;
+  actor: string;
+  action: string;
+  subject: string | null;
+  body: Record<string, unknown>;
+  /** Hex. */
+  hash: string;
+}

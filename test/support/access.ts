@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { AccessService } from '../../src/access/service.ts';
+import type { Grant } from '../../src/access/types.ts';
+import { parsePolicy, type LoadedPolicy } from '../../src/config/policy.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { Provisioner } from '../../src/provisioners/index.ts';
+import type { TestDatabase } from './db.ts';
+
+/** People in the test policy. */
+export const PEOPLE = {
+  ana: 'U0ANA0001', // contractor
+  bram: 'U0BRAM001', // contractor
+  dana: 'U0DANA001', // db owner
+  emil: 'U0EMIL001', // db owner
+  fatima: 'U0FATIMA1', // auditor
+  mallory: 'U0MALLORY', // nobody
+} as const;
+
+export const TEST_POLICY = `
+audit_channel: C0AUDIT01
+request_ttl: 1h
+groups:
+  contractors: [${PEOPLE.ana}, ${PEOPLE.bram}]
+  db-owners: [${PEOPLE.dana}, ${PEOPLE.emil}]
+  auditors: [${PEOPLE.fatima}]
+resources:
+  - id: prod-db
+    name: Production database
+    owners: [db-owners]
+    requesters: [contractors]
+    default_duration: 1h
+    max_duration: 4h
+    approvals_required: 2
+    provisioner: { kind: none }
+  - id: staging-db
+    name: Staging database
+    owners: [db-owners, ${PEOPLE.ana}]
+    requesters: [contractors]
+    default_duration: 30m
+    max_duration: 2h
+    provisioner: { kind: none }
+`;
+
+export function loadedPolicy(text = TEST_POLICY): LoadedPolicy {
+  return { policy: parsePolicy(text, 'test-policy.yml'), path: 'test-policy.yml', sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/** A provisioner that records calls and fails on demand. */
+export class RecordingProvisioner implements Provisioner {
+  granted: string[] = [];
+  revoked: string[] = [];
+  failGrants = 0;
+  failRevokes = 0;
+
+  async grant(grant: Grant): Promise<void> {
+    if (this.failGrants > 0) {
+      this.failGrants -= 1;
+      throw new Error('target database unreachable');
+    }
+    this.granted.push(grant.id);
+  }
+
+  async revoke(grant: Grant): Promise<void> {
+    if (this.failRevokes > 0) {
+      this.failRevokes -= 1;
+      throw new Error('target database unreachable');
+    }
+    this.revoked.push(grant.id);
+  }
+}
+
+export interface TestAccess {
+  service: AccessService;
+  provisioner: RecordingProvisioner;
+  clock: { now: Date; advance(ms: number): void };
+}
+
+/** The access rules on a test database, with a clock the test moves by hand. */
+export function testAccess(t: TestDatabase, policyText = TEST_POLICY): TestAccess {
+  const provisioner = new RecordingProvisioner();
+  const clock = {
+    now: new Date(),
+    advance(ms: number) {
+      this.now = new Date(this.now.getTime() + ms);
+    },
+  };
+  const policy = loadedPolicy(policyText);
+  const service = new AccessService({
+    db: t.db,
+    audit: t.audit,
+    policy: () => policy,
+    provisionerFor: () => provisioner,
+    log: silentLogger(),
+    now: () => clock.now,
+  });
+  return { service, provisioner, clock };
+}
