@@ -1,32 +1,60 @@
+import { once } from 'node:events';
 import fs from 'node:fs/promises';
+import type http from 'node:http';
+import { AccessService } from './access/service.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import type { Config } from './config/env.ts';
+import { slackMode, type Config } from './config/env.ts';
 import { loadPolicyFile, type LoadedPolicy } from './config/policy.ts';
 import { recordPolicy } from './config/policy-record.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
+import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
+import { provisionerFor } from './provisioners/index.ts';
+import { accessJobs } from './scheduler/jobs.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
+import { startSlack, type SlackRuntime } from './slack/app.ts';
+import { AuditFeed } from './slack/audit-feed.ts';
+import { Notifier } from './slack/notifier.ts';
 
-/** Everything a running Gatehouse holds, for the adapters (Slack, CLI, sweeps) to use. */
+/** Everything a running Gatehouse holds, for the adapters and for tests. */
 export interface Gatehouse {
   config: Config;
   log: Logger;
   database: DatabaseHandle;
   audit: AuditLog;
   policy: LoadedPolicy;
+  access: AccessService;
+  scheduler: Scheduler;
+  slack: SlackRuntime | null;
+  notifier: Notifier | null;
+  feed: AuditFeed | null;
+  /** The port the HTTP endpoints listen on. */
+  port: number;
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** The clock the access rules use; tests may move it. */
+  now?: () => Date;
+}
+
 /**
- * Composition: policy -> database -> migrations -> audit sequencer -> policy on the record.
+ * Composition: policy -> database -> migrations -> audit sequencer -> policy on the record
+ * -> access rules -> sweeps (after a catch-up run) -> Slack, its outbox and the audit feed.
  * The policy is read first, so a bad file stops start-up before anything else is touched.
+ * Whatever started is stopped again if a later step fails.
  */
-export async function startGatehouse(config: Config, log: Logger): Promise<Gatehouse> {
+export async function startGatehouse(config: Config, log: Logger, options: StartOptions = {}): Promise<Gatehouse> {
+  const mode = slackMode(config);
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
-  let audit: AuditLog | null = null;
+  const stops: (() => Promise<unknown>)[] = [() => database.close()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.error({ err }, 'shutdown step failed'));
+  };
   try {
     if (config.migrateOnStart) {
       const applied = await migrateToLatest(database.db);
@@ -39,31 +67,83 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
         );
       }
     }
-    audit = new AuditLog(database.db, database.pool, log, { intervalMs: config.sequencerIntervalMs });
+    const audit = new AuditLog(database.db, database.pool, log, { intervalMs: config.sequencerIntervalMs });
     audit.sequencer.start();
+    stops.push(() => audit.sequencer.stop());
     if (await recordPolicy(audit, policy)) log.info({ sha256: policy.sha256 }, 'policy change recorded in the audit log');
+
+    const access = new AccessService({
+      db: database.db,
+      audit,
+      policy: () => policy,
+      provisionerFor,
+      log: log.child({ component: 'access' }),
+      now: options.now ?? (() => new Date()),
+    });
+    const scheduler = new Scheduler(accessJobs(access, config), log.child({ component: 'sweeps' }));
+    // Catch up on whatever fell due while no process was running, then keep time.
+    await scheduler.runAll();
+    scheduler.start();
+    stops.push(() => scheduler.stop());
+
+    let slack: SlackRuntime | null = null;
+    let notifier: Notifier | null = null;
+    let feed: AuditFeed | null = null;
+    let port: number;
+    if (mode.kind === 'none') {
+      const server = createHealthServer(database.db);
+      port = await listen(server, config.port);
+      stops.push(() => new Promise((resolve) => server.close(resolve)));
+    } else {
+      const deps = { access, audit, policy: () => policy, log };
+      slack = await startSlack({ mode, port: config.port, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) }, deps, database.db, log);
+      const runtime = slack;
+      stops.push(() => runtime.stop());
+      port = slack.port;
+      notifier = new Notifier(database.db, slack.client, access, () => policy, audit.sequencer, log.child({ component: 'notifier' }));
+      notifier.start();
+      stops.push(() => notifier!.stop());
+      feed = new AuditFeed(database.db, slack.client, audit.sequencer, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel });
+      await feed.start();
+      stops.push(() => feed!.stop());
+    }
+
+    let stopping: Promise<void> | null = null;
+    return {
+      config,
+      log,
+      database,
+      audit,
+      policy,
+      access,
+      scheduler,
+      slack,
+      notifier,
+      feed,
+      port,
+      stop() {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
   } catch (err) {
-    await audit?.sequencer.stop();
-    await database.close();
+    await stopAll();
     throw err;
   }
+}
 
-  const running = audit;
-  let stopping: Promise<void> | null = null;
-  return {
-    config,
-    log,
-    database,
-    audit: running,
-    policy,
-    stop() {
-      stopping ??= (async () => {
-        await running.sequencer.stop();
-        await database.close();
-      })();
-      return stopping;
-    },
-  };
+async function listen(server: http.Server, port: number): Promise<number> {
+  try {
+    server.listen(port);
+    await once(server, 'listening');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new Error(`PORT ${port} is already in use: set PORT to a free port.`);
+    if (code === 'EACCES') throw new Error(`PORT ${port} needs privileges this process lacks: set PORT above 1023.`);
+    throw err;
+  }
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
 }
 
 export const EXAMPLE_POLICY_FILE = 'gatehouse.example.yml';

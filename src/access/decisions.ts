@@ -119,6 +119,19 @@ export async function deny(ctx: AccessContext, requestId: string, denier: string
   });
 }
 
+/**
+ * Whether `userId` may decide `requestId` now, before a form for the decision opens (Deny
+ * asks for a reason first). A refusal of someone who may not decide is on the record.
+ */
+export async function mayDecide(ctx: AccessContext, requestId: string, userId: string): Promise<Outcome<{ request: AccessRequest }>> {
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
+    if (!row) return refuse({ kind: 'not-found', id: requestId });
+    const refusal = await checkDecider(ctx, trx, row, userId, 'deny');
+    return refusal ? refuse(refusal) : { ok: true as const, request: await toRequest(ctx, trx, row) };
+  });
+}
+
 async function lockRequest(trx: Transaction<Database>, requestId: string): Promise<RequestRow | undefined> {
   return trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).forUpdate().executeTakeFirst();
 }

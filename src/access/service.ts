@@ -1,5 +1,5 @@
 import type { AccessContext } from './context.ts';
-import { approve, deny } from './decisions.ts';
+import { approve, deny, mayDecide } from './decisions.ts';
 import { expireStaleRequests } from './expiry.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
@@ -23,6 +23,9 @@ export class AccessService {
   }
   approve(requestId: string, approver: string, options?: { mfaChecked?: boolean }) {
     return approve(this.ctx, requestId, approver, options);
+  }
+  mayDecide(requestId: string, userId: string) {
+    return mayDecide(this.ctx, requestId, userId);
   }
   deny(requestId: string, denier: string, reason: string) {
     return deny(this.ctx, requestId, denier, reason);

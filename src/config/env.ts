@@ -19,7 +19,9 @@ const envSchema = z.object({
   GATEHOUSE_POLICY: z.string().min(1).default('gatehouse.yml'),
   GATEHOUSE_MIGRATE_ON_START: booleanText.default(true),
   AUDIT_SEQUENCER_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
-  PORT: z.coerce.number().int().min(1).max(65_535).default(3000),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(1),
+  EXPIRY_WARNING_MINUTES: z.coerce.number().int().min(0).max(1440).default(10),
   SLACK_BOT_TOKEN: z.string().startsWith('xoxb-', 'must be a bot token (xoxb-…)').optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
@@ -40,6 +42,10 @@ export interface Config {
   migrateOnStart: boolean;
   sequencerIntervalMs: number;
   port: number;
+  /** How often the sweeps run: grants due, requests expired, retries, warnings. */
+  sweepIntervalSeconds: number;
+  /** Holders are warned this long before a grant ends; 0 turns the warning off. */
+  expiryWarningMs: number;
   slack: {
     botToken: string | undefined;
     signingSecret: string | undefined;
@@ -74,6 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrateOnStart: e.GATEHOUSE_MIGRATE_ON_START,
     sequencerIntervalMs: e.AUDIT_SEQUENCER_INTERVAL_MS,
     port: e.PORT,
+    sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
+    expiryWarningMs: e.EXPIRY_WARNING_MINUTES * 60_000,
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,
@@ -81,4 +89,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       apiUrl: e.SLACK_API_URL,
     },
   };
+}
+
+export type SlackMode = { kind: 'http'; botToken: string; signingSecret: string } | { kind: 'socket'; botToken: string; appToken: string } | { kind: 'none' };
+
+/**
+ * Which way Slack reaches us: HTTP (bot token + signing secret), Socket Mode (bot token +
+ * app-level token), or not at all. Half a configuration is an error that says what to set
+ * and where Slack shows it.
+ */
+export function slackMode(config: Config): SlackMode {
+  const { botToken, signingSecret, appToken } = config.slack;
+  const where = {
+    bot: 'SLACK_BOT_TOKEN (Slack app settings > OAuth & Permissions > Bot User OAuth Token, xoxb-…)',
+    secret: 'SLACK_SIGNING_SECRET (Basic Information > App Credentials > Signing Secret) for HTTP mode',
+    app: 'SLACK_APP_TOKEN (Basic Information > App-Level Tokens, scope connections:write, xapp-…) for Socket Mode',
+  };
+  if (!botToken && !signingSecret && !appToken) {
+    if (config.nodeEnv === 'production') throw new ConfigError(`Slack is not configured: set ${where.bot}, and ${where.secret} or ${where.app}.`);
+    return { kind: 'none' };
+  }
+  if (!botToken) throw new ConfigError(`Slack is half configured: also set ${where.bot}.`);
+  if (signingSecret && appToken) {
+    throw new ConfigError('Both SLACK_SIGNING_SECRET and SLACK_APP_TOKEN are set: keep SLACK_SIGNING_SECRET for HTTP mode or SLACK_APP_TOKEN for Socket Mode, not both.');
+  }
+  if (signingSecret) return { kind: 'http', botToken, signingSecret };
+  if (appToken) return { kind: 'socket', botToken, appToken };
+  throw new ConfigError(`SLACK_BOT_TOKEN is set but Slack cannot reach the bot: set ${where.secret}, or ${where.app}.`);
 }

@@ -3,31 +3,47 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { pendingMigrations } from '../db/migrate.ts';
 
-/**
- * `GET /healthz`: the process is up. `GET /readyz`: the database answers and every
- * migration is applied. Both answer JSON; readiness failures say what is wrong.
- */
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+function reply(res: http.ServerResponse, status: number, body: Record<string, unknown>): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** `GET /healthz`: the process is up. */
+export const healthz: Handler = (_req, res) => reply(res, 200, { status: 'ok' });
+
+/** `GET /readyz`: the database answers and every migration is applied; failures say what is wrong. */
+export function readyz(db: Db): Handler {
+  return (_req, res) => {
+    void (async () => {
+      try {
+        await sql`select 1`.execute(db);
+        const pending = await pendingMigrations(db);
+        if (pending.length > 0) return reply(res, 503, { status: 'not ready', reason: 'migrations pending', pending });
+        reply(res, 200, { status: 'ready' });
+      } catch (err) {
+        reply(res, 503, { status: 'not ready', reason: 'database unreachable', error: (err as Error).message });
+      }
+    })();
+  };
+}
+
+/** The same two endpoints as Bolt custom routes, when Bolt owns the port. */
+export function healthRoutes(db: Db): { path: string; method: string[]; handler: Handler }[] {
+  return [
+    { path: '/healthz', method: ['GET'], handler: healthz },
+    { path: '/readyz', method: ['GET'], handler: readyz(db) },
+  ];
+}
+
+/** A server with only the health endpoints, for when Slack is not configured. */
 export function createHealthServer(db: Db): http.Server {
+  const ready = readyz(db);
   return http.createServer((req, res) => {
-    const reply = (status: number, body: Record<string, unknown>) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method !== 'GET') return reply(405, { error: 'method not allowed' });
-    if (req.url === '/healthz') return reply(200, { status: 'ok' });
-    if (req.url === '/readyz') {
-      void (async () => {
-        try {
-          await sql`select 1`.execute(db);
-          const pending = await pendingMigrations(db);
-          if (pending.length > 0) return reply(503, { status: 'not ready', reason: 'migrations pending', pending });
-          return reply(200, { status: 'ready' });
-        } catch (err) {
-          return reply(503, { status: 'not ready', reason: 'database unreachable', error: (err as Error).message });
-        }
-      })();
-      return;
-    }
-    reply(404, { error: 'not found' });
+    if (req.method !== 'GET') return reply(res, 405, { error: 'method not allowed' });
+    if (req.url === '/healthz') return healthz(req, res);
+    if (req.url === '/readyz') return ready(req, res);
+    reply(res, 404, { error: 'not found' });
   });
 }

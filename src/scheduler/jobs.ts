@@ -1,0 +1,15 @@
+import type { AccessService } from '../access/service.ts';
+import type { Config } from '../config/env.ts';
+import { everySeconds, type Job } from './scheduler.ts';
+
+/** The access sweeps, each on the configured interval (every second by default). */
+export function accessJobs(access: AccessService, config: Config): Job[] {
+  const pattern = everySeconds(config.sweepIntervalSeconds);
+  const jobs: Job[] = [
+    { name: 'end-due-grants', pattern, run: () => access.endDueGrants() },
+    { name: 'expire-requests', pattern, run: () => access.expireStaleRequests() },
+    { name: 'retry-grants', pattern, run: () => access.retryGrants() },
+  ];
+  if (config.expiryWarningMs > 0) jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
+  return jobs;
+}

@@ -1,0 +1,92 @@
+import type http from 'node:http';
+import { App } from '@slack/bolt';
+import { ErrorCode, WebClient, type WebClientOptions } from '@slack/web-api';
+import type { SlackMode } from '../config/env.ts';
+import type { Db } from '../db/database.ts';
+import { healthRoutes } from '../http/health.ts';
+import type { Logger } from '../log.ts';
+import type { SlackDeps } from './deps.ts';
+import { registerActions } from './listeners/actions.ts';
+import { registerCommands } from './listeners/commands.ts';
+import { registerEvents } from './listeners/events.ts';
+import { registerViews } from './listeners/views.ts';
+import { boltLogger } from './logger.ts';
+import { describeSlackError } from './slack-errors.ts';
+
+export interface SlackSettings {
+  mode: Exclude<SlackMode, { kind: 'none' }>;
+  port: number;
+  /** Web API base URL: GovSlack, or a local stand-in in tests. */
+  apiUrl?: string;
+}
+
+export interface SlackRuntime {
+  app: App;
+  /** For the notifier and the audit feed: no retries of its own, since they retry from the database. */
+  client: WebClient;
+  /** The port the HTTP endpoints listen on (Slack's requests in HTTP mode, health checks in both). */
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the Bolt app in HTTP or Socket Mode, with /healthz and /readyz on the same port.
+ * The bot token is checked with auth.test first, so a wrong token stops start-up with a
+ * message instead of failing at the first click.
+ */
+export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: Db, log: Logger): Promise<SlackRuntime> {
+  const logger = boltLogger(log);
+  const clientOptions: WebClientOptions = {
+    logger,
+    timeout: 10_000,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
+  };
+  const client = new WebClient(settings.mode.botToken, clientOptions);
+  let identity;
+  try {
+    identity = await client.auth.test();
+  } catch (err) {
+    if ((err as { code?: string }).code === ErrorCode.PlatformError) {
+      throw new Error(
+        `Slack refused SLACK_BOT_TOKEN (${describeSlackError(err)}): copy the Bot User OAuth Token again from the app's OAuth & Permissions page, and reinstall the app if it was revoked.`,
+      );
+    }
+    throw new Error(`Could not reach Slack at ${settings.apiUrl ?? 'https://slack.com/api/'} (${describeSlackError(err)}): check the network, or SLACK_API_URL if it is set.`);
+  }
+  const common = {
+    token: settings.mode.botToken,
+    logger,
+    botId: identity.bot_id,
+    botUserId: identity.user_id,
+    // Listener calls (views.open within Slack's 3 s) retry briefly; background work retries from the database.
+    clientOptions: { ...clientOptions, retryConfig: { retries: 2, maxTimeout: 1000 }, rejectRateLimitedCalls: false },
+    customRoutes: healthRoutes(db),
+  };
+  const app =
+    settings.mode.kind === 'http'
+      ? new App({ ...common, signingSecret: settings.mode.signingSecret, port: settings.port })
+      : new App({ ...common, appToken: settings.mode.appToken, socketMode: true, installerOptions: { port: settings.port, clientOptions } });
+  registerCommands(app, deps);
+  registerActions(app, deps);
+  registerViews(app, deps);
+  registerEvents(app, deps);
+  app.error(async (error) => {
+    log.error({ err: error }, 'a Slack listener failed');
+  });
+
+  const started = (await app.start(settings.port)) as unknown;
+  const server = started as http.Server | undefined;
+  const address = server && typeof server.address === 'function' ? server.address() : null;
+  const port = typeof address === 'object' && address ? address.port : settings.port;
+  log.info({ mode: settings.mode.kind, port, team: identity.team, bot: identity.user_id }, 'connected to Slack');
+  return {
+    app,
+    client,
+    port,
+    async stop() {
+      await app.stop();
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import type { WebClient } from '@slack/web-api';
+import { sql } from 'kysely';
+import type { AuditEventSummary } from '../access/types.ts';
+import type { AuditSequencer } from '../audit/sequencer.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { auditChannelMessage } from './blocks/audit-channel.ts';
+import { describeSlackError, retryDelayMs } from './slack-errors.ts';
+
+export interface AuditFeedOptions {
+  /** The policy's audit channel, read at each post (the policy may change). */
+  channel: () => string;
+  /** Events per message when a backlog builds up. */
+  batchMax?: number;
+  /** Slack allows about one message per second per channel. */
+  minIntervalMs?: number;
+}
+
+/** Marks our posts so they can be recognised when reading the channel back. */
+export const FEED_EVENT_TYPE = 'gatehouse_audit_events';
+
+/**
+ * Posts every audit event to the audit channel, in seq order, driven from the committed
+ * chain. How far it got is one row (audit_channel_state), locked with SKIP LOCKED for the
+ * length of one post, so with several replicas exactly one posts at a time and none posts
+ * an event twice. A failure leaves the row where it was and the post is tried again, after
+ * Slack's Retry-After or with backoff. Each message carries its seq range in its metadata,
+ * so after a crash between a post and its commit the next start reads the channel and
+ * moves on instead of posting again.
+ */
+export class AuditFeed {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+  private wokenWhileRunning = false;
+  private stopped = true;
+  private failures = 0;
+  private lastPostAt = 0;
+  private readonly batchMax: number;
+  private readonly minIntervalMs: number;
+  private readonly wake = () => this.schedule(0);
+
+  constructor(
+    private readonly db: Db,
+    private readonly client: WebClient,
+    private readonly sequencer: AuditSequencer,
+    private readonly log: Logger,
+    private readonly options: AuditFeedOptions,
+  ) {
+    this.batchMax = options.batchMax ?? 20;
+    this.minIntervalMs = options.minIntervalMs ?? 1000;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.reconcile().catch((err: unknown) => this.log.warn({ err: describeSlackError(err) }, 'could not read the audit channel back; posting from the recorded position'));
+    this.sequencer.on('chained', this.wake);
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sequencer.off('chained', this.wake);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Posts one message with the next events, if there are any and no other replica is posting. */
+  async postOnce(): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const state = await trx.selectFrom('audit_channel_state').select('posted_seq').forUpdate().skipLocked().executeTakeFirst();
+      if (!state) return 0;
+      const rows = await trx
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('seq', '>', state.posted_seq)
+        .orderBy('seq')
+        .limit(this.batchMax)
+        .execute();
+      if (rows.length === 0) return 0;
+      const events: AuditEventSummary[] = rows.map((row) => ({
+        seq: row.seq,
+        occurredAt: row.occurred_at,
+        actor: row.actor,
+        action: row.action,
+        subject: row.subject,
+        body: row.body,
+        hash: row.hash,
+      }));
+      const message = auditChannelMessage(events);
+      // A batch too long for one message is posted in parts: record only what this one shows.
+      const first = events[0]!.seq;
+      const last = events[Math.max(1, message.shown) - 1]!;
+      await this.client.chat.postMessage({
+        channel: this.options.channel(),
+        text: message.text,
+        blocks: message.blocks,
+        unfurl_links: false,
+        metadata: { event_type: FEED_EVENT_TYPE, event_payload: { first_seq: first, last_seq: last.seq, last_hash: last.hash } },
+      });
+      await trx.updateTable('audit_channel_state').set({ posted_seq: last.seq, updated_at: sql<Date>`now()` }).execute();
+      return last.seq - first + 1;
+    });
+  }
+
+  /** The seq up to which the channel already shows events, by our last post's metadata. */
+  async reconcile(): Promise<void> {
+    const history = await this.client.conversations.history({ channel: this.options.channel(), limit: 20, include_all_metadata: true });
+    const posted = (history.messages ?? [])
+      .map((m) => (m as { metadata?: { event_type?: string; event_payload?: { last_seq?: unknown } } }).metadata)
+      .filter((m) => m?.event_type === FEED_EVENT_TYPE && typeof m.event_payload?.last_seq === 'number')
+      .map((m) => m!.event_payload!.last_seq as number);
+    if (posted.length === 0) return;
+    const lastSeq = Math.max(...posted);
+    const moved = await this.db
+      .updateTable('audit_channel_state')
+      .set({ posted_seq: lastSeq, updated_at: sql<Date>`now()` })
+      .where('posted_seq', '<', lastSeq)
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) > 0) this.log.warn({ seq: lastSeq }, 'the audit channel was ahead of the record (a post without its commit); carrying on after it');
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.wokenWhileRunning = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    const wait = Math.max(delayMs, this.lastPostAt + this.minIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.wokenWhileRunning = false;
+      this.running = this.tick();
+      void this.running.then((next) => {
+        this.running = null;
+        this.schedule(this.wokenWhileRunning && this.failures === 0 ? 0 : next);
+      });
+    }, wait);
+  }
+
+  /** One attempt; resolves with how long to wait before the next. */
+  private async tick(): Promise<number> {
+    try {
+      const posted = await this.postOnce();
+      this.failures = 0;
+      if (posted === 0) return 1000; // poll slowly for events chained by other replicas
+      this.lastPostAt = Date.now();
+      return 0;
+    } catch (err) {
+      this.failures += 1;
+      const next = retryDelayMs(err, this.failures);
+      this.log.warn({ err: describeSlackError(err), retryInMs: next, failures: this.failures }, 'posting to the audit channel failed; will retry');
+      return next;
+    }
+  }
+}

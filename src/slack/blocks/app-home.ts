@@ -1,0 +1,50 @@
+/** The App Home tab: what I hold, what I asked for, what waits for me. */
+import type { HomeView } from '@slack/types';
+import type { AccessRequest, Grant } from '../../access/types.ts';
+import { ACTION, BLOCK, VIEW } from './ids.ts';
+import { actions, button, capped, context, divider, header, moreLine, type Message } from './kit.ts';
+import { approvalItem, grantItem, isLive, isPending, requestItem } from './items.ts';
+import { mention } from './text.ts';
+
+export interface AppHomeInput {
+  userId: string;
+  grants: Grant[];
+  requests: AccessRequest[];
+  approvalsWaiting: AccessRequest[];
+  now: Date;
+}
+
+/**
+ * Caps per list. The fixed blocks (intro, actions, 3 headers, 2 dividers) are 7; with each
+ * list at its cap plus an "and N more" line: 7 + 21 + 21 + (2 × 20 + 1) = 90 ≤ 100.
+ */
+const MAX_GRANTS = 20;
+const MAX_REQUESTS = 20;
+const MAX_APPROVALS = 20;
+
+const nothing = (text: string) => [context(text)];
+
+export function appHome({ userId, grants, requests, approvalsWaiting, now }: AppHomeInput): HomeView {
+  const live = grants.filter(isLive).sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime());
+  const pending = requests.filter(isPending).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  const waiting = approvalsWaiting.filter(isPending).sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
+  const grantList = capped(live, MAX_GRANTS);
+  const requestList = capped(pending, MAX_REQUESTS);
+  const approvalList = capped(waiting, MAX_APPROVALS);
+  const blocks: Message['blocks'] = [
+    context(`Hi ${mention(userId)}. Gatehouse gives you time-limited access once the owners of a resource approve. \`/access help\` lists the commands.`),
+    actions(BLOCK.homeActions, button({ text: 'Request access', actionId: ACTION.openRequestModal, style: 'primary' })),
+    header('Your access'),
+    ...(live.length === 0 ? nothing('You hold no access right now.') : grantList.shown.map((grant) => grantItem(grant, now))),
+    ...moreLine(grantList.more, 'They end by themselves; the soonest to end are shown first.'),
+    divider(),
+    header('Your requests'),
+    ...(pending.length === 0 ? nothing('No requests waiting.') : requestList.shown.map(requestItem)),
+    ...moreLine(requestList.more, 'The oldest are shown first.'),
+    divider(),
+    header('Waiting for your approval'),
+    ...(waiting.length === 0 ? nothing('Nothing waits for you.') : approvalList.shown.flatMap(approvalItem)),
+    ...moreLine(approvalList.more, 'The soonest to expire are shown first.'),
+  ];
+  return { type: 'home', callback_id: VIEW.home, blocks };
+}

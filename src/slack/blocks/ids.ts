@@ -1,0 +1,57 @@
+/**
+ * Every action_id, block_id and callback_id Gatehouse puts on a Slack surface. Builders
+ * and listeners both import these, so a renamed id cannot leave a button without a handler.
+ * Ids are namespaced with `gatehouse.` so they never collide with another app's in logs.
+ */
+
+/** Button action ids. Every button's `value` carries the id of the request or grant it acts on. */
+export const ACTION = {
+  approve: 'gatehouse.approve',
+  deny: 'gatehouse.deny',
+  cancelRequest: 'gatehouse.cancel_request',
+  /** "I'm done": the holder ends a grant early. */
+  endGrant: 'gatehouse.end_grant',
+  extendGrant: 'gatehouse.extend_grant',
+  /** The App Home "Request access" button; it carries no value. */
+  openRequestModal: 'gatehouse.open_request_modal',
+} as const;
+
+export type ActionId = (typeof ACTION)[keyof typeof ACTION];
+
+/**
+ * Block ids. Slack rejects a surface where two blocks share a block_id, so blocks repeated
+ * per item (a list of grants, say) use `itemBlockId(prefix, itemId)` instead of the bare prefix.
+ */
+export const BLOCK = {
+  approvalActions: 'gatehouse.approval_actions',
+  requestActions: 'gatehouse.request_actions',
+  grantActions: 'gatehouse.grant_actions',
+  homeActions: 'gatehouse.home_actions',
+} as const;
+
+/** View callback ids, matched by `app.view(...)`. */
+export const VIEW = {
+  requestModal: 'gatehouse.request_modal',
+  denyModal: 'gatehouse.deny_modal',
+  home: 'gatehouse.home',
+} as const;
+
+/** Input blocks of the request modal: read as `view.state.values[block][action]`. */
+export const REQUEST_MODAL = {
+  resource: { block: 'gatehouse.request.resource', action: 'gatehouse.request.resource_select' },
+  duration: { block: 'gatehouse.request.duration', action: 'gatehouse.request.duration_input' },
+  reason: { block: 'gatehouse.request.reason', action: 'gatehouse.request.reason_input' },
+  mfaCode: { block: 'gatehouse.request.mfa', action: 'gatehouse.request.mfa_input' },
+} as const;
+
+/** Input block of the deny modal. */
+export const DENY_MODAL = {
+  reason: { block: 'gatehouse.deny.reason', action: 'gatehouse.deny.reason_input' },
+} as const;
+
+const MAX_ID_LENGTH = 255;
+
+/** A block id unique per item, within Slack's 255 characters; the item id is kept whole when it fits. */
+export function itemBlockId(prefix: string, itemId: string): string {
+  return `${prefix}:${itemId}`.slice(0, MAX_ID_LENGTH);
+}

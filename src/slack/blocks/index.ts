@@ -1,0 +1,12 @@
+/** Block Kit builders: pure functions from domain data to Slack messages and views. */
+export * from './ids.ts';
+export * from './text.ts';
+export { LIMITS, type Message } from './kit.ts';
+export * from './approval-card.ts';
+export * from './requester-dms.ts';
+export * from './refusals.ts';
+export * from './access-list.ts';
+export * from './modals.ts';
+export * from './app-home.ts';
+export * from './audit-channel.ts';
+export * from './verify-result.ts';

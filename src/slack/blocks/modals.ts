@@ -1,0 +1,170 @@
+/** The request form (when a slash command is incomplete, or from App Home) and the deny form. */
+import type { InputBlock, ModalView, PlainTextOption } from '@slack/types';
+import type { AccessRequest } from '../../access/types.ts';
+import { formatDuration } from '../../config/duration.ts';
+import { requestPhrase } from './approval-card.ts';
+import { DENY_MODAL, REQUEST_MODAL, VIEW } from './ids.ts';
+import { LIMITS, plainText, section } from './kit.ts';
+import { truncate } from './text.ts';
+
+export interface RequestableResource {
+  id: string;
+  name: string;
+  defaultDurationMs: number;
+  maxDurationMs: number;
+}
+
+/** What the modal must remember until it is submitted; it travels in `private_metadata`. */
+export interface RequestModalContext {
+  /** Where the command was typed, to answer there. */
+  channelId?: string;
+  /** Set when the form asks to extend this grant. */
+  extendsGrantId?: string;
+}
+
+export interface RequestModalInput {
+  /** Only what this person may request. */
+  resources: RequestableResource[];
+  prefill: { resourceId?: string; duration?: string; reason?: string };
+  requireMfa?: boolean;
+  context?: RequestModalContext;
+}
+
+/** Slack allows 100 options in a static select. */
+const MAX_OPTIONS = 100;
+/** Long enough for a useful reason, short enough that the approver card shows all of it. */
+const MAX_REASON = 2000;
+
+function option(resource: RequestableResource): PlainTextOption {
+  return {
+    text: plainText(resource.name, LIMITS.optionText),
+    value: resource.id,
+    description: plainText(`${resource.id} · default ${formatDuration(resource.defaultDurationMs)}, at most ${formatDuration(resource.maxDurationMs)}`, LIMITS.optionText),
+  };
+}
+
+function metadata(context: RequestModalContext): string {
+  const text = JSON.stringify(context);
+  // Truncated JSON would not parse back, so an oversize context is a bug, not something to cut.
+  if (text.length > LIMITS.privateMetadata) {
+    throw new RangeError(`request modal context must fit in ${LIMITS.privateMetadata} characters, got ${text.length}`);
+  }
+  return text;
+}
+
+/** Reads back the context of a submitted request modal; anything unexpected reads as empty. */
+export function readRequestModalContext(privateMetadata: string | undefined): RequestModalContext {
+  try {
+    const value: unknown = JSON.parse(privateMetadata ?? '{}');
+    if (typeof value !== 'object' || value === null) return {};
+    const { channelId, extendsGrantId } = value as Record<string, unknown>;
+    return {
+      ...(typeof channelId === 'string' ? { channelId } : {}),
+      ...(typeof extendsGrantId === 'string' ? { extendsGrantId } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function durationHint(resources: readonly RequestableResource[], chosen: RequestableResource | undefined): string {
+  if (chosen) return `Leave empty for ${formatDuration(chosen.defaultDurationMs)}; at most ${formatDuration(chosen.maxDurationMs)}. Like 30m, 4h or 1h30m.`;
+  const each = resources.map((resource) => `${resource.id} ${formatDuration(resource.defaultDurationMs)} (at most ${formatDuration(resource.maxDurationMs)})`);
+  return truncate(`Leave empty for the resource's default: ${each.join(', ')}. Like 30m, 4h or 1h30m.`, 2000);
+}
+
+export function requestModal({ resources, prefill, requireMfa = false, context = {} }: RequestModalInput): ModalView {
+  const base = {
+    type: 'modal' as const,
+    callback_id: VIEW.requestModal,
+    title: plainText('Request access', LIMITS.viewTitle),
+    close: plainText('Cancel', LIMITS.viewTitle),
+    private_metadata: metadata(context),
+  };
+  // A select with no options is rejected by Slack, so a person who may request nothing gets an explanation.
+  if (resources.length === 0) {
+    return {
+      ...base,
+      blocks: [section('You may not request any resource yet. Ask an administrator to add you to a resource in the Gatehouse policy.')],
+    };
+  }
+  const options = resources.slice(0, MAX_OPTIONS).map(option);
+  const chosenIndex = resources.findIndex((resource) => resource.id === prefill.resourceId);
+  const chosen = chosenIndex >= 0 && chosenIndex < MAX_OPTIONS ? resources[chosenIndex] : undefined;
+  const initialOption = chosen ? options[chosenIndex] : undefined;
+  const blocks: InputBlock[] = [
+    {
+      type: 'input',
+      block_id: REQUEST_MODAL.resource.block,
+      label: plainText('Resource'),
+      element: {
+        type: 'static_select',
+        action_id: REQUEST_MODAL.resource.action,
+        placeholder: plainText('Choose a resource', 150),
+        options,
+        ...(initialOption ? { initial_option: initialOption } : {}),
+      },
+    },
+    {
+      type: 'input',
+      block_id: REQUEST_MODAL.duration.block,
+      optional: true,
+      label: plainText('Duration'),
+      hint: plainText(durationHint(resources, chosen), 2000),
+      element: {
+        type: 'plain_text_input',
+        action_id: REQUEST_MODAL.duration.action,
+        placeholder: plainText(chosen ? `Default: ${formatDuration(chosen.defaultDurationMs)}` : 'Default for the resource, e.g. 2h', 150),
+        max_length: 20,
+        // Input values are raw text, not mrkdwn: prefill is cut, never escaped.
+        ...(prefill.duration ? { initial_value: prefill.duration.slice(0, 20) } : {}),
+      },
+    },
+    {
+      type: 'input',
+      block_id: REQUEST_MODAL.reason.block,
+      label: plainText('Reason'),
+      hint: plainText('What you will do with it; the owners see this when they decide.'),
+      element: {
+        type: 'plain_text_input',
+        action_id: REQUEST_MODAL.reason.action,
+        multiline: true,
+        max_length: MAX_REASON,
+        placeholder: plainText('e.g. fix the invoice export job (TICKET-123)', 150),
+        ...(prefill.reason ? { initial_value: prefill.reason.slice(0, MAX_REASON) } : {}),
+      },
+    },
+  ];
+  if (requireMfa) {
+    blocks.push({
+      type: 'input',
+      block_id: REQUEST_MODAL.mfaCode.block,
+      label: plainText('MFA code'),
+      hint: plainText('The 6-digit code from your authenticator app.'),
+      element: { type: 'plain_text_input', action_id: REQUEST_MODAL.mfaCode.action, min_length: 6, max_length: 8, placeholder: plainText('123456') },
+    });
+  }
+  return { ...base, submit: plainText('Send request', LIMITS.viewTitle), blocks };
+}
+
+export function denyModal(request: AccessRequest): ModalView {
+  return {
+    type: 'modal',
+    callback_id: VIEW.denyModal,
+    // The request id is all the submission needs; the listener reloads the rest.
+    private_metadata: request.id,
+    title: plainText('Deny request', LIMITS.viewTitle),
+    submit: plainText('Deny', LIMITS.viewTitle),
+    close: plainText('Cancel', LIMITS.viewTitle),
+    blocks: [
+      section(`Deny ${requestPhrase(request)}?`),
+      {
+        type: 'input',
+        block_id: DENY_MODAL.reason.block,
+        label: plainText('Reason'),
+        hint: plainText('The requester sees this, and it is kept in the audit log.'),
+        element: { type: 'plain_text_input', action_id: DENY_MODAL.reason.action, multiline: true, max_length: MAX_REASON },
+      },
+    ],
+  };
+}

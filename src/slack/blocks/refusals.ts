@@ -1,0 +1,106 @@
+/**
+ * The words for each refusal the domain returns: what went wrong, what is allowed, what to
+ * do next. The `Refusal` type lives in the domain (src/access/refusals.ts) because access/
+ * must not import Slack; it is re-exported here for listeners.
+ */
+import type { Refusal, ResourceRef } from '../../access/refusals.ts';
+import { DURATION_HINT, formatDuration } from '../../config/duration.ts';
+import { approvalsLine, outcomeLine, requestPhrase } from './approval-card.ts';
+import { section, type Message } from './kit.ts';
+import { escapeText, formatWhen, plural, resourceLabel, truncate } from './text.ts';
+
+export type { Refusal, ResourceRef } from '../../access/refusals.ts';
+
+/** How many allowed resources a refusal lists before saying "and N more". */
+const MAX_LISTED = 15;
+
+const code = (text: string) => `\`${escapeText(text)}\``;
+const example = (resourceId: string, duration = '2h') => code(`/request-access ${resourceId} ${duration} <reason>`);
+
+function allowedList(allowed: readonly ResourceRef[]): string {
+  if (allowed.length === 0) {
+    return 'You may not request any resource yet: ask an administrator to add you to a resource in the Gatehouse policy.';
+  }
+  const names = allowed.slice(0, MAX_LISTED).map((resource) => `${code(resource.id)} (${escapeText(resource.name)})`);
+  const more = allowed.length > MAX_LISTED ? ` and ${allowed.length - MAX_LISTED} more` : '';
+  return `You may request: ${names.join(', ')}${more}.`;
+}
+
+function tryOne(allowed: readonly ResourceRef[]): string {
+  const first = allowed[0];
+  return first ? ` For example: ${example(first.id)}.` : '';
+}
+
+/** The sentences for one refusal, in mrkdwn. */
+export function refusalText(refusal: Refusal): string {
+  switch (refusal.kind) {
+    case 'unknown-resource':
+      return `There is no resource called ${code(truncate(refusal.given, 100))}. ${allowedList(refusal.allowed)}${tryOne(refusal.allowed)}`;
+    case 'not-allowed':
+      return (
+        `You are not on the list of people who may request ${resourceLabel(refusal.resource)}. ${allowedList(refusal.allowed)}` +
+        ' If your work needs it, ask one of its owners to add you to the policy.'
+      );
+    case 'too-long': {
+      const max = formatDuration(refusal.maxMs);
+      return (
+        `${resourceLabel(refusal.resource)} allows at most ${max}; you asked for ${formatDuration(refusal.requestedMs)}. ` +
+        `Ask again with a shorter duration, e.g. ${example(refusal.resource.id, max)}. If you need longer, extend the grant before it ends.`
+      );
+    }
+    case 'bad-duration':
+      return `${code(truncate(refusal.given, 100))} is not a duration: ${DURATION_HINT}. For example: ${code('/request-access <resource> 2h <reason>')}.`;
+    case 'reason-required':
+      return `${resourceLabel(refusal.resource)} needs a reason: say what you will do with it, e.g. ${code(`/request-access ${refusal.resource.id} 2h fix invoice export`)}.`;
+    case 'already-held': {
+      const { grant } = refusal;
+      return (
+        `You already have access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })} until ${formatWhen(grant.endsAt)}. ` +
+        'To keep it longer, press *Extend* on the reminder before it ends; `/access` shows what you hold.'
+      );
+    }
+    case 'already-pending': {
+      const { request } = refusal;
+      return (
+        `You already asked for ${resourceLabel({ id: request.resourceId, name: request.resourceName })} and it is waiting for approval ` +
+        `(${approvalsLine(request)}, expires ${formatWhen(request.expiresAt)}). To ask differently, cancel it first with \`/access\`.`
+      );
+    }
+    case 'not-approver':
+      return (
+        `You are not an approver for ${resourceLabel({ id: refusal.request.resourceId, name: refusal.request.resourceName })}: ` +
+        'only its owners can approve or deny this request. Your attempt has been recorded in the audit log.'
+      );
+    case 'own-request':
+      return `You cannot decide your own request, even as an owner of ${escapeText(refusal.request.resourceName)}: another owner must approve or deny it.`;
+    case 'already-approved-by-you': {
+      const { request } = refusal;
+      const missing = Math.max(0, request.approvalsRequired - request.approvals.length);
+      return `You already approved ${requestPhrase(request)}. It needs ${plural(missing, 'more approval')} from ${missing === 1 ? 'another owner' : 'other owners'} (${approvalsLine(request)}).`;
+    }
+    case 'already-decided':
+      return `${requestPhrase(refusal.request)} is no longer pending: ${outcomeLine(refusal.request)}. Nothing more to do.`;
+    case 'not-yours':
+      return 'That is not yours to change: only the person who holds a grant or made a request can end or cancel it. `/access` shows yours.';
+    case 'not-found':
+      return `Gatehouse has no request or grant ${code(truncate(refusal.id, 100))}. \`/access\` shows what you hold and what you asked for.`;
+    case 'not-auditor':
+      return (
+        'Only members of the policy\'s `auditors` group can run `/verify-audit`. ' +
+        'Ask an auditor to run it, or ask an administrator to add you to `auditors`.'
+      );
+    default:
+      return unhandled(refusal);
+  }
+}
+
+/** Fails to compile when the domain adds a refusal that has no words yet. */
+function unhandled(refusal: never): string {
+  return `Gatehouse cannot do that (${escapeText(String((refusal as { kind?: unknown }).kind))}).`;
+}
+
+/** An ephemeral answer to a refused command or click. */
+export function refusalMessage(refusal: Refusal): Message {
+  const text = refusalText(refusal);
+  return { text: truncate(text), blocks: [section(text)] };
+}

@@ -1,0 +1,17 @@
+import type { AccessService } from '../access/service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { LoadedPolicy } from '../config/policy.ts';
+import type { Logger } from '../log.ts';
+
+/** What the Slack listeners need: the access rules, the audit log and the policy. */
+export interface SlackDeps {
+  access: AccessService;
+  audit: AuditLog;
+  policy: () => LoadedPolicy;
+  log: Logger;
+}
+
+/** Members of the policy's `auditors` group may run /verify-audit. */
+export function isAuditor(deps: SlackDeps, userId: string): boolean {
+  return deps.policy().policy.groups.get('auditors')?.includes(userId) ?? false;
+}

@@ -1,0 +1,76 @@
+import type { App } from '@slack/bolt';
+import { parseDuration } from '../../config/duration.ts';
+import { resourceById } from '../../config/policy.ts';
+import * as ui from '../blocks/index.ts';
+import { isAuditor, type SlackDeps } from '../deps.ts';
+import { parseRequestCommand } from '../parse-command.ts';
+import { requestModalFor } from './request-modal.ts';
+
+/** The three slash commands. Each acks at once; the work happens after. */
+export function registerCommands(app: App, deps: SlackDeps): void {
+  app.command('/request-access', async ({ ack, command, respond, client }) => {
+    await ack();
+    const parsed = parseRequestCommand(command.text);
+    const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
+    if (!parsed.resourceId || !parsed.reason || !durationValid) {
+      // Something is missing or malformed: the form, filled with what was given.
+      await client.views.open({ trigger_id: command.trigger_id, view: requestModalFor(deps, command.user_id, parsed, { channelId: command.channel_id }) });
+      return;
+    }
+    const result = await deps.access.request({ requester: command.user_id, resourceId: parsed.resourceId, duration: parsed.duration, reason: parsed.reason });
+    if (!result.ok) {
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
+      return;
+    }
+    const owners = resourceById(deps.policy().policy, result.request.resourceId)?.owners.filter((o) => o !== command.user_id) ?? [];
+    await respond({ response_type: 'ephemeral', ...ui.sentToApprovers(result.request, owners.length) });
+  });
+
+  app.command('/access', async ({ ack, command, respond }) => {
+    await ack();
+    const word = command.text.trim().toLowerCase();
+    if (word === 'help') {
+      await respond({ response_type: 'ephemeral', ...ui.accessHelp() });
+      return;
+    }
+    if (word !== '') {
+      await respond({ response_type: 'ephemeral', text: `\`/access ${ui.escapeText(word)}\` is not something I know. ${ui.accessHelp().text}` });
+      return;
+    }
+    const { grants, requests } = await deps.access.holdingsOf(command.user_id);
+    await respond({ response_type: 'ephemeral', ...ui.accessList({ grants, requests, now: new Date() }) });
+  });
+
+  app.command('/verify-audit', async ({ ack, command, respond }) => {
+    if (!isAuditor(deps, command.user_id)) {
+      await ack();
+      await deps.audit.record({ actor: command.user_id, action: 'audit.verify_refused', body: { reason: 'not-auditor' } });
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'not-auditor' }) });
+      return;
+    }
+    await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed…' });
+    await deps.audit.flush();
+    const result = await deps.audit.verify();
+    await deps.audit.record({
+      actor: command.user_id,
+      action: 'audit.verified',
+      body: {
+        ok: result.ok,
+        checked: result.checked,
+        head_seq: result.headSeq,
+        head_hash: result.headHash,
+        ...(result.failure ? { failure: { seq: result.failure.seq, reason: result.failure.reason } } : {}),
+      },
+    });
+    await respond({ response_type: 'ephemeral', ...ui.verifyResultMessage(result) });
+  });
+}
+
+function isDuration(text: string): boolean {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

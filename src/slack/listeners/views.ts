@@ -1,0 +1,63 @@
+import type { App } from '@slack/bolt';
+import type { Refusal } from '../../access/refusals.ts';
+import { parseDuration } from '../../config/duration.ts';
+import * as ui from '../blocks/index.ts';
+import type { SlackDeps } from '../deps.ts';
+
+type Values = Record<string, Record<string, { value?: string | null; selected_option?: { value: string } | null }>>;
+
+/** Which form field a refusal is about, so the form shows it there. */
+function fieldOf(refusal: Refusal): string {
+  switch (refusal.kind) {
+    case 'too-long':
+    case 'bad-duration':
+      return ui.REQUEST_MODAL.duration.block;
+    case 'reason-required':
+      return ui.REQUEST_MODAL.reason.block;
+    default:
+      return ui.REQUEST_MODAL.resource.block;
+  }
+}
+
+/** Submissions of the request and deny forms. Problems come back on the field they concern. */
+export function registerViews(app: App, deps: SlackDeps): void {
+  app.view(ui.VIEW.requestModal, async ({ ack, body, view }) => {
+    const values = view.state.values as Values;
+    const resourceId = values[ui.REQUEST_MODAL.resource.block]?.[ui.REQUEST_MODAL.resource.action]?.selected_option?.value ?? '';
+    const duration = values[ui.REQUEST_MODAL.duration.block]?.[ui.REQUEST_MODAL.duration.action]?.value ?? '';
+    const reason = values[ui.REQUEST_MODAL.reason.block]?.[ui.REQUEST_MODAL.reason.action]?.value ?? '';
+    if (duration.trim() !== '') {
+      try {
+        parseDuration(duration.trim());
+      } catch (err) {
+        return void (await ack({ response_action: 'errors', errors: { [ui.REQUEST_MODAL.duration.block]: (err as Error).message } }));
+      }
+    }
+    const context = ui.readRequestModalContext(view.private_metadata);
+    const result = await deps.access.request({
+      requester: body.user.id,
+      resourceId,
+      duration,
+      reason,
+      ...(context.extendsGrantId ? { extendsGrantId: context.extendsGrantId } : {}),
+    });
+    if (!result.ok) {
+      return void (await ack({ response_action: 'errors', errors: { [fieldOf(result.refusal)]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
+    }
+    // The form closes; the requester hears from us by DM, through the outbox.
+    await ack();
+  });
+
+  app.view(ui.VIEW.denyModal, async ({ ack, body, view }) => {
+    const values = view.state.values as Values;
+    const reason = values[ui.DENY_MODAL.reason.block]?.[ui.DENY_MODAL.reason.action]?.value ?? '';
+    if (reason.trim() === '') {
+      return void (await ack({ response_action: 'errors', errors: { [ui.DENY_MODAL.reason.block]: 'Say why, so the requester knows what to do next.' } }));
+    }
+    const result = await deps.access.deny(view.private_metadata, body.user.id, reason);
+    if (!result.ok) {
+      return void (await ack({ response_action: 'errors', errors: { [ui.DENY_MODAL.reason.block]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
+    }
+    await ack();
+  });
+}

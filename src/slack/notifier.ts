@@ -1,0 +1,236 @@
+import type { WebClient } from '@slack/web-api';
+import { sql } from 'kysely';
+import type { Notification } from '../access/notifications.ts';
+import type { AccessService } from '../access/service.ts';
+import type { AccessRequest } from '../access/types.ts';
+import type { AuditSequencer } from '../audit/sequencer.ts';
+import { resourceById, type LoadedPolicy } from '../config/policy.ts';
+import type { Db } from '../db/database.ts';
+import type { Selectable } from 'kysely';
+import type { OutboxTable } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+import * as ui from './blocks/index.ts';
+import { describeSlackError, retryDelayMs } from './slack-errors.ts';
+
+type OutboxRow = Selectable<OutboxTable>;
+
+/** How long a claimed notification is leased before another replica may try it. */
+const LEASE = sql<Date>`now() + interval '2 minutes'`;
+
+/**
+ * Delivers the outbox: every notification the access rules wrote with a change becomes
+ * Slack messages, rendered from the state at the time of sending. Rows are claimed with
+ * SKIP LOCKED, so replicas share the work; a failed delivery is retried with backoff (or
+ * after Slack's Retry-After) until Slack has it. Steps that could repeat on a retry are
+ * made safe: cards already posted are recorded and not posted again, and card updates
+ * simply set the card to the current state.
+ */
+export class Notifier {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private readonly dmChannels = new Map<string, string>();
+  private readonly wake = () => this.schedule(0);
+
+  constructor(
+    private readonly db: Db,
+    private readonly client: WebClient,
+    private readonly access: AccessService,
+    private readonly policy: () => LoadedPolicy,
+    private readonly sequencer: AuditSequencer,
+    private readonly log: Logger,
+    private readonly pollMs = 1000,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    // Every change that notifies also records an audit event, so a chained batch is the cue.
+    this.sequencer.on('chained', this.wake);
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sequencer.off('chained', this.wake);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Claims and delivers the notifications that are due; returns how many were delivered. */
+  async deliverDue(limit = 20): Promise<number> {
+    const claimed = await sql<OutboxRow>`
+      update outbox set attempts = attempts + 1, next_attempt_at = ${LEASE}
+      where id in (
+        select id from outbox where done_at is null and next_attempt_at <= now()
+        order by id limit ${limit} for update skip locked)
+      returning *`.execute(this.db);
+    const rows = claimed.rows.sort((a, b) => a.id - b.id);
+    let delivered = 0;
+    const homes = new Set<string>();
+    for (const row of rows) {
+      const notification = { kind: row.kind, ...row.payload } as Notification;
+      try {
+        // Home tabs are refreshed once per batch, however many changes touched them.
+        if (notification.kind === 'home.refresh') homes.add(notification.userId);
+        else await this.deliver(notification);
+        await this.db.updateTable('outbox').set({ done_at: sql<Date>`now()`, last_error: null }).where('id', '=', row.id).execute();
+        delivered += 1;
+      } catch (err) {
+        const delay = retryDelayMs(err, row.attempts);
+        this.log.warn({ err: describeSlackError(err), notification: row.kind, outboxId: row.id, attempt: row.attempts, retryInMs: delay }, 'notification not delivered; will retry');
+        await this.db
+          .updateTable('outbox')
+          .set({ next_attempt_at: new Date(Date.now() + delay), last_error: describeSlackError(err).slice(0, 500) })
+          .where('id', '=', row.id)
+          .execute();
+      }
+    }
+    for (const userId of homes) {
+      await this.publishHome(userId).catch((err: unknown) => this.log.warn({ err: describeSlackError(err), userId }, 'App Home not refreshed'));
+    }
+    return delivered;
+  }
+
+  private async deliver(n: Notification): Promise<void> {
+    switch (n.kind) {
+      case 'request.submitted':
+        return this.requestSubmitted(n.requestId);
+      case 'request.progress':
+        return this.updateCards(await this.mustRequest(n.requestId));
+      case 'request.decided':
+        return this.requestDecided(n.requestId);
+      case 'request.reminder':
+        return this.remindOwners(n.requestId);
+      case 'grant.active':
+      case 'grant.expiring':
+      case 'grant.ended':
+      case 'grant.failing': {
+        const grant = await this.access.findGrant(n.grantId);
+        if (!grant) return;
+        const message =
+          n.kind === 'grant.active'
+            ? ui.accessActiveDM(grant)
+            : n.kind === 'grant.expiring'
+              ? ui.expiringSoonDM(grant, Math.max(1, Math.round((grant.endsAt.getTime() - Date.now()) / 60_000)))
+              : n.kind === 'grant.ended'
+                ? ui.grantEndedDM(grant)
+                : ui.provisioningFailingDM(grant);
+        return this.dm(grant.userId, message);
+      }
+      case 'home.refresh':
+        return this.publishHome(n.userId);
+    }
+  }
+
+  private async requestSubmitted(requestId: string): Promise<void> {
+    const request = await this.mustRequest(requestId);
+    if (request.status !== 'pending') return this.updateCards(request);
+    const resource = resourceById(this.policy().policy, request.resourceId);
+    const owners = (resource?.owners ?? []).filter((owner) => owner !== request.requester);
+    const posted = await this.db.selectFrom('approval_cards').select(['owner', 'channel']).where('request_id', '=', requestId).execute();
+    const card = ui.approvalCard(request, { viewerIsApprover: true });
+    if (resource?.approvalChannel) {
+      if (!posted.some((p) => p.channel === resource.approvalChannel)) await this.postCard(request, resource.approvalChannel, null, card);
+    } else {
+      for (const owner of owners) {
+        if (posted.some((p) => p.owner === owner)) continue;
+        await this.postCard(request, await this.dmChannel(owner), owner, card);
+      }
+    }
+    await this.dm(request.requester, ui.sentToApprovers(request, owners.length));
+  }
+
+  private async postCard(request: AccessRequest, channel: string, owner: string | null, card: ui.Message): Promise<void> {
+    const result = await this.client.chat.postMessage({ channel, text: card.text, blocks: card.blocks });
+    await this.db
+      .insertInto('approval_cards')
+      .values({ request_id: request.id, channel: result.channel ?? channel, ts: result.ts!, owner })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  /** Sets every owner's card to the request's current state: who decided, when. */
+  private async updateCards(request: AccessRequest): Promise<void> {
+    const cards = await this.db.selectFrom('approval_cards').select(['channel', 'ts']).where('request_id', '=', request.id).execute();
+    const card = ui.approvalCard(request, { viewerIsApprover: true });
+    for (const { channel, ts } of cards) await this.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
+  }
+
+  private async requestDecided(requestId: string): Promise<void> {
+    const request = await this.mustRequest(requestId);
+    await this.updateCards(request);
+    if (request.status === 'approved') {
+      const grant = (await this.access.holdingsOf(request.requester)).grants.find((g) => g.requestId === request.id);
+      const held = grant ?? (await this.grantOf(request.id));
+      if (held) await this.dm(request.requester, ui.approvedDM(request, held));
+    } else if (request.status === 'denied') {
+      await this.dm(request.requester, ui.deniedDM(request));
+    } else if (request.status === 'expired') {
+      await this.dm(request.requester, ui.requestExpiredDM(request));
+    }
+  }
+
+  private async remindOwners(requestId: string): Promise<void> {
+    const request = await this.mustRequest(requestId);
+    if (request.status !== 'pending') return;
+    await this.updateCards(request);
+  }
+
+  private async grantOf(requestId: string) {
+    const row = await this.db.selectFrom('grants').select('id').where('request_id', '=', requestId).executeTakeFirst();
+    return row ? this.access.findGrant(row.id) : null;
+  }
+
+  private async publishHome(userId: string): Promise<void> {
+    const [{ grants, requests }, approvalsWaiting] = await Promise.all([this.access.holdingsOf(userId), this.access.awaitingDecisionBy(userId)]);
+    const view = ui.appHome({ userId, grants, requests, approvalsWaiting, now: new Date() });
+    await this.client.views.publish({ user_id: userId, view });
+  }
+
+  private async mustRequest(id: string): Promise<AccessRequest> {
+    const request = await this.access.findRequest(id);
+    if (!request) throw new Error(`request ${id} not found`);
+    return request;
+  }
+
+  private async dm(userId: string, message: ui.Message): Promise<void> {
+    await this.client.chat.postMessage({ channel: await this.dmChannel(userId), text: message.text, blocks: message.blocks });
+  }
+
+  private async dmChannel(userId: string): Promise<string> {
+    const known = this.dmChannels.get(userId);
+    if (known) return known;
+    const opened = await this.client.conversations.open({ users: userId });
+    const id = opened.channel?.id;
+    if (!id) throw new Error(`Slack opened no direct message with ${userId}`);
+    this.dmChannels.set(userId, id);
+    return id;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.again = false;
+      this.running = this.deliverDue()
+        .then(
+          (delivered) => (delivered > 0 || this.again ? 0 : this.pollMs),
+          (err: unknown) => {
+            this.log.error({ err }, 'outbox delivery failed');
+            return this.pollMs;
+          },
+        )
+        .then((next) => {
+          this.running = null;
+          this.schedule(next);
+        });
+    }, delayMs);
+  }
+}

@@ -1,0 +1,416 @@
+import { describe, expect, it } from 'vitest';
+import type { Refusal } from '../src/access/refusals.ts';
+import type { AccessRequest, AuditEventSummary, Grant } from '../src/access/types.ts';
+import {
+  ACTION,
+  BLOCK,
+  DENY_MODAL,
+  LIMITS,
+  REQUEST_MODAL,
+  VIEW,
+  accessActiveDM,
+  accessHelp,
+  accessList,
+  appHome,
+  approvalCard,
+  approvedDM,
+  auditChannelMessage,
+  deniedDM,
+  denyModal,
+  escapeText,
+  expiringSoonDM,
+  formatTimeLeft,
+  formatWhen,
+  grantEndedDM,
+  mention,
+  provisioningFailingDM,
+  readRequestModalContext,
+  refusalMessage,
+  requestExpiredDM,
+  requestModal,
+  sentToApprovers,
+  truncate,
+  verifyResultMessage,
+  type Message,
+} from '../src/slack/blocks/index.ts';
+import { blockKitProblems, blockTexts, type Surface } from './support/block-kit-limits.ts';
+
+const T0 = new Date('2026-01-02T10:00:00Z');
+const HOUR = 3_600_000;
+const at = (ms: number) => new Date(T0.getTime() + ms);
+/** What Slack renders for T0 + ms: the date token with its ISO fallback. */
+const when = (ms: number) => formatWhen(at(ms));
+const PROD = { id: 'prod-db', name: 'Production database' };
+
+function aRequest(overrides: Partial<AccessRequest> = {}): AccessRequest {
+  return {
+    id: 'req-1', requester: 'U0ALICE', resourceId: PROD.id, resourceName: PROD.name, durationMs: 2 * HOUR,
+    reason: 'fix invoice export', status: 'pending', approvalsRequired: 2, approvals: [{ approver: 'U0BOB', at: T0 }],
+    createdAt: T0, expiresAt: at(24 * HOUR), decidedAt: null, decidedBy: null, denyReason: null, extendsGrantId: null,
+    ...overrides,
+  };
+}
+
+function aGrant(overrides: Partial<Grant> = {}): Grant {
+  return {
+    id: 'grant-1', requestId: 'req-1', userId: 'U0ALICE', resourceId: PROD.id, resourceName: PROD.name, status: 'active',
+    startsAt: T0, endsAt: at(2 * HOUR), endedAt: null, endReason: null, lastError: null, ...overrides,
+  };
+}
+
+type Node = Record<string, unknown>;
+const nodes = (value: unknown): Node[] =>
+  Array.isArray(value) ? value.flatMap(nodes) : typeof value === 'object' && value !== null ? [value as Node, ...Object.values(value).flatMap(nodes)] : [];
+const buttons = (blocks: unknown) => nodes(blocks).filter((node) => node.type === 'button');
+const sectionTexts = (message: Message) => message.blocks.flatMap((block) => (block.type === 'section' && block.text ? [block.text.text] : []));
+
+/** Slack's limits (the shared checker) plus what it does not cover: unique block ids, context texts, option descriptions. */
+function problems(kind: Surface, blocks: unknown, view?: Node): string[] {
+  const found = blockKitProblems(kind, blocks, view);
+  const ids = nodes(blocks).flatMap((node) => (typeof node.block_id === 'string' ? [node.block_id] : []));
+  if (new Set(ids).size !== ids.length) found.push(`duplicate block_id in ${ids.join(', ')}`);
+  for (const node of nodes(blocks)) {
+    if (node.type === 'context') for (const element of node.elements as Node[]) if (String(element.text).length > 3000) found.push('context text > 3000');
+    if (node.description && String((node.description as Node).text).length > 75) found.push('option description > 75');
+    if ((node.type === 'mrkdwn' || node.type === 'plain_text') && node.text === '') found.push('empty text');
+  }
+  return found;
+}
+function messageProblems(message: Message): string[] {
+  const total = blockTexts(message.blocks).join('').length;
+  return [
+    ...problems('message', message.blocks),
+    ...(message.text ? [] : ['no text']),
+    ...(total > LIMITS.messageChars ? [`${total} characters in all`] : []),
+  ];
+}
+
+describe('text helpers', () => {
+  it('escapes Slack markup and cuts long text within the limit', () => {
+    expect(escapeText('<script>alert("x")</script> & <!channel>')).toBe('&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;!channel&gt;');
+    const cut = truncate('x'.repeat(5000));
+    expect(cut).toHaveLength(3000);
+    expect(cut.endsWith('x (truncated)')).toBe(true);
+    expect(truncate('short')).toBe('short');
+    expect(truncate(`aaaaaa&amp;${'b'.repeat(20)}`, 20)).toBe('aaaaaa (truncated)');
+    expect(truncate(`${'a'.repeat(7)}😀${'b'.repeat(20)}`, 20)).toBe(`${'a'.repeat(7)} (truncated)`);
+  });
+
+  it('mentions users and shows time left and moments in the reader\'s time zone', () => {
+    expect(mention('U0ALICE')).toBe('<@U0ALICE>');
+    expect(mention('system')).toBe('system');
+    expect(formatTimeLeft(80 * 60_000)).toBe('1h 20m left');
+    expect(formatTimeLeft(30_000)).toBe('less than a minute left');
+    expect(formatTimeLeft(51 * HOUR)).toBe('2d 3h left');
+    expect(formatWhen(T0)).toBe('<!date^1767348000^{date_short_pretty} {time}|2026-01-02T10:00:00Z>');
+  });
+});
+
+describe('the approver card', () => {
+  it('says who asks, for what, how long, why, and how many approvals, with Approve and Deny carrying the request id', () => {
+    const card = approvalCard(aRequest());
+    expect(card.text).toBe('⏳ <@U0ALICE> asks for *Production database* (`prod-db`) for *2h*');
+    expect(blockTexts(card.blocks).slice(0, 5)).toEqual([
+      '⏳ <@U0ALICE> asks for *Production database* (`prod-db`) for *2h*',
+      '*Reason:* fix invoice export',
+      '1 of 2 approvals: <@U0BOB>',
+      'Request `req-1`',
+      `⏳ Waiting for approval until ${when(24 * HOUR)}`,
+    ]);
+    expect(buttons(card.blocks).map((b) => [b.action_id, b.value, b.style])).toEqual([
+      [ACTION.approve, 'req-1', 'primary'],
+      [ACTION.deny, 'req-1', 'danger'],
+    ]);
+    expect(card.blocks.at(-1)).toMatchObject({ type: 'actions', block_id: BLOCK.approvalActions });
+  });
+
+  it('loses its buttons and shows the outcome once decided', () => {
+    const approved = approvalCard(aRequest({
+      status: 'approved', decidedAt: at(HOUR), decidedBy: 'U0CAROL',
+      approvals: [{ approver: 'U0BOB', at: T0 }, { approver: 'U0CAROL', at: at(HOUR) }],
+    }));
+    expect(buttons(approved.blocks)).toEqual([]);
+    expect(sectionTexts(approved)).toContain(`✅ Approved by <@U0BOB> and <@U0CAROL> at ${when(HOUR)}`);
+    const outcomes = [
+      [aRequest({ status: 'denied', decidedAt: at(HOUR), decidedBy: 'U0BOB', denyReason: 'use staging & <b>' }), `⛔ Denied by <@U0BOB> at ${when(HOUR)}: use staging &amp; &lt;b&gt;`],
+      [aRequest({ status: 'expired', decidedAt: at(24 * HOUR), decidedBy: 'system' }), `⌛ Expired unanswered at ${when(24 * HOUR)}`],
+      [aRequest({ status: 'cancelled', decidedAt: at(HOUR), decidedBy: 'U0ALICE' }), `✖️ Cancelled by the requester at ${when(HOUR)}`],
+    ] as const;
+    for (const [request, line] of outcomes) {
+      const card = approvalCard(request);
+      expect(sectionTexts(card)).toContain(line);
+      expect(card.text.startsWith(line)).toBe(true);
+      expect(buttons(card.blocks)).toEqual([]);
+    }
+  });
+
+  it('has no buttons for a viewer who may not decide', () => {
+    expect(buttons(approvalCard(aRequest(), { viewerIsApprover: false }).blocks)).toEqual([]);
+  });
+
+  it('escapes markup in reasons and cuts a 5,000-character reason to fit', () => {
+    const escaped = approvalCard(aRequest({ reason: '<script>alert(1)</script> & <!channel>' }));
+    expect(sectionTexts(escaped)).toContain('*Reason:* &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;!channel&gt;');
+    const long = approvalCard(aRequest({ reason: 'r'.repeat(5000) }));
+    const reason = sectionTexts(long).find((text) => text.startsWith('*Reason:*')) ?? '';
+    expect(reason).toHaveLength(3000);
+    expect(reason.endsWith(' (truncated)')).toBe(true);
+    expect(messageProblems(long)).toEqual([]);
+  });
+});
+
+describe('messages to the requester', () => {
+  const request = aRequest();
+  const grant = aGrant();
+
+  it('tell each step in words, with buttons where there is something to do', () => {
+    const sent = sentToApprovers(request, 3);
+    expect(sectionTexts(sent)[0]).toBe(
+      `⏳ Your request for *Production database* (\`prod-db\`) for *2h* was sent to 3 approvers.\nIt needs 2 approvals and expires unanswered ${when(24 * HOUR)}. I'll message you when it is decided.`,
+    );
+    expect(buttons(sent.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.cancelRequest, 'req-1']]);
+    const approved = aRequest({ status: 'approved', approvals: [{ approver: 'U0BOB', at: T0 }, { approver: 'U0CAROL', at: T0 }] });
+    expect(approvedDM(approved, grant).text).toBe('✅ <@U0BOB> and <@U0CAROL> approved your request for *Production database* (`prod-db`).');
+    expect(sectionTexts(approvedDM(approved, grant))[0]).toContain(`Your access lasts 2h, until ${when(2 * HOUR)}.`);
+    expect(deniedDM(aRequest({ status: 'denied', decidedBy: 'U0BOB', denyReason: 'use <staging>' })).text).toBe(
+      '⛔ <@U0BOB> denied your request for *Production database* (`prod-db`): use &lt;staging&gt;',
+    );
+    expect(accessActiveDM(grant).text).toBe(`🟢 Your access to *Production database* (\`prod-db\`) is active until ${when(2 * HOUR)}.`);
+    const expiring = expiringSoonDM(grant, 10);
+    expect(expiring.text).toBe(`⌛ Your access to *Production database* (\`prod-db\`) ends in 10 minutes, at ${when(2 * HOUR)}.`);
+    expect(buttons(expiring.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.extendGrant, 'grant-1'], [ACTION.endGrant, 'grant-1']]);
+    expect(grantEndedDM(aGrant({ status: 'ended', endedAt: at(2 * HOUR), endReason: 'expired' })).text).toBe(
+      `⚪ Your access to *Production database* (\`prod-db\`) ended at ${when(2 * HOUR)}: its time ran out.`,
+    );
+    expect(grantEndedDM(aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'released' })).text).toContain(': you ended it.');
+    expect(requestExpiredDM(aRequest({ status: 'expired' })).text).toBe(
+      `⌛ Your request for *Production database* (\`prod-db\`) expired: no approver decided before ${when(24 * HOUR)} (1 of 2 approvals: <@U0BOB>).`,
+    );
+    expect(provisioningFailingDM(aGrant({ status: 'provision_failed', lastError: 'password=hunter2' })).text).toBe(
+      '⚠️ Setting up your access to *Production database* (`prod-db`) is failing; Gatehouse keeps retrying and tells you when it is active.',
+    );
+    expect(JSON.stringify(provisioningFailingDM(aGrant({ status: 'provision_failed', lastError: 'password=hunter2' })))).not.toContain('hunter2');
+  });
+});
+
+const STAGING = { id: 'staging', name: 'Staging' };
+const REFUSALS: Refusal[] = [
+  { kind: 'unknown-resource', given: 'prod<x>', allowed: [PROD, STAGING] },
+  { kind: 'unknown-resource', given: 'prod', allowed: [] },
+  { kind: 'not-allowed', resource: PROD, allowed: [STAGING] },
+  { kind: 'too-long', resource: PROD, requestedMs: 8 * HOUR, maxMs: 4 * HOUR },
+  { kind: 'bad-duration', given: '90 minutes' },
+  { kind: 'reason-required', resource: PROD },
+  { kind: 'already-held', grant: aGrant() },
+  { kind: 'already-pending', request: aRequest() },
+  { kind: 'not-approver', request: aRequest() },
+  { kind: 'own-request', request: aRequest() },
+  { kind: 'already-approved-by-you', request: aRequest() },
+  { kind: 'already-decided', request: aRequest({ status: 'denied', decidedBy: 'U0BOB', decidedAt: at(HOUR) }) },
+  { kind: 'not-yours' },
+  { kind: 'not-found', id: 'req-404' },
+  { kind: 'not-auditor' },
+];
+
+describe('refusals', () => {
+  const say = (refusal: Refusal) => refusalMessage(refusal).text;
+
+  it('say what went wrong, what is allowed and what to do next', () => {
+    expect(say({ kind: 'too-long', resource: PROD, requestedMs: 8 * HOUR, maxMs: 4 * HOUR })).toBe(
+      '*Production database* (`prod-db`) allows at most 4h; you asked for 8h. Ask again with a shorter duration, e.g. `/request-access prod-db 4h &lt;reason&gt;`. If you need longer, extend the grant before it ends.',
+    );
+    expect(say(REFUSALS[0] as Refusal)).toBe(
+      'There is no resource called `prod&lt;x&gt;`. You may request: `prod-db` (Production database), `staging` (Staging). For example: `/request-access prod-db 2h &lt;reason&gt;`.',
+    );
+    expect(say({ kind: 'not-approver', request: aRequest() })).toBe(
+      'You are not an approver for *Production database* (`prod-db`): only its owners can approve or deny this request. Your attempt has been recorded in the audit log.',
+    );
+    expect(say({ kind: 'bad-duration', given: '90 minutes' })).toBe(
+      '`90 minutes` is not a duration: use a number and a unit, like 30m, 4h, 1h30m or 2d. For example: `/request-access &lt;resource&gt; 2h &lt;reason&gt;`.',
+    );
+    expect(say({ kind: 'already-approved-by-you', request: aRequest() })).toBe(
+      "You already approved <@U0ALICE>'s request for *Production database* (`prod-db`) for 2h. It needs 1 more approval from another owner (1 of 2 approvals: <@U0BOB>).",
+    );
+    expect(say(REFUSALS[11] as Refusal)).toContain(`is no longer pending: ⛔ Denied by <@U0BOB> at ${when(HOUR)}.`);
+  });
+
+  it('have words for every kind, within the limits', () => {
+    for (const refusal of REFUSALS) {
+      const message = refusalMessage(refusal);
+      expect(message.text.length, refusal.kind).toBeGreaterThan(20);
+      expect(messageProblems(message), refusal.kind).toEqual([]);
+    }
+  });
+});
+
+describe('/access', () => {
+  it('lists live grants with time left and I\'m done, and pending requests with Cancel', () => {
+    const list = accessList({ grants: [aGrant(), aGrant({ id: 'grant-0', status: 'ended' })], requests: [aRequest()], now: at(40 * 60_000) });
+    expect(list.text).toBe('You hold 1 grant and have 1 pending request.');
+    expect(sectionTexts(list)).toEqual([
+      '*Your access*',
+      `🟢 *Production database* (\`prod-db\`): 1h 20m left, until ${when(2 * HOUR)}`,
+      '*Your pending requests*',
+      `⏳ *Production database* (\`prod-db\`) for 2h · 1 of 2 approvals: <@U0BOB> · expires ${when(24 * HOUR)}`,
+    ]);
+    expect(buttons(list.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.endGrant, 'grant-1'], [ACTION.cancelRequest, 'req-1']]);
+    expect(messageProblems(list)).toEqual([]);
+  });
+
+  it('says how to ask when there is nothing, and explains every command', () => {
+    expect(accessList({ grants: [], requests: [], now: T0 }).text).toBe(
+      'You hold no access and have no pending requests. Ask with `/request-access <resource> [duration] [reason…]`, e.g. `/request-access prod-db 2h fix invoice export`, or just `/request-access` for a form. `/access help` explains every command.',
+    );
+    const help = blockTexts(accessHelp().blocks).join('\n');
+    for (const command of ['/request-access <resource> [duration] [reason…]', '/access`', '/access help', '/verify-audit', '/request-access prod-db 2h fix invoice export']) {
+      expect(help).toContain(command);
+    }
+  });
+
+  it('stays within 50 blocks for a long list', () => {
+    const grants = Array.from({ length: 60 }, (_, i) => aGrant({ id: `grant-${i}` }));
+    const requests = Array.from({ length: 60 }, (_, i) => aRequest({ id: `req-${i}` }));
+    const list = accessList({ grants, requests, now: T0 });
+    expect(messageProblems(list)).toEqual([]);
+    expect(blockTexts(list.blocks)).toContain('…and 40 more. Open Gatehouse in the sidebar (App Home) to see everything.');
+  });
+});
+
+describe('modals', () => {
+  const resources = [
+    { ...PROD, defaultDurationMs: HOUR, maxDurationMs: 4 * HOUR },
+    { id: 'r'.repeat(63), name: 'A resource whose name is much longer than a select option may show in Slack', defaultDurationMs: HOUR, maxDurationMs: HOUR },
+  ];
+
+  it('the request form picks from allowed resources, pre-filled, with ids from ids.ts', () => {
+    const view = requestModal({ resources, prefill: { resourceId: 'prod-db', duration: '2h', reason: 'fix <it> & more' }, requireMfa: true, context: { channelId: 'C0CHAN' } });
+    expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
+    expect(view.callback_id).toBe(VIEW.requestModal);
+    expect(view.blocks.map((block) => block.block_id)).toEqual([REQUEST_MODAL.resource.block, REQUEST_MODAL.duration.block, REQUEST_MODAL.reason.block, REQUEST_MODAL.mfaCode.block]);
+    const [resource, duration, reason] = nodes(view.blocks).filter((node) => node.type === 'static_select' || node.type === 'plain_text_input');
+    expect(resource).toMatchObject({ action_id: REQUEST_MODAL.resource.action, initial_option: { value: 'prod-db' } });
+    expect(duration).toMatchObject({ action_id: REQUEST_MODAL.duration.action, initial_value: '2h', placeholder: { text: 'Default: 1h' } });
+    // Input values are raw text: escaping them would show `&amp;` in the box.
+    expect(reason).toMatchObject({ action_id: REQUEST_MODAL.reason.action, multiline: true, initial_value: 'fix <it> & more' });
+    expect(readRequestModalContext(view.private_metadata)).toEqual({ channelId: 'C0CHAN' });
+    expect(readRequestModalContext('not json')).toEqual({});
+  });
+
+  it('the request form explains itself when nothing may be requested', () => {
+    const view = requestModal({ resources: [], prefill: {} });
+    expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
+    expect(view.submit).toBeUndefined();
+  });
+
+  it('the deny form asks for a reason and remembers the request', () => {
+    const view = denyModal(aRequest());
+    expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
+    expect(view).toMatchObject({ callback_id: VIEW.denyModal, private_metadata: 'req-1' });
+    expect(view.blocks[1]).toMatchObject({ block_id: DENY_MODAL.reason.block, element: { action_id: DENY_MODAL.reason.action } });
+    expect(view.blocks[1]).not.toHaveProperty('optional');
+  });
+});
+
+describe('App Home', () => {
+  it('shows grants, requests and approvals waiting, each with its buttons', () => {
+    const home = appHome({ userId: 'U0BOB', grants: [aGrant()], requests: [aRequest()], approvalsWaiting: [aRequest({ id: 'req-2' })], now: T0 });
+    expect(problems('home', home.blocks, home as unknown as Node)).toEqual([]);
+    expect(blockTexts(home.blocks)).toEqual(expect.arrayContaining(['Your access', 'Your requests', 'Waiting for your approval']));
+    expect(buttons(home.blocks).map((b) => [b.action_id, b.value])).toEqual([
+      [ACTION.openRequestModal, undefined], [ACTION.endGrant, 'grant-1'], [ACTION.cancelRequest, 'req-1'], [ACTION.approve, 'req-2'], [ACTION.deny, 'req-2'],
+    ]);
+  });
+
+  it('stays within 100 blocks with 200 of everything', () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => i);
+    const home = appHome({
+      userId: 'U0BOB',
+      grants: many(200).map((i) => aGrant({ id: `grant-${i}` })),
+      requests: many(200).map((i) => aRequest({ id: `req-${i}` })),
+      approvalsWaiting: many(200).map((i) => aRequest({ id: `wait-${i}`, reason: 'x'.repeat(5000) })),
+      now: T0,
+    });
+    expect(home.blocks.length).toBeLessThanOrEqual(100);
+    expect(problems('home', home.blocks, home as unknown as Node)).toEqual([]);
+    expect(blockTexts(home.blocks).filter((text) => text.startsWith('…and 180 more.'))).toHaveLength(3);
+  });
+});
+
+function anEvent(seq: number, body: Record<string, unknown> = {}): AuditEventSummary {
+  return { seq, occurredAt: T0, actor: seq % 2 ? 'U0ALICE' : 'system', action: 'request.created', subject: `req-${seq}`, body, hash: seq.toString(16).padStart(64, 'a') };
+}
+
+describe('the audit channel', () => {
+  it('shows seq, action, who, what and a short hash, in seq order', () => {
+    const message = auditChannelMessage([anEvent(2, { resource: 'prod-db', durationMs: 2 * HOUR, reason: 'fix <it> & go' }), anEvent(1)]);
+    expect(sectionTexts(message)).toEqual([
+      '`#1` *request.created* by <@U0ALICE> on `req-1` · `aaaaaaaaaaaa`\n' +
+        '`#2` *request.created* by `system` on `req-2` · resource: prod-db, duration: 2h, reason: fix &lt;it&gt; &amp; go · `aaaaaaaaaaaa`',
+    ]);
+    expect(message.text).toBe('Audit events #1 to #2:\n#1 request.created by <@U0ALICE> on `req-1` (aaaaaaaaaaaa)\n#2 request.created by `system` on `req-2` (aaaaaaaaaaaa)');
+  });
+
+  it('batches 30 events with long bodies within the limits, every seq once and in order', () => {
+    const events = Array.from({ length: 30 }, (_, i) => anEvent(30 - i, { resource: 'p'.repeat(500), reason: '<&>'.repeat(2000) }));
+    const message = auditChannelMessage(events);
+    expect(messageProblems(message)).toEqual([]);
+    const seqs = [...sectionTexts(message).join('\n').matchAll(/`#(\d+)`/g)].map((match) => Number(match[1]));
+    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(message.text.length).toBeLessThanOrEqual(3000);
+  });
+
+  it('names the events left out when a batch is far too big for one message', () => {
+    const message = auditChannelMessage(Array.from({ length: 1000 }, (_, i) => anEvent(i + 1, { reason: 'r'.repeat(500) })));
+    expect(messageProblems(message)).toEqual([]);
+    expect(blockTexts(message.blocks).at(-1)).toMatch(/^…and \d+ more events \(seq \d+ to 1000\) not shown here\.$/);
+  });
+});
+
+describe('/verify-audit', () => {
+  it('reports a whole chain with its head, and a broken one with the first bad seq and why', () => {
+    const whole = verifyResultMessage({ ok: true, checked: 42, headSeq: 42, headHash: 'ab'.repeat(32), failure: null });
+    expect(whole.text).toBe(`✅ The audit log is whole: 42 events checked, head seq 42, hash \`${'ab'.repeat(32)}\`.`);
+    expect(blockTexts(whole.blocks).join(' ')).toContain('cannot show that events after the head were cut off');
+    const broken = verifyResultMessage({
+      ok: false, checked: 6, headSeq: 6, headHash: 'ab'.repeat(32),
+      failure: { seq: 7, reason: 'content-changed', message: 'the stored hash of seq 7 does not match its content' },
+    });
+    expect(broken.text).toBe('⚠️ The audit log is broken at seq 7: the stored hash of seq 7 does not match its content (`content-changed`). The 6 events before it checked out.');
+    expect(messageProblems(whole)).toEqual([]);
+    expect(messageProblems(broken)).toEqual([]);
+  });
+});
+
+describe('every message within Slack\'s limits, whatever people type', () => {
+  it('holds for long names, ids and reasons', () => {
+    const name = 'N&<'.repeat(400);
+    const request = aRequest({ resourceName: name, reason: '<b>'.repeat(3000), denyReason: '&'.repeat(5000), approvalsRequired: 5,
+      approvals: Array.from({ length: 5 }, (_, i) => ({ approver: `U0APPROVER${i}`, at: T0 })) });
+    const grant = aGrant({ resourceName: name });
+    const messages: Message[] = [
+      approvalCard(request), approvalCard({ ...request, status: 'denied', decidedBy: 'U0BOB', decidedAt: T0 }),
+      approvalCard(request, { decidedSummary: 'x'.repeat(5000) }),
+      sentToApprovers(request, 12), approvedDM(request, grant), deniedDM(request), accessActiveDM(grant), expiringSoonDM(grant, 0.5),
+      grantEndedDM(grant), requestExpiredDM(request), provisioningFailingDM({ ...grant, status: 'revoke_failed' }),
+      accessList({ grants: [grant], requests: [request], now: T0 }), accessHelp(),
+      ...REFUSALS.map(refusalMessage),
+      refusalMessage({ kind: 'unknown-resource', given: 'g'.repeat(5000), allowed: Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, name })) }),
+    ];
+    for (const message of messages) expect(messageProblems(message), message.text.slice(0, 60)).toEqual([]);
+    const modal = requestModal({ resources: Array.from({ length: 150 }, (_, i) => ({ id: `r${i}`, name, defaultDurationMs: HOUR, maxDurationMs: HOUR })), prefill: { reason: 'x'.repeat(5000), duration: 'y'.repeat(100) } });
+    expect(problems('modal', modal.blocks, modal as unknown as Node)).toEqual([]);
+    const deny = denyModal(request);
+    expect(problems('modal', deny.blocks, deny as unknown as Node)).toEqual([]);
+  });
+
+  it('uses only ids from ids.ts, each unique and at most 255 characters', () => {
+    const all = [...Object.values(ACTION), ...Object.values(BLOCK), ...Object.values(VIEW),
+      ...Object.values(REQUEST_MODAL).flatMap((ids) => [ids.block, ids.action]), DENY_MODAL.reason.block, DENY_MODAL.reason.action];
+    expect(new Set(all).size).toBe(all.length);
+    for (const id of all) expect(id.length).toBeLessThanOrEqual(255);
+    const used = nodes([approvalCard(aRequest()), expiringSoonDM(aGrant(), 5), accessList({ grants: [aGrant()], requests: [aRequest()], now: T0 }),
+      appHome({ userId: 'U0BOB', grants: [aGrant()], requests: [aRequest()], approvalsWaiting: [aRequest()], now: T0 })])
+      .flatMap((node) => (typeof node.action_id === 'string' ? [node.action_id] : []));
+    for (const id of used) expect(Object.values(ACTION)).toContain(id);
+  });
+});
