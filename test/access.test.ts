@@ -216,6 +216,20 @@ describe('grants over time', () => {
     expect(kinds.map((k) => k.payload.grantId)).toContain(grant.id);
   });
 
+  it('reminds owners of a waiting request, each time waiting twice as long', async () => {
+    const request = await a.service.request({ requester: bram, resourceId: 'prod-db', reason: 'still waiting' });
+    if (!request.ok) throw new Error(JSON.stringify(request.refusal));
+    expect(await a.service.remindOwners()).toBe(0);
+    a.clock.advance(10 * 60_000);
+    expect(await a.service.remindOwners()).toBe(1);
+    expect(await a.service.remindOwners()).toBe(0);
+    a.clock.advance(19 * 60_000);
+    expect(await a.service.remindOwners()).toBe(0);
+    a.clock.advance(60_000);
+    expect(await a.service.remindOwners()).toBe(1);
+    expect(await actions(t, request.request.id)).toEqual(['request.created', 'request.reminded', 'request.reminded']);
+  });
+
   it('leaves a chain that verifies', async () => {
     await t.audit.flush();
     expect(await t.audit.verify()).toMatchObject({ ok: true });

@@ -36,3 +36,35 @@ export async function expireStaleRequests(ctx: AccessContext, limit = 200): Prom
     return rows.length;
   });
 }
+
+/**
+ * The sweep for reminders: owners of a request still waiting after the policy's
+ * `remind_after` hear again, then after twice that, four times that … until it expires.
+ */
+export async function remindOwners(ctx: AccessContext, limit = 200): Promise<number> {
+  const base = ctx.policy().policy.remindAfterMs;
+  if (!base) return 0;
+  return ctx.audit.transact(async (trx) => {
+    const due = await trx
+      .selectFrom('access_requests')
+      .select(['id', 'reminders_sent'])
+      .where('status', '=', 'pending')
+      .where('next_reminder_at', '<=', ctx.now())
+      .orderBy('next_reminder_at')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    for (const row of due) {
+      const sent = row.reminders_sent + 1;
+      await trx
+        .updateTable('access_requests')
+        .set({ reminders_sent: sent, next_reminder_at: new Date(ctx.now().getTime() + base * 2 ** sent) })
+        .where('id', '=', row.id)
+        .execute();
+      await ctx.audit.append(trx, { actor: 'system', action: 'request.reminded', subject: row.id, body: { reminder: sent } });
+      await notify(trx, { kind: 'request.reminder', requestId: row.id });
+    }
+    return due.length;
+  });
+}

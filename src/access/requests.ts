@@ -79,7 +79,7 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
         deny_reason: null,
         extends_grant_id: input.extendsGrantId ?? null,
         policy_sha256: loaded.sha256,
-        next_reminder_at: null,
+        next_reminder_at: loaded.policy.remindAfterMs ? new Date(now.getTime() + loaded.policy.remindAfterMs) : null,
       })
       .onConflict((oc) => oc.columns(['requester', 'resource_id']).where('status', '=', 'pending').doNothing())
       .returningAll()

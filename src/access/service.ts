@@ -1,6 +1,6 @@
 import type { AccessContext } from './context.ts';
 import { approve, deny, mayDecide } from './decisions.ts';
-import { expireStaleRequests } from './expiry.ts';
+import { expireStaleRequests, remindOwners } from './expiry.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, findGrant, findRequest, holdingsOf } from './store.ts';
@@ -65,5 +65,8 @@ export class AccessService {
   }
   expireStaleRequests() {
     return expireStaleRequests(this.ctx);
+  }
+  remindOwners() {
+    return remindOwners(this.ctx);
   }
 }

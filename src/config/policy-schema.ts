@@ -139,6 +139,7 @@ export const GroupsSchema = z.record(
 export const FileSchema = strict({
   audit_channel: channelId,
   request_ttl: duration.default(DEFAULT_REQUEST_TTL_MS),
+  remind_after: duration.nullish(),
   groups: GroupsSchema.default({}),
   resources: z.array(z.unknown(), { error: explain('a list of resources', 'list resources as YAML items, each starting with - id:') })
     .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),

@@ -36,6 +36,8 @@ export interface ResourcePolicy {
 export interface Policy {
   auditChannel: string;
   requestTtlMs: number;
+  /** First reminder to owners of a waiting request; each next one waits twice as long. Null: none. */
+  remindAfterMs: number | null;
   groups: ReadonlyMap<string, readonly string[]>;
   resources: ResourcePolicy[];
 }
@@ -234,6 +236,7 @@ export function parsePolicy(text: string, file: string): Policy {
   return {
     auditChannel: top.data.audit_channel,
     requestTtlMs: top.data.request_ttl,
+    remindAfterMs: top.data.remind_after ?? null,
     groups,
     resources: [...resources.values()].map((resource) => toResource(resource, groups)),
   };

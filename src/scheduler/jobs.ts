@@ -9,6 +9,7 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     { name: 'end-due-grants', pattern, run: () => access.endDueGrants() },
     { name: 'expire-requests', pattern, run: () => access.expireStaleRequests() },
     { name: 'retry-grants', pattern, run: () => access.retryGrants() },
+    { name: 'remind-owners', pattern, run: () => access.remindOwners() },
   ];
   if (config.expiryWarningMs > 0) jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
   return jobs;

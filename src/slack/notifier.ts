@@ -172,10 +172,16 @@ export class Notifier {
     }
   }
 
+  /** Each owner who has not approved yet hears again, by DM. */
   private async remindOwners(requestId: string): Promise<void> {
     const request = await this.mustRequest(requestId);
     if (request.status !== 'pending') return;
-    await this.updateCards(request);
+    const owners = resourceById(this.policy().policy, request.resourceId)?.owners ?? [];
+    const approved = new Set(request.approvals.map((a) => a.approver));
+    for (const owner of owners) {
+      if (owner === request.requester || approved.has(owner)) continue;
+      await this.dm(owner, ui.ownerReminderDM(request));
+    }
   }
 
   private async grantOf(requestId: string) {

@@ -19,6 +19,7 @@ export const PEOPLE = {
 export const TEST_POLICY = `
 audit_channel: C0AUDIT01
 request_ttl: 1h
+remind_after: 10m
 groups:
   contractors: [${PEOPLE.ana}, ${PEOPLE.bram}]
   db-owners: [${PEOPLE.dana}, ${PEOPLE.emil}]

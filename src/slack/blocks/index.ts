@@ -4,6 +4,7 @@ export * from './text.ts';
 export { LIMITS, type Message } from './kit.ts';
 export * from './approval-card.ts';
 export * from './requester-dms.ts';
+export * from './owner-dms.ts';
 export * from './refusals.ts';
 export * from './access-list.ts';
 export * from './modals.ts';

@@ -1,0 +1,273 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Directory, type SlackUser, type UserOverrides } from './fake-slack-directory.ts';
+import { bearerToken, parseArgs, readBody, sendJson } from './fake-slack-http.ts';
+import { MessageStore, type EphemeralMessage, type ResponseContext, type SlackMessage } from './fake-slack-messages.ts';
+import { Clock, dmChannelOf, fail, ok, type Answer, type Args, type MethodHandler } from './fake-slack-protocol.ts';
+import { FakeSocketMode, SOCKET_PATH, type EnvelopeOptions, type EnvelopeType, type SocketAck } from './fake-slack-socket.ts';
+import { ViewStore, type SlackView } from './fake-slack-views.ts';
+import { Waitlist, type WaitOptions } from './fake-slack-waiters.ts';
+
+export type { EphemeralMessage, SlackMessage, SlackUser, SlackView, SocketAck, WaitOptions };
+export { APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID } from './fake-slack-protocol.ts';
+
+/** How the next call(s) to a method fail, instead of reaching the method. */
+export type Failure =
+  | { status: 429; retryAfter: number }
+  | { status: 500 | 502 | 503 | 504 }
+  | { error: string }
+  /** Never answered (until stop): for client timeouts. */
+  | { hang: true };
+
+export interface RecordedCall {
+  method: string;
+  /** Arguments as sent, with JSON form fields (`blocks`, `view`, `metadata`, `attachments`) parsed. */
+  args: Args;
+  token: string | null;
+  /** True when failNext answered this call instead of the method. */
+  failed: boolean;
+  /** The `error` Slack answered (injected or not); null when the call succeeded. */
+  error: string | null;
+}
+
+/** A POST the app made to a response_url, e.g. through Bolt's respond(). */
+export interface RecordedResponse {
+  id: string;
+  body: Args;
+  /** The HTTP status the fake answered: 200, 400 for bad blocks, 404 for unknown or used-up URLs. */
+  status: number;
+}
+
+/** What Slack's body says for an injected failure; null for a hang, which never answers. */
+function injectedError(failure: Failure): string | null {
+  if ('hang' in failure) return null;
+  if ('error' in failure) return failure.error;
+  return failure.status === 429 ? 'ratelimited' : 'internal_error';
+}
+
+/** Slack lets a response_url be used 5 times (within 30 minutes). */
+const RESPONSE_URL_USES = 5;
+
+/**
+ * Slack's Web API, response_urls and Socket Mode on a loopback port, for the real app to
+ * talk to. It answers like Slack, keeps what was posted, records every call, and fails on
+ * request (failNext). State outlives reset(), as a workspace outlives a test.
+ */
+export class FakeSlack {
+  /** Every Web API call, oldest first. */
+  readonly calls: RecordedCall[] = [];
+  readonly responses: RecordedResponse[] = [];
+  readonly clock = new Clock();
+  private readonly messages = new MessageStore(this.clock);
+  private readonly views = new ViewStore(this.clock);
+  private readonly directory = new Directory();
+  private readonly socket = new FakeSocketMode();
+  private readonly failures = new Map<string, Failure[]>();
+  private readonly responseUrls = new Map<string, ResponseContext & { uses: number }>();
+  private readonly callWaiters = new Waitlist(() => this.calls, (c) => `${c.method}${c.error ? ` → ${c.error}` : ''}`);
+  private readonly responseWaiters = new Waitlist(() => this.responses, (r) => `${r.id} ${JSON.stringify(r.body).slice(0, 200)}`);
+  private readonly handlers: Record<string, MethodHandler> = {
+    ...this.messages.handlers,
+    ...this.views.handlers,
+    ...this.directory.handlers,
+    'apps.connections.open': () => ok({ url: this.socketUrl }),
+  };
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<FakeSlack> {
+    const server = createServer();
+    const fake = new FakeSlack(server);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      fake.handle(request, response).catch((err: unknown) => sendJson(response, 500, { ok: false, error: 'fatal_error', detail: String(err) }));
+    });
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => fake.upgrade(request, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return fake;
+  }
+
+  async stop(): Promise<void> {
+    this.callWaiters.rejectAll('FakeSlack stopped while a test was waiting for a call');
+    this.responseWaiters.rejectAll('FakeSlack stopped while a test was waiting for a response_url post');
+    await this.socket.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  get origin(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /** For `clientOptions.slackApiUrl` (and `SLACK_API_URL`). */
+  get apiUrl(): string {
+    return `${this.origin}/api/`;
+  }
+
+  get socketUrl(): string {
+    return `${this.origin.replace('http:', 'ws:')}${SOCKET_PATH}`;
+  }
+
+  /**
+   * A response_url this fake serves. `context` says where the interaction happened: a
+   * `replace_original` response then updates that message, others become ephemerals.
+   */
+  responseUrl(id: string, context: ResponseContext = { userId: 'U0UNKNOWN', channel: 'C0UNKNOWN' }): string {
+    if (!this.responseUrls.has(id)) this.responseUrls.set(id, { ...context, uses: 0 });
+    return `${this.origin}/response/${encodeURIComponent(id)}`;
+  }
+
+  /** A trigger id views.open/push will accept, as if `userId` had just interacted. */
+  issueTriggerId(userId: string): string {
+    return this.views.issueTrigger(userId);
+  }
+
+  /** Moves fake time on, e.g. past a trigger id's 3 seconds. */
+  advanceClock(ms: number): void {
+    this.clock.advance(ms);
+  }
+
+  callsTo(method: string): RecordedCall[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  /**
+   * Resolves with the matching call as soon as it is recorded (now, if it already was).
+   * Recorded means answered by the fake; the app may still be reading the answer.
+   */
+  waitForCall(method: string, predicate: (call: RecordedCall) => boolean = () => true, options?: WaitOptions): Promise<RecordedCall> {
+    return this.callWaiters.wait(`${method} call`, (call) => call.method === method && predicate(call), options);
+  }
+
+  waitForResponse(predicate: (response: RecordedResponse) => boolean = () => true, options?: WaitOptions): Promise<RecordedResponse> {
+    return this.responseWaiters.wait('response_url post', predicate, options);
+  }
+
+  /** Forgets recorded calls, responses and pending failures; messages and views stay. */
+  reset(): void {
+    this.calls.length = 0;
+    this.responses.length = 0;
+    this.failures.clear();
+  }
+
+  failNext(method: string, failure: Failure, times = 1): void {
+    const queue = this.failures.get(method) ?? [];
+    this.failures.set(method, [...queue, ...Array.from({ length: times }, () => failure)]);
+  }
+
+  messagesIn(channel: string): SlackMessage[] {
+    return this.messages.messagesIn(channel);
+  }
+
+  message(channel: string, ts: string): SlackMessage | undefined {
+    return this.messages.find(channel, ts);
+  }
+
+  /** Messages in the bot's DM with `userId` (posted to `D<userId>` or to the user id). */
+  dmsTo(userId: string): SlackMessage[] {
+    return this.messages.messagesIn(dmChannelOf(userId));
+  }
+
+  ephemerals(userId?: string): EphemeralMessage[] {
+    return this.messages.ephemerals(userId);
+  }
+
+  homeOf(userId: string): SlackView | undefined {
+    return this.views.homeOf(userId);
+  }
+
+  openedViews(userId?: string): SlackView[] {
+    return this.views.opened(userId);
+  }
+
+  /** A modal or Home tab by id. */
+  view(id: string): SlackView | undefined {
+    return this.views.byId(id);
+  }
+
+  user(id: string): SlackUser {
+    return this.directory.user(id);
+  }
+
+  setUser(id: string, overrides: UserOverrides): void {
+    this.directory.setUser(id, overrides);
+  }
+
+  setUsergroup(id: string, userIds: string[]): void {
+    this.directory.setUsergroup(id, userIds);
+  }
+
+  usergroupMembers(id: string): string[] | undefined {
+    return this.directory.usergroupMembers(id);
+  }
+
+  /** Sends a Socket Mode envelope to the connected app and resolves with its ack. */
+  socketSend(type: EnvelopeType, payload: unknown, options?: EnvelopeOptions): Promise<SocketAck> {
+    return this.socket.send(type, payload, options);
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (new URL(request.url ?? '/', this.origin).pathname === SOCKET_PATH) this.socket.upgrade(request, socket, head);
+    else socket.destroy();
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', this.origin);
+    const raw = await readBody(request);
+    const args = parseArgs(request.headers['content-type'], raw, url.searchParams);
+    if (url.pathname.startsWith('/api/')) {
+      this.callApi(decodeURIComponent(url.pathname.slice('/api/'.length)), args, bearerToken(request), response);
+    } else if (url.pathname.startsWith('/response/')) {
+      this.postResponse(decodeURIComponent(url.pathname.slice('/response/'.length)), args ?? {}, response);
+    } else {
+      sendJson(response, 404, { ok: false, error: 'not_found' });
+    }
+  }
+
+  private callApi(method: string, args: Args | undefined, token: string | null, response: ServerResponse): void {
+    const failure = this.failures.get(method)?.shift();
+    if (failure) {
+      const error = injectedError(failure);
+      this.record({ method, args: args ?? {}, token, failed: true, error });
+      if ('hang' in failure || error === null) return;
+      const headers: Record<string, string> = 'retryAfter' in failure ? { 'retry-after': String(failure.retryAfter) } : {};
+      sendJson(response, 'status' in failure ? failure.status : 200, fail(error), headers);
+      return;
+    }
+    const answer = this.answer(method, args, token);
+    this.record({ method, args: args ?? {}, token, failed: false, error: answer.ok ? null : answer.error });
+    sendJson(response, 200, answer);
+  }
+
+  private answer(method: string, args: Args | undefined, token: string | null): Answer {
+    if (!args) return fail('invalid_form_data', ['send application/x-www-form-urlencoded or application/json']);
+    if (!token) return fail('not_authed', ['send the token as "Authorization: Bearer <token>"']);
+    // App-level tokens (xapp-) open Socket Mode connections and nothing else.
+    const wantsAppToken = method === 'apps.connections.open';
+    if (wantsAppToken !== token.startsWith('xapp-')) return fail('not_allowed_token_type');
+    const handler = this.handlers[method];
+    return handler ? handler(args, token) : fail('unknown_method');
+  }
+
+  private postResponse(id: string, body: Args, response: ServerResponse): void {
+    const context = this.responseUrls.get(id);
+    let status: number;
+    let answer: Answer;
+    if (!context || context.uses >= RESPONSE_URL_USES) {
+      // Slack's exact reply here is undocumented; a 404 makes Bolt's respond() throw, as it would.
+      [status, answer] = [404, fail(context ? 'used_url' : 'invalid_url')];
+    } else {
+      context.uses += 1;
+      ({ status, body: answer } = this.messages.respond(context, body));
+    }
+    this.responses.push({ id, body, status });
+    this.responseWaiters.notify();
+    sendJson(response, status, answer);
+  }
+
+  private record(call: RecordedCall): void {
+    this.calls.push(call);
+    this.callWaiters.notify();
+  }
+}
