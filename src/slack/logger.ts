@@ -23,9 +23,9 @@ export function boltLogger(log: Logger): SlackLogger {
     info: (...args) => write('info', args),
     warn: (...args) => write('warn', args),
     error: (...args) => write('error', args),
-    setLevel(level: LogLevel) {
-      current.level = level;
-    },
+    // LOG_LEVEL decides: Bolt sets its default level (info) on any logger it is given,
+    // which would otherwise undo a quieter or louder setting.
+    setLevel() {},
     getLevel(): LogLevel {
       const level = current.level;
       if (level === 'trace') return LogLevel.DEBUG;
