@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { FakeSlack } from './support/fake-slack.ts';
 import { childEnv, freePort, killLeftoverChildren, LEVEL, logLines, runNode, startNode, type Child, type Exit } from './support/process.ts';
 
 const HEALTH_LINE = 'health endpoints';
@@ -169,12 +170,16 @@ describe('a start that cannot go ahead', () => {
 describe('secrets', () => {
   it('never appear in the logs, even at the most detailed level', async () => {
     const t = await database();
+    const fake = await FakeSlack.start();
     const running = await startGatehouse(t, await policyCopy('secrets.yml'), {
       SLACK_BOT_TOKEN: 'xoxb-secret-token-123',
       SLACK_SIGNING_SECRET: 'shh-signing-456',
+      SLACK_API_URL: fake.apiUrl,
       LOG_LEVEL: 'trace',
     });
     const exit = await stopCleanly(running);
+    await fake.stop();
+    expect(logLines(exit.stdout).some((line) => line.msg === 'connected to Slack')).toBe(true);
 
     expect(exit.output).not.toContain('xoxb-secret-token-123');
     expect(exit.output).not.toContain('shh-signing-456');
