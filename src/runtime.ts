@@ -11,7 +11,7 @@ import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { provisionerFor } from './provisioners/index.ts';
-import { accessJobs } from './scheduler/jobs.ts';
+import { accessJobs, maintenanceJobs } from './scheduler/jobs.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { startSlack, type SlackRuntime } from './slack/app.ts';
 import { AuditFeed } from './slack/audit-feed.ts';
@@ -80,7 +80,7 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       log: log.child({ component: 'access' }),
       now: options.now ?? (() => new Date()),
     });
-    const scheduler = new Scheduler(accessJobs(access, config), log.child({ component: 'sweeps' }));
+    const scheduler = new Scheduler([...accessJobs(access, config), ...maintenanceJobs(database.db)], log.child({ component: 'sweeps' }));
     // Catch up on whatever fell due while no process was running, then keep time.
     await scheduler.runAll();
     scheduler.start();

@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import type { AccessService } from '../access/service.ts';
 import type { Config } from '../config/env.ts';
+import type { Db } from '../db/database.ts';
 import { everySeconds, type Job } from './scheduler.ts';
 
 /** The access sweeps, each on the configured interval (every second by default). */
@@ -13,4 +15,18 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
   ];
   if (config.expiryWarningMs > 0) jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
   return jobs;
+}
+
+/** Delivered notifications are kept a week for troubleshooting, then deleted. */
+export function maintenanceJobs(db: Db): Job[] {
+  return [
+    {
+      name: 'purge-delivered-outbox',
+      pattern: '0 17 * * * *',
+      run: async () => {
+        const result = await db.deleteFrom('outbox').where('done_at', '<', sql<Date>`now() - interval '7 days'`).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      },
+    },
+  ];
 }
