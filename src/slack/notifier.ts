@@ -113,7 +113,7 @@ export class Notifier {
           n.kind === 'grant.active'
             ? ui.accessActiveDM(grant)
             : n.kind === 'grant.expiring'
-              ? ui.expiringSoonDM(grant, Math.max(1, Math.round((grant.endsAt.getTime() - Date.now()) / 60_000)))
+              ? ui.expiringSoonDM(grant, Math.max(0, (grant.endsAt.getTime() - Date.now()) / 60_000))
               : n.kind === 'grant.ended'
                 ? ui.grantEndedDM(grant)
                 : ui.provisioningFailingDM(grant);

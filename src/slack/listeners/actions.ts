@@ -1,47 +1,62 @@
-import type { App, BlockButtonAction } from '@slack/bolt';
+import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { Refusal } from '../../access/refusals.ts';
 import * as ui from '../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 import { requestModalFor } from './request-modal.ts';
 
+type Click = Pick<SlackActionMiddlewareArgs<BlockButtonAction> & AllMiddlewareArgs, 'body' | 'respond' | 'client'>;
+
+/**
+ * A refusal always reaches the person: as an ephemeral under a message, and from the App
+ * Home, whose clicks come without a response_url (Bolt then gives no respond()), in the
+ * bot's Messages tab.
+ */
+async function refuse({ body, respond, client }: Click, refusal: Refusal): Promise<void> {
+  const message = ui.refusalMessage(refusal);
+  if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
+  else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
+}
+
+/** A confirmation, under the message clicked; on the App Home the redrawn tab shows the change. */
+async function confirm({ body, respond }: Pick<Click, 'body' | 'respond'>, text: string): Promise<void> {
+  if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, text });
+}
+
 /** Buttons on cards, DMs, /access and App Home. The id they act on travels in `value`. */
 export function registerActions(app: App, deps: SlackDeps): void {
-  const refuse = async (respond: (message: Record<string, unknown>) => Promise<unknown>, refusal: Refusal) =>
-    respond({ response_type: 'ephemeral', replace_original: false, ...ui.refusalMessage(refusal) });
-
-  app.action<BlockButtonAction>(ui.ACTION.approve, async ({ ack, body, action, respond }) => {
+  app.action<BlockButtonAction>(ui.ACTION.approve, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.approve(action.value ?? '', body.user.id);
-    if (!result.ok) await refuse(respond, result.refusal);
+    if (!result.ok) await refuse({ body, respond, client }, result.refusal);
     // Success shows on every owner's card through the outbox.
   });
 
   app.action<BlockButtonAction>(ui.ACTION.deny, async ({ ack, body, action, respond, client }) => {
     await ack();
     const allowed = await deps.access.mayDecide(action.value ?? '', body.user.id);
-    if (!allowed.ok) return void (await refuse(respond, allowed.refusal));
+    if (!allowed.ok) return refuse({ body, respond, client }, allowed.refusal);
     await client.views.open({ trigger_id: body.trigger_id, view: ui.denyModal(allowed.request) });
   });
 
-  app.action<BlockButtonAction>(ui.ACTION.cancelRequest, async ({ ack, body, action, respond }) => {
+  app.action<BlockButtonAction>(ui.ACTION.cancelRequest, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.cancel(action.value ?? '', body.user.id);
-    if (!result.ok) return void (await refuse(respond, result.refusal));
-    await respond({ response_type: 'ephemeral', replace_original: false, text: `✖️ Your request for ${ui.escapeText(result.request.resourceName)} is cancelled.` });
+    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
+    await confirm({ body, respond }, `✖️ Your request for ${ui.escapeText(result.request.resourceName)} is cancelled.`);
   });
 
-  app.action<BlockButtonAction>(ui.ACTION.endGrant, async ({ ack, body, action, respond }) => {
+  app.action<BlockButtonAction>(ui.ACTION.endGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.release(action.value ?? '', body.user.id);
-    if (!result.ok) return void (await refuse(respond, result.refusal));
-    await respond({ response_type: 'ephemeral', replace_original: false, text: `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.` });
+    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
+    await confirm({ body, respond }, `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.`);
   });
 
-  app.action<BlockButtonAction>(ui.ACTION.extendGrant, async ({ ack, body, action, respond }) => {
+  app.action<BlockButtonAction>(ui.ACTION.extendGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.extend(action.value ?? '', body.user.id);
-    if (!result.ok) return void (await refuse(respond, result.refusal));
-    await respond({ response_type: 'ephemeral', replace_original: false, text: `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.` });
+    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
+    await confirm({ body, respond }, `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.`);
   });
 
   app.action<BlockButtonAction>(ui.ACTION.openRequestModal, async ({ ack, body, client }) => {

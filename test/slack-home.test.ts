@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTION } from '../src/slack/blocks/ids.ts';
+import { PEOPLE } from './support/access.ts';
+import type { RecordedCall, SlackView } from './support/fake-slack.ts';
+import { startBot, type RunningBot } from './support/gatehouse.ts';
+import { answered, answersTo, buttonsIn, cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
+
+const { ana, bram, dana, emil, fatima } = PEOPLE;
+
+/** Somewhere `/access` was typed; its answer is ephemeral there. */
+const GENERAL = 'C0GENERAL';
+
+const textOfView = (view: unknown) => JSON.stringify(view);
+
+describe('/access, the expiry warning and the App Home', () => {
+  let bot: RunningBot;
+  beforeAll(async () => {
+    // Short grants are warned about at once.
+    bot = await startBot({ env: { EXPIRY_WARNING_MINUTES: '5' } });
+  });
+  afterAll(async () => bot.stop());
+
+  /** The owner approves on their card; resolves once the requester is told the access is active. */
+  async function approveOnCard(owner: string, requestId: string, requester: string): Promise<string> {
+    await bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, requestId));
+    await bot.slack.clickButton({ userId: owner, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, owner, requestId) });
+    await bot.fake.waitForCall('chat.postMessage', dmTo(requester, /is active until/), { count: bot.fake.dmsTo(requester).filter((m) => /is active until/.test(m.text)).length + 1 });
+    const grant = await bot.t.db.selectFrom('grants').select('id').where('request_id', '=', requestId).executeTakeFirstOrThrow();
+    return grant.id;
+  }
+
+  /** `/access` as `userId`: the ephemeral answer. */
+  async function access(userId: string, text = '') {
+    const reply = await bot.slack.command(userId, '/access', text, { channelId: GENERAL });
+    expect(reply.status).toBe(200);
+    const answer = await bot.fake.waitForResponse(answersTo(reply.responseUrl));
+    expect(answer.body.response_type).toBe('ephemeral');
+    return { text: String(answer.body.text), blocks: answer.body.blocks };
+  }
+
+  /** A click on a button in an ephemeral answer (which the fake does not keep, so it is taken on trust). */
+  async function clickIn(userId: string, actionId: string, value: string) {
+    const click = await bot.slack.clickButton({ userId, actionId, value, message: { channel: GENERAL, ts: `${Date.now() / 1000}` } });
+    expect(click.status).toBe(200);
+    const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
+    expect(answer.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
+    return String(answer.body.text);
+  }
+
+  it('/access lists what I hold and what I wait for, with buttons to give access back or cancel', async () => {
+    const staging = await fileRequest(bot, bram, 'staging-db 1h rebuild the search index');
+    const grantId = await approveOnCard(dana, staging, bram);
+    const prod = await fileRequest(bot, bram, 'prod-db 2h read the invoices table');
+
+    const list = await access(bram);
+    expect(list.text).toBe('You hold 1 grant and have 1 pending request.');
+    const shown = JSON.stringify(list.blocks);
+    expect(shown).toMatch(/🟢 \*Staging database\* \(`staging-db`\): 59m left, until <!date\^/);
+    expect(shown).toMatch(/⏳ \*Production database\* \(`prod-db`\) for 2h · 0 of 2 approvals · expires/);
+    expect(buttonsIn(list.blocks)).toEqual([
+      { actionId: ACTION.endGrant, text: "I'm done", value: grantId },
+      { actionId: ACTION.cancelRequest, text: 'Cancel', value: prod },
+    ]);
+
+    expect(await clickIn(bram, ACTION.endGrant, grantId)).toBe('⚪ Your access to Staging database is ending now. Thanks for giving it back.');
+    await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /Your access to \*Staging database\*.* ended at .*: you ended it\./));
+    expect(await bot.gatehouse.access.findGrant(grantId)).toMatchObject({ status: 'ended', endReason: 'released' });
+
+    expect(await clickIn(bram, ACTION.cancelRequest, prod)).toBe('✖️ Your request for Production database is cancelled.');
+    expect(await bot.gatehouse.access.findRequest(prod)).toMatchObject({ status: 'cancelled', decidedBy: bram });
+    // The owners' cards say so, without buttons.
+    for (const owner of [dana, emil]) {
+      const card = cardFor(bot.fake, owner, prod);
+      await bot.fake.waitForCall('chat.update', (c) => answered(c) && c.args.ts === card.ts && /^✖️ Cancelled by the requester/.test(String(c.args.text)));
+      expect(buttonsIn(bot.fake.message(card.channel, card.ts)?.blocks)).toEqual([]);
+    }
+
+    // A second click on the same buttons changes nothing and says why.
+    expect(await clickIn(bram, ACTION.cancelRequest, prod)).toMatch(/is no longer pending: ✖️ Cancelled by the requester/);
+    expect((await access(bram)).text).toMatch(/^You hold no access and have no pending requests\./);
+  });
+
+  it('/access help explains every command', async () => {
+    const help = await access(bram, 'help');
+    expect(help.text).toBe('Gatehouse commands: /request-access, /access, /access help, /verify-audit');
+    const shown = JSON.stringify(help.blocks);
+    for (const command of ['/request-access <resource> [duration] [reason…]', '/access', '/access help', '/verify-audit']) expect(shown).toContain(`\`${command}\``);
+    expect((await access(bram, 'hepl')).text).toMatch(/^`\/access hepl` is not something I know\. Gatehouse commands:/);
+  });
+
+  it('warns before a grant ends, and Extend files a new request for the owners, linked to the grant', async () => {
+    const requestId = await fileRequest(bot, ana, 'staging-db 45s apply the hotfix');
+    const grantId = await approveOnCard(dana, requestId, ana);
+
+    await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /Your access to \*Staging database\*.* ends in less than a minute, at /));
+    const warning = bot.fake.dmsTo(ana).find((m) => / ends in /.test(m.text))!;
+    expect(buttonsIn(warning.blocks)).toEqual([
+      { actionId: ACTION.extendGrant, text: 'Extend', value: grantId },
+      { actionId: ACTION.endGrant, text: "I'm done", value: grantId },
+    ]);
+
+    const click = await bot.slack.clickButton({ userId: ana, actionId: ACTION.extendGrant, message: { channel: warning.channel, ts: warning.ts } });
+    const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
+    expect(answer.body).toMatchObject({ response_type: 'ephemeral', text: '⏳ Asked the owners of Staging database to approve an extension.' });
+
+    const { requests } = await bot.gatehouse.access.holdingsOf(ana);
+    const extension = requests.find((r) => r.extendsGrantId === grantId);
+    expect(extension).toMatchObject({ resourceId: 'staging-db', status: 'pending', requester: ana });
+    // The owners approve it again, on a card that says it is an extension.
+    for (const owner of [dana, emil]) {
+      const card = await bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, extension!.id));
+      expect(String(card.args.text)).toContain('<@U0ANA0001> asks to extend access to *Staging database*');
+    }
+    expect(bot.fake.dmsTo(ana).filter((m) => /ends in/.test(m.text))).toHaveLength(1);
+  });
+
+  it('shows each person their access, their requests and what waits for their approval, and redraws it when that changes', async () => {
+    const publishedFor = (userId: string, since: number, match: (view: SlackView) => boolean) =>
+      bot.fake.waitForCall('views.publish', (c: RecordedCall) => answered(c) && c.args.user_id === userId && bot.fake.calls.indexOf(c) >= since && match(c.args.view as SlackView));
+
+    // Someone with nothing going on sees that, as soon as they open the tab.
+    expect((await bot.slack.homeOpened(fatima)).status).toBe(200);
+    await publishedFor(fatima, 0, () => true);
+    const empty = textOfView(bot.fake.homeOf(fatima));
+    for (const line of ['You hold no access right now.', 'No requests waiting.', 'Nothing waits for you.']) expect(empty).toContain(line);
+
+    const requestId = await fileRequest(bot, bram, 'prod-db 1h export the invoices');
+    let since = bot.fake.calls.length;
+    await bot.slack.homeOpened(bram);
+    await bot.slack.homeOpened(dana);
+    await publishedFor(bram, since, (view) => textOfView(view).includes(requestId));
+    await publishedFor(dana, since, (view) => textOfView(view).includes(requestId));
+    expect(buttonsIn(bot.fake.homeOf(bram)!.blocks).filter((b) => b.value === requestId)).toEqual([{ actionId: ACTION.cancelRequest, text: 'Cancel', value: requestId }]);
+    const danaHome = bot.fake.homeOf(dana)!;
+    expect(textOfView(danaHome)).toContain('<@U0BRAM001> asks for *Production database* (`prod-db`) for *1h*');
+    expect(buttonsIn(danaHome.blocks).filter((b) => b.value === requestId)).toEqual([
+      { actionId: ACTION.approve, text: 'Approve', value: requestId },
+      { actionId: ACTION.deny, text: 'Deny', value: requestId },
+    ]);
+
+    // Dana approves from her Home tab: it no longer asks her, and Bram's shows the approval.
+    since = bot.fake.calls.length;
+    const click = await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, view: { id: danaHome.id } });
+    expect(click.status).toBe(200);
+    await publishedFor(dana, since, (view) => !textOfView(view).includes(requestId));
+    await publishedFor(bram, since, (view) => textOfView(view).includes('1 of 2 approvals: <@U0DANA001>'));
+
+    // Emil's approval completes it: Bram's tab shows the access with "I'm done", and Emil's no longer asks him.
+    since = bot.fake.calls.length;
+    await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, emil, requestId) });
+    await publishedFor(bram, since, (view) => buttonsIn(view.blocks).some((b) => b.actionId === ACTION.endGrant));
+    await publishedFor(emil, since, (view) => !textOfView(view).includes(requestId));
+    const bramHome = bot.fake.homeOf(bram)!;
+    expect(textOfView(bramHome)).toMatch(/🟢 \*Production database\* \(`prod-db`\): (59m|1h) left/);
+
+    // Bram gives it back from his Home tab; the tab is redrawn without it.
+    const grant = buttonsIn(bramHome.blocks).find((b) => b.actionId === ACTION.endGrant)!;
+    since = bot.fake.calls.length;
+    expect((await bot.slack.clickButton({ userId: bram, actionId: ACTION.endGrant, value: grant.value!, view: { id: bramHome.id } })).status).toBe(200);
+    await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /Your access to \*Production database\*.* ended at .*: you ended it\./));
+    await publishedFor(bram, since, (view) => textOfView(view).includes('You hold no access right now.'));
+  });
+
+  it('answers a click on an App Home that is out of date, in the Messages tab', async () => {
+    const requestId = await fileRequest(bot, bram, 'staging-db 30m check the cron jobs');
+    await bot.slack.homeOpened(emil);
+    await bot.fake.waitForCall('views.publish', (c) => answered(c) && c.args.user_id === emil && textOfView(c.args.view).includes(requestId));
+    const stale = bot.fake.homeOf(emil)!;
+
+    // Dana decides first; Emil still clicks on the tab he had open before it was redrawn.
+    await approveOnCard(dana, requestId, bram);
+    await bot.fake.waitForCall('views.publish', (c) => answered(c) && c.args.user_id === emil && !textOfView(c.args.view).includes(requestId));
+    const click = await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, view: { ...stale } });
+    expect(click.status).toBe(200);
+    await bot.fake.waitForCall('chat.postMessage', dmTo(emil, /'s request for \*Staging database\*.* is no longer pending: ✅ Approved by <@U0DANA001>/));
+    expect(await bot.t.db.selectFrom('grants').select('id').where('request_id', '=', requestId).execute()).toHaveLength(1);
+  });
+});
