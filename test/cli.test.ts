@@ -56,7 +56,7 @@ describe('gatehouse migrate', () => {
 
     const first = await gatehouse(t.url, 'migrate');
     expect(first.code, first.output).toBe(0);
-    expect(first.stdout).toMatch(/Applied 1 migration\(s\): \S*audit_log/);
+    expect(first.stdout).toMatch(/Applied \d+ migration\(s\): \S*audit_log/);
     const tables = await t.query<{ name: string }>(`select tablename as name from pg_tables where tablename = 'audit_events'`);
     expect(tables.rows).toEqual([{ name: 'audit_events' }]);
 

@@ -44,6 +44,19 @@ export class ChainChecker {
   private lastHash = GENESIS;
   private checked = 0;
   private failure: ChainFailure | null = null;
+  private readonly watched: Set<number> | null;
+  private readonly hashes = new Map<number, string>();
+
+  /** `watch`: seqs whose verified hashes to keep, for checking checkpoints against (hashAt). */
+  constructor(watch: Iterable<number> = []) {
+    const seqs = new Set(watch);
+    this.watched = seqs.size > 0 ? seqs : null;
+  }
+
+  /** The recomputed hash (hex) of a watched seq, once the event there has verified. */
+  hashAt(seq: number): string | undefined {
+    return this.hashes.get(seq);
+  }
 
   get failed(): boolean {
     return this.failure !== null;
@@ -96,6 +109,7 @@ export class ChainChecker {
     this.lastSeq = seq;
     this.lastHash = actual;
     this.checked += 1;
+    if (this.watched?.has(seq)) this.hashes.set(seq, hex(actual));
     return true;
   }
 

@@ -8,6 +8,8 @@ export interface VerifyOptions {
   onProgress?: (read: number) => void;
   /** Read the rows but skip the chain checks: the baseline the benchmark compares against. */
   readOnly?: boolean;
+  /** The checker to feed, e.g. one that keeps the hashes of checkpointed seqs; a new one by default. */
+  checker?: ChainChecker;
 }
 
 const PROGRESS_EVERY = 50_000;
@@ -23,7 +25,7 @@ const PROGRESS_EVERY = 50_000;
  */
 export async function verifyChain(pool: pg.Pool, options: VerifyOptions = {}): Promise<VerifyResult> {
   const client = await pool.connect();
-  const checker = new ChainChecker();
+  const checker = options.checker ?? new ChainChecker();
   let read = 0;
   try {
     const reader = new CopyBinaryReader((buf, starts, lengths) => {

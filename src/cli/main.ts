@@ -1,15 +1,22 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
+import path from 'node:path';
 import { Command } from 'commander';
+import { AnchorReadError, appendAnchor, readLastAnchor } from '../audit/anchors.ts';
+import { checkpointToJson } from '../audit/checkpoint.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
+import { generateCheckpointKey, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-keys.ts';
+import { CheckpointRefusedError, makeCheckpoint } from '../audit/checkpoint-store.ts';
 import { headSeq } from '../audit/verify.ts';
-import { verifyExportFile } from '../audit/verify-file.ts';
+import { verifyAnchored, verifyFileAnchored } from '../audit/verify-anchored.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { ConfigError, loadConfig, type Config } from '../config/env.ts';
 import { loadPolicyFile, PolicyError } from '../config/policy.ts';
 import { openDatabase, type DatabaseHandle } from '../db/database.ts';
 import { migrateToLatest, pendingMigrations } from '../db/migrate.ts';
 import { createLogger } from '../log.ts';
-import { formatVerifyReport, progressReporter } from './output.ts';
+import { resolveAnchoring, type AnchoringOptions } from './anchoring.ts';
+import { formatAnchoredReport, progressReporter } from './output.ts';
 
 /** Exit codes: 0 done / log whole, 1 log not whole, 2 could not run. */
 const EXIT_BROKEN = 1;
@@ -54,20 +61,98 @@ program
     });
   });
 
-const audit = program.command('audit').description('check and export the hash-chained audit log');
+const audit = program.command('audit').description('check and export the hash-chained audit log, and sign checkpoints of it');
+
+const KEY_OPTION = ['--public-key <key-or-file>', 'trusted checkpoint key: 64 hex digits, PEM, or a file (default: GATEHOUSE_CHECKPOINT_PUBLIC_KEY)'] as const;
+const ANCHORS_OPTION = ['--anchors <file>', 'anchor file of checkpoints kept outside the database (default: GATEHOUSE_ANCHOR_FILE)'] as const;
+const CHECKPOINT_OPTION = ['--checkpoint <json-or-file>', 'one trusted checkpoint, as JSON or a file holding it'] as const;
+
+interface VerifyCommandOptions extends AnchoringOptions {
+  json?: boolean;
+}
+
+/** Prints a verification: the full result when signed; the plain chain verdict otherwise, as before checkpoints. */
+function printVerification(result: AnchoredVerifyResult, source: string, notes: string[], json: boolean | undefined): void {
+  if (json) {
+    const { ok, checked, headSeq: seq, headHash, failure } = result;
+    console.log(JSON.stringify(result.signed ? result : { ok, checked, headSeq: seq, headHash, failure }, null, 2));
+    if (!result.signed) for (const warning of result.warnings) console.error(`warning: ${warning}`);
+    for (const note of notes) console.error(`note: ${note}`);
+  } else {
+    console.log(formatAnchoredReport(result, source));
+    for (const note of notes) console.log(`  note: ${note}`);
+  }
+  if (!result.ok) process.exitCode = EXIT_BROKEN;
+}
 
 audit
   .command('verify')
-  .description('recompute every hash in the database; exit 0 only when the log is whole')
+  .description('recompute every hash in the database and check the signed checkpoints and anchors; exit 0 only when the log is whole')
+  .option(...KEY_OPTION)
+  .option(...ANCHORS_OPTION)
+  .option(...CHECKPOINT_OPTION)
   .option('--json', 'print the result as JSON')
-  .action(async (options: { json?: boolean }) => {
+  .action(async (options: VerifyCommandOptions) => {
+    const anchoring = await resolveAnchoring(options, config());
     await withDatabase(async (database) => {
       await requireSchema(database);
       const total = await headSeq(database.pool);
-      const log = new AuditLog(database.db, database.pool, createLogger({ level: 'silent' }));
-      const result = await log.verify({ onProgress: options.json ? undefined : progressReporter('verifying', total) });
-      console.log(options.json ? JSON.stringify(result, null, 2) : formatVerifyReport(result, 'The audit log'));
-      if (!result.ok) process.exitCode = EXIT_BROKEN;
+      const result = await verifyAnchored(database.pool, {
+        publicKey: anchoring.publicKey,
+        anchors: anchoring.anchors,
+        onProgress: options.json ? undefined : progressReporter('verifying', total),
+      });
+      printVerification(result, 'The audit log', anchoring.notes, options.json);
+    });
+  });
+
+audit
+  .command('keygen')
+  .description('make an Ed25519 key for signing checkpoints, and print its public key for auditors')
+  .option('--out <file>', 'where to write the private key (PEM, mode 0600; an existing file is never replaced)', 'gatehouse-checkpoint-key.pem')
+  .action(async (options: { out: string }) => {
+    const { key, pem } = generateCheckpointKey();
+    await writeNewSecret(options.out, pem);
+    const file = path.resolve(options.out);
+    console.log(`Wrote a new checkpoint signing key to ${file} (mode 0600). Keep it secret, off the database host, and backed up.`);
+    console.log(`Give it to the bot with:\n  GATEHOUSE_CHECKPOINT_KEY_FILE=${file}`);
+    console.log(`\nPublic key (key id ${key.publicKey.keyId}), for auditors and for verifying:`);
+    console.log(`  GATEHOUSE_CHECKPOINT_PUBLIC_KEY=${key.publicKey.hex}`);
+    console.log(`  gatehouse audit verify --public-key ${key.publicKey.hex}`);
+    console.log(`\nThe same public key as PEM (for openssl):\n${publicKeyPem(key.publicKey).trimEnd()}`);
+  });
+
+audit
+  .command('checkpoint')
+  .description('sign the log\'s head now, store the checkpoint, and append it to GATEHOUSE_ANCHOR_FILE')
+  .option('--json', 'print only the checkpoint, as one line of JSON')
+  .action(async (options: { json?: boolean }) => {
+    const cfg = config();
+    const key = await loadCheckpointKey(cfg.checkpoint);
+    if (!key) {
+      throw new ConfigError('No checkpoint signing key is set: set GATEHOUSE_CHECKPOINT_KEY_FILE (or GATEHOUSE_CHECKPOINT_KEY). Make one with `gatehouse audit keygen --out FILE`.');
+    }
+    await withDatabase(async (database) => {
+      await requireSchema(database);
+      await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
+      const lastAnchor = cfg.checkpoint.anchorFile ? await readLastAnchor(cfg.checkpoint.anchorFile) : null;
+      const checkpoint = await makeCheckpoint(database.db, key, { lastAnchor });
+      if (!checkpoint) {
+        console.log('The audit log holds no events yet: there is nothing to checkpoint.');
+        return;
+      }
+      if (cfg.checkpoint.anchorFile) await appendAnchor(cfg.checkpoint.anchorFile, checkpoint);
+      if (options.json) {
+        console.log(checkpointToJson(checkpoint));
+        return;
+      }
+      console.log(`Signed checkpoint #${checkpoint.id}: seq ${checkpoint.seq}, hash ${checkpoint.hash}, ${checkpoint.time}, key ${checkpoint.keyId}.`);
+      console.log(
+        cfg.checkpoint.anchorFile
+          ? `Appended to the anchor file ${cfg.checkpoint.anchorFile}.`
+          : 'No anchor file is set (GATEHOUSE_ANCHOR_FILE): keep this line somewhere the database\'s admins cannot write:',
+      );
+      console.log(checkpointToJson(checkpoint));
     });
   });
 
@@ -87,20 +172,47 @@ audit
 
 audit
   .command('verify-file')
-  .description('verify an export with no database or bot: exit 0 only when it is whole')
+  .description('verify an export with no database or bot, against the public key and the anchors; exit 0 only when it is whole')
   .argument('<file>', 'a file written by `gatehouse audit export`')
+  .option(...KEY_OPTION)
+  .option(...ANCHORS_OPTION)
+  .option(...CHECKPOINT_OPTION)
   .option('--json', 'print the result as JSON')
-  .action(async (file: string, options: { json?: boolean }) => {
+  .action(async (file: string, options: VerifyCommandOptions) => {
     try {
       await access(file, constants.R_OK);
     } catch {
       throw new Error(`cannot read ${file}: no such file, or no permission. Give the path of a file written by \`gatehouse audit export\`.`);
     }
-    const result = await verifyExportFile(file, { onProgress: options.json ? undefined : progressReporter('verifying', null) });
+    const anchoring = await resolveAnchoring(options, config());
+    const result = await verifyFileAnchored(file, {
+      publicKey: anchoring.publicKey,
+      anchors: anchoring.anchors,
+      onProgress: options.json ? undefined : progressReporter('verifying', null),
+    });
     if (process.stderr.isTTY && !options.json) process.stderr.write('\n');
-    console.log(options.json ? JSON.stringify(result, null, 2) : formatVerifyReport(result, file));
-    if (!result.ok) process.exitCode = EXIT_BROKEN;
+    printVerification(result, file, anchoring.notes, options.json);
   });
+
+/** Writes a secret to a new file, readable by its owner only; never replaces one. */
+async function writeNewSecret(file: string, text: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new Error(`${file} already exists, and keygen never replaces a key (checkpoints it signed would stop verifying). Choose another --out, or move the old key away first.`);
+    }
+    throw new Error(`cannot create ${file}: ${(err as Error).message}`);
+  }
+  try {
+    await handle.chmod(0o600);
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 program
   .command('policy')
@@ -117,10 +229,14 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof PolicyError) {
+  process.exitCode = EXIT_ERROR;
+  if (err instanceof ConfigError || err instanceof PolicyError || err instanceof AnchorReadError) {
     console.error(err.message);
+  } else if (err instanceof CheckpointRefusedError) {
+    // The log does not extend its newest checkpoint: that is a verdict on the log, not a failure to run.
+    console.error(`gatehouse: refused to sign a checkpoint: ${err.message}`);
+    process.exitCode = EXIT_BROKEN;
   } else {
     console.error(`gatehouse: ${(err as Error).message}`);
   }
-  process.exitCode = EXIT_ERROR;
 }

@@ -26,6 +26,13 @@ const envSchema = z.object({
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
   SLACK_API_URL: z.string().url().optional(),
+  GATEHOUSE_CHECKPOINT_KEY: z
+    .string()
+    .includes('-----BEGIN PRIVATE KEY-----', 'must be a PEM private key (-----BEGIN PRIVATE KEY-----); make one with `gatehouse audit keygen`')
+    .optional(),
+  GATEHOUSE_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
+  GATEHOUSE_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
+  GATEHOUSE_ANCHOR_FILE: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -52,6 +59,17 @@ export interface Config {
     appToken: string | undefined;
     apiUrl: string | undefined;
   };
+  /** Signed checkpoints of the audit log (docs/audit-log.md, section 12). */
+  checkpoint: {
+    /** PEM text of the signing key (GATEHOUSE_CHECKPOINT_KEY): a secret, never log it. */
+    privateKey: string | undefined;
+    /** Path of the signing key's PEM file (GATEHOUSE_CHECKPOINT_KEY_FILE). */
+    privateKeyFile: string | undefined;
+    /** The key verification trusts: 64 hex digits, PEM, or a file holding either. */
+    publicKey: string | undefined;
+    /** The file checkpoints are appended to, on storage the database's admins cannot write. */
+    anchorFile: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -70,6 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}\nSee the configuration table in README.md.`);
   }
   const e = parsed.data;
+  if (e.GATEHOUSE_CHECKPOINT_KEY && e.GATEHOUSE_CHECKPOINT_KEY_FILE) {
+    throw new ConfigError('Both GATEHOUSE_CHECKPOINT_KEY and GATEHOUSE_CHECKPOINT_KEY_FILE are set: keep one.');
+  }
   return {
     nodeEnv: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -88,7 +109,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
     },
+    checkpoint: {
+      privateKey: e.GATEHOUSE_CHECKPOINT_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_KEY),
+      privateKeyFile: e.GATEHOUSE_CHECKPOINT_KEY_FILE,
+      publicKey: e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY),
+      anchorFile: e.GATEHOUSE_ANCHOR_FILE,
+    },
   };
+}
+
+/** PEM pasted into a one-line setting often arrives with `\n` for its line breaks. */
+function unescapeNewlines(text: string): string {
+  return text.includes('\n') ? text : text.replaceAll('\\n', '\n');
 }
 
 export type SlackMode = { kind: 'http'; botToken: string; signingSecret: string } | { kind: 'socket'; botToken: string; appToken: string } | { kind: 'none' };

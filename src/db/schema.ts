@@ -115,6 +115,22 @@ export interface AuditChannelStateTable {
   updated_at: Generated<Date>;
 }
 
+/**
+ * Signed checkpoints of the audit log's head, append-only. `message` is the exact signed
+ * text; the other columns are its fields. See src/audit/checkpoint.ts.
+ */
+export interface AuditCheckpointTable {
+  id: Generated<number>;
+  log_id: string;
+  seq: number;
+  hash: Buffer;
+  time: ColumnType<Date, string, never>;
+  key_id: string;
+  signature: Buffer;
+  previous_signature: Buffer | null;
+  message: string;
+}
+
 export interface Database {
   audit_events: AuditEventTable;
   audit_log: AuditLogView;
@@ -127,4 +143,5 @@ export interface Database {
   approval_cards: ApprovalCardTable;
   outbox: OutboxTable;
   audit_channel_state: AuditChannelStateTable;
+  audit_checkpoints: AuditCheckpointTable;
 }

@@ -1,0 +1,46 @@
+import type pg from 'pg';
+import type { Anchor } from './anchors.ts';
+import { judgeCheckpoints, unsignedResult, type AnchoredVerifyResult } from './checkpoint-checks.ts';
+import type { CheckpointPublicKey } from './checkpoint-keys.ts';
+import { listCheckpoints, readLogId } from './checkpoint-store.ts';
+import { ChainChecker } from './checker.ts';
+import { verifyExportFile } from './verify-file.ts';
+import { verifyChain } from './verify.ts';
+
+export interface AnchoredVerifyOptions {
+  /** The trusted checkpoint key. Without it only the chain is checked, and the result says so. */
+  publicKey?: CheckpointPublicKey | null;
+  /** Checkpoints read back from outside the database: the anchor file, the audit channel. */
+  anchors?: Anchor[];
+  onProgress?: (read: number) => void;
+}
+
+/**
+ * verifyChain, then the checkpoints: every stored checkpoint's signature, their chain, and
+ * that the log holds each one's (seq, hash); then the anchors, which catch what someone
+ * who can write the database could hide by deleting checkpoints with the events.
+ * Checkpoints are read before the events, so every one of them is in the chain's snapshot.
+ */
+export async function verifyAnchored(pool: pg.Pool, options: AnchoredVerifyOptions = {}): Promise<AnchoredVerifyResult> {
+  const anchors = options.anchors ?? [];
+  const key = options.publicKey ?? null;
+  if (!key) return unsignedResult(await verifyChain(pool, { onProgress: options.onProgress }), anchors);
+  const logId = await readLogId(pool);
+  const stored = await listCheckpoints(pool);
+  const checker = new ChainChecker([...stored, ...anchors.map((a) => a.checkpoint)].map((cp) => cp.seq));
+  const chain = await verifyChain(pool, { onProgress: options.onProgress, checker });
+  return judgeCheckpoints({ chain, hashAt: (seq) => checker.hashAt(seq), key, logId, stored, anchors });
+}
+
+/**
+ * verifyExportFile, then the anchors against the export, with no database: an auditor's
+ * check from an export, the public key, and the anchor file or a checkpoint.
+ */
+export async function verifyFileAnchored(file: string, options: AnchoredVerifyOptions = {}): Promise<AnchoredVerifyResult> {
+  const anchors = options.anchors ?? [];
+  const key = options.publicKey ?? null;
+  if (!key) return unsignedResult(await verifyExportFile(file, { onProgress: options.onProgress }), anchors);
+  const checker = new ChainChecker(anchors.map((a) => a.checkpoint.seq));
+  const chain = await verifyExportFile(file, { onProgress: options.onProgress, checker });
+  return judgeCheckpoints({ chain, hashAt: (seq) => checker.hashAt(seq), key, logId: null, stored: null, anchors });
+}
