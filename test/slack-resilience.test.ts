@@ -41,7 +41,7 @@ describe('when Slack is down while things happen', () => {
   });
   afterAll(async () => bot.stop());
 
-  it('delivers every DM and card once and posts every audit event once, in order, when Slack is back', async () => {
+  it('delivers every DM and card once and posts every audit event once, in order, when Slack is back', { timeout: 60_000 }, async () => {
     const { fake } = bot;
     fake.failNext('chat.postMessage', { status: 500 }, 2);
     fake.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
@@ -53,19 +53,26 @@ describe('when Slack is down while things happen', () => {
     const prod = await fileRequest(bot, ana, 'prod-db 1h investigate slow checkout');
 
     // The cards get through once Slack answers again; the owners decide on them.
-    await Promise.all([dana, emil, ana].map((owner) => fake.waitForCall('chat.postMessage', cardPostedTo(owner, staging))));
-    await Promise.all([dana, emil].map((owner) => fake.waitForCall('chat.postMessage', cardPostedTo(owner, prod))));
+    await Promise.all([dana, emil, ana].map((owner) => fake.waitForCall('chat.postMessage', cardPostedTo(owner, staging), { timeoutMs: 25_000 })));
+    await Promise.all([dana, emil].map((owner) => fake.waitForCall('chat.postMessage', cardPostedTo(owner, prod), { timeoutMs: 25_000 })));
     await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: staging, message: cardFor(fake, dana, staging) });
     await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: prod, message: cardFor(fake, dana, prod) });
     await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: prod, message: cardFor(fake, emil, prod) });
 
-    await fake.waitForCall('chat.postMessage', dmTo(bram, /is active until/));
-    await fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/));
+    await fake.waitForCall('chat.postMessage', dmTo(bram, /is active until/), { timeoutMs: 25_000 });
+    await fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 25_000 });
     const cards = [
       ...[dana, emil, ana].map((owner) => cardFor(fake, owner, staging)),
       ...[dana, emil].map((owner) => cardFor(fake, owner, prod)),
     ];
     await Promise.all(cards.map((card) => fake.waitForCall('chat.update', (c) => answered(c) && c.args.ts === card.ts && /Approved by/.test(String(c.args.text)))));
+
+    // Deliveries retry on their own schedules: wait for each owed DM before counting them.
+    const patient = { timeoutMs: 25_000 };
+    await fake.waitForCall('chat.postMessage', dmTo(bram, /approved your request/), patient);
+    await fake.waitForCall('chat.postMessage', dmTo(ana, /approved your request/), patient);
+    await fake.waitForCall('chat.postMessage', dmTo(bram, /was sent to 3 approvers/), patient);
+    await fake.waitForCall('chat.postMessage', dmTo(ana, /was sent to 2 approvers/), patient);
 
     // Slack really was down: every failure the fake was told to give, it gave.
     expect(fake.calls.filter((call) => call.failed)).toHaveLength(6);

@@ -54,7 +54,7 @@ export async function startBot(options: { policy?: string; env?: Record<string, 
     await fake.waitForCall('chat.postMessage', (call) => {
       const meta = call.args.metadata as { event_payload?: { last_seq?: number } } | undefined;
       return (meta?.event_payload?.last_seq ?? 0) >= target;
-    });
+    }, { timeoutMs: 30_000 });
     // The post is answered before the cursor commits: wait for the commit too.
     while ((await posted()) < target) await new Promise((resolve) => setImmediate(resolve));
   };
