@@ -3,6 +3,8 @@ import fs from 'node:fs/promises';
 import type http from 'node:http';
 import { AccessService } from './access/service.ts';
 import { AuditLog } from './audit/audit-log.ts';
+import { loadCheckpointKey } from './audit/checkpoint-keys.ts';
+import { Checkpointer } from './audit/checkpointer.ts';
 import { slackMode, type Config } from './config/env.ts';
 import { loadPolicyFile, type LoadedPolicy } from './config/policy.ts';
 import { recordPolicy } from './config/policy-record.ts';
@@ -29,6 +31,8 @@ export interface Gatehouse {
   slack: SlackRuntime | null;
   notifier: Notifier | null;
   feed: AuditFeed | null;
+  /** Null when no signing key is configured. */
+  checkpointer: Checkpointer | null;
   /** The port the HTTP endpoints listen on. */
   port: number;
   stop(): Promise<void>;
@@ -80,7 +84,29 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       log: log.child({ component: 'access' }),
       now: options.now ?? (() => new Date()),
     });
-    const scheduler = new Scheduler([...accessJobs(access, config), ...maintenanceJobs(database.db)], log.child({ component: 'sweeps' }));
+    const key = await loadCheckpointKey(config.checkpoint);
+    let checkpointer: Checkpointer | null = null;
+    if (key) {
+      checkpointer = new Checkpointer(database.db, database.pool, key, log.child({ component: 'checkpoints' }), {
+        everyEvents: () => policy.policy.checkpointEveryEvents,
+        everyMs: () => policy.policy.checkpointEveryMs,
+        ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
+      });
+      const signer = checkpointer;
+      // The last one is made at shutdown, after the sweeps stopped and the queue was chained.
+      stops.push(async () => {
+        await audit.flush();
+        await signer.checkpointNow();
+      });
+    } else {
+      log.warn('No checkpoint signing key (GATEHOUSE_CHECKPOINT_KEY or GATEHOUSE_CHECKPOINT_KEY_FILE): the audit chain is checked, but deleted newest events or a rewritten log cannot be detected. Make a key with `gatehouse audit keygen`.');
+    }
+    const jobs = [...accessJobs(access, config), ...maintenanceJobs(database.db)];
+    if (checkpointer) {
+      const signer = checkpointer;
+      jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => signer.maybeCheckpoint() });
+    }
+    const scheduler = new Scheduler(jobs, log.child({ component: 'sweeps' }));
     // Catch up on whatever fell due while no process was running, then keep time.
     await scheduler.runAll();
     scheduler.start();
@@ -120,6 +146,7 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       slack,
       notifier,
       feed,
+      checkpointer,
       port,
       stop() {
         stopping ??= stopAll();

@@ -187,7 +187,7 @@ describe('a policy with problems', () => {
       { path: 'auditors', line: 3 },
     ]);
     expect(error.problems[0]?.message).toContain('did you mean request_ttl?');
-    expect(error.message).toContain('allowed keys are audit_channel, request_ttl, remind_after, groups, resources');
+    expect(error.message).toContain('allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, resources');
     expect(error.message).toMatch(/\(2 problems\):/);
   });
 

@@ -12,6 +12,7 @@ const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
 const GROUP_NAME = /^[a-z][a-z0-9_-]*$/;
 const RESOURCE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const DEFAULT_REQUEST_TTL_MS = parseDuration('24h');
+const DEFAULT_CHECKPOINT_EVERY_MS = parseDuration('10m');
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -140,6 +141,8 @@ export const FileSchema = strict({
   audit_channel: channelId,
   request_ttl: duration.default(DEFAULT_REQUEST_TTL_MS),
   remind_after: duration.nullish(),
+  checkpoint_every: duration.default(DEFAULT_CHECKPOINT_EVERY_MS),
+  checkpoint_every_events: z.number({ error: explain('a number of events', 'write a whole number like 1000') }).int().min(1).default(1000),
   groups: GroupsSchema.default({}),
   resources: z.array(z.unknown(), { error: explain('a list of resources', 'list resources as YAML items, each starting with - id:') })
     .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),

@@ -38,6 +38,9 @@ export interface Policy {
   requestTtlMs: number;
   /** First reminder to owners of a waiting request; each next one waits twice as long. Null: none. */
   remindAfterMs: number | null;
+  /** A signed checkpoint is made after this many events or this long, whichever comes first. */
+  checkpointEveryEvents: number;
+  checkpointEveryMs: number;
   groups: ReadonlyMap<string, readonly string[]>;
   resources: ResourcePolicy[];
 }
@@ -237,6 +240,8 @@ export function parsePolicy(text: string, file: string): Policy {
     auditChannel: top.data.audit_channel,
     requestTtlMs: top.data.request_ttl,
     remindAfterMs: top.data.remind_after ?? null,
+    checkpointEveryEvents: top.data.checkpoint_every_events,
+    checkpointEveryMs: top.data.checkpoint_every,
     groups,
     resources: [...resources.values()].map((resource) => toResource(resource, groups)),
   };

@@ -1,0 +1,61 @@
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { appendAnchor, readLastAnchor } from './anchors.ts';
+import type { CheckpointKey } from './checkpoint-keys.ts';
+import { CheckpointRefusedError, latestCheckpoint, makeCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts';
+import type pg from 'pg';
+
+export interface CheckpointerOptions {
+  /** Events since the last checkpoint that call for a new one. */
+  everyEvents: () => number;
+  /** Time since the last checkpoint that calls for a new one, if anything happened. */
+  everyMs: () => number;
+  /** Where each checkpoint is also appended, outside the database; unset: nowhere. */
+  anchorFile?: string;
+}
+
+/**
+ * Makes the running app's signed checkpoints: after `everyEvents` events or `everyMs`,
+ * whichever comes first, and once more at shutdown. Each is stored with the chain and then
+ * appended to the anchor file. A refusal to sign (the log no longer extends the last
+ * checkpoint or anchor) is logged as the alarm it is, and retried at the next tick.
+ */
+export class Checkpointer {
+  constructor(
+    private readonly db: Db,
+    private readonly pool: pg.Pool,
+    private readonly key: CheckpointKey,
+    private readonly log: Logger,
+    private readonly options: CheckpointerOptions,
+  ) {}
+
+  /** One tick: a checkpoint if one is due; returns it, or null. */
+  async maybeCheckpoint(now = Date.now()): Promise<StoredCheckpoint | null> {
+    const last = await latestCheckpoint(this.pool);
+    const head = await this.db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    if (!head || (last && head.seq <= last.seq)) return null;
+    const behind = head.seq - (last?.seq ?? 0);
+    const age = last ? now - Date.parse(last.time) : Number.POSITIVE_INFINITY;
+    if (behind < this.options.everyEvents() && age < this.options.everyMs()) return null;
+    return this.checkpointNow();
+  }
+
+  /** A checkpoint of the head now, unless the newest one already covers it. */
+  async checkpointNow(): Promise<StoredCheckpoint | null> {
+    const file = this.options.anchorFile;
+    try {
+      const lastAnchor = file ? await readLastAnchor(file) : null;
+      const checkpoint = await makeCheckpoint(this.db, this.key, { skipIfUnchanged: true, lastAnchor });
+      if (!checkpoint) return null;
+      if (file) await appendAnchor(file, checkpoint);
+      this.log.info({ seq: checkpoint.seq, keyId: checkpoint.keyId }, 'audit checkpoint signed');
+      return checkpoint;
+    } catch (err) {
+      if (err instanceof CheckpointRefusedError) {
+        this.log.error({ err }, 'REFUSED to sign a checkpoint: the audit log no longer extends the last checkpoint or anchor. Run `gatehouse audit verify` now.');
+        return null;
+      }
+      throw err;
+    }
+  }
+}
