@@ -8,6 +8,7 @@ import { silentLogger } from '../src/log.ts';
 export interface BenchServer {
   /** Connection string of a fresh database for one benchmark. */
   freshDatabase(name: string): Promise<string>;
+  dropDatabase(name: string): Promise<void>;
   describe(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -45,6 +46,9 @@ export async function benchServer(): Promise<BenchServer> {
       const url = new URL(admin);
       url.pathname = `/${name}`;
       return url.toString();
+    },
+    async dropDatabase(name) {
+      await run((client) => client.query(`drop database if exists ${name} with (force)`));
     },
     async describe() {
       return run(async (client) => {

@@ -1,17 +1,28 @@
 /**
- * `npm run bench [append|verify]`: the audit log's performance targets, each beside a
- * baseline measured in the same run on the same database. Results: docs/benchmarks.md.
+ * `npm run bench [append|verify|slack]`: the performance targets, each beside a baseline
+ * measured in the same run where there is one. Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
+ * BENCH_SLACK_SECONDS (30), BENCH_SLACK_RATE (50), BENCH_SLACK_DIAGNOSE (1: also Gatehouse
+ * with its outbox notifier stopped), BENCH_EXPIRY_GRANTS (1000),
+ * BENCH_EXPIRY_SPREAD_SECONDS (30,0: one expiry run per value, 0 = as fast as possible),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
+import { benchAck, WARMUP_SECONDS } from './ack.ts';
 import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
+import { benchExpiry } from './expiry.ts';
+import { printAck, printExpiry } from './slack-report.ts';
 import { benchVerify } from './verify.ts';
 
 const which = process.argv[2] ?? 'all';
 const appendSeconds = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
 const verifyEvents = Number(process.env.BENCH_VERIFY_EVENTS ?? 1_000_000);
 const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+const slackSeconds = Number(process.env.BENCH_SLACK_SECONDS ?? 30);
+const slackRate = Number(process.env.BENCH_SLACK_RATE ?? 50);
+const slackDiagnose = process.env.BENCH_SLACK_DIAGNOSE === '1';
+const expiryGrants = Number(process.env.BENCH_EXPIRY_GRANTS ?? 1000);
+const expirySpreads = (process.env.BENCH_EXPIRY_SPREAD_SECONDS ?? '30,0').split(',').map(Number);
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,7 +66,16 @@ try {
     }
     const seconds = median(of('verify').map((r) => r.seconds));
     const rss = Math.max(...of('verify').map((r) => r.maxRssMb));
-    console.log(`\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).`);
+    console.log(`\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).\n`);
+  }
+
+  if (which === 'all' || which === 'slack') {
+    console.error(`slash-command acks at ${slackRate}/s for ${slackSeconds} s (after ${WARMUP_SECONDS} s warm-up), bare Bolt then Gatehouse, ${repeats} rounds…`);
+    printAck(await benchAck(server, slackSeconds, slackRate, repeats, slackDiagnose), slackRate, slackSeconds);
+    for (const spread of expirySpreads) {
+      console.error(`expiry lag of ${expiryGrants} grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}…`);
+      printExpiry(await benchExpiry(server, expiryGrants, spread));
+    }
   }
 } finally {
   await server.stop();

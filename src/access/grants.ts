@@ -138,8 +138,22 @@ export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<num
       .execute();
     return beginEnding(ctx, trx, due.map((d) => d.id), 'expired', 'system');
   });
+  return revokeAll(ctx, rows.map((row) => row.id));
+}
+
+/** Revocations run a few at a time: a minute in which many grants end must not end them one by one. */
+const REVOKE_CONCURRENCY = 8;
+
+async function revokeAll(ctx: AccessContext, ids: string[]): Promise<number> {
   let ended = 0;
-  for (const row of rows) if (await revokeGrant(ctx, row.id)) ended += 1;
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++]!;
+      if (await revokeGrant(ctx, id)) ended += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REVOKE_CONCURRENCY, ids.length) }, worker));
   return ended;
 }
 

@@ -29,6 +29,14 @@ export async function toRequest(ctx: AccessContext, db: Kysely<Database>, row: R
     .where('request_id', '=', row.id)
     .orderBy('created_at')
     .execute();
+  return requestFrom(
+    ctx,
+    row,
+    approvals.map((a) => ({ approver: a.approver, at: a.created_at })),
+  );
+}
+
+function requestFrom(ctx: AccessContext, row: RequestRow, approvals: { approver: string; at: Date }[]): AccessRequest {
   return {
     id: row.id,
     requester: row.requester,
@@ -38,7 +46,7 @@ export async function toRequest(ctx: AccessContext, db: Kysely<Database>, row: R
     reason: row.reason,
     status: row.status,
     approvalsRequired: row.approvals_required,
-    approvals: approvals.map((a) => ({ approver: a.approver, at: a.created_at })),
+    approvals,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     decidedAt: row.decided_at,
@@ -46,6 +54,24 @@ export async function toRequest(ctx: AccessContext, db: Kysely<Database>, row: R
     denyReason: row.deny_reason,
     extendsGrantId: row.extends_grant_id,
   };
+}
+
+/** Many requests at once, with their approvals in one query rather than one each. */
+export async function toRequests(ctx: AccessContext, db: Kysely<Database>, rows: RequestRow[]): Promise<AccessRequest[]> {
+  if (rows.length === 0) return [];
+  const approvals = await db
+    .selectFrom('approvals')
+    .select(['request_id', 'approver', 'created_at'])
+    .where('request_id', 'in', rows.map((row) => row.id))
+    .orderBy('created_at')
+    .execute();
+  const byRequest = new Map<string, { approver: string; at: Date }[]>();
+  for (const a of approvals) {
+    const list = byRequest.get(a.request_id) ?? [];
+    list.push({ approver: a.approver, at: a.created_at });
+    byRequest.set(a.request_id, list);
+  }
+  return rows.map((row) => requestFrom(ctx, row, byRequest.get(row.id) ?? []));
 }
 
 export async function findRequest(ctx: AccessContext, id: string, db: Kysely<Database> = ctx.db): Promise<AccessRequest | null> {
@@ -70,7 +96,7 @@ export async function holdingsOf(ctx: AccessContext, userId: string): Promise<{ 
     .execute();
   return {
     grants: grants.map((row) => toGrant(ctx, row)),
-    requests: await Promise.all(requests.map((row) => toRequest(ctx, ctx.db, row))),
+    requests: await toRequests(ctx, ctx.db, requests),
   };
 }
 
@@ -89,5 +115,5 @@ export async function awaitingDecisionBy(ctx: AccessContext, userId: string): Pr
     )
     .orderBy('created_at')
     .execute();
-  return Promise.all(rows.map((row) => toRequest(ctx, ctx.db, row)));
+  return toRequests(ctx, ctx.db, rows);
 }

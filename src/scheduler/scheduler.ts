@@ -25,7 +25,12 @@ export class Scheduler {
 
   start(): void {
     for (const job of this.jobs) {
-      const task = cron.schedule(job.pattern, () => this.runOnce(job), { name: job.name, noOverlap: true, suppressMissedWarning: true });
+      const task = cron.schedule(job.pattern, () => this.runOnce(job), {
+        name: job.name,
+        noOverlap: true,
+        suppressMissedWarning: true,
+        logger: this.cronLogger(job.name),
+      });
       this.tasks.push(task);
     }
   }
@@ -48,6 +53,17 @@ export class Scheduler {
 
   async runAll(): Promise<void> {
     for (const job of this.jobs) await this.runOnce(job);
+  }
+
+  /** node-cron's own messages, through pino. A tick skipped because the last run is still going is expected under load. */
+  private cronLogger(job: string) {
+    const log = this.log.child({ job });
+    return {
+      info: (message: string) => log.debug(message),
+      warn: (message: string) => log.debug(message),
+      error: (message: string | Error, err?: Error) => log.error({ err: err ?? message }, 'node-cron error'),
+      debug: (message: string | Error) => log.debug(String(message)),
+    };
   }
 
   async stop(): Promise<void> {
