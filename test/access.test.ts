@@ -230,6 +230,14 @@ describe('grants over time', () => {
     expect(await actions(t, request.request.id)).toEqual(['request.created', 'request.reminded', 'request.reminded']);
   });
 
+  it('pages what waits for an owner, soonest to expire first, with the total', async () => {
+    const all = await a.service.awaitingDecisionBy(PEOPLE.dana);
+    const page = await a.service.awaitingDecisionPage(PEOPLE.dana, 1);
+    expect(page.total).toBe(all.length);
+    expect(page.requests).toHaveLength(Math.min(1, all.length));
+    if (all.length > 0) expect(page.requests[0]!.expiresAt.getTime()).toBe(Math.min(...all.map((r) => r.expiresAt.getTime())));
+  });
+
   it('leaves a chain that verifies', async () => {
     await t.audit.flush();
     expect(await t.audit.verify()).toMatchObject({ ok: true });

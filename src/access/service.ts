@@ -3,7 +3,7 @@ import { approve, deny, mayDecide } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
-import { awaitingDecisionBy, findGrant, findRequest, holdingsOf } from './store.ts';
+import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
 
 /**
  * The access rules behind one object, for the adapters (Slack, the sweeps, the CLI).
@@ -52,6 +52,10 @@ export class AccessService {
   }
   awaitingDecisionBy(userId: string) {
     return awaitingDecisionBy(this.ctx, userId);
+  }
+  /** For screens: the first `limit` waiting for this person, and the total. */
+  awaitingDecisionPage(userId: string, limit = 20) {
+    return awaitingDecisionPage(this.ctx, userId, limit);
   }
 
   endDueGrants() {

@@ -117,3 +117,25 @@ export async function awaitingDecisionBy(ctx: AccessContext, userId: string): Pr
     .execute();
   return toRequests(ctx, ctx.db, rows);
 }
+
+/**
+ * The first `limit` pending requests this person may decide, soonest to expire first, and
+ * how many there are in all: enough for a screen, however many are waiting.
+ */
+export async function awaitingDecisionPage(ctx: AccessContext, userId: string, limit: number): Promise<{ requests: AccessRequest[]; total: number }> {
+  const owned = ctx.policy().policy.resources.filter((r) => r.owners.includes(userId)).map((r) => r.id);
+  if (owned.length === 0) return { requests: [], total: 0 };
+  const base = ctx.db
+    .selectFrom('access_requests')
+    .where('status', '=', 'pending')
+    .where('resource_id', 'in', owned)
+    .where('requester', '<>', userId)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('approvals').select('approver').whereRef('approvals.request_id', '=', 'access_requests.id').where('approver', '=', userId))),
+    );
+  const [rows, count] = await Promise.all([
+    base.selectAll().orderBy('expires_at').limit(limit).execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { requests: await toRequests(ctx, ctx.db, rows), total: Number(count.n) };
+}

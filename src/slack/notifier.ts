@@ -190,8 +190,8 @@ export class Notifier {
   }
 
   private async publishHome(userId: string): Promise<void> {
-    const [{ grants, requests }, approvalsWaiting] = await Promise.all([this.access.holdingsOf(userId), this.access.awaitingDecisionBy(userId)]);
-    const view = ui.appHome({ userId, grants, requests, approvalsWaiting, now: new Date() });
+    const [{ grants, requests }, waiting] = await Promise.all([this.access.holdingsOf(userId), this.access.awaitingDecisionPage(userId)]);
+    const view = ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, now: new Date() });
     await this.client.views.publish({ user_id: userId, view });
   }
 

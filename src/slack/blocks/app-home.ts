@@ -11,6 +11,8 @@ export interface AppHomeInput {
   grants: Grant[];
   requests: AccessRequest[];
   approvalsWaiting: AccessRequest[];
+  /** How many wait in all, when `approvalsWaiting` is only the first page of them. */
+  approvalsWaitingTotal?: number;
   now: Date;
 }
 
@@ -24,7 +26,7 @@ const MAX_APPROVALS = 20;
 
 const nothing = (text: string) => [context(text)];
 
-export function appHome({ userId, grants, requests, approvalsWaiting, now }: AppHomeInput): HomeView {
+export function appHome({ userId, grants, requests, approvalsWaiting, approvalsWaitingTotal, now }: AppHomeInput): HomeView {
   const live = grants.filter(isLive).sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime());
   const pending = requests.filter(isPending).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const waiting = approvalsWaiting.filter(isPending).sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
@@ -44,7 +46,7 @@ export function appHome({ userId, grants, requests, approvalsWaiting, now }: App
     divider(),
     header('Waiting for your approval'),
     ...(waiting.length === 0 ? nothing('Nothing waits for you.') : approvalList.shown.flatMap(approvalItem)),
-    ...moreLine(approvalList.more, 'The soonest to expire are shown first.'),
+    ...moreLine(Math.max(approvalList.more, (approvalsWaitingTotal ?? 0) - approvalList.shown.length), 'The soonest to expire are shown first.'),
   ];
   return { type: 'home', callback_id: VIEW.home, blocks };
 }

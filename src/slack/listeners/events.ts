@@ -6,7 +6,8 @@ import type { SlackDeps } from '../deps.ts';
 export function registerEvents(app: App, deps: SlackDeps): void {
   app.event('app_home_opened', async ({ event, client }) => {
     if (event.tab !== 'home') return;
-    const [{ grants, requests }, approvalsWaiting] = await Promise.all([deps.access.holdingsOf(event.user), deps.access.awaitingDecisionBy(event.user)]);
-    await client.views.publish({ user_id: event.user, view: ui.appHome({ userId: event.user, grants, requests, approvalsWaiting, now: new Date() }) });
+    const [{ grants, requests }, waiting] = await Promise.all([deps.access.holdingsOf(event.user), deps.access.awaitingDecisionPage(event.user)]);
+    const view = ui.appHome({ userId: event.user, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, now: new Date() });
+    await client.views.publish({ user_id: event.user, view });
   });
 }
