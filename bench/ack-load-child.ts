@@ -119,6 +119,10 @@ async function runLoad(plan: LoadPlan): Promise<LoadResult> {
 }
 
 // Parents import only the types above; running the file is what sends.
+// The parent went away mid-run: stop sending.
+const orphaned = () => process.exit(1);
+process.on('disconnect', orphaned);
 const plan = JSON.parse(process.argv[2] ?? '') as LoadPlan;
 const result = await runLoad(plan);
+process.off('disconnect', orphaned);
 process.send?.({ type: 'result', result } satisfies LoadMessage, () => process.disconnect());

@@ -31,6 +31,13 @@ const median = (values: number[]): number => {
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const server = await benchServer();
+// Interrupted: stop the throwaway cluster (a detached process) and remove its directory.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`${signal}: stopping the benchmark database…`);
+    void server.stop().finally(() => process.exit(130));
+  });
+}
 try {
   console.log(`Machine: ${machine()}`);
   console.log(`PostgreSQL: ${await server.describe()}`);
