@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import type http from 'node:http';
 import { AccessService } from './access/service.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { loadCheckpointKey } from './audit/checkpoint-keys.ts';
+import { queueCheckpointPost } from './access/notifications.ts';
+import { loadCheckpointKey, loadPublicKey } from './audit/checkpoint-keys.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { slackMode, type Config } from './config/env.ts';
 import { loadPolicyFile, type LoadedPolicy } from './config/policy.ts';
@@ -18,6 +19,7 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { startSlack, type SlackRuntime } from './slack/app.ts';
 import { AuditFeed } from './slack/audit-feed.ts';
 import { Notifier } from './slack/notifier.ts';
+import type { VerificationSettings } from './slack/verify-audit.ts';
 
 /** Everything a running Gatehouse holds, for the adapters and for tests. */
 export interface Gatehouse {
@@ -85,12 +87,18 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       now: options.now ?? (() => new Date()),
     });
     const key = await loadCheckpointKey(config.checkpoint);
+    const verification: VerificationSettings = {
+      publicKey: config.checkpoint.publicKey ? await loadPublicKey(config.checkpoint.publicKey, 'GATEHOUSE_CHECKPOINT_PUBLIC_KEY') : (key?.publicKey ?? null),
+      anchorFile: config.checkpoint.anchorFile ?? null,
+    };
     let checkpointer: Checkpointer | null = null;
     if (key) {
       checkpointer = new Checkpointer(database.db, database.pool, key, log.child({ component: 'checkpoints' }), {
         everyEvents: () => policy.policy.checkpointEveryEvents,
         everyMs: () => policy.policy.checkpointEveryMs,
         ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
+        // With Slack connected, each checkpoint is also posted to the audit channel.
+        ...(mode.kind === 'none' ? {} : { publish: queueCheckpointPost }),
       });
       const signer = checkpointer;
       // The last one is made at shutdown, after the sweeps stopped and the queue was chained.
@@ -121,7 +129,7 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       port = await listen(server, config.port);
       stops.push(() => new Promise((resolve) => server.close(resolve)));
     } else {
-      const deps = { access, audit, policy: () => policy, log };
+      const deps = { access, audit, policy: () => policy, log, verification };
       slack = await startSlack({ mode, port: config.port, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) }, deps, database.db, log);
       const runtime = slack;
       stops.push(() => runtime.stop());

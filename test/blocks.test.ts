@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { NO_KEY_WARNING } from '../src/audit/checkpoint-checks.ts';
 import type { Refusal } from '../src/access/refusals.ts';
 import type { AccessRequest, AuditEventSummary, Grant } from '../src/access/types.ts';
 import {
@@ -367,17 +368,46 @@ describe('the audit channel', () => {
 });
 
 describe('/verify-audit', () => {
+  const unsigned = { signed: false, keyId: null, logId: null, checkpoints: null, anchors: { checked: 0, latestSeq: null, latestSource: null }, problems: [], warnings: [NO_KEY_WARNING] };
+  const signed = { ...unsigned, signed: true, keyId: '0123456789abcdef', logId: 'log', warnings: [] };
+
   it('reports a whole chain with its head, and a broken one with the first bad seq and why', () => {
-    const whole = verifyResultMessage({ ok: true, checked: 42, headSeq: 42, headHash: 'ab'.repeat(32), failure: null });
+    const whole = verifyResultMessage({ ...unsigned, ok: true, checked: 42, headSeq: 42, headHash: 'ab'.repeat(32), failure: null });
     expect(whole.text).toBe(`✅ The audit log is whole: 42 events checked, head seq 42, hash \`${'ab'.repeat(32)}\`.`);
-    expect(blockTexts(whole.blocks).join(' ')).toContain('cannot show that events after the head were cut off');
+    expect(blockTexts(whole.blocks).join(' ')).toContain('CANNOT be detected');
     const broken = verifyResultMessage({
-      ok: false, checked: 6, headSeq: 6, headHash: 'ab'.repeat(32),
+      ...unsigned, ok: false, checked: 6, headSeq: 6, headHash: 'ab'.repeat(32),
       failure: { seq: 7, reason: 'content-changed', message: 'the stored hash of seq 7 does not match its content' },
     });
     expect(broken.text).toBe('⚠️ The audit log is broken at seq 7: the stored hash of seq 7 does not match its content (`content-changed`). The 6 events before it checked out.');
     expect(messageProblems(whole)).toEqual([]);
     expect(messageProblems(broken)).toEqual([]);
+  });
+
+  it('names the anchor that caught a truncation, and says what the checkpoints covered when all is well', () => {
+    const problem = { reason: 'truncated' as const, source: 'audit channel C0AUDIT01 message 1700000000.000100', seq: 50, message: 'it vouches for seq 50, but the log ends at seq 40.' };
+    const cut = verifyResultMessage({
+      ...signed, ok: false, checked: 40, headSeq: 40, headHash: 'ab'.repeat(32), failure: null,
+      checkpoints: { checked: 3, latestSeq: 30, latestTime: '2026-11-27T00:00:00.000000Z' }, anchors: { checked: 4, latestSeq: 50, latestSource: problem.source },
+      problems: Array.from({ length: 7 }, () => problem),
+    }, ['The anchor file /x does not exist yet: no anchors were read from it.']);
+    expect(cut.text).toBe('⚠️ The audit log is NOT whole: `truncated` at seq 50, caught by audit channel C0AUDIT01 message 1700000000.000100. The hash chain itself holds (40 events, head seq 40), but the signed checkpoints show events were removed or rewritten.');
+    const lines = blockTexts(cut.blocks);
+    expect(lines.filter((line) => line.startsWith('✘ `truncated`'))).toHaveLength(5);
+    expect(lines).toContain('…and 2 more problems; `gatehouse audit verify --json` lists them all.');
+    expect(lines.join(' ')).toContain('does not exist yet');
+    expect(messageProblems(cut)).toEqual([]);
+
+    const whole = verifyResultMessage({
+      ...signed, ok: true, checked: 60, headSeq: 60, headHash: 'ab'.repeat(32), failure: null,
+      checkpoints: { checked: 3, latestSeq: 55, latestTime: '2026-11-27T00:00:00.000000Z' }, anchors: { checked: 2, latestSeq: 55, latestSource: 'anchors.jsonl line 2' },
+    });
+    expect(blockTexts(whole.blocks)).toEqual([
+      whole.text,
+      '✔ 3 signed checkpoints in the database checked with key `0123456789abcdef`; newest: seq 55, 2026-11-27T00:00:00.000000Z.',
+      '✔ 2 anchors kept outside the database checked; newest: seq 55 (anchors.jsonl line 2).',
+      'Events after seq 55 are not covered by a checkpoint yet.',
+    ]);
   });
 });
 

@@ -3,12 +3,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAnchorFile } from '../src/audit/anchors.ts';
+import { parseCheckpoint, type Checkpoint } from '../src/audit/checkpoint.ts';
 import { generateCheckpointKey } from '../src/audit/checkpoint-keys.ts';
+import { CHECKPOINT_EVENT_TYPE } from '../src/slack/channel-anchors.ts';
 import { verifyAnchored } from '../src/audit/verify-anchored.ts';
 import { PEOPLE, TEST_POLICY } from './support/access.ts';
 import { tamper } from './support/audit.ts';
+import { tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
+
+const AUDIT_CHANNEL = 'C0AUDIT01';
+
+/** A checkpoint without the columns only the database has. */
+function checkpointFields({ id: _id, message: _message, ...checkpoint }: Checkpoint & { id: number; message: string }): Checkpoint {
+  return checkpoint;
+}
+
+/** Waits until the notifier has delivered everything queued so far. */
+async function outboxDrained(bot: RunningBot): Promise<void> {
+  const pending = async () => Number((await bot.t.db.selectFrom('outbox').select((eb) => eb.fn.countAll<string>().as('n')).where('done_at', 'is', null).executeTakeFirstOrThrow()).n);
+  while ((await pending()) > 0) await new Promise((resolve) => setImmediate(resolve));
+}
 
 /** The running app signs checkpoints as it goes and at shutdown, and they catch truncation. */
 describe('checkpoints made by the running app', () => {
@@ -64,5 +80,66 @@ describe('checkpoints made by the running app', () => {
     const result = await verifyAnchored(t.pool, { publicKey: key.publicKey, anchors });
     expect(result.ok).toBe(false);
     expect(result.problems.map((p) => p.source).join(' ')).toContain(anchorFile);
+  });
+});
+
+/** Checkpoints are posted to the audit channel through the outbox, and read back as anchors. */
+describe('checkpoints in the audit channel', () => {
+  const { key, pem } = generateCheckpointKey();
+  let t: TestDatabase;
+  let bot: RunningBot;
+  const postsOf = (bot: RunningBot) =>
+    bot.fake.messagesIn(AUDIT_CHANNEL).filter((m) => m.metadata?.event_type === CHECKPOINT_EVENT_TYPE);
+
+  beforeAll(async () => {
+    t = await createTestDatabase({ migrate: false });
+    // No anchor file: the channel is the only copy outside the database.
+    bot = await startBot({ t, policy: `${TEST_POLICY}\ncheckpoint_every_events: 1000\n`, env: { GATEHOUSE_CHECKPOINT_KEY: pem } });
+  });
+  afterAll(async () => {
+    await bot.stop();
+    await t.destroy();
+  });
+
+  it('posts each checkpoint with the checkpoint in its metadata, retrying when Slack fails', async () => {
+    await bot.gatehouse.access.request({ requester: PEOPLE.bram, resourceId: 'staging-db', reason: 'look at logs' });
+    await bot.settle();
+    await outboxDrained(bot);
+    // The next post is the checkpoint's: it fails once and is retried from the outbox.
+    bot.fake.failNext('chat.postMessage', { status: 500 });
+    const signed = await bot.gatehouse.checkpointer!.checkpointNow();
+    const call = await bot.fake.waitForCall('chat.postMessage', (c) => (c.args.metadata as { event_type?: string } | undefined)?.event_type === CHECKPOINT_EVENT_TYPE && !c.failed);
+    expect(call.args.channel).toBe(AUDIT_CHANNEL);
+    const posts = postsOf(bot).filter((m) => m.metadata!.event_payload.seq === signed!.seq);
+    expect(posts).toHaveLength(1);
+    expect(parseCheckpoint(posts[0]!.metadata!.event_payload.checkpoint)).toEqual(checkpointFields(signed!));
+    expect(posts[0]!.text).toContain(`seq ${signed!.seq}`);
+    const attempts = bot.fake.callsTo('chat.postMessage').filter((c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === signed!.seq);
+    expect(attempts.map((c) => c.failed)).toEqual([true, false]);
+  });
+
+  it('catches the newest events deleted with their checkpoints, by the channel, in /verify-audit', async () => {
+    await bot.gatehouse.access.request({ requester: PEOPLE.ana, resourceId: 'staging-db', reason: 'one more' });
+    await bot.gatehouse.audit.flush();
+    const newest = (await bot.gatehouse.checkpointer!.checkpointNow())!;
+    await bot.fake.waitForCall('chat.postMessage', (c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === newest.seq);
+    await bot.settle();
+
+    await bot.slack.command(PEOPLE.fatima, '/verify-audit');
+    const whole = await bot.fake.waitForResponse((r) => /whole/.test(String(r.body.text)));
+    const anchors = postsOf(bot).length;
+    expect(anchors).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(whole.body.blocks)).toContain(`${anchors} anchors kept outside the database checked; newest: seq ${newest.seq}`);
+
+    // Whoever can write the database removes the newest events and the checkpoint that covers them.
+    await tamper(t, `delete from audit_events where seq > ${newest.seq - 2}`);
+    await tamperCheckpoints(t, `delete from audit_checkpoints where seq > ${newest.seq - 2}`);
+    await bot.slack.command(PEOPLE.fatima, '/verify-audit');
+    const caught = await bot.fake.waitForResponse((r) => /NOT whole/.test(String(r.body.text)));
+    expect(String(caught.body.text)).toMatch(new RegExp(`\`truncated\` at seq ${newest.seq}, caught by audit channel ${AUDIT_CHANNEL} message \\d+\\.\\d+`));
+    expect(String(caught.body.text)).not.toContain('database checkpoint');
+    await bot.gatehouse.audit.flush();
+    const record = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'audit.verified').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    expect(record.body).toMatchObject({ ok: false, problems: expect.arrayContaining([expect.objectContaining({ reason: 'truncated', seq: newest.seq })]) });
   });
 });

@@ -15,7 +15,9 @@ export type Notification =
   | { kind: 'grant.expiring'; grantId: string }
   | { kind: 'grant.ended'; grantId: string }
   | { kind: 'grant.failing'; grantId: string }
-  | { kind: 'home.refresh'; userId: string };
+  | { kind: 'home.refresh'; userId: string }
+  /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
+  | { kind: 'checkpoint.publish'; checkpointId: number };
 
 export async function notify(trx: Transaction<Database>, ...notifications: Notification[]): Promise<void> {
   if (notifications.length === 0) return;
@@ -23,4 +25,9 @@ export async function notify(trx: Transaction<Database>, ...notifications: Notif
     .insertInto('outbox')
     .values(notifications.map(({ kind, ...payload }) => ({ kind, payload })))
     .execute();
+}
+
+/** Queues a signed checkpoint's post to the audit channel, in the transaction that stores it. */
+export function queueCheckpointPost(trx: Transaction<Database>, checkpoint: { id: number }): Promise<void> {
+  return notify(trx, { kind: 'checkpoint.publish', checkpointId: checkpoint.id });
 }

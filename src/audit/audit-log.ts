@@ -8,7 +8,9 @@ import type { VerifyResult } from './checker.ts';
 import type { AuditEventInput } from './event.ts';
 import { exportChain } from './export.ts';
 import { AuditSequencer, type SequencerOptions } from './sequencer.ts';
+import type { AnchoredVerifyResult } from './checkpoint-checks.ts';
 import { verifyChain, type VerifyOptions } from './verify.ts';
+import { verifyAnchored, type AnchoredVerifyOptions } from './verify-anchored.ts';
 
 /**
  * The audit log as the rest of Gatehouse sees it: record events with a state change,
@@ -54,6 +56,11 @@ export class AuditLog {
 
   verify(options?: VerifyOptions): Promise<VerifyResult> {
     return verifyChain(this.pool, options);
+  }
+
+  /** The chain, then the signed checkpoints and the anchors (see verifyAnchored). */
+  verifyAnchored(options?: AnchoredVerifyOptions): Promise<AnchoredVerifyResult> {
+    return verifyAnchored(this.pool, options);
   }
 
   export(file: string): Promise<{ events: number }> {

@@ -151,6 +151,12 @@ export async function listCheckpoints(pool: pg.Pool | pg.PoolClient): Promise<St
   return rows.map(fromRow);
 }
 
+/** The stored checkpoint with this row id, or null. */
+export async function checkpointById(db: Kysely<Database>, id: number): Promise<StoredCheckpoint | null> {
+  const { rows } = await sql<CheckpointRow>`select ${sql.raw(COLUMNS)} from audit_checkpoints where id = ${id}`.execute(db);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
 /** The newest stored checkpoint, or null. */
 export async function latestCheckpoint(pool: pg.Pool | pg.PoolClient): Promise<StoredCheckpoint | null> {
   const { rows } = await pool.query<CheckpointRow>(`select ${COLUMNS} from audit_checkpoints order by id desc limit 1`);

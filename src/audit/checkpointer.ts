@@ -4,6 +4,8 @@ import { appendAnchor, readLastAnchor } from './anchors.ts';
 import type { CheckpointKey } from './checkpoint-keys.ts';
 import { CheckpointRefusedError, latestCheckpoint, makeCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts';
 import type pg from 'pg';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
 
 export interface CheckpointerOptions {
   /** Events since the last checkpoint that call for a new one. */
@@ -12,6 +14,11 @@ export interface CheckpointerOptions {
   everyMs: () => number;
   /** Where each checkpoint is also appended, outside the database; unset: nowhere. */
   anchorFile?: string;
+  /**
+   * Queues each checkpoint's publication in the transaction that stores it: with Slack
+   * connected, an outbox row for the audit channel post.
+   */
+  publish?: (trx: Transaction<Database>, checkpoint: StoredCheckpoint) => Promise<void>;
 }
 
 /**
@@ -45,7 +52,11 @@ export class Checkpointer {
     const file = this.options.anchorFile;
     try {
       const lastAnchor = file ? await readLastAnchor(file) : null;
-      const checkpoint = await makeCheckpoint(this.db, this.key, { skipIfUnchanged: true, lastAnchor });
+      const checkpoint = await makeCheckpoint(this.db, this.key, {
+        skipIfUnchanged: true,
+        lastAnchor,
+        ...(this.options.publish ? { inTransaction: this.options.publish } : {}),
+      });
       if (!checkpoint) return null;
       if (file) await appendAnchor(file, checkpoint);
       this.log.info({ seq: checkpoint.seq, keyId: checkpoint.keyId }, 'audit checkpoint signed');

@@ -2,13 +2,16 @@ import type { AccessService } from '../access/service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { LoadedPolicy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
+import type { VerificationSettings } from './verify-audit.ts';
 
-/** What the Slack listeners need: the access rules, the audit log and the policy. */
+/** What the Slack listeners need: the access rules, the audit log, the policy and how to verify. */
 export interface SlackDeps {
   access: AccessService;
   audit: AuditLog;
   policy: () => LoadedPolicy;
   log: Logger;
+  /** The checkpoint key and anchor file `/verify-audit` checks with. */
+  verification: VerificationSettings;
 }
 
 /** Members of the policy's `auditors` group may run /verify-audit. */

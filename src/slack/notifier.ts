@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Notification } from '../access/notifications.ts';
 import type { AccessService } from '../access/service.ts';
 import type { AccessRequest } from '../access/types.ts';
+import { checkpointById } from '../audit/checkpoint-store.ts';
 import type { AuditSequencer } from '../audit/sequencer.ts';
 import { resourceById, type LoadedPolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
@@ -10,6 +11,7 @@ import type { Selectable } from 'kysely';
 import type { OutboxTable } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import * as ui from './blocks/index.ts';
+import { checkpointMetadata } from './channel-anchors.ts';
 import { describeSlackError, retryDelayMs } from './slack-errors.ts';
 
 type OutboxRow = Selectable<OutboxTable>;
@@ -121,6 +123,8 @@ export class Notifier {
       }
       case 'home.refresh':
         return this.publishHome(n.userId);
+      case 'checkpoint.publish':
+        return this.publishCheckpoint(n.checkpointId);
     }
   }
 
@@ -193,6 +197,19 @@ export class Notifier {
     const [{ grants, requests }, waiting] = await Promise.all([this.access.holdingsOf(userId), this.access.awaitingDecisionPage(userId)]);
     const view = ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, now: new Date() });
     await this.client.views.publish({ user_id: userId, view });
+  }
+
+  /** Posts a signed checkpoint to the audit channel, where it can be read back as an anchor. */
+  private async publishCheckpoint(id: number): Promise<void> {
+    const checkpoint = await checkpointById(this.db, id);
+    if (!checkpoint) throw new Error(`checkpoint #${id} not found`);
+    const message = ui.checkpointMessage(checkpoint);
+    await this.client.chat.postMessage({
+      channel: this.policy().policy.auditChannel,
+      text: message.text,
+      blocks: message.blocks,
+      metadata: checkpointMetadata(checkpoint),
+    });
   }
 
   private async mustRequest(id: string): Promise<AccessRequest> {

@@ -11,3 +11,4 @@ export * from './modals.ts';
 export * from './app-home.ts';
 export * from './audit-channel.ts';
 export * from './verify-result.ts';
+export * from './checkpoint.ts';

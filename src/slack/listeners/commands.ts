@@ -4,6 +4,7 @@ import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
 import { isAuditor, type SlackDeps } from '../deps.ts';
 import { parseRequestCommand } from '../parse-command.ts';
+import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
 import { requestModalFor } from './request-modal.ts';
 
 /** The three slash commands. Each acks at once; the work happens after. */
@@ -41,28 +42,19 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     await respond({ response_type: 'ephemeral', ...ui.accessList({ grants, requests, now: new Date() }) });
   });
 
-  app.command('/verify-audit', async ({ ack, command, respond }) => {
+  app.command('/verify-audit', async ({ ack, command, respond, client, context }) => {
     if (!isAuditor(deps, command.user_id)) {
       await ack();
       await deps.audit.record({ actor: command.user_id, action: 'audit.verify_refused', body: { reason: 'not-auditor' } });
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'not-auditor' }) });
       return;
     }
-    await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed…' });
+    await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed and every checkpoint checked…' });
     await deps.audit.flush();
-    const result = await deps.audit.verify();
-    await deps.audit.record({
-      actor: command.user_id,
-      action: 'audit.verified',
-      body: {
-        ok: result.ok,
-        checked: result.checked,
-        head_seq: result.headSeq,
-        head_hash: result.headHash,
-        ...(result.failure ? { failure: { seq: result.failure.seq, reason: result.failure.reason } } : {}),
-      },
-    });
-    await respond({ response_type: 'ephemeral', ...ui.verifyResultMessage(result) });
+    const { anchors, notes } = await gatherAnchors(deps.verification, client, deps.policy().policy.auditChannel, context.botId);
+    const result = await deps.audit.verifyAnchored({ publicKey: deps.verification.publicKey, anchors });
+    await deps.audit.record({ actor: command.user_id, action: 'audit.verified', body: verificationRecord(result) });
+    await respond({ response_type: 'ephemeral', ...ui.verifyResultMessage(result, notes) });
   });
 }
 

@@ -1,0 +1,79 @@
+import type { WebClient } from '@slack/web-api';
+import { AnchorReadError, type Anchor } from '../audit/anchors.ts';
+import { checkpointToJson, InvalidCheckpointError, parseCheckpoint, type Checkpoint } from '../audit/checkpoint.ts';
+import { describeSlackError } from './slack-errors.ts';
+
+/** Marks the audit channel's checkpoint posts, so they can be told apart when read back. */
+export const CHECKPOINT_EVENT_TYPE = 'gatehouse_checkpoint';
+
+/**
+ * The metadata a checkpoint is posted with. The checkpoint travels as its canonical JSON
+ * text, one string, so it comes back byte for byte whatever Slack does with numbers and nulls.
+ */
+export function checkpointMetadata(checkpoint: Checkpoint): { event_type: string; event_payload: { checkpoint: string; seq: number } } {
+  return { event_type: CHECKPOINT_EVENT_TYPE, event_payload: { checkpoint: checkpointToJson(checkpoint), seq: checkpoint.seq } };
+}
+
+export interface ChannelAnchorOptions {
+  /** Only posts by this bot count: another app's message is no anchor. Unset: any poster. */
+  botId?: string;
+  /** Messages read at most, newest first, in pages of 200. */
+  maxMessages?: number;
+  /** Stop once this many checkpoints were found. */
+  maxAnchors?: number;
+}
+
+interface HistoryMessage {
+  ts?: string;
+  bot_id?: string;
+  metadata?: { event_type?: string; event_payload?: Record<string, unknown> };
+}
+
+/**
+ * The newest checkpoints posted to the audit channel, newest first, read back through
+ * conversations.history. A post of ours whose metadata is not a checkpoint fails the read,
+ * naming the message: an anchor that cannot be read must not be silently dropped.
+ */
+export async function readChannelAnchors(client: WebClient, channel: string, options: ChannelAnchorOptions = {}): Promise<Anchor[]> {
+  const maxMessages = options.maxMessages ?? 1000;
+  const maxAnchors = options.maxAnchors ?? 20;
+  const anchors: Anchor[] = [];
+  let read = 0;
+  let latest: string | undefined;
+  while (read < maxMessages && anchors.length < maxAnchors) {
+    let page;
+    try {
+      page = await client.conversations.history({
+        channel,
+        limit: Math.min(200, maxMessages - read),
+        include_all_metadata: true,
+        ...(latest ? { latest } : {}),
+      });
+    } catch (err) {
+      throw new AnchorReadError(`could not read the audit channel ${channel} back from Slack (${describeSlackError(err)}).`);
+    }
+    const messages = (page.messages ?? []) as HistoryMessage[];
+    for (const message of messages) {
+      if (message.metadata?.event_type !== CHECKPOINT_EVENT_TYPE) continue;
+      if (options.botId && message.bot_id !== options.botId) continue;
+      const source = `audit channel ${channel} message ${message.ts ?? '(no ts)'}`;
+      anchors.push({ source, checkpoint: parseChannelCheckpoint(message.metadata.event_payload?.checkpoint, source) });
+      if (anchors.length >= maxAnchors) break;
+    }
+    read += messages.length;
+    const oldest = messages.at(-1)?.ts;
+    if (!page.has_more || !oldest || messages.length === 0) break;
+    latest = oldest;
+  }
+  return anchors;
+}
+
+function parseChannelCheckpoint(value: unknown, source: string): Checkpoint {
+  try {
+    if (typeof value !== 'string') throw new InvalidCheckpointError('the metadata holds no checkpoint text');
+    return parseCheckpoint(value);
+  } catch (err) {
+    if (err instanceof InvalidCheckpointError) throw new AnchorReadError(`${source} is not a checkpoint: ${err.message}.`);
+    throw err;
+  }
+}
