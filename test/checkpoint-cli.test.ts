@@ -2,12 +2,16 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointSignedBy, signCheckpoint } from '../src/audit/checkpoint.ts';
+import { WebClient } from '@slack/web-api';
+import { checkpointSignedBy, parseCheckpoint, signCheckpoint } from '../src/audit/checkpoint.ts';
 import { loadCheckpointKey, loadPublicKey } from '../src/audit/checkpoint-keys.ts';
 import { listCheckpoints } from '../src/audit/checkpoint-store.ts';
+import { checkpointMetadata } from '../src/slack/channel-anchors.ts';
+import { TEST_POLICY } from './support/access.ts';
 import { seedEvents, tamper } from './support/audit.ts';
 import { tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { FakeSlack } from './support/fake-slack.ts';
 import { childEnv, killLeftoverChildren, runNode, type Exit } from './support/process.ts';
 
 const NO_DATABASE = 'postgres://nobody@127.0.0.1:1/none';
@@ -137,5 +141,45 @@ describe('gatehouse audit checkpoint and verify', () => {
     expect(refused.code, refused.output).toBe(1);
     expect(refused.stderr).toContain(`refused to sign a checkpoint: the log's head is seq 5, behind the newest anchor (${anchorFile} (last line): seq 12`);
     expect(await listCheckpoints(t.pool)).toEqual([]);
+  });
+});
+
+describe('gatehouse audit verify with the audit channel', () => {
+  let fake: FakeSlack;
+  let slackEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    fake = await FakeSlack.start();
+    const policyFile = join(dir, 'gatehouse.yml');
+    await writeFile(policyFile, TEST_POLICY);
+    slackEnv = { DATABASE_URL: t.url, GATEHOUSE_POLICY: policyFile, SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_API_URL: fake.apiUrl, GATEHOUSE_CHECKPOINT_PUBLIC_KEY: publicKey };
+    // The checkpoints the bot posted, as the channel holds them.
+    const client = new WebClient('xoxb-test-token', { slackApiUrl: fake.apiUrl });
+    for (const line of (await readFile(anchorFile, 'utf8')).trimEnd().split('\n')) {
+      const checkpoint = parseCheckpoint(line);
+      await client.chat.postMessage({ channel: 'C0AUDIT01', text: `checkpoint ${checkpoint.seq}`, metadata: checkpointMetadata(checkpoint) });
+    }
+  });
+  afterAll(async () => {
+    await fake.stop();
+  });
+
+  it('reads the checkpoints back from the channel and names the message that caught the deletion', async () => {
+    // The database lost seq 6 to 12 and every checkpoint (above); no anchor file is given here.
+    const result = await gatehouse(slackEnv, 'audit', 'verify');
+    expect(result.code, result.output).toBe(1);
+    expect(result.stdout).toMatch(/✘ The audit log is NOT whole: truncated at seq 12, caught by audit channel C0AUDIT01 message \d+\.\d+\./);
+    expect(result.stdout).toContain('note: 3 checkpoints were read back from the audit channel C0AUDIT01.');
+
+    const without = await gatehouse(slackEnv, 'audit', 'verify', '--no-slack');
+    expect(without.code, without.output).toBe(0);
+    expect(without.stdout).toContain('⚠ No anchors were read');
+  });
+
+  it('says so when Slack cannot be read, and still checks the rest', async () => {
+    fake.failNext('conversations.history', { status: 500 }, 3);
+    const result = await gatehouse(slackEnv, 'audit', 'verify');
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain("note: The audit channel's checkpoints were NOT checked: could not read the audit channel C0AUDIT01 back from Slack");
   });
 });

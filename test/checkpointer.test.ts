@@ -85,7 +85,7 @@ describe('checkpoints made by the running app', () => {
 
 /** Checkpoints are posted to the audit channel through the outbox, and read back as anchors. */
 describe('checkpoints in the audit channel', () => {
-  const { key, pem } = generateCheckpointKey();
+  const { pem } = generateCheckpointKey();
   let t: TestDatabase;
   let bot: RunningBot;
   const postsOf = (bot: RunningBot) =>

@@ -1,14 +1,20 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { readAnchorFile, readCheckpointArgument, type Anchor } from '../audit/anchors.ts';
+import { LogLevel, WebClient } from '@slack/web-api';
+import { AnchorReadError, readAnchorFile, readCheckpointArgument, type Anchor } from '../audit/anchors.ts';
 import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoint-keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
+import { loadPolicyFile } from '../config/policy.ts';
+import { readChannelAnchors } from '../slack/channel-anchors.ts';
+import { describeSlackError } from '../slack/slack-errors.ts';
 
 /** The options `audit verify` and `audit verify-file` share. */
 export interface AnchoringOptions {
   publicKey?: string;
   anchors?: string;
   checkpoint?: string;
+  /** False (`--no-slack`): do not read the checkpoints posted to the audit channel. */
+  slack?: boolean;
 }
 
 export interface Anchoring {
@@ -49,7 +55,39 @@ export async function resolveAnchoring(options: AnchoringOptions, cfg: Config): 
     else notes.push(`GATEHOUSE_ANCHOR_FILE names ${cfg.checkpoint.anchorFile}, which does not exist (yet): no anchors were read from it.`);
   }
   if (options.checkpoint) anchors.push(await readCheckpointArgument(options.checkpoint));
+  if (publicKey && options.slack !== false) {
+    if (cfg.slack.botToken) anchors.push(...(await channelAnchors(cfg, cfg.slack.botToken, notes)));
+    else notes.push('SLACK_BOT_TOKEN is not set, so the checkpoints posted to the audit channel were not read back.');
+  }
   return { publicKey, anchors, notes };
+}
+
+/**
+ * The checkpoints the bot posted to the policy's audit channel, read back with its token.
+ * A channel that cannot be read is said in the notes, not dropped silently; the rest of
+ * the verification still runs.
+ */
+async function channelAnchors(cfg: Config, token: string, notes: string[]): Promise<Anchor[]> {
+  let channel: string;
+  try {
+    channel = (await loadPolicyFile(cfg.policyFile)).policy.auditChannel;
+  } catch (err) {
+    notes.push(`The policy file could not be read to find the audit channel (${(err as Error).message.split('\n')[0]}): the checkpoints posted there were NOT checked.`);
+    return [];
+  }
+  const client = new WebClient(token, { logLevel: LogLevel.ERROR, retryConfig: { retries: 2, maxTimeout: 2000 }, ...(cfg.slack.apiUrl ? { slackApiUrl: cfg.slack.apiUrl } : {}) });
+  try {
+    const identity = await client.auth.test().catch((err: unknown) => {
+      throw new AnchorReadError(`could not reach Slack with SLACK_BOT_TOKEN (${describeSlackError(err)}).`);
+    });
+    const anchors = await readChannelAnchors(client, channel, identity.bot_id ? { botId: identity.bot_id } : {});
+    notes.push(`${anchors.length === 1 ? '1 checkpoint was' : `${anchors.length} checkpoints were`} read back from the audit channel ${channel}.`);
+    return anchors;
+  } catch (err) {
+    if (!(err instanceof AnchorReadError)) throw err;
+    notes.push(`The audit channel's checkpoints were NOT checked: ${err.message} Pass --no-slack to leave them out on purpose.`);
+    return [];
+  }
 }
 
 async function readable(file: string): Promise<boolean> {

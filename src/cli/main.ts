@@ -1,3 +1,4 @@
+import { queueCheckpointPost } from '../access/notifications.ts';
 import { constants } from 'node:fs';
 import { access, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -91,6 +92,7 @@ audit
   .option(...KEY_OPTION)
   .option(...ANCHORS_OPTION)
   .option(...CHECKPOINT_OPTION)
+  .option('--no-slack', 'do not read back the checkpoints posted to the audit channel (read by default when SLACK_BOT_TOKEN is set)')
   .option('--json', 'print the result as JSON')
   .action(async (options: VerifyCommandOptions) => {
     const anchoring = await resolveAnchoring(options, config());
@@ -136,7 +138,9 @@ audit
       await requireSchema(database);
       await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
       const lastAnchor = cfg.checkpoint.anchorFile ? await readLastAnchor(cfg.checkpoint.anchorFile) : null;
-      const checkpoint = await makeCheckpoint(database.db, key, { lastAnchor });
+      // With a bot token set, the bot posts it to the audit channel too (from the outbox).
+      const publish = cfg.slack.botToken ? { inTransaction: queueCheckpointPost } : {};
+      const checkpoint = await makeCheckpoint(database.db, key, { lastAnchor, ...publish });
       if (!checkpoint) {
         console.log('The audit log holds no events yet: there is nothing to checkpoint.');
         return;
@@ -147,6 +151,7 @@ audit
         return;
       }
       console.log(`Signed checkpoint #${checkpoint.id}: seq ${checkpoint.seq}, hash ${checkpoint.hash}, ${checkpoint.time}, key ${checkpoint.keyId}.`);
+      if (cfg.slack.botToken) console.log('The running bot posts it to the audit channel as well.');
       console.log(
         cfg.checkpoint.anchorFile
           ? `Appended to the anchor file ${cfg.checkpoint.anchorFile}.`
@@ -184,7 +189,8 @@ audit
     } catch {
       throw new Error(`cannot read ${file}: no such file, or no permission. Give the path of a file written by \`gatehouse audit export\`.`);
     }
-    const anchoring = await resolveAnchoring(options, config());
+    // Offline by design: the auditor's own anchors only, never the bot's Slack.
+    const anchoring = await resolveAnchoring({ ...options, slack: false }, config());
     const result = await verifyFileAnchored(file, {
       publicKey: anchoring.publicKey,
       anchors: anchoring.anchors,
