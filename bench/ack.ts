@@ -53,8 +53,6 @@ export interface AckRound {
   bare: AckRun;
   gatehouse: AckRun;
   after: GatehouseAfter;
-  /** With BENCH_SLACK_DIAGNOSE: Gatehouse again, its outbox notifier stopped. */
-  quiet?: { run: AckRun; after: GatehouseAfter };
 }
 
 export interface AckResults {
@@ -149,14 +147,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Gatehouse command comes from a different contractor, so each files a new request (with
  * its audit event and notifications) and none is refused.
  */
-export async function benchAck(server: BenchServer, seconds: number, rate: number, rounds: number, diagnose = false): Promise<AckResults> {
+export async function benchAck(server: BenchServer, seconds: number, rate: number, rounds: number): Promise<AckResults> {
   const perRun = Math.round(rate * (WARMUP_SECONDS + seconds));
   const contractors = Math.max(2000, perRun);
   const results: AckRound[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const result = await benchRound(server, { seconds, rate, perRun, contractors }, diagnose);
-    const quiet = result.quiet ? `, notifier stopped ${result.quiet.run.summary.p99.toFixed(1)} ms` : '';
-    console.error(`  round ${round}: p99 bare ${result.bare.summary.p99.toFixed(1)} ms, Gatehouse ${result.gatehouse.summary.p99.toFixed(1)} ms${quiet}`);
+    const result = await benchRound(server, { seconds, rate, perRun, contractors });
+    console.error(`  round ${round}: p99 bare ${result.bare.summary.p99.toFixed(1)} ms, Gatehouse ${result.gatehouse.summary.p99.toFixed(1)} ms`);
     results.push(result);
   }
   return { rounds: results, contractors };
@@ -180,8 +177,8 @@ const plan = (slack: FakeSlackProcess, settings: RoundSettings, url: string, pre
   responseIdPrefix: prefix,
 });
 
-/** Bare Bolt, then Gatehouse (then, to diagnose, Gatehouse with its notifier stopped), each with a fresh fake Slack. */
-async function benchRound(server: BenchServer, settings: RoundSettings, diagnose: boolean): Promise<AckRound> {
+/** Bare Bolt, then Gatehouse, each with a fresh fake Slack. */
+async function benchRound(server: BenchServer, settings: RoundSettings): Promise<AckRound> {
   const slack = await FakeSlackProcess.start();
   let bare: AckRun;
   try {
@@ -194,11 +191,11 @@ async function benchRound(server: BenchServer, settings: RoundSettings, diagnose
   } finally {
     await slack.stop();
   }
-  const { run: gatehouse, after } = await gatehouseRun(server, settings, false);
-  return { bare, gatehouse, after, ...(diagnose ? { quiet: await gatehouseRun(server, settings, true) } : {}) };
+  const { run: gatehouse, after } = await gatehouseRun(server, settings);
+  return { bare, gatehouse, after };
 }
 
-async function gatehouseRun(server: BenchServer, settings: RoundSettings, stopNotifier: boolean): Promise<{ run: AckRun; after: GatehouseAfter }> {
+async function gatehouseRun(server: BenchServer, settings: RoundSettings): Promise<{ run: AckRun; after: GatehouseAfter }> {
   const slack = await FakeSlackProcess.start();
   try {
     const name = 'gatehouse_bench_slack';
@@ -208,8 +205,6 @@ async function gatehouseRun(server: BenchServer, settings: RoundSettings, stopNo
     let run: AckRun;
     let after: Omit<GatehouseAfter, 'problems' | 'slack'>;
     try {
-      // Diagnosis only: no Slack messages are sent, the outbox just fills up.
-      if (stopNotifier) await app.gatehouse.notifier?.stop();
       await slack.registerResponseUrls(Array.from({ length: settings.perRun }, (_, i) => ({ id: `gatehouse-${i}`, userId: contractorId(i) })));
       run = await runLoad(plan(slack, settings, app.eventsUrl, 'gatehouse'));
       after = await observe(app.gatehouse.database.db, run.acked);

@@ -2,8 +2,7 @@
  * `npm run bench [append|verify|slack]`: the performance targets, each beside a baseline
  * measured in the same run where there is one. Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
- * BENCH_SLACK_SECONDS (30), BENCH_SLACK_RATE (50), BENCH_SLACK_DIAGNOSE (1: also Gatehouse
- * with its outbox notifier stopped), BENCH_EXPIRY_GRANTS (1000),
+ * BENCH_SLACK_SECONDS (30), BENCH_SLACK_RATE (50), BENCH_EXPIRY_GRANTS (1000),
  * BENCH_EXPIRY_SPREAD_SECONDS (30,0: one expiry run per value, 0 = as fast as possible),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
@@ -20,7 +19,6 @@ const verifyEvents = Number(process.env.BENCH_VERIFY_EVENTS ?? 1_000_000);
 const repeats = Number(process.env.BENCH_REPEATS ?? 3);
 const slackSeconds = Number(process.env.BENCH_SLACK_SECONDS ?? 30);
 const slackRate = Number(process.env.BENCH_SLACK_RATE ?? 50);
-const slackDiagnose = process.env.BENCH_SLACK_DIAGNOSE === '1';
 const expiryGrants = Number(process.env.BENCH_EXPIRY_GRANTS ?? 1000);
 const expirySpreads = (process.env.BENCH_EXPIRY_SPREAD_SECONDS ?? '30,0').split(',').map(Number);
 
@@ -78,7 +76,7 @@ try {
 
   if (which === 'all' || which === 'slack') {
     console.error(`slash-command acks at ${slackRate}/s for ${slackSeconds} s (after ${WARMUP_SECONDS} s warm-up), bare Bolt then Gatehouse, ${repeats} rounds…`);
-    printAck(await benchAck(server, slackSeconds, slackRate, repeats, slackDiagnose), slackRate, slackSeconds);
+    printAck(await benchAck(server, slackSeconds, slackRate, repeats), slackRate, slackSeconds);
     for (const spread of expirySpreads) {
       console.error(`expiry lag of ${expiryGrants} grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}…`);
       printExpiry(await benchExpiry(server, expiryGrants, spread));

@@ -41,8 +41,6 @@ export function printAck(results: AckResults, rate: number, seconds: number): vo
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   console.log(ackRow('bare Bolt app (ack only)', bare));
   console.log(ackRow('Gatehouse', gatehouse));
-  const quiet = rounds.flatMap((r) => (r.quiet ? [r.quiet.run] : []));
-  if (quiet.length > 0) console.log(ackRow('Gatehouse, outbox notifier stopped (diagnosis only)', quiet));
   const ratio = median(gatehouse.map((r) => r.summary.p99)) / median(bare.map((r) => r.summary.p99));
   const ratios = rounds.map((r) => fmt(r.gatehouse.summary.p99 / r.bare.summary.p99, 2)).join(', ');
   console.log(`\nTarget Gatehouse p99 ≤ 2 × bare p99: ${ratio <= 2 ? 'met' : 'NOT met'} (${fmt(ratio, 2)} ×; by round: ${ratios}).\n`);
@@ -51,7 +49,6 @@ export function printAck(results: AckResults, rate: number, seconds: number): vo
   console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   rounds.forEach((round, i) => {
     const runs: [string, AckRun][] = [['bare', round.bare], ['Gatehouse', round.gatehouse]];
-    if (round.quiet) runs.push(['notifier stopped', round.quiet.run]);
     for (const [label, run] of runs) {
       const s = run.summary;
       console.log(

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import type http from 'node:http';
 import { AccessService } from './access/service.ts';
 import { AuditLog } from './audit/audit-log.ts';
+import { BackgroundThread } from './background/thread.ts';
 import { queueCheckpointPost } from './access/notifications.ts';
 import { loadCheckpointKey, loadPublicKey } from './audit/checkpoint-keys.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
@@ -14,12 +15,11 @@ import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { provisionerFor } from './provisioners/index.ts';
-import { accessJobs, maintenanceJobs } from './scheduler/jobs.ts';
-import { Scheduler } from './scheduler/scheduler.ts';
 import { startSlack, type SlackRuntime } from './slack/app.ts';
-import { AuditFeed } from './slack/audit-feed.ts';
-import { Notifier } from './slack/notifier.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
+
+/** Connections the background thread keeps: sweeps revoke 8 grants at once, the notifier and the feed one each. */
+const BACKGROUND_POOL_SIZE = 10;
 
 /** Everything a running Gatehouse holds, for the adapters and for tests. */
 export interface Gatehouse {
@@ -29,20 +29,14 @@ export interface Gatehouse {
   audit: AuditLog;
   policy: LoadedPolicy;
   access: AccessService;
-  scheduler: Scheduler;
+  /** The sweeps, the outbox notifier and the audit feed, in their own thread. */
+  background: BackgroundThread;
   slack: SlackRuntime | null;
-  notifier: Notifier | null;
-  feed: AuditFeed | null;
   /** Null when no signing key is configured. */
   checkpointer: Checkpointer | null;
   /** The port the HTTP endpoints listen on. */
   port: number;
   stop(): Promise<void>;
-}
-
-export interface StartOptions {
-  /** The clock the access rules use; tests may move it. */
-  now?: () => Date;
 }
 
 /**
@@ -51,7 +45,7 @@ export interface StartOptions {
  * The policy is read first, so a bad file stops start-up before anything else is touched.
  * Whatever started is stopped again if a later step fails.
  */
-export async function startGatehouse(config: Config, log: Logger, options: StartOptions = {}): Promise<Gatehouse> {
+export async function startGatehouse(config: Config, log: Logger): Promise<Gatehouse> {
   const mode = slackMode(config);
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
@@ -84,7 +78,7 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       policy: () => policy,
       provisionerFor,
       log: log.child({ component: 'access' }),
-      now: options.now ?? (() => new Date()),
+      now: () => new Date(),
     });
     const key = await loadCheckpointKey(config.checkpoint);
     const verification: VerificationSettings = {
@@ -109,20 +103,17 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
     } else {
       log.warn('No checkpoint signing key (GATEHOUSE_CHECKPOINT_KEY or GATEHOUSE_CHECKPOINT_KEY_FILE): the audit chain is checked, but deleted newest events or a rewritten log cannot be detected. Make a key with `gatehouse audit keygen`.');
     }
-    const jobs = [...accessJobs(access, config), ...maintenanceJobs(database.db)];
-    if (checkpointer) {
-      const signer = checkpointer;
-      jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => signer.maybeCheckpoint() });
-    }
-    const scheduler = new Scheduler(jobs, log.child({ component: 'sweeps' }));
-    // Catch up on whatever fell due while no process was running, then keep time.
-    await scheduler.runAll();
-    scheduler.start();
-    stops.push(() => scheduler.stop());
+    // The sweeps, the notifier and the audit feed run in a thread of their own, started
+    // (and caught up on whatever fell due while no process ran) before Slack's requests
+    // are taken.
+    const background = await BackgroundThread.start(
+      { config, policy, databaseUrl: database.url, poolSize: BACKGROUND_POOL_SIZE, logLevel: log.level },
+      log,
+      audit.sequencer,
+    );
+    stops.push(() => background.stop());
 
     let slack: SlackRuntime | null = null;
-    let notifier: Notifier | null = null;
-    let feed: AuditFeed | null = null;
     let port: number;
     if (mode.kind === 'none') {
       const server = createHealthServer(database.db);
@@ -134,12 +125,6 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       const runtime = slack;
       stops.push(() => runtime.stop());
       port = slack.port;
-      notifier = new Notifier(database.db, slack.client, access, () => policy, audit.sequencer, log.child({ component: 'notifier' }));
-      notifier.start();
-      stops.push(() => notifier!.stop());
-      feed = new AuditFeed(database.db, slack.client, audit.sequencer, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel });
-      await feed.start();
-      stops.push(() => feed!.stop());
     }
 
     let stopping: Promise<void> | null = null;
@@ -150,10 +135,8 @@ export async function startGatehouse(config: Config, log: Logger, options: Start
       audit,
       policy,
       access,
-      scheduler,
+      background,
       slack,
-      notifier,
-      feed,
       checkpointer,
       port,
       stop() {

@@ -38,6 +38,15 @@ export interface ChainedBatch {
   headSeq: number;
 }
 
+/**
+ * Tells whoever delivers from the chain (the outbox notifier, the audit feed) that events
+ * reached it: time to look. A sequencer is one; so is a cue forwarded from another thread.
+ */
+export interface ChainedCue {
+  on(event: 'chained', listener: () => void): unknown;
+  off(event: 'chained', listener: () => void): unknown;
+}
+
 export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
   private readonly intervalMs: number;
   private readonly batchSize: number;

@@ -29,6 +29,25 @@ export interface SlackRuntime {
   stop(): Promise<void>;
 }
 
+function backgroundClientOptions(apiUrl: string | undefined, log: Logger): WebClientOptions {
+  return {
+    logger: boltLogger(log),
+    timeout: 10_000,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
+  };
+}
+
+/**
+ * A Web API client for background work (the notifier, the audit feed): no retries or
+ * rate-limit queueing of its own, since that work retries from the database, after
+ * Slack's Retry-After.
+ */
+export function slackClient(botToken: string, apiUrl: string | undefined, log: Logger): WebClient {
+  return new WebClient(botToken, backgroundClientOptions(apiUrl, log));
+}
+
 /**
  * Starts the Bolt app in HTTP or Socket Mode, with /healthz and /readyz on the same port.
  * The bot token is checked with auth.test first, so a wrong token stops start-up with a
@@ -36,13 +55,7 @@ export interface SlackRuntime {
  */
 export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: Db, log: Logger): Promise<SlackRuntime> {
   const logger = boltLogger(log);
-  const clientOptions: WebClientOptions = {
-    logger,
-    timeout: 10_000,
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-    ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
-  };
+  const clientOptions = backgroundClientOptions(settings.apiUrl, log);
   const client = new WebClient(settings.mode.botToken, clientOptions);
   let identity;
   try {

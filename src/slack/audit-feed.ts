@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import { sql } from 'kysely';
 import type { AuditEventSummary } from '../access/types.ts';
-import type { AuditSequencer } from '../audit/sequencer.ts';
+import type { ChainedCue } from '../audit/sequencer.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { auditChannelMessage } from './blocks/audit-channel.ts';
@@ -42,7 +42,7 @@ export class AuditFeed {
   constructor(
     private readonly db: Db,
     private readonly client: WebClient,
-    private readonly sequencer: AuditSequencer,
+    private readonly cue: ChainedCue,
     private readonly log: Logger,
     private readonly options: AuditFeedOptions,
   ) {
@@ -53,13 +53,13 @@ export class AuditFeed {
   async start(): Promise<void> {
     this.stopped = false;
     await this.reconcile().catch((err: unknown) => this.log.warn({ err: describeSlackError(err) }, 'could not read the audit channel back; posting from the recorded position'));
-    this.sequencer.on('chained', this.wake);
+    this.cue.on('chained', this.wake);
     this.schedule(0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.sequencer.off('chained', this.wake);
+    this.cue.off('chained', this.wake);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;

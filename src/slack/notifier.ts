@@ -4,7 +4,7 @@ import type { Notification } from '../access/notifications.ts';
 import type { AccessService } from '../access/service.ts';
 import type { AccessRequest } from '../access/types.ts';
 import { checkpointById } from '../audit/checkpoint-store.ts';
-import type { AuditSequencer } from '../audit/sequencer.ts';
+import type { ChainedCue } from '../audit/sequencer.ts';
 import { resourceById, type LoadedPolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Selectable } from 'kysely';
@@ -40,7 +40,7 @@ export class Notifier {
     private readonly client: WebClient,
     private readonly access: AccessService,
     private readonly policy: () => LoadedPolicy,
-    private readonly sequencer: AuditSequencer,
+    private readonly cue: ChainedCue,
     private readonly log: Logger,
     private readonly pollMs = 1000,
   ) {}
@@ -48,13 +48,13 @@ export class Notifier {
   start(): void {
     this.stopped = false;
     // Every change that notifies also records an audit event, so a chained batch is the cue.
-    this.sequencer.on('chained', this.wake);
+    this.cue.on('chained', this.wake);
     this.schedule(0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.sequencer.off('chained', this.wake);
+    this.cue.off('chained', this.wake);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;

@@ -1,0 +1,108 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import type { Logger } from '../log.ts';
+import type { BackgroundData, FromBackground, ToBackground } from './protocol.ts';
+import type { ChainedCue } from '../audit/sequencer.ts';
+
+const BOOT = new URL('./thread-boot.mjs', import.meta.url);
+const ENTRY = new URL('./worker.ts', import.meta.url).href;
+/** After an unexpected exit the thread is started again after this long. */
+const RESTART_DELAY_MS = 1000;
+
+/** Where `log` writes its lines: the background thread's lines are written there too, as they are. */
+function lineSink(log: Logger): { write(line: string): unknown } | null {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { write?: (line: string) => unknown } | undefined;
+  return stream && typeof stream.write === 'function' ? (stream as { write(line: string): unknown }) : null;
+}
+
+/**
+ * Runs the background work (src/background/worker.ts) in a worker thread, so the main
+ * thread's event loop is left to Slack's requests. The thread is told when the main
+ * thread's sequencer chains events, writes its log lines through the main thread, and is
+ * started again if it ever dies: its work is all driven from the database, so a restart
+ * loses nothing.
+ */
+export class BackgroundThread {
+  private worker: Worker | null = null;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private readonly sink: { write(line: string): unknown } | null;
+  private readonly forward = () => this.post({ type: 'chained' });
+
+  private constructor(
+    private readonly data: Omit<BackgroundData, 'entry'>,
+    private readonly log: Logger,
+    private readonly cue: ChainedCue,
+  ) {
+    this.sink = lineSink(log);
+  }
+
+  /** Starts the thread and resolves once its sweeps caught up and its notifier runs; rejects with its start-up error. */
+  static async start(data: Omit<BackgroundData, 'entry'>, log: Logger, cue: ChainedCue): Promise<BackgroundThread> {
+    const thread = new BackgroundThread(data, log, cue);
+    await thread.spawn();
+    cue.on('chained', thread.forward);
+    return thread;
+  }
+
+  private spawn(): Promise<void> {
+    const worker = new Worker(BOOT, { workerData: { ...this.data, entry: ENTRY } satisfies BackgroundData, name: 'gatehouse-background' });
+    this.worker = worker;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (message: FromBackground) => {
+        switch (message.type) {
+          case 'log':
+            this.sink?.write(message.line);
+            return;
+          case 'ready':
+            ready = true;
+            resolve();
+            return;
+          case 'failed':
+            reject(new Error(message.message));
+            return;
+          case 'stopped':
+            if (message.error) this.log.error({ error: message.error }, 'the background work did not stop cleanly');
+            void worker.terminate();
+            return;
+        }
+      });
+      worker.on('error', (err) => {
+        this.log.error({ err }, 'the background thread failed');
+        if (!ready) reject(err);
+      });
+      worker.on('exit', (code) => {
+        if (this.worker === worker) this.worker = null;
+        if (!ready) {
+          reject(new Error(`the background thread exited with code ${code} while starting`));
+          return;
+        }
+        if (this.stopping) return;
+        this.log.error({ code, restartInMs: RESTART_DELAY_MS }, 'the background thread stopped unexpectedly; starting it again');
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          if (this.stopping) return;
+          this.spawn().catch((err: unknown) => this.log.error({ err }, 'the background thread could not be started again'));
+        }, RESTART_DELAY_MS);
+      });
+    });
+  }
+
+  private post(message: ToBackground): void {
+    this.worker?.postMessage(message);
+  }
+
+  /** Stops the sweeps, the notifier and the feed, letting runs in flight finish, and ends the thread. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.cue.off('chained', this.forward);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = once(worker, 'exit');
+    this.post({ type: 'stop' });
+    await exited;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The background thread's entry (started through ./thread-boot.mjs): the sweeps, the
+ * outbox notifier and the audit feed, on their own event loop and heap, so their queries,
+ * rendering and garbage never hold up the main thread's answers to Slack.
+ */
+import { EventEmitter } from 'node:events';
+import { parentPort, workerData } from 'node:worker_threads';
+import { queueCheckpointPost } from '../access/notifications.ts';
+import { AccessService } from '../access/service.ts';
+import { AuditLog } from '../audit/audit-log.ts';
+import { loadCheckpointKey } from '../audit/checkpoint-keys.ts';
+import { Checkpointer } from '../audit/checkpointer.ts';
+import { slackMode } from '../config/env.ts';
+import { createDb, createPool } from '../db/database.ts';
+import { createLogger } from '../log.ts';
+import { provisionerFor } from '../provisioners/index.ts';
+import { slackClient } from '../slack/app.ts';
+import type { ToBackground, FromBackground, BackgroundData } from './protocol.ts';
+import { startBackgroundWork } from './work.ts';
+
+const port = parentPort!;
+const data = workerData as BackgroundData;
+const send = (message: FromBackground) => port.postMessage(message);
+
+// Lines go to the main thread, which writes them where its own lines go: one stream, one order of redaction.
+const log = createLogger({ level: data.logLevel, pretty: false, destination: { write: (line: string) => (send({ type: 'log', line }), true) } as unknown as NodeJS.WritableStream }).child({ thread: 'background' });
+
+async function start() {
+  const { config, policy } = data;
+  const pool = createPool(data.databaseUrl, data.poolSize);
+  const db = createDb(pool);
+  const audit = new AuditLog(db, pool, log, { intervalMs: config.sequencerIntervalMs });
+  audit.sequencer.start();
+  const access = new AccessService({ db, audit, policy: () => policy, provisionerFor, log: log.child({ component: 'access' }), now: () => new Date() });
+  const mode = slackMode(config);
+  const key = await loadCheckpointKey(config.checkpoint);
+  const checkpointer = key
+    ? new Checkpointer(db, pool, key, log.child({ component: 'checkpoints' }), {
+        everyEvents: () => policy.policy.checkpointEveryEvents,
+        everyMs: () => policy.policy.checkpointEveryMs,
+        ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
+        ...(mode.kind === 'none' ? {} : { publish: queueCheckpointPost }),
+      })
+    : null;
+  // Events chained here (by the sweeps) and in the main thread (by commands) both wake the notifier and the feed.
+  const cue = new EventEmitter();
+  audit.sequencer.on('chained', () => cue.emit('chained'));
+  port.on('message', (message: ToBackground) => {
+    if (message.type === 'chained') cue.emit('chained');
+  });
+  const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
+  const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
+  return async () => {
+    await work.stop();
+    await audit.sequencer.stop();
+    await pool.end();
+  };
+}
+
+let stopping: Promise<void> | null = null;
+start().then(
+  (stop) => {
+    port.on('message', (message: ToBackground) => {
+      if (message.type !== 'stop') return;
+      stopping ??= stop().then(
+        () => send({ type: 'stopped' }),
+        (err: unknown) => send({ type: 'stopped', error: String(err) }),
+      );
+    });
+    send({ type: 'ready' });
+  },
+  (err: unknown) => {
+    send({ type: 'failed', message: (err as Error).message ?? String(err) });
+  },
+);
+
