@@ -67,8 +67,10 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
         );
       }
     }
-    const audit = new AuditLog(database.db, database.pool, log, { intervalMs: config.sequencerIntervalMs });
-    audit.sequencer.start();
+    // Events are chained by the sequencer in the background thread, which this thread's
+    // commits nudge; this one only flushes (for /verify-audit, and at shutdown).
+    let background: BackgroundThread | null = null;
+    const audit = new AuditLog(database.db, database.pool, log, { intervalMs: config.sequencerIntervalMs, nudge: () => background?.nudge() });
     stops.push(() => audit.sequencer.stop());
     if (await recordPolicy(audit, policy)) log.info({ sha256: policy.sha256 }, 'policy change recorded in the audit log');
 
@@ -106,12 +108,13 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     // The sweeps, the notifier and the audit feed run in a thread of their own, started
     // (and caught up on whatever fell due while no process ran) before Slack's requests
     // are taken.
-    const background = await BackgroundThread.start(
+    background = await BackgroundThread.start(
       { config, policy, databaseUrl: database.url, poolSize: BACKGROUND_POOL_SIZE, logLevel: log.level },
       log,
       audit.sequencer,
     );
-    stops.push(() => background.stop());
+    const started = background;
+    stops.push(() => started.stop());
 
     let slack: SlackRuntime | null = null;
     let port: number;
@@ -135,7 +138,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
       audit,
       policy,
       access,
-      background,
+      background: started,
       slack,
       checkpointer,
       port,

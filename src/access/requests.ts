@@ -4,7 +4,7 @@ import { resourceOf, type AccessContext } from './context.ts';
 import { newId } from './ids.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome, type ResourceRef } from './refusals.ts';
-import { findRequest, toGrant, toRequest } from './store.ts';
+import { findRequest, newRequestFrom, toGrant, toRequest } from './store.ts';
 import type { AccessRequest } from './types.ts';
 
 export interface RequestInput {
@@ -113,7 +113,7 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
       { kind: 'request.submitted', requestId: id },
       ...[input.requester, ...resource.owners].map((userId) => ({ kind: 'home.refresh' as const, userId })),
     );
-    return { ok: true as const, request: await toRequest(ctx, trx, inserted) };
+    return { ok: true as const, request: newRequestFrom(ctx, inserted) };
   });
 }
 

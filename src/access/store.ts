@@ -36,6 +36,11 @@ export async function toRequest(ctx: AccessContext, db: Kysely<Database>, row: R
   );
 }
 
+/** A request just inserted: it has no approvals yet, so there is nothing more to read. */
+export function newRequestFrom(ctx: AccessContext, row: RequestRow): AccessRequest {
+  return requestFrom(ctx, row, []);
+}
+
 function requestFrom(ctx: AccessContext, row: RequestRow, approvals: { approver: string; at: Date }[]): AccessRequest {
   return {
     id: row.id,

@@ -12,6 +12,15 @@ import type { AnchoredVerifyResult } from './checkpoint-checks.ts';
 import { verifyChain, type VerifyOptions } from './verify.ts';
 import { verifyAnchored, type AnchoredVerifyOptions } from './verify-anchored.ts';
 
+export interface AuditLogOptions extends SequencerOptions {
+  /**
+   * Called after each commit that queued events. By default it nudges this log's own
+   * sequencer; the running app passes one that wakes the sequencer in its background
+   * thread instead, so the chaining work stays off the thread that answers Slack.
+   */
+  nudge?: () => void;
+}
+
 /**
  * The audit log as the rest of Gatehouse sees it: record events with a state change,
  * verify, export. The chain itself is built by the sequencer.
@@ -19,13 +28,16 @@ import { verifyAnchored, type AnchoredVerifyOptions } from './verify-anchored.ts
 export class AuditLog {
   readonly sequencer: AuditSequencer;
 
+  private readonly nudge: () => void;
+
   constructor(
     private readonly db: Db,
     private readonly pool: pg.Pool,
     log: Logger,
-    options: SequencerOptions = {},
+    options: AuditLogOptions = {},
   ) {
     this.sequencer = new AuditSequencer(db, log.child({ component: 'audit-sequencer' }), options);
+    this.nudge = options.nudge ?? (() => this.sequencer.nudge());
   }
 
   /** Queues an event inside the caller's transaction. */
@@ -34,19 +46,19 @@ export class AuditLog {
   }
 
   /**
-   * Runs `work` in one transaction; events it appends commit with it. After the commit the
+   * Runs `work` in one transaction; events it appends commit with it. After the commit a
    * sequencer is nudged, so the events reach the chain within milliseconds.
    */
   async transact<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     const result = await this.db.transaction().execute(work);
-    this.sequencer.nudge();
+    this.nudge();
     return result;
   }
 
   /** Records one event in a transaction of its own: a single INSERT, one round trip. */
   async record(input: AuditEventInput): Promise<void> {
     await appendEvent(this.db, input);
-    this.sequencer.nudge();
+    this.nudge();
   }
 
   /** Chains everything committed so far; for tests and commands that read the log next. */

@@ -13,7 +13,8 @@ export interface BackgroundData {
   logLevel: string;
 }
 
-export type ToBackground = { type: 'chained' } | { type: 'stop' };
+/** `nudge`: the main thread committed events; `chained`: it chained some itself (a flush). */
+export type ToBackground = { type: 'nudge' } | { type: 'chained' } | { type: 'stop' };
 
 export type FromBackground =
   | { type: 'ready' }

@@ -18,8 +18,9 @@ function lineSink(log: Logger): { write(line: string): unknown } | null {
 
 /**
  * Runs the background work (src/background/worker.ts) in a worker thread, so the main
- * thread's event loop is left to Slack's requests. The thread is told when the main
- * thread's sequencer chains events, writes its log lines through the main thread, and is
+ * thread's event loop is left to Slack's requests. The thread sequences the audit log
+ * (the main thread nudges it after each commit), and is told when the main thread chained
+ * events itself (a flush), writes its log lines through the main thread, and is
  * started again if it ever dies: its work is all driven from the database, so a restart
  * loses nothing.
  */
@@ -88,6 +89,11 @@ export class BackgroundThread {
         }, RESTART_DELAY_MS);
       });
     });
+  }
+
+  /** Events were committed in the main thread: the background sequencer chains them. */
+  nudge(): void {
+    this.post({ type: 'nudge' });
   }
 
   private post(message: ToBackground): void {

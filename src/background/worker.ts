@@ -4,6 +4,8 @@
  * rendering and garbage never hold up the main thread's answers to Slack.
  */
 import { EventEmitter } from 'node:events';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { queueCheckpointPost } from '../access/notifications.ts';
 import { AccessService } from '../access/service.ts';
@@ -19,7 +21,10 @@ import type { ToBackground, FromBackground, BackgroundData } from './protocol.ts
 import { startBackgroundWork } from './work.ts';
 
 const port = parentPort!;
+lowerPriority();
 const data = workerData as BackgroundData;
+/** How much lower than the main thread this thread runs, in nice steps. */
+const BACKGROUND_NICE = 10;
 const send = (message: FromBackground) => port.postMessage(message);
 
 // Lines go to the main thread, which writes them where its own lines go: one stream, one order of redaction.
@@ -47,6 +52,7 @@ async function start() {
   audit.sequencer.on('chained', () => cue.emit('chained'));
   port.on('message', (message: ToBackground) => {
     if (message.type === 'chained') cue.emit('chained');
+    else if (message.type === 'nudge') audit.sequencer.nudge();
   });
   const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
   const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
@@ -74,3 +80,18 @@ start().then(
   },
 );
 
+
+/**
+ * On Linux, runs this thread at a lower CPU priority (nice 10) than the main thread, which
+ * answers Slack: when the cores are short, acks go first and deliveries wait a little.
+ * setpriority(2) takes a thread id there, which /proc/thread-self names.
+ */
+function lowerPriority(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, BACKGROUND_NICE);
+  } catch {
+    // Not allowed or not available: the thread simply runs at the process's priority.
+  }
+}
