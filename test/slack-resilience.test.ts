@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
@@ -215,5 +216,26 @@ describe('two app processes on one database', () => {
     await bots[1]!.settle();
     await expectChannelShowsWholeLog(bots[0]!);
     expect(fake.messagesIn(AUDIT_CHANNEL).map((m) => m.text).join('\n').match(/grant\.revoked/g)).toHaveLength(CONTRACTORS.length);
+  });
+});
+
+describe('when the background thread dies', () => {
+  let bot: RunningBot;
+  beforeAll(async () => {
+    bot = await startBot();
+    await bot.settle();
+  });
+  afterAll(async () => bot.stop());
+
+  it('starts it again, and what was committed meanwhile is chained, delivered and posted', async () => {
+    // As if the thread crashed: end it from outside, as an uncaught error would.
+    const { worker } = bot.gatehouse.background as unknown as { worker: Worker };
+    await worker.terminate();
+
+    const request = await fileRequest(bot, bram, 'staging-db 1h while the thread restarts');
+    await Promise.all([dana, emil, ana].map((owner) => bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, request), { timeoutMs: 15_000 })));
+    await bot.settle();
+    await expectChannelShowsWholeLog(bot);
+    expect((bot.gatehouse.background as unknown as { worker: Worker }).worker).not.toBe(worker);
   });
 });

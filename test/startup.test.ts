@@ -99,6 +99,8 @@ describe('npm start with no Slack credentials yet', () => {
     const exit = await stopCleanly(running);
     const logs = logLines(exit.stdout);
     expect(logs.find((line) => line.msg === 'database migrations applied')).toBeDefined();
+    // The background thread's lines come out of the same stdout, as JSON like the rest.
+    expect(logs.find((line) => line.thread === 'background' && line.msg.startsWith('background work started'))).toBeDefined();
     const slackWarning = logs.find((line) => line.level === LEVEL.warn && line.msg.startsWith('Slack is not configured'));
     expect(slackWarning?.msg).toContain('SLACK_BOT_TOKEN');
     expect(slackWarning?.msg).toContain('SLACK_SIGNING_SECRET');
@@ -180,6 +182,8 @@ describe('secrets', () => {
     const exit = await stopCleanly(running);
     await fake.stop();
     expect(logLines(exit.stdout).some((line) => line.msg === 'connected to Slack')).toBe(true);
+    // The background thread logs its Slack calls at this level too, through the same redaction.
+    expect(logLines(exit.stdout).some((line) => line.thread === 'background' && line.component === 'bolt')).toBe(true);
 
     expect(exit.output).not.toContain('xoxb-secret-token-123');
     expect(exit.output).not.toContain('shh-signing-456');

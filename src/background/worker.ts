@@ -56,6 +56,7 @@ async function start() {
   });
   const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
   const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
+  log.info({ sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null }, 'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''));
   return async () => {
     await work.stop();
     await audit.sequencer.stop();
