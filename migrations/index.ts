@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as auditLog from './2026-11-26T0001_audit_log.ts';
 import * as access from './2026-11-27T0002_access.ts';
 import * as checkpoints from './2026-11-27T0003_checkpoints.ts';
+import * as outboxHomes from './2026-11-27T0004_outbox_homes.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
   '2026-11-26T0001_audit_log': auditLog,
   '2026-11-27T0002_access': access,
   '2026-11-27T0003_checkpoints': checkpoints,
+  '2026-11-27T0004_outbox_homes': outboxHomes,
 };

@@ -176,3 +176,25 @@ describe('/access, the expiry warning and the App Home', () => {
     expect(await bot.t.db.selectFrom('grants').select('id').where('request_id', '=', requestId).execute()).toHaveLength(1);
   });
 });
+
+describe('App Home refreshes that pile up', () => {
+  let bot: RunningBot;
+  beforeAll(async () => {
+    bot = await startBot();
+  });
+  afterAll(async () => bot.stop());
+
+  it('publishes a home once for a backlog of refreshes, and marks every one of them done', async () => {
+    const busy = 'U0BUSYOWNER';
+    // Fifty changes touched one person's home while the notifier was behind.
+    await bot.t.db
+      .insertInto('outbox')
+      .values(Array.from({ length: 50 }, () => ({ kind: 'home.refresh', payload: { userId: busy } })))
+      .execute();
+    const published = await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === busy && answered(call), { timeoutMs: 10_000 });
+    expect(published.args.user_id).toBe(busy);
+    const left = await bot.t.db.selectFrom('outbox').select('id').where('kind', '=', 'home.refresh').where('done_at', 'is', null).execute();
+    expect(left).toEqual([]);
+    expect(bot.fake.callsTo('views.publish').filter((call) => call.args.user_id === busy)).toHaveLength(1);
+  });
+});

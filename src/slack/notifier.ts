@@ -90,6 +90,17 @@ export class Notifier {
       }
     }
     for (const userId of homes) {
+      // Later refreshes of the same home, queued while this batch waited, are covered by
+      // this publish: they committed before it renders. A busy owner's home is published
+      // once per batch, not once per change.
+      const merged = await sql<{ id: number }>`
+        update outbox set done_at = now(), attempts = attempts + 1
+        where id in (
+          select id from outbox
+          where kind = 'home.refresh' and done_at is null and payload ->> 'userId' = ${userId}
+          for update skip locked)
+        returning id`.execute(this.db);
+      delivered += merged.rows.length;
       await this.publishHome(userId).catch((err: unknown) => this.log.warn({ err: describeSlackError(err), userId }, 'App Home not refreshed'));
     }
     return delivered;
