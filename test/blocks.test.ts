@@ -360,6 +360,13 @@ describe('the audit channel', () => {
     expect(message.text.length).toBeLessThanOrEqual(3000);
   });
 
+  it('packs a catching-up batch of 100 events into one message, its notification text one line', () => {
+    const message = auditChannelMessage(Array.from({ length: 100 }, (_, i) => anEvent(i + 1)));
+    expect(messageProblems(message)).toEqual([]);
+    expect(message.shown).toBeGreaterThanOrEqual(60);
+    expect(message.text).toBe(`Audit events #1 to #${message.shown} (${message.shown} events)`);
+  });
+
   it('names the events left out when a batch is far too big for one message', () => {
     const message = auditChannelMessage(Array.from({ length: 1000 }, (_, i) => anEvent(i + 1, { reason: 'r'.repeat(500) })));
     expect(messageProblems(message)).toEqual([]);

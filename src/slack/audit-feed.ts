@@ -10,7 +10,7 @@ import { describeSlackError, retryDelayMs } from './slack-errors.ts';
 export interface AuditFeedOptions {
   /** The policy's audit channel, read at each post (the policy may change). */
   channel: () => string;
-  /** Events per message when a backlog builds up. */
+  /** Events read for one message when a backlog builds up; the message shows as many as fit. */
   batchMax?: number;
   /** Slack allows about one message per second per channel. */
   minIntervalMs?: number;
@@ -46,7 +46,7 @@ export class AuditFeed {
     private readonly log: Logger,
     private readonly options: AuditFeedOptions,
   ) {
-    this.batchMax = options.batchMax ?? 20;
+    this.batchMax = options.batchMax ?? 100;
     this.minIntervalMs = options.minIntervalMs ?? 1000;
   }
 

@@ -68,8 +68,12 @@ function pack(lines: readonly string[]): { texts: string[]; count: number } {
   return { texts, count };
 }
 
+/** Up to this many events, the notification text lists them too. */
+const LISTED_IN_TEXT = 20;
+
 /**
- * One message for one or more consecutive events. Callers batch about 20; a batch too big
+ * One message for one or more consecutive events: as many as fit, up to about 90 of the
+ * usual length when the feed is catching up. A batch too big
  * for one message shows the first `shown` events and ends in a line naming the seqs left
  * out, which the caller posts next.
  */
@@ -85,6 +89,12 @@ export function auditChannelMessage(events: readonly AuditEventSummary[]): Messa
   if (firstLeft) blocks.push(context(`…and ${left.length} more events (seq ${firstLeft.seq} to ${last.seq}) not shown here.`));
   const shownEvents = sorted.slice(0, count);
   const lastShown = shownEvents.at(-1) ?? first;
-  const text = first === lastShown ? textLine(first) : `Audit events #${first.seq} to #${lastShown.seq}:\n${shownEvents.map(textLine).join('\n')}`;
+  // A backlog's message is already near Slack's size limit in its blocks: its notification text stays one line.
+  const text =
+    first === lastShown
+      ? textLine(first)
+      : shownEvents.length > LISTED_IN_TEXT
+        ? `Audit events #${first.seq} to #${lastShown.seq} (${shownEvents.length} events)`
+        : `Audit events #${first.seq} to #${lastShown.seq}:\n${shownEvents.map(textLine).join('\n')}`;
   return { text: truncate(text), blocks, shown: count };
 }
