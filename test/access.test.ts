@@ -33,6 +33,21 @@ describe('asking for access', () => {
     expect(result.request).toMatchObject({ status: 'pending', durationMs: 2 * HOUR, approvalsRequired: 2, resourceName: 'Production database' });
     expect(await actions(t, result.request.id)).toEqual(['request.created']);
     expect(await outbox(t)).toEqual(['request.submitted']);
+    // The row, its event and its notifications, exactly as filed in one statement.
+    const row = await t.db.selectFrom('access_requests').selectAll().where('id', '=', result.request.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ requester: ana, resource_id: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix invoice export', status: 'pending', extends_grant_id: null });
+    expect(row.expires_at.getTime() - row.created_at.getTime()).toBeGreaterThan(0);
+    await t.audit.flush();
+    const event = await t.db.selectFrom('audit_log').select(['actor', 'subject', 'body']).where('subject', '=', result.request.id).executeTakeFirstOrThrow();
+    expect(event).toEqual({
+      actor: ana,
+      subject: result.request.id,
+      body: expect.objectContaining({ resource: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix invoice export', approvals_required: 2 }),
+    });
+    const notes = await t.db.selectFrom('outbox').select(['kind', 'payload']).orderBy('id').execute();
+    expect(notes[0]).toEqual({ kind: 'request.submitted', payload: { requestId: result.request.id } });
+    expect(notes.slice(1).every((n) => n.kind === 'home.refresh')).toBe(true);
+    expect(notes.slice(1).map((n) => (n.payload as { userId: string }).userId)).toContain(ana);
   });
 
   it('refuses what the policy does not allow, saying what is allowed', async () => {

@@ -1,10 +1,12 @@
+import { sql } from 'kysely';
+import { queueRow } from '../audit/append.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { newId } from './ids.ts';
-import { notify } from './notifications.ts';
+import { notify, type Notification } from './notifications.ts';
 import { refuse, type Outcome, type ResourceRef } from './refusals.ts';
-import { findRequest, newRequestFrom, toGrant, toRequest } from './store.ts';
+import { findRequest, newRequestFrom, toGrant, toRequest, type RequestRow } from './store.ts';
 import type { AccessRequest } from './types.ts';
 
 export interface RequestInput {
@@ -49,72 +51,109 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   const reason = input.reason.trim().slice(0, MAX_REASON_LENGTH);
   if (reason === '') return refuse({ kind: 'reason-required', resource: ref(resource) });
 
-  const loaded = ctx.policy();
-  const now = ctx.now();
-  return ctx.audit.transact(async (trx) => {
-    if (!input.extendsGrantId) {
-      const held = await trx
-        .selectFrom('grants')
-        .selectAll()
-        .where('user_id', '=', input.requester)
-        .where('resource_id', '=', resource.id)
-        .where('status', 'in', ['provisioning', 'active', 'provision_failed'])
-        .executeTakeFirst();
+  const filing: Filing = {
+    id: newId('req'),
+    requester: input.requester,
+    resource,
+    durationMs,
+    reason,
+    extendsGrantId: input.extendsGrantId ?? null,
+  };
+  // A pending request that vanished between the refusal and the lookup (decided that
+  // instant) makes way for this one: file again, a bounded number of times.
+  for (let attempt = 1; ; attempt++) {
+    const row = await fileRequest(ctx, filing);
+    if (row.id !== null) return { ok: true as const, request: newRequestFrom(ctx, row as RequestRow) };
+    if (row.held_id !== null) {
+      const held = await ctx.db.selectFrom('grants').selectAll().where('id', '=', row.held_id).executeTakeFirst();
       if (held) return refuse({ kind: 'already-held', grant: toGrant(ctx, held) });
-    }
-    const id = newId('req');
-    const inserted = await trx
-      .insertInto('access_requests')
-      .values({
-        id,
-        requester: input.requester,
-        resource_id: resource.id,
-        duration_ms: durationMs,
-        reason,
-        approvals_required: resource.approvalsRequired,
-        created_at: now,
-        expires_at: new Date(now.getTime() + loaded.policy.requestTtlMs),
-        decided_at: null,
-        decided_by: null,
-        deny_reason: null,
-        extends_grant_id: input.extendsGrantId ?? null,
-        policy_sha256: loaded.sha256,
-        next_reminder_at: loaded.policy.remindAfterMs ? new Date(now.getTime() + loaded.policy.remindAfterMs) : null,
-      })
-      .onConflict((oc) => oc.columns(['requester', 'resource_id']).where('status', '=', 'pending').doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (!inserted) {
-      const pending = await trx
+    } else {
+      const pending = await ctx.db
         .selectFrom('access_requests')
         .selectAll()
         .where('requester', '=', input.requester)
         .where('resource_id', '=', resource.id)
         .where('status', '=', 'pending')
-        .executeTakeFirstOrThrow();
-      return refuse({ kind: 'already-pending', request: await toRequest(ctx, trx, pending) });
+        .executeTakeFirst();
+      if (pending) return refuse({ kind: 'already-pending', request: await toRequest(ctx, ctx.db, pending) });
     }
-    await ctx.audit.append(trx, {
-      actor: input.requester,
-      action: 'request.created',
-      subject: id,
-      body: {
-        resource: resource.id,
-        duration_ms: durationMs,
-        reason,
-        approvals_required: resource.approvalsRequired,
-        owners: resource.owners,
-        ...(input.extendsGrantId ? { extends_grant: input.extendsGrantId } : {}),
-        policy_sha256: loaded.sha256,
-      },
-    });
-    await notify(
-      trx,
-      { kind: 'request.submitted', requestId: id },
-      ...[input.requester, ...resource.owners].map((userId) => ({ kind: 'home.refresh' as const, userId })),
-    );
-    return { ok: true as const, request: newRequestFrom(ctx, inserted) };
+    if (attempt >= 3) throw new Error(`could not file the request of ${input.requester} for ${resource.id}: it kept conflicting with one that changed meanwhile`);
+  }
+}
+
+interface Filing {
+  id: string;
+  requester: string;
+  resource: ResourcePolicy;
+  durationMs: number;
+  reason: string;
+  extendsGrantId: string | null;
+}
+
+/** The inserted request's columns (all null when nothing was inserted), and the grant already held, if that stopped it. */
+type FiledRow = { [K in keyof RequestRow]: RequestRow[K] | null } & { held_id: string | null };
+
+/**
+ * Files a request in one statement, so the command that asked waits for one round trip
+ * instead of a transaction's six: the check for a grant already held, the insert (which a
+ * pending request for the same resource turns into nothing, by the partial unique index),
+ * its audit event and its notifications, all or nothing. Without an insert, `held_id` says
+ * whether a held grant was the reason; otherwise a pending request was.
+ */
+async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow> {
+  const { id, requester, resource, durationMs, reason, extendsGrantId } = filing;
+  const loaded = ctx.policy();
+  const now = ctx.now();
+  const remindAfterMs = loaded.policy.remindAfterMs;
+  const event = queueRow({
+    actor: requester,
+    action: 'request.created',
+    subject: id,
+    body: {
+      resource: resource.id,
+      duration_ms: durationMs,
+      reason,
+      approvals_required: resource.approvalsRequired,
+      owners: resource.owners,
+      ...(extendsGrantId ? { extends_grant: extendsGrantId } : {}),
+      policy_sha256: loaded.sha256,
+    },
   });
+  const notifications: Notification[] = [
+    { kind: 'request.submitted', requestId: id },
+    ...[requester, ...resource.owners].map((userId) => ({ kind: 'home.refresh' as const, userId })),
+  ];
+  const kinds = notifications.map((n) => n.kind);
+  const payloads = notifications.map(({ kind: _kind, ...payload }) => JSON.stringify(payload));
+  // An extension is filed while the grant it extends is held: no held-grant check then.
+  const checkHeld = extendsGrantId === null;
+  const result = await ctx.audit.statement((db) =>
+    sql<FiledRow>`
+      with held as (
+        select id from grants
+        where ${checkHeld} and user_id = ${requester} and resource_id = ${resource.id}
+          and status in ('provisioning', 'active', 'provision_failed')
+        limit 1
+      ), ins as (
+        insert into access_requests (id, requester, resource_id, duration_ms, reason, approvals_required,
+          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at)
+        select ${id}, ${requester}, ${resource.id}, ${durationMs}::bigint, ${reason}, ${resource.approvalsRequired}::int,
+          ${now}::timestamptz, ${new Date(now.getTime() + loaded.policy.requestTtlMs)}::timestamptz, ${extendsGrantId}::text,
+          ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz
+        where not exists (select 1 from held)
+        on conflict (requester, resource_id) where status = 'pending' do nothing
+        returning *
+      ), queued as (
+        insert into audit_queue (actor, action, subject, body)
+        select ${event.actor}, ${event.action}, ${event.subject}, ${event.body} from ins
+      ), notified as (
+        insert into outbox (kind, payload)
+        select n.kind, n.payload from ins, unnest(${kinds}::text[], ${payloads}::jsonb[]) as n (kind, payload)
+      )
+      select ins.*, (select id from held) as held_id from (select 1) as one left join ins on true
+    `.execute(db),
+  );
+  return result.rows[0]!;
 }
 
 /** The requester withdraws a pending request. */

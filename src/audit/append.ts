@@ -8,9 +8,11 @@ import { validateEventInput, type AuditEventInput } from './event.ts';
  * its seq and hash, which keeps the chain's one serial step out of every caller's commit.
  */
 export async function appendEvent(trx: Kysely<Database>, input: AuditEventInput): Promise<void> {
+  await trx.insertInto('audit_queue').values(queueRow(input)).execute();
+}
+
+/** An event as its `audit_queue` row, validated: for callers that insert it within a larger statement. */
+export function queueRow(input: AuditEventInput): { actor: string; action: string; subject: string | null; body: string } {
   const body = validateEventInput(input);
-  await trx
-    .insertInto('audit_queue')
-    .values({ actor: input.actor, action: input.action, subject: input.subject ?? null, body })
-    .execute();
+  return { actor: input.actor, action: input.action, subject: input.subject ?? null, body };
 }

@@ -55,6 +55,17 @@ export class AuditLog {
     return result;
   }
 
+  /**
+   * Runs one statement that queues events along with its change (a data-modifying CTE is
+   * atomic on its own, and costs one round trip where a transaction costs several); the
+   * sequencer is nudged after it. Build the event rows with `queueRow`.
+   */
+  async statement<T>(run: (db: Db) => Promise<T>): Promise<T> {
+    const result = await run(this.db);
+    this.nudge();
+    return result;
+  }
+
   /** Records one event in a transaction of its own: a single INSERT, one round trip. */
   async record(input: AuditEventInput): Promise<void> {
     await appendEvent(this.db, input);
