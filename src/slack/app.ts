@@ -11,6 +11,7 @@ import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
 import { registerViews } from './listeners/views.ts';
 import { boltLogger } from './logger.ts';
+import { slackFetch } from './http-fetch.ts';
 import { describeSlackError } from './slack-errors.ts';
 
 export interface SlackSettings {
@@ -35,6 +36,7 @@ function backgroundClientOptions(apiUrl: string | undefined, log: Logger): WebCl
     timeout: 10_000,
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
+    fetch: slackFetch,
     ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
   };
 }
