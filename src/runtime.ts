@@ -96,6 +96,10 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
         // With Slack connected, each checkpoint is also posted to the audit channel.
         ...(mode.kind === 'none' ? {} : { publish: queueCheckpointPost }),
       });
+      log.info(
+        { keyId: key.publicKey.keyId, publicKey: key.publicKey.hex },
+        `Signing audit checkpoints with key ${key.publicKey.keyId}. Auditors verify with: gatehouse audit verify --public-key ${key.publicKey.hex}`,
+      );
       const signer = checkpointer;
       // The last one is made at shutdown, after the sweeps stopped and the queue was chained.
       stops.push(async () => {

@@ -1,3 +1,4 @@
+import { generateCheckpointKey } from '../src/audit/checkpoint-keys.ts';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -170,6 +171,7 @@ describe('a start that cannot go ahead', () => {
 });
 
 describe('secrets', () => {
+  const checkpointKey = generateCheckpointKey();
   it('never appear in the logs, even at the most detailed level', async () => {
     const t = await database();
     const fake = await FakeSlack.start();
@@ -178,6 +180,7 @@ describe('secrets', () => {
       SLACK_SIGNING_SECRET: 'shh-signing-456',
       SLACK_API_URL: fake.apiUrl,
       LOG_LEVEL: 'trace',
+      GATEHOUSE_CHECKPOINT_KEY: checkpointKey.pem,
     });
     const exit = await stopCleanly(running);
     await fake.stop();
@@ -187,6 +190,9 @@ describe('secrets', () => {
 
     expect(exit.output).not.toContain('xoxb-secret-token-123');
     expect(exit.output).not.toContain('shh-signing-456');
+    // The checkpoint key: its private half never, its public half for auditors.
+    expect(exit.output).not.toContain(checkpointKey.pem.split('\n')[1]);
+    expect(exit.stdout).toContain(`Auditors verify with: gatehouse audit verify --public-key ${checkpointKey.key.publicKey.hex}`);
     const databasePassword = new URL(t.url).password;
     if (databasePassword) expect(exit.output).not.toContain(databasePassword);
     expect(logLines(exit.stdout).some((line) => line.msg.startsWith('Slack is not configured'))).toBe(false);
