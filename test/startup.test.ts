@@ -1,4 +1,3 @@
-import { generateCheckpointKey } from '../src/audit/checkpoint-keys.ts';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -6,6 +5,7 @@ import { appendFile, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateCheckpointKey } from '../src/audit/checkpoint-keys.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { FakeSlack } from './support/fake-slack.ts';
 import { childEnv, freePort, killLeftoverChildren, LEVEL, logLines, runNode, startNode, type Child, type Exit } from './support/process.ts';
