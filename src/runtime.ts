@@ -14,7 +14,7 @@ import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
-import { provisionerFor } from './provisioners/index.ts';
+import { checkProvisioners, provisionerFor } from './provisioners/index.ts';
 import { startSlack, type SlackRuntime } from './slack/app.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
 
@@ -49,6 +49,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
   const mode = slackMode(config);
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
+  checkProvisioners(policy);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   const stops: (() => Promise<unknown>)[] = [() => database.close()];

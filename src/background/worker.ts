@@ -33,6 +33,8 @@ const log = createLogger({ level: data.logLevel, pretty: false, destination: { w
 async function start() {
   const { config, policy } = data;
   const pool = createPool(data.databaseUrl, data.poolSize);
+  // An idle connection cut by the server (a restart, a failover) must not end the thread: the pool replaces it.
+  pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
   const db = createDb(pool);
   const audit = new AuditLog(db, pool, log, { intervalMs: config.sequencerIntervalMs });
   audit.sequencer.start();

@@ -99,7 +99,26 @@ function members(role: 'owner' | 'requester', minimum: number) {
 }
 
 const NoneProvisionerSchema = strict({ kind: z.literal('none') }, 'a provisioner', 'kind none takes no other settings');
-const PROVISIONER_SCHEMAS = [NoneProvisionerSchema] as const;
+
+/** The name of an environment variable that holds a secret: the policy names it, never holds it. */
+const envName = matching(/^[A-Z_][A-Z0-9_]{0,127}$/, 'the name of an environment variable',
+  'name the variable that holds the secret, like GATEHOUSE_WEBHOOK_SECRET; never put the secret itself in the policy');
+
+const WebhookProvisionerSchema = strict({
+  kind: z.literal('webhook'),
+  url: z.string({ error: explain('a URL', 'give the receiver\'s address, like https://hooks.example.com/gatehouse') })
+    .refine((text) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(text).protocol);
+      } catch {
+        return false;
+      }
+    }, { error: 'is not an http(s) URL: give the receiver\'s address, like https://hooks.example.com/gatehouse' }),
+  secret_env: envName,
+  timeout_seconds: z.number({ error: explain('a number of seconds', 'use a whole number from 1 to 120, like 10') }).int().min(1).max(120).optional(),
+}, 'a webhook provisioner', 'kind webhook takes url, secret_env and optionally timeout_seconds');
+
+const PROVISIONER_SCHEMAS = [NoneProvisionerSchema, WebhookProvisionerSchema] as const;
 const PROVISIONER_KINDS = PROVISIONER_SCHEMAS.map((schema) => schema.shape.kind.value);
 
 const ProvisionerSchema = z.discriminatedUnion('kind', PROVISIONER_SCHEMAS, {

@@ -14,9 +14,19 @@ import {
   FileSchema, GroupsSchema, isRecord, ResourceSchema, USER_ID, type ProvisionerFields, type ResourceFields,
 } from './policy-schema.ts';
 
-/** One variant per provisioner kind; later kinds (postgres, slack_usergroup, webhook) join the union. */
+/** One variant per provisioner kind; later kinds (postgres, slack_usergroup) join the union. */
 export interface NoneProvisionerConfig { kind: 'none' }
-export type ProvisionerConfig = NoneProvisionerConfig;
+export interface WebhookProvisionerConfig {
+  kind: 'webhook';
+  url: string;
+  /** The environment variable that holds the signing secret. */
+  secretEnv: string;
+  timeoutMs: number;
+}
+export type ProvisionerConfig = NoneProvisionerConfig | WebhookProvisionerConfig;
+
+/** How long a webhook receiver has to answer, unless the policy says otherwise (`timeout_seconds`). */
+export const DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10;
 
 export interface ResourcePolicy {
   id: string;
@@ -143,6 +153,8 @@ function toProvisioner(config: ProvisionerFields): ProvisionerConfig {
   switch (config.kind) {
     case 'none':
       return { kind: 'none' };
+    case 'webhook':
+      return { kind: 'webhook', url: config.url, secretEnv: config.secret_env, timeoutMs: (config.timeout_seconds ?? DEFAULT_WEBHOOK_TIMEOUT_SECONDS) * 1000 };
   }
 }
 

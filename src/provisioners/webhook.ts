@@ -1,0 +1,83 @@
+import { createHmac } from 'node:crypto';
+import type { Grant } from '../access/types.ts';
+import type { WebhookProvisionerConfig } from '../config/policy.ts';
+import type { Provisioner } from './provisioner.ts';
+
+/** Headers of every webhook call (docs/provisioners.md). */
+export const TIMESTAMP_HEADER = 'x-gatehouse-timestamp';
+export const SIGNATURE_HEADER = 'x-gatehouse-signature';
+
+export type WebhookEventType = 'grant' | 'revoke';
+
+/**
+ * The JSON a receiver gets. `id` is the same on every retry of one event, so a receiver
+ * that has seen it can answer 2xx and do nothing.
+ */
+export interface WebhookEvent {
+  id: string;
+  type: WebhookEventType;
+  grant_id: string;
+  user: string;
+  resource: string;
+  starts_at: string;
+  ends_at: string;
+}
+
+/** `v1=` and the hex HMAC-SHA256, keyed with the secret, of `<timestamp>.<body>`. */
+export function webhookSignature(secret: string, timestamp: string, body: string): string {
+  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/**
+ * `kind: webhook`: tells another system to give or take away access, with a signed POST.
+ * A 2xx answer is success; anything else, or no answer within the timeout, is a failure the
+ * sweeps retry with backoff (so receivers must treat a repeated `id` as done).
+ */
+export function webhookProvisioner(config: WebhookProvisionerConfig, secret: string): Provisioner {
+  const send = async (type: WebhookEventType, grant: Grant): Promise<void> => {
+    const event: WebhookEvent = {
+      id: `${grant.id}:${type}`,
+      type,
+      grant_id: grant.id,
+      user: grant.userId,
+      resource: grant.resourceId,
+      starts_at: grant.startsAt.toISOString(),
+      ends_at: grant.endsAt.toISOString(),
+    };
+    const body = JSON.stringify(event);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    let response: Response;
+    try {
+      response = await fetch(config.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Gatehouse',
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: webhookSignature(secret, timestamp, body),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(config.timeoutMs),
+      });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      const why = e.name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+      throw new Error(`webhook ${describeUrl(config.url)} ${type}: ${why}`);
+    }
+    const text = await response.text().catch(() => '');
+    if (response.status < 200 || response.status > 299) {
+      throw new Error(`webhook ${describeUrl(config.url)} answered ${response.status} to ${type}${text ? `: ${text.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`);
+    }
+  };
+  return {
+    grant: (grant) => send('grant', grant),
+    revoke: (grant) => send('revoke', grant),
+  };
+}
+
+/** The URL without credentials or query, for error messages that reach logs and the audit log. */
+function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
