@@ -30,12 +30,12 @@ describe('reading checkpoints back from the audit channel', () => {
     expect(fake.callsTo('conversations.history').length).toBe(2);
 
     expect(await readChannelAnchors(client, 'C0PAGED', { botId: 'B0SOMEONEELSE' })).toEqual([]);
-    expect(await readChannelAnchors(client, 'C0PAGED', { maxMessages: 100 })).toEqual([]);
+    expect(await readChannelAnchors(client, 'C0PAGED', { botId: BOT_ID, maxMessages: 100 })).toEqual([]);
   });
 
   it('refuses to drop a post of ours that claims to be a checkpoint but is not one', async () => {
     await client.chat.postMessage({ channel: 'C0BROKEN', text: 'x', metadata: { event_type: CHECKPOINT_EVENT_TYPE, event_payload: { checkpoint: '{"v":1}' } } });
-    const read = readChannelAnchors(client, 'C0BROKEN');
+    const read = readChannelAnchors(client, 'C0BROKEN', { botId: BOT_ID });
     await expect(read).rejects.toBeInstanceOf(AnchorReadError);
     await expect(read).rejects.toThrow(/^audit channel C0BROKEN message \d+\.\d+ is not a checkpoint: must have exactly the fields/);
   });

@@ -12,6 +12,7 @@ import { PEOPLE, TEST_POLICY } from './support/access.ts';
 import { tamper } from './support/audit.ts';
 import { tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { FakeSlack } from './support/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 
 const AUDIT_CHANNEL = 'C0AUDIT01';
@@ -145,5 +146,24 @@ describe('checkpoints in the audit channel', () => {
     await bot.gatehouse.audit.flush();
     const record = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'audit.verified').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
     expect(record.body).toMatchObject({ ok: false, problems: expect.arrayContaining([expect.objectContaining({ reason: 'truncated', seq: newest.seq })]) });
+  });
+});
+
+describe('the checkpoint made at shutdown', () => {
+  it('is posted to the audit channel before the app has stopped', async () => {
+    const { pem } = generateCheckpointKey();
+    const fake = await FakeSlack.start();
+    const t = await createTestDatabase({ migrate: false });
+    try {
+      const bot = await startBot({ t, fake, env: { GATEHOUSE_CHECKPOINT_KEY: pem } });
+      await bot.gatehouse.access.request({ requester: PEOPLE.bram, resourceId: 'staging-db', reason: 'last thing before the stop' });
+      await bot.stop();
+      const head = await t.db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+      const posted = fake.messagesIn(AUDIT_CHANNEL).filter((m) => m.metadata?.event_type === CHECKPOINT_EVENT_TYPE).map((m) => m.metadata!.event_payload.seq);
+      expect(posted).toContain(head.seq);
+    } finally {
+      await fake.stop();
+      await t.destroy();
+    }
   });
 });

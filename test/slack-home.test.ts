@@ -193,8 +193,29 @@ describe('App Home refreshes that pile up', () => {
       .execute();
     const published = await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === busy && answered(call), { timeoutMs: 10_000 });
     expect(published.args.user_id).toBe(busy);
-    const left = await bot.t.db.selectFrom('outbox').select('id').where('kind', '=', 'home.refresh').where('done_at', 'is', null).execute();
-    expect(left).toEqual([]);
+    // They are marked done once Slack has the view, a moment after it answered.
+    const left = () => bot.t.db.selectFrom('outbox').select('id').where('kind', '=', 'home.refresh').where('done_at', 'is', null).execute();
+    while ((await left()).length > 0) await new Promise((resolve) => setImmediate(resolve));
     expect(bot.fake.callsTo('views.publish').filter((call) => call.args.user_id === busy)).toHaveLength(1);
+  });
+});
+
+describe('an App Home refresh Slack refuses', () => {
+  let bot: RunningBot;
+  beforeAll(async () => {
+    bot = await startBot();
+  });
+  afterAll(async () => bot.stop());
+
+  it('stays queued and is published when Slack answers again', async () => {
+    const waiting = 'U0WAITING1';
+    bot.fake.failNext('views.publish', { status: 500 });
+    await bot.t.db.insertInto('outbox').values({ kind: 'home.refresh', payload: { userId: waiting } }).execute();
+    await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && call.failed, { timeoutMs: 10_000 });
+    const row = () => bot.t.db.selectFrom('outbox').select(['done_at', 'last_error']).where('kind', '=', 'home.refresh').executeTakeFirstOrThrow();
+    // Not lost: the next try gets through, and only then is it done.
+    await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && answered(call), { timeoutMs: 10_000 });
+    while ((await row()).done_at === null) await new Promise((resolve) => setImmediate(resolve));
+    expect(bot.fake.callsTo('views.publish').filter((call) => call.args.user_id === waiting).map((call) => call.failed)).toEqual([true, false]);
   });
 });

@@ -7,8 +7,11 @@ import type { ChainedCue } from '../audit/sequencer.ts';
 
 const BOOT = new URL('./thread-boot.mjs', import.meta.url);
 const ENTRY = new URL('./worker.ts', import.meta.url).href;
-/** After an unexpected exit the thread is started again after this long. */
+/** After an unexpected exit the thread is started again after this long, doubling while restarts fail, up to a minute. */
 const RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 60_000;
+/** A stopping thread that has not ended after this long (its last deliveries included) is ended. */
+const STOP_TIMEOUT_MS = 30_000;
 
 /** Where `log` writes its lines: the background thread's lines are written there too, as they are. */
 function lineSink(log: Logger): { write(line: string): unknown } | null {
@@ -62,7 +65,9 @@ export class BackgroundThread {
             resolve();
             return;
           case 'failed':
+            // The thread undid its start before saying so; end it.
             reject(new Error(message.message));
+            void worker.terminate();
             return;
           case 'stopped':
             if (message.error) this.log.error({ error: message.error }, 'the background work did not stop cleanly');
@@ -81,14 +86,21 @@ export class BackgroundThread {
           return;
         }
         if (this.stopping) return;
-        this.log.error({ code, restartInMs: RESTART_DELAY_MS }, 'the background thread stopped unexpectedly; starting it again');
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = null;
-          if (this.stopping) return;
-          this.spawn().catch((err: unknown) => this.log.error({ err }, 'the background thread could not be started again'));
-        }, RESTART_DELAY_MS);
+        this.scheduleRestart(RESTART_DELAY_MS, code);
       });
     });
+  }
+
+  private scheduleRestart(delayMs: number, code: number | null): void {
+    this.log.error({ code, restartInMs: delayMs }, 'the background thread stopped unexpectedly; starting it again');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.stopping) return;
+      this.spawn().catch((err: unknown) => {
+        this.log.error({ err }, 'the background thread could not be started again');
+        if (!this.stopping) this.scheduleRestart(Math.min(MAX_RESTART_DELAY_MS, delayMs * 2), null);
+      });
+    }, delayMs);
   }
 
   /** Events were committed in the main thread: the background sequencer chains them. */
@@ -109,6 +121,11 @@ export class BackgroundThread {
     if (!worker) return;
     const exited = once(worker, 'exit');
     this.post({ type: 'stop' });
+    const overdue = setTimeout(() => {
+      this.log.error({ afterMs: STOP_TIMEOUT_MS }, 'the background thread did not stop in time; ending it');
+      void worker.terminate();
+    }, STOP_TIMEOUT_MS);
     await exited;
+    clearTimeout(overdue);
   }
 }

@@ -30,14 +30,25 @@ const send = (message: FromBackground) => port.postMessage(message);
 // Lines go to the main thread, which writes them where its own lines go: one stream, one order of redaction.
 const log = createLogger({ level: data.logLevel, pretty: false, destination: { write: (line: string) => (send({ type: 'log', line }), true) } as unknown as NodeJS.WritableStream }).child({ thread: 'background' });
 
-async function start() {
+/** Undoes what a start got as far as doing, in reverse; used on a failed start and at stop. */
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((err: unknown) => log.error({ err }, 'background shutdown step failed'));
+}
+
+/** Shutdown steps of a started thread, run before the cleanups. */
+let finish: (() => Promise<void>) | null = null;
+
+async function start(): Promise<void> {
   const { config, policy } = data;
   const pool = createPool(data.databaseUrl, data.poolSize);
   // An idle connection cut by the server (a restart, a failover) must not end the thread: the pool replaces it.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
+  cleanups.push(() => pool.end());
   const db = createDb(pool);
   const audit = new AuditLog(db, pool, log, { intervalMs: config.sequencerIntervalMs });
   audit.sequencer.start();
+  cleanups.push(() => audit.sequencer.stop());
   const access = new AccessService({ db, audit, policy: () => policy, provisionerFor, log: log.child({ component: 'access' }), now: () => new Date() });
   const mode = slackMode(config);
   const key = await loadCheckpointKey(config.checkpoint);
@@ -59,30 +70,46 @@ async function start() {
   const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
   const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
   log.info({ sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null }, 'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''));
-  return async () => {
+  finish = async () => {
+    // No more sweeps; chain what is queued (the main thread took its last command already),
+    // sign the last checkpoint, and give the notifier a few seconds to post it (and
+    // whatever else is due) before it stops, so the channel holds the final anchor.
+    await work.scheduler.stop();
+    await audit.flush();
+    if (checkpointer) await checkpointer.checkpointNow().catch((err: unknown) => log.error({ err }, 'the last checkpoint could not be signed'));
+    await work.notifier?.drain(SHUTDOWN_DELIVERY_MS);
     await work.stop();
-    await audit.sequencer.stop();
-    await pool.end();
   };
 }
 
+/** How long a stopping thread keeps delivering, so the last checkpoint reaches the channel. */
+const SHUTDOWN_DELIVERY_MS = 5000;
+
+// A stop may come while the start is still under way (catch-up sweeps, the feed's first
+// read of the channel): it waits for the start, then stops.
+const starting = start();
 let stopping: Promise<void> | null = null;
-start().then(
-  (stop) => {
-    port.on('message', (message: ToBackground) => {
-      if (message.type !== 'stop') return;
-      stopping ??= stop().then(
-        () => send({ type: 'stopped' }),
-        (err: unknown) => send({ type: 'stopped', error: String(err) }),
-      );
-    });
-    send({ type: 'ready' });
-  },
-  (err: unknown) => {
+port.on('message', (message: ToBackground) => {
+  if (message.type !== 'stop') return;
+  stopping ??= starting
+    .catch(() => undefined)
+    .then(async () => {
+      await finish?.();
+      await cleanUp();
+    })
+    .then(
+      () => send({ type: 'stopped' }),
+      (err: unknown) => send({ type: 'stopped', error: String(err) }),
+    );
+});
+starting.then(
+  () => send({ type: 'ready' }),
+  async (err: unknown) => {
+    // Nothing of a failed start may keep running (a sequencer, a pool): undo it, then say why.
+    await cleanUp();
     send({ type: 'failed', message: (err as Error).message ?? String(err) });
   },
 );
-
 
 /**
  * On Linux, runs this thread at a lower CPU priority (nice 10) than the main thread, which

@@ -80,7 +80,8 @@ async function channelAnchors(cfg: Config, token: string, notes: string[]): Prom
     const identity = await client.auth.test().catch((err: unknown) => {
       throw new AnchorReadError(`could not reach Slack with SLACK_BOT_TOKEN (${describeSlackError(err)}).`);
     });
-    const anchors = await readChannelAnchors(client, channel, identity.bot_id ? { botId: identity.bot_id } : {});
+    if (!identity.bot_id) throw new AnchorReadError('SLACK_BOT_TOKEN is not a bot token (auth.test names no bot), so the bot\'s posts cannot be told from anyone else\'s.');
+    const anchors = await readChannelAnchors(client, channel, { botId: identity.bot_id });
     notes.push(`${anchors.length === 1 ? '1 checkpoint was' : `${anchors.length} checkpoints were`} read back from the audit channel ${channel}.`);
     return anchors;
   } catch (err) {

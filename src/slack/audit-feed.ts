@@ -105,8 +105,12 @@ export class AuditFeed {
 
   /** The seq up to which the channel already shows events, by our last post's metadata. */
   async reconcile(): Promise<void> {
+    // Only our own posts count: another app or person could otherwise make the feed skip events.
+    const me = (await this.client.auth.test()).bot_id;
+    if (!me) return;
     const history = await this.client.conversations.history({ channel: this.options.channel(), limit: 20, include_all_metadata: true });
     const posted = (history.messages ?? [])
+      .filter((m) => (m as { bot_id?: string }).bot_id === me)
       .map((m) => (m as { metadata?: { event_type?: string; event_payload?: { last_seq?: unknown } } }).metadata)
       .filter((m) => m?.event_type === FEED_EVENT_TYPE && typeof m.event_payload?.last_seq === 'number')
       .map((m) => m!.event_payload!.last_seq as number);

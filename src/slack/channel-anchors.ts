@@ -15,8 +15,8 @@ export function checkpointMetadata(checkpoint: Checkpoint): { event_type: string
 }
 
 export interface ChannelAnchorOptions {
-  /** Only posts by this bot count: another app's message is no anchor. Unset: any poster. */
-  botId?: string;
+  /** Only posts by this bot count: another app's or person's message is no anchor. */
+  botId: string;
   /** Messages read at most, newest first, in pages of 200. */
   maxMessages?: number;
   /** Stop once this many checkpoints were found. */
@@ -34,7 +34,7 @@ interface HistoryMessage {
  * conversations.history. A post of ours whose metadata is not a checkpoint fails the read,
  * naming the message: an anchor that cannot be read must not be silently dropped.
  */
-export async function readChannelAnchors(client: WebClient, channel: string, options: ChannelAnchorOptions = {}): Promise<Anchor[]> {
+export async function readChannelAnchors(client: WebClient, channel: string, options: ChannelAnchorOptions): Promise<Anchor[]> {
   const maxMessages = options.maxMessages ?? 1000;
   const maxAnchors = options.maxAnchors ?? 20;
   const anchors: Anchor[] = [];
@@ -55,7 +55,7 @@ export async function readChannelAnchors(client: WebClient, channel: string, opt
     const messages = (page.messages ?? []) as HistoryMessage[];
     for (const message of messages) {
       if (message.metadata?.event_type !== CHECKPOINT_EVENT_TYPE) continue;
-      if (options.botId && message.bot_id !== options.botId) continue;
+      if (message.bot_id !== options.botId) continue;
       const source = `audit channel ${channel} message ${message.ts ?? '(no ts)'}`;
       anchors.push({ source, checkpoint: parseChannelCheckpoint(message.metadata.event_payload?.checkpoint, source) });
       if (anchors.length >= maxAnchors) break;

@@ -26,7 +26,7 @@ export const slackFetch: typeof fetch = (input, init) => {
   const url = typeof input === 'string' ? new URL(input) : input instanceof URL ? input : null;
   const body = url ? plainBody(init?.body) : undefined;
   if (!url || body === undefined || !(url.protocol in agents)) return fetch(input, init);
-  return request(url, init ?? {}, body);
+  return request(url, init ?? {}, body, false);
 };
 
 /** The body as bytes or text, null for none, undefined for a kind this fetch leaves to the built-in one. */
@@ -47,7 +47,10 @@ function headerRecord(headers: FetchInit['headers'], body: string | Uint8Array |
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
-function request(url: URL, init: FetchInit, body: string | Uint8Array | null): Promise<Response> {
+/** What a kept-alive socket that the server closed meanwhile fails with on reuse. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+function request(url: URL, init: FetchInit, body: string | Uint8Array | null, retried: boolean): Promise<Response> {
   const signal = init.signal ?? null;
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
@@ -62,8 +65,14 @@ function request(url: URL, init: FetchInit, body: string | Uint8Array | null): P
     signal?.addEventListener('abort', onAbort, { once: true });
     const done = () => signal?.removeEventListener('abort', onAbort);
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${DEFAULT_TIMEOUT_MS} ms`)));
-    req.on('error', (err) => {
+    req.on('error', (err: NodeJS.ErrnoException) => {
       done();
+      // A reused keep-alive socket the server had just closed, so the request most likely never
+      // reached it (Node's documented case for a retry): send it once more on a new socket.
+      if (req.reusedSocket && !retried && !signal?.aborted && STALE_SOCKET_CODES.has(err.code ?? '')) {
+        resolve(request(url, init, body, true));
+        return;
+      }
       // As fetch does: a network failure is a TypeError whose cause says what happened.
       reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
     });

@@ -37,8 +37,14 @@ export async function gatherAnchors(settings: VerificationSettings, client: WebC
       else notes.push(err instanceof AnchorReadError ? `${err.message} Its anchors were NOT checked.` : `The anchor file could not be read (${String(err)}): its anchors were NOT checked.`);
     }
   }
+  if (!botId) {
+    notes.push('Slack did not say which bot this is, so the checkpoints posted to the audit channel were NOT read.');
+    return { anchors, notes };
+  }
   try {
-    anchors.push(...(await readChannelAnchors(client, channel, botId ? { botId } : {})));
+    const posted = await readChannelAnchors(client, channel, { botId });
+    if (posted.length === 0) notes.push(`No checkpoint was found among the recent messages of the audit channel ${channel}.`);
+    anchors.push(...posted);
   } catch (err) {
     if (!(err instanceof AnchorReadError)) throw err;
     notes.push(`${err.message} The checkpoints posted there were NOT checked.`);

@@ -5,6 +5,8 @@ import { GLYPH, escapeText, plural, truncate } from './text.ts';
 
 /** Problems named one by one; the rest are counted. */
 const PROBLEMS_SHOWN = 5;
+/** Context lines at most, within Slack's 50 blocks and the ~12k characters a message may hold. */
+const LINES_SHOWN = 16;
 
 /**
  * The chain's verdict, then what the signed checkpoints and the anchors kept outside the
@@ -49,6 +51,8 @@ export function verifyResultMessage(result: AnchoredVerifyResult, notes: readonl
       lines.push(`Events after seq ${covered} are not covered by a checkpoint yet.`);
     }
   }
-  for (const warning of [...result.warnings, ...notes]) lines.push(`⚠ ${escapeText(warning)}`);
-  return { text: truncate(summary), blocks: [section(summary), ...lines.slice(0, 12).map((line) => context(line))] };
+  // Warnings and notes (a source NOT checked) are never cut: problems beyond the first five already are.
+  const warnings = [...result.warnings, ...notes].map((warning) => `⚠ ${escapeText(warning)}`);
+  const shown = [...lines.slice(0, Math.max(0, LINES_SHOWN - warnings.length)), ...warnings];
+  return { text: truncate(summary), blocks: [section(summary), ...shown.map((line) => context(line))] };
 }
