@@ -3,6 +3,7 @@ import * as auditLog from './2026-11-26T0001_audit_log.ts';
 import * as access from './2026-11-27T0002_access.ts';
 import * as checkpoints from './2026-11-27T0003_checkpoints.ts';
 import * as outboxHomes from './2026-11-27T0004_outbox_homes.ts';
+import * as grantDelivery from './2026-11-27T0005_grant_delivery.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T0002_access': access,
   '2026-11-27T0003_checkpoints': checkpoints,
   '2026-11-27T0004_outbox_homes': outboxHomes,
+  '2026-11-27T0005_grant_delivery': grantDelivery,
 };

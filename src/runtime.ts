@@ -15,6 +15,8 @@ import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { checkProvisioners, provisionerFor } from './provisioners/index.ts';
+import { closePostgresTargets } from './provisioners/postgres.ts';
+import { SecretBox } from './secrets/sealed.ts';
 import { startSlack, type SlackRuntime } from './slack/app.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
 
@@ -49,10 +51,10 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
   const mode = slackMode(config);
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
-  checkProvisioners(policy);
+  checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey });
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
-  const stops: (() => Promise<unknown>)[] = [() => database.close()];
+  const stops: (() => Promise<unknown>)[] = [() => database.close(), () => closePostgresTargets()];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.error({ err }, 'shutdown step failed'));
   };
@@ -82,6 +84,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
       provisionerFor,
       log: log.child({ component: 'access' }),
       now: () => new Date(),
+      secrets: SecretBox.fromEnv(config.secretsKey),
     });
     const key = await loadCheckpointKey(config.checkpoint);
     const verification: VerificationSettings = {

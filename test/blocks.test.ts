@@ -177,6 +177,15 @@ describe('messages to the requester', () => {
       '⛔ <@U0BOB> denied your request for *Production database* (`prod-db`): use &lt;staging&gt;',
     );
     expect(accessActiveDM(grant).text).toBe(`🟢 Your access to *Production database* (\`prod-db\`) is active until ${when(2 * HOUR)}.`);
+    // A database login made for the grant: in the blocks, never in the notification text.
+    const login = { host: 'db.internal', port: '5432', database: 'billing', user: 'gatehouse_grt_1', password: 'S3cr3t-p4ss_w0rd' };
+    const withLogin = accessActiveDM(grant, login);
+    expect(withLogin.text).toBe(accessActiveDM(grant).text);
+    expect(withLogin.text).not.toContain(login.password);
+    const shown = sectionTexts(withLogin).join('\n');
+    expect(shown).toContain('user: gatehouse_grt_1\npassword: S3cr3t-p4ss_w0rd');
+    expect(shown).toContain('url: postgresql://gatehouse_grt_1:S3cr3t-p4ss_w0rd@db.internal:5432/billing');
+    expect(messageProblems(withLogin)).toEqual([]);
     const expiring = expiringSoonDM(grant, 10);
     expect(expiring.text).toBe(`⌛ Your access to *Production database* (\`prod-db\`) ends in 10 minutes, at ${when(2 * HOUR)}.`);
     expect(buttons(expiring.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.extendGrant, 'grant-1'], [ACTION.endGrant, 'grant-1']]);

@@ -4,6 +4,7 @@ import { resourceById } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import type { ProvisionerFactory } from '../provisioners/index.ts';
+import type { SecretBox } from '../secrets/sealed.ts';
 
 /** What the access rules need from the outside world. */
 export interface AccessContext {
@@ -14,6 +15,8 @@ export interface AccessContext {
   provisionerFor: ProvisionerFactory;
   log: Logger;
   now: () => Date;
+  /** Seals credentials a provisioner made until the holder is sent them; null when GATEHOUSE_SECRETS_KEY is unset. */
+  secrets?: SecretBox | null;
 }
 
 export function resourceOf(ctx: AccessContext, id: string): ResourcePolicy | undefined {

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import type { GrantOutcome } from '../provisioners/index.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome } from './refusals.ts';
@@ -25,16 +26,22 @@ export async function provisionGrant(ctx: AccessContext, grantId: string): Promi
   if (!claimed) return null;
   const grant = toGrant(ctx, claimed);
   const resource = resourceOf(ctx, claimed.resource_id);
+  let outcome: GrantOutcome | void;
+  let sealed: Buffer | null = null;
   try {
     if (!resource) throw new Error(`resource ${claimed.resource_id} is no longer in the policy`);
-    await ctx.provisionerFor(resource.provisioner).grant(grant);
+    outcome = await ctx.provisionerFor(resource.provisioner).grant(grant);
+    if (outcome?.secret) {
+      if (!ctx.secrets) throw new Error('GATEHOUSE_SECRETS_KEY is not set, so the credentials made for this grant cannot be kept until they are sent');
+      sealed = ctx.secrets.seal(JSON.stringify(outcome.secret), grantId);
+    }
   } catch (err) {
     return recordFailure(ctx, claimed, 'provision_failed', err);
   }
   return ctx.audit.transact(async (trx) => {
     const row = await trx
       .updateTable('grants')
-      .set({ status: 'active', next_attempt_at: null, last_error: null })
+      .set({ status: 'active', next_attempt_at: null, last_error: null, delivery_secret: sealed })
       .where('id', '=', grantId)
       .where('status', 'in', ['provisioning', 'provision_failed'])
       .returningAll()
@@ -44,7 +51,7 @@ export async function provisionGrant(ctx: AccessContext, grantId: string): Promi
       actor: 'system',
       action: 'grant.active',
       subject: grantId,
-      body: { user: row.user_id, resource: row.resource_id, ends_at: row.ends_at.toISOString(), attempt: row.attempts },
+      body: { user: row.user_id, resource: row.resource_id, ends_at: row.ends_at.toISOString(), attempt: row.attempts, ...outcome?.record },
     });
     await notify(trx, { kind: 'grant.active', grantId }, { kind: 'home.refresh', userId: row.user_id });
     return toGrant(ctx, row);
@@ -65,7 +72,8 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
   return ctx.audit.transact(async (trx) => {
     const row = await trx
       .updateTable('grants')
-      .set({ status: 'ended', ended_at: ctx.now(), next_attempt_at: null, last_error: null })
+      // Credentials never sent (the direct message still failing) die with the grant.
+      .set({ status: 'ended', ended_at: ctx.now(), next_attempt_at: null, last_error: null, delivery_secret: null })
       .where('id', '=', grantId)
       .where('status', 'in', ['revoking', 'revoke_failed'])
       .returningAll()

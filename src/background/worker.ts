@@ -16,6 +16,8 @@ import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';
 import { createLogger } from '../log.ts';
 import { provisionerFor } from '../provisioners/index.ts';
+import { closePostgresTargets } from '../provisioners/postgres.ts';
+import { SecretBox } from '../secrets/sealed.ts';
 import { slackClient } from '../slack/app.ts';
 import type { ToBackground, FromBackground, BackgroundData } from './protocol.ts';
 import { startBackgroundWork } from './work.ts';
@@ -49,7 +51,16 @@ async function start(): Promise<void> {
   const audit = new AuditLog(db, pool, log, { intervalMs: config.sequencerIntervalMs });
   audit.sequencer.start();
   cleanups.push(() => audit.sequencer.stop());
-  const access = new AccessService({ db, audit, policy: () => policy, provisionerFor, log: log.child({ component: 'access' }), now: () => new Date() });
+  const access = new AccessService({
+    db,
+    audit,
+    policy: () => policy,
+    provisionerFor,
+    log: log.child({ component: 'access' }),
+    now: () => new Date(),
+    secrets: SecretBox.fromEnv(config.secretsKey),
+  });
+  cleanups.push(() => closePostgresTargets());
   const mode = slackMode(config);
   const key = await loadCheckpointKey(config.checkpoint);
   const checkpointer = key

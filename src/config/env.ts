@@ -33,6 +33,7 @@ const envSchema = z.object({
   GATEHOUSE_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
   GATEHOUSE_ANCHOR_FILE: z.string().min(1).optional(),
+  GATEHOUSE_SECRETS_KEY: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -70,6 +71,8 @@ export interface Config {
     /** The file checkpoints are appended to, on storage the database's admins cannot write. */
     anchorFile: string | undefined;
   };
+  /** Seals credentials waiting to be sent (GATEHOUSE_SECRETS_KEY): a secret, never log it. */
+  secretsKey: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -115,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicKey: e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY),
       anchorFile: e.GATEHOUSE_ANCHOR_FILE,
     },
+    secretsKey: e.GATEHOUSE_SECRETS_KEY,
   };
 }
 

@@ -118,7 +118,15 @@ const WebhookProvisionerSchema = strict({
   timeout_seconds: z.number({ error: explain('a number of seconds', 'use a whole number from 1 to 120, like 10') }).int().min(1).max(120).optional(),
 }, 'a webhook provisioner', 'kind webhook takes url, secret_env and optionally timeout_seconds');
 
-const PROVISIONER_SCHEMAS = [NoneProvisionerSchema, WebhookProvisionerSchema] as const;
+const PostgresProvisionerSchema = strict({
+  kind: z.literal('postgres'),
+  connection_env: envName,
+  roles: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/), {
+    error: explain('a list of role names', 'list the roles a grant joins, like [readonly]'),
+  }).min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
+}, 'a postgres provisioner', 'kind postgres takes connection_env and roles');
+
+const PROVISIONER_SCHEMAS = [NoneProvisionerSchema, WebhookProvisionerSchema, PostgresProvisionerSchema] as const;
 const PROVISIONER_KINDS = PROVISIONER_SCHEMAS.map((schema) => schema.shape.kind.value);
 
 const ProvisionerSchema = z.discriminatedUnion('kind', PROVISIONER_SCHEMAS, {

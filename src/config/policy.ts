@@ -23,7 +23,14 @@ export interface WebhookProvisionerConfig {
   secretEnv: string;
   timeoutMs: number;
 }
-export type ProvisionerConfig = NoneProvisionerConfig | WebhookProvisionerConfig;
+export interface PostgresProvisionerConfig {
+  kind: 'postgres';
+  /** The environment variable that holds the target database's admin connection string. */
+  connectionEnv: string;
+  /** Roles each grant's login role joins, like readonly. */
+  roles: string[];
+}
+export type ProvisionerConfig = NoneProvisionerConfig | WebhookProvisionerConfig | PostgresProvisionerConfig;
 
 /** How long a webhook receiver has to answer, unless the policy says otherwise (`timeout_seconds`). */
 export const DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10;
@@ -153,6 +160,8 @@ function toProvisioner(config: ProvisionerFields): ProvisionerConfig {
   switch (config.kind) {
     case 'none':
       return { kind: 'none' };
+    case 'postgres':
+      return { kind: 'postgres', connectionEnv: config.connection_env, roles: config.roles };
     case 'webhook':
       return { kind: 'webhook', url: config.url, secretEnv: config.secret_env, timeoutMs: (config.timeout_seconds ?? DEFAULT_WEBHOOK_TIMEOUT_SECONDS) * 1000 };
   }

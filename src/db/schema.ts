@@ -89,6 +89,8 @@ export interface GrantTable {
   next_attempt_at: Date | null;
   last_error: string | null;
   warned_at: Date | null;
+  /** Credentials for the holder, sealed (SecretBox), until their direct message is sent. */
+  delivery_secret: Buffer | null;
 }
 
 export interface ApprovalCardTable {

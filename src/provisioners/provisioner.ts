@@ -6,8 +6,16 @@ import type { Grant } from '../access/types.ts';
  * the sweeps retry them after a failure or a crash, possibly after the work was done.
  */
 export interface Provisioner {
-  grant(grant: Grant): Promise<void>;
+  grant(grant: Grant): Promise<GrantOutcome | void>;
   revoke(grant: Grant): Promise<void>;
+}
+
+/** What a grant made that the holder or the record must know. */
+export interface GrantOutcome {
+  /** Sent to the holder by direct message only: sealed in the database until then, never logged or audited. */
+  secret?: Record<string, string>;
+  /** Safe to keep: added to the `grant.active` audit event (a role name, a fingerprint). */
+  record?: Record<string, unknown>;
 }
 
 /** Picks the provisioner for a resource's `provisioner` block. */

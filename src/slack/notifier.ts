@@ -155,15 +155,19 @@ export class Notifier {
       case 'grant.failing': {
         const grant = await this.access.findGrant(n.grantId);
         if (!grant) return;
+        // Credentials made for the grant (a database login) are sent once, then forgotten.
+        const credentials = n.kind === 'grant.active' ? await this.deliverySecret(grant.id) : null;
         const message =
           n.kind === 'grant.active'
-            ? ui.accessActiveDM(grant)
+            ? ui.accessActiveDM(grant, credentials ?? undefined)
             : n.kind === 'grant.expiring'
               ? ui.expiringSoonDM(grant, Math.max(0, (grant.endsAt.getTime() - Date.now()) / 60_000))
               : n.kind === 'grant.ended'
                 ? ui.grantEndedDM(grant)
                 : ui.provisioningFailingDM(grant);
-        return this.dm(grant.userId, message);
+        await this.dm(grant.userId, message);
+        if (credentials) await this.db.updateTable('grants').set({ delivery_secret: null }).where('id', '=', grant.id).execute();
+        return;
       }
       case 'home.refresh':
         return this.publishHome(n.userId);
@@ -246,6 +250,15 @@ export class Notifier {
     const [{ grants, requests }, waiting] = await Promise.all([this.access.holdingsOf(userId), this.access.awaitingDecisionPage(userId)]);
     const view = ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, now: new Date() });
     await this.client.views.publish({ user_id: userId, view });
+  }
+
+  /** The sealed credentials waiting for this grant's holder, opened; null when there are none. */
+  private async deliverySecret(grantId: string): Promise<Record<string, string> | null> {
+    const row = await this.db.selectFrom('grants').select('delivery_secret').where('id', '=', grantId).executeTakeFirst();
+    if (!row?.delivery_secret) return null;
+    const box = this.access.ctx.secrets;
+    if (!box) throw new Error('credentials wait for this grant, but GATEHOUSE_SECRETS_KEY is not set to open them');
+    return JSON.parse(box.open(row.delivery_secret, grantId)) as Record<string, string>;
   }
 
   /** Posts a signed checkpoint to the audit channel, where it can be read back as an anchor. */

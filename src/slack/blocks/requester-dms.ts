@@ -58,14 +58,30 @@ function grantButtons(grant: Grant, extend: boolean): Message['blocks'] {
   return [actions(itemBlockId(BLOCK.grantActions, grant.id), ...(extend ? [more, done] : [done]))];
 }
 
-export function accessActiveDM(grant: Grant): Message {
-  return dm(
+/**
+ * Access is active. With `credentials` (a database login made for this grant), they are
+ * shown in the blocks only, never in `text`, which Slack shows in notifications and
+ * previews.
+ */
+export function accessActiveDM(grant: Grant, credentials?: Readonly<Record<string, string>>): Message {
+  const message = dm(
     [
       `${GLYPH.active} Your access to ${ofGrant(grant)} is active until ${formatWhen(grant.endsAt)}.`,
       `It ends by itself then; press *I'm done* to end it sooner.`,
     ],
     ...grantButtons(grant, false),
   );
+  if (!credentials) return message;
+  const lines = Object.entries(credentials).map(([key, value]) => `${key}: ${value}`);
+  const { host, port, database, user, password } = credentials;
+  if (host && port && database && user && password) {
+    lines.push(`url: postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`);
+  }
+  const shown = [
+    section(`Your login, made for this grant only:\n\`\`\`${lines.join('\n').replace(/`/g, "'")}\`\`\``),
+    context(`This message is the only copy: Gatehouse keeps none it can read. The login stops working at ${formatWhen(grant.endsAt)}, or when you press *I'm done*.`),
+  ];
+  return { text: message.text, blocks: [...message.blocks.slice(0, 1), ...shown, ...message.blocks.slice(1)] };
 }
 
 export function expiringSoonDM(grant: Grant, minutesLeft: number): Message {

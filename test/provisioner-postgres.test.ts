@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccessService } from '../src/access/service.ts';
+import { ACTION } from '../src/slack/blocks/ids.ts';
+import { silentLogger } from '../src/log.ts';
+import { checkProvisioners, provisionerFor, ProvisionerSetupError } from '../src/provisioners/index.ts';
+import { closePostgresTargets, roleNameFor } from '../src/provisioners/postgres.ts';
+import { SecretBox } from '../src/secrets/sealed.ts';
+import { PEOPLE, loadedPolicy } from './support/access.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startBot, type RunningBot } from './support/gatehouse.ts';
+import { cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
+
+const { ana, dana } = PEOPLE;
+const SECRETS_KEY = randomBytes(32).toString('hex');
+/** Roles are cluster-wide: one of this run's own. */
+const READONLY = `readonly_${randomBytes(4).toString('hex')}`;
+
+const POLICY = `
+audit_channel: C0AUDIT01
+groups:
+  contractors: [${ana}]
+  owners: [${dana}]
+resources:
+  - id: billing-db
+    name: Billing database (read-only)
+    owners: [owners]
+    requesters: [contractors]
+    default_duration: 1h
+    max_duration: 2h
+    provisioner: { kind: postgres, connection_env: BILLING_DB_ADMIN_URL, roles: [${READONLY}] }
+`;
+
+/** A connection as the contractor would open it, from the credentials they were sent. */
+async function connectAs(credentials: Record<string, string>): Promise<pg.Client> {
+  const client = new pg.Client({ host: credentials.host, port: Number(credentials.port), database: credentials.database, user: credentials.user, password: credentials.password });
+  client.on('error', () => undefined); // the server ending the session is what the tests expect
+  await client.connect();
+  return client;
+}
+
+describe('the postgres provisioner', () => {
+  let t: TestDatabase;
+  let target: TestDatabase;
+  let service: AccessService;
+  const box = SecretBox.fromEnv(SECRETS_KEY)!;
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    target = await createTestDatabase({ migrate: false });
+    await target.query('create table invoices (id int primary key, total numeric)');
+    await target.query('insert into invoices values (1, 9.99), (2, 120)');
+    await target.query(`create role ${READONLY} nologin`);
+    await target.query(`grant select on invoices to ${READONLY}`);
+    const policy = loadedPolicy(POLICY);
+    const env = { BILLING_DB_ADMIN_URL: target.url, GATEHOUSE_SECRETS_KEY: SECRETS_KEY };
+    checkProvisioners(policy, env);
+    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, env), log: silentLogger(), now: () => new Date(), secrets: box });
+  });
+  afterAll(async () => {
+    await closePostgresTargets();
+    await target.query(`drop role if exists ${READONLY}`);
+    await t.destroy();
+    await target.destroy();
+  });
+
+  it('refuses to start without the connection variable or the secrets key, naming what to set', () => {
+    const policy = loadedPolicy(POLICY);
+    expect(() => checkProvisioners(policy, { GATEHOUSE_SECRETS_KEY: SECRETS_KEY })).toThrow(
+      'test-policy.yml resources[0].provisioner.connection_env (resource billing-db): BILLING_DB_ADMIN_URL is not set: set it to a connection string for the target database',
+    );
+    expect(() => checkProvisioners(policy, { BILLING_DB_ADMIN_URL: 'postgres://x' })).toThrow(ProvisionerSetupError);
+    expect(() => checkProvisioners(policy, { BILLING_DB_ADMIN_URL: 'postgres://x' })).toThrow('GATEHOUSE_SECRETS_KEY is not set');
+  });
+
+  it('gives a login that can read during the grant, and takes it away for certain at the end', async () => {
+    const filed = await service.request({ requester: ana, resourceId: 'billing-db', reason: 'reconcile November' });
+    if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
+    expect((await service.approve(filed.request.id, dana)).ok).toBe(true);
+    const grant = await t.db.selectFrom('grants').selectAll().where('request_id', '=', filed.request.id).executeTakeFirstOrThrow();
+    expect(grant.status).toBe('active');
+
+    // The credentials wait sealed, for the holder's direct message only.
+    const credentials = JSON.parse(box.open(grant.delivery_secret!, grant.id)) as Record<string, string>;
+    expect(credentials.user).toBe(roleNameFor(grant.id));
+    expect(grant.delivery_secret!.toString('latin1')).not.toContain(credentials.password);
+    const role = await target.query<{ rolvaliduntil: Date; rolcanlogin: boolean }>('select rolvaliduntil, rolcanlogin from pg_roles where rolname = $1', [credentials.user]);
+    expect(role.rows[0]).toEqual({ rolvaliduntil: grant.ends_at, rolcanlogin: true });
+
+    const session = await connectAs(credentials);
+    expect((await session.query('select count(*)::int as n from invoices')).rows[0]).toEqual({ n: 2 });
+    await expect(session.query('insert into invoices values (3, 1)')).rejects.toThrow(/permission denied/);
+    await expect(connectAs({ ...credentials, password: 'not-it' })).rejects.toThrow(/password authentication failed/);
+
+    // The record keeps the role and a fingerprint, never the password.
+    await t.audit.flush();
+    const active = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'grant.active').where('subject', '=', grant.id).executeTakeFirstOrThrow();
+    expect(active.body).toMatchObject({ role: credentials.user, roles: [READONLY], credential_sha256: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    const everything = JSON.stringify([await t.query('select canonical from audit_events'), await t.query('select payload, last_error from outbox')]);
+    expect(everything).not.toContain(credentials.password);
+
+    // The end: the open session is cut, a new login is refused, the role is gone.
+    expect((await service.release(grant.id, ana)).ok).toBe(true);
+    await expect(session.query('select 1')).rejects.toThrow();
+    await expect(connectAs(credentials)).rejects.toThrow(/password authentication failed|does not exist/);
+    expect((await target.query('select 1 from pg_roles where rolname = $1', [credentials.user])).rowCount).toBe(0);
+    const ended = await t.db.selectFrom('grants').select(['status', 'delivery_secret']).where('id', '=', grant.id).executeTakeFirstOrThrow();
+    expect(ended).toEqual({ status: 'ended', delivery_secret: null });
+    await session.end().catch(() => undefined);
+  });
+
+  it('is idempotent: a grant retried after its role was made gets a fresh password that works, and revoking twice is fine', async () => {
+    const provisioner = provisionerFor(loadedPolicy(POLICY).policy.resources[0]!.provisioner, { BILLING_DB_ADMIN_URL: target.url });
+    const grant = { id: 'grt_retry_me', requestId: 'req_x', userId: ana, resourceId: 'billing-db', resourceName: 'Billing', status: 'provisioning' as const, startsAt: new Date(), endsAt: new Date(Date.now() + 3_600_000), endedAt: null, endReason: null, lastError: null };
+    const first = await provisioner.grant(grant);
+    const second = await provisioner.grant(grant);
+    expect(second?.secret?.password).not.toBe(first?.secret?.password);
+    const session = await connectAs(second!.secret!);
+    await session.end();
+    await expect(connectAs(first!.secret!)).rejects.toThrow(/password authentication failed/);
+    await provisioner.revoke(grant);
+    await provisioner.revoke(grant);
+    expect((await target.query('select 1 from pg_roles where rolname = $1', [roleNameFor(grant.id)])).rowCount).toBe(0);
+  });
+});
+
+describe('a postgres grant in Slack', () => {
+  let target: TestDatabase;
+  let bot: RunningBot;
+
+  beforeAll(async () => {
+    target = await createTestDatabase({ migrate: false });
+    await target.query(`create role ${READONLY}_slack nologin`);
+    // The connection string is the environment's, as in production; the policy names the variable.
+    process.env.BILLING_DB_ADMIN_URL = target.url;
+    bot = await startBot({ policy: POLICY.replace(`roles: [${READONLY}]`, `roles: [${READONLY}_slack]`), env: { GATEHOUSE_SECRETS_KEY: SECRETS_KEY } });
+  });
+  afterAll(async () => {
+    await bot.stop();
+    delete process.env.BILLING_DB_ADMIN_URL;
+    await closePostgresTargets();
+    await target.query(`drop role if exists ${READONLY}_slack`);
+    await target.destroy();
+  });
+
+  it('sends the login by direct message only, then forgets it', async () => {
+    const requestId = await fileRequest(bot, ana, 'billing-db 1h check the ledger');
+    await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
+    await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, dana, requestId) });
+    const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 15_000 });
+    expect(String(dm.args.text)).not.toMatch(/password/);
+    const grant = await bot.t.db.selectFrom('grants').select(['id']).where('request_id', '=', requestId).executeTakeFirstOrThrow();
+    const shown = JSON.stringify(dm.args.blocks);
+    expect(shown).toContain(`user: ${roleNameFor(grant.id)}`);
+    const password = /password: ([A-Za-z0-9_-]+)/.exec(shown)?.[1];
+    expect(password).toBeDefined();
+
+    // Only the holder's DM has it: not the channel, not the cards, not the record.
+    await bot.settle();
+    const elsewhere = JSON.stringify(bot.fake.calls.filter((call) => call !== dm).map((call) => call.args));
+    expect(elsewhere).not.toContain(password);
+    expect(JSON.stringify((await bot.t.query('select canonical from audit_events')).rows)).not.toContain(password);
+    // Sent once, then forgotten.
+    const sealed = async () => (await bot.t.db.selectFrom('grants').select('delivery_secret').where('id', '=', grant.id).executeTakeFirstOrThrow()).delivery_secret;
+    while ((await sealed()) !== null) await new Promise((resolve) => setImmediate(resolve));
+  });
+});
