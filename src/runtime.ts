@@ -17,7 +17,7 @@ import type { Logger } from './log.ts';
 import { checkProvisioners, provisionerFor } from './provisioners/index.ts';
 import { closePostgresTargets } from './provisioners/postgres.ts';
 import { SecretBox } from './secrets/sealed.ts';
-import { startSlack, type SlackRuntime } from './slack/app.ts';
+import { slackClient, startSlack, type SlackRuntime } from './slack/app.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
 
 /** Connections the background thread keeps: sweeps revoke 8 grants at once, the notifier and the feed one each. */
@@ -51,7 +51,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
   const mode = slackMode(config);
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
-  checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey });
+  checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey }, { slackConfigured: mode.kind !== 'none' });
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   const stops: (() => Promise<unknown>)[] = [() => database.close(), () => closePostgresTargets()];
@@ -77,11 +77,13 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     stops.push(() => audit.sequencer.stop());
     if (await recordPolicy(audit, policy)) log.info({ sha256: policy.sha256 }, 'policy change recorded in the audit log');
 
+    // Approvals provision at once, here: slack_usergroup grants need the bot's client.
+    const provisioningClient = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
     const access = new AccessService({
       db: database.db,
       audit,
       policy: () => policy,
-      provisionerFor,
+      provisionerFor: (settings) => provisionerFor(settings, process.env, { slack: provisioningClient, db: database.db }),
       log: log.child({ component: 'access' }),
       now: () => new Date(),
       secrets: SecretBox.fromEnv(config.secretsKey),

@@ -58,14 +58,33 @@ export async function provisionGrant(ctx: AccessContext, grantId: string): Promi
   });
 }
 
+/** Another grant of the same resource to the same person that still gives access, if any. */
+async function otherLiveGrant(ctx: AccessContext, row: GrantRow): Promise<string | null> {
+  const other = await ctx.db
+    .selectFrom('grants')
+    .select('id')
+    .where('user_id', '=', row.user_id)
+    .where('resource_id', '=', row.resource_id)
+    .where('id', '<>', row.id)
+    .where('status', 'in', ['provisioning', 'active', 'provision_failed'])
+    .executeTakeFirst();
+  return other?.id ?? null;
+}
+
 /** Takes access away for a grant that is ending: idempotent, retried until it succeeds. */
 export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<Grant | null> {
   const claimed = await claim(ctx, grantId, ['revoking', 'revoke_failed']);
   if (!claimed) return null;
   const resource = resourceOf(ctx, claimed.resource_id);
+  let keptFor: string | null = null;
   try {
     // A resource dropped from the policy has no provisioner left to call: nothing to undo.
-    if (resource) await ctx.provisionerFor(resource.provisioner).revoke(toGrant(ctx, claimed));
+    if (resource) {
+      const provisioner = ctx.provisionerFor(resource.provisioner);
+      // Shared access (a group membership) stays while another grant of it to this person is live.
+      keptFor = provisioner.shared ? await otherLiveGrant(ctx, claimed) : null;
+      if (!keptFor) await provisioner.revoke(toGrant(ctx, claimed));
+    }
   } catch (err) {
     return recordFailure(ctx, claimed, 'revoke_failed', err);
   }
@@ -83,7 +102,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
       actor: 'system',
       action: 'grant.revoked',
       subject: grantId,
-      body: { user: row.user_id, resource: row.resource_id, reason: row.end_reason, ends_at: row.ends_at.toISOString() },
+      body: { user: row.user_id, resource: row.resource_id, reason: row.end_reason, ends_at: row.ends_at.toISOString(), ...(keptFor ? { access_kept_for: keptFor } : {}) },
     });
     await notify(trx, { kind: 'grant.ended', grantId }, { kind: 'home.refresh', userId: row.user_id });
     return toGrant(ctx, row);

@@ -51,17 +51,18 @@ async function start(): Promise<void> {
   const audit = new AuditLog(db, pool, log, { intervalMs: config.sequencerIntervalMs });
   audit.sequencer.start();
   cleanups.push(() => audit.sequencer.stop());
+  const mode = slackMode(config);
+  const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
   const access = new AccessService({
     db,
     audit,
     policy: () => policy,
-    provisionerFor,
+    provisionerFor: (settings) => provisionerFor(settings, process.env, { slack: client, db }),
     log: log.child({ component: 'access' }),
     now: () => new Date(),
     secrets: SecretBox.fromEnv(config.secretsKey),
   });
   cleanups.push(() => closePostgresTargets());
-  const mode = slackMode(config);
   const key = await loadCheckpointKey(config.checkpoint);
   const checkpointer = key
     ? new Checkpointer(db, pool, key, log.child({ component: 'checkpoints' }), {
@@ -78,7 +79,6 @@ async function start(): Promise<void> {
     if (message.type === 'chained') cue.emit('chained');
     else if (message.type === 'nudge') audit.sequencer.nudge();
   });
-  const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
   const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
   log.info({ sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null }, 'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''));
   finish = async () => {

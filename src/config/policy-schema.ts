@@ -126,7 +126,12 @@ const PostgresProvisionerSchema = strict({
   }).min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
 }, 'a postgres provisioner', 'kind postgres takes connection_env and roles');
 
-const PROVISIONER_SCHEMAS = [NoneProvisionerSchema, WebhookProvisionerSchema, PostgresProvisionerSchema] as const;
+const UsergroupProvisionerSchema = strict({
+  kind: z.literal('slack_usergroup'),
+  usergroup: matching(/^S[A-Z0-9]{2,}$/, 'a Slack user group id', 'use the group\'s id (S…, like S0123ABCDEF), not its @handle'),
+}, 'a slack_usergroup provisioner', 'kind slack_usergroup takes usergroup');
+
+const PROVISIONER_SCHEMAS = [NoneProvisionerSchema, WebhookProvisionerSchema, PostgresProvisionerSchema, UsergroupProvisionerSchema] as const;
 const PROVISIONER_KINDS = PROVISIONER_SCHEMAS.map((schema) => schema.shape.kind.value);
 
 const ProvisionerSchema = z.discriminatedUnion('kind', PROVISIONER_SCHEMAS, {

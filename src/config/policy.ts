@@ -30,7 +30,12 @@ export interface PostgresProvisionerConfig {
   /** Roles each grant's login role joins, like readonly. */
   roles: string[];
 }
-export type ProvisionerConfig = NoneProvisionerConfig | WebhookProvisionerConfig | PostgresProvisionerConfig;
+export interface UsergroupProvisionerConfig {
+  kind: 'slack_usergroup';
+  /** The user group's id (S…). */
+  usergroup: string;
+}
+export type ProvisionerConfig = NoneProvisionerConfig | WebhookProvisionerConfig | PostgresProvisionerConfig | UsergroupProvisionerConfig;
 
 /** How long a webhook receiver has to answer, unless the policy says otherwise (`timeout_seconds`). */
 export const DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10;
@@ -162,6 +167,8 @@ function toProvisioner(config: ProvisionerFields): ProvisionerConfig {
       return { kind: 'none' };
     case 'postgres':
       return { kind: 'postgres', connectionEnv: config.connection_env, roles: config.roles };
+    case 'slack_usergroup':
+      return { kind: 'slack_usergroup', usergroup: config.usergroup };
     case 'webhook':
       return { kind: 'webhook', url: config.url, secretEnv: config.secret_env, timeoutMs: (config.timeout_seconds ?? DEFAULT_WEBHOOK_TIMEOUT_SECONDS) * 1000 };
   }

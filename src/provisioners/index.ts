@@ -2,7 +2,10 @@ import type { LoadedPolicy, ProvisionerConfig } from '../config/policy.ts';
 import { SECRETS_KEY_HINT } from '../secrets/sealed.ts';
 import { noneProvisioner } from './none.ts';
 import type { Provisioner } from './provisioner.ts';
+import type { WebClient } from '@slack/web-api';
+import type { Db } from '../db/database.ts';
 import { postgresProvisioner } from './postgres.ts';
+import { usergroupProvisioner } from './slack-usergroup.ts';
 import { webhookProvisioner } from './webhook.ts';
 
 export type { GrantOutcome, Provisioner, ProvisionerFactory } from './provisioner.ts';
@@ -10,8 +13,16 @@ export type { GrantOutcome, Provisioner, ProvisionerFactory } from './provisione
 /** A provisioner block that cannot work in this environment: names the resource and the field. */
 export class ProvisionerSetupError extends Error {}
 
+/** What some provisioners need besides their settings. */
+export interface ProvisionerDeps {
+  /** The bot's Web API client, for slack_usergroup; null when Slack is not configured. */
+  slack?: WebClient | null;
+  /** The Gatehouse database, whose advisory locks serialise changes to one user group. */
+  db?: Db;
+}
+
 /** The provisioner for a resource's `provisioner` block, with its secrets from the environment. */
-export function provisionerFor(config: ProvisionerConfig, env: NodeJS.ProcessEnv = process.env): Provisioner {
+export function provisionerFor(config: ProvisionerConfig, env: NodeJS.ProcessEnv = process.env, deps: ProvisionerDeps = {}): Provisioner {
   switch (config.kind) {
     case 'none':
       return noneProvisioner;
@@ -25,6 +36,10 @@ export function provisionerFor(config: ProvisionerConfig, env: NodeJS.ProcessEnv
       if (!url) throw new ProvisionerSetupError(`${config.connectionEnv} is not set`);
       return postgresProvisioner(config, url);
     }
+    case 'slack_usergroup': {
+      if (!deps.slack || !deps.db) throw new ProvisionerSetupError('Slack is not configured (SLACK_BOT_TOKEN)');
+      return usergroupProvisioner(config, deps.slack, deps.db);
+    }
   }
 }
 
@@ -32,9 +47,15 @@ export function provisionerFor(config: ProvisionerConfig, env: NodeJS.ProcessEnv
  * Builds every resource's provisioner once, at start-up, so a missing secret stops the
  * start with the resource and the field to fix instead of failing the first grant.
  */
-export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv = process.env): void {
+export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv = process.env, options: { slackConfigured?: boolean } = {}): void {
   const problems: string[] = [];
   policy.policy.resources.forEach((resource, i) => {
+    if (resource.provisioner.kind === 'slack_usergroup') {
+      if (!options.slackConfigured) {
+        problems.push(`${policy.path} resources[${i}].provisioner.kind (resource ${resource.id}): slack_usergroup changes a user group through the Slack app, which is not configured: set SLACK_BOT_TOKEN, or use another kind.`);
+      }
+      return;
+    }
     try {
       provisionerFor(resource.provisioner, env);
     } catch (err) {

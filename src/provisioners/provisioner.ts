@@ -8,6 +8,12 @@ import type { Grant } from '../access/types.ts';
 export interface Provisioner {
   grant(grant: Grant): Promise<GrantOutcome | void>;
   revoke(grant: Grant): Promise<void>;
+  /**
+   * True when the access is the person's, not the grant's (a group membership): while
+   * another grant of the same resource to the same person is live, ending one must not
+   * take the access away.
+   */
+  readonly shared?: boolean;
 }
 
 /** What a grant made that the holder or the record must know. */

@@ -1,0 +1,90 @@
+import { WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccessService } from '../src/access/service.ts';
+import { silentLogger } from '../src/log.ts';
+import { checkProvisioners, provisionerFor } from '../src/provisioners/index.ts';
+import { PEOPLE, loadedPolicy } from './support/access.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { FakeSlack } from './support/fake-slack.ts';
+
+const { ana, bram, dana } = PEOPLE;
+const GROUP = 'S0ONCALL01';
+const KEEPER = 'U0KEEPER01';
+
+const POLICY = `
+audit_channel: C0AUDIT01
+groups:
+  contractors: [${ana}, ${bram}]
+  owners: [${dana}]
+resources:
+  - id: oncall
+    name: On-call user group
+    owners: [owners]
+    requesters: [contractors]
+    default_duration: 1h
+    max_duration: 4h
+    provisioner: { kind: slack_usergroup, usergroup: ${GROUP} }
+`;
+
+describe('the slack_usergroup provisioner', () => {
+  let t: TestDatabase;
+  let fake: FakeSlack;
+  let service: AccessService;
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    fake = await FakeSlack.start();
+    fake.setUsergroup(GROUP, [KEEPER]);
+    const slack = new WebClient('xoxb-test-token', { slackApiUrl: fake.apiUrl });
+    const policy = loadedPolicy(POLICY);
+    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, {}, { slack, db: t.db }), log: silentLogger(), now: () => new Date() });
+  });
+  afterAll(async () => {
+    await fake.stop();
+    await t.destroy();
+  });
+
+  async function granted(requester: string, reason: string, extendsGrantId?: string): Promise<string> {
+    const filed = await service.request({ requester, resourceId: 'oncall', reason, ...(extendsGrantId ? { extendsGrantId } : {}) });
+    if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
+    const decided = await service.approve(filed.request.id, dana);
+    if (!decided.ok) throw new Error(JSON.stringify(decided.refusal));
+    return (await t.db.selectFrom('grants').select('id').where('request_id', '=', filed.request.id).executeTakeFirstOrThrow()).id;
+  }
+
+  it('needs Slack to be configured, and says so at start-up', () => {
+    expect(() => checkProvisioners(loadedPolicy(POLICY), {}, { slackConfigured: false })).toThrow('resources[0].provisioner.kind (resource oncall): slack_usergroup changes a user group through the Slack app, which is not configured');
+    expect(() => checkProvisioners(loadedPolicy(POLICY), {}, { slackConfigured: true })).not.toThrow();
+  });
+
+  it('adds two people granted at the same moment without either dropping the other, and removes each at the end', async () => {
+    const [forAna, forBram] = await Promise.all([granted(ana, 'incident 1'), granted(bram, 'incident 2')]);
+    expect(fake.usergroupMembers(GROUP)?.sort()).toEqual([KEEPER, ana, bram].sort());
+    await service.release(forAna, ana);
+    expect(fake.usergroupMembers(GROUP)?.sort()).toEqual([KEEPER, bram].sort());
+    await service.release(forBram, bram);
+    expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
+  });
+
+  it('keeps the membership until the last of overlapping grants ends', async () => {
+    const first = await granted(ana, 'long migration');
+    const extension = await granted(ana, 'the migration runs over', first);
+    await service.release(first, ana);
+    expect(fake.usergroupMembers(GROUP)).toContain(ana);
+    await t.audit.flush();
+    const ended = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'grant.revoked').where('subject', '=', first).executeTakeFirstOrThrow();
+    expect(ended.body).toMatchObject({ access_kept_for: extension });
+    await service.release(extension, ana);
+    expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
+  });
+
+  it('fails a revoke that would empty the group, saying why, and keeps it failing until fixed', async () => {
+    fake.setUsergroup(GROUP, []);
+    const grant = await granted(ana, 'alone in the group');
+    expect(fake.usergroupMembers(GROUP)).toEqual([ana]);
+    await service.release(grant, ana);
+    const row = await t.db.selectFrom('grants').select(['status', 'last_error']).where('id', '=', grant).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'revoke_failed', last_error: expect.stringContaining('is the last member of user group S0ONCALL01') });
+    expect(fake.usergroupMembers(GROUP)).toEqual([ana]);
+  });
+});
