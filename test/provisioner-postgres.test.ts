@@ -60,9 +60,10 @@ describe('the postgres provisioner', () => {
   });
   afterAll(async () => {
     await closePostgresTargets();
-    await target.query(`drop role if exists ${READONLY}`);
-    await t.destroy();
+    // The role holds privileges in the target database: drop that first, then the role.
     await target.destroy();
+    await t.query(`drop role if exists ${READONLY}`);
+    await t.destroy();
   });
 
   it('refuses to start without the connection variable or the secrets key, naming what to set', () => {
@@ -128,6 +129,7 @@ describe('the postgres provisioner', () => {
 describe('a postgres grant in Slack', () => {
   let target: TestDatabase;
   let bot: RunningBot;
+  let loginRole: string | null = null;
 
   beforeAll(async () => {
     target = await createTestDatabase({ migrate: false });
@@ -140,6 +142,8 @@ describe('a postgres grant in Slack', () => {
     await bot.stop();
     delete process.env.BILLING_DB_ADMIN_URL;
     await closePostgresTargets();
+    // The grant is still live at the end of the test: its login role goes with the rest.
+    if (loginRole) await target.query(`drop role if exists ${loginRole}`);
     await target.query(`drop role if exists ${READONLY}_slack`);
     await target.destroy();
   });
@@ -152,7 +156,8 @@ describe('a postgres grant in Slack', () => {
     expect(String(dm.args.text)).not.toMatch(/password/);
     const grant = await bot.t.db.selectFrom('grants').select(['id']).where('request_id', '=', requestId).executeTakeFirstOrThrow();
     const shown = JSON.stringify(dm.args.blocks);
-    expect(shown).toContain(`user: ${roleNameFor(grant.id)}`);
+    loginRole = roleNameFor(grant.id);
+    expect(shown).toContain(`user: ${loginRole}`);
     const password = /password: ([A-Za-z0-9_-]+)/.exec(shown)?.[1];
     expect(password).toBeDefined();
 
