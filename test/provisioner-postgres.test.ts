@@ -171,3 +171,53 @@ describe('a postgres grant in Slack', () => {
     while ((await sealed()) !== null) await new Promise((resolve) => setImmediate(resolve));
   });
 });
+
+describe('the reconcile sweep', () => {
+  let t: TestDatabase;
+  let target: TestDatabase;
+  let service: AccessService;
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    target = await createTestDatabase({ migrate: false });
+    await target.query(`create role ${READONLY}_rec nologin`);
+    const policy = loadedPolicy(POLICY.replace(`roles: [${READONLY}]`, `roles: [${READONLY}_rec]`));
+    const env = { BILLING_DB_ADMIN_URL: target.url };
+    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, env), log: silentLogger(), now: () => new Date(), secrets: SecretBox.fromEnv(SECRETS_KEY) });
+  });
+  afterAll(async () => {
+    await closePostgresTargets();
+    await target.query(`drop role if exists ${READONLY}_rec`);
+    await target.destroy();
+    await t.destroy();
+  });
+
+  it('drops a role re-created by hand after its grant ended, and one no grant made, and leaves live ones', async () => {
+    const filed = await service.request({ requester: ana, resourceId: 'billing-db', reason: 'quarter close' });
+    if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
+    await service.approve(filed.request.id, dana);
+    const live = await t.db.selectFrom('grants').select('id').where('request_id', '=', filed.request.id).executeTakeFirstOrThrow();
+    const ended = { id: 'grt_endedlongago' };
+    const readded = roleNameFor(ended.id);
+    const stray = roleNameFor('grt_neverexisted');
+    // Someone with rights on the target re-adds access by hand.
+    await target.query(`create role ${readded} login password 'by-hand' in role ${READONLY}_rec`);
+    await target.query(`create role ${stray} login password 'by-hand' in role ${READONLY}_rec`);
+    // A role of the same name pattern that is not in this resource's roles is someone else's.
+    await target.query(`create role ${roleNameFor('grt_otherdeploy')} login password 'theirs'`);
+    const roles = async () => (await target.query<{ rolname: string }>(`select rolname from pg_roles where rolname like 'gatehouse\\_%' order by rolname`)).rows.map((r) => r.rolname);
+
+    expect(await service.reconcileGrants()).toBe(2);
+    expect(await roles()).toEqual([roleNameFor(live.id), roleNameFor('grt_otherdeploy')].sort());
+    await target.query(`drop role ${roleNameFor('grt_otherdeploy')}`);
+    await t.audit.flush();
+    const drift = await t.db.selectFrom('audit_log').select(['subject', 'body']).where('action', '=', 'grant.drift_revoked').orderBy('subject').execute();
+    expect(drift).toEqual([
+      { subject: ended.id, body: { resource: 'billing-db', user: null, grant_status: 'unknown' } },
+      { subject: 'grt_neverexisted', body: { resource: 'billing-db', user: null, grant_status: 'unknown' } },
+    ]);
+    // Nothing left to do: a second run changes nothing.
+    expect(await service.reconcileGrants()).toBe(0);
+    await service.release(live.id, ana);
+  });
+});

@@ -272,3 +272,50 @@ async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'pro
     return toGrant(ctx, row);
   });
 }
+
+/** Statuses in which a grant may still hold access in the target. */
+const MAY_HOLD_ACCESS: GrantRow['status'][] = ['provisioning', 'active', 'provision_failed', 'revoking', 'revoke_failed'];
+
+/**
+ * The reconcile sweep: asks each resource's provisioner what access is in place, and
+ * takes away whatever Gatehouse made that no live grant covers: a role re-created by
+ * hand after its grant ended, one left by a grant that no longer exists. Each is recorded
+ * as `grant.drift_revoked`. One replica reconciles a resource at a time.
+ */
+export async function reconcileGrants(ctx: AccessContext): Promise<number> {
+  let revoked = 0;
+  for (const resource of ctx.policy().policy.resources) {
+    const provisioner = ctx.provisionerFor(resource.provisioner);
+    if (!provisioner.inPlace) continue;
+    revoked += await ctx.audit.transact(async (trx) => {
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtextextended(${`gatehouse:reconcile:${resource.id}`}, 0)) as locked`.execute(trx);
+      if (!rows[0]?.locked) return 0;
+      const found = await provisioner.inPlace!();
+      if (found.length === 0) return 0;
+      const live = await trx.selectFrom('grants').select('id').where('id', 'in', found).where('status', 'in', MAY_HOLD_ACCESS).execute();
+      const covered = new Set(live.map((row) => row.id));
+      let count = 0;
+      for (const id of found.filter((grantId) => !covered.has(grantId))) {
+        const row = await trx.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
+        const grant: Grant = row
+          ? toGrant(ctx, row)
+          : { id, requestId: '', userId: '', resourceId: resource.id, resourceName: resource.name, status: 'ended', startsAt: ctx.now(), endsAt: ctx.now(), endedAt: ctx.now(), endReason: null, lastError: null };
+        try {
+          await provisioner.revoke(grant);
+        } catch (err) {
+          ctx.log.error({ err, grantId: id, resource: resource.id }, 'access found without a live grant could not be taken away; retried at the next reconcile');
+          continue;
+        }
+        await ctx.audit.append(trx, {
+          actor: 'system',
+          action: 'grant.drift_revoked',
+          subject: id,
+          body: { resource: resource.id, user: row?.user_id ?? null, grant_status: row?.status ?? 'unknown' },
+        });
+        count += 1;
+      }
+      return count;
+    });
+  }
+  return revoked;
+}

@@ -1,7 +1,7 @@
 import type { AccessContext } from './context.ts';
 import { approve, deny, mayDecide } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
-import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
+import { endDueGrants, reconcileGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
 
@@ -63,6 +63,10 @@ export class AccessService {
   }
   retryGrants() {
     return retryGrants(this.ctx);
+  }
+  /** Takes away access found in a target without a live grant (see reconcileGrants). */
+  reconcileGrants() {
+    return reconcileGrants(this.ctx);
   }
   warnExpiring(withinMs: number) {
     return warnExpiring(this.ctx, withinMs);

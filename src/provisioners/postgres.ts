@@ -83,6 +83,22 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
       };
     },
 
+    /**
+     * Grant roles in place: named like ours and members of this resource's roles. Roles are
+     * cluster-wide, so the membership keeps one resource (or one deployment) from taking
+     * another's for drift when they share a cluster but not their roles.
+     */
+    async inPlace(): Promise<string[]> {
+      const { rows } = await poolFor(targetUrl).query<{ rolname: string }>(
+        `select r.rolname from pg_roles r
+         where r.rolname like $1 and exists (
+           select 1 from pg_auth_members m join pg_roles g on g.oid = m.roleid
+           where m.member = r.oid and g.rolname = any($2))`,
+        [`${ROLE_PREFIX.replace(/_/g, '\\_')}%`, config.roles],
+      );
+      return rows.map((row) => row.rolname.slice(ROLE_PREFIX.length));
+    },
+
     async revoke(grant: Grant): Promise<void> {
       const role = roleNameFor(grant.id);
       const pool = poolFor(targetUrl);

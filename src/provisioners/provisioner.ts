@@ -14,6 +14,11 @@ export interface Provisioner {
    * take the access away.
    */
   readonly shared?: boolean;
+  /**
+   * The ids of the grants whose access is in place in the target now, for the reconcile
+   * sweep; absent when the target cannot say (a webhook).
+   */
+  inPlace?(): Promise<string[]>;
 }
 
 /** What a grant made that the holder or the record must know. */

@@ -12,6 +12,8 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     { name: 'expire-requests', pattern, run: () => access.expireStaleRequests() },
     { name: 'retry-grants', pattern, run: () => access.retryGrants() },
     { name: 'remind-owners', pattern, run: () => access.remindOwners() },
+    // Drift is rare and each check asks every target: once a minute is enough.
+    { name: 'reconcile-grants', pattern: '30 * * * * *', run: () => access.reconcileGrants() },
   ];
   if (config.expiryWarningMs > 0) jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
   return jobs;
