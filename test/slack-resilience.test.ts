@@ -239,3 +239,21 @@ describe('when the background thread dies', () => {
     expect((bot.gatehouse.background as unknown as { worker: Worker }).worker).not.toBe(worker);
   });
 });
+
+describe('the background thread on Linux', () => {
+  let bot: RunningBot;
+  beforeAll(async () => {
+    bot = await startBot();
+  });
+  afterAll(async () => bot.stop());
+
+  it.runIf(process.platform === 'linux')('runs at nice 10, below the thread that answers Slack', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    /** Field 19 of /proc/…/stat, counted after the command name, which may hold spaces. */
+    const niceOf = async (task: string) => Number((await readFile(`/proc/self/task/${task}/stat`, 'utf8')).split(') ')[1]!.split(' ')[16]);
+    const tasks = await readdir('/proc/self/task');
+    const nices = await Promise.all(tasks.map(async (task) => ({ task, nice: await niceOf(task).catch(() => null) })));
+    expect(await niceOf(String(process.pid))).toBe(0);
+    expect(nices.some((t) => t.nice === 10)).toBe(true);
+  });
+});

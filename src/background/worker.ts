@@ -22,11 +22,11 @@ import { slackClient } from '../slack/app.ts';
 import type { ToBackground, FromBackground, BackgroundData } from './protocol.ts';
 import { startBackgroundWork } from './work.ts';
 
+/** How much lower than the main thread this thread runs, in nice steps. */
+const BACKGROUND_NICE = 10;
 const port = parentPort!;
 lowerPriority();
 const data = workerData as BackgroundData;
-/** How much lower than the main thread this thread runs, in nice steps. */
-const BACKGROUND_NICE = 10;
 const send = (message: FromBackground) => port.postMessage(message);
 
 // Lines go to the main thread, which writes them where its own lines go: one stream, one order of redaction.
