@@ -129,12 +129,17 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     let slack: SlackRuntime | null = null;
     let port: number;
     if (mode.kind === 'none') {
-      const server = createHealthServer(database.db);
+      const server = createHealthServer(database.db, () => started.running);
       port = await listen(server, config.port);
       stops.push(() => new Promise((resolve) => server.close(resolve)));
     } else {
       const deps = { access, audit, policy: () => policy, log, verification };
-      slack = await startSlack({ mode, port: config.port, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) }, deps, database.db, log);
+      slack = await startSlack(
+        { mode, port: config.port, backgroundRunning: () => started.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
+        deps,
+        database.db,
+        log,
+      );
       const runtime = slack;
       stops.push(() => runtime.stop());
       port = slack.port;

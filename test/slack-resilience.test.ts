@@ -231,12 +231,19 @@ describe('when the background thread dies', () => {
     // As if the thread crashed: end it from outside, as an uncaught error would.
     const { worker } = bot.gatehouse.background as unknown as { worker: Worker };
     await worker.terminate();
+    // Until it is back, the app says it is not ready, and why.
+    const readyz = async () => {
+      const response = await fetch(`http://127.0.0.1:${bot.gatehouse.port}/readyz`);
+      return { status: response.status, body: (await response.json()) as { reason?: string } };
+    };
+    expect(await readyz()).toMatchObject({ status: 503, body: { reason: expect.stringContaining('background thread not running') } });
 
     const request = await fileRequest(bot, bram, 'staging-db 1h while the thread restarts');
     await Promise.all([dana, emil, ana].map((owner) => bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, request), { timeoutMs: 15_000 })));
     await bot.settle();
     await expectChannelShowsWholeLog(bot);
     expect((bot.gatehouse.background as unknown as { worker: Worker }).worker).not.toBe(worker);
+    expect((await readyz()).status).toBe(200);
   });
 });
 

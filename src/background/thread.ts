@@ -29,6 +29,8 @@ function lineSink(log: Logger): { write(line: string): unknown } | null {
  */
 export class BackgroundThread {
   private worker: Worker | null = null;
+  /** Whether the current worker said it is ready. */
+  private ready = false;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private readonly sink: { write(line: string): unknown } | null;
@@ -62,6 +64,7 @@ export class BackgroundThread {
             return;
           case 'ready':
             ready = true;
+            this.ready = true;
             resolve();
             return;
           case 'failed':
@@ -80,7 +83,10 @@ export class BackgroundThread {
         if (!ready) reject(err);
       });
       worker.on('exit', (code) => {
-        if (this.worker === worker) this.worker = null;
+        if (this.worker === worker) {
+          this.worker = null;
+          this.ready = false;
+        }
         if (!ready) {
           reject(new Error(`the background thread exited with code ${code} while starting`));
           return;
@@ -101,6 +107,11 @@ export class BackgroundThread {
         if (!this.stopping) this.scheduleRestart(Math.min(MAX_RESTART_DELAY_MS, delayMs * 2), null);
       });
     }, delayMs);
+  }
+
+  /** Whether a started thread is running now (false between a crash and its restart). */
+  get running(): boolean {
+    return this.worker !== null && this.ready;
   }
 
   /** Events were committed in the main thread: the background sequencer chains them. */

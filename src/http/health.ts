@@ -13,10 +13,17 @@ function reply(res: http.ServerResponse, status: number, body: Record<string, un
 /** `GET /healthz`: the process is up. */
 export const healthz: Handler = (_req, res) => reply(res, 200, { status: 'ok' });
 
-/** `GET /readyz`: the database answers and every migration is applied; failures say what is wrong. */
-export function readyz(db: Db): Handler {
+/** Whether the background thread (sweeps, notifications, the audit chain) is running now. */
+export type BackgroundCheck = () => boolean;
+
+/**
+ * `GET /readyz`: the database answers, every migration is applied and the background
+ * thread runs (without it, grants would not end on time); failures say what is wrong.
+ */
+export function readyz(db: Db, background: BackgroundCheck = () => true): Handler {
   return (_req, res) => {
     void (async () => {
+      if (!background()) return reply(res, 503, { status: 'not ready', reason: 'background thread not running: sweeps and notifications wait until it is started again' });
       try {
         await sql`select 1`.execute(db);
         const pending = await pendingMigrations(db);
@@ -30,16 +37,16 @@ export function readyz(db: Db): Handler {
 }
 
 /** The same two endpoints as Bolt custom routes, when Bolt owns the port. */
-export function healthRoutes(db: Db): { path: string; method: string[]; handler: Handler }[] {
+export function healthRoutes(db: Db, background?: BackgroundCheck): { path: string; method: string[]; handler: Handler }[] {
   return [
     { path: '/healthz', method: ['GET'], handler: healthz },
-    { path: '/readyz', method: ['GET'], handler: readyz(db) },
+    { path: '/readyz', method: ['GET'], handler: readyz(db, background) },
   ];
 }
 
 /** A server with only the health endpoints, for when Slack is not configured. */
-export function createHealthServer(db: Db): http.Server {
-  const ready = readyz(db);
+export function createHealthServer(db: Db, background?: BackgroundCheck): http.Server {
+  const ready = readyz(db, background);
   return http.createServer((req, res) => {
     if (req.method !== 'GET') return reply(res, 405, { error: 'method not allowed' });
     if (req.url === '/healthz') return healthz(req, res);

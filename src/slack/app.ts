@@ -19,6 +19,8 @@ export interface SlackSettings {
   port: number;
   /** Web API base URL: GovSlack, or a local stand-in in tests. */
   apiUrl?: string;
+  /** For /readyz: whether the background thread runs. */
+  backgroundRunning?: () => boolean;
 }
 
 export interface SlackRuntime {
@@ -77,7 +79,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
     botUserId: identity.user_id,
     // Listener calls (views.open within Slack's 3 s) retry briefly; background work retries from the database.
     clientOptions: { ...clientOptions, retryConfig: { retries: 2, maxTimeout: 1000 }, rejectRateLimitedCalls: false },
-    customRoutes: healthRoutes(db),
+    customRoutes: healthRoutes(db, settings.backgroundRunning),
   };
   const app =
     settings.mode.kind === 'http'
