@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
-import { AccessService } from './access/service.ts';
+import type { AccessService } from './access/service.ts';
 import { AuditLog } from './audit/audit-log.ts';
+import { accessService, checkpointer as makeCheckpointer } from './composition.ts';
 import { BackgroundThread } from './background/thread.ts';
-import { queueCheckpointPost } from './access/notifications.ts';
 import { loadCheckpointKey, loadPublicKey } from './audit/checkpoint-keys.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { slackMode, type Config } from './config/env.ts';
@@ -14,9 +14,8 @@ import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
-import { checkProvisioners, provisionerFor } from './provisioners/index.ts';
+import { checkProvisioners } from './provisioners/index.ts';
 import { closePostgresTargets } from './provisioners/postgres.ts';
-import { SecretBox } from './secrets/sealed.ts';
 import { slackClient, startSlack, type SlackRuntime } from './slack/app.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
 
@@ -77,17 +76,11 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     stops.push(() => audit.sequencer.stop());
     if (await recordPolicy(audit, policy)) log.info({ sha256: policy.sha256 }, 'policy change recorded in the audit log');
 
-    // Approvals provision at once, here: slack_usergroup grants need the bot's client.
-    const provisioningClient = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
-    const access = new AccessService({
-      db: database.db,
-      audit,
-      policy: () => policy,
-      provisionerFor: (settings) => provisionerFor(settings, process.env, { slack: provisioningClient, db: database.db }),
-      log: log.child({ component: 'access' }),
-      now: () => new Date(),
-      secrets: SecretBox.fromEnv(config.secretsKey),
-    });
+    // One Web API client for this thread: auth.test at start-up, and provisioning (approvals
+    // provision at once, here; slack_usergroup grants need it).
+    const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
+    const core = { config, policy, db: database.db, audit, log, slack: client };
+    const access = accessService(core);
     const key = await loadCheckpointKey(config.checkpoint);
     const verification: VerificationSettings = {
       publicKey: config.checkpoint.publicKey ? await loadPublicKey(config.checkpoint.publicKey, 'GATEHOUSE_CHECKPOINT_PUBLIC_KEY') : (key?.publicKey ?? null),
@@ -95,19 +88,14 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     };
     let checkpointer: Checkpointer | null = null;
     if (key) {
-      checkpointer = new Checkpointer(database.db, database.pool, key, log.child({ component: 'checkpoints' }), {
-        everyEvents: () => policy.policy.checkpointEveryEvents,
-        everyMs: () => policy.policy.checkpointEveryMs,
-        ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
-        // With Slack connected, each checkpoint is also posted to the audit channel.
-        ...(mode.kind === 'none' ? {} : { publish: queueCheckpointPost }),
-      });
+      checkpointer = makeCheckpointer(core, database.pool, key);
       log.info(
         { keyId: key.publicKey.keyId, publicKey: key.publicKey.hex },
         `Signing audit checkpoints with key ${key.publicKey.keyId}. Auditors verify with: gatehouse audit verify --public-key ${key.publicKey.hex}`,
       );
       const signer = checkpointer;
-      // The last one is made at shutdown, after the sweeps stopped and the queue was chained.
+      // The background thread signs (and posts) the last one as it stops; this covers a
+      // thread that was down at shutdown, and is a no-op when the head is already signed.
       stops.push(async () => {
         await audit.flush();
         await signer.checkpointNow();
@@ -135,7 +123,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     } else {
       const deps = { access, audit, policy: () => policy, log, verification };
       slack = await startSlack(
-        { mode, port: config.port, backgroundRunning: () => started.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
+        { mode, port: config.port, client: client!, backgroundRunning: () => started.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
         deps,
         database.db,
         log,

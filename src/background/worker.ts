@@ -7,17 +7,13 @@ import { EventEmitter } from 'node:events';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { queueCheckpointPost } from '../access/notifications.ts';
-import { AccessService } from '../access/service.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadCheckpointKey } from '../audit/checkpoint-keys.ts';
-import { Checkpointer } from '../audit/checkpointer.ts';
+import { accessService, checkpointer as makeCheckpointer } from '../composition.ts';
 import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';
 import { createLogger } from '../log.ts';
-import { provisionerFor } from '../provisioners/index.ts';
 import { closePostgresTargets } from '../provisioners/postgres.ts';
-import { SecretBox } from '../secrets/sealed.ts';
 import { slackClient } from '../slack/app.ts';
 import type { ToBackground, FromBackground, BackgroundData } from './protocol.ts';
 import { startBackgroundWork } from './work.ts';
@@ -53,25 +49,11 @@ async function start(): Promise<void> {
   cleanups.push(() => audit.sequencer.stop());
   const mode = slackMode(config);
   const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
-  const access = new AccessService({
-    db,
-    audit,
-    policy: () => policy,
-    provisionerFor: (settings) => provisionerFor(settings, process.env, { slack: client, db }),
-    log: log.child({ component: 'access' }),
-    now: () => new Date(),
-    secrets: SecretBox.fromEnv(config.secretsKey),
-  });
+  const core = { config, policy, db, audit, log, slack: client };
+  const access = accessService(core);
   cleanups.push(() => closePostgresTargets());
   const key = await loadCheckpointKey(config.checkpoint);
-  const checkpointer = key
-    ? new Checkpointer(db, pool, key, log.child({ component: 'checkpoints' }), {
-        everyEvents: () => policy.policy.checkpointEveryEvents,
-        everyMs: () => policy.policy.checkpointEveryMs,
-        ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
-        ...(mode.kind === 'none' ? {} : { publish: queueCheckpointPost }),
-      })
-    : null;
+  const checkpointer = key ? makeCheckpointer(core, pool, key) : null;
   // Events chained here (by the sweeps) and in the main thread (by commands) both wake the notifier and the feed.
   const cue = new EventEmitter();
   audit.sequencer.on('chained', () => cue.emit('chained'));

@@ -19,14 +19,14 @@ export interface SlackSettings {
   port: number;
   /** Web API base URL: GovSlack, or a local stand-in in tests. */
   apiUrl?: string;
+  /** The bot's client (slackClient), used here for auth.test. */
+  client: WebClient;
   /** For /readyz: whether the background thread runs. */
   backgroundRunning?: () => boolean;
 }
 
 export interface SlackRuntime {
   app: App;
-  /** For the notifier and the audit feed: no retries of its own, since they retry from the database. */
-  client: WebClient;
   /** The port the HTTP endpoints listen on (Slack's requests in HTTP mode, health checks in both). */
   port: number;
   stop(): Promise<void>;
@@ -44,9 +44,9 @@ function backgroundClientOptions(apiUrl: string | undefined, log: Logger): WebCl
 }
 
 /**
- * A Web API client for background work (the notifier, the audit feed): no retries or
- * rate-limit queueing of its own, since that work retries from the database, after
- * Slack's Retry-After.
+ * A Web API client for work that retries from the database (the notifier, the audit feed,
+ * provisioning): no retries or rate-limit queueing of its own, so a failure comes back at
+ * once and is retried after Slack's Retry-After.
  */
 export function slackClient(botToken: string, apiUrl: string | undefined, log: Logger): WebClient {
   return new WebClient(botToken, backgroundClientOptions(apiUrl, log));
@@ -60,10 +60,9 @@ export function slackClient(botToken: string, apiUrl: string | undefined, log: L
 export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: Db, log: Logger): Promise<SlackRuntime> {
   const logger = boltLogger(log);
   const clientOptions = backgroundClientOptions(settings.apiUrl, log);
-  const client = new WebClient(settings.mode.botToken, clientOptions);
   let identity;
   try {
-    identity = await client.auth.test();
+    identity = await settings.client.auth.test();
   } catch (err) {
     if ((err as { code?: string }).code === ErrorCode.PlatformError) {
       throw new Error(
@@ -100,7 +99,6 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   log.info({ mode: settings.mode.kind, port, team: identity.team, bot: identity.user_id }, 'connected to Slack');
   return {
     app,
-    client,
     port,
     async stop() {
       await app.stop();
