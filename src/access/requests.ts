@@ -119,10 +119,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       policy_sha256: loaded.sha256,
     },
   });
-  const notifications: Notification[] = [
-    { kind: 'request.submitted', requestId: id },
-    ...[requester, ...resource.owners].map((userId) => ({ kind: 'home.refresh' as const, userId })),
-  ];
+  const notifications: Notification[] = [{ kind: 'request.submitted', requestId: id }, ...homeRefreshes(ctx, resource.id, requester)];
   const kinds = notifications.map((n) => n.kind);
   const payloads = notifications.map(({ kind: _kind, ...payload }) => JSON.stringify(payload));
   // An extension is filed while the grant it extends is held: no held-grant check then.

@@ -83,13 +83,7 @@ export class Notifier {
         await this.db.updateTable('outbox').set({ done_at: sql<Date>`now()`, last_error: null }).where('id', '=', row.id).execute();
         delivered += 1;
       } catch (err) {
-        const delay = retryDelayMs(err, row.attempts);
-        this.log.warn({ err: describeSlackError(err), notification: row.kind, outboxId: row.id, attempt: row.attempts, retryInMs: delay }, 'notification not delivered; will retry');
-        await this.db
-          .updateTable('outbox')
-          .set({ next_attempt_at: new Date(Date.now() + delay), last_error: describeSlackError(err).slice(0, 500) })
-          .where('id', '=', row.id)
-          .execute();
+        await this.postpone([row.id], row.attempts, err, { notification: row.kind, outboxId: row.id });
       }
     }
     for (const userId of homes) delivered += await this.refreshHome(userId);
@@ -114,21 +108,24 @@ export class Notifier {
     try {
       await this.publishHome(userId);
     } catch (err) {
-      const attempts = Math.max(1, ...merged.rows.map((row) => row.attempts));
-      const delay = retryDelayMs(err, attempts);
-      this.log.warn({ err: describeSlackError(err), userId, retryInMs: delay }, 'App Home not refreshed; will retry');
-      if (ids.length > 0) {
-        await this.db
-          .updateTable('outbox')
-          .set({ next_attempt_at: new Date(Date.now() + delay), last_error: describeSlackError(err).slice(0, 500) })
-          .where('id', 'in', ids)
-          .execute();
-      }
+      await this.postpone(ids, Math.max(1, ...merged.rows.map((row) => row.attempts)), err, { notification: 'home.refresh', userId });
       return 0;
     }
     if (ids.length === 0) return 0;
     await this.db.updateTable('outbox').set({ done_at: sql<Date>`now()`, last_error: null }).where('id', 'in', ids).execute();
     return ids.length;
+  }
+
+  /** Outbox rows Slack did not take: logged, and tried again after Slack's Retry-After or with backoff. */
+  private async postpone(ids: number[], attempts: number, err: unknown, about: Record<string, unknown>): Promise<void> {
+    const delay = retryDelayMs(err, attempts);
+    this.log.warn({ err: describeSlackError(err), ...about, attempt: attempts, retryInMs: delay }, 'notification not delivered; will retry');
+    if (ids.length === 0) return;
+    await this.db
+      .updateTable('outbox')
+      .set({ next_attempt_at: new Date(Date.now() + delay), last_error: describeSlackError(err).slice(0, 500) })
+      .where('id', 'in', ids)
+      .execute();
   }
 
   /** Delivers what is due, batch after batch, until nothing is left or `ms` have passed: for shutdown. */
