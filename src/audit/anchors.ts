@@ -65,6 +65,19 @@ export async function readAnchorFile(file: string): Promise<Anchor[]> {
   return anchors;
 }
 
+/**
+ * The anchor file's checkpoints, or null when the file does not exist (yet: the first
+ * checkpoint creates it). Any other trouble is an AnchorReadError, as with readAnchorFile.
+ */
+export async function readAnchorFileIfPresent(file: string): Promise<Anchor[] | null> {
+  try {
+    await fs.access(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+  }
+  return readAnchorFile(file);
+}
+
 /** How much of the file's end is read for its last line: many times a checkpoint line. */
 const TAIL_BYTES = 16 * 1024;
 

@@ -1,11 +1,9 @@
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { LogLevel, WebClient } from '@slack/web-api';
-import { AnchorReadError, readAnchorFile, readCheckpointArgument, type Anchor } from '../audit/anchors.ts';
+import { readAnchorFile, readAnchorFileIfPresent, readCheckpointArgument, type Anchor } from '../audit/anchors.ts';
 import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoint-keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
 import { loadPolicyFile } from '../config/policy.ts';
-import { readChannelAnchors } from '../slack/channel-anchors.ts';
+import { channelAnchorsForReport } from '../slack/channel-anchors.ts';
 import { describeSlackError } from '../slack/slack-errors.ts';
 
 /** The options `audit verify` and `audit verify-file` share. */
@@ -51,7 +49,8 @@ export async function resolveAnchoring(options: AnchoringOptions, cfg: Config): 
   if (options.anchors) {
     anchors.push(...(await readAnchorFile(options.anchors)));
   } else if (cfg.checkpoint.anchorFile && publicKey) {
-    if (await readable(cfg.checkpoint.anchorFile)) anchors.push(...(await readAnchorFile(cfg.checkpoint.anchorFile)));
+    const found = await readAnchorFileIfPresent(cfg.checkpoint.anchorFile);
+    if (found) anchors.push(...found);
     else notes.push(`GATEHOUSE_ANCHOR_FILE names ${cfg.checkpoint.anchorFile}, which does not exist (yet): no anchors were read from it.`);
   }
   if (options.checkpoint) anchors.push(await readCheckpointArgument(options.checkpoint));
@@ -76,26 +75,19 @@ async function channelAnchors(cfg: Config, token: string, notes: string[]): Prom
     return [];
   }
   const client = new WebClient(token, { logLevel: LogLevel.ERROR, retryConfig: { retries: 2, maxTimeout: 2000 }, ...(cfg.slack.apiUrl ? { slackApiUrl: cfg.slack.apiUrl } : {}) });
+  const leaveOut = 'Pass --no-slack to leave them out on purpose.';
+  let botId: string | undefined;
   try {
-    const identity = await client.auth.test().catch((err: unknown) => {
-      throw new AnchorReadError(`could not reach Slack with SLACK_BOT_TOKEN (${describeSlackError(err)}).`);
-    });
-    if (!identity.bot_id) throw new AnchorReadError('SLACK_BOT_TOKEN is not a bot token (auth.test names no bot), so the bot\'s posts cannot be told from anyone else\'s.');
-    const anchors = await readChannelAnchors(client, channel, { botId: identity.bot_id });
-    notes.push(`${anchors.length === 1 ? '1 checkpoint was' : `${anchors.length} checkpoints were`} read back from the audit channel ${channel}.`);
-    return anchors;
+    botId = (await client.auth.test()).bot_id;
   } catch (err) {
-    if (!(err instanceof AnchorReadError)) throw err;
-    notes.push(`The audit channel's checkpoints were NOT checked: ${err.message} Pass --no-slack to leave them out on purpose.`);
+    notes.push(`The audit channel's checkpoints were NOT checked: could not reach Slack with SLACK_BOT_TOKEN (${describeSlackError(err)}). ${leaveOut}`);
     return [];
   }
-}
-
-async function readable(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.R_OK);
-    return true;
-  } catch {
-    return false;
+  if (!botId) {
+    notes.push(`The audit channel's checkpoints were NOT checked: SLACK_BOT_TOKEN is not a bot token (auth.test names no bot), so the bot's posts cannot be told from anyone else's. ${leaveOut}`);
+    return [];
   }
+  const { anchors, problem } = await channelAnchorsForReport(client, channel, botId);
+  notes.push(problem ? `${problem} ${leaveOut}` : `${anchors.length === 1 ? '1 checkpoint was' : `${anchors.length} checkpoints were`} read back from the audit channel ${channel}.`);
+  return anchors;
 }

@@ -68,6 +68,21 @@ export async function readChannelAnchors(client: WebClient, channel: string, opt
   return anchors;
 }
 
+/**
+ * The channel's checkpoints for a verification that goes on without them when it must:
+ * `problem` says, in a sentence for the report, why none were checked (Slack unreachable,
+ * a post that is not a checkpoint, none found).
+ */
+export async function channelAnchorsForReport(client: WebClient, channel: string, botId: string): Promise<{ anchors: Anchor[]; problem: string | null }> {
+  try {
+    const anchors = await readChannelAnchors(client, channel, { botId });
+    return { anchors, problem: anchors.length === 0 ? `No checkpoint was found among the recent messages of the audit channel ${channel}.` : null };
+  } catch (err) {
+    if (!(err instanceof AnchorReadError)) throw err;
+    return { anchors: [], problem: `The audit channel's checkpoints were NOT checked: ${err.message}` };
+  }
+}
+
 function parseChannelCheckpoint(value: unknown, source: string): Checkpoint {
   try {
     if (typeof value !== 'string') throw new InvalidCheckpointError('the metadata holds no checkpoint text');

@@ -1,9 +1,8 @@
-import fs from 'node:fs/promises';
 import type { WebClient } from '@slack/web-api';
-import { AnchorReadError, readAnchorFile, type Anchor } from '../audit/anchors.ts';
+import { AnchorReadError, readAnchorFileIfPresent, type Anchor } from '../audit/anchors.ts';
 import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
 import type { CheckpointPublicKey } from '../audit/checkpoint-keys.ts';
-import { readChannelAnchors } from './channel-anchors.ts';
+import { channelAnchorsForReport } from './channel-anchors.ts';
 
 /** What `/verify-audit` checks checkpoints with, fixed at start-up. */
 export interface VerificationSettings {
@@ -30,25 +29,21 @@ export async function gatherAnchors(settings: VerificationSettings, client: WebC
   if (!settings.publicKey) return { anchors, notes };
   if (settings.anchorFile) {
     try {
-      await fs.access(settings.anchorFile);
-      anchors.push(...(await readAnchorFile(settings.anchorFile)));
+      const found = await readAnchorFileIfPresent(settings.anchorFile);
+      if (found) anchors.push(...found);
+      else notes.push(`The anchor file ${settings.anchorFile} does not exist yet: no anchors were read from it.`);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') notes.push(`The anchor file ${settings.anchorFile} does not exist yet: no anchors were read from it.`);
-      else notes.push(err instanceof AnchorReadError ? `${err.message} Its anchors were NOT checked.` : `The anchor file could not be read (${String(err)}): its anchors were NOT checked.`);
+      if (!(err instanceof AnchorReadError)) throw err;
+      notes.push(`${err.message} Its anchors were NOT checked.`);
     }
   }
   if (!botId) {
     notes.push('Slack did not say which bot this is, so the checkpoints posted to the audit channel were NOT read.');
     return { anchors, notes };
   }
-  try {
-    const posted = await readChannelAnchors(client, channel, { botId });
-    if (posted.length === 0) notes.push(`No checkpoint was found among the recent messages of the audit channel ${channel}.`);
-    anchors.push(...posted);
-  } catch (err) {
-    if (!(err instanceof AnchorReadError)) throw err;
-    notes.push(`${err.message} The checkpoints posted there were NOT checked.`);
-  }
+  const posted = await channelAnchorsForReport(client, channel, botId);
+  anchors.push(...posted.anchors);
+  if (posted.problem) notes.push(posted.problem);
   return { anchors, notes };
 }
 
