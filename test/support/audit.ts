@@ -9,17 +9,25 @@ export async function seedEvents(t: TestDatabase, count: number, actor = 'U0ALIC
 }
 
 /**
- * Runs SQL as an attacker with the database owner's rights would: with the append-only
- * triggers switched off, then switched back on as they were (ENABLE ALWAYS).
+ * Does `work` as an attacker with the owner's rights over an append-only table would: with
+ * its triggers (`<table>_no_update_delete`, `<table>_no_truncate`) switched off, then
+ * switched back on as they were (ENABLE ALWAYS).
  */
-export async function tamper(t: TestDatabase, ...statements: string[]): Promise<void> {
-  await t.query('alter table audit_events disable trigger user');
+export async function withTriggersOff(t: TestDatabase, table: 'audit_events' | 'audit_checkpoints', work: () => Promise<unknown>): Promise<void> {
+  await t.query(`alter table ${table} disable trigger user`);
   try {
-    for (const statement of statements) await t.query(statement);
+    await work();
   } finally {
-    await t.query('alter table audit_events enable always trigger audit_events_no_update_delete');
-    await t.query('alter table audit_events enable always trigger audit_events_no_truncate');
+    await t.query(`alter table ${table} enable always trigger ${table}_no_update_delete`);
+    await t.query(`alter table ${table} enable always trigger ${table}_no_truncate`);
   }
+}
+
+/** Runs SQL on audit_events with its append-only triggers off. */
+export async function tamper(t: TestDatabase, ...statements: string[]): Promise<void> {
+  await withTriggersOff(t, 'audit_events', async () => {
+    for (const statement of statements) await t.query(statement);
+  });
 }
 
 export async function canonicalAt(t: TestDatabase, seq: number): Promise<string> {

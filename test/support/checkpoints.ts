@@ -4,7 +4,7 @@ import { chainHash } from '../../src/audit/chain.ts';
 import { checkpointKeyFromSeed, type CheckpointKey } from '../../src/audit/checkpoint-keys.ts';
 import { makeCheckpoint, type StoredCheckpoint } from '../../src/audit/checkpoint-store.ts';
 import { encodeEvent, type AuditEvent } from '../../src/audit/event.ts';
-import { seedEvents } from './audit.ts';
+import { seedEvents, withTriggersOff } from './audit.ts';
 import type { TestDatabase } from './db.ts';
 
 export function randomKey(): CheckpointKey {
@@ -22,13 +22,9 @@ export async function eventsThenCheckpoint(t: TestDatabase, count: number, key: 
 
 /** Runs SQL on audit_checkpoints with its append-only triggers off, as the table's owner could. */
 export async function tamperCheckpoints(t: TestDatabase, ...statements: string[]): Promise<void> {
-  await t.query('alter table audit_checkpoints disable trigger user');
-  try {
+  await withTriggersOff(t, 'audit_checkpoints', async () => {
     for (const statement of statements) await t.query(statement);
-  } finally {
-    await t.query('alter table audit_checkpoints enable always trigger audit_checkpoints_no_update_delete');
-    await t.query('alter table audit_checkpoints enable always trigger audit_checkpoints_no_truncate');
-  }
+  });
 }
 
 /**
@@ -38,8 +34,7 @@ export async function tamperCheckpoints(t: TestDatabase, ...statements: string[]
 export async function rewriteFrom(t: TestDatabase, seq: number, edit: (event: AuditEvent) => AuditEvent): Promise<void> {
   const { rows } = await t.query<{ seq: number; canonical: string; prev_hash: Buffer }>('select seq, canonical, prev_hash from audit_events where seq >= $1 order by seq', [seq]);
   let prevHash = rows[0]!.prev_hash;
-  await t.query('alter table audit_events disable trigger user');
-  try {
+  await withTriggersOff(t, 'audit_events', async () => {
     for (const row of rows) {
       const event = JSON.parse(row.canonical) as AuditEvent;
       const canonical = encodeEvent(row.seq === seq ? edit(event) : event);
@@ -47,8 +42,5 @@ export async function rewriteFrom(t: TestDatabase, seq: number, edit: (event: Au
       await t.query('update audit_events set canonical = $2, prev_hash = $3, hash = $4 where seq = $1', [row.seq, canonical, prevHash, hash]);
       prevHash = hash;
     }
-  } finally {
-    await t.query('alter table audit_events enable always trigger audit_events_no_update_delete');
-    await t.query('alter table audit_events enable always trigger audit_events_no_truncate');
-  }
+  });
 }
