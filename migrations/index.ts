@@ -4,6 +4,7 @@ import * as access from './2026-11-27T0002_access.ts';
 import * as checkpoints from './2026-11-27T0003_checkpoints.ts';
 import * as outboxHomes from './2026-11-27T0004_outbox_homes.ts';
 import * as grantDelivery from './2026-11-27T0005_grant_delivery.ts';
+import * as mfa from './2026-11-27T0006_mfa.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T0003_checkpoints': checkpoints,
   '2026-11-27T0004_outbox_homes': outboxHomes,
   '2026-11-27T0005_grant_delivery': grantDelivery,
+  '2026-11-27T0006_mfa': mfa,
 };

@@ -8,6 +8,7 @@ import { BackgroundThread } from './background/thread.ts';
 import { loadCheckpointKey, loadPublicKey } from './audit/checkpoint-keys.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { slackMode, type Config } from './config/env.ts';
+import { checkMfaSetup } from './mfa/setup.ts';
 import { loadPolicyFile, type LoadedPolicy } from './config/policy.ts';
 import { recordPolicy } from './config/policy-record.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
@@ -51,6 +52,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
   checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey }, { slackConfigured: mode.kind !== 'none' });
+  checkMfaSetup(policy, config.secretsKey);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   const stops: (() => Promise<unknown>)[] = [() => database.close(), () => closePostgresTargets()];

@@ -288,12 +288,12 @@ describe('/access', () => {
 
 describe('modals', () => {
   const resources = [
-    { ...PROD, defaultDurationMs: HOUR, maxDurationMs: 4 * HOUR },
+    { ...PROD, defaultDurationMs: HOUR, maxDurationMs: 4 * HOUR, requireMfa: true },
     { id: 'r'.repeat(63), name: 'A resource whose name is much longer than a select option may show in Slack', defaultDurationMs: HOUR, maxDurationMs: HOUR },
   ];
 
   it('the request form picks from allowed resources, pre-filled, with ids from ids.ts', () => {
-    const view = requestModal({ resources, prefill: { resourceId: 'prod-db', duration: '2h', reason: 'fix <it> & more' }, requireMfa: true, context: { channelId: 'C0CHAN' } });
+    const view = requestModal({ resources, prefill: { resourceId: 'prod-db', duration: '2h', reason: 'fix <it> & more' }, context: { channelId: 'C0CHAN' } });
     expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
     expect(view.callback_id).toBe(VIEW.requestModal);
     expect(view.blocks.map((block) => block.block_id)).toEqual([REQUEST_MODAL.resource.block, REQUEST_MODAL.duration.block, REQUEST_MODAL.reason.block, REQUEST_MODAL.mfaCode.block]);

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, describeDatabaseUrl } from '../src/log.ts';
+import { boltLogger } from '../src/slack/logger.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
   let text = '';
@@ -29,5 +30,21 @@ describe('logging', () => {
 
   it('shows a connection string without its password', () => {
     expect(describeDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse')).toBe('postgres://app:***@db.example:5432/gatehouse');
+  });
+
+  it('keeps Slack request and response bodies out of debug lines, where DMs carry passwords and MFA keys', () => {
+    const { stream, lines } = capture();
+    const bolt = boltLogger(createLogger({ destination: stream, level: 'debug' }));
+    bolt.debug('http request body: {"channel":"D1","text":"password hunter2-secret"}');
+    bolt.debug('http request result: {"ok":true,"message":{"text":"otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DP"}}');
+    bolt.debug('http request url: https://slack.com/api/chat.postMessage');
+    const text = JSON.stringify(lines());
+    expect(text).not.toContain('hunter2-secret');
+    expect(text).not.toContain('JBSWY3DPEHPK3PXPJBSWY3DP');
+    expect(lines().map((line) => line['msg'])).toEqual([
+      'http request body: [not logged: Slack payloads can hold credentials]',
+      'http request result: [not logged: Slack payloads can hold credentials]',
+      'http request url: https://slack.com/api/chat.postMessage',
+    ]);
   });
 });

@@ -94,6 +94,7 @@ describe('a valid policy', () => {
       maxDurationMs: 4 * 3_600_000,
       approvalsRequired: 2,
       requireMfa: true,
+      approverMfa: false,
       approvalChannel: 'C0999',
       provisioner: { kind: 'none' },
     });
@@ -187,7 +188,7 @@ describe('a policy with problems', () => {
       { path: 'auditors', line: 3 },
     ]);
     expect(error.problems[0]?.message).toContain('did you mean request_ttl?');
-    expect(error.message).toContain('allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, resources');
+    expect(error.message).toContain('allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, resources');
     expect(error.message).toMatch(/\(2 problems\):/);
   });
 

@@ -82,7 +82,7 @@ describe('/access, the expiry warning and the App Home', () => {
 
   it('/access help explains every command', async () => {
     const help = await access(bram, 'help');
-    expect(help.text).toBe('Gatehouse commands: /request-access, /access, /access help, /verify-audit');
+    expect(help.text).toBe('Gatehouse commands: /request-access, /access, /access help, /access mfa, /verify-audit');
     const shown = JSON.stringify(help.blocks);
     for (const command of ['/request-access <resource> [duration] [reason…]', '/access', '/access help', '/verify-audit']) expect(shown).toContain(`\`${command}\``);
     expect((await access(bram, 'hepl')).text).toMatch(/^`\/access hepl` is not something I know\. Gatehouse commands:/);

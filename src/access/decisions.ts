@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { checkCodeIn } from '../mfa/service.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { provisionGrant } from './grants.ts';
 import { newId } from './ids.ts';
@@ -20,16 +21,24 @@ export const FIRST_RETRY_MS = 30_000;
  * exactly one click moves the request to approved and creates the grant. The grant is
  * then provisioned at once, after the commit.
  */
-export async function approve(ctx: AccessContext, requestId: string, approver: string, options: { mfaChecked?: boolean } = {}): Promise<ApproveResult> {
+export async function approve(ctx: AccessContext, requestId: string, approver: string, options: { mfaCode?: string } = {}): Promise<ApproveResult> {
   const result = await ctx.audit.transact(async (trx): Promise<ApproveResult> => {
     const row = await lockRequest(trx, requestId);
     if (!row) return refuse({ kind: 'not-found', id: requestId });
     const refusal = await checkDecider(ctx, trx, row, approver, 'approve');
     if (refusal) return refuse(refusal);
+    // With approver_mfa, the approver's own current code, checked (and used up) with the decision.
+    const resource = resourceOf(ctx, row.resource_id);
+    const mfaChecked = Boolean(resource?.approverMfa);
+    if (resource?.approverMfa) {
+      if (options.mfaCode === undefined) return refuse({ kind: 'mfa-code-needed', resource: { id: resource.id, name: resource.name } });
+      const checked = await checkCodeIn(ctx, trx, approver, options.mfaCode, 'approve', requestId);
+      if (!checked.ok) return checked;
+    }
 
     const added = await trx
       .insertInto('approvals')
-      .values({ request_id: requestId, approver, mfa_checked: options.mfaChecked ?? false })
+      .values({ request_id: requestId, approver, mfa_checked: mfaChecked })
       .onConflict((oc) => oc.columns(['request_id', 'approver']).doNothing())
       .returning('approver')
       .executeTakeFirst();
@@ -43,7 +52,7 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
       actor: approver,
       action: 'approval.recorded',
       subject: requestId,
-      body: { resource: row.resource_id, given: Number(given), required: row.approvals_required, mfa_checked: options.mfaChecked ?? false },
+      body: { resource: row.resource_id, given: Number(given), required: row.approvals_required, mfa_checked: mfaChecked },
     });
     if (Number(given) < row.approvals_required) {
       await notify(trx, { kind: 'request.progress', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
@@ -121,13 +130,13 @@ export async function deny(ctx: AccessContext, requestId: string, denier: string
 
 /**
  * Whether `userId` may decide `requestId` now, before a form for the decision opens (Deny
- * asks for a reason first). A refusal of someone who may not decide is on the record.
+ * asks for a reason first, an approval with approver_mfa for a code). A refusal of someone who may not decide is on the record.
  */
-export async function mayDecide(ctx: AccessContext, requestId: string, userId: string): Promise<Outcome<{ request: AccessRequest }>> {
+export async function mayDecide(ctx: AccessContext, requestId: string, userId: string, decision: 'approve' | 'deny'): Promise<Outcome<{ request: AccessRequest }>> {
   return ctx.audit.transact(async (trx) => {
     const row = await trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
     if (!row) return refuse({ kind: 'not-found', id: requestId });
-    const refusal = await checkDecider(ctx, trx, row, userId, 'deny');
+    const refusal = await checkDecider(ctx, trx, row, userId, decision);
     return refusal ? refuse(refusal) : { ok: true as const, request: await toRequest(ctx, trx, row) };
   });
 }

@@ -250,6 +250,9 @@ async function claim(ctx: AccessContext, grantId: string, statuses: GrantRow['st
   });
 }
 
+/** A revocation failing this many times in a row is no blip: people are alerted. */
+export const REVOKE_ALERT_AFTER_ATTEMPTS = 3;
+
 async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'provision_failed' | 'revoke_failed', err: unknown): Promise<Grant | null> {
   const message = err instanceof Error ? err.message : String(err);
   ctx.log.warn({ err, grantId: claimed.id, attempt: claimed.attempts }, status === 'provision_failed' ? 'provisioning failed' : 'revocation failed');
@@ -267,8 +270,10 @@ async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'pro
       subject: row.id,
       body: { user: row.user_id, resource: row.resource_id, attempt: row.attempts, error: message.slice(0, 500) },
     });
-    // The holder (and, for a revocation, the owners) hear of it once, not at every retry.
+    // The holder hears of it once, not at every retry; a revocation that keeps failing
+    // alerts the audit channel and the owners, once.
     if (claimed.attempts === 1) await notify(trx, { kind: 'grant.failing', grantId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.user_id));
+    if (status === 'revoke_failed' && claimed.attempts === REVOKE_ALERT_AFTER_ATTEMPTS) await notify(trx, { kind: 'grant.revoke_alert', grantId: row.id });
     return toGrant(ctx, row);
   });
 }

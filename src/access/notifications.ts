@@ -16,8 +16,24 @@ export type Notification =
   | { kind: 'grant.ended'; grantId: string }
   | { kind: 'grant.failing'; grantId: string }
   | { kind: 'home.refresh'; userId: string }
+  /** A revocation that keeps failing: the audit channel and the owners are alerted. */
+  | { kind: 'grant.revoke_alert'; grantId: string }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
-  | { kind: 'checkpoint.publish'; checkpointId: number };
+  | { kind: 'checkpoint.publish'; checkpointId: number }
+  /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */
+  | { kind: 'mfa.enrolment'; userId: string }
+  /** An enrolment confirmed: its QR code message is deleted and the person told. */
+  | { kind: 'mfa.enrolled'; userId: string; reEnrolment?: boolean; leftover?: EnrolmentMessage }
+  | { kind: 'mfa.changed'; userId: string; change: 'removed' | 'reset'; by?: string; leftover?: EnrolmentMessage }
+  /** Too many wrong codes: the audit channel is alerted and the person told. */
+  | { kind: 'mfa.locked'; userId: string; until: string };
+
+/** The direct message (and uploaded QR image) of an enrolment, to delete once it is no longer needed. */
+export interface EnrolmentMessage {
+  channel: string;
+  ts?: string;
+  file?: string;
+}
 
 export async function notify(trx: Transaction<Database>, ...notifications: Notification[]): Promise<void> {
   if (notifications.length === 0) return;

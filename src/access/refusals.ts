@@ -23,7 +23,22 @@ export type Refusal =
   | { kind: 'already-decided'; request: AccessRequest }
   | { kind: 'not-yours' }
   | { kind: 'not-found'; id: string }
-  | { kind: 'not-auditor' };
+  | { kind: 'not-auditor' }
+  /** MFA (src/mfa): the person has no confirmed authenticator (or, for `confirm`, no enrolment waiting). */
+  | { kind: 'mfa-not-enrolled'; purpose: MfaPurpose }
+  /** A resource needs a code with the request and none was given. */
+  | { kind: 'mfa-code-needed'; resource: ResourceRef }
+  | { kind: 'mfa-wrong'; malformed: boolean; attemptsLeft: number }
+  | { kind: 'mfa-replayed' }
+  | { kind: 'mfa-locked'; until: Date }
+  /** MFA needs GATEHOUSE_SECRETS_KEY, which this deployment does not have. */
+  | { kind: 'mfa-unavailable' }
+  | { kind: 'mfa-already-on' }
+  | { kind: 'not-mfa-admin' }
+  | { kind: 'mfa-own-reset' };
+
+/** What a TOTP code is being asked for: it is on the record with each check. */
+export type MfaPurpose = 'confirm' | 're-enrol' | 'remove' | 'request' | 'approve';
 
 export type Outcome<T> = ({ ok: true } & T) | { ok: false; refusal: Refusal };
 

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { queueRow } from '../audit/append.ts';
 import { parseDuration } from '../config/duration.ts';
+import { MfaService } from '../mfa/service.ts';
 import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { newId } from './ids.ts';
@@ -17,6 +18,8 @@ export interface RequestInput {
   reason: string;
   /** The grant this request would extend. */
   extendsGrantId?: string;
+  /** The requester's current TOTP code, for a resource with require_mfa. */
+  mfaCode?: string;
 }
 
 export const MAX_REASON_LENGTH = 2000;
@@ -50,6 +53,12 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   }
   const reason = input.reason.trim().slice(0, MAX_REASON_LENGTH);
   if (reason === '') return refuse({ kind: 'reason-required', resource: ref(resource) });
+  // With require_mfa, no code, no request: the owners never see it.
+  if (resource.requireMfa) {
+    if (input.mfaCode === undefined || input.mfaCode.trim() === '') return refuse({ kind: 'mfa-code-needed', resource: ref(resource) });
+    const checked = await new MfaService(ctx).check(input.requester, input.mfaCode, 'request');
+    if (!checked.ok) return checked;
+  }
 
   const filing: Filing = {
     id: newId('req'),
@@ -115,6 +124,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       reason,
       approvals_required: resource.approvalsRequired,
       owners: resource.owners,
+      mfa_checked: resource.requireMfa,
       ...(extendsGrantId ? { extends_grant: extendsGrantId } : {}),
       policy_sha256: loaded.sha256,
     },

@@ -2,6 +2,7 @@ import type { AccessContext } from './context.ts';
 import { approve, deny, mayDecide } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
 import { endDueGrants, reconcileGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
+import { MfaService } from '../mfa/service.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
 
@@ -10,7 +11,12 @@ import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdi
  * Inputs and outputs are plain data; nothing here knows about Slack.
  */
 export class AccessService {
-  constructor(readonly ctx: AccessContext) {}
+  /** Step-up MFA: enrolment, removal, resets and code checks. */
+  readonly mfa: MfaService;
+
+  constructor(readonly ctx: AccessContext) {
+    this.mfa = new MfaService(ctx);
+  }
 
   requestable(userId: string) {
     return requestableBy(this.ctx, userId);
@@ -21,11 +27,12 @@ export class AccessService {
   cancel(requestId: string, userId: string) {
     return cancelRequest(this.ctx, requestId, userId);
   }
-  approve(requestId: string, approver: string, options?: { mfaChecked?: boolean }) {
+  /** With approver_mfa, `mfaCode` is the approver's current code. */
+  approve(requestId: string, approver: string, options?: { mfaCode?: string }) {
     return approve(this.ctx, requestId, approver, options);
   }
-  mayDecide(requestId: string, userId: string) {
-    return mayDecide(this.ctx, requestId, userId);
+  mayDecide(requestId: string, userId: string, decision: 'approve' | 'deny' = 'deny') {
+    return mayDecide(this.ctx, requestId, userId, decision);
   }
   deny(requestId: string, denier: string, reason: string) {
     return deny(this.ctx, requestId, denier, reason);
@@ -34,11 +41,17 @@ export class AccessService {
     return releaseGrant(this.ctx, grantId, userId);
   }
   /** Files a request to extend a grant: a new request, approved again by the owners. */
-  async extend(grantId: string, userId: string, reason = 'extension of an active grant') {
+  async extend(grantId: string, userId: string, options: { reason?: string; mfaCode?: string } = {}) {
     const grant = await findGrant(this.ctx, grantId);
     if (!grant) return { ok: false as const, refusal: { kind: 'not-found' as const, id: grantId } };
     if (grant.userId !== userId) return { ok: false as const, refusal: { kind: 'not-yours' as const } };
-    return requestAccess(this.ctx, { requester: userId, resourceId: grant.resourceId, reason, extendsGrantId: grantId });
+    return requestAccess(this.ctx, {
+      requester: userId,
+      resourceId: grant.resourceId,
+      reason: options.reason ?? 'extension of an active grant',
+      extendsGrantId: grantId,
+      ...(options.mfaCode !== undefined ? { mfaCode: options.mfaCode } : {}),
+    });
   }
 
   findRequest(id: string) {

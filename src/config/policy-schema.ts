@@ -90,7 +90,7 @@ const duration = z.string({ error: explain('a duration', DURATION_HINT) }).trans
   }
 });
 
-function members(role: 'owner' | 'requester', minimum: number) {
+function members(role: 'owner' | 'requester' | 'MFA admin', minimum: number) {
   const entry = z.string({ error: explain(`a Slack user id or group name`, 'use ids like U01AB2CD3 or group names like db-owners') })
     .refine((value) => USER_ID.test(value) || GROUP_NAME.test(value));
   return z.array(entry, {
@@ -155,6 +155,7 @@ export const ResourceSchema = strict({
   approvals_required: z.number({ error: explain('a number of approvals', 'use a whole number, 1 or more') })
     .int().min(1).default(1),
   require_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
+  approver_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
   approval_channel: channelId.nullish(),
   provisioner: ProvisionerSchema,
 }, 'a resource', 'each resource is a mapping with id, name, owners, requesters, default_duration, max_duration and provisioner');
@@ -176,6 +177,7 @@ export const FileSchema = strict({
   checkpoint_every: duration.default(DEFAULT_CHECKPOINT_EVERY_MS),
   checkpoint_every_events: z.number({ error: explain('a number of events', 'write a whole number like 1000') }).int().min(1).default(1000),
   groups: GroupsSchema.default({}),
+  mfa_admins: members('MFA admin', 0).default([]),
   resources: z.array(z.unknown(), { error: explain('a list of resources', 'list resources as YAML items, each starting with - id:') })
     .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),
 }, 'a policy', 'the file must be a mapping with audit_channel, groups and resources at the top level');

@@ -50,7 +50,10 @@ export interface ResourcePolicy {
   defaultDurationMs: number;
   maxDurationMs: number;
   approvalsRequired: number;
+  /** Requesters give a current TOTP code with the request. */
   requireMfa: boolean;
+  /** Each approval needs the approver's current TOTP code. */
+  approverMfa: boolean;
   approvalChannel: string | null;
   provisioner: ProvisionerConfig;
 }
@@ -64,6 +67,8 @@ export interface Policy {
   checkpointEveryEvents: number;
   checkpointEveryMs: number;
   groups: ReadonlyMap<string, readonly string[]>;
+  /** Who may reset another person's MFA (expanded from groups, like owners). */
+  mfaAdmins: string[];
   resources: ResourcePolicy[];
 }
 
@@ -124,10 +129,17 @@ function expand(entries: readonly string[], groups: Groups): string[] {
 }
 
 /** Rules that span fields or resources, checked on whatever passed the schema. */
-function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Groups | undefined): Finding[] {
+function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Groups | undefined, mfaAdmins: readonly string[]): Finding[] {
   const findings: Finding[] = [];
-  const firstIndexOfId = new Map<string, number>();
   const defined = groups === undefined ? '' : [...groups.keys()].join(', ') || 'none';
+  const undefinedGroup = (entry: string) =>
+    `${JSON.stringify(entry)} is not a defined group (defined groups: ${defined}): add it under groups or use a Slack user id`;
+  if (groups !== undefined) {
+    mfaAdmins.forEach((entry, k) => {
+      if (!USER_ID.test(entry) && !groups.has(entry)) findings.push({ path: ['mfa_admins', k], message: undefinedGroup(entry) });
+    });
+  }
+  const firstIndexOfId = new Map<string, number>();
   for (const [index, resource] of resources) {
     const at = (...rest: PathSegment[]): PathSegment[] => ['resources', index, ...rest];
     const earlier = firstIndexOfId.get(resource.id);
@@ -143,9 +155,7 @@ function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Grou
     if (groups === undefined) continue;
     for (const field of ['owners', 'requesters'] as const) {
       resource[field].forEach((entry, k) => {
-        if (!USER_ID.test(entry) && !groups.has(entry)) {
-          findings.push({ path: at(field, k), message: `${JSON.stringify(entry)} is not a defined group (defined groups: ${defined}): add it under groups or use a Slack user id` });
-        }
+        if (!USER_ID.test(entry) && !groups.has(entry)) findings.push({ path: at(field, k), message: undefinedGroup(entry) });
       });
     }
     const owners = expand(resource.owners, groups);
@@ -184,6 +194,7 @@ function toResource(resource: ResourceFields, groups: Groups): ResourcePolicy {
     maxDurationMs: resource.max_duration,
     approvalsRequired: resource.approvals_required,
     requireMfa: resource.require_mfa,
+    approverMfa: resource.approver_mfa,
     approvalChannel: resource.approval_channel ?? null,
     provisioner: toProvisioner(resource.provisioner),
   };
@@ -256,7 +267,8 @@ export function parsePolicy(text: string, file: string): Policy {
   const groups = groupsResult.success
     ? new Map(Object.entries(groupsResult.data).map(([name, ids]) => [name, uniqueSorted(ids)] as const))
     : undefined;
-  findings.push(...crossCheck(resources, groups));
+  const mfaAdmins = top.success ? top.data.mfa_admins : [];
+  findings.push(...crossCheck(resources, groups, mfaAdmins));
 
   if (!top.success || groups === undefined || findings.length > 0) {
     const problems = findings.map(({ path, message }) => ({ path: formatPath(path), line: lineAt(doc, lines, path), message }));
@@ -271,6 +283,7 @@ export function parsePolicy(text: string, file: string): Policy {
     checkpointEveryEvents: top.data.checkpoint_every_events,
     checkpointEveryMs: top.data.checkpoint_every,
     groups,
+    mfaAdmins: expand(mfaAdmins, groups),
     resources: [...resources.values()].map((resource) => toResource(resource, groups)),
   };
 }

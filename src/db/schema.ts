@@ -133,6 +133,26 @@ export interface AuditCheckpointTable {
   message: string;
 }
 
+/** A person's TOTP secrets, sealed (SecretBox, context `mfa:<user_id>`). See migration 0006. */
+export interface MfaEnrolmentTable {
+  user_id: string;
+  secret: Buffer | null;
+  pending_secret: Buffer | null;
+  enrolled_at: Date | null;
+  pending_since: Date | null;
+  /** The last TOTP time step a code was accepted for. */
+  last_step: number | null;
+  enrolment_channel: string | null;
+  enrolment_ts: string | null;
+  enrolment_file: string | null;
+}
+
+export interface MfaGuardTable {
+  user_id: string;
+  failures: ColumnType<Date[], Date[] | undefined, Date[]>;
+  locked_until: Date | null;
+}
+
 export interface Database {
   audit_events: AuditEventTable;
   audit_log: AuditLogView;
@@ -146,4 +166,6 @@ export interface Database {
   outbox: OutboxTable;
   audit_channel_state: AuditChannelStateTable;
   audit_checkpoints: AuditCheckpointTable;
+  mfa_enrolments: MfaEnrolmentTable;
+  mfa_guards: MfaGuardTable;
 }

@@ -9,6 +9,7 @@ import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
+import { registerMfa } from './listeners/mfa.ts';
 import { registerViews } from './listeners/views.ts';
 import { boltLogger } from './logger.ts';
 import { slackFetch } from './http-fetch.ts';
@@ -88,6 +89,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   registerActions(app, deps);
   registerViews(app, deps);
   registerEvents(app, deps);
+  registerMfa(app, deps);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack listener failed');
   });

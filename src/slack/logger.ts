@@ -6,6 +6,17 @@ import type { Logger } from '../log.ts';
  * Bolt passes errors and objects as extra arguments; they go into pino's merge object
  * under `err` / `detail` instead of being formatted into the message.
  */
+/**
+ * At debug level the Web API client logs whole request and response bodies: direct
+ * messages with database passwords, MFA enrolment keys. Those lines keep their label only.
+ */
+const PAYLOAD_DUMP = /^(http request (?:body|result)): /;
+
+function scrub(text: string): string {
+  const dump = PAYLOAD_DUMP.exec(text);
+  return dump ? `${dump[1]}: [not logged: Slack payloads can hold credentials]` : text;
+}
+
 export function boltLogger(log: Logger): SlackLogger {
   let current = log.child({ component: 'bolt' });
   const write = (level: 'debug' | 'info' | 'warn' | 'error', args: unknown[]) => {
@@ -14,7 +25,7 @@ export function boltLogger(log: Logger): SlackLogger {
     for (const arg of args) {
       if (arg instanceof Error) merge.err = arg;
       else if (typeof arg === 'object' && arg !== null) merge.detail = arg;
-      else texts.push(String(arg));
+      else texts.push(scrub(String(arg)));
     }
     current[level](merge, texts.join(' '));
   };

@@ -1,6 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import { sql } from 'kysely';
-import type { Notification } from '../access/notifications.ts';
+import type { EnrolmentMessage, Notification } from '../access/notifications.ts';
 import type { AccessService } from '../access/service.ts';
 import type { AccessRequest } from '../access/types.ts';
 import { checkpointById } from '../audit/checkpoint-store.ts';
@@ -10,6 +10,7 @@ import type { Db } from '../db/database.ts';
 import type { Selectable } from 'kysely';
 import type { OutboxTable } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
+import { otpauthUri, qrPng } from '../mfa/totp.ts';
 import * as ui from './blocks/index.ts';
 import { checkpointMetadata } from './channel-anchors.ts';
 import { describeSlackError, retryDelayMs } from './slack-errors.ts';
@@ -170,6 +171,21 @@ export class Notifier {
         return this.publishHome(n.userId);
       case 'checkpoint.publish':
         return this.publishCheckpoint(n.checkpointId);
+      case 'grant.revoke_alert':
+        return this.alertRevokeFailing(n.grantId);
+      case 'mfa.enrolment':
+        return this.sendEnrolment(n.userId);
+      case 'mfa.enrolled':
+        await this.deleteEnrolmentMessage(n.leftover);
+        return this.dm(n.userId, ui.mfaEnrolledDM(n.reEnrolment === true));
+      case 'mfa.changed':
+        await this.deleteEnrolmentMessage(n.leftover);
+        return this.dm(n.userId, ui.mfaChangedDM(n.change, n.by));
+      case 'mfa.locked': {
+        const until = new Date(n.until);
+        await this.postToAuditChannel(ui.mfaLockedAlert(n.userId, until));
+        return this.dm(n.userId, ui.mfaLockedDM(until));
+      }
       default: {
         // A kind this version does not know (a newer replica wrote it): leave it for one that does.
         const unknown: never = n;
@@ -269,6 +285,71 @@ export class Notifier {
       blocks: message.blocks,
       metadata: checkpointMetadata(checkpoint),
     });
+  }
+
+  private async postToAuditChannel(message: ui.Message): Promise<void> {
+    await this.client.chat.postMessage({ channel: this.policy().policy.auditChannel, text: message.text, blocks: message.blocks });
+  }
+
+  /** A revocation still failing after several attempts: the audit channel and every owner hear of it. */
+  private async alertRevokeFailing(grantId: string): Promise<void> {
+    const grant = await this.access.findGrant(grantId);
+    // Taken away meanwhile: nothing to alert about any more.
+    if (!grant || grant.status !== 'revoke_failed') return;
+    const owners = resourceById(this.policy().policy, grant.resourceId)?.owners ?? [];
+    const alert = ui.revokeFailingAlert(grant, owners);
+    await this.postToAuditChannel(alert);
+    for (const owner of owners) await this.dm(owner, alert);
+  }
+
+  /**
+   * The QR code of an enrolment, uploaded to the person's direct message, then the link,
+   * the key for typing in by hand and the button that confirms. Rendered from the sealed
+   * secret now: an enrolment confirmed or replaced meanwhile sends nothing (or the newest).
+   * Where it went is remembered at once, so a retry or the confirmation deletes it.
+   */
+  private async sendEnrolment(userId: string): Promise<void> {
+    const pending = await this.access.mfa.pendingEnrolment(userId);
+    if (!pending) return;
+    await this.deleteEnrolmentMessage(pending.leftover);
+    const channel = await this.dmChannel(userId);
+    const uri = otpauthUri(pending.secret, await this.displayName(userId));
+    const uploaded = (await this.client.filesUploadV2({
+      channel_id: channel,
+      file: await qrPng(uri),
+      filename: 'gatehouse-mfa.png',
+      title: 'Gatehouse MFA QR code',
+      alt_text: 'QR code that adds Gatehouse to an authenticator app',
+      initial_comment: ui.mfaQrComment(pending.reEnrolment),
+    })) as { files?: { files?: { id?: string }[] }[] };
+    const file = uploaded.files?.[0]?.files?.[0]?.id;
+    await this.access.mfa.rememberEnrolmentMessage(userId, { channel, ...(file ? { file } : {}) });
+    const message = ui.mfaEnrolmentDM(uri, pending.secret, pending.reEnrolment);
+    const posted = await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
+    await this.access.mfa.rememberEnrolmentMessage(userId, { channel, ...(posted.ts ? { ts: posted.ts } : {}), ...(file ? { file } : {}) });
+  }
+
+  /** The label an authenticator app shows: the person's name when Slack gives it, else their id. */
+  private async displayName(userId: string): Promise<string> {
+    try {
+      const info = await this.client.users.info({ user: userId });
+      return info.user?.profile?.display_name || info.user?.real_name || info.user?.name || userId;
+    } catch (err) {
+      this.log.warn({ err: describeSlackError(err), userId }, 'could not read a name for the MFA label; using the user id');
+      return userId;
+    }
+  }
+
+  /** Deletes an enrolment's QR code and message; already gone is fine (a retry, or the person deleted it). */
+  private async deleteEnrolmentMessage(message: EnrolmentMessage | undefined): Promise<void> {
+    if (!message) return;
+    const gone = new Set(['file_not_found', 'file_deleted', 'message_not_found', 'cant_delete_message']);
+    const ignoreGone = (err: unknown) => {
+      const code = (err as { data?: { error?: string } }).data?.error;
+      if (!code || !gone.has(code)) throw err;
+    };
+    if (message.file) await this.client.files.delete({ file: message.file }).catch(ignoreGone);
+    if (message.ts) await this.client.chat.delete({ channel: message.channel, ts: message.ts }).catch(ignoreGone);
   }
 
   private async mustRequest(id: string): Promise<AccessRequest> {

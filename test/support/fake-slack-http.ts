@@ -7,10 +7,11 @@ import type { Args } from './fake-slack-protocol.ts';
  */
 const JSON_FIELDS = ['blocks', 'attachments', 'view', 'metadata'];
 
-export async function readBody(request: IncomingMessage): Promise<string> {
+/** The request's bytes: text for the Web API, binary for file uploads. */
+export async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /**

@@ -29,11 +29,19 @@ export interface SlackMessage {
   attachments?: unknown[];
   metadata?: { event_type: string; event_payload: Record<string, unknown> };
   thread_ts?: string;
+  /** Files shared with the message (files.completeUploadExternal with a channel). */
+  files?: SharedFile[];
   user: string;
   bot_id: string;
   app_id: string;
   team: string;
   edited?: { user: string; ts: string };
+}
+
+export interface SharedFile {
+  id: string;
+  name: string;
+  title: string;
 }
 
 export interface EphemeralMessage {
@@ -135,6 +143,20 @@ export class MessageStore {
       this.ephemeralList.push({ ...this.ephemeralOf(context.channel, context.userId, body), via: 'response_url' });
     }
     return { status: 200, body: ok() };
+  }
+
+  /** The message Slack posts when an upload is completed into a channel: the comment and the files. */
+  shareFiles(channel: string, comment: string, files: SharedFile[]): SlackMessage {
+    const message = this.store(channel, { text: comment });
+    message.files = files;
+    return message;
+  }
+
+  /** A deleted file takes its share messages with it (when it was their only file). */
+  unshareFile(fileId: string): void {
+    for (const [channel, messages] of this.channels) {
+      this.channels.set(channel, messages.filter((m) => !(m.files?.length === 1 && m.files[0]?.id === fileId)));
+    }
   }
 
   private discard(message: SlackMessage): void {

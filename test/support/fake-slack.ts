@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Directory, type SlackUser, type UserOverrides } from './fake-slack-directory.ts';
+import { FileStore, type SlackFile } from './fake-slack-files.ts';
 import { bearerToken, parseArgs, readBody, sendJson } from './fake-slack-http.ts';
 import { MessageStore, type EphemeralMessage, type ResponseContext, type SlackMessage } from './fake-slack-messages.ts';
 import { Clock, dmChannelOf, fail, ok, type Answer, type Args, type MethodHandler } from './fake-slack-protocol.ts';
@@ -9,7 +10,7 @@ import { FakeSocketMode, SOCKET_PATH, type EnvelopeOptions, type EnvelopeType, t
 import { ViewStore, type SlackView } from './fake-slack-views.ts';
 import { Waitlist, type WaitOptions } from './fake-slack-waiters.ts';
 
-export type { EphemeralMessage, SlackMessage, SlackUser, SlackView, SocketAck, WaitOptions };
+export type { EphemeralMessage, SlackFile, SlackMessage, SlackUser, SlackView, SocketAck, WaitOptions };
 export { APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID } from './fake-slack-protocol.ts';
 
 /** How the next call(s) to a method fail, instead of reaching the method. */
@@ -62,6 +63,7 @@ export class FakeSlack {
   private readonly messages = new MessageStore(this.clock);
   private readonly views = new ViewStore(this.clock);
   private readonly directory = new Directory();
+  private readonly fileStore = new FileStore(this.messages, () => this.origin);
   private readonly socket = new FakeSocketMode();
   private readonly failures = new Map<string, Failure[]>();
   private readonly responseUrls = new Map<string, ResponseContext & { uses: number }>();
@@ -71,6 +73,7 @@ export class FakeSlack {
     ...this.messages.handlers,
     ...this.views.handlers,
     ...this.directory.handlers,
+    ...this.fileStore.handlers,
     'apps.connections.open': () => ok({ url: this.socketUrl }),
   };
 
@@ -186,6 +189,15 @@ export class FakeSlack {
     return this.views.byId(id);
   }
 
+  /** A file uploaded through files.uploadV2's three steps, with its bytes. */
+  file(id: string): SlackFile | undefined {
+    return this.fileStore.file(id);
+  }
+
+  files(): SlackFile[] {
+    return this.fileStore.all();
+  }
+
   user(id: string): SlackUser {
     return this.directory.user(id);
   }
@@ -214,8 +226,14 @@ export class FakeSlack {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', this.origin);
-    const raw = await readBody(request);
-    const args = parseArgs(request.headers['content-type'], raw, url.searchParams);
+    const body = await readBody(request);
+    if (url.pathname.startsWith('/upload/')) {
+      const { status, text } = await this.fileStore.receive(decodeURIComponent(url.pathname.slice('/upload/'.length)), request.headers['content-type'], body);
+      response.writeHead(status, { 'content-type': 'text/plain' });
+      response.end(text);
+      return;
+    }
+    const args = parseArgs(request.headers['content-type'], body.toString('utf8'), url.searchParams);
     if (url.pathname.startsWith('/api/')) {
       this.callApi(decodeURIComponent(url.pathname.slice('/api/'.length)), args, bearerToken(request), response);
     } else if (url.pathname.startsWith('/response/')) {

@@ -46,13 +46,16 @@ const HELP = [
     '>`/request-access prod-db 2h fix invoice export`\n>`/request-access staging`',
   '`/access`: what you hold (with time left and an *I\'m done* button) and what you are waiting for (with *Cancel*).',
   '`/access help`: this help.',
+  '`/access mfa`: set up MFA (a QR code for your authenticator app), or see it, move it to a new phone or turn it off. ' +
+    'Resources marked for MFA ask for a current code when you request them or approve them. ' +
+    'MFA admins reset a lost phone with `/access mfa reset @person`.',
   '`/verify-audit`: for auditors, checks that the audit log is complete and unaltered, and posts the result.',
   'Before your access ends you get a reminder with *Extend*, which sends a new request for the owners to approve.',
 ];
 
 export function accessHelp(): Message {
   return {
-    text: 'Gatehouse commands: /request-access, /access, /access help, /verify-audit',
+    text: 'Gatehouse commands: /request-access, /access, /access help, /access mfa, /verify-audit',
     blocks: HELP.map((paragraph) => section(paragraph)),
   };
 }

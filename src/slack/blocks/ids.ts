@@ -14,6 +14,10 @@ export const ACTION = {
   extendGrant: 'gatehouse.extend_grant',
   /** The App Home "Request access" button; it carries no value. */
   openRequestModal: 'gatehouse.open_request_modal',
+  /** MFA: confirm an enrolment with a code (on the QR code message), re-enrol, turn off. No value. */
+  mfaConfirm: 'gatehouse.mfa_confirm',
+  mfaReEnrol: 'gatehouse.mfa_re_enrol',
+  mfaRemove: 'gatehouse.mfa_remove',
 } as const;
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
@@ -27,12 +31,15 @@ export const BLOCK = {
   requestActions: 'gatehouse.request_actions',
   grantActions: 'gatehouse.grant_actions',
   homeActions: 'gatehouse.home_actions',
+  mfaActions: 'gatehouse.mfa_actions',
 } as const;
 
 /** View callback ids, matched by `app.view(...)`. */
 export const VIEW = {
   requestModal: 'gatehouse.request_modal',
   denyModal: 'gatehouse.deny_modal',
+  /** Asks for a TOTP code; what it is for travels in private_metadata (MfaModalContext). */
+  mfaModal: 'gatehouse.mfa_modal',
   home: 'gatehouse.home',
 } as const;
 
@@ -42,6 +49,11 @@ export const REQUEST_MODAL = {
   duration: { block: 'gatehouse.request.duration', action: 'gatehouse.request.duration_input' },
   reason: { block: 'gatehouse.request.reason', action: 'gatehouse.request.reason_input' },
   mfaCode: { block: 'gatehouse.request.mfa', action: 'gatehouse.request.mfa_input' },
+} as const;
+
+/** Input block of the MFA code modal. */
+export const MFA_MODAL = {
+  code: { block: 'gatehouse.mfa.code', action: 'gatehouse.mfa.code_input' },
 } as const;
 
 /** Input block of the deny modal. */

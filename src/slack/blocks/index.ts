@@ -12,3 +12,4 @@ export * from './app-home.ts';
 export * from './audit-channel.ts';
 export * from './verify-result.ts';
 export * from './checkpoint.ts';
+export * from './mfa.ts';

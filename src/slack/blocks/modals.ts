@@ -3,6 +3,7 @@ import type { InputBlock, ModalView, PlainTextOption } from '@slack/types';
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { requestPhrase } from './approval-card.ts';
+import { codeInput } from './mfa.ts';
 import { DENY_MODAL, REQUEST_MODAL, VIEW } from './ids.ts';
 import { LIMITS, plainText, section } from './kit.ts';
 import { truncate } from './text.ts';
@@ -12,6 +13,8 @@ export interface RequestableResource {
   name: string;
   defaultDurationMs: number;
   maxDurationMs: number;
+  /** require_mfa: the request needs a current code. */
+  requireMfa?: boolean;
 }
 
 /** What the modal must remember until it is submitted; it travels in `private_metadata`. */
@@ -26,7 +29,6 @@ export interface RequestModalInput {
   /** Only what this person may request. */
   resources: RequestableResource[];
   prefill: { resourceId?: string; duration?: string; reason?: string };
-  requireMfa?: boolean;
   context?: RequestModalContext;
 }
 
@@ -73,7 +75,7 @@ function durationHint(resources: readonly RequestableResource[], chosen: Request
   return truncate(`Leave empty for the resource's default: ${each.join(', ')}. Like 30m, 4h or 1h30m.`, 2000);
 }
 
-export function requestModal({ resources, prefill, requireMfa = false, context = {} }: RequestModalInput): ModalView {
+export function requestModal({ resources, prefill, context = {} }: RequestModalInput): ModalView {
   const base = {
     type: 'modal' as const,
     callback_id: VIEW.requestModal,
@@ -135,13 +137,15 @@ export function requestModal({ resources, prefill, requireMfa = false, context =
       },
     },
   ];
-  if (requireMfa) {
+  // A code field when what may be chosen needs one: required if every choice does.
+  const needingMfa = chosen ? (chosen.requireMfa ? [chosen] : []) : resources.filter((resource) => resource.requireMfa);
+  if (needingMfa.length > 0) {
+    const all = needingMfa.length === (chosen ? 1 : resources.length);
+    const input = codeInput(REQUEST_MODAL.mfaCode.block, REQUEST_MODAL.mfaCode.action);
     blocks.push({
-      type: 'input',
-      block_id: REQUEST_MODAL.mfaCode.block,
-      label: plainText('MFA code'),
-      hint: plainText('The 6-digit code from your authenticator app.'),
-      element: { type: 'plain_text_input', action_id: REQUEST_MODAL.mfaCode.action, min_length: 6, max_length: 8, placeholder: plainText('123456') },
+      ...input,
+      ...(all ? {} : { optional: true }),
+      hint: plainText(truncate(`Needed for ${needingMfa.map((resource) => resource.id).join(', ')}. ${input.hint.text}`, 2000), 2000),
     });
   }
   return { ...base, submit: plainText('Send request', LIMITS.viewTitle), blocks };

@@ -89,6 +89,32 @@ export function refusalText(refusal: Refusal): string {
         'Only members of the policy\'s `auditors` group can run `/verify-audit`. ' +
         'Ask an auditor to run it, or ask an administrator to add you to `auditors`.'
       );
+    case 'mfa-not-enrolled':
+      return refusal.purpose === 'confirm'
+        ? 'No MFA enrolment is waiting to be confirmed: run `/access mfa` to start one.'
+        : 'You have not set up MFA yet: run `/access mfa`, scan the QR code with an authenticator app, and try again.';
+    case 'mfa-code-needed':
+      return `${resourceLabel(refusal.resource)} needs a current code from your authenticator app. Enter the 6 digits it shows for Gatehouse.`;
+    case 'mfa-wrong':
+      return (
+        `${refusal.malformed ? 'A code is 6 digits.' : 'That code is not right.'} Use the code your authenticator app shows now for Gatehouse; ` +
+        `check that your phone's clock is set automatically. ${plural(refusal.attemptsLeft, 'more wrong code')} within 10 minutes and MFA locks for 15 minutes.`
+      );
+    case 'mfa-replayed':
+      return 'That code was already used. Wait for your authenticator app to show the next one (at most 30 seconds) and enter that.';
+    case 'mfa-locked':
+      return (
+        `MFA is locked after too many wrong codes, until ${formatWhen(refusal.until)}. ` +
+        'If you did not enter them, tell your security team: someone may be trying to act as you. An MFA admin can unlock it sooner.'
+      );
+    case 'mfa-unavailable':
+      return 'MFA is not available: the operator has not set GATEHOUSE_SECRETS_KEY, which keeps the authenticator secrets encrypted. Ask them to set it.';
+    case 'mfa-already-on':
+      return 'MFA is already on. To move to a new phone, choose *Re-enrol* in `/access mfa` and confirm with a current code first.';
+    case 'not-mfa-admin':
+      return 'Only the policy\'s `mfa_admins` can reset someone\'s MFA. Ask one of them; your attempt has been recorded in the audit log.';
+    case 'mfa-own-reset':
+      return 'You cannot reset your own MFA: ask another MFA admin, or turn it off yourself with a current code (`/access mfa`).';
     default:
       return unhandled(refusal);
   }

@@ -5,6 +5,7 @@ import * as ui from '../blocks/index.ts';
 import { isAuditor, type SlackDeps } from '../deps.ts';
 import { parseRequestCommand } from '../parse-command.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
+import { accessMfa } from './mfa.ts';
 import { requestModalFor } from './request-modal.ts';
 
 /** The three slash commands. Each acks at once; the work happens after. */
@@ -13,7 +14,14 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     await ack();
     const parsed = parseRequestCommand(command.text);
     const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
-    if (!parsed.resourceId || !parsed.reason || !durationValid) {
+    const resource = parsed.resourceId ? resourceById(deps.policy().policy, parsed.resourceId) : undefined;
+    // A resource that needs MFA is asked for in the form, which has a field for the code.
+    const needsCode = resource?.requireMfa === true && resource.requesters.includes(command.user_id);
+    if (needsCode && (await deps.access.mfa.status(command.user_id)).state !== 'on') {
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'mfa-not-enrolled', purpose: 'request' }) });
+      return;
+    }
+    if (!parsed.resourceId || !parsed.reason || !durationValid || needsCode) {
       // Something is missing or malformed: the form, filled with what was given.
       await client.views.open({ trigger_id: command.trigger_id, view: requestModalFor(deps, command.user_id, parsed, { channelId: command.channel_id }) });
       return;
@@ -27,9 +35,11 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     await respond({ response_type: 'ephemeral', ...ui.sentToApprovers(result.request, owners.length) });
   });
 
-  app.command('/access', async ({ ack, command, respond }) => {
+  app.command('/access', async ({ ack, command, respond, client }) => {
     await ack();
-    const word = command.text.trim().toLowerCase();
+    const [first = '', ...rest] = command.text.trim().split(/\s+/);
+    const word = first.toLowerCase();
+    if (word === 'mfa') return accessMfa(deps, { userId: command.user_id, triggerId: command.trigger_id, words: rest, respond, client });
     if (word === 'help') {
       await respond({ response_type: 'ephemeral', ...ui.accessHelp() });
       return;

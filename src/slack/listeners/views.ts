@@ -14,6 +14,13 @@ function fieldOf(refusal: Refusal): string {
       return ui.REQUEST_MODAL.duration.block;
     case 'reason-required':
       return ui.REQUEST_MODAL.reason.block;
+    case 'mfa-not-enrolled':
+    case 'mfa-code-needed':
+    case 'mfa-wrong':
+    case 'mfa-replayed':
+    case 'mfa-locked':
+    case 'mfa-unavailable':
+      return ui.REQUEST_MODAL.mfaCode.block;
     default:
       return ui.REQUEST_MODAL.resource.block;
   }
@@ -26,6 +33,7 @@ export function registerViews(app: App, deps: SlackDeps): void {
     const resourceId = values[ui.REQUEST_MODAL.resource.block]?.[ui.REQUEST_MODAL.resource.action]?.selected_option?.value ?? '';
     const duration = values[ui.REQUEST_MODAL.duration.block]?.[ui.REQUEST_MODAL.duration.action]?.value ?? '';
     const reason = values[ui.REQUEST_MODAL.reason.block]?.[ui.REQUEST_MODAL.reason.action]?.value ?? '';
+    const mfaCode = values[ui.REQUEST_MODAL.mfaCode.block]?.[ui.REQUEST_MODAL.mfaCode.action]?.value ?? '';
     if (duration.trim() !== '') {
       try {
         parseDuration(duration.trim());
@@ -40,6 +48,7 @@ export function registerViews(app: App, deps: SlackDeps): void {
       duration,
       reason,
       ...(context.extendsGrantId ? { extendsGrantId: context.extendsGrantId } : {}),
+      ...(mfaCode.trim() !== '' ? { mfaCode } : {}),
     });
     if (!result.ok) {
       return void (await ack({ response_action: 'errors', errors: { [fieldOf(result.refusal)]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));

@@ -1,0 +1,96 @@
+import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import * as ui from '../blocks/index.ts';
+import type { SlackDeps } from '../deps.ts';
+
+/** `<@U123|dana>` (an escaped mention) or a bare user id. */
+const MENTION = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]+)$/;
+
+interface MfaCommand {
+  userId: string;
+  triggerId: string;
+  words: string[];
+  respond: RespondFn;
+  client: WebClient;
+}
+
+const ephemeral = (message: ui.Message) => ({ response_type: 'ephemeral' as const, ...message });
+
+/**
+ * `/access mfa [remove | re-enrol | reset @person]`. With no more words it enrols, or,
+ * when MFA is on, shows it with Re-enrol and Turn off. Codes are never typed into a
+ * command (Slack may show them in the composer's history): they go into a form.
+ */
+export async function accessMfa(deps: SlackDeps, { userId, triggerId, words, respond, client }: MfaCommand): Promise<void> {
+  const mfa = deps.access.mfa;
+  if (!mfa.available) return void (await respond(ephemeral(ui.refusalMessage({ kind: 'mfa-unavailable' }))));
+  const [sub = '', target = ''] = words.map((word, i) => (i === 0 ? word.toLowerCase() : word));
+  if (sub === 'reset') {
+    const id = MENTION.exec(target);
+    const person = id?.[1] ?? id?.[2];
+    if (!person) return void (await respond({ response_type: 'ephemeral', text: 'Say whose MFA to reset: `/access mfa reset @person`.' }));
+    const result = await mfa.reset(userId, person);
+    if (!result.ok) return void (await respond(ephemeral(ui.refusalMessage(result.refusal))));
+    const was = result.previous === 'off' ? 'had no MFA' : result.previous === 'pending' ? 'had an enrolment waiting' : 'had MFA on';
+    await respond({
+      response_type: 'ephemeral',
+      text: `⚪ Reset the MFA of ${ui.mention(person)}, who ${was}${result.wasLocked ? ' and was locked out' : ''}. They can enrol again with \`/access mfa\`; they have been told.`,
+    });
+    return;
+  }
+  const status = await mfa.status(userId);
+  if (sub === 'remove' || sub === 'off') {
+    if (status.state !== 'on') return void (await respond({ response_type: 'ephemeral', text: 'MFA is not on for you: nothing to turn off.' }));
+    await client.views.open({ trigger_id: triggerId, view: ui.mfaModal({ purpose: 'remove' }) });
+    return;
+  }
+  if (sub !== '' && sub !== 're-enrol' && sub !== 'reenrol') {
+    await respond({ response_type: 'ephemeral', text: `\`/access mfa ${ui.escapeText(sub)}\` is not something I know. Try \`/access mfa\`, \`/access mfa remove\` or \`/access mfa reset @person\`.` });
+    return;
+  }
+  if (status.state === 'on') {
+    if (sub === '') return void (await respond(ephemeral(ui.mfaStatusMessage(status))));
+    await client.views.open({ trigger_id: triggerId, view: ui.mfaModal({ purpose: 're-enrol' }) });
+    return;
+  }
+  const started = await mfa.begin(userId);
+  await respond(ephemeral(started.ok ? ui.mfaEnrolmentStarted(false) : ui.refusalMessage(started.refusal)));
+}
+
+type Values = Record<string, Record<string, { value?: string | null }>>;
+
+/** The MFA buttons and the code form. Problems with a code come back on the code field. */
+export function registerMfa(app: App, deps: SlackDeps): void {
+  const forms = [
+    [ui.ACTION.mfaConfirm, 'confirm'],
+    [ui.ACTION.mfaReEnrol, 're-enrol'],
+    [ui.ACTION.mfaRemove, 'remove'],
+  ] as const;
+  for (const [actionId, purpose] of forms) {
+    app.action<BlockButtonAction>(actionId, async ({ ack, body, client }) => {
+      await ack();
+      await client.views.open({ trigger_id: body.trigger_id, view: ui.mfaModal({ purpose }) });
+    });
+  }
+
+  app.view(ui.VIEW.mfaModal, async ({ ack, body, view }) => {
+    const context = ui.readMfaModalContext(view.private_metadata);
+    const code = (view.state.values as Values)[ui.MFA_MODAL.code.block]?.[ui.MFA_MODAL.code.action]?.value ?? '';
+    const userId = body.user.id;
+    if (!context) return void (await ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: 'This form is out of date: close it and start again.' } }));
+    const mfa = deps.access.mfa;
+    const result =
+      context.purpose === 'confirm'
+        ? await mfa.confirm(userId, code)
+        : context.purpose === 're-enrol'
+          ? await mfa.begin(userId, code)
+          : context.purpose === 'remove'
+            ? await mfa.remove(userId, code)
+            : await deps.access.approve(context.requestId ?? '', userId, { mfaCode: code });
+    if (!result.ok) {
+      return void (await ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
+    }
+    // The form closes; what follows comes by direct message (a new QR code, a confirmation) or on the card.
+    await ack();
+  });
+}
