@@ -23,7 +23,7 @@ export type Notification =
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */
   | { kind: 'mfa.enrolment'; userId: string }
   /** An enrolment confirmed: its QR code message is deleted and the person told. */
-  | { kind: 'mfa.enrolled'; userId: string; reEnrolment?: boolean; leftover?: EnrolmentMessage }
+  | { kind: 'mfa.enrolled'; userId: string; reEnrolment?: boolean }
   | { kind: 'mfa.changed'; userId: string; change: 'removed' | 'reset'; by?: string; leftover?: EnrolmentMessage }
   /** Too many wrong codes: the audit channel is alerted and the person told. */
   | { kind: 'mfa.locked'; userId: string; until: string };

@@ -82,8 +82,6 @@ function leftoverOf(row: { enrolment_channel: string | null; enrolment_ts: strin
   return { channel: row.enrolment_channel, ...(row.enrolment_ts ? { ts: row.enrolment_ts } : {}), ...(row.enrolment_file ? { file: row.enrolment_file } : {}) };
 }
 
-const NO_ENROLMENT_MESSAGE = { enrolment_channel: null, enrolment_ts: null, enrolment_file: null } as const;
-
 export class MfaService {
   constructor(private readonly ctx: MfaContext) {}
 
@@ -155,12 +153,13 @@ export class MfaService {
       const reEnrolment = row.secret !== null;
       await trx
         .updateTable('mfa_enrolments')
-        .set({ secret: row.pending_secret, pending_secret: null, pending_since: null, enrolled_at: this.ctx.now(), last_step: checked.step, ...NO_ENROLMENT_MESSAGE })
+        .set({ secret: row.pending_secret, pending_secret: null, pending_since: null, enrolled_at: this.ctx.now(), last_step: checked.step })
         .where('user_id', '=', userId)
         .execute();
       await this.ctx.audit.append(trx, { actor: userId, action: 'mfa.enrolled', subject: userId, body: { re_enrolment: reEnrolment } });
-      const leftover = leftoverOf(row);
-      await notify(trx, { kind: 'mfa.enrolled', userId, reEnrolment, ...(leftover ? { leftover } : {}) });
+      // Where the QR code went is read when this is delivered (takeEnrolmentMessage): its
+      // message may still be being posted now.
+      await notify(trx, { kind: 'mfa.enrolled', userId, reEnrolment });
       return { ok: true as const, reEnrolment };
     });
   }
@@ -207,7 +206,28 @@ export class MfaService {
       .updateTable('mfa_enrolments')
       .set({ enrolment_channel: message.channel, enrolment_ts: message.ts ?? null, enrolment_file: message.file ?? null })
       .where('user_id', '=', userId)
-      .where('pending_secret', 'is not', null)
+      .execute();
+  }
+
+  /**
+   * The QR code message of a confirmed enrolment, to delete; undefined while another
+   * enrolment waits (its own delivery deletes it). Forgotten once deleted.
+   */
+  async confirmedEnrolmentMessage(userId: string): Promise<EnrolmentMessage | undefined> {
+    const row = await this.ctx.db
+      .selectFrom('mfa_enrolments')
+      .select(['pending_secret', 'enrolment_channel', 'enrolment_ts', 'enrolment_file'])
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return !row || row.pending_secret ? undefined : leftoverOf(row);
+  }
+
+  async forgetEnrolmentMessage(userId: string): Promise<void> {
+    await this.ctx.db
+      .updateTable('mfa_enrolments')
+      .set({ enrolment_channel: null, enrolment_ts: null, enrolment_file: null })
+      .where('user_id', '=', userId)
+      .where('pending_secret', 'is', null)
       .execute();
   }
 

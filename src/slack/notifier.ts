@@ -176,7 +176,8 @@ export class Notifier {
       case 'mfa.enrolment':
         return this.sendEnrolment(n.userId);
       case 'mfa.enrolled':
-        await this.deleteEnrolmentMessage(n.leftover);
+        await this.deleteEnrolmentMessage(await this.access.mfa.confirmedEnrolmentMessage(n.userId));
+        await this.access.mfa.forgetEnrolmentMessage(n.userId);
         return this.dm(n.userId, ui.mfaEnrolledDM(n.reEnrolment === true));
       case 'mfa.changed':
         await this.deleteEnrolmentMessage(n.leftover);

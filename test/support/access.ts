@@ -4,6 +4,7 @@ import type { Grant } from '../../src/access/types.ts';
 import { parsePolicy, type LoadedPolicy } from '../../src/config/policy.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { Provisioner } from '../../src/provisioners/index.ts';
+import type { SecretBox } from '../../src/secrets/sealed.ts';
 import type { TestDatabase } from './db.ts';
 
 /** People in the test policy. */
@@ -77,7 +78,7 @@ export interface TestAccess {
 }
 
 /** The access rules on a test database, with a clock the test moves by hand. */
-export function testAccess(t: TestDatabase, policyText = TEST_POLICY): TestAccess {
+export function testAccess(t: TestDatabase, policyText = TEST_POLICY, options: { secrets?: SecretBox | null } = {}): TestAccess {
   const provisioner = new RecordingProvisioner();
   const clock = {
     now: new Date(),
@@ -93,6 +94,7 @@ export function testAccess(t: TestDatabase, policyText = TEST_POLICY): TestAcces
     provisionerFor: () => provisioner,
     log: silentLogger(),
     now: () => clock.now,
+    secrets: options.secrets ?? null,
   });
   return { service, provisioner, clock };
 }

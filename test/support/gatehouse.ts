@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/env.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
 import { startGatehouse, type Gatehouse } from '../../src/runtime.ts';
 import { TEST_POLICY } from './access.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -25,7 +25,7 @@ export interface RunningBot {
  * The real app, started as in production (HTTP mode), on a fresh database, talking to a
  * fake Slack on loopback. Returns it with a driver that sends signed requests to it.
  */
-export async function startBot(options: { policy?: string; env?: Record<string, string>; fake?: FakeSlack; t?: TestDatabase } = {}): Promise<RunningBot> {
+export async function startBot(options: { policy?: string; env?: Record<string, string>; fake?: FakeSlack; t?: TestDatabase; log?: Logger } = {}): Promise<RunningBot> {
   const fake = options.fake ?? (await FakeSlack.start());
   const t = options.t ?? (await createTestDatabase({ migrate: false }));
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-bot-'));
@@ -42,7 +42,7 @@ export async function startBot(options: { policy?: string; env?: Record<string, 
     AUDIT_SEQUENCER_INTERVAL_MS: '20',
     ...options.env,
   });
-  const gatehouse = await startGatehouse(config, silentLogger());
+  const gatehouse = await startGatehouse(config, options.log ?? silentLogger());
   const slack = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret: SIGNING_SECRET, fake });
   const settle = async () => {
     await gatehouse.audit.flush();
