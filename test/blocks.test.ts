@@ -24,7 +24,17 @@ import {
   formatWhen,
   grantEndedDM,
   mention,
+  mfaChangedDM,
+  mfaEnrolledDM,
+  mfaEnrolmentDM,
+  mfaEnrolmentStarted,
+  mfaLockedAlert,
+  mfaLockedDM,
+  mfaModal,
+  mfaStatusMessage,
   provisioningFailingDM,
+  readMfaModalContext,
+  revokeFailingAlert,
   readRequestModalContext,
   refusalMessage,
   requestExpiredDM,
@@ -220,6 +230,16 @@ const REFUSALS: Refusal[] = [
   { kind: 'not-yours' },
   { kind: 'not-found', id: 'req-404' },
   { kind: 'not-auditor' },
+  { kind: 'mfa-not-enrolled', purpose: 'request' },
+  { kind: 'mfa-not-enrolled', purpose: 'confirm' },
+  { kind: 'mfa-code-needed', resource: PROD },
+  { kind: 'mfa-wrong', malformed: false, attemptsLeft: 1 },
+  { kind: 'mfa-replayed' },
+  { kind: 'mfa-locked', until: at(HOUR) },
+  { kind: 'mfa-unavailable' },
+  { kind: 'mfa-already-on' },
+  { kind: 'not-mfa-admin' },
+  { kind: 'mfa-own-reset' },
 ];
 
 describe('refusals', () => {
@@ -304,6 +324,24 @@ describe('modals', () => {
     expect(reason).toMatchObject({ action_id: REQUEST_MODAL.reason.action, multiline: true, initial_value: 'fix <it> & more' });
     expect(readRequestModalContext(view.private_metadata)).toEqual({ channelId: 'C0CHAN' });
     expect(readRequestModalContext('not json')).toEqual({});
+  });
+
+  it('the request form asks for a code when a resource needs MFA: required if every choice does, optional otherwise, absent if none', () => {
+    const codeBlock = (view: ReturnType<typeof requestModal>) => view.blocks.find((block) => block.block_id === REQUEST_MODAL.mfaCode.block) as { optional?: boolean; hint?: { text: string } } | undefined;
+    const chosen = requestModal({ resources, prefill: { resourceId: 'prod-db' } });
+    expect(codeBlock(chosen)?.optional).toBeUndefined();
+    const either = requestModal({ resources, prefill: {} });
+    expect(codeBlock(either)).toMatchObject({ optional: true, hint: { text: expect.stringMatching(/^Needed for prod-db\./) } });
+    expect(codeBlock(requestModal({ resources, prefill: { resourceId: 'r'.repeat(63) } }))).toBeUndefined();
+  });
+
+  it('the code form carries what it is for, and reads back only what it wrote', () => {
+    const view = mfaModal({ purpose: 'approve', requestId: 'req-1' }, aRequest());
+    expect(view.callback_id).toBe(VIEW.mfaModal);
+    expect(readMfaModalContext(view.private_metadata)).toEqual({ purpose: 'approve', requestId: 'req-1' });
+    expect(readMfaModalContext(mfaModal({ purpose: 'remove' }).private_metadata)).toEqual({ purpose: 'remove' });
+    expect(readMfaModalContext('{"purpose":"request"}')).toBeNull();
+    expect(readMfaModalContext('not json')).toBeNull();
   });
 
   it('the request form explains itself when nothing may be requested', () => {
@@ -438,6 +476,10 @@ describe('every message within Slack\'s limits, whatever people type', () => {
       approvalCard(request, { decidedSummary: 'x'.repeat(5000) }),
       sentToApprovers(request, 12), approvedDM(request, grant), deniedDM(request), accessActiveDM(grant), expiringSoonDM(grant, 0.5),
       grantEndedDM(grant), requestExpiredDM(request), provisioningFailingDM({ ...grant, status: 'revoke_failed' }),
+      revokeFailingAlert({ ...grant, status: 'revoke_failed', lastError: 'e'.repeat(5000) }, Array.from({ length: 40 }, (_, i) => `U0OWNER${i}`)),
+      mfaEnrolmentDM(`otpauth://totp/Gatehouse:${name}?secret=${'A'.repeat(32)}&issuer=Gatehouse`, 'A'.repeat(32), true),
+      mfaStatusMessage({ state: 'on', reEnrolling: true, enrolledAt: T0, lockedUntil: at(HOUR) }), mfaLockedAlert('U0ANA', T0), mfaLockedDM(T0),
+      mfaEnrolledDM(false), mfaChangedDM('reset', 'U0ADMIN'), mfaEnrolmentStarted(true),
       accessList({ grants: [grant], requests: [request], now: T0 }), accessHelp(),
       ...REFUSALS.map(refusalMessage),
       refusalMessage({ kind: 'unknown-resource', given: 'g'.repeat(5000), allowed: Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, name })) }),
@@ -447,6 +489,8 @@ describe('every message within Slack\'s limits, whatever people type', () => {
     expect(problems('modal', modal.blocks, modal as unknown as Node)).toEqual([]);
     const deny = denyModal(request);
     expect(problems('modal', deny.blocks, deny as unknown as Node)).toEqual([]);
+    const code = mfaModal({ purpose: 'approve', requestId: 'req-1' }, request);
+    expect(problems('modal', code.blocks, code as unknown as Node)).toEqual([]);
   });
 
   it('uses only ids from ids.ts, each unique and at most 255 characters', () => {

@@ -10,14 +10,14 @@ import { checkProvisioners, provisionerFor, ProvisionerSetupError } from '../src
 import { PEOPLE, loadedPolicy } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
-const { ana, dana } = PEOPLE;
+const { ana, bram, dana } = PEOPLE;
 const SECRET = 'whsec-test-0123456789';
 const ENV = { GATEHOUSE_WEBHOOK_SECRET: SECRET };
 
 const policyFor = (url: string, extra = '') => `
 audit_channel: C0AUDIT01
 groups:
-  contractors: [${ana}]
+  contractors: [${ana}, ${bram}]
   owners: [${dana}]
 resources:
   - id: billing
@@ -121,8 +121,8 @@ describe('grants through a webhook receiver', () => {
     receiver.statuses.length = 0;
   });
 
-  async function approvedGrant(reason: string) {
-    const filed = await service.request({ requester: ana, resourceId: 'billing', reason });
+  async function approvedGrant(reason: string, requester: string = ana) {
+    const filed = await service.request({ requester, resourceId: 'billing', reason });
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     const decided = await service.approve(filed.request.id, dana);
     if (!decided.ok) throw new Error(JSON.stringify(decided.refusal));
@@ -164,5 +164,26 @@ describe('grants through a webhook receiver', () => {
     expect(logged.map((e) => e.action)).toContain('grant.provision_failed');
     // The secret never reaches the record.
     expect(JSON.stringify(logged)).not.toContain(SECRET);
+  });
+
+  it('retries a revoke the receiver refuses, alerts the audit channel and owners once it keeps failing, and ends the grant when it answers', async () => {
+    const grant = await approvedGrant('revoke keeps failing', bram);
+    // Grants the earlier tests left failing would take their turn in the retries: settle them.
+    await t.query(`update grants set status = 'ended', ended_at = now() where id <> $1`, [grant.id]);
+    receiver.statuses.push(500, 500, 500, 500);
+    await service.release(grant.id, bram);
+    const alerts = async () =>
+      Number((await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'grant.revoke_alert' and payload ->> 'grantId' = $1`, [grant.id])).rows[0]?.n);
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const row = await t.db.selectFrom('grants').selectAll().where('id', '=', grant.id).executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ status: 'revoke_failed', attempts: attempt });
+      // The third failure in a row is the one that alerts; one alert, however long it lasts.
+      expect(await alerts()).toBe(attempt >= 3 ? 1 : 0);
+      clock.now = new Date(row.next_attempt_at!.getTime() + 1);
+      await service.retryGrants();
+    }
+    const ended = await t.db.selectFrom('grants').select('status').where('id', '=', grant.id).executeTakeFirstOrThrow();
+    expect(ended.status).toBe('ended');
+    expect(receiver.received.filter((r) => r.event.type === 'revoke')).toHaveLength(5);
   });
 });

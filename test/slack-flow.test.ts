@@ -174,4 +174,15 @@ describe('the Slack bot, end to end', () => {
     const verified = await bot.t.db.selectFrom('audit_log').select(['actor', 'body']).where('action', '=', 'audit.verified').execute();
     expect(verified).toEqual([{ actor: fatima, body: expect.objectContaining({ ok: true }) }]);
   });
+
+  it('alerts the audit channel and every owner when taking access away keeps failing', async () => {
+    const grant = await bot.t.db.selectFrom('grants').select(['id', 'user_id']).where('resource_id', '=', 'prod-db').executeTakeFirstOrThrow();
+    // As recordFailure leaves it after the third failed revocation, with its alert queued.
+    await bot.t.query(`update grants set status = 'revoke_failed', last_error = 'target database unreachable' where id = $1`, [grant.id]);
+    await bot.t.query(`insert into outbox (kind, payload) values ('grant.revoke_alert', $1)`, [{ grantId: grant.id }]);
+    const alert = await bot.fake.waitForCall('chat.postMessage', (c) => c.args.channel === AUDIT_CHANNEL && /Removing access is failing/.test(String(c.args.text)));
+    expect(String(alert.args.text)).toContain('target database unreachable');
+    expect(String(alert.args.text)).toContain(`<@${grant.user_id}>`);
+    for (const owner of [dana, emil]) await bot.fake.waitForCall('chat.postMessage', dmTo(owner, /Removing access is failing/));
+  });
 });

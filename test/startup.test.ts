@@ -146,6 +146,21 @@ describe('a start that cannot go ahead', () => {
     expect(await policyEvents(t)).toEqual([]);
   });
 
+  it('stops on a policy that uses MFA without GATEHOUSE_SECRETS_KEY, saying how to make one', async () => {
+    const t = await database();
+    const file = join(workDir, 'mfa.yml');
+    await writeFile(file, (await readFile('gatehouse.example.yml', 'utf8')).replace('# require_mfa: true', 'require_mfa: true'));
+
+    const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_POLICY: file });
+
+    expect(exit.code, exit.output).toBe(1);
+    const fatal = logLines(exit.stdout).find((line) => line.level === LEVEL.fatal);
+    expect(fatal?.msg).toContain('resources[0] (prod-db-readonly) sets require_mfa');
+    expect(fatal?.msg).toContain('GATEHOUSE_SECRETS_KEY is not set');
+    expect(fatal?.msg).toContain('openssl rand -hex 32');
+    expect(await policyEvents(t)).toEqual([]);
+  });
+
   it('stops on a port already in use, saying which setting to change', async () => {
     const t = await database();
     const taken = net.createServer();
