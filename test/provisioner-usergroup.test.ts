@@ -78,6 +78,22 @@ describe('the slack_usergroup provisioner', () => {
     expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
   });
 
+  it('reconciles: takes back a membership re-added by hand after its grant ended, and leaves live grants and permanent members', async () => {
+    const live = await granted(bram, 'on call tonight');
+    // Ana held the group earlier in this file; someone adds her back by hand, and a new permanent member too.
+    fake.setUsergroup(GROUP, [...(fake.usergroupMembers(GROUP) ?? []), ana, 'U0PERMANENT']);
+    expect(await service.reconcileGrants()).toBe(1);
+    expect(fake.usergroupMembers(GROUP)?.sort()).toEqual([KEEPER, 'U0PERMANENT', bram].sort());
+    await t.audit.flush();
+    const drift = await t.db.selectFrom('audit_log').select(['subject', 'body']).where('action', '=', 'grant.drift_revoked').execute();
+    expect(drift).toHaveLength(1);
+    expect(drift[0]?.body).toMatchObject({ resource: 'oncall', user: ana, grant_status: 'ended' });
+    // Nothing left to take: a second run changes nothing.
+    expect(await service.reconcileGrants()).toBe(0);
+    await service.release(live, bram);
+    fake.setUsergroup(GROUP, [KEEPER]);
+  });
+
   it('fails a revoke that would empty the group, saying why, and keeps it failing until fixed', async () => {
     fake.setUsergroup(GROUP, []);
     const grant = await granted(ana, 'alone in the group');

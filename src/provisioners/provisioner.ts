@@ -19,6 +19,12 @@ export interface Provisioner {
    * sweep; absent when the target cannot say (a webhook).
    */
   inPlace?(): Promise<string[]>;
+  /**
+   * For shared access (a group): the people who have it in the target now. The reconcile
+   * sweep takes it from those who held a grant of the resource and hold none now (re-added
+   * by hand); people Gatehouse never granted it to are left alone.
+   */
+  holders?(): Promise<string[]>;
 }
 
 /** What a grant made that the holder or the record must know. */

@@ -25,6 +25,7 @@ export function usergroupProvisioner(config: UsergroupProvisionerConfig, slack: 
 
   return {
     shared: true,
+    holders: members,
     async grant(grant: Grant) {
       await locked(async () => {
         const users = await members();
