@@ -12,6 +12,16 @@ import type { AccessRequest, Grant } from './types.ts';
 
 export type ApproveResult = Outcome<{ request: AccessRequest; grant: Grant | null }>;
 
+export interface ApproveOptions {
+  /** With approver_mfa: the approver's current code. */
+  mfaCode?: string;
+  /**
+   * Leave the new grant's provisioning to the caller (AccessService.provision), for a
+   * caller that must answer Slack first; a crash meanwhile leaves it to the retry sweep.
+   */
+  deferProvisioning?: boolean;
+}
+
 /** A retry, if the first provisioning attempt fails, waits at least this long. */
 export const FIRST_RETRY_MS = 30_000;
 
@@ -21,7 +31,7 @@ export const FIRST_RETRY_MS = 30_000;
  * exactly one click moves the request to approved and creates the grant. The grant is
  * then provisioned at once, after the commit.
  */
-export async function approve(ctx: AccessContext, requestId: string, approver: string, options: { mfaCode?: string } = {}): Promise<ApproveResult> {
+export async function approve(ctx: AccessContext, requestId: string, approver: string, options: ApproveOptions = {}): Promise<ApproveResult> {
   const result = await ctx.audit.transact(async (trx): Promise<ApproveResult> => {
     const row = await lockRequest(trx, requestId);
     if (!row) return refuse({ kind: 'not-found', id: requestId });
@@ -100,7 +110,7 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
     await notify(trx, { kind: 'request.decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
     return { ok: true, request: await toRequest(ctx, trx, approved), grant: toGrant(ctx, grantRow) };
   });
-  if (result.ok && result.grant) {
+  if (result.ok && result.grant && !options.deferProvisioning) {
     const grant = await provisionGrant(ctx, result.grant.id);
     return { ...result, grant: grant ?? result.grant };
   }

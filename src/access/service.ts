@@ -1,7 +1,7 @@
 import type { AccessContext } from './context.ts';
-import { approve, deny, mayDecide } from './decisions.ts';
+import { approve, deny, mayDecide, type ApproveOptions } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
-import { endDueGrants, reconcileGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
+import { endDueGrants, provisionGrant, reconcileGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { MfaService } from '../mfa/service.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
@@ -27,9 +27,12 @@ export class AccessService {
   cancel(requestId: string, userId: string) {
     return cancelRequest(this.ctx, requestId, userId);
   }
-  /** With approver_mfa, `mfaCode` is the approver's current code. */
-  approve(requestId: string, approver: string, options?: { mfaCode?: string }) {
+  approve(requestId: string, approver: string, options?: ApproveOptions) {
     return approve(this.ctx, requestId, approver, options);
+  }
+  /** Provisions a grant approved with `deferProvisioning`. */
+  provision(grantId: string) {
+    return provisionGrant(this.ctx, grantId);
   }
   mayDecide(requestId: string, userId: string, decision: 'approve' | 'deny' = 'deny') {
     return mayDecide(this.ctx, requestId, userId, decision);

@@ -1,5 +1,6 @@
 import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
+import type { Refusal } from '../../access/refusals.ts';
 import * as ui from '../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 
@@ -79,18 +80,19 @@ export function registerMfa(app: App, deps: SlackDeps): void {
     const userId = body.user.id;
     if (!context) return void (await ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: 'This form is out of date: close it and start again.' } }));
     const mfa = deps.access.mfa;
-    const result =
-      context.purpose === 'confirm'
-        ? await mfa.confirm(userId, code)
-        : context.purpose === 're-enrol'
-          ? await mfa.begin(userId, code)
-          : context.purpose === 'remove'
-            ? await mfa.remove(userId, code)
-            : await deps.access.approve(context.requestId ?? '', userId, { mfaCode: code });
-    if (!result.ok) {
-      return void (await ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
+    const fail = (refusal: Refusal) => ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: ui.truncate(ui.refusalText(refusal), 2000) } });
+    if (context.purpose === 'approve') {
+      const approved = await deps.access.approve(context.requestId ?? '', userId, { mfaCode: code, deferProvisioning: true });
+      if (!approved.ok) return void (await fail(approved.refusal));
+      // The form closes at once (Slack wants its answer within 3 s); a target may take longer to give access.
+      await ack();
+      if (approved.grant) await deps.access.provision(approved.grant.id);
+      return;
     }
-    // The form closes; what follows comes by direct message (a new QR code, a confirmation) or on the card.
+    const result =
+      context.purpose === 'confirm' ? await mfa.confirm(userId, code) : context.purpose === 're-enrol' ? await mfa.begin(userId, code) : await mfa.remove(userId, code);
+    if (!result.ok) return void (await fail(result.refusal));
+    // The form closes; what follows comes by direct message: a new QR code, a confirmation.
     await ack();
   });
 }
