@@ -6,7 +6,8 @@ import { sql, type Kysely } from 'kysely';
  * being enrolled (`pending_secret`), so a re-enrolment leaves the old one working until the
  * new one is confirmed. `last_step` is the last time step a code was accepted for: no code
  * is accepted twice. `mfa_guards` counts wrong codes and holds lockouts; it is separate so
- * that removing MFA does not clear a lockout.
+ * that removing MFA does not clear a lockout. A request records whether its requester gave
+ * a right code.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -29,9 +30,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       failures timestamptz[] not null default '{}',
       locked_until timestamptz
     )`.execute(db);
+  // Whether the requester gave a right code with the request (require_mfa), for the owners' cards.
+  await sql`alter table access_requests add column mfa_checked boolean not null default false`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`alter table access_requests drop column mfa_checked`.execute(db);
   await sql`drop table mfa_guards`.execute(db);
   await sql`drop table mfa_enrolments`.execute(db);
 }

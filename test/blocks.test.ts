@@ -335,6 +335,13 @@ describe('modals', () => {
     expect(codeBlock(requestModal({ resources, prefill: { resourceId: 'r'.repeat(63) } }))).toBeUndefined();
   });
 
+  it('an approval card shows a code given by the requester and by approvers', () => {
+    const card = approvalCard(aRequest({ mfaChecked: true, approvals: [{ approver: 'U0BOB', at: T0, mfaChecked: true }] }));
+    expect(blockTexts(card.blocks)).toContain('1 of 2 approvals: <@U0BOB> 🔐');
+    expect(blockTexts(card.blocks)).toContain('🔐 Requested with an MFA code');
+    expect(blockTexts(approvalCard(aRequest()).blocks).join('\n')).not.toContain('🔐');
+  });
+
   it('the code form carries what it is for, and reads back only what it wrote', () => {
     const view = mfaModal({ purpose: 'approve', requestId: 'req-1' }, aRequest());
     expect(view.callback_id).toBe(VIEW.mfaModal);

@@ -178,6 +178,9 @@ describe('step-up MFA in Slack', () => {
     await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /approved your request/));
     const approval = await bot.t.db.selectFrom('approvals').selectAll().where('request_id', '=', request.id).executeTakeFirstOrThrow();
     expect(approval).toMatchObject({ approver: dana, mfa_checked: true });
+    // The card says who gave codes: the requester with the request, Dana with her approval.
+    expect(JSON.stringify(card.blocks)).toContain('Requested with an MFA code');
+    await bot.fake.waitForCall('chat.update', (c) => c.args.ts === card.ts && JSON.stringify(c.args.blocks).includes(`<@${dana}> 🔐`));
   });
 
   it('locks after 5 wrong codes, says so on the field, alerts the audit channel and tells the person', async () => {

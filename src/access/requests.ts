@@ -143,10 +143,10 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
         limit 1
       ), ins as (
         insert into access_requests (id, requester, resource_id, duration_ms, reason, approvals_required,
-          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at)
+          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at, mfa_checked)
         select ${id}, ${requester}, ${resource.id}, ${durationMs}::bigint, ${reason}, ${resource.approvalsRequired}::int,
           ${now}::timestamptz, ${new Date(now.getTime() + loaded.policy.requestTtlMs)}::timestamptz, ${extendsGrantId}::text,
-          ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz
+          ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz, ${resource.requireMfa}::boolean
         where not exists (select 1 from held)
         on conflict (requester, resource_id) where status = 'pending' do nothing
         returning *

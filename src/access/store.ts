@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AccessRequestTable, Database, GrantTable } from '../db/schema.ts';
 import { resourceName, type AccessContext } from './context.ts';
-import type { AccessRequest, Grant } from './types.ts';
+import type { AccessRequest, Approval, Grant } from './types.ts';
 
 export type RequestRow = Selectable<AccessRequestTable>;
 export type GrantRow = Selectable<GrantTable>;
@@ -25,14 +25,14 @@ export function toGrant(ctx: AccessContext, row: GrantRow): Grant {
 export async function toRequest(ctx: AccessContext, db: Kysely<Database>, row: RequestRow): Promise<AccessRequest> {
   const approvals = await db
     .selectFrom('approvals')
-    .select(['approver', 'created_at'])
+    .select(['approver', 'created_at', 'mfa_checked'])
     .where('request_id', '=', row.id)
     .orderBy('created_at')
     .execute();
   return requestFrom(
     ctx,
     row,
-    approvals.map((a) => ({ approver: a.approver, at: a.created_at })),
+    approvals.map((a) => ({ approver: a.approver, at: a.created_at, mfaChecked: a.mfa_checked })),
   );
 }
 
@@ -41,7 +41,7 @@ export function newRequestFrom(ctx: AccessContext, row: RequestRow): AccessReque
   return requestFrom(ctx, row, []);
 }
 
-function requestFrom(ctx: AccessContext, row: RequestRow, approvals: { approver: string; at: Date }[]): AccessRequest {
+function requestFrom(ctx: AccessContext, row: RequestRow, approvals: Approval[]): AccessRequest {
   return {
     id: row.id,
     requester: row.requester,
@@ -58,6 +58,7 @@ function requestFrom(ctx: AccessContext, row: RequestRow, approvals: { approver:
     decidedBy: row.decided_by,
     denyReason: row.deny_reason,
     extendsGrantId: row.extends_grant_id,
+    mfaChecked: row.mfa_checked,
   };
 }
 
@@ -66,14 +67,14 @@ export async function toRequests(ctx: AccessContext, db: Kysely<Database>, rows:
   if (rows.length === 0) return [];
   const approvals = await db
     .selectFrom('approvals')
-    .select(['request_id', 'approver', 'created_at'])
+    .select(['request_id', 'approver', 'created_at', 'mfa_checked'])
     .where('request_id', 'in', rows.map((row) => row.id))
     .orderBy('created_at')
     .execute();
-  const byRequest = new Map<string, { approver: string; at: Date }[]>();
+  const byRequest = new Map<string, Approval[]>();
   for (const a of approvals) {
     const list = byRequest.get(a.request_id) ?? [];
-    list.push({ approver: a.approver, at: a.created_at });
+    list.push({ approver: a.approver, at: a.created_at, mfaChecked: a.mfa_checked });
     byRequest.set(a.request_id, list);
   }
   return rows.map((row) => requestFrom(ctx, row, byRequest.get(row.id) ?? []));

@@ -10,6 +10,8 @@ export type GrantEndReason = 'expired' | 'released' | 'revoked';
 export interface Approval {
   approver: string;
   at: Date;
+  /** The approver gave a right MFA code with it (approver_mfa). */
+  mfaChecked?: boolean;
 }
 
 export interface AccessRequest {
@@ -31,6 +33,8 @@ export interface AccessRequest {
   denyReason: string | null;
   /** Set when this request asks to extend an existing grant. */
   extendsGrantId: string | null;
+  /** The requester gave a right MFA code with it (require_mfa). */
+  mfaChecked?: boolean;
 }
 
 export interface Grant {

@@ -66,6 +66,7 @@ export interface AccessRequestTable {
   policy_sha256: string;
   reminders_sent: Generated<number>;
   next_reminder_at: Date | null;
+  mfa_checked: Generated<boolean>;
 }
 
 export interface ApprovalTable {

@@ -25,11 +25,17 @@ export function requestPhrase(request: AccessRequest): string {
   return `${mention(request.requester)}'s request for ${resourceLabel(resourceOf(request))} for ${formatDuration(request.durationMs)}`;
 }
 
-/** "1 of 2 approvals: <@U2>" */
+/** Marks a person who gave a right MFA code with what they did. */
+export const MFA_MARK = '🔐';
+
+/** "1 of 2 approvals: <@U2>", marked 🔐 when approved with MFA codes. */
 export function approvalsLine(request: AccessRequest): string {
   const given = request.approvals.length;
   const count = `${given} of ${plural(request.approvalsRequired, 'approval')}`;
-  return given === 0 ? count : `${count}: ${listMentions(request.approvals.map((approval) => approval.approver))}`;
+  const approvers = listMentions(request.approvals.map((approval) => approval.approver));
+  const withMfa = request.approvals.filter((approval) => approval.mfaChecked).length;
+  const mark = withMfa === 0 ? '' : withMfa === given ? ` ${MFA_MARK}` : ` (${withMfa} with ${MFA_MARK})`;
+  return given === 0 ? count : `${count}: ${approvers}${mark}`;
 }
 
 /** What became of a request that is no longer pending: who decided, and when. */
@@ -63,7 +69,7 @@ export function approvalCard(request: AccessRequest, options: ApprovalCardOption
   const blocks: Message['blocks'] = [
     section(`${requestGlyph(request.status)} ${ask}`),
     section(reasonPrefix + userText(request.reason, 3000 - reasonPrefix.length)),
-    context(approvalsLine(request), `Request \`${request.id}\``),
+    context(approvalsLine(request), `Request \`${request.id}\``, ...(request.mfaChecked ? [`${MFA_MARK} Requested with an MFA code`] : [])),
     section(outcome),
   ];
   if (pending && options.viewerIsApprover !== false) {
