@@ -376,6 +376,17 @@ describe('App Home', () => {
     ]);
   });
 
+  it('says where MFA stands, with Set up MFA until it is on, and nothing where MFA is not available', () => {
+    const home = (mfa: Parameters<typeof appHome>[0]['mfa']) => appHome({ userId: 'U0BOB', grants: [], requests: [], approvalsWaiting: [], mfa, now: T0 });
+    const off = home({ state: 'off', reEnrolling: false, enrolledAt: null, lockedUntil: null });
+    expect(buttons(off.blocks).map((b) => b.action_id)).toEqual([ACTION.openRequestModal, ACTION.mfaStart]);
+    expect(blockTexts(off.blocks).join('\n')).toContain('MFA is off');
+    const on = home({ state: 'on', reEnrolling: false, enrolledAt: T0, lockedUntil: null });
+    expect(buttons(on.blocks).map((b) => b.action_id)).toEqual([ACTION.openRequestModal]);
+    expect(blockTexts(on.blocks).join('\n')).toContain(`🔐 MFA is on since ${formatWhen(T0)}`);
+    expect(blockTexts(home(null).blocks).join('\n')).not.toContain('MFA');
+  });
+
   it('stays within 100 blocks with 200 of everything', () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => i);
     const home = appHome({
@@ -383,6 +394,7 @@ describe('App Home', () => {
       grants: many(200).map((i) => aGrant({ id: `grant-${i}` })),
       requests: many(200).map((i) => aRequest({ id: `req-${i}` })),
       approvalsWaiting: many(200).map((i) => aRequest({ id: `wait-${i}`, reason: 'x'.repeat(5000) })),
+      mfa: { state: 'off', reEnrolling: false, enrolledAt: null, lockedUntil: at(HOUR) },
       now: T0,
     });
     expect(home.blocks.length).toBeLessThanOrEqual(100);

@@ -8,7 +8,7 @@ import type { RecordedCall } from './support/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { AUDIT_CHANNEL, answersTo, dmTo } from './support/slack-stories.ts';
 
-const { ana, dana, mallory } = PEOPLE;
+const { ana, dana, emil, mallory } = PEOPLE;
 const STEP_SECONDS = 30;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -116,6 +116,8 @@ describe('step-up MFA in Slack', () => {
     expect(bot.fake.file(fileId)?.deleted).toBe(true);
     expect(bot.fake.dmsTo(dana).some((m) => m.ts === message.ts || m.files !== undefined)).toBe(false);
     expect((await bot.gatehouse.access.mfa.status(dana)).state).toBe('on');
+    // The Home tab is redrawn with it.
+    await bot.fake.waitForCall('views.publish', (c) => c.args.user_id === dana && JSON.stringify(c.args.view).includes('MFA is on'));
     // /access mfa now shows it, with Re-enrol and Turn off.
     const status = await bot.slack.command(dana, '/access', 'mfa');
     const shown = await bot.fake.waitForResponse(answersTo(status.responseUrl));
@@ -199,13 +201,24 @@ describe('step-up MFA in Slack', () => {
     expect((await bot.gatehouse.access.mfa.status(ana)).state).toBe('on');
   });
 
+  it('starts an enrolment from the Home tab\'s Set up MFA', async () => {
+    await bot.slack.homeOpened(emil);
+    const home = await bot.fake.waitForCall('views.publish', (c) => c.args.user_id === emil && JSON.stringify(c.args.view).includes(ACTION.mfaStart));
+    expect(JSON.stringify(home.args.view)).toContain('MFA is off');
+    await bot.slack.clickButton({ userId: emil, actionId: ACTION.mfaStart, view: { id: bot.fake.homeOf(emil)!.id } });
+    await bot.fake.waitForCall('files.completeUploadExternal', (c) => c.args.channel_id === `D${emil}`);
+    const posted = await bot.fake.waitForCall('chat.postMessage', dmTo(emil, /Setting up MFA/));
+    secrets.push(/secret=([A-Z2-7]+)/.exec(JSON.stringify(posted.args.blocks))?.[1] ?? '');
+    expect((await bot.gatehouse.access.mfa.status(emil)).state).toBe('pending');
+  });
+
   it('keeps every secret and code out of the logs and the audit log', async () => {
     await bot.settle();
     const bodies = JSON.stringify(await bot.t.db.selectFrom('audit_log').select('body').execute());
     const actions = (await bot.t.db.selectFrom('audit_log').select('action').where('action', 'like', 'mfa.%').execute()).map((row) => row.action);
     expect(actions).toEqual(expect.arrayContaining(['mfa.enrolment_started', 'mfa.failed', 'mfa.enrolled', 'mfa.locked']));
     expect(logText).toContain('http request body: [not logged');
-    expect(secrets).toHaveLength(2);
+    expect(secrets).toHaveLength(3);
     expect(codes.length).toBeGreaterThan(5);
     for (const value of [...secrets, ...codes]) {
       expect(logText).not.toContain(value);

@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { otpauthUri, qrPng } from '../mfa/totp.ts';
 import * as ui from './blocks/index.ts';
 import { checkpointMetadata } from './channel-anchors.ts';
+import { homeView } from './home.ts';
 import { describeSlackError, retryDelayMs } from './slack-errors.ts';
 
 type OutboxRow = Selectable<OutboxTable>;
@@ -261,9 +262,7 @@ export class Notifier {
   }
 
   private async publishHome(userId: string): Promise<void> {
-    const [{ grants, requests }, waiting] = await Promise.all([this.access.holdingsOf(userId), this.access.awaitingDecisionPage(userId)]);
-    const view = ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, now: new Date() });
-    await this.client.views.publish({ user_id: userId, view });
+    await this.client.views.publish({ user_id: userId, view: await homeView(this.access, userId) });
   }
 
   /** The sealed credentials waiting for this grant's holder, opened; null when there are none. */

@@ -1,10 +1,12 @@
 /** The App Home tab: what I hold, what I asked for, what waits for me. */
 import type { HomeView } from '@slack/types';
 import type { AccessRequest, Grant } from '../../access/types.ts';
+import type { MfaStatus } from '../../mfa/service.ts';
 import { ACTION, BLOCK, VIEW } from './ids.ts';
 import { actions, button, capped, context, divider, header, moreLine, type Message } from './kit.ts';
 import { approvalItem, grantItem, isLive, isPending, requestItem } from './items.ts';
-import { mention } from './text.ts';
+import { MFA_MARK } from './approval-card.ts';
+import { formatWhen, mention } from './text.ts';
 
 export interface AppHomeInput {
   userId: string;
@@ -13,12 +15,14 @@ export interface AppHomeInput {
   approvalsWaiting: AccessRequest[];
   /** How many wait in all, when `approvalsWaiting` is only the first page of them. */
   approvalsWaitingTotal?: number;
+  /** The person's MFA; null (or absent) where MFA is not available. */
+  mfa?: MfaStatus | null;
   now: Date;
 }
 
 /**
- * Caps per list. The fixed blocks (intro, actions, 3 headers, 2 dividers) are 7; with each
- * list at its cap plus an "and N more" line: 7 + 21 + 21 + (2 × 20 + 1) = 90 ≤ 100.
+ * Caps per list. The fixed blocks (intro, actions, MFA, 3 headers, 2 dividers) are 8; with
+ * each list at its cap plus an "and N more" line: 8 + 21 + 21 + (2 × 20 + 1) = 91 ≤ 100.
  */
 const MAX_GRANTS = 20;
 const MAX_REQUESTS = 20;
@@ -26,7 +30,15 @@ const MAX_APPROVALS = 20;
 
 const nothing = (text: string) => [context(text)];
 
-export function appHome({ userId, grants, requests, approvalsWaiting, approvalsWaitingTotal, now }: AppHomeInput): HomeView {
+/** Where the person's MFA stands, in one line. */
+function mfaLine(mfa: MfaStatus): string {
+  const locked = mfa.lockedUntil ? ` Locked after too many wrong codes until ${formatWhen(mfa.lockedUntil)}.` : '';
+  if (mfa.state === 'on') return `${MFA_MARK} MFA is on${mfa.enrolledAt ? ` since ${formatWhen(mfa.enrolledAt)}` : ''}. \`/access mfa\` to move it to a new phone or turn it off.${locked}`;
+  if (mfa.state === 'pending') return `🔓 MFA set-up waits for your first code: use *Enter a code* on the QR code message, or start again.${locked}`;
+  return `🔓 MFA is off. Resources marked for MFA ask for a code from an authenticator app: set it up once.${locked}`;
+}
+
+export function appHome({ userId, grants, requests, approvalsWaiting, approvalsWaitingTotal, mfa, now }: AppHomeInput): HomeView {
   const live = grants.filter(isLive).sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime());
   const pending = requests.filter(isPending).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const waiting = approvalsWaiting.filter(isPending).sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
@@ -35,7 +47,12 @@ export function appHome({ userId, grants, requests, approvalsWaiting, approvalsW
   const approvalList = capped(waiting, MAX_APPROVALS);
   const blocks: Message['blocks'] = [
     context(`Hi ${mention(userId)}. Gatehouse gives you time-limited access once the owners of a resource approve. \`/access help\` lists the commands.`),
-    actions(BLOCK.homeActions, button({ text: 'Request access', actionId: ACTION.openRequestModal, style: 'primary' })),
+    actions(
+      BLOCK.homeActions,
+      button({ text: 'Request access', actionId: ACTION.openRequestModal, style: 'primary' }),
+      ...(mfa && mfa.state !== 'on' ? [button({ text: 'Set up MFA', actionId: ACTION.mfaStart })] : []),
+    ),
+    ...(mfa ? [context(mfaLine(mfa))] : []),
     header('Your access'),
     ...(live.length === 0 ? nothing('You hold no access right now.') : grantList.shown.map((grant) => grantItem(grant, now))),
     ...moreLine(grantList.more, 'They end by themselves; the soonest to end are shown first.'),

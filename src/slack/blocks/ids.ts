@@ -16,6 +16,8 @@ export const ACTION = {
   openRequestModal: 'gatehouse.open_request_modal',
   /** MFA: confirm an enrolment with a code (on the QR code message), re-enrol, turn off. No value. */
   mfaConfirm: 'gatehouse.mfa_confirm',
+  /** App Home: start an enrolment (the QR code comes by direct message). */
+  mfaStart: 'gatehouse.mfa_start',
   mfaReEnrol: 'gatehouse.mfa_re_enrol',
   mfaRemove: 'gatehouse.mfa_remove',
 } as const;

@@ -67,6 +67,15 @@ export function registerMfa(app: App, deps: SlackDeps): void {
     [ui.ACTION.mfaReEnrol, 're-enrol'],
     [ui.ACTION.mfaRemove, 'remove'],
   ] as const;
+  app.action<BlockButtonAction>(ui.ACTION.mfaStart, async ({ ack, body, client }) => {
+    await ack();
+    const started = await deps.access.mfa.begin(body.user.id);
+    // From the Home tab there is no response_url: a refusal goes to the bot's Messages tab; the QR code follows there too.
+    if (!started.ok) {
+      const message = ui.refusalMessage(started.refusal);
+      await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
+    }
+  });
   for (const [actionId, purpose] of forms) {
     app.action<BlockButtonAction>(actionId, async ({ ack, body, client }) => {
       await ack();

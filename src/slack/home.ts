@@ -1,0 +1,13 @@
+import type { HomeView } from '@slack/types';
+import type { AccessService } from '../access/service.ts';
+import * as ui from './blocks/index.ts';
+
+/** A person's Home tab as it stands now: drawn when opened, and redrawn by the notifier. */
+export async function homeView(access: AccessService, userId: string): Promise<HomeView> {
+  const [{ grants, requests }, waiting, mfa] = await Promise.all([
+    access.holdingsOf(userId),
+    access.awaitingDecisionPage(userId),
+    access.mfa.available ? access.mfa.status(userId) : null,
+  ]);
+  return ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, mfa, now: new Date() });
+}
