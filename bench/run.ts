@@ -1,15 +1,17 @@
 /**
- * `npm run bench [append|verify|slack]`: the performance targets, each beside a baseline
- * measured in the same run where there is one. Results: docs/benchmarks.md.
+ * `npm run bench [append|verify|slack|provision]`: the performance targets, each beside a
+ * baseline measured in the same run where there is one. Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
  * BENCH_SLACK_SECONDS (30), BENCH_SLACK_RATE (50), BENCH_EXPIRY_GRANTS (1000),
  * BENCH_EXPIRY_SPREAD_SECONDS (30,0: one expiry run per value, 0 = as fast as possible),
+ * BENCH_PROVISION_GRANTS (200: grants of each kind, approved one at a time),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
 import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
 import { benchExpiry } from './expiry.ts';
+import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
 import { printAck, printExpiry } from './slack-report.ts';
 import { benchVerify } from './verify.ts';
 
@@ -21,6 +23,8 @@ const slackSeconds = Number(process.env.BENCH_SLACK_SECONDS ?? 30);
 const slackRate = Number(process.env.BENCH_SLACK_RATE ?? 50);
 const expiryGrants = Number(process.env.BENCH_EXPIRY_GRANTS ?? 1000);
 const expirySpreads = (process.env.BENCH_EXPIRY_SPREAD_SECONDS ?? '30,0').split(',').map(Number);
+const provisionGrants = Number(process.env.BENCH_PROVISION_GRANTS ?? 200);
+if (!Number.isInteger(provisionGrants) || provisionGrants < 1 || provisionGrants > 10_000) throw new Error('BENCH_PROVISION_GRANTS must be a whole number from 1 to 10000');
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -81,6 +85,11 @@ try {
       console.error(`expiry lag of ${expiryGrants} grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}…`);
       printExpiry(await benchExpiry(server, expiryGrants, spread));
     }
+  }
+
+  if (which === 'all' || which === 'provision') {
+    console.error(`Approve click to provisioned: ${provisionGrants} grants each of \`postgres\` and \`none\`, one at a time (after ${PROVISION_WARMUP_ROUNDS} warm-up rounds)…`);
+    printProvision(await benchProvision(server, provisionGrants));
   }
 } finally {
   await server.stop();
