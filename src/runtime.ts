@@ -6,7 +6,9 @@ import { AuditLog } from './audit/audit-log.ts';
 import { accessService, checkpointer as makeCheckpointer } from './composition.ts';
 import { BackgroundThread } from './background/thread.ts';
 import { loadCheckpointKey, loadPublicKey } from './audit/checkpoint-keys.ts';
+import type { AnchoredVerifyResult } from './audit/checkpoint-checks.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
+import type { AnchoredVerifyOptions } from './audit/verify-anchored.ts';
 import { slackMode, type Config } from './config/env.ts';
 import { checkMfaSetup } from './mfa/setup.ts';
 import { loadPolicyFile, type LoadedPolicy } from './config/policy.ts';
@@ -123,7 +125,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
       port = await listen(server, config.port);
       stops.push(() => new Promise((resolve) => server.close(resolve)));
     } else {
-      const deps = { access, audit, policy: () => policy, log, verification };
+      const deps = { access, audit, policy: () => policy, log, verification, verifyAnchored: (options: AnchoredVerifyOptions) => verifyOffThread(started, audit, log, options) };
       slack = await startSlack(
         { mode, port: config.port, client: client!, backgroundRunning: () => started.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
         deps,
@@ -190,4 +192,20 @@ async function choosePolicyFile(config: Config, log: Logger): Promise<string> {
     );
     return EXAMPLE_POLICY_FILE;
   }
+}
+
+/**
+ * /verify-audit's check, in the background thread when it runs: recomputing a large chain
+ * takes seconds of CPU that would otherwise delay every ack on this thread. With the
+ * thread down (between a crash and its restart), or failing, it runs here.
+ */
+async function verifyOffThread(background: BackgroundThread, audit: AuditLog, log: Logger, options: AnchoredVerifyOptions): Promise<AnchoredVerifyResult> {
+  if (background.running) {
+    try {
+      return await background.verify({ publicKeyHex: options.publicKey?.hex ?? null, anchors: options.anchors ?? [] });
+    } catch (err) {
+      log.warn({ err }, 'the background thread could not verify the audit log; verifying on the main thread');
+    }
+  }
+  return audit.verifyAnchored(options);
 }

@@ -86,7 +86,7 @@ describe('checkpoints made by the running app', () => {
 
 /** Checkpoints are posted to the audit channel through the outbox, and read back as anchors. */
 describe('checkpoints in the audit channel', () => {
-  const { pem } = generateCheckpointKey();
+  const { key, pem } = generateCheckpointKey();
   let t: TestDatabase;
   let bot: RunningBot;
   const postsOf = (bot: RunningBot) =>
@@ -118,6 +118,16 @@ describe('checkpoints in the audit channel', () => {
     expect(posts[0]!.text).toContain(`seq ${signed!.seq}`);
     const attempts = bot.fake.callsTo('chat.postMessage').filter((c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === signed!.seq);
     expect(attempts.map((c) => c.failed)).toEqual([true, false]);
+  });
+
+  it('verifies in the background thread, off the thread that acks Slack, with the same result as in this one', async () => {
+    await bot.gatehouse.audit.flush();
+    const newest = (await bot.gatehouse.checkpointer!.checkpointNow()) ?? (await latestCheckpoint(t.pool))!;
+    const anchors = [{ source: 'a checkpoint kept by the test', checkpoint: checkpointFields(newest) }];
+    const there = await bot.gatehouse.background.verify({ publicKeyHex: key.publicKey.hex, anchors });
+    const here = await bot.gatehouse.audit.verifyAnchored({ publicKey: key.publicKey, anchors });
+    expect(there).toEqual(here);
+    expect(there).toMatchObject({ ok: true, signed: true, anchors: { checked: 1, latestSeq: newest.seq } });
   });
 
   it('catches the newest events deleted with their checkpoints, by the channel, in /verify-audit', async () => {

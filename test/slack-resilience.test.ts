@@ -237,6 +237,10 @@ describe('when the background thread dies', () => {
       return { status: response.status, body: (await response.json()) as { reason?: string } };
     };
     expect(await readyz()).toMatchObject({ status: 503, body: { reason: expect.stringContaining('background thread not running') } });
+    // /verify-audit, which runs in the thread, runs here meanwhile.
+    await expect(bot.gatehouse.background.verify({ publicKeyHex: null, anchors: [] })).rejects.toThrow('not running');
+    const verify = await bot.slack.command(PEOPLE.fatima, '/verify-audit');
+    await bot.fake.waitForResponse((r) => answersTo(verify.responseUrl)(r) && /whole/.test(String(r.body.text)));
 
     const request = await fileRequest(bot, bram, 'staging-db 1h while the thread restarts');
     await Promise.all([dana, emil, ana].map((owner) => bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, request), { timeoutMs: 15_000 })));

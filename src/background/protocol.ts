@@ -1,3 +1,5 @@
+import type { Anchor } from '../audit/anchors.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
 import type { Config } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/policy.ts';
 
@@ -13,11 +15,21 @@ export interface BackgroundData {
   logLevel: string;
 }
 
-/** `nudge`: the main thread committed events; `chained`: it chained some itself (a flush). */
-export type ToBackground = { type: 'nudge' } | { type: 'chained' } | { type: 'stop' };
+/** What a verification checks with, in a form that crosses threads (a key as its raw hex). */
+export interface VerifyRequest {
+  publicKeyHex: string | null;
+  anchors: Anchor[];
+}
+
+/**
+ * `nudge`: the main thread committed events; `chained`: it chained some itself (a flush);
+ * `verify`: recompute the chain for /verify-audit here, off the thread that acks Slack.
+ */
+export type ToBackground = { type: 'nudge' } | { type: 'chained' } | { type: 'stop' } | ({ type: 'verify'; id: number } & VerifyRequest);
 
 export type FromBackground =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
   | { type: 'log'; line: string }
-  | { type: 'stopped'; error?: string };
+  | { type: 'stopped'; error?: string }
+  | { type: 'verified'; id: number; result?: AnchoredVerifyResult; error?: string };

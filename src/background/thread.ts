@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from '../log.ts';
-import type { BackgroundData, FromBackground, ToBackground } from './protocol.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
+import type { BackgroundData, FromBackground, ToBackground, VerifyRequest } from './protocol.ts';
 import type { ChainedCue } from '../audit/sequencer.ts';
 
 const BOOT = new URL('./thread-boot.mjs', import.meta.url);
@@ -35,6 +36,9 @@ export class BackgroundThread {
   private restartTimer: NodeJS.Timeout | null = null;
   private readonly sink: { write(line: string): unknown } | null;
   private readonly forward = () => this.post({ type: 'chained' });
+  /** Verifications asked of the current worker, by id, until it answers (or ends). */
+  private readonly verifying = new Map<number, { resolve(result: AnchoredVerifyResult): void; reject(err: Error): void }>();
+  private nextVerifyId = 1;
 
   private constructor(
     private readonly data: Omit<BackgroundData, 'entry'>,
@@ -76,6 +80,13 @@ export class BackgroundThread {
             if (message.error) this.log.error({ error: message.error }, 'the background work did not stop cleanly');
             void worker.terminate();
             return;
+          case 'verified': {
+            const waiting = this.verifying.get(message.id);
+            this.verifying.delete(message.id);
+            if (message.result) waiting?.resolve(message.result);
+            else waiting?.reject(new Error(message.error ?? 'the verification failed'));
+            return;
+          }
         }
       });
       worker.on('error', (err) => {
@@ -87,6 +98,8 @@ export class BackgroundThread {
           this.worker = null;
           this.ready = false;
         }
+        for (const waiting of this.verifying.values()) waiting.reject(new Error(`the background thread ended (code ${code}) during the verification`));
+        this.verifying.clear();
         if (!ready) {
           reject(new Error(`the background thread exited with code ${code} while starting`));
           return;
@@ -117,6 +130,20 @@ export class BackgroundThread {
   /** Events were committed in the main thread: the background sequencer chains them. */
   nudge(): void {
     this.post({ type: 'nudge' });
+  }
+
+  /**
+   * Recomputes the chain and checks the checkpoints in the background thread, whose CPU
+   * time (seconds for a million events) then does not hold up the acks on this one.
+   * Rejects if the thread is not running or ends meanwhile.
+   */
+  verify(request: VerifyRequest): Promise<AnchoredVerifyResult> {
+    if (!this.running) return Promise.reject(new Error('the background thread is not running'));
+    const id = this.nextVerifyId++;
+    return new Promise((resolve, reject) => {
+      this.verifying.set(id, { resolve, reject });
+      this.post({ type: 'verify', id, ...request });
+    });
   }
 
   private post(message: ToBackground): void {

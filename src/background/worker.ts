@@ -8,7 +8,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog } from '../audit/audit-log.ts';
-import { loadCheckpointKey } from '../audit/checkpoint-keys.ts';
+import { loadCheckpointKey, publicKeyFromRaw } from '../audit/checkpoint-keys.ts';
 import { accessService, checkpointer as makeCheckpointer } from '../composition.ts';
 import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';
@@ -60,6 +60,14 @@ async function start(): Promise<void> {
   port.on('message', (message: ToBackground) => {
     if (message.type === 'chained') cue.emit('chained');
     else if (message.type === 'nudge') audit.sequencer.nudge();
+    else if (message.type === 'verify') {
+      const { id, publicKeyHex, anchors } = message;
+      const publicKey = publicKeyHex ? publicKeyFromRaw(Buffer.from(publicKeyHex, 'hex')) : null;
+      audit.verifyAnchored({ publicKey, anchors }).then(
+        (result) => send({ type: 'verified', id, result }),
+        (err: unknown) => send({ type: 'verified', id, error: (err as Error).message ?? String(err) }),
+      );
+    }
   });
   const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
   log.info({ sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null }, 'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''));

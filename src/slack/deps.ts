@@ -1,5 +1,7 @@
 import type { AccessService } from '../access/service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
+import type { AnchoredVerifyOptions } from '../audit/verify-anchored.ts';
 import type { LoadedPolicy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { VerificationSettings } from './verify-audit.ts';
@@ -12,6 +14,8 @@ export interface SlackDeps {
   log: Logger;
   /** The checkpoint key and anchor file `/verify-audit` checks with. */
   verification: VerificationSettings;
+  /** Runs the verification (in the background thread when it is up: seconds of CPU for a large log). */
+  verifyAnchored(options: AnchoredVerifyOptions): Promise<AnchoredVerifyResult>;
 }
 
 /** Members of the policy's `auditors` group may run /verify-audit. */

@@ -62,7 +62,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed and every checkpoint checked…' });
     await deps.audit.flush();
     const { anchors, notes } = await gatherAnchors(deps.verification, client, deps.policy().policy.auditChannel, context.botId);
-    const result = await deps.audit.verifyAnchored({ publicKey: deps.verification.publicKey, anchors });
+    const result = await deps.verifyAnchored({ publicKey: deps.verification.publicKey, anchors });
     await deps.audit.record({ actor: command.user_id, action: 'audit.verified', body: verificationRecord(result) });
     await respond({ response_type: 'ephemeral', ...ui.verifyResultMessage(result, notes) });
   });
