@@ -19,7 +19,7 @@ import { createHealthServer } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { checkProvisioners } from './provisioners/index.ts';
 import { closePostgresTargets } from './provisioners/postgres.ts';
-import { slackClient, startSlack, type SlackRuntime } from './slack/app.ts';
+import { checkSlackToken, slackClient, startSlack, type SlackRuntime } from './slack/app.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
 
 /** Connections the background thread keeps: sweeps revoke 8 grants at once, the notifier and the feed one each. */
@@ -83,6 +83,8 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     // One Web API client for this thread: auth.test at start-up, and provisioning (approvals
     // provision at once, here; slack_usergroup grants need it).
     const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
+    // A wrong token stops the start here, before the background thread tries to deliver with it.
+    const identity = client ? await checkSlackToken(client, config.slack.apiUrl) : null;
     const core = { config, policy, db: database.db, audit, log, slack: client };
     const access = accessService(core);
     const key = await loadCheckpointKey(config.checkpoint);
@@ -127,7 +129,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     } else {
       const deps = { access, audit, policy: () => policy, log, verification, verifyAnchored: (options: AnchoredVerifyOptions) => verifyOffThread(started, audit, log, options) };
       slack = await startSlack(
-        { mode, port: config.port, client: client!, backgroundRunning: () => started.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
+        { mode, port: config.port, identity: identity!, backgroundRunning: () => started.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
         deps,
         database.db,
         log,

@@ -219,6 +219,22 @@ describe('two app processes on one database', () => {
   });
 });
 
+describe('a bot token Slack refuses', () => {
+  it('stops the start with what to do, before anything tries to deliver with it', async () => {
+    const fake = await FakeSlack.start();
+    const t = await createTestDatabase({ migrate: false });
+    try {
+      // The audit feed would read the channel and post policy.loaded at once: with a bad token, nothing may try.
+      fake.failNext('auth.test', { error: 'invalid_auth' });
+      await expect(startBot({ fake, t })).rejects.toThrow(/Slack refused SLACK_BOT_TOKEN \(invalid_auth\): copy the Bot User OAuth Token again/);
+      expect(fake.calls.map((call) => call.method)).toEqual(['auth.test']);
+    } finally {
+      await fake.stop();
+      await t.destroy();
+    }
+  });
+});
+
 describe('when the background thread dies', () => {
   let bot: RunningBot;
   beforeAll(async () => {

@@ -20,8 +20,8 @@ export interface SlackSettings {
   port: number;
   /** Web API base URL: GovSlack, or a local stand-in in tests. */
   apiUrl?: string;
-  /** The bot's client (slackClient), used here for auth.test. */
-  client: WebClient;
+  /** Who the bot is, from checkSlackToken. */
+  identity: SlackIdentity;
   /** For /readyz: whether the background thread runs. */
   backgroundRunning?: () => boolean;
 }
@@ -53,30 +53,41 @@ export function slackClient(botToken: string, apiUrl: string | undefined, log: L
   return new WebClient(botToken, backgroundClientOptions(apiUrl, log));
 }
 
+export interface SlackIdentity {
+  team: string | undefined;
+  botId: string | undefined;
+  botUserId: string | undefined;
+}
+
 /**
- * Starts the Bolt app in HTTP or Socket Mode, with /healthz and /readyz on the same port.
- * The bot token is checked with auth.test first, so a wrong token stops start-up with a
- * message instead of failing at the first click.
+ * Checks the bot token with auth.test, before anything uses it (the background thread's
+ * deliveries included), so a wrong token stops start-up with a message instead of failing
+ * at the first click.
  */
-export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: Db, log: Logger): Promise<SlackRuntime> {
-  const logger = boltLogger(log);
-  const clientOptions = backgroundClientOptions(settings.apiUrl, log);
-  let identity;
+export async function checkSlackToken(client: WebClient, apiUrl: string | undefined): Promise<SlackIdentity> {
   try {
-    identity = await settings.client.auth.test();
+    const identity = await client.auth.test();
+    return { team: identity.team, botId: identity.bot_id, botUserId: identity.user_id };
   } catch (err) {
     if ((err as { code?: string }).code === ErrorCode.PlatformError) {
       throw new Error(
         `Slack refused SLACK_BOT_TOKEN (${describeSlackError(err)}): copy the Bot User OAuth Token again from the app's OAuth & Permissions page, and reinstall the app if it was revoked.`,
       );
     }
-    throw new Error(`Could not reach Slack at ${settings.apiUrl ?? 'https://slack.com/api/'} (${describeSlackError(err)}): check the network, or SLACK_API_URL if it is set.`);
+    throw new Error(`Could not reach Slack at ${apiUrl ?? 'https://slack.com/api/'} (${describeSlackError(err)}): check the network, or SLACK_API_URL if it is set.`);
   }
+}
+
+/** Starts the Bolt app in HTTP or Socket Mode, with /healthz and /readyz on the same port. */
+export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: Db, log: Logger): Promise<SlackRuntime> {
+  const logger = boltLogger(log);
+  const clientOptions = backgroundClientOptions(settings.apiUrl, log);
+  const { identity } = settings;
   const common = {
     token: settings.mode.botToken,
     logger,
-    botId: identity.bot_id,
-    botUserId: identity.user_id,
+    botId: identity.botId,
+    botUserId: identity.botUserId,
     // Listener calls (views.open within Slack's 3 s) retry briefly; background work retries from the database.
     clientOptions: { ...clientOptions, retryConfig: { retries: 2, maxTimeout: 1000 }, rejectRateLimitedCalls: false },
     customRoutes: healthRoutes(db, settings.backgroundRunning),
@@ -98,7 +109,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   const server = started as http.Server | undefined;
   const address = server && typeof server.address === 'function' ? server.address() : null;
   const port = typeof address === 'object' && address ? address.port : settings.port;
-  log.info({ mode: settings.mode.kind, port, team: identity.team, bot: identity.user_id }, 'connected to Slack');
+  log.info({ mode: settings.mode.kind, port, team: identity.team, bot: identity.botUserId }, 'connected to Slack');
   return {
     app,
     port,
