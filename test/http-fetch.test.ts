@@ -79,4 +79,35 @@ describe('the fetch Slack clients are given', () => {
     expect(response.status).toBe(200);
     expect(seen.at(-1)?.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
   });
+
+  it('sends a request once more on a new socket when a reused keep-alive socket was closed under it', async () => {
+    // The server closes each connection when its second request arrives, without answering:
+    // what a kept-alive socket the server dropped looks like to the client on reuse.
+    const sockets = new Map<unknown, number>();
+    const answered: string[] = [];
+    const flaky = http.createServer((req, res) => {
+      const n = (sockets.get(req.socket) ?? 0) + 1;
+      sockets.set(req.socket, n);
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        if (n === 2) return void req.socket.destroy();
+        answered.push(body);
+        res.end(body);
+      });
+    });
+    flaky.listen(0, '127.0.0.1');
+    await once(flaky, 'listening');
+    const url = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/api/x`;
+    try {
+      expect(await (await slackFetch(url, { method: 'POST', body: 'first' })).text()).toBe('first');
+      // Reuses the first socket, which the server drops: sent again on a new one, and answered.
+      expect(await (await slackFetch(url, { method: 'POST', body: 'second' })).text()).toBe('second');
+      expect(answered).toEqual(['first', 'second']);
+      expect(sockets.size).toBe(2);
+    } finally {
+      flaky.closeAllConnections();
+      flaky.close();
+    }
+  });
 });
