@@ -5,8 +5,8 @@
  * when the counted requests begin, then sends the results.
  */
 import http from 'node:http';
-import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../test/support/fake-slack-protocol.ts';
-import { signSlackRequest } from '../test/support/slack-driver.ts';
+import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
+import { signSlackRequest } from '../src/sandbox/slack-driver.ts';
 import { contractorId } from './bench-gatehouse.ts';
 
 export interface LoadPlan {
