@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    // The sandbox's page runs in the browser.
+    files: ['src/sandbox/page/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['src/cli/**', 'bench/**', 'bin/**'],
     rules: { 'no-console': 'off' },
   },

@@ -1,14 +1,28 @@
 import { ConfigError, loadConfig, slackMode } from './config/env.ts';
 import { PolicyError } from './config/policy.ts';
 import { createLogger } from './log.ts';
-import { startGatehouse, type Gatehouse } from './runtime.ts';
+import { startGatehouse } from './runtime.ts';
+import { startSandbox } from './sandbox/sandbox.ts';
 
-/** `npm start`: the bot, its database and its sweeps, until SIGINT or SIGTERM. */
+/** What main starts and stops: Gatehouse, or Gatehouse inside the local Slack sandbox. */
+interface Running {
+  port: number;
+  /** The sandbox's page, when running in the sandbox. */
+  url?: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `npm start`: the bot, its database and its sweeps, until SIGINT or SIGTERM. With no Slack
+ * credentials (never in production, where that is an error) or with `--sandbox`
+ * (`npm run sandbox`), inside the local Slack sandbox.
+ */
 async function main(): Promise<void> {
   let config;
+  let sandbox = process.argv.includes('--sandbox');
   try {
     config = loadConfig();
-    slackMode(config);
+    if (!sandbox) sandbox = slackMode(config).kind === 'none';
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -20,14 +34,14 @@ async function main(): Promise<void> {
 
   // Signals are handled from the first moment, so a stop during start-up still closes the
   // pool and the embedded PostgreSQL this process started.
-  let starting: Promise<Gatehouse> | null = null;
+  let starting: Promise<Running> | null = null;
   let stopping: Promise<void> | null = null;
   let signals = 0;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       // A start still under way is let finish, then stopped: it may own the database.
-      const gatehouse = await starting?.catch(() => null);
-      await gatehouse?.stop();
+      const started = await starting?.catch(() => null);
+      await started?.stop();
     })();
     return stopping;
   };
@@ -49,10 +63,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let gatehouse: Gatehouse;
+  let running: Running;
   try {
-    starting = startGatehouse(config, log);
-    gatehouse = await starting;
+    if (sandbox && (config.slack.botToken || config.slack.appToken)) log.warn('--sandbox: the Slack settings in the environment are ignored; the app talks to the local stand-in only.');
+    starting = sandbox ? startSandbox(config, log) : startGatehouse(config, log);
+    running = await starting;
   } catch (err) {
     if (err instanceof PolicyError) {
       log.fatal(err.message);
@@ -65,12 +80,12 @@ async function main(): Promise<void> {
     return;
   }
   if (signals > 0) return;
-  log.info({ port: gatehouse.port }, 'health endpoints on /healthz and /readyz');
-  if (!gatehouse.slack) {
-    log.warn(
-      'Slack is not configured yet: set SLACK_BOT_TOKEN (Slack app settings > OAuth & Permissions) and either ' +
-        'SLACK_SIGNING_SECRET (Basic Information > App Credentials) for HTTP mode or SLACK_APP_TOKEN (Basic Information > App-Level Tokens) for Socket Mode. ' +
-        'The database, the migrations, the sweeps and the audit log are running.',
+  log.info({ port: running.port }, 'health endpoints on /healthz and /readyz');
+  if (running.url) {
+    log.info(
+      { url: running.url },
+      `Slack sandbox: open ${running.url} in a browser. No Slack workspace is involved: a local stand-in plays Slack. ` +
+        'To connect to real Slack, set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN (README.md, "Slack").',
     );
   }
 }

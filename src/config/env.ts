@@ -26,6 +26,7 @@ const envSchema = z.object({
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
   SLACK_API_URL: z.string().url().optional(),
+  GATEHOUSE_SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(3001),
   GATEHOUSE_CHECKPOINT_KEY: z
     .string()
     .includes('-----BEGIN PRIVATE KEY-----', 'must be a PEM private key (-----BEGIN PRIVATE KEY-----); make one with `gatehouse audit keygen`')
@@ -60,6 +61,8 @@ export interface Config {
     appToken: string | undefined;
     apiUrl: string | undefined;
   };
+  /** Where the local Slack sandbox serves its page and the stand-in's Web API (loopback only). */
+  sandboxPort: number;
   /** Signed checkpoints of the audit log (docs/audit-log.md, section 12). */
   checkpoint: {
     /** PEM text of the signing key (GATEHOUSE_CHECKPOINT_KEY): a secret, never log it. */
@@ -112,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
     },
+    sandboxPort: e.GATEHOUSE_SANDBOX_PORT,
     checkpoint: {
       privateKey: e.GATEHOUSE_CHECKPOINT_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_KEY),
       privateKeyFile: e.GATEHOUSE_CHECKPOINT_KEY_FILE,

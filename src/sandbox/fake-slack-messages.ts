@@ -50,7 +50,8 @@ export interface EphemeralMessage {
   text: string;
   blocks?: unknown[];
   message_ts: string;
-  via: 'chat.postEphemeral' | 'response_url';
+  /** `ack`: the text a slash command's ack carried, which Slack shows to the one who typed it. */
+  via: 'chat.postEphemeral' | 'response_url' | 'ack';
 }
 
 /** Where a response_url came from, which decides what replace_original replaces. */
@@ -157,6 +158,10 @@ export class MessageStore {
     for (const [channel, messages] of this.channels) {
       this.channels.set(channel, messages.filter((m) => !(m.files?.length === 1 && m.files[0]?.id === fileId)));
     }
+  }
+
+  addEphemeral(channel: string, user: string, args: Args, via: EphemeralMessage['via']): void {
+    this.ephemeralList.push({ ...this.ephemeralOf(channel, user, args), via });
   }
 
   private discard(message: SlackMessage): void {

@@ -29,6 +29,8 @@ interface Trigger {
 interface ShownView {
   userId: string;
   view: SlackView;
+  /** Set once the person closed it, or a submission closed it; opened() still lists it. */
+  closed: boolean;
 }
 
 /** Modals, Home tabs and the trigger ids that may open them: views.*. */
@@ -59,6 +61,19 @@ export class ViewStore {
     return this.modals.filter((shown) => userId === undefined || shown.userId === userId).map((shown) => shown.view);
   }
 
+  /** The modals `userId` has open, bottom first: what their client shows. */
+  openStack(userId: string): SlackView[] {
+    return this.modals.filter((shown) => shown.userId === userId && !shown.closed).map((shown) => shown.view);
+  }
+
+  /** Closes a modal and those pushed on top of it. */
+  close(userId: string, viewId: string): void {
+    const stack = this.modals.filter((shown) => shown.userId === userId && !shown.closed);
+    const at = stack.findIndex((shown) => shown.view.id === viewId);
+    if (at < 0) return;
+    for (const shown of stack.slice(at)) shown.closed = true;
+  }
+
   homeOf(userId: string): SlackView | undefined {
     return this.homes.get(userId);
   }
@@ -75,9 +90,11 @@ export class ViewStore {
     if (this.clock.advancedMs - trigger.issuedAtMs > TRIGGER_LIFETIME_MS) return fail('expired_trigger_id');
     const problem = viewProblem('modal', args.view) ?? this.externalIdTaken(args.view);
     if (problem) return problem;
-    const below = how === 'push' ? this.opened(trigger.userId).at(-1) : undefined;
+    const below = how === 'push' ? this.openStack(trigger.userId).at(-1) : undefined;
+    // views.open starts a new stack: whatever the person had open is replaced.
+    if (how === 'open') for (const shown of this.modals) if (shown.userId === trigger.userId) shown.closed = true;
     const view = this.build(args.view as Args, 'modal', below);
-    this.modals.push({ userId: trigger.userId, view });
+    this.modals.push({ userId: trigger.userId, view, closed: false });
     return ok({ view });
   }
 

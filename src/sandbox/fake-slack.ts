@@ -50,6 +50,15 @@ function injectedError(failure: Failure): string | null {
 /** Slack lets a response_url be used 5 times (within 30 minutes). */
 const RESPONSE_URL_USES = 5;
 
+/** Serves a path outside Slack's own (`/api/`, `/response/`, the socket): the sandbox's page. */
+export type RouteHandler = (request: IncomingMessage, response: ServerResponse, url: URL, body: string) => void | Promise<void>;
+
+export interface StartOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  host?: string;
+}
+
 /**
  * Slack's Web API, response_urls and Socket Mode on a loopback port, for the real app to
  * talk to. It answers like Slack, keeps what was posted, records every call, and fails on
@@ -69,6 +78,8 @@ export class FakeSlack {
   private readonly responseUrls = new Map<string, ResponseContext & { uses: number }>();
   private readonly callWaiters = new Waitlist(() => this.calls, (c) => `${c.method}${c.error ? ` → ${c.error}` : ''}`);
   private readonly responseWaiters = new Waitlist(() => this.responses, (r) => `${r.id} ${JSON.stringify(r.body).slice(0, 200)}`);
+  private readonly changeListeners = new Set<() => void>();
+  private readonly routes = new Map<string, RouteHandler>();
   private readonly handlers: Record<string, MethodHandler> = {
     ...this.messages.handlers,
     ...this.views.handlers,
@@ -79,14 +90,20 @@ export class FakeSlack {
 
   private constructor(private readonly server: Server) {}
 
-  static async start(): Promise<FakeSlack> {
+  static async start(options: StartOptions = {}): Promise<FakeSlack> {
     const server = createServer();
     const fake = new FakeSlack(server);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       fake.handle(request, response).catch((err: unknown) => sendJson(response, 500, { ok: false, error: 'fatal_error', detail: String(err) }));
     });
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => fake.upgrade(request, socket, head));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
     return fake;
   }
 
@@ -214,6 +231,34 @@ export class FakeSlack {
     return this.directory.usergroupMembers(id);
   }
 
+  /** Closes a modal the way a person does (Cancel, ×, or a submission Slack accepted). */
+  closeView(userId: string, viewId: string): void {
+    this.views.close(userId, viewId);
+    this.changed();
+  }
+
+  /** The modals open for `userId` now, bottom of the stack first. */
+  openModals(userId: string): SlackView[] {
+    return this.views.openStack(userId);
+  }
+
+  /** A slash command's ack with text: Slack shows it to the person who typed the command. */
+  ackEphemeral(channel: string, userId: string, body: Args): void {
+    this.messages.addEphemeral(channel, userId, body, 'ack');
+    this.changed();
+  }
+
+  /** Serves `prefix` and the paths under it (`/` itself only) on this same port: the sandbox's page. */
+  mount(prefix: string, handler: RouteHandler): void {
+    this.routes.set(prefix, handler);
+  }
+
+  /** Calls `listener` after anything a client could show changed; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
   /** Sends a Socket Mode envelope to the connected app and resolves with its ack. */
   socketSend(type: EnvelopeType, payload: unknown, options?: EnvelopeOptions): Promise<SocketAck> {
     return this.socket.send(type, payload, options);
@@ -233,8 +278,12 @@ export class FakeSlack {
       response.end(text);
       return;
     }
-    const args = parseArgs(request.headers['content-type'], body.toString('utf8'), url.searchParams);
-    if (url.pathname.startsWith('/api/')) {
+    const raw = body.toString('utf8');
+    const args = parseArgs(request.headers['content-type'], raw, url.searchParams);
+    const mounted = [...this.routes].find(([prefix]) => url.pathname === prefix || (prefix !== '/' && url.pathname.startsWith(`${prefix}/`)));
+    if (mounted) {
+      await mounted[1](request, response, url, raw);
+    } else if (url.pathname.startsWith('/api/')) {
       this.callApi(decodeURIComponent(url.pathname.slice('/api/'.length)), args, bearerToken(request), response);
     } else if (url.pathname.startsWith('/response/')) {
       this.postResponse(decodeURIComponent(url.pathname.slice('/response/'.length)), args ?? {}, response);
@@ -281,11 +330,17 @@ export class FakeSlack {
     }
     this.responses.push({ id, body, status });
     this.responseWaiters.notify();
+    this.changed();
     sendJson(response, status, answer);
   }
 
   private record(call: RecordedCall): void {
     this.calls.push(call);
     this.callWaiters.notify();
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of [...this.changeListeners]) listener();
   }
 }

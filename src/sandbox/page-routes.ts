@@ -1,0 +1,142 @@
+import fs from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log.ts';
+import type { CommandHint, SandboxClient, Surface } from './client.ts';
+import type { FakeSlack } from './fake-slack.ts';
+import { sendJson } from './fake-slack-http.ts';
+import { BOT_USER_ID, dmChannelOf, isObject, isUserId, str } from './fake-slack-protocol.ts';
+import type { StateValues } from './slack-driver.ts';
+import type { SandboxWorkspace } from './workspace.ts';
+
+const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
+const TYPES: Record<string, string> = { '.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript', '.png': 'image/png' };
+
+/** A message as the page draws it: posted ones and this person's ephemerals, in order. */
+interface ShownMessage {
+  ts: string;
+  user: string;
+  text: string;
+  blocks?: unknown[];
+  ephemeral: boolean;
+  edited: boolean;
+}
+
+export interface PageSettings {
+  fake: FakeSlack;
+  client: SandboxClient;
+  workspace: SandboxWorkspace;
+  commands: readonly CommandHint[];
+  log: Logger;
+}
+
+class BadRequest extends Error {}
+
+function field(body: Record<string, unknown>, name: string): string {
+  const value = str(body[name]);
+  if (!value) throw new BadRequest(`${name} is required`);
+  return value;
+}
+
+function userField(body: Record<string, unknown>): string {
+  const userId = field(body, 'user');
+  if (!isUserId(userId)) throw new BadRequest(`${userId} is not a Slack user id`);
+  return userId;
+}
+
+function surfaceField(body: Record<string, unknown>): Surface {
+  const { surface } = body;
+  if (isObject(surface) && isObject(surface.message)) return { message: { channel: field(surface.message, 'channel'), ts: field(surface.message, 'ts') } };
+  if (isObject(surface) && typeof surface.viewId === 'string') return { viewId: surface.viewId };
+  throw new BadRequest('surface must be {message: {channel, ts}} or {viewId}');
+}
+
+function valuesField(body: Record<string, unknown>): StateValues {
+  return isObject(body.values) ? (body.values as StateValues) : {};
+}
+
+/**
+ * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
+ * person sees it (JSON), live updates (Server-Sent Events), and what the person does.
+ */
+export function mountPage({ fake, client, workspace, commands, log }: PageSettings): void {
+  const shownIn = (channel: string, userId: string): ShownMessage[] => {
+    const posted = fake.messagesIn(channel).map((m) => ({ ts: m.ts, user: m.user, text: m.text, ...(m.blocks ? { blocks: m.blocks } : {}), ephemeral: false, edited: m.edited !== undefined }));
+    const ephemeral = fake
+      .ephemerals(userId)
+      .filter((e) => e.channel === channel)
+      .map((e) => ({ ts: e.message_ts, user: BOT_USER_ID, text: e.text, ...(e.blocks ? { blocks: e.blocks } : {}), ephemeral: true, edited: false }));
+    return [...posted, ...ephemeral].sort((a, b) => Number(a.ts) - Number(b.ts));
+  };
+
+  const state = (userId: string) => ({
+    channels: Object.fromEntries([...workspace.channels.map((c) => c.id), dmChannelOf(userId)].map((id) => [id, shownIn(id, userId)])),
+    home: fake.homeOf(userId) ?? null,
+    modals: fake.openModals(userId),
+  });
+
+  const actions: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
+    command: async (body) => client.command(userField(body), field(body, 'channel'), field(body, 'text')),
+    click: async (body) =>
+      client.click({
+        userId: userField(body),
+        actionId: field(body, 'actionId'),
+        surface: surfaceField(body),
+        values: valuesField(body),
+        ...(str(body.value) !== undefined ? { value: str(body.value) } : {}),
+        ...(str(body.blockId) !== undefined ? { blockId: str(body.blockId) } : {}),
+      }),
+    submit: async (body) => client.submit(userField(body), field(body, 'viewId'), valuesField(body)),
+    cancel: async (body) => client.cancel(userField(body), field(body, 'viewId')),
+    home: async (body) => client.openHome(userField(body)),
+  };
+
+  fake.mount('/', (_request, response) => sendFile(response, 'index.html'));
+  fake.mount('/sandbox/assets', (_request, response, url) => sendFile(response, path.basename(url.pathname)));
+  fake.mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, bot: fake.user(BOT_USER_ID) }));
+  fake.mount('/sandbox/state', (_request, response, url) => {
+    const userId = url.searchParams.get('user') ?? '';
+    if (!isUserId(userId)) return sendJson(response, 400, { error: 'pass ?user=<a Slack user id>' });
+    sendJson(response, 200, state(userId));
+  });
+  fake.mount('/sandbox/events', (request, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    response.write('retry: 1000\n\n');
+    // Many changes in one tick (a batch of audit posts) become one event.
+    let queued = false;
+    const unsubscribe = fake.onChange(() => {
+      if (queued) return;
+      queued = true;
+      setImmediate(() => {
+        queued = false;
+        response.write('data: changed\n\n');
+      });
+    });
+    request.on('close', unsubscribe);
+  });
+  fake.mount('/sandbox/do', async (request, response, url, raw) => {
+    const action = actions[path.basename(url.pathname)];
+    if (request.method !== 'POST' || !action) return sendJson(response, 404, { error: 'not_found' });
+    try {
+      const body: unknown = JSON.parse(raw || '{}');
+      if (!isObject(body)) throw new BadRequest('send a JSON object');
+      const result = await action(body);
+      sendJson(response, 200, { ok: true, ...(isObject(result) ? result : {}) });
+    } catch (err) {
+      if (err instanceof BadRequest || err instanceof SyntaxError) return sendJson(response, 400, { ok: false, error: err.message });
+      log.warn({ err }, 'sandbox: the app did not take what the page sent');
+      sendJson(response, 502, { ok: false, error: (err as Error).message });
+    }
+  });
+}
+
+async function sendFile(response: ServerResponse, name: string): Promise<void> {
+  try {
+    const body = await fs.readFile(path.join(PAGE_DIR, name));
+    response.writeHead(200, { 'content-type': `${TYPES[path.extname(name)] ?? 'application/octet-stream'}; charset=utf-8`, 'cache-control': 'no-store' });
+    response.end(body);
+  } catch {
+    sendJson(response, 404, { error: 'not_found' });
+  }
+}

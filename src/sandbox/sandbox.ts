@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import type { Config } from '../config/env.ts';
+import type { Logger } from '../log.ts';
+import { startGatehouse, type Gatehouse } from '../runtime.ts';
+import { SandboxClient, type CommandHint } from './client.ts';
+import { FakeSlack } from './fake-slack.ts';
+import { BOT_USER_ID } from './fake-slack-protocol.ts';
+import { mountPage } from './page-routes.ts';
+import { SlackDriver } from './slack-driver.ts';
+import { sandboxWorkspace, type SandboxWorkspace } from './workspace.ts';
+
+export const DEMO_POLICY_FILE = path.relative(process.cwd(), fileURLToPath(new URL('./demo-policy.yml', import.meta.url)));
+const MANIFEST_FILE = fileURLToPath(new URL('../../manifest.yml', import.meta.url));
+
+/** The bot token the app is given: the stand-in accepts any xoxb- token, and this one says what it is. */
+const SANDBOX_BOT_TOKEN = 'xoxb-sandbox-local-only';
+
+/** A running sandbox: the real Gatehouse, and the local Slack stand-in it talks to. */
+export interface Sandbox {
+  gatehouse: Gatehouse;
+  fake: FakeSlack;
+  workspace: SandboxWorkspace;
+  /** The page to open in a browser. */
+  url: string;
+  /** The app's HTTP port (Slack's requests, /healthz, /readyz). */
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole product without a Slack workspace: the stand-in listens on loopback, the app
+ * starts as in HTTP mode with its Web API pointed there and a signing secret made up for
+ * this run, and the page sends what people do to the app signed as Slack signs it.
+ */
+export async function startSandbox(config: Config, log: Logger): Promise<Sandbox> {
+  const policyFile = await sandboxPolicyFile(config, log);
+  const fake = await startStandIn(config);
+  try {
+    const signingSecret = randomBytes(32).toString('hex');
+    const gatehouse = await startGatehouse(
+      {
+        ...config,
+        policyFile,
+        policyFileExplicit: true,
+        // The sandbox's records stay apart from those of a real deployment on this machine.
+        dataDir: path.join(config.dataDir, 'sandbox'),
+        slack: { botToken: SANDBOX_BOT_TOKEN, signingSecret, appToken: undefined, apiUrl: fake.apiUrl },
+      },
+      log,
+    );
+    const workspace = sandboxWorkspace(gatehouse.policy.policy, await fs.readFile(policyFile, 'utf8'));
+    fake.setUser(BOT_USER_ID, { name: 'gatehouse', real_name: 'Gatehouse' });
+    for (const person of workspace.people) fake.setUser(person.id, { real_name: person.name, name: person.name.split(/[\s,]/)[0]?.toLowerCase() ?? person.id });
+    const driver = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret, fake });
+    const commands = await manifestCommands();
+    mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, log: log.child({ component: 'sandbox' }) });
+    return {
+      gatehouse,
+      fake,
+      workspace,
+      url: `${fake.origin}/`,
+      port: gatehouse.port,
+      async stop() {
+        // The app first: its last outbox deliveries and checkpoint still reach the stand-in.
+        await gatehouse.stop();
+        await fake.stop();
+      },
+    };
+  } catch (err) {
+    await fake.stop();
+    throw err;
+  }
+}
+
+async function startStandIn(config: Config): Promise<FakeSlack> {
+  try {
+    return await FakeSlack.start({ port: config.sandboxPort });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`GATEHOUSE_SANDBOX_PORT ${config.sandboxPort} is already in use: set GATEHOUSE_SANDBOX_PORT to a free port (0 picks one).`);
+    }
+    throw err;
+  }
+}
+
+/** GATEHOUSE_POLICY, or gatehouse.yml if it exists; otherwise the demo policy, which is said. */
+async function sandboxPolicyFile(config: Config, log: Logger): Promise<string> {
+  if (config.policyFileExplicit) return config.policyFile;
+  try {
+    await fs.access(config.policyFile);
+    return config.policyFile;
+  } catch {
+    log.info(`No ${config.policyFile}: the sandbox runs on its demo policy (${DEMO_POLICY_FILE}): three resources, two contractors, two database owners and an auditor.`);
+    return DEMO_POLICY_FILE;
+  }
+}
+
+interface Manifest {
+  features?: { slash_commands?: { command: string; description: string; usage_hint?: string }[] };
+}
+
+/** The slash commands the app declares, with their usage hints, for the composer. */
+async function manifestCommands(): Promise<CommandHint[]> {
+  const manifest = parse(await fs.readFile(MANIFEST_FILE, 'utf8')) as Manifest;
+  return (manifest.features?.slash_commands ?? []).map((c) => ({ command: c.command, description: c.description, ...(c.usage_hint ? { usageHint: c.usage_hint } : {}) }));
+}
