@@ -53,6 +53,9 @@ const RESPONSE_URL_USES = 5;
 /** Serves a path outside Slack's own (`/api/`, `/response/`, the socket): the sandbox's page. */
 export type RouteHandler = (request: IncomingMessage, response: ServerResponse, url: URL, body: string) => void | Promise<void>;
 
+/** Takes an HTTP upgrade (a WebSocket) for a path of its own. */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 export interface StartOptions {
   /** 0 (the default) picks a free port. */
   port?: number;
@@ -80,6 +83,7 @@ export class FakeSlack {
   private readonly responseWaiters = new Waitlist(() => this.responses, (r) => `${r.id} ${JSON.stringify(r.body).slice(0, 200)}`);
   private readonly changeListeners = new Set<() => void>();
   private readonly routes = new Map<string, RouteHandler>();
+  private readonly socketRoutes = new Map<string, UpgradeHandler>();
   private readonly handlers: Record<string, MethodHandler> = {
     ...this.messages.handlers,
     ...this.views.handlers,
@@ -253,6 +257,11 @@ export class FakeSlack {
     this.routes.set(prefix, handler);
   }
 
+  /** Takes WebSocket upgrades for `path` (Socket Mode keeps its own). */
+  mountSocket(path: string, handler: UpgradeHandler): void {
+    this.socketRoutes.set(path, handler);
+  }
+
   /** Calls `listener` after anything a client could show changed; returns the unsubscribe. */
   onChange(listener: () => void): () => void {
     this.changeListeners.add(listener);
@@ -265,7 +274,10 @@ export class FakeSlack {
   }
 
   private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (new URL(request.url ?? '/', this.origin).pathname === SOCKET_PATH) this.socket.upgrade(request, socket, head);
+    const { pathname } = new URL(request.url ?? '/', this.origin);
+    const mounted = this.socketRoutes.get(pathname);
+    if (pathname === SOCKET_PATH) this.socket.upgrade(request, socket, head);
+    else if (mounted) mounted(request, socket, head);
     else socket.destroy();
   }
 

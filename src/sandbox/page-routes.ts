@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import type { CommandHint, SandboxClient, Surface } from './client.ts';
 import type { FakeSlack } from './fake-slack.ts';
@@ -10,6 +11,7 @@ import { BOT_USER_ID, dmChannelOf, isObject, isUserId, str } from './fake-slack-
 import type { StateValues } from './slack-driver.ts';
 import type { SandboxWorkspace } from './workspace.ts';
 
+const LIVE_PATH = '/sandbox/live';
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
 const TYPES: Record<string, string> = { '.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript', '.png': 'image/png' };
 
@@ -58,9 +60,9 @@ function valuesField(body: Record<string, unknown>): StateValues {
 
 /**
  * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
- * person sees it (JSON), live updates (Server-Sent Events), and what the person does.
+ * person sees it (JSON), live updates (a WebSocket), and what the person does.
  */
-export function mountPage({ fake, client, workspace, commands, log }: PageSettings): void {
+export function mountPage({ fake, client, workspace, commands, log }: PageSettings): { close(): Promise<void> } {
   const shownIn = (channel: string, userId: string): ShownMessage[] => {
     const posted = fake.messagesIn(channel).map((m) => ({ ts: m.ts, user: m.user, text: m.text, ...(m.blocks ? { blocks: m.blocks } : {}), ephemeral: false, edited: m.edited !== undefined }));
     const ephemeral = fake
@@ -100,20 +102,22 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
     if (!isUserId(userId)) return sendJson(response, 400, { error: 'pass ?user=<a Slack user id>' });
     sendJson(response, 200, state(userId));
   });
-  fake.mount('/sandbox/events', (request, response) => {
-    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    response.write('retry: 1000\n\n');
-    // Many changes in one tick (a batch of audit posts) become one event.
+  // Live updates over a WebSocket, not Server-Sent Events: a browser allows 6 HTTP
+  // connections per host, and a tab per person soon needs more.
+  const live = new WebSocketServer({ noServer: true });
+  fake.mountSocket(LIVE_PATH, (request, socket, head) => live.handleUpgrade(request, socket, head, (ws) => live.emit('connection', ws, request)));
+  live.on('connection', (ws) => {
+    // Many changes in one tick (a batch of audit posts) become one message.
     let queued = false;
     const unsubscribe = fake.onChange(() => {
       if (queued) return;
       queued = true;
       setImmediate(() => {
         queued = false;
-        response.write('data: changed\n\n');
+        if (ws.readyState === WebSocket.OPEN) ws.send('changed');
       });
     });
-    request.on('close', unsubscribe);
+    ws.on('close', unsubscribe);
   });
   fake.mount('/sandbox/do', async (request, response, url, raw) => {
     const action = actions[path.basename(url.pathname)];
@@ -129,6 +133,12 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
       sendJson(response, 502, { ok: false, error: (err as Error).message });
     }
   });
+  return {
+    async close() {
+      for (const ws of live.clients) ws.terminate();
+      await new Promise<void>((resolve) => live.close(() => resolve()));
+    },
+  };
 }
 
 async function sendFile(response: ServerResponse, name: string): Promise<void> {

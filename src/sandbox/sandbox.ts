@@ -57,7 +57,7 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
     for (const person of workspace.people) fake.setUser(person.id, { real_name: person.name, name: person.name.split(/[\s,]/)[0]?.toLowerCase() ?? person.id });
     const driver = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret, fake });
     const commands = await manifestCommands();
-    mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, log: log.child({ component: 'sandbox' }) });
+    const page = mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, log: log.child({ component: 'sandbox' }) });
     return {
       gatehouse,
       fake,
@@ -67,6 +67,7 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
       async stop() {
         // The app first: its last outbox deliveries and checkpoint still reach the stand-in.
         await gatehouse.stop();
+        await page.close();
         await fake.stop();
       },
     };

@@ -1,5 +1,5 @@
 // The sandbox page: one person's view of the make-believe workspace. State comes from the
-// stand-in (/sandbox/state), changes are announced over Server-Sent Events, and what the
+// stand-in (/sandbox/state), changes are announced over a WebSocket, and what the
 // person does goes to /sandbox/do/*, which the stand-in sends on to the app as Slack would.
 import { clientErrors, renderBlocks, stateValues } from './blocks.js';
 import { escapeHtml, mrkdwn, textObject } from './mrkdwn.js';
@@ -297,14 +297,18 @@ function showRoles() {
   $('roles').textContent = person(me)?.roles.join(' · ') ?? 'not in the policy';
 }
 
+/** Redraws on every change the stand-in announces; reconnects (and catches up) if the socket drops. */
 function listen() {
-  const events = new EventSource('/sandbox/events');
-  events.onmessage = () => refresh();
-  events.onopen = () => {
+  const socket = new WebSocket(`ws://${location.host}/sandbox/live`);
+  socket.onmessage = () => refresh();
+  socket.onopen = () => {
     $('live').classList.add('on');
     refresh();
   };
-  events.onerror = () => $('live').classList.remove('on');
+  socket.onclose = () => {
+    $('live').classList.remove('on');
+    setTimeout(listen, 1000);
+  };
 }
 
 async function start() {

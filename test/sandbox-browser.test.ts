@@ -1,0 +1,146 @@
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/env.ts';
+import { silentLogger } from '../src/log.ts';
+import { DEMO_POLICY_FILE, startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
+import { launchBrowser, type Browser } from './support/browser.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+
+/** People of the demo policy (src/sandbox/demo-policy.yml). */
+const ANA = 'U0SBXANA'; // contractor
+const BRAM = 'U0SBXBRAM'; // contractor
+const DANA = 'U0SBXDANA'; // database owner
+const FATIMA = 'U0SBXFATI'; // auditor
+const AUDIT_CHANNEL = 'C0SBXAUDIT';
+const APPROVAL_CHANNEL = 'C0SBXDBTEAM';
+
+let t: TestDatabase;
+let sandbox: Sandbox;
+let browser: Browser;
+
+beforeAll(async () => {
+  t = await createTestDatabase({ migrate: false });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: t.url,
+    GATEHOUSE_POLICY: DEMO_POLICY_FILE,
+    PORT: '0',
+    GATEHOUSE_SANDBOX_PORT: '0',
+    AUDIT_SEQUENCER_INTERVAL_MS: '20',
+  });
+  sandbox = await startSandbox(config, silentLogger());
+  browser = await launchBrowser();
+});
+
+afterEach(async () => {
+  await browser.closePages();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await sandbox?.stop();
+  await t?.destroy();
+});
+
+/** The page as `userId`, showing `view` (a channel id, `dm` or `home`). */
+function pageAs(userId: string, view = 'dm'): Promise<Page> {
+  return browser.open(`${sandbox.url}?as=${userId}&view=${view}`);
+}
+
+/** Types a slash command into the composer and sends it. */
+async function type(page: Page, line: string): Promise<void> {
+  await page.locator('#line').fill(line);
+  await page.locator('#line').press('Enter');
+}
+
+/** A message on the page that contains `text`, once it is there. */
+async function message(page: Page, text: string, options: { ephemeral?: boolean } = {}) {
+  const found = page.locator(options.ephemeral ? '.message.ephemeral' : '.message', { hasText: text }).last();
+  await found.waitFor();
+  return found;
+}
+
+describe('the sandbox page, in Chromium', () => {
+  it('carries a request from the contractor to the owner and back, to its end, and the auditor finds the chain whole', async () => {
+    const ana = await pageAs(ANA);
+    await type(ana, '/request-access staging-db 1h fix the invoice export');
+    const sent = await message(ana, 'was sent to 2 approvers', { ephemeral: true });
+    expect(await sent.textContent()).toContain('Only visible to you');
+    await browser.screenshot(ana, '1-contractor-request-sent');
+
+    const dana = await pageAs(DANA);
+    const card = await message(dana, 'asks for Staging database');
+    expect(await card.textContent()).toContain('fix the invoice export');
+    await browser.screenshot(dana, '2-owner-approval-card');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    // The card is updated in place, live, and loses its buttons.
+    await dana.locator('.message', { hasText: 'Approved by @Dana' }).waitFor();
+    expect(await dana.locator('.message', { hasText: 'asks for Staging database' }).getByRole('button').count()).toBe(0);
+
+    // Ana's page, open all along, shows the grant without a reload.
+    await message(ana, 'Your access to Staging database (staging-db) is active until');
+    await browser.screenshot(ana, '3-contractor-access-active');
+
+    await ana.getByRole('button', { name: 'Gatehouse · Home' }).click();
+    const held = ana.locator('#home .bk-section', { hasText: 'Staging database' });
+    await held.waitFor();
+    await browser.screenshot(ana, '4-contractor-app-home');
+    await held.getByRole('button', { name: "I'm done" }).click();
+    await ana.locator('#home', { hasText: 'You hold no access right now.' }).waitFor();
+    await ana.getByRole('button', { name: 'Gatehouse · Messages' }).click();
+    await message(ana, 'Your access to Staging database (staging-db) ended at');
+
+    const fatima = await pageAs(FATIMA, AUDIT_CHANNEL);
+    await message(fatima, 'grant.active');
+    await type(fatima, '/verify-audit');
+    const verdict = await message(fatima, 'The audit log is whole', { ephemeral: true });
+    expect(await verdict.textContent()).toContain('events checked');
+    await browser.screenshot(fatima, '5-auditor-verify-audit');
+    // What the page showed is what the database holds.
+    expect((await sandbox.gatehouse.audit.verify()).ok).toBe(true);
+  }, 120_000);
+
+  it("refuses a stranger's click on a card in the approval channel, and says why on the page", async () => {
+    const ana = await pageAs(ANA);
+    await type(ana, '/request-access prod-db 1h read last month’s invoices');
+    await message(ana, 'Your request for Production database (read-only) (prod-db) for 1h was sent to 2 approvers', { ephemeral: true });
+
+    const bram = await pageAs(BRAM, APPROVAL_CHANNEL);
+    const card = await message(bram, 'asks for Production database');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    const refusal = await message(bram, 'only its owners can approve or deny this request', { ephemeral: true });
+    expect(await refusal.textContent()).toContain('Only visible to you');
+    // The card is as it was, and nobody else sees the refusal.
+    expect(await card.textContent()).toContain('0 of 2 approvals');
+    await browser.screenshot(bram, '6-stranger-refused');
+    const dana = await pageAs(DANA, APPROVAL_CHANNEL);
+    await message(dana, 'asks for Production database');
+    expect(await dana.locator('.message', { hasText: 'only its owners' }).count()).toBe(0);
+  }, 60_000);
+
+  it('shows the validation errors of a modal on their fields, and submits once they are fixed', async () => {
+    const ana = await pageAs(ANA);
+    await type(ana, '/request-access');
+    const modal = ana.getByRole('dialog', { name: 'Request access' });
+    await modal.waitFor();
+    await modal.getByLabel('Resource').selectOption({ label: 'Staging database' });
+    await modal.getByLabel('Duration').fill('forever');
+    await modal.getByRole('button', { name: 'Send request' }).click();
+    // The reason is required: the page says so before anything is sent, as Slack's client does.
+    await modal.getByRole('alert').filter({ hasText: 'Please complete this required field.' }).waitFor();
+
+    await modal.getByLabel('Reason').fill('rotate the staging credentials');
+    await modal.getByRole('button', { name: 'Send request' }).click();
+    // The bot answers `response_action: errors`; the error shows on the Duration field.
+    const error = modal.locator('.bk-input', { has: ana.getByLabel('Duration') }).getByRole('alert');
+    await error.waitFor();
+    expect(await error.textContent()).toContain('"forever" is not a duration');
+    expect(await modal.getByLabel('Reason').inputValue()).toBe('rotate the staging credentials');
+    await browser.screenshot(ana, '7-modal-validation-error');
+
+    await modal.getByLabel('Duration').fill('30m');
+    await modal.getByRole('button', { name: 'Send request' }).click();
+    await modal.waitFor({ state: 'detached' });
+    await message(ana, 'Your request for Staging database (staging-db) for 30m was sent');
+  }, 60_000);
+});
