@@ -16,6 +16,7 @@ import { recordPolicy } from './config/policy-record.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
+import { listenError } from './http/listen-error.ts';
 import type { Logger } from './log.ts';
 import { checkProvisioners } from './provisioners/index.ts';
 import { closePostgresTargets } from './provisioners/postgres.ts';
@@ -167,10 +168,7 @@ async function listen(server: http.Server, port: number): Promise<number> {
     server.listen(port);
     await once(server, 'listening');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new Error(`PORT ${port} is already in use: set PORT to a free port.`);
-    if (code === 'EACCES') throw new Error(`PORT ${port} needs privileges this process lacks: set PORT above 1023.`);
-    throw err;
+    throw listenError(err, port);
   }
   const address = server.address();
   return typeof address === 'object' && address ? address.port : port;

@@ -20,7 +20,8 @@ interface Running {
 /** `npm start` with `settings` on top of what every start needs: a database, a port, a policy file. */
 async function startGatehouse(t: TestDatabase, policyFile: string, settings: Record<string, string> = {}): Promise<Running> {
   const port = await freePort();
-  const env = childEnv({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: policyFile, LOG_LEVEL: 'info', ...settings });
+  // Without Slack settings the sandbox starts too; its stand-in takes any free port.
+  const env = childEnv({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: policyFile, GATEHOUSE_SANDBOX_PORT: '0', LOG_LEVEL: 'info', ...settings });
   const child = startNode(['--import', 'tsx', 'src/main.ts'], env);
   await child.waitForLine((line) => line.includes(HEALTH_LINE));
   return { child, port };
@@ -36,7 +37,7 @@ async function stopCleanly({ child }: Running): Promise<Exit> {
 
 /** A start that must fail: its exit, with all it printed. */
 function startAndFail(settings: Record<string, string>): Promise<Exit> {
-  return runNode(['--import', 'tsx', 'src/main.ts'], childEnv({ LOG_LEVEL: 'info', ...settings }));
+  return runNode(['--import', 'tsx', 'src/main.ts'], childEnv({ LOG_LEVEL: 'info', GATEHOUSE_SANDBOX_PORT: '0', ...settings }));
 }
 
 async function get(port: number, path: string): Promise<{ status: number; body: unknown }> {
@@ -89,22 +90,64 @@ afterAll(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-describe('npm start with no Slack credentials yet', () => {
-  it('migrates a new database, answers /healthz and /readyz, says what Slack needs, and stops cleanly', async () => {
+describe('npm start with no Slack credentials', () => {
+  it('migrates a new database, answers /healthz and /readyz, runs the local Slack sandbox on the policy given, and stops cleanly', async () => {
     const t = await database({ migrate: false });
     const running = await startGatehouse(t, await policyCopy('gatehouse.yml'));
 
     expect(await get(running.port, '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await get(running.port, '/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    const line = await running.child.waitForLine((l) => l.includes('Slack sandbox: open'));
+    const url = (JSON.parse(line) as { url: string }).url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Gatehouse sandbox</title>');
+    // The people of the policy file, named from its comments, are whom the page lets you be.
+    const workspace = (await (await fetch(`${url}sandbox/workspace`)).json()) as { people: { id: string; name: string }[] };
+    expect(workspace.people).toContainEqual(expect.objectContaining({ id: 'U05CNTR0001', name: 'Ana' }));
+    expect(workspace.people).toContainEqual(expect.objectContaining({ id: 'U03AUD00001', name: 'Fatima' }));
 
     const exit = await stopCleanly(running);
     const logs = logLines(exit.stdout);
-    expect(logs.find((line) => line.msg === 'database migrations applied')).toBeDefined();
+    expect(logs.find((l) => l.msg === 'database migrations applied')).toBeDefined();
     // The background thread's lines come out of the same stdout, as JSON like the rest.
-    expect(logs.find((line) => line.thread === 'background' && line.msg.startsWith('background work started'))).toBeDefined();
-    const slackWarning = logs.find((line) => line.level === LEVEL.warn && line.msg.startsWith('Slack is not configured'));
-    expect(slackWarning?.msg).toContain('SLACK_BOT_TOKEN');
-    expect(slackWarning?.msg).toContain('SLACK_SIGNING_SECRET');
+    expect(logs.find((l) => l.thread === 'background' && l.msg.startsWith('background work started'))).toBeDefined();
+    expect(logs.find((l) => l.msg === 'connected to Slack')).toMatchObject({ mode: 'http' });
+    const sandboxLine = logs.find((l) => l.msg.startsWith('Slack sandbox: open'));
+    expect(sandboxLine?.msg).toContain('SLACK_BOT_TOKEN');
+    expect(sandboxLine?.msg).toContain('SLACK_SIGNING_SECRET');
+  });
+
+  it('is a start-up error in production, which never becomes a sandbox', async () => {
+    const t = await database();
+    const exit = await startAndFail({ NODE_ENV: 'production', DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_POLICY: await policyCopy('production.yml') });
+
+    expect(exit.code, exit.output).toBe(1);
+    expect(exit.stderr).toContain('Slack is not configured: set SLACK_BOT_TOKEN');
+    expect(exit.output).not.toContain('sandbox');
+    expect(await policyEvents(t)).toEqual([]);
+  });
+
+  it('npm run sandbox runs the sandbox even where Slack is configured, and says the settings are ignored', async () => {
+    const t = await database();
+    const port = await freePort();
+    const env = childEnv({
+      DATABASE_URL: t.url,
+      PORT: String(port),
+      GATEHOUSE_POLICY: await policyCopy('explicit.yml'),
+      GATEHOUSE_SANDBOX_PORT: '0',
+      SLACK_BOT_TOKEN: 'xoxb-real-looking-token',
+      SLACK_SIGNING_SECRET: 'real-looking-secret',
+      LOG_LEVEL: 'info',
+    });
+    const script = (JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.sandbox;
+    expect(script).toBe('node --import tsx src/main.ts --sandbox');
+    const child = startNode(['--import', 'tsx', 'src/main.ts', '--sandbox'], env);
+    await child.waitForLine((l) => l.includes('Slack sandbox: open'));
+    const exit = await stopCleanly({ child, port });
+    expect(logLines(exit.stdout).find((l) => l.level === LEVEL.warn && l.msg.startsWith('--sandbox'))?.msg).toContain('ignored');
+    expect(exit.output).not.toContain('xoxb-real-looking-token');
   });
 });
 
@@ -171,6 +214,21 @@ describe('a start that cannot go ahead', () => {
       const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: await policyCopy('port.yml') });
       expect(exit.code, exit.output).toBe(1);
       expect(exit.stdout).toContain(`PORT ${port} is already in use: set PORT to a free port.`);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("stops when the sandbox's port is taken, saying which setting to change", async () => {
+    const t = await database();
+    const taken = net.createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_SANDBOX_PORT: String(port), GATEHOUSE_POLICY: await policyCopy('sandbox-port.yml') });
+      expect(exit.code, exit.output).toBe(1);
+      expect(exit.stdout).toContain(`GATEHOUSE_SANDBOX_PORT ${port} is already in use: set GATEHOUSE_SANDBOX_PORT to a free port (0 picks one).`);
     } finally {
       taken.close();
     }

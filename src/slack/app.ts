@@ -4,6 +4,7 @@ import { ErrorCode, WebClient, type WebClientOptions } from '@slack/web-api';
 import type { SlackMode } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import { healthRoutes } from '../http/health.ts';
+import { listenError } from '../http/listen-error.ts';
 import type { Logger } from '../log.ts';
 import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
@@ -105,7 +106,12 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
     log.error({ err: error }, 'a Slack listener failed');
   });
 
-  const started = (await app.start(settings.port)) as unknown;
+  let started: unknown;
+  try {
+    started = await app.start(settings.port);
+  } catch (err) {
+    throw listenError(err, settings.port);
+  }
   const server = started as http.Server | undefined;
   const address = server && typeof server.address === 'function' ? server.address() : null;
   const port = typeof address === 'object' && address ? address.port : settings.port;
