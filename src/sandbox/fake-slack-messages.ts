@@ -113,6 +113,19 @@ export class MessageStore {
     'conversations.history': (args) => this.history(args),
   };
 
+  /** Every message in every channel, for keeping them across a restart. */
+  all(): SlackMessage[] {
+    return [...this.channels.values()].flat();
+  }
+
+  /** Puts back messages kept by all(), in their channels and order. */
+  restore(messages: readonly SlackMessage[]): void {
+    for (const message of messages) {
+      this.channels.set(message.channel, [...this.messagesIn(message.channel), message]);
+      this.clock.observe(message.ts);
+    }
+  }
+
   messagesIn(channel: string): SlackMessage[] {
     return [...(this.channels.get(channel) ?? [])];
   }

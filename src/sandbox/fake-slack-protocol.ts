@@ -77,6 +77,13 @@ export class Clock {
     this.advancedMs += ms;
   }
 
+  /** Issues later ts than `ts`, one kept from before (messages restored after a restart). */
+  observe(ts: string): void {
+    const [seconds = 0, micros = 0] = ts.split('.').map(Number);
+    const [lastSeconds, lastMicros] = this.lastTs;
+    if (seconds > lastSeconds || (seconds === lastSeconds && micros > lastMicros)) this.lastTs = [seconds, micros];
+  }
+
   /** A message ts (`"1795734871.000100"`): unique, and increasing in the order issued. */
   nextTs(): string {
     const [lastSeconds, lastMicros] = this.lastTs;

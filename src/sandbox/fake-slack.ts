@@ -184,6 +184,17 @@ export class FakeSlack {
     return this.messages.messagesIn(channel);
   }
 
+  /** Every message posted, in every channel (ephemerals and views are not kept, as in Slack). */
+  allMessages(): SlackMessage[] {
+    return this.messages.all();
+  }
+
+  /** Puts back messages from allMessages(): the sandbox's channels across a restart. */
+  restoreMessages(messages: readonly SlackMessage[]): void {
+    this.messages.restore(messages);
+    this.changed();
+  }
+
   message(channel: string, ts: string): SlackMessage | undefined {
     return this.messages.find(channel, ts);
   }

@@ -3,11 +3,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { generateCheckpointKey } from '../audit/checkpoint-keys.ts';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../log.ts';
 import { startGatehouse, type Gatehouse } from '../runtime.ts';
 import { SandboxClient, type CommandHint } from './client.ts';
 import { FakeSlack } from './fake-slack.ts';
+import { KeptMessages } from './kept-messages.ts';
 import { BOT_USER_ID } from './fake-slack-protocol.ts';
 import { mountPage } from './page-routes.ts';
 import { SlackDriver } from './slack-driver.ts';
@@ -38,16 +40,28 @@ export interface Sandbox {
  */
 export async function startSandbox(config: Config, log: Logger): Promise<Sandbox> {
   const policyFile = await sandboxPolicyFile(config, log);
+  // The sandbox's records stay apart from those of a real deployment on this machine.
+  const dataDir = path.join(config.dataDir, 'sandbox');
+  const embedded = config.databaseUrl === undefined;
   const fake = await startStandIn(config);
+  let kept: KeptMessages | null = null;
   try {
+    // With the embedded database, the channels and a checkpoint key live beside it and
+    // survive restarts with it; a database of your own keeps only what it holds.
+    let checkpoint = config.checkpoint;
+    if (embedded) {
+      await fs.mkdir(dataDir, { recursive: true, mode: 0o755 });
+      kept = await KeptMessages.open(fake, path.join(dataDir, 'slack-messages.json'), log);
+      if (!checkpoint.privateKey && !checkpoint.privateKeyFile) checkpoint = { ...checkpoint, privateKeyFile: await sandboxCheckpointKey(dataDir) };
+    }
     const signingSecret = randomBytes(32).toString('hex');
     const gatehouse = await startGatehouse(
       {
         ...config,
         policyFile,
         policyFileExplicit: true,
-        // The sandbox's records stay apart from those of a real deployment on this machine.
-        dataDir: path.join(config.dataDir, 'sandbox'),
+        dataDir,
+        checkpoint,
         slack: { botToken: SANDBOX_BOT_TOKEN, signingSecret, appToken: undefined, apiUrl: fake.apiUrl },
       },
       log,
@@ -58,6 +72,7 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
     const driver = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret, fake });
     const commands = await manifestCommands();
     const page = mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, log: log.child({ component: 'sandbox' }) });
+    const keptMessages = kept;
     return {
       gatehouse,
       fake,
@@ -68,13 +83,26 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
         // The app first: its last outbox deliveries and checkpoint still reach the stand-in.
         await gatehouse.stop();
         await page.close();
+        await keptMessages?.close();
         await fake.stop();
       },
     };
   } catch (err) {
+    await kept?.close();
     await fake.stop();
     throw err;
   }
+}
+
+/** A checkpoint signing key made on the sandbox's first start, so its audit channel shows signed checkpoints. */
+async function sandboxCheckpointKey(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'checkpoint-key.pem');
+  try {
+    await fs.writeFile(file, generateCheckpointKey().pem, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return file;
 }
 
 async function startStandIn(config: Config): Promise<FakeSlack> {
