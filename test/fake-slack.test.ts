@@ -117,6 +117,48 @@ describe('FakeSlack, through @slack/web-api', () => {
     expect(await slackError(web.views.open({ trigger_id: triggerId, view: { ...view, external_id: 'request-form-2' } }))).toBe('expired_trigger_id');
   });
 
+  it("keeps each person's stack of open modals: push adds, open starts anew, close takes a view and those above it", async () => {
+    const web = client();
+    const modal = (text: string) => ({ type: 'modal' as const, title: { type: 'plain_text' as const, text }, blocks: [section(text)] });
+    const first = await web.views.open({ trigger_id: fake.issueTriggerId('U0DAVE01'), view: modal('First') });
+    const pushed = await web.views.push({ trigger_id: fake.issueTriggerId('U0DAVE01'), view: modal('Pushed') });
+    expect(fake.openModals('U0DAVE01').map((v) => v.id)).toEqual([first.view?.id, pushed.view?.id]);
+    expect(fake.openModals('U0ERIN01')).toEqual([]);
+
+    fake.closeView('U0DAVE01', first.view!.id!);
+    expect(fake.openModals('U0DAVE01')).toEqual([]);
+    const again = await web.views.open({ trigger_id: fake.issueTriggerId('U0DAVE01'), view: modal('Again') });
+    const fresh = await web.views.open({ trigger_id: fake.issueTriggerId('U0DAVE01'), view: modal('Fresh') });
+    expect(fake.openModals('U0DAVE01').map((v) => v.id)).toEqual([fresh.view?.id]);
+    // Tests still read every modal ever opened, in its latest version.
+    expect(fake.openedViews('U0DAVE01').map((v) => v.id)).toEqual([first.view?.id, pushed.view?.id, again.view?.id, fresh.view?.id]);
+  });
+
+  it('tells listeners of every change, serves mounted routes beside the API, and restores messages with later ts', async () => {
+    let changes = 0;
+    const unsubscribe = fake.onChange(() => (changes += 1));
+    const posted = await client().chat.postMessage({ channel: 'C0MOUNT01', text: 'hello' });
+    expect(changes).toBeGreaterThan(0);
+    unsubscribe();
+
+    fake.mount('/extra', (_request, response, url) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end(`extra ${url.pathname}`);
+    });
+    expect(await (await fetch(`${fake.origin}/extra/page`)).text()).toBe('extra /extra/page');
+    expect((await fetch(`${fake.origin}/extras`)).status).toBe(404);
+
+    const other = await FakeSlack.start();
+    try {
+      other.restoreMessages(fake.allMessages().filter((m) => m.channel === 'C0MOUNT01'));
+      expect(other.messagesIn('C0MOUNT01').map((m) => m.ts)).toEqual([posted.ts]);
+      const next = await new WebClient('xoxb-test', { slackApiUrl: other.apiUrl, retryConfig: { retries: 0 }, logger: quiet }).chat.postMessage({ channel: 'C0MOUNT01', text: 'after' });
+      expect(Number(next.ts)).toBeGreaterThan(Number(posted.ts));
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('knows the bot, any user, and user groups a test sets up', async () => {
     const web = client();
     expect(await web.auth.test()).toMatchObject({ team_id: 'T0GATE', user_id: 'U0BOT', bot_id: 'B0BOT' });
