@@ -28,6 +28,9 @@ export interface Browser {
 
 /** Chromium with a fresh profile of its own, sized like a laptop screen. */
 export async function launchBrowser(): Promise<Browser> {
+  await fs.access(CHROMIUM).catch(() => {
+    throw new Error(`No Chromium at ${CHROMIUM}: install Debian's (apt-get install chromium), as .ci/run does. The browser tests never download one.`);
+  });
   const profile = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
