@@ -1,3 +1,4 @@
+import { WebClient } from '@slack/web-api';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/env.ts';
@@ -142,5 +143,59 @@ describe('the sandbox page, in Chromium', () => {
     await modal.getByRole('button', { name: 'Send request' }).click();
     await modal.waitFor({ state: 'detached' });
     await message(ana, 'Your request for Staging database (staging-db) for 30m was sent');
+  }, 60_000);
+
+  it('draws the Block Kit the bot may send, and asks before a button with a confirm dialog acts', async () => {
+    const plain = (text: string) => ({ type: 'plain_text' as const, text });
+    const pixel = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+    await new WebClient('xoxb-sandbox-local-only', { slackApiUrl: sandbox.fake.apiUrl, retryConfig: { retries: 0 } }).chat.postMessage({
+      channel: AUDIT_CHANNEL,
+      text: 'Every kind of block',
+      blocks: [
+        { type: 'header', text: plain('Weekly access report') },
+        { type: 'section', text: { type: 'mrkdwn', text: '*Bold*, _italic_, `code` and <@U0SBXDANA>' }, fields: [{ type: 'mrkdwn', text: '*Grants*\n3' }, { type: 'mrkdwn', text: '*Denied*\n1' }] },
+        { type: 'divider' },
+        { type: 'image', image_url: pixel, alt_text: 'a chart', title: plain('Grants per day') },
+        { type: 'context', elements: [{ type: 'mrkdwn', text: 'Made by Gatehouse' }] },
+        {
+          type: 'actions',
+          elements: [
+            { type: 'button', action_id: 'report.keep', text: plain('Keep'), style: 'primary', value: 'r1' },
+            { type: 'button', action_id: 'report.delete', text: plain('Delete'), style: 'danger', value: 'r1', confirm: { title: plain('Delete the report?'), text: plain('It cannot be brought back.'), confirm: plain('Delete it'), deny: plain('Keep it'), style: 'danger' } },
+          ],
+        },
+      ],
+    });
+    const fatima = await pageAs(FATIMA, AUDIT_CHANNEL);
+    const report = await message(fatima, 'Weekly access report');
+    expect(await report.locator('.bk-header').textContent()).toBe('Weekly access report');
+    expect(await report.locator('strong', { hasText: 'Bold' }).count()).toBe(1);
+    expect(await report.locator('.mention').textContent()).toBe('@Dana');
+    expect(await report.locator('.bk-field').allTextContents()).toEqual(['Grants3', 'Denied1']);
+    expect(await report.locator('.bk-divider').count()).toBe(1);
+    expect(await report.getByRole('img', { name: 'a chart' }).count()).toBe(1);
+    expect(await report.getByRole('button', { name: 'Keep' }).getAttribute('class')).toContain('bk-primary');
+    expect(await report.getByRole('button', { name: 'Delete' }).getAttribute('class')).toContain('bk-danger');
+
+    // Asked first; "Keep it" sends nothing, so the app never hears of the click.
+    await report.getByRole('button', { name: 'Delete' }).click();
+    const dialog = fatima.getByRole('alertdialog', { name: 'Delete the report?' });
+    expect(await dialog.textContent()).toContain('It cannot be brought back.');
+    await browser.screenshot(fatima, '8-block-kit-and-confirm');
+    await dialog.getByRole('button', { name: 'Keep it' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // A confirm the bot sends: withdrawing a request from the Home tab.
+    const ana = await pageAs(ANA);
+    await ana.getByRole('button', { name: 'Gatehouse · Messages' }).click();
+    await type(ana, '/request-access audit-exports 2h check the export format');
+    await message(ana, 'Your request for Audit log exports bucket (audit-exports) for 2h was sent', { ephemeral: true });
+    await ana.getByRole('button', { name: 'Gatehouse · Home' }).click();
+    const pending = ana.locator('#home .bk-section', { hasText: 'Audit log exports bucket' });
+    await pending.getByRole('button', { name: 'Cancel' }).click();
+    await ana.getByRole('alertdialog', { name: 'Cancel this request?' }).getByRole('button', { name: 'Cancel it' }).click();
+    await pending.waitFor({ state: 'detached' });
+    const { requests } = await sandbox.gatehouse.access.holdingsOf(ANA);
+    expect(requests.map((r) => r.resourceId)).not.toContain('audit-exports');
   }, 60_000);
 });

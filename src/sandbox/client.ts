@@ -68,10 +68,10 @@ export class SandboxClient {
       ...(click.values ? { values: click.values } : {}),
       ...surface,
     });
-    if (reply.status !== 200 && 'message' in click.surface) {
-      this.fake.ackEphemeral(click.surface.message.channel, click.userId, { text: dispatchFailed('That button', reply.status) });
-    }
-    if (reply.status !== 200) throw new Error(dispatchFailed('The click', reply.status));
+    if (reply.status === 200) return;
+    // Under a message Slack says so in the channel; on a modal or Home tab the page does.
+    if ('message' in click.surface) this.fake.ackEphemeral(click.surface.message.channel, click.userId, { text: dispatchFailed('That button', reply.status) });
+    else throw new Error(dispatchFailed('The click', reply.status));
   }
 
   /** Submits a modal; Slack closes it unless the app acks with `response_action: errors`. */

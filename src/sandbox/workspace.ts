@@ -21,7 +21,7 @@ export interface SandboxWorkspace {
   channels: SandboxChannel[];
 }
 
-/** `- U05CNTR0001 # Ana (Acme Consulting)` or `[U1, U2] # …`: a list item with an id and a comment. */
+/** `- U05CNTR0001 # Ana (Acme Consulting)`: a list item with an id, and a name up to `,` or `(`. */
 const COMMENTED_ID = /^\s*-\s*([UW][A-Z0-9]+)\s*#\s*([^,(#]+)/;
 
 /** Display names from the comments a policy file puts beside ids, as gatehouse.example.yml does. */
