@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { WebClient } from '@slack/web-api';
+import { generate } from 'otplib';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/env.ts';
@@ -28,6 +30,8 @@ beforeAll(async () => {
     PORT: '0',
     GATEHOUSE_SANDBOX_PORT: '0',
     AUDIT_SEQUENCER_INTERVAL_MS: '20',
+    // MFA can be tried in the sandbox: with the embedded database it makes this key itself.
+    GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex'),
   });
   sandbox = await startSandbox(config, silentLogger());
   browser = await launchBrowser();
@@ -197,5 +201,31 @@ describe('the sandbox page, in Chromium', () => {
     await pending.waitFor({ state: 'detached' });
     const { requests } = await sandbox.gatehouse.access.holdingsOf(ANA);
     expect(requests.map((r) => r.resourceId)).not.toContain('audit-exports');
+  }, 60_000);
+
+  it('enrols in MFA: the QR code arrives as an image by DM, and a code from it turns MFA on', async () => {
+    const bram = await pageAs(BRAM);
+    await type(bram, '/access mfa');
+    const qr = bram.locator('.message .file img');
+    await qr.waitFor();
+    // The bytes uploaded through files.uploadV2's three steps are what the page shows.
+    const width = await qr.evaluate((element) => {
+      const img = element as unknown as { complete: boolean; naturalWidth: number; addEventListener(type: string, listener: () => void): void };
+      return img.complete ? img.naturalWidth : new Promise<number>((resolve) => img.addEventListener('load', () => resolve(img.naturalWidth)));
+    });
+    expect(width).toBeGreaterThan(0);
+    await browser.screenshot(bram, '9-mfa-qr-code');
+
+    const setup = await message(bram, 'Setting up MFA for Gatehouse');
+    const secret = /secret=([A-Z2-7]+)/.exec((await setup.textContent()) ?? '')?.[1];
+    expect(secret).toBeDefined();
+    await setup.getByRole('button', { name: 'Enter a code' }).click();
+    const modal = bram.getByRole('dialog', { name: 'Confirm MFA' });
+    await modal.getByLabel('Code from your authenticator app').fill(await generate({ secret: secret! }));
+    await modal.getByRole('button', { name: 'Confirm' }).click();
+    await modal.waitFor({ state: 'detached' });
+    await message(bram, 'MFA is on.');
+    // The QR code message is deleted once confirmed, and the page drops it live.
+    await qr.waitFor({ state: 'detached' });
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -102,7 +102,7 @@ describe('the sandbox on its embedded database', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('keeps the channels, the chain and its checkpoints across a restart', async () => {
+  it('keeps the channels, the chain, its checkpoints and the keys it made across a restart', async () => {
     const config = sandboxConfig({ GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_POLICY: 'src/sandbox/demo-policy.yml' });
     const first = await startSandbox(config, silentLogger());
     try {
@@ -113,6 +113,8 @@ describe('the sandbox on its embedded database', () => {
       await first.stop();
     }
 
+    // The keys it made (checkpoints, and GATEHOUSE_SECRETS_KEY for MFA) are for this user's eyes only.
+    for (const key of ['checkpoint-key.pem', 'secrets-key']) expect((await stat(join(dataDir, 'sandbox', key))).mode & 0o777).toBe(0o600);
     const second = await startSandbox(config, silentLogger());
     try {
       const before = everything(await shown(second, FATIMA, AUDIT_CHANNEL));

@@ -21,6 +21,8 @@ interface ShownMessage {
   user: string;
   text: string;
   blocks?: unknown[];
+  /** Files shared in the message (an MFA QR code), served from /sandbox/files/<id>. */
+  files?: { id: string; name: string; title: string }[];
   ephemeral: boolean;
   edited: boolean;
 }
@@ -64,7 +66,15 @@ function valuesField(body: Record<string, unknown>): StateValues {
  */
 export function mountPage({ fake, client, workspace, commands, log }: PageSettings): { close(): Promise<void> } {
   const shownIn = (channel: string, userId: string): ShownMessage[] => {
-    const posted = fake.messagesIn(channel).map((m) => ({ ts: m.ts, user: m.user, text: m.text, ...(m.blocks ? { blocks: m.blocks } : {}), ephemeral: false, edited: m.edited !== undefined }));
+    const posted = fake.messagesIn(channel).map((m) => ({
+      ts: m.ts,
+      user: m.user,
+      text: m.text,
+      ...(m.blocks ? { blocks: m.blocks } : {}),
+      ...(m.files ? { files: m.files } : {}),
+      ephemeral: false,
+      edited: m.edited !== undefined,
+    }));
     const ephemeral = fake
       .ephemerals(userId)
       .filter((e) => e.channel === channel)
@@ -96,6 +106,12 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
 
   fake.mount('/', (_request, response) => sendFile(response, 'index.html'));
   fake.mount('/sandbox/assets', (_request, response, url) => sendFile(response, path.basename(url.pathname)));
+  fake.mount('/sandbox/files', (_request, response, url) => {
+    const file = fake.file(path.basename(url.pathname));
+    if (!file?.bytes || file.deleted) return sendJson(response, 404, { error: 'file_not_found' });
+    response.writeHead(200, { 'content-type': TYPES[path.extname(file.name)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    response.end(file.bytes);
+  });
   fake.mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, bot: fake.user(BOT_USER_ID) }));
   fake.mount('/sandbox/state', (_request, response, url) => {
     const userId = url.searchParams.get('user') ?? '';

@@ -46,13 +46,19 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
   const fake = await startStandIn(config);
   let kept: KeptMessages | null = null;
   try {
-    // With the embedded database, the channels and a checkpoint key live beside it and
-    // survive restarts with it; a database of your own keeps only what it holds.
+    // With the embedded database, the channels and the keys the sandbox makes live beside
+    // it and survive restarts with it; a database of your own keeps only what it holds.
     let checkpoint = config.checkpoint;
+    let secretsKey = config.secretsKey;
     if (embedded) {
       await fs.mkdir(dataDir, { recursive: true, mode: 0o755 });
       kept = await KeptMessages.open(fake, path.join(dataDir, 'slack-messages.json'), log);
-      if (!checkpoint.privateKey && !checkpoint.privateKeyFile) checkpoint = { ...checkpoint, privateKeyFile: await sandboxCheckpointKey(dataDir) };
+      if (!checkpoint.privateKey && !checkpoint.privateKeyFile) {
+        const keyFile = path.join(dataDir, 'checkpoint-key.pem');
+        await keepSecret(keyFile, () => generateCheckpointKey().pem);
+        checkpoint = { ...checkpoint, privateKeyFile: keyFile };
+      }
+      secretsKey ??= await keepSecret(path.join(dataDir, 'secrets-key'), () => randomBytes(32).toString('hex'));
     }
     const signingSecret = randomBytes(32).toString('hex');
     const gatehouse = await startGatehouse(
@@ -62,6 +68,7 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
         policyFileExplicit: true,
         dataDir,
         checkpoint,
+        secretsKey,
         slack: { botToken: SANDBOX_BOT_TOKEN, signingSecret, appToken: undefined, apiUrl: fake.apiUrl },
       },
       log,
@@ -94,15 +101,18 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
   }
 }
 
-/** A checkpoint signing key made on the sandbox's first start, so its audit channel shows signed checkpoints. */
-async function sandboxCheckpointKey(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'checkpoint-key.pem');
+/**
+ * A key made on the sandbox's first start and read on later ones: the checkpoint signing
+ * key (so its audit channel shows signed checkpoints) and GATEHOUSE_SECRETS_KEY (so MFA
+ * can be tried). Readable by this user only.
+ */
+async function keepSecret(file: string, make: () => string): Promise<string> {
   try {
-    await fs.writeFile(file, generateCheckpointKey().pem, { flag: 'wx', mode: 0o600 });
+    await fs.writeFile(file, make(), { flag: 'wx', mode: 0o600 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  return file;
+  return (await fs.readFile(file, 'utf8')).trim();
 }
 
 async function startStandIn(config: Config): Promise<FakeSlack> {

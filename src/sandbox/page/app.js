@@ -120,13 +120,31 @@ function renderMessage(message) {
   const channel = channelOf(target);
   if (message.blocks?.length) {
     body.append(renderBlocks(message.blocks, blockContext({ message: { channel, ts: message.ts } })));
-  } else {
+  } else if (message.text) {
     const text = document.createElement('div');
     text.className = 'bk-text';
     text.innerHTML = mrkdwn(message.text, users);
     body.append(text);
   }
+  for (const file of message.files ?? []) body.append(renderFile(file));
   return node;
+}
+
+/** A shared file: images are shown, as Slack previews them; anything else is a link. */
+function renderFile(file) {
+  const figure = document.createElement('figure');
+  figure.className = 'file';
+  const url = `/sandbox/files/${encodeURIComponent(file.id)}`;
+  if (/\.(png|jpe?g|gif|webp)$/i.test(file.name)) {
+    const img = document.createElement('img');
+    img.src = url;
+    img.alt = file.title;
+    figure.append(img);
+  }
+  const caption = document.createElement('figcaption');
+  caption.innerHTML = `<a href="${url}" download="${escapeHtml(file.name)}">${escapeHtml(file.title)}</a>`;
+  figure.append(caption);
+  return figure;
 }
 
 function blockContext(surface, extra = {}) {
