@@ -125,8 +125,17 @@ describe('the sandbox page, in Chromium', () => {
 
   it('shows the validation errors of a modal on their fields, and submits once they are fixed', async () => {
     const ana = await pageAs(ANA);
+    // The composer offers the manifest's commands with their usage hints.
+    await ana.locator('#line').fill('/req');
+    const hint = ana.locator('#hints li', { hasText: '/request-access' });
+    expect(await hint.textContent()).toContain('<resource> [duration, e.g. 2h] [reason…]');
     await type(ana, '/request-access');
     const modal = ana.getByRole('dialog', { name: 'Request access' });
+    await modal.waitFor();
+    // Cancel closes it; the command opens a fresh one.
+    await modal.getByRole('button', { name: 'Cancel' }).click();
+    await modal.waitFor({ state: 'detached' });
+    await type(ana, '/request-access');
     await modal.waitFor();
     await modal.getByLabel('Resource').selectOption({ label: 'Staging database' });
     await modal.getByLabel('Duration').fill('forever');
