@@ -153,6 +153,8 @@ describe('approvals that race', () => {
     expect(String(answer.body.text)).toMatch(/You already approved .* It needs 1 more approval from another owner/);
     expect(await bot.gatehouse.access.findRequest(requestId)).toMatchObject({ status: 'pending', approvals: [{ approver: dana }] });
 
+    // Each owner's card is its own outbox delivery: Emil's may come after Dana's clicks.
+    await bot.fake.waitForCall('chat.postMessage', cardPostedTo(emil, requestId));
     await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, emil, requestId) });
     await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /Production database.*is active until/));
     expect(await grantsOf(bot, requestId)).toHaveLength(1);

@@ -171,7 +171,8 @@ describe('the policy on the record', () => {
     const events = await policyEvents(t);
     expect(events).toHaveLength(2);
     expect(events[1]).toMatchObject({ sha256: secondHash, previous_sha256: firstHash });
-  });
+    // Three starts and stops of the whole app (each with the sandbox) on a busy two-core machine.
+  }, 90_000);
 });
 
 describe('a start that cannot go ahead', () => {
