@@ -87,6 +87,18 @@ describe('the sandbox with no policy file', () => {
     expect(await act(sandbox, 'nonsense', { user: ANA })).toMatchObject({ status: 404 });
     expect(sandbox.fake.calls.length).toBe(calls);
   });
+
+  it('takes what people do only from its own page, never from another site open in the browser', async () => {
+    const calls = sandbox.fake.calls.length;
+    const forged = await fetch(`${sandbox.url}sandbox/do/command`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'http://evil.example' },
+      body: JSON.stringify({ user: ANA, channel: `D${ANA}`, text: '/request-access staging-db 1h forged' }),
+    });
+    expect(forged.status).toBe(403);
+    expect(sandbox.fake.calls.length).toBe(calls);
+    expect((await fetch(`${sandbox.url}sandbox/state?user=${ANA}`, { headers: { origin: 'http://evil.example' } })).status).toBe(403);
+  });
 });
 
 describe('the sandbox on its embedded database', () => {

@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import type { CommandHint, SandboxClient, Surface } from './client.ts';
-import type { FakeSlack } from './fake-slack.ts';
+import type { FakeSlack, RouteHandler } from './fake-slack.ts';
 import { sendJson } from './fake-slack-http.ts';
 import { BOT_USER_ID, dmChannelOf, isObject, isUserId, str } from './fake-slack-protocol.ts';
 import type { StateValues } from './slack-driver.ts';
@@ -64,7 +64,25 @@ function valuesField(body: Record<string, unknown>): StateValues {
  * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
  * person sees it (JSON), live updates (a WebSocket), and what the person does.
  */
+/**
+ * Only the page itself may use these routes: the Host must be this machine (no DNS
+ * rebinding), and a request that carries an Origin must come from that same host (no
+ * other site in the browser acting as someone in the sandbox).
+ */
+function fromThePage(request: IncomingMessage, port: number): boolean {
+  const host = request.headers.host ?? '';
+  if (!LOOPBACK_HOSTS.some((name) => host === `${name}:${port}`)) return false;
+  const origin = request.headers.origin;
+  return origin === undefined || origin === `http://${host}`;
+}
+
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
 export function mountPage({ fake, client, workspace, commands, log }: PageSettings): { close(): Promise<void> } {
+  const port = Number(new URL(fake.origin).port);
+  const mount = (prefix: string, handler: RouteHandler) =>
+    fake.mount(prefix, (request, response, url, body) => (fromThePage(request, port) ? handler(request, response, url, body) : sendJson(response, 403, { error: 'forbidden' })));
+
   const shownIn = (channel: string, userId: string): ShownMessage[] => {
     const posted = fake.messagesIn(channel).map((m) => ({
       ts: m.ts,
@@ -104,16 +122,16 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
     home: async (body) => client.openHome(userField(body)),
   };
 
-  fake.mount('/', (_request, response) => sendFile(response, 'index.html'));
-  fake.mount('/sandbox/assets', (_request, response, url) => sendFile(response, path.basename(url.pathname)));
-  fake.mount('/sandbox/files', (_request, response, url) => {
+  mount('/', (_request, response) => sendFile(response, 'index.html'));
+  mount('/sandbox/assets', (_request, response, url) => sendFile(response, path.basename(url.pathname)));
+  mount('/sandbox/files', (_request, response, url) => {
     const file = fake.file(path.basename(url.pathname));
     if (!file?.bytes || file.deleted) return sendJson(response, 404, { error: 'file_not_found' });
     response.writeHead(200, { 'content-type': TYPES[path.extname(file.name)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
     response.end(file.bytes);
   });
-  fake.mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, bot: fake.user(BOT_USER_ID) }));
-  fake.mount('/sandbox/state', (_request, response, url) => {
+  mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, bot: fake.user(BOT_USER_ID) }));
+  mount('/sandbox/state', (_request, response, url) => {
     const userId = url.searchParams.get('user') ?? '';
     if (!isUserId(userId)) return sendJson(response, 400, { error: 'pass ?user=<a Slack user id>' });
     sendJson(response, 200, state(userId));
@@ -121,7 +139,10 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
   // Live updates over a WebSocket, not Server-Sent Events: a browser allows 6 HTTP
   // connections per host, and a tab per person soon needs more.
   const live = new WebSocketServer({ noServer: true });
-  fake.mountSocket(LIVE_PATH, (request, socket, head) => live.handleUpgrade(request, socket, head, (ws) => live.emit('connection', ws, request)));
+  fake.mountSocket(LIVE_PATH, (request, socket, head) => {
+    if (!fromThePage(request, port)) return void socket.destroy();
+    live.handleUpgrade(request, socket, head, (ws) => live.emit('connection', ws, request));
+  });
   live.on('connection', (ws) => {
     // Many changes in one tick (a batch of audit posts) become one message.
     let queued = false;
@@ -135,7 +156,7 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
     });
     ws.on('close', unsubscribe);
   });
-  fake.mount('/sandbox/do', async (request, response, url, raw) => {
+  mount('/sandbox/do', async (request, response, url, raw) => {
     const action = actions[path.basename(url.pathname)];
     if (request.method !== 'POST' || !action) return sendJson(response, 404, { error: 'not_found' });
     try {
