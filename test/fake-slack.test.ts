@@ -134,6 +134,22 @@ describe('FakeSlack, through @slack/web-api', () => {
     expect(fake.openedViews('U0DAVE01').map((v) => v.id)).toEqual([first.view?.id, pushed.view?.id, again.view?.id, fresh.view?.id]);
   });
 
+  it("applies a submission's response_action: update redraws the view in place, push opens one above it", async () => {
+    const modal = (text: string) => ({ type: 'modal' as const, title: { type: 'plain_text' as const, text }, blocks: [section(text)] });
+    const opened = await client().views.open({ trigger_id: fake.issueTriggerId('U0FRAN01'), view: modal('Step 1') });
+    const id = opened.view!.id!;
+
+    expect(fake.answerSubmission('U0FRAN01', id, { response_action: 'update', view: modal('Step 1, again') })).toMatchObject({ ok: true });
+    expect(fake.openModals('U0FRAN01')).toMatchObject([{ id, blocks: [section('Step 1, again')] }]);
+    expect(fake.openModals('U0FRAN01')[0]?.hash).not.toBe(opened.view?.hash);
+
+    expect(fake.answerSubmission('U0FRAN01', id, { response_action: 'push', view: modal('Step 2') })).toMatchObject({ ok: true });
+    expect(fake.openModals('U0FRAN01')).toMatchObject([{ id }, { previous_view_id: id, root_view_id: id, blocks: [section('Step 2')] }]);
+
+    expect(fake.answerSubmission('U0FRAN01', id, { response_action: 'update', view: { type: 'home', blocks: [] } })).toMatchObject({ ok: false, error: 'invalid_arguments' });
+    expect(fake.answerSubmission('U0FRAN01', 'V0NOTOPEN', { response_action: 'update', view: modal('x') })).toMatchObject({ ok: false, error: 'not_found' });
+  });
+
   it('tells listeners of every change, serves mounted routes beside the API, and restores messages with later ts', async () => {
     let changes = 0;
     const unsubscribe = fake.onChange(() => (changes += 1));

@@ -14,7 +14,7 @@ export interface Click {
   values?: StateValues;
 }
 
-/** What a submission did to the modal: closed it, or came back with errors by block_id. */
+/** What a submission did to the modal: closed it, or left it open (with errors by block_id, or redrawn or pushed). */
 export type SubmitOutcome = { closed: true } | { closed: false; errors: Record<string, string> };
 
 export interface CommandHint {
@@ -81,6 +81,12 @@ export class SandboxClient {
     const body = isRecord(reply.body) ? reply.body : {};
     if (body.response_action === 'errors' && isRecord(body.errors)) {
       return { closed: false, errors: Object.fromEntries(Object.entries(body.errors).map(([block, message]) => [block, String(message)])) };
+    }
+    if (body.response_action === 'update' || body.response_action === 'push') {
+      const answer = this.fake.answerSubmission(userId, viewId, body);
+      // Slack shows the person a generic failure when an app answers with a view it rejects.
+      if (!answer.ok) throw new Error(`The app answered the form with a view Slack rejects (${answer.error}).`);
+      return { closed: false, errors: {} };
     }
     const stack = this.fake.openModals(userId);
     // `clear` closes the whole stack; a plain ack closes the view submitted.

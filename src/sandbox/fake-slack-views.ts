@@ -74,6 +74,26 @@ export class ViewStore {
     for (const shown of stack.slice(at)) shown.closed = true;
   }
 
+  /**
+   * What Slack does with a view_submission ack that changes the stack: `update` redraws the
+   * submitted view in place (same id, new hash), `push` opens a view above it.
+   */
+  answerSubmission(userId: string, viewId: string, ack: Args): Answer {
+    const current = this.openStack(userId).find((view) => view.id === viewId);
+    if (!current) return fail('not_found', [`no open modal ${viewId} for ${userId}`]);
+    const problem = viewProblem('modal', ack.view);
+    if (problem) return problem;
+    if (ack.response_action === 'push') {
+      const view = this.build(ack.view as Args, 'modal', current);
+      this.modals.push({ userId, view, closed: false });
+      return ok({ view });
+    }
+    if (ack.response_action !== 'update') return fail('invalid_arguments', ['response_action must be update or push here']);
+    const { id, root_view_id, previous_view_id } = current;
+    Object.assign(current, this.build(ack.view as Args, 'modal', undefined), { id, root_view_id, previous_view_id });
+    return ok({ view: current });
+  }
+
   homeOf(userId: string): SlackView | undefined {
     return this.homes.get(userId);
   }

@@ -252,6 +252,13 @@ export class FakeSlack {
     this.changed();
   }
 
+  /** Applies a submission's `response_action: update | push` to `userId`'s modals, as Slack does. */
+  answerSubmission(userId: string, viewId: string, ack: Args): Answer {
+    const answer = this.views.answerSubmission(userId, viewId, ack);
+    this.changed();
+    return answer;
+  }
+
   /** The modals open for `userId` now, bottom of the stack first. */
   openModals(userId: string): SlackView[] {
     return this.views.openStack(userId);

@@ -221,7 +221,8 @@ function renderModal(view) {
       return;
     }
     const answer = await post('submit', { viewId: view.id, values });
-    if (answer.ok && answer.closed === false) keepTyped(body, answer.errors);
+    // Errors are drawn on this form; an updated or pushed view comes with the refresh.
+    if (answer.ok && answer.closed === false && Object.keys(answer.errors).length > 0) keepTyped(body, answer.errors);
     else await refresh();
   });
   // Redraws with errors shown under their fields, keeping what was typed.
