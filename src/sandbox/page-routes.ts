@@ -60,10 +60,8 @@ function valuesField(body: Record<string, unknown>): StateValues {
   return isObject(body.values) ? (body.values as StateValues) : {};
 }
 
-/**
- * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
- * person sees it (JSON), live updates (a WebSocket), and what the person does.
- */
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
 /**
  * Only the page itself may use these routes: the Host must be this machine (no DNS
  * rebinding), and a request that carries an Origin must come from that same host (no
@@ -76,8 +74,10 @@ function fromThePage(request: IncomingMessage, port: number): boolean {
   return origin === undefined || origin === `http://${host}`;
 }
 
-const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
-
+/**
+ * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
+ * person sees it (JSON), live updates (a WebSocket), and what the person does.
+ */
 export function mountPage({ fake, client, workspace, commands, log }: PageSettings): { close(): Promise<void> } {
   const port = Number(new URL(fake.origin).port);
   const mount = (prefix: string, handler: RouteHandler) =>
@@ -97,7 +97,8 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
       .ephemerals(userId)
       .filter((e) => e.channel === channel)
       .map((e) => ({ ts: e.message_ts, user: BOT_USER_ID, text: e.text, ...(e.blocks ? { blocks: e.blocks } : {}), ephemeral: true, edited: false }));
-    return [...posted, ...ephemeral].sort((a, b) => Number(a.ts) - Number(b.ts));
+    // Every ts has 10 digits, a dot and 6: as text they sort as they were issued.
+    return [...posted, ...ephemeral].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   };
 
   const state = (userId: string) => ({
