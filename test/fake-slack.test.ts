@@ -392,6 +392,9 @@ describe('SlackDriver payloads', () => {
     });
     const missingButton = () => driver.payloads.blockActions({ userId: 'U0BOB01', actionId: 'revoke', message: { channel: channel!, ts: ts! } });
     expect(missingButton).toThrow(/No button revoke.*approve=r9, deny=r9/);
+    // An ephemeral message is not kept by Slack: its button is taken on trust, and the container says so.
+    const onEphemeral = driver.payloads.blockActions({ userId: 'U0BOB01', actionId: 'cancel', value: 'r9', message: { channel: channel!, ts: '1.000200', ephemeral: true } });
+    expect(onEphemeral.container).toEqual({ type: 'message', message_ts: '1.000200', channel_id: channel, is_ephemeral: true });
   });
 
   it('submits views with state values and the stored view', async () => {

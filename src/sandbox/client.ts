@@ -2,7 +2,7 @@ import type { FakeSlack } from './fake-slack.ts';
 import type { SlackDriver, StateValues } from './slack-driver.ts';
 
 /** Where a button was clicked: a message (an ephemeral one too), or a modal or Home tab. */
-export type Surface = { message: { channel: string; ts: string } } | { viewId: string };
+export type Surface = { message: { channel: string; ts: string; ephemeral?: boolean } } | { viewId: string };
 
 export interface Click {
   userId: string;

@@ -51,7 +51,9 @@ function userField(body: Record<string, unknown>): string {
 
 function surfaceField(body: Record<string, unknown>): Surface {
   const { surface } = body;
-  if (isObject(surface) && isObject(surface.message)) return { message: { channel: field(surface.message, 'channel'), ts: field(surface.message, 'ts') } };
+  if (isObject(surface) && isObject(surface.message)) {
+    return { message: { channel: field(surface.message, 'channel'), ts: field(surface.message, 'ts'), ephemeral: surface.message.ephemeral === true } };
+  }
   if (isObject(surface) && typeof surface.viewId === 'string') return { viewId: surface.viewId };
   throw new BadRequest('surface must be {message: {channel, ts}} or {viewId}');
 }

@@ -17,7 +17,7 @@ export interface ButtonClick {
   value?: string;
   blockId?: string;
   /** A message the button is on; if the fake holds it, the button must be there. */
-  message?: { channel: string; ts: string };
+  message?: { channel: string; ts: string; ephemeral?: boolean };
   /** A modal or Home tab the button is on (by id; other fields override the stored view). */
   view?: { id: string; [field: string]: unknown };
   /** Input values in the view at the time of the click. */
@@ -147,7 +147,7 @@ export class SlackPayloads {
       const { channel, ts } = click.message;
       return {
         ...base,
-        container: { type: 'message', message_ts: ts, channel_id: channel, is_ephemeral: false },
+        container: { type: 'message', message_ts: ts, channel_id: channel, is_ephemeral: click.message.ephemeral === true },
         channel: { id: channel, name: channelName(channel) },
         message: stored ? messagePayload(stored) : { type: 'message', ts, text: '' },
         response_url: this.fake.responseUrl(this.nextId('act'), { userId: click.userId, channel, message: { channel, ts } }),

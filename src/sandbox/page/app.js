@@ -119,7 +119,7 @@ function renderMessage(message) {
   const body = node.querySelector('.message-body');
   const channel = channelOf(target);
   if (message.blocks?.length) {
-    body.append(renderBlocks(message.blocks, blockContext({ message: { channel, ts: message.ts } })));
+    body.append(renderBlocks(message.blocks, blockContext({ message: { channel, ts: message.ts, ephemeral: message.ephemeral } })));
   } else if (message.text) {
     const text = document.createElement('div');
     text.className = 'bk-text';
