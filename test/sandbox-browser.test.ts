@@ -237,4 +237,23 @@ describe('the sandbox page, in Chromium', () => {
     // The QR code message is deleted once confirmed, and the page drops it live.
     await qr.waitFor({ state: 'detached' });
   }, 60_000);
+
+  it('withdraws a request from the ephemeral answer, and denies another with a reason from the form', async () => {
+    const bram = await pageAs(BRAM);
+    await type(bram, '/request-access staging-db 1h look at the schema');
+    const answer = await message(bram, 'Your request for Staging database (staging-db) for 1h was sent', { ephemeral: true });
+    await answer.getByRole('button', { name: 'Cancel request' }).click();
+    await message(bram, 'Your request for Staging database is cancelled.', { ephemeral: true });
+
+    await type(bram, '/request-access staging-db 2h look at the schema again');
+    const dana = await pageAs(DANA);
+    const card = await message(dana, 'look at the schema again');
+    await card.getByRole('button', { name: 'Deny' }).click();
+    const form = dana.getByRole('dialog', { name: 'Deny request' });
+    await form.getByLabel('Reason').fill('use the read replica instead');
+    await form.getByRole('button', { name: 'Deny' }).click();
+    await form.waitFor({ state: 'detached' });
+    await dana.locator('.message', { hasText: 'Denied by @Dana' }).waitFor();
+    await message(bram, 'denied your request for Staging database (staging-db): use the read replica instead');
+  }, 60_000);
 });
