@@ -60,6 +60,9 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
       }
       secretsKey ??= await keepSecret(path.join(dataDir, 'secrets-key'), () => randomBytes(32).toString('hex'));
     }
+    // Read before the app starts, so nothing after its start can fail and leave it running.
+    const policyText = await fs.readFile(policyFile, 'utf8');
+    const commands = await manifestCommands();
     const signingSecret = randomBytes(32).toString('hex');
     const gatehouse = await startGatehouse(
       {
@@ -73,11 +76,10 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
       },
       log,
     );
-    const workspace = sandboxWorkspace(gatehouse.policy.policy, await fs.readFile(policyFile, 'utf8'));
+    const workspace = sandboxWorkspace(gatehouse.policy.policy, policyText);
     fake.setUser(BOT_USER_ID, { name: 'gatehouse', real_name: 'Gatehouse' });
     for (const person of workspace.people) fake.setUser(person.id, { real_name: person.name, name: person.name.split(/[\s,]/)[0]?.toLowerCase() ?? person.id });
     const driver = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret, fake });
-    const commands = await manifestCommands();
     const page = mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, log: log.child({ component: 'sandbox' }) });
     const keptMessages = kept;
     return {
