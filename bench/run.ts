@@ -1,10 +1,12 @@
 /**
- * `npm run bench [append|verify|slack|provision]`: the performance targets, each beside a
+ * `npm run bench [append|verify|slack|provision|verify-ack]`: the performance targets, each beside a
  * baseline measured in the same run where there is one. Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
  * BENCH_SLACK_SECONDS (30), BENCH_SLACK_RATE (50), BENCH_EXPIRY_GRANTS (1000),
  * BENCH_EXPIRY_SPREAD_SECONDS (30,0: one expiry run per value, 0 = as fast as possible),
  * BENCH_PROVISION_GRANTS (200: grants of each kind, approved one at a time),
+ * BENCH_VERIFY_ACK_EVENTS (1000000: the log /verify-audit checks while acks are timed),
+ * BENCH_VERIFY_ACK_BASELINE_SECONDS (10: each quiet window; BENCH_REPEATS rounds, BENCH_SLACK_RATE),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
@@ -14,6 +16,7 @@ import { benchExpiry } from './expiry.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
 import { printAck, printExpiry } from './slack-report.ts';
 import { benchVerify } from './verify.ts';
+import { benchVerifyAck, printVerifyAck, VERIFY_ACK_WARMUP_SECONDS } from './verify-ack.ts';
 
 const which = process.argv[2] ?? 'all';
 const appendSeconds = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
@@ -24,6 +27,10 @@ const slackRate = Number(process.env.BENCH_SLACK_RATE ?? 50);
 const expiryGrants = Number(process.env.BENCH_EXPIRY_GRANTS ?? 1000);
 const expirySpreads = (process.env.BENCH_EXPIRY_SPREAD_SECONDS ?? '30,0').split(',').map(Number);
 const provisionGrants = Number(process.env.BENCH_PROVISION_GRANTS ?? 200);
+const verifyAckEvents = Number(process.env.BENCH_VERIFY_ACK_EVENTS ?? 1_000_000);
+const verifyAckBaselineSeconds = Number(process.env.BENCH_VERIFY_ACK_BASELINE_SECONDS ?? 10);
+if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1) throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
+if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600)) throw new Error('BENCH_VERIFY_ACK_BASELINE_SECONDS must be more than 0 and at most 600');
 if (!Number.isInteger(provisionGrants) || provisionGrants < 1 || provisionGrants > 10_000) throw new Error('BENCH_PROVISION_GRANTS must be a whole number from 1 to 10000');
 
 const median = (values: number[]): number => {
@@ -90,6 +97,13 @@ try {
   if (which === 'all' || which === 'provision') {
     console.error(`Approve click to provisioned: ${provisionGrants} grants each of \`postgres\` and \`none\`, one at a time (after ${PROVISION_WARMUP_ROUNDS} warm-up rounds)…`);
     printProvision(await benchProvision(server, provisionGrants));
+  }
+
+  if (which === 'all' || which === 'verify-ack') {
+    console.error(
+      `acks at ${slackRate}/s while /verify-audit checks ${verifyAckEvents} events: ${repeats} rounds of a ${verifyAckBaselineSeconds} s baseline and a verification, in the background thread and on the main thread (after ${VERIFY_ACK_WARMUP_SECONDS} s warm-up)…`,
+    );
+    printVerifyAck(await benchVerifyAck(server, { events: verifyAckEvents, rate: slackRate, baselineSeconds: verifyAckBaselineSeconds, rounds: repeats }));
   }
 } finally {
   await server.stop();

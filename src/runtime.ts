@@ -196,7 +196,7 @@ async function choosePolicyFile(config: Config, log: Logger): Promise<string> {
 
 /**
  * /verify-audit's check, in the background thread when it runs: recomputing a large chain
- * takes seconds of CPU that would otherwise delay every ack on this thread. With the
+ * takes seconds of CPU that, here, made acks ~120 ms late at p99 (docs/benchmarks.md §5). With the
  * thread down (between a crash and its restart), or failing, it runs here.
  */
 async function verifyOffThread(background: BackgroundThread, audit: AuditLog, log: Logger, options: AnchoredVerifyOptions): Promise<AnchoredVerifyResult> {
