@@ -19,12 +19,12 @@ interface Running {
 
 /** `npm start` with `settings` on top of what every start needs: a database, a port, a policy file. */
 async function startGatehouse(t: TestDatabase, policyFile: string, settings: Record<string, string> = {}): Promise<Running> {
-  const port = await freePort();
-  // Without Slack settings the sandbox starts too; its stand-in takes any free port.
-  const env = childEnv({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: policyFile, GATEHOUSE_SANDBOX_PORT: '0', LOG_LEVEL: 'info', ...settings });
+  // Port 0: the app and (without Slack settings) the sandbox's stand-in each take a free
+  // port when they listen. A port probed beforehand could be taken by the stand-in first.
+  const env = childEnv({ DATABASE_URL: t.url, PORT: '0', GATEHOUSE_POLICY: policyFile, GATEHOUSE_SANDBOX_PORT: '0', LOG_LEVEL: 'info', ...settings });
   const child = startNode(['--import', 'tsx', 'src/main.ts'], env);
-  await child.waitForLine((line) => line.includes(HEALTH_LINE));
-  return { child, port };
+  const line = await child.waitForLine((text) => text.includes(HEALTH_LINE));
+  return { child, port: (JSON.parse(line) as { port: number }).port };
 }
 
 /** SIGTERM, as a process manager stops it; the stop must be clean. */
