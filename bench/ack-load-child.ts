@@ -6,8 +6,8 @@
  */
 import http from 'node:http';
 import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
-import { signSlackRequest } from '../src/sandbox/slack-driver.ts';
 import { contractorId } from './bench-gatehouse.ts';
+import { sendSigned } from './signed-post.ts';
 
 export interface LoadPlan {
   /** The app's `/slack/events` URL. */
@@ -62,29 +62,6 @@ function commandBody(plan: LoadPlan, index: number): string {
 
 const agent = new http.Agent({ keepAlive: true });
 
-/** One signed POST; resolves with the status (or the failure) and the time it took. */
-function send(url: URL, secret: string, body: string): Promise<{ outcome: string; ms: number }> {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers = {
-    'content-type': 'application/x-www-form-urlencoded',
-    'content-length': Buffer.byteLength(body),
-    'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
-    'x-slack-request-timestamp': String(timestamp),
-    'x-slack-signature': signSlackRequest(secret, timestamp, body),
-  };
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const done = (outcome: string) => resolve({ outcome, ms: performance.now() - started });
-    const request = http.request(url, { method: 'POST', headers, agent, timeout: TIMEOUT_MS }, (response) => {
-      response.resume();
-      response.on('end', () => done(String(response.statusCode)));
-      response.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'response-error'));
-    });
-    request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    request.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
-    request.end(body);
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -106,7 +83,7 @@ async function runLoad(plan: LoadPlan): Promise<LoadResult> {
     if (k === warmup) process.send?.({ type: 'counting' } satisfies LoadMessage);
     result.sent += 1;
     inFlight.push(
-      send(url, plan.signingSecret, body).then(({ outcome, ms }) => {
+      sendSigned(url, plan.signingSecret, body, { agent, timeoutMs: TIMEOUT_MS }).then(({ outcome, ms }) => {
         const outcomes = counted ? result.outcomes : result.warmupOutcomes;
         outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         if (counted && outcome === '200') result.latenciesMs.push(ms);

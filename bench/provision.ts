@@ -15,12 +15,13 @@ import { roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { ACTION, BLOCK } from '../src/slack/blocks/ids.ts';
 import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
-import { signSlackRequest } from '../src/sandbox/slack-driver.ts';
 import { BENCH_SIGNING_SECRET, contractorId, contractorsGroup, OWNERS, startBenchGatehouse } from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';
 import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';
 import { busyPercent, machineCpu, waitForQuiet } from './machine-cpu.ts';
+import { counts, fmt, ms } from './format.ts';
 import { percentile } from './percentiles.ts';
+import { sendSigned } from './signed-post.ts';
 
 /** Rounds before the counted ones, not counted: JIT, pools, the target's first connections. */
 export const PROVISION_WARMUP_ROUNDS = 5;
@@ -129,27 +130,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-/** One signed POST as Slack sends an interaction; resolves with the status when the response has ended. */
-function postSigned(url: URL, body: string): Promise<number> {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers = {
-    'content-type': 'application/x-www-form-urlencoded',
-    'content-length': Buffer.byteLength(body),
-    'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
-    'x-slack-request-timestamp': String(timestamp),
-    'x-slack-signature': signSlackRequest(BENCH_SIGNING_SECRET, timestamp, body),
-  };
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: 'POST', headers, agent, timeout: CLICK_TIMEOUT_MS }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error('the Approve click got no response')));
-    request.on('error', reject);
-    request.end(body);
-  });
-}
 
 /** The block_actions body of the owner clicking Approve on the approval card at `card`. */
 function approveClickBody(requestId: string, card: { channel: string; ts: string }, responseUrl: string, n: number): string {
@@ -333,9 +313,9 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
 
         const done = grantWatcher.watch(requestId);
         const sent = performance.now();
-        const status = await postSigned(eventsUrl, body);
+        const { outcome } = await sendSigned(eventsUrl, BENCH_SIGNING_SECRET, body, { agent, timeoutMs: CLICK_TIMEOUT_MS });
         const acked = performance.now() - sent;
-        if (status !== 200) throw new Error(`the Approve click of request ${requestId} got HTTP ${status}`);
+        if (outcome !== '200') throw new Error(`the Approve click of request ${requestId} got ${/^\d+$/.test(outcome) ? `HTTP ${outcome}` : outcome}`);
         const marks = await done;
         if (marks.failed !== undefined || marks.active === undefined) {
           if (counted) failed[kind] += 1;
@@ -480,13 +460,6 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
   }
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ms = (n: number) => fmt(n, 1);
-const counts = (record: Record<string, number>) =>
-  Object.entries(record)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, n]) => `${key} ${fmt(n)}`)
-    .join(', ') || 'none';
 
 const row = (label: string, s: Stats) => `| ${label} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${fmt(s.count)} |`;
 

@@ -13,6 +13,7 @@ import { benchAck, WARMUP_SECONDS } from './ack.ts';
 import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
 import { benchExpiry } from './expiry.ts';
+import { fmt, median } from './format.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
 import { printAck, printExpiry } from './slack-report.ts';
 import { benchVerify } from './verify.ts';
@@ -33,11 +34,6 @@ if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1) throw new Error('
 if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600)) throw new Error('BENCH_VERIFY_ACK_BASELINE_SECONDS must be more than 0 and at most 600');
 if (!Number.isInteger(provisionGrants) || provisionGrants < 1 || provisionGrants > 10_000) throw new Error('BENCH_PROVISION_GRANTS must be a whole number from 1 to 10000');
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const server = await benchServer();
 // Interrupted: stop the throwaway cluster (a detached process) and remove its directory.

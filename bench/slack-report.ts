@@ -1,20 +1,9 @@
 /** The Slack benchmarks' results as Markdown, in the shape docs/benchmarks.md quotes. */
 import { WARMUP_SECONDS, type AckResults, type AckRun } from './ack.ts';
 import type { ExpiryResults } from './expiry.ts';
+import { counts, fmt, median, ms } from './format.ts';
 import type { Summary } from './percentiles.ts';
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ms = (n: number) => fmt(n, 1);
-const counts = (record: Record<string, number>) =>
-  Object.entries(record)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, n]) => `${key} ${fmt(n)}`)
-    .join(', ') || 'none';
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 const errorsOf = (run: AckRun) => Object.entries(run.outcomes).filter(([outcome]) => outcome !== '200').reduce((n, [, count]) => n + count, 0);
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 

@@ -11,8 +11,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
-import { signSlackRequest } from '../src/sandbox/slack-driver.ts';
 import { contractorId } from './bench-gatehouse.ts';
+import { sendSigned } from './signed-post.ts';
 
 /** Where the app verifies: its background thread (the code today) or its main thread (before `ca56cf2`). */
 export type VerifyWhere = 'background' | 'main';
@@ -113,29 +113,6 @@ function requestAccessBody(plan: VerifyAckPlan, index: number): string {
   });
 }
 
-/** One signed POST; resolves with the status (or the failure) and the time to the end of the response. */
-function send(url: URL, secret: string, payload: string): Promise<{ outcome: string; ms: number }> {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers = {
-    'content-type': 'application/x-www-form-urlencoded',
-    'content-length': Buffer.byteLength(payload),
-    'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
-    'x-slack-request-timestamp': String(timestamp),
-    'x-slack-signature': signSlackRequest(secret, timestamp, payload),
-  };
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const done = (outcome: string) => resolve({ outcome, ms: performance.now() - started });
-    const request = http.request(url, { method: 'POST', headers, agent, timeout: TIMEOUT_MS }, (response) => {
-      response.resume();
-      response.on('end', () => done(String(response.statusCode)));
-      response.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'response-error'));
-    });
-    request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    request.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
-    request.end(payload);
-  });
-}
 
 /** Receives the answers Bolt's respond() posts to the `/verify-audit` response URLs; the time is taken when a body has been read whole. */
 class AnswerReceiver {
@@ -227,7 +204,7 @@ async function run(plan: VerifyAckPlan): Promise<VerifyAckResult> {
     });
     const answered = receiver.answer(id, plan.verifyTimeoutMs);
     const sent = performance.now();
-    const acked = await send(url, plan.signingSecret, payload);
+    const acked = await sendSigned(url, plan.signingSecret, payload, { agent, timeoutMs: TIMEOUT_MS });
     if (acked.outcome !== '200') throw new Error(`/verify-audit got ${acked.outcome}`);
     const answer = await answered;
     return { sent, ackMs: acked.ms, answer };
@@ -260,7 +237,7 @@ async function run(plan: VerifyAckPlan): Promise<VerifyAckResult> {
       result.maxLagMs = Math.max(result.maxLagMs, performance.now() - due);
       const sentMs = performance.now() - origin;
       inFlight.push(
-        send(url, plan.signingSecret, requestAccessBody(plan, k)).then(({ outcome, ms }) => {
+        sendSigned(url, plan.signingSecret, requestAccessBody(plan, k), { agent, timeoutMs: TIMEOUT_MS }).then(({ outcome, ms }) => {
           result.commands.push({ sentMs, ms: outcome === '200' ? ms : null, outcome });
         }),
       );

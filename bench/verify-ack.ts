@@ -19,6 +19,7 @@ import type { BackgroundThread } from '../src/background/thread.ts';
 import { BENCH_SIGNING_SECRET, contractorId, contractorsGroup, startBenchGatehouse } from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';
 import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';
+import { counts, fmt, median, ms } from './format.ts';
 import { busyPercent, machineCpu, waitForQuiet, type CpuSnapshot } from './machine-cpu.ts';
 import { stats, type Stats } from './provision.ts';
 import type { ChildMessage, IdleVerification, LoadWindow, ParentMessage, VerifyAckPlan, VerifyAckResult, VerifyWhere, WindowKind } from './verify-ack-load-child.ts';
@@ -258,18 +259,7 @@ async function runLoad(plan: VerifyAckPlan, background: BackgroundThread): Promi
   return { result, watches };
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ms = (n: number) => fmt(n, 1);
 const percent = (n: number | null | undefined) => (n === null || n === undefined ? 'n/a' : `${fmt(n)} %`);
-const counts = (record: Record<string, number>) =>
-  Object.entries(record)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, n]) => `${key} ${fmt(n)}`)
-    .join(', ') || 'none';
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 const LABEL: Record<WindowKind, string> = {
   baseline: 'no verification running (baseline)',
   background: '**during `/verify-audit`, background thread (today)**',
