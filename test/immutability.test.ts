@@ -59,6 +59,8 @@ describe('least-privilege roles', () => {
 
   beforeAll(async () => {
     superuser = new pg.Client({ connectionString: adminUrl() });
+    // Idle connections cut at teardown (the forced drop below) must not crash the run.
+    superuser.on('error', () => undefined);
     await superuser.connect();
     await superuser.query(`drop database if exists ${name} with (force)`);
     for (const role of ['gatehouse_owner', 'gatehouse_app']) {
@@ -77,6 +79,7 @@ describe('least-privilege roles', () => {
     await ownerPool.query(await fs.readFile('sql/least-privilege.sql', 'utf8'));
     await ownerDb.destroy();
     appPool = createPool(as('gatehouse_app'), 4);
+    appPool.on('error', () => undefined);
   });
 
   afterAll(async () => {

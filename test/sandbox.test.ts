@@ -68,6 +68,7 @@ describe('the sandbox with no policy file', () => {
   });
 
   it('shows a command\'s ack to whoever typed it, and answers an unknown command as Slack does', async () => {
+    const sent = sandbox.fake.sentToApp.length;
     expect((await act(sandbox, 'command', { user: FATIMA, channel: AUDIT_CHANNEL, text: '/verify-audit' })).status).toBe(200);
     expect((await act(sandbox, 'command', { user: FATIMA, channel: AUDIT_CHANNEL, text: '/grant-me-everything now' })).status).toBe(200);
     const fatimaSees = await shown(sandbox, FATIMA, AUDIT_CHANNEL);
@@ -78,17 +79,25 @@ describe('the sandbox with no policy file', () => {
       ]),
     );
     expect((await shown(sandbox, ANA, AUDIT_CHANNEL)).filter((m) => m.ephemeral)).toEqual([]);
+    // Only the command the app has reached it, signed as a slash command.
+    expect(sandbox.fake.sentToApp.slice(sent).map((request) => new URLSearchParams(request.body).get('command'))).toEqual(['/verify-audit']);
   });
 
+  // The background thread may still be delivering what start-up queued (the policy event,
+  // the first checkpoint, Home tabs), so these count only what the page passed on to the
+  // app, and look for calls that could only have come from the refused requests.
   it('refuses what the page sends malformed, and never passes it on to the app', async () => {
+    const sent = sandbox.fake.sentToApp.length;
     const calls = sandbox.fake.calls.length;
     expect(await act(sandbox, 'command', { user: 'not-a-user', channel: AUDIT_CHANNEL, text: '/access' })).toMatchObject({ status: 400 });
     expect(await act(sandbox, 'click', { user: ANA, actionId: 'x' })).toMatchObject({ status: 400, body: { error: expect.stringContaining('surface') } });
     expect(await act(sandbox, 'nonsense', { user: ANA })).toMatchObject({ status: 404 });
-    expect(sandbox.fake.calls.length).toBe(calls);
+    expect(sandbox.fake.sentToApp.slice(sent)).toEqual([]);
+    expect(sandbox.fake.calls.slice(calls).filter((call) => JSON.stringify(call.args).includes('not-a-user'))).toEqual([]);
   });
 
   it('takes what people do only from its own page, never from another site open in the browser', async () => {
+    const sent = sandbox.fake.sentToApp.length;
     const calls = sandbox.fake.calls.length;
     const forged = await fetch(`${sandbox.url}sandbox/do/command`, {
       method: 'POST',
@@ -96,7 +105,8 @@ describe('the sandbox with no policy file', () => {
       body: JSON.stringify({ user: ANA, channel: `D${ANA}`, text: '/request-access staging-db 1h forged' }),
     });
     expect(forged.status).toBe(403);
-    expect(sandbox.fake.calls.length).toBe(calls);
+    expect(sandbox.fake.sentToApp.slice(sent)).toEqual([]);
+    expect(sandbox.fake.calls.slice(calls).filter((call) => JSON.stringify(call.args).includes('forged'))).toEqual([]);
     expect((await fetch(`${sandbox.url}sandbox/state?user=${ANA}`, { headers: { origin: 'http://evil.example' } })).status).toBe(403);
   });
 });

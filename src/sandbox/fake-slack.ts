@@ -56,6 +56,12 @@ export type RouteHandler = (request: IncomingMessage, response: ServerResponse, 
 /** Takes an HTTP upgrade (a WebSocket) for a path of its own. */
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+/** A request a SlackDriver sent the app: its raw body, as signed. */
+export interface SentToApp {
+  contentType: string;
+  body: string;
+}
+
 export interface StartOptions {
   /** 0 (the default) picks a free port. */
   port?: number;
@@ -71,6 +77,8 @@ export class FakeSlack {
   /** Every Web API call, oldest first. */
   readonly calls: RecordedCall[] = [];
   readonly responses: RecordedResponse[] = [];
+  /** Every request sent to the app as Slack (by a SlackDriver on this fake), oldest first. */
+  readonly sentToApp: SentToApp[] = [];
   readonly clock = new Clock();
   private readonly messages = new MessageStore(this.clock);
   private readonly views = new ViewStore(this.clock);

@@ -64,9 +64,11 @@ export class SlackDriver {
   readonly url: string;
   readonly payloads: SlackPayloads;
   private readonly secret: string;
+  private readonly fake: FakeSlack;
 
   constructor(options: SlackDriverOptions) {
     this.url = options.url;
+    this.fake = options.fake;
     this.secret = options.signingSecret;
     this.payloads = new SlackPayloads(options.fake, options.teamId);
   }
@@ -116,6 +118,7 @@ export class SlackDriver {
     if (tamper.signature !== 'missing') {
       headers['x-slack-signature'] = signSlackRequest(tamper.signature === 'bad' ? `not-${this.secret}` : this.secret, timestamp, body);
     }
+    this.fake.sentToApp.push({ contentType, body });
     const response = await fetch(this.url, { method: 'POST', headers, body });
     return { status: response.status, body: parseReply(await response.text()) };
   }

@@ -45,6 +45,9 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   await admin((client) => client.query(`create database ${name}`));
   const url = databaseUrl(name);
   const pool = createPool(url, 10);
+  // An idle connection cut by the server (the forced drop at teardown, a test that stops
+  // it) is replaced by the pool; without a listener its error would crash the test run.
+  pool.on('error', () => undefined);
   const db = createDb(pool);
   if (options.migrate !== false) await migrateToLatest(db);
   const audit = new AuditLog(db, pool, silentLogger());
