@@ -8,7 +8,7 @@ import { postgresProvisioner } from './postgres.ts';
 import { usergroupProvisioner } from './slack-usergroup.ts';
 import { webhookProvisioner } from './webhook.ts';
 
-export type { GrantOutcome, Provisioner, ProvisionerFactory } from './provisioner.ts';
+export type { GrantOutcome, Provisioner, ProvisionerFactory, RevokeOutcome } from './provisioner.ts';
 
 /** A provisioner block that cannot work in this environment: names the resource and the field. */
 export class ProvisionerSetupError extends Error {}

@@ -7,7 +7,7 @@ import type { Grant } from '../access/types.ts';
  */
 export interface Provisioner {
   grant(grant: Grant): Promise<GrantOutcome | void>;
-  revoke(grant: Grant): Promise<void>;
+  revoke(grant: Grant): Promise<RevokeOutcome | void>;
   /**
    * True when the access is the person's, not the grant's (a group membership): while
    * another grant of the same resource to the same person is live, ending one must not
@@ -32,6 +32,12 @@ export interface GrantOutcome {
   /** Sent to the holder by direct message only: sealed in the database until then, never logged or audited. */
   secret?: Record<string, string>;
   /** Safe to keep: added to the `grant.active` audit event (a role name, a fingerprint). */
+  record?: Record<string, unknown>;
+}
+
+/** What taking access away did, for the record. */
+export interface RevokeOutcome {
+  /** Safe to keep: added to the `grant.revoked` audit event. */
   record?: Record<string, unknown>;
 }
 
