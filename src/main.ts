@@ -2,7 +2,7 @@ import { ConfigError, loadConfig, slackMode } from './config/env.ts';
 import { PolicyError } from './config/policy.ts';
 import { createLogger } from './log.ts';
 import { startGatehouse } from './runtime.ts';
-import { startSandbox } from './sandbox/sandbox.ts';
+import { refuseSandboxInProduction, startSandbox } from './sandbox/sandbox.ts';
 
 /** What main starts and stops: Gatehouse, or Gatehouse inside the local Slack sandbox. */
 interface Running {
@@ -14,8 +14,8 @@ interface Running {
 
 /**
  * `npm start`: the bot, its database and its sweeps, until SIGINT or SIGTERM. With no Slack
- * credentials (never in production, where that is an error) or with `--sandbox`
- * (`npm run sandbox`), inside the local Slack sandbox.
+ * credentials or with `--sandbox` (`npm run sandbox`), inside the local Slack sandbox;
+ * never in production, where either stops the start with what to do instead.
  */
 async function main(): Promise<void> {
   let config;
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   try {
     config = loadConfig();
     if (!sandbox) sandbox = slackMode(config).kind === 'none';
+    if (sandbox) refuseSandboxInProduction(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

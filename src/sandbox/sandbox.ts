@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { generateCheckpointKey } from '../audit/checkpoint-keys.ts';
-import type { Config } from '../config/env.ts';
+import { ConfigError, type Config } from '../config/env.ts';
 import type { Logger } from '../log.ts';
 import { startGatehouse, type Gatehouse } from '../runtime.ts';
 import { SandboxClient, type CommandHint } from './client.ts';
@@ -34,11 +34,25 @@ export interface Sandbox {
 }
 
 /**
+ * The sandbox lets whoever can reach its page act as anyone in the policy, without logging
+ * in: never in production, whatever started it (`npm run sandbox`, `--sandbox`).
+ */
+export function refuseSandboxInProduction(config: Config): void {
+  if (config.nodeEnv !== 'production') return;
+  throw new ConfigError(
+    'The local Slack sandbox does not run with NODE_ENV=production: its page lets anyone who can reach this machine act as any person in the policy, without logging in. ' +
+      'In production, run `npm start` without --sandbox, with the Slack settings (README.md, "Slack"). ' +
+      'To try Gatehouse, run `npm run sandbox` with NODE_ENV unset (or development), on a database and a policy of its own.',
+  );
+}
+
+/**
  * The whole product without a Slack workspace: the stand-in listens on loopback, the app
  * starts as in HTTP mode with its Web API pointed there and a signing secret made up for
  * this run, and the page sends what people do to the app signed as Slack signs it.
  */
 export async function startSandbox(config: Config, log: Logger): Promise<Sandbox> {
+  refuseSandboxInProduction(config);
   const policyFile = await sandboxPolicyFile(config, log);
   // The sandbox's records stay apart from those of a real deployment on this machine.
   const dataDir = path.join(config.dataDir, 'sandbox');
