@@ -9,6 +9,7 @@ import type { Config } from './config/env.ts';
 import type { LoadedPolicy } from './config/policy.ts';
 import type { Db } from './db/database.ts';
 import type { Logger } from './log.ts';
+import { dryRunProvisioner } from './provisioners/dry-run.ts';
 import { provisionerFor } from './provisioners/index.ts';
 import { SecretBox } from './secrets/sealed.ts';
 
@@ -27,13 +28,17 @@ export interface CoreParts {
   slack: WebClient | null;
 }
 
-/** The access rules, provisioning with this thread's Slack client and database, sealing credentials with GATEHOUSE_SECRETS_KEY. */
+/**
+ * The access rules, provisioning with this thread's Slack client and database, sealing
+ * credentials with GATEHOUSE_SECRETS_KEY. In a dry run (the sandbox's default) every
+ * provisioner is the dry run's, in both threads: nothing outside Gatehouse is touched.
+ */
 export function accessService({ config, policy, db, audit, log, slack }: CoreParts): AccessService {
   return new AccessService({
     db,
     audit,
     policy: () => policy,
-    provisionerFor: (settings) => provisionerFor(settings, process.env, { slack, db }),
+    provisionerFor: config.provisioning === 'dry_run' ? dryRunProvisioner : (settings) => provisionerFor(settings, process.env, { slack, db }),
     log: log.child({ component: 'access' }),
     now: () => new Date(),
     secrets: SecretBox.fromEnv(config.secretsKey),

@@ -54,7 +54,9 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
   const mode = slackMode(config);
   const policy = await loadPolicyFile(await choosePolicyFile(config, log));
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
-  checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey }, { slackConfigured: mode.kind !== 'none' });
+  // A dry run (the sandbox's default) reaches no target, so it needs none of their settings
+  // and checks none of them: every check of a target belongs behind this test.
+  if (config.provisioning === 'real') checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey }, { slackConfigured: mode.kind !== 'none' });
   checkMfaSetup(policy, config.secretsKey);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
@@ -124,7 +126,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     let slack: SlackRuntime | null = null;
     let port: number;
     if (mode.kind === 'none') {
-      const server = createHealthServer(database.db, () => started.running);
+      const server = createHealthServer(database.db, log, () => started.running);
       port = await listen(server, config.port);
       stops.push(() => new Promise((resolve) => server.close(resolve)));
     } else {

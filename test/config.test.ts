@@ -36,4 +36,10 @@ describe('the environment', () => {
     expect(() => mode({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', SLACK_APP_TOKEN: 'xapp-1' })).toThrow(/not both/);
     expect(() => mode({ NODE_ENV: 'production' })).toThrow(/Slack is not configured/);
   });
+
+  it('runs the sandbox\'s provisioners as a dry run unless GATEHOUSE_SANDBOX_PROVISION=real says otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ sandboxProvision: 'dry_run', provisioning: 'real' });
+    expect(loadConfig({ GATEHOUSE_SANDBOX_PROVISION: 'real' })).toMatchObject({ sandboxProvision: 'real' });
+    expect(() => loadConfig({ GATEHOUSE_SANDBOX_PROVISION: 'yes' })).toThrow(/GATEHOUSE_SANDBOX_PROVISION: must be dry_run .* or real/);
+  });
 });

@@ -27,6 +27,9 @@ const envSchema = z.object({
   SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
   SLACK_API_URL: z.string().url().optional(),
   GATEHOUSE_SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(3001),
+  GATEHOUSE_SANDBOX_PROVISION: z
+    .enum(['dry_run', 'real'], { error: 'must be dry_run (the default: provisioners only record what they would have done) or real (the sandbox provisions on the targets the policy names)' })
+    .default('dry_run'),
   GATEHOUSE_CHECKPOINT_KEY: z
     .string()
     .includes('-----BEGIN PRIVATE KEY-----', 'must be a PEM private key (-----BEGIN PRIVATE KEY-----); make one with `gatehouse audit keygen`')
@@ -38,6 +41,12 @@ const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/**
+ * Whether provisioners act on their targets (`real`) or only record what they would have
+ * done (`dry_run`: none of the policy's databases, user groups or webhooks is touched).
+ */
+export type ProvisioningMode = 'real' | 'dry_run';
 
 export interface Config {
   nodeEnv: Env['NODE_ENV'];
@@ -63,6 +72,13 @@ export interface Config {
   };
   /** Where the local Slack sandbox serves its page and the stand-in's Web API (loopback only). */
   sandboxPort: number;
+  /** How the sandbox provisions (GATEHOUSE_SANDBOX_PROVISION): a dry run unless asked for `real`. */
+  sandboxProvision: ProvisioningMode;
+  /**
+   * How this run provisions. Always `real` from the environment; only the sandbox runs
+   * Gatehouse with `dry_run` (from sandboxProvision). Both threads read it from here.
+   */
+  provisioning: ProvisioningMode;
   /** Signed checkpoints of the audit log (docs/audit-log.md, section 12). */
   checkpoint: {
     /** PEM text of the signing key (GATEHOUSE_CHECKPOINT_KEY): a secret, never log it. */
@@ -116,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       apiUrl: e.SLACK_API_URL,
     },
     sandboxPort: e.GATEHOUSE_SANDBOX_PORT,
+    sandboxProvision: e.GATEHOUSE_SANDBOX_PROVISION,
+    provisioning: 'real',
     checkpoint: {
       privateKey: e.GATEHOUSE_CHECKPOINT_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_KEY),
       privateKeyFile: e.GATEHOUSE_CHECKPOINT_KEY_FILE,

@@ -77,7 +77,7 @@ export function webhookProvisioner(config: WebhookProvisionerConfig, secret: str
 }
 
 /** The URL without credentials or query, for error messages that reach logs and the audit log. */
-function describeUrl(url: string): string {
+export function describeUrl(url: string): string {
   const parsed = new URL(url);
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }

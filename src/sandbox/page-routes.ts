@@ -8,6 +8,7 @@ import type { CommandHint, SandboxClient, Surface } from './client.ts';
 import type { FakeSlack, RouteHandler } from './fake-slack.ts';
 import { sendJson } from './fake-slack-http.ts';
 import { BOT_USER_ID, dmChannelOf, isObject, isUserId, str } from './fake-slack-protocol.ts';
+import type { ProvisioningNotice } from './provisioning-notice.ts';
 import type { StateValues } from './slack-driver.ts';
 import type { SandboxWorkspace } from './workspace.ts';
 
@@ -32,6 +33,8 @@ export interface PageSettings {
   client: SandboxClient;
   workspace: SandboxWorkspace;
   commands: readonly CommandHint[];
+  /** Whether grants provision for real or as a dry run: the page's banner. */
+  provisioning: ProvisioningNotice;
   log: Logger;
 }
 
@@ -80,7 +83,7 @@ function fromThePage(request: IncomingMessage, port: number): boolean {
  * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
  * person sees it (JSON), live updates (a WebSocket), and what the person does.
  */
-export function mountPage({ fake, client, workspace, commands, log }: PageSettings): { close(): Promise<void> } {
+export function mountPage({ fake, client, workspace, commands, provisioning, log }: PageSettings): { close(): Promise<void> } {
   const port = Number(new URL(fake.origin).port);
   const mount = (prefix: string, handler: RouteHandler) =>
     fake.mount(prefix, (request, response, url, body) => (fromThePage(request, port) ? handler(request, response, url, body) : sendJson(response, 403, { error: 'forbidden' })));
@@ -133,7 +136,7 @@ export function mountPage({ fake, client, workspace, commands, log }: PageSettin
     response.writeHead(200, { 'content-type': TYPES[path.extname(file.name)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
     response.end(file.bytes);
   });
-  mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, bot: fake.user(BOT_USER_ID) }));
+  mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, provisioning, bot: fake.user(BOT_USER_ID) }));
   mount('/sandbox/state', (_request, response, url) => {
     const userId = url.searchParams.get('user') ?? '';
     if (!isUserId(userId)) return sendJson(response, 400, { error: 'pass ?user=<a Slack user id>' });

@@ -12,6 +12,7 @@ import { FakeSlack } from './fake-slack.ts';
 import { KeptMessages } from './kept-messages.ts';
 import { BOT_USER_ID } from './fake-slack-protocol.ts';
 import { mountPage } from './page-routes.ts';
+import { provisioningNotice } from './provisioning-notice.ts';
 import { SlackDriver } from './slack-driver.ts';
 import { sandboxWorkspace, type SandboxWorkspace } from './workspace.ts';
 
@@ -50,6 +51,7 @@ export function refuseSandboxInProduction(config: Config): void {
  * The whole product without a Slack workspace: the stand-in listens on loopback, the app
  * starts as in HTTP mode with its Web API pointed there and a signing secret made up for
  * this run, and the page sends what people do to the app signed as Slack signs it.
+ * Provisioning is a dry run unless GATEHOUSE_SANDBOX_PROVISION=real asks for the real one.
  */
 export async function startSandbox(config: Config, log: Logger): Promise<Sandbox> {
   refuseSandboxInProduction(config);
@@ -86,15 +88,19 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
         dataDir,
         checkpoint,
         secretsKey,
+        provisioning: config.sandboxProvision,
         slack: { botToken: SANDBOX_BOT_TOKEN, signingSecret, appToken: undefined, apiUrl: fake.apiUrl },
       },
       log,
     );
     const workspace = sandboxWorkspace(gatehouse.policy.policy, policyText);
+    const provisioning = provisioningNotice(gatehouse.policy.policy, config.sandboxProvision);
+    if (provisioning.mode === 'real') log.warn({ provisioning: provisioning.mode }, provisioning.text);
+    else log.info({ provisioning: provisioning.mode }, provisioning.text);
     fake.setUser(BOT_USER_ID, { name: 'gatehouse', real_name: 'Gatehouse' });
     for (const person of workspace.people) fake.setUser(person.id, { real_name: person.name, name: person.name.split(/[\s,]/)[0]?.toLowerCase() ?? person.id });
     const driver = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret, fake });
-    const page = mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, log: log.child({ component: 'sandbox' }) });
+    const page = mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, provisioning, log: log.child({ component: 'sandbox' }) });
     const keptMessages = kept;
     return {
       gatehouse,

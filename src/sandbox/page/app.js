@@ -312,6 +312,14 @@ function setupWho() {
   showRoles();
 }
 
+/** Whether an approved grant provisions for real or as a dry run, above everything else. */
+function showProvisioning() {
+  const banner = $('provisioning');
+  banner.textContent = workspace.provisioning.text;
+  banner.dataset.mode = workspace.provisioning.mode;
+  banner.hidden = false;
+}
+
 function showRoles() {
   $('roles').textContent = person(me)?.roles.join(' · ') ?? 'not in the policy';
 }
@@ -334,6 +342,7 @@ async function start() {
   workspace = await (await fetch('/sandbox/workspace')).json();
   users = Object.fromEntries([...workspace.people.map((p) => [p.id, p.name]), [workspace.bot.id, workspace.bot.real_name]]);
   if (!me || !workspace.people.some((p) => p.id === me)) me = workspace.people[0]?.id;
+  showProvisioning();
   setupWho();
   buildNav();
   setupComposer();

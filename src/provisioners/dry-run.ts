@@ -1,0 +1,46 @@
+import type { Grant } from '../access/types.ts';
+import type { ProvisionerConfig } from '../config/policy.ts';
+import { noneProvisioner } from './none.ts';
+import { roleNameFor } from './postgres.ts';
+import type { Provisioner } from './provisioner.ts';
+import { describeUrl } from './webhook.ts';
+
+/**
+ * What a provisioner would have done for `grant`, for the audit log: the kind and the
+ * names it would have used (a role, a user group, a URL without credentials or query),
+ * never a secret or a connection string.
+ */
+export function wouldHaveDone(config: ProvisionerConfig, grant: Grant): Record<string, unknown> {
+  switch (config.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'postgres':
+      return { kind: 'postgres', connection_env: config.connectionEnv, role: roleNameFor(grant.id), roles: config.roles };
+    case 'slack_usergroup':
+      return { kind: 'slack_usergroup', usergroup: config.usergroup, user: grant.userId };
+    case 'webhook':
+      return { kind: 'webhook', url: describeUrl(config.url) };
+  }
+}
+
+/**
+ * The sandbox's stand-in for a resource's provisioner (GATEHOUSE_SANDBOX_PROVISION unset):
+ * it reaches no database, user group or webhook, needs none of their secrets, and says on
+ * the record what the real one would have done, with `dry_run: true`. It makes no
+ * credentials, so a `postgres` grant's message has no login in it. It cannot say what is
+ * in place, so the reconcile sweep leaves the resource alone; a user group's membership
+ * stays the person's (`shared`), as with the real one.
+ */
+export function dryRunProvisioner(config: ProvisionerConfig): Provisioner {
+  if (config.kind === 'none') return noneProvisioner;
+  const record = (grant: Grant) => ({ record: { dry_run: true, would: wouldHaveDone(config, grant) } });
+  return {
+    ...(config.kind === 'slack_usergroup' ? { shared: true } : {}),
+    async grant(grant) {
+      return record(grant);
+    },
+    async revoke(grant) {
+      return record(grant);
+    },
+  };
+}
