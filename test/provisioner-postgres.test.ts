@@ -212,9 +212,11 @@ describe('the reconcile sweep', () => {
     await target.query(`drop role ${roleNameFor('grt_otherdeploy')}`);
     await t.audit.flush();
     const drift = await t.db.selectFrom('audit_log').select(['subject', 'body']).where('action', '=', 'grant.drift_revoked').orderBy('subject').execute();
+    // Each with what the target showed after the revoke: no login, membership or session left.
+    const gone = { role_exists: false, can_login: false, memberships: [], sessions: 0 };
     expect(drift).toEqual([
-      { subject: ended.id, body: { resource: 'billing-db', user: null, grant_status: 'unknown' } },
-      { subject: 'grt_neverexisted', body: { resource: 'billing-db', user: null, grant_status: 'unknown' } },
+      { subject: ended.id, body: { resource: 'billing-db', user: null, grant_status: 'unknown', role: readded, memberships_removed: [`${READONLY}_rec`], sessions_ended: 0, access_left: gone } },
+      { subject: 'grt_neverexisted', body: { resource: 'billing-db', user: null, grant_status: 'unknown', role: stray, memberships_removed: [`${READONLY}_rec`], sessions_ended: 0, access_left: gone } },
     ]);
     // Nothing left to do: a second run changes nothing.
     expect(await service.reconcileGrants()).toBe(0);

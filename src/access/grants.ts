@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import type { GrantOutcome } from '../provisioners/index.ts';
+import type { GrantOutcome, RevokeOutcome } from '../provisioners/index.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome } from './refusals.ts';
@@ -77,13 +77,14 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
   if (!claimed) return null;
   const resource = resourceOf(ctx, claimed.resource_id);
   let keptFor: string | null = null;
+  let outcome: RevokeOutcome | void;
   try {
     // A resource dropped from the policy has no provisioner left to call: nothing to undo.
     if (resource) {
       const provisioner = ctx.provisionerFor(resource.provisioner);
       // Shared access (a group membership) stays while another grant of it to this person is live.
       keptFor = provisioner.shared ? await otherLiveGrant(ctx, claimed) : null;
-      if (!keptFor) await provisioner.revoke(toGrant(ctx, claimed));
+      if (!keptFor) outcome = await provisioner.revoke(toGrant(ctx, claimed));
     }
   } catch (err) {
     return recordFailure(ctx, claimed, 'revoke_failed', err);
@@ -102,7 +103,15 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
       actor: 'system',
       action: 'grant.revoked',
       subject: grantId,
-      body: { user: row.user_id, resource: row.resource_id, reason: row.end_reason, ends_at: row.ends_at.toISOString(), ...(keptFor ? { access_kept_for: keptFor } : {}) },
+      body: {
+        user: row.user_id,
+        resource: row.resource_id,
+        reason: row.end_reason,
+        ends_at: row.ends_at.toISOString(),
+        ...(keptFor ? { access_kept_for: keptFor } : {}),
+        // What the provisioner found in the target after taking the access away.
+        ...outcome?.record,
+      },
     });
     await notify(trx, { kind: 'grant.ended', grantId }, { kind: 'home.refresh', userId: row.user_id });
     return toGrant(ctx, row);
@@ -303,8 +312,9 @@ export async function reconcileGrants(ctx: AccessContext): Promise<number> {
         const grant: Grant = row
           ? toGrant(ctx, row)
           : { id, requestId: '', userId: '', resourceId: resource.id, resourceName: resource.name, status: 'ended', startsAt: ctx.now(), endsAt: ctx.now(), endedAt: ctx.now(), endReason: null, lastError: null };
+        let outcome: RevokeOutcome | void;
         try {
-          await provisioner.revoke(grant);
+          outcome = await provisioner.revoke(grant);
         } catch (err) {
           ctx.log.error({ err, grantId: id, resource: resource.id }, 'access found without a live grant could not be taken away; retried at the next reconcile');
           continue;
@@ -313,7 +323,7 @@ export async function reconcileGrants(ctx: AccessContext): Promise<number> {
           actor: 'system',
           action: 'grant.drift_revoked',
           subject: id,
-          body: { resource: resource.id, user: row?.user_id ?? null, grant_status: row?.status ?? 'unknown' },
+          body: { resource: resource.id, user: row?.user_id ?? null, grant_status: row?.status ?? 'unknown', ...outcome?.record },
         });
         count += 1;
       }

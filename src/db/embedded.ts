@@ -23,6 +23,12 @@ export interface EmbeddedClusterOptions {
   log: Logger;
   /** Database created on first start and named in `url`. */
   database?: string;
+  /**
+   * A directory holding another PostgreSQL's `initdb` and `postgres` (Debian's
+   * `/usr/lib/postgresql/15/bin`, say) to run instead of the packaged ones: the tests use it
+   * to try provisioning against an older major version.
+   */
+  binDir?: string;
 }
 
 interface Credentials {
@@ -68,7 +74,7 @@ export class EmbeddedCluster {
     const database = options.database ?? 'gatehouse';
     await fs.mkdir(dataDir, { recursive: true, mode: 0o755 });
     const owner = runAsOwner();
-    const binaries = await resolveBinaries(owner);
+    const binaries = options.binDir ? { initdb: path.join(options.binDir, 'initdb'), postgres: path.join(options.binDir, 'postgres') } : await resolveBinaries(owner);
     const credentials = await loadOrCreateCredentials(dataDir);
 
     const running = await runningPort(pgDir);

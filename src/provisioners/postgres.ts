@@ -2,10 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Grant } from '../access/types.ts';
 import type { PostgresProvisionerConfig } from '../config/policy.ts';
-import type { GrantOutcome, Provisioner } from './provisioner.ts';
+import type { GrantOutcome, Provisioner, RevokeOutcome } from './provisioner.ts';
 
 /** Every login role Gatehouse makes starts with this, so a role it did not make is never touched. */
 export const ROLE_PREFIX = 'gatehouse_';
+
+/** How long a revoke waits for an ended session's process to exit before it says so. */
+const SESSION_EXIT_WAIT_MS = 5_000;
 
 /** The login role of one grant: the prefix and the grant id, lower-case, safe as an identifier. */
 export function roleNameFor(grantId: string): string {
@@ -24,7 +27,7 @@ export interface PostgresCredentials {
 /** One pool per target database, shared by every grant of the resources that name it. */
 const pools = new Map<string, pg.Pool>();
 
-function poolFor(url: string): pg.Pool {
+export function poolFor(url: string): pg.Pool {
   let pool = pools.get(url);
   if (!pool) {
     pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'gatehouse-provisioner' });
@@ -42,12 +45,49 @@ export async function closePostgresTargets(): Promise<void> {
 }
 
 /**
+ * What is left of a login role's access, read from the catalogs: the proof a revoke
+ * records, and what a failed one names.
+ */
+export interface AccessLeft {
+  role_exists: boolean;
+  can_login: boolean;
+  /** Roles it is still a member of. */
+  memberships: string[];
+  /** Its sessions still open, in any database of the cluster. */
+  sessions: number;
+}
+
+export function accessIsGone(left: AccessLeft): boolean {
+  return !left.can_login && left.memberships.length === 0 && left.sessions === 0;
+}
+
+function describeAccessLeft(role: string, left: AccessLeft): string {
+  const parts: string[] = [];
+  if (left.can_login) parts.push('can still log in');
+  if (left.memberships.length > 0) parts.push(`is still a member of ${left.memberships.join(', ')}`);
+  if (left.sessions > 0) parts.push(`still has ${left.sessions} open session${left.sessions === 1 ? '' : 's'}`);
+  return `${role} ${parts.join(', ')}`;
+}
+
+async function accessLeft(client: pg.ClientBase, role: string): Promise<AccessLeft> {
+  const { rows } = await client.query<{ can_login: boolean | null; memberships: string[] | null; sessions: number }>(
+    `select r.rolcanlogin as can_login,
+            (select array_agg(g.rolname::text order by g.rolname) from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid) as memberships,
+            (select count(*)::int from pg_stat_activity a where a.usename = $1) as sessions
+     from (select 1) one left join pg_roles r on r.rolname = $1`,
+    [role],
+  );
+  const row = rows[0]!;
+  return { role_exists: row.can_login !== null, can_login: row.can_login === true, memberships: row.memberships ?? [], sessions: row.sessions };
+}
+
+/**
  * `kind: postgres`: a login role per grant in the target database, with a strong random
  * password, `VALID UNTIL` the grant's end (so it lapses even if a revoke never ran), and
- * membership of the policy's roles. Revoking stops new logins, ends the role's open
- * sessions and drops it. Both are idempotent: a grant retried after a crash sets a new
- * password (the holder is sent the one that works), a revoke of a role already gone is
- * done. Identifiers and literals are escaped by pg, never pasted.
+ * membership of the policy's roles. Both calls are idempotent: a grant retried after a
+ * crash sets a new password (the holder is sent the one that works), a revoke of a role
+ * already gone checks that nothing is left and is done. Identifiers and literals are
+ * escaped by pg, never pasted.
  */
 export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl: string): Provisioner {
   const target = new URL(targetUrl);
@@ -59,7 +99,8 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
       try {
         await client.query('begin');
         const exists = (await client.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1;
-        const options = `login password ${pg.escapeLiteral(password)} valid until ${pg.escapeLiteral(grant.endsAt.toISOString())}`;
+        // Nothing but a login: no attribute a default might one day give it.
+        const options = `login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password ${pg.escapeLiteral(password)} valid until ${pg.escapeLiteral(grant.endsAt.toISOString())}`;
         await client.query(`${exists ? 'alter' : 'create'} role ${pg.escapeIdentifier(role)} with ${options}`);
         for (const member of config.roles) await client.query(`grant ${pg.escapeIdentifier(member)} to ${pg.escapeIdentifier(role)}`);
         await client.query('commit');
@@ -99,14 +140,72 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
       return rows.map((row) => row.rolname.slice(ROLE_PREFIX.length));
     },
 
-    async revoke(grant: Grant): Promise<void> {
-      const role = roleNameFor(grant.id);
-      const pool = poolFor(targetUrl);
-      const exists = (await pool.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1;
-      if (!exists) return;
-      await pool.query(`alter role ${pg.escapeIdentifier(role)} with nologin`);
-      await pool.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [role]);
-      await pool.query(`drop role if exists ${pg.escapeIdentifier(role)}`);
+    async revoke(grant: Grant): Promise<RevokeOutcome> {
+      const client = await poolFor(targetUrl).connect();
+      try {
+        return await revokeLogin(client, roleNameFor(grant.id));
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
+/**
+ * Takes a grant's login away, access first, and never stops half-way: the memberships
+ * (what it could read) and the login go before anything else, then its sessions end,
+ * then the role is dropped. Every step runs even when one before it failed, and each is
+ * idempotent. Then the catalogs are read back: the access must be gone (no login, no
+ * membership, no session), or the revoke fails, naming what is left, and is retried. A
+ * role that cannot be dropped but holds no access is recorded as left behind.
+ */
+async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeOutcome> {
+  const id = pg.escapeIdentifier(role);
+  const failed: string[] = [];
+  const step = async (name: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+    } catch (err) {
+      failed.push(`${name}: ${(err as Error).message}`);
+    }
+  };
+  const before = await accessLeft(client, role);
+  let sessionsEnded = 0;
+  let dropError: string | null = null;
+  if (before.role_exists) {
+    for (const member of before.memberships) {
+      await step(`removing its membership of ${member}`, () => client.query(`revoke ${pg.escapeIdentifier(member)} from ${id}`));
+    }
+    await step('stopping its logins', () => client.query(`alter role ${id} with nologin password null`));
+    await step('ending its sessions', async () => {
+      // Signalling another role's sessions takes that role's privileges (PostgreSQL 16 and
+      // newer no longer give them to the role that created it): take membership of it,
+      // which CREATEROLE allows, rather than pg_signal_backend over every session.
+      await client.query(`do $$ begin if not pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') then execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user); end if; end $$`);
+      const { rows } = await client.query<{ ended: boolean }>('select pg_terminate_backend(pid, $2) as ended from pg_stat_activity where usename = $1', [role, SESSION_EXIT_WAIT_MS]);
+      sessionsEnded = rows.filter((row) => row.ended).length;
+    });
+    try {
+      // Anything it came to own in this database (it should own nothing) is kept, as ours.
+      await client.query(`reassign owned by ${id} to current_user`);
+      await client.query(`drop owned by ${id}`);
+      await client.query(`drop role if exists ${id}`);
+    } catch (err) {
+      dropError = (err as Error).message;
+    }
+  }
+  const after = await accessLeft(client, role);
+  if (!accessIsGone(after)) failed.push(`access still in place: ${describeAccessLeft(role, after)}`);
+  if (failed.length > 0) throw new Error(`revoking ${role} did not finish: ${[...failed, ...(dropError ? [`dropping the role: ${dropError}`] : [])].join('; ')}`);
+  return {
+    record: {
+      role,
+      ...(before.role_exists ? { memberships_removed: before.memberships, sessions_ended: sessionsEnded } : {}),
+      // Read back from the target after the revoke: proof, not intent.
+      access_left: after,
+      // A role that owns something elsewhere cannot be dropped; with no login, membership or
+      // session left it is no access, so the grant ends and the record says what stayed.
+      ...(dropError ? { role_left_behind: dropError } : {}),
     },
   };
 }
