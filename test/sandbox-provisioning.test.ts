@@ -19,10 +19,21 @@ const ANA = 'U0SBPANA1';
 const DANA = 'U0SBPDANA';
 /** The variable the policy names for the target's admin connection: set, and reachable, in every test here. */
 const TARGET_ENV = `SANDBOX_TEST_TARGET_${randomBytes(3).toString('hex').toUpperCase()}`;
+/** Names a server nothing listens on: whatever tried to reach it would fail the start or the grant. */
+const DOWN_ENV = `${TARGET_ENV}_DOWN`;
 /** Roles are cluster-wide: one of this run's own. */
 const READONLY = `readonly_${randomBytes(4).toString('hex')}`;
 
-function policy(webhookUrl: string): string {
+function policy(webhookUrl: string, options: { down?: boolean } = {}): string {
+  const down = `
+  - id: ledger-db
+    name: Ledger database (its server is down)
+    owners: [owners]
+    requesters: [contractors]
+    default_duration: 1h
+    max_duration: 2h
+    provisioner: { kind: postgres, connection_env: ${DOWN_ENV}, roles: [${READONLY}] }
+`;
   return `
 audit_channel: C0SBPAUDIT
 groups:
@@ -45,7 +56,7 @@ resources:
     default_duration: 1h
     max_duration: 2h
     provisioner: { kind: webhook, url: "${webhookUrl}", secret_env: SANDBOX_TEST_WEBHOOK_SECRET_UNSET }
-`;
+${options.down ? down : ''}`;
 }
 
 /** A config as `npm run sandbox` reads it, on `settings`. */
@@ -128,6 +139,8 @@ async function roleExists(target: TestDatabase, name: string): Promise<boolean> 
 let target: TestDatabase;
 let workDir: string;
 let policyFile: string;
+/** The same, with a postgres resource whose server is down, for the dry run. */
+let policyWithDownTarget: string;
 /** A webhook receiver that counts what it is sent: a dry run must send nothing. */
 let receiver: http.Server;
 let received = 0;
@@ -154,11 +167,15 @@ beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'gatehouse-sandbox-provisioning-'));
   policyFile = join(workDir, 'gatehouse.yml');
   // Credentials and a token in the URL: the record may name the receiver, never those.
-  await writeFile(policyFile, policy(`http://hook-user:hook-pass@127.0.0.1:${port}/grant?token=hook-token`));
+  const webhookUrl = `http://hook-user:hook-pass@127.0.0.1:${port}/grant?token=hook-token`;
+  await writeFile(policyFile, policy(webhookUrl));
+  policyWithDownTarget = join(workDir, 'gatehouse-down.yml');
+  await writeFile(policyWithDownTarget, policy(webhookUrl, { down: true }));
 });
 
 afterAll(async () => {
   delete process.env[TARGET_ENV];
+  delete process.env[DOWN_ENV];
   await closePostgresTargets();
   await new Promise((resolve) => receiver?.close(resolve));
   await target?.destroy();
@@ -198,8 +215,10 @@ describe('the sandbox by default: provisioning is a dry run', () => {
     t = await database();
     const output = new PassThrough();
     output.on('data', (chunk: Buffer) => (logged += chunk.toString()));
-    // No GATEHOUSE_SECRETS_KEY and no webhook secret: a dry run needs neither.
-    sandbox = await startSandbox(sandboxConfig({ DATABASE_URL: t.url, GATEHOUSE_POLICY: policyFile }), createLogger({ level: 'info', destination: output, pretty: false }));
+    // No GATEHOUSE_SECRETS_KEY and no webhook secret: a dry run needs neither. And no
+    // start-up check of a target runs: one of them is down.
+    process.env[DOWN_ENV] = 'postgres://gatehouse:never-used@127.0.0.1:1/nowhere';
+    sandbox = await startSandbox(sandboxConfig({ DATABASE_URL: t.url, GATEHOUSE_POLICY: policyWithDownTarget }), createLogger({ level: 'info', destination: output, pretty: false }));
   });
 
   afterAll(async () => {
@@ -210,7 +229,7 @@ describe('the sandbox by default: provisioning is a dry run', () => {
     const line = logLines(logged).find((l) => l.provisioning !== undefined);
     expect(line).toMatchObject({ provisioning: 'dry_run' });
     expect(line?.msg).toContain('Provisioning is a dry run');
-    expect(line?.msg).toContain('billing-db (postgres), hooks (webhook)');
+    expect(line?.msg).toContain('billing-db (postgres), hooks (webhook), ledger-db (postgres)');
     expect(line?.msg).toContain('GATEHOUSE_SANDBOX_PROVISION=real');
 
     const page = await (await fetch(sandbox.url)).text();
@@ -238,7 +257,12 @@ describe('the sandbox by default: provisioning is a dry run', () => {
     await release(sandbox, t, grantId);
     expect(await grantedLogins(target)).toEqual([]);
     expect(await roleExists(target, roleNameFor(grantId))).toBe(false);
-    expect(await eventBody(sandbox, t, 'grant.revoked', grantId)).toMatchObject({ resource: 'billing-db', reason: 'released' });
+    expect(await eventBody(sandbox, t, 'grant.revoked', grantId)).toMatchObject({
+      resource: 'billing-db',
+      reason: 'released',
+      dry_run: true,
+      would: { kind: 'postgres', connection_env: TARGET_ENV, role: roleNameFor(grantId), roles: [READONLY] },
+    });
   });
 
   it('sends a webhook nothing, and records its receiver without credentials or query', async () => {
@@ -247,6 +271,11 @@ describe('the sandbox by default: provisioning is a dry run', () => {
     expect(body).toMatchObject({ dry_run: true, would: { kind: 'webhook', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/grant$/) } });
     expect(JSON.stringify(body)).not.toMatch(/hook-(user|pass|token)/);
     expect(received).toBe(0);
+  });
+
+  it('grants a postgres resource whose server is down: nothing tries to reach it', async () => {
+    const grantId = await approvedGrant(sandbox, t, 'ledger-db');
+    expect(await eventBody(sandbox, t, 'grant.active', grantId)).toMatchObject({ dry_run: true, would: { kind: 'postgres', connection_env: DOWN_ENV } });
   });
 });
 
