@@ -18,7 +18,8 @@ import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';
 import { listenError } from './http/listen-error.ts';
 import type { Logger } from './log.ts';
-import { checkProvisioners } from './provisioners/index.ts';
+import { checkProvisioners, checkProvisionerTargets } from './provisioners/index.ts';
+import { ownDatabaseOf } from './provisioners/postgres-checks.ts';
 import { closePostgresTargets } from './provisioners/postgres.ts';
 import { checkSlackToken, slackClient, startSlack, type SlackRuntime } from './slack/app.ts';
 import type { VerificationSettings } from './slack/verify-audit.ts';
@@ -76,6 +77,8 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
         );
       }
     }
+    // Every postgres target's admin can do every step of a grant and a revoke, or nothing starts.
+    if (config.provisioning === 'real') await checkProvisionerTargets(policy, log, await ownDatabaseOf(database.pool));
     // Events are chained by the sequencer in the background thread, which this thread's
     // commits nudge; this one only flushes (for /verify-audit, and at shutdown).
     let background: BackgroundThread | null = null;

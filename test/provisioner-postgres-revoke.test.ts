@@ -6,13 +6,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessService } from '../src/access/service.ts';
 import { EmbeddedCluster } from '../src/db/embedded.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack.ts';
 import { silentLogger } from '../src/log.ts';
 import { provisionerFor } from '../src/provisioners/index.ts';
-import { checkPostgresTarget } from '../src/provisioners/postgres-checks.ts';
+import { checkPostgresTarget, ownDatabaseOf } from '../src/provisioners/postgres-checks.ts';
 import { closePostgresTargets, roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { PEOPLE, loadedPolicy } from './support/access.ts';
 import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startBot } from './support/gatehouse.ts';
 
 const { ana, dana } = PEOPLE;
 const SECRETS_KEY = randomBytes(32).toString('hex');
@@ -162,10 +164,19 @@ resources:
   }
 
   it('finds at start-up that the admin can do every step, and warns where a granted login could reach another database', async () => {
-    const check = await checkPostgresTarget(adminTargetUrl, [readonly], otherDb);
+    // As if Gatehouse kept its own records in the other database of this server.
+    const own = new pg.Client({ connectionString: server.url(otherDb) });
+    await own.connect();
+    const ownDatabase = await ownDatabaseOf(own);
+    await own.end();
+    expect(ownDatabase).toMatchObject({ name: otherDb, systemIdentifier: expect.stringMatching(/^\d+$/) });
+    const check = await checkPostgresTarget(adminTargetUrl, [readonly], ownDatabase);
     expect(check.problems).toEqual([]);
     expect(check.warnings).toContainEqual(expect.stringMatching(new RegExp(`a granted login can connect to other databases of this cluster: .*${otherDb}.* \\(${otherDb} is Gatehouse's own database\\)`)));
     expect(check.warnings).toContainEqual(expect.stringContaining(`REVOKE CONNECT ON DATABASE <name> FROM PUBLIC`));
+    // A database of the same name on another server is not Gatehouse's.
+    const elsewhere = await checkPostgresTarget(adminTargetUrl, [readonly], { systemIdentifier: '1', name: otherDb });
+    expect(elsewhere.warnings.join('\n')).not.toContain("Gatehouse's own");
 
     // Once the operator follows the advice, the warning about that database goes.
     await run(server.url(otherDb), `revoke connect on database ${otherDb} from public`);
@@ -277,5 +288,51 @@ resources:
     expect(await revokedEvent(grantId)).toMatchObject({ access_left: { can_login: false, memberships: [], sessions: 0 } });
     await run(server.url(otherDb), 'drop table kept');
     await run(server.url('postgres'), `drop role if exists ${credentials.user}`, `drop role ${powerful}`);
+  });
+});
+
+describe('starting with a postgres target whose admin cannot do every step', () => {
+  const suffix = randomBytes(4).toString('hex');
+  const readonly = `readonly_${suffix}`;
+  const weak = `gh_nocreaterole_${suffix}`;
+  let target: TestDatabase;
+  let t: TestDatabase;
+  let fake: FakeSlack;
+
+  beforeAll(async () => {
+    target = await createTestDatabase({ migrate: false });
+    await target.query(`create role ${readonly} nologin`);
+    await target.query(`create role ${weak} login password 'weak-pw'`);
+    t = await createTestDatabase({ migrate: false });
+    fake = await FakeSlack.start();
+  });
+  afterAll(async () => {
+    delete process.env.BILLING_DB_ADMIN_URL;
+    await closePostgresTargets();
+    await fake.stop();
+    await t.destroy();
+    await target.query(`drop role ${weak}`);
+    await target.query(`drop role ${readonly}`);
+    await target.destroy();
+  });
+
+  it('stops, naming the resource, the variable, what is missing and the statement to run', async () => {
+    process.env.BILLING_DB_ADMIN_URL = as(target.url, weak, 'weak-pw');
+    const policy = `
+audit_channel: C0AUDIT01
+groups:
+  contractors: [${ana}]
+resources:
+  - id: billing-db
+    name: Billing database
+    owners: [${dana}]
+    requesters: [contractors]
+    default_duration: 1h
+    max_duration: 2h
+    provisioner: { kind: postgres, connection_env: BILLING_DB_ADMIN_URL, roles: [${readonly}] }
+`;
+    await expect(startBot({ policy, fake, t, env: { GATEHOUSE_SECRETS_KEY: SECRETS_KEY } })).rejects.toThrow(
+      `gatehouse.yml resources[0] (resource billing-db, BILLING_DB_ADMIN_URL): ${weak} may not create roles: run ALTER ROLE "${weak}" CREATEROLE;`,
+    );
   });
 });

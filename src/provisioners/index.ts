@@ -5,6 +5,8 @@ import type { Provisioner } from './provisioner.ts';
 import type { WebClient } from '@slack/web-api';
 import type { Db } from '../db/database.ts';
 import { postgresProvisioner } from './postgres.ts';
+import { checkPostgresTarget, type OwnDatabase } from './postgres-checks.ts';
+import type { Logger } from '../log.ts';
 import { usergroupProvisioner } from './slack-usergroup.ts';
 import { webhookProvisioner } from './webhook.ts';
 
@@ -70,4 +72,24 @@ export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv =
     problems.push(`GATEHOUSE_SECRETS_KEY is not set: postgres grants send the holder a password, which waits sealed with this key until it is sent; ${SECRETS_KEY_HINT}.`);
   }
   if (problems.length > 0) throw new ProvisionerSetupError(`The policy's provisioners cannot run here:\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * Connects to each `postgres` resource's target as its admin and checks that every step of
+ * a grant and a revoke will work there (see checkPostgresTarget): what is missing stops
+ * the start, naming the resource and the GRANT to run; where a granted login could reach
+ * more than its database, a warning is logged. Only for real provisioning.
+ */
+export async function checkProvisionerTargets(policy: LoadedPolicy, log: Logger, own: OwnDatabase | null, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const problems: string[] = [];
+  for (const [i, resource] of policy.policy.resources.entries()) {
+    const settings = resource.provisioner;
+    if (settings.kind !== 'postgres') continue;
+    const url = env[settings.connectionEnv];
+    if (!url) continue; // checkProvisioners has said so
+    const check = await checkPostgresTarget(url, settings.roles, own);
+    for (const problem of check.problems) problems.push(`${policy.path} resources[${i}] (resource ${resource.id}, ${settings.connectionEnv}): ${problem}`);
+    for (const warning of check.warnings) log.warn({ resource: resource.id }, `postgres resource ${resource.id}: ${warning}`);
+  }
+  if (problems.length > 0) throw new ProvisionerSetupError(`The policy's postgres targets are not ready for Gatehouse:\n  ${problems.join('\n  ')}`);
 }

@@ -1,6 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
+/** Gatehouse's own database: a granted login that can reach it is named in the warnings. */
+export interface OwnDatabase {
+  /** The cluster's `pg_control_system().system_identifier`, the same on every connection to it. */
+  systemIdentifier: string;
+  name: string;
+}
+
+/** Reads what identifies a database's cluster, or null where the function is not allowed. */
+export async function ownDatabaseOf(client: pg.Pool | pg.ClientBase): Promise<OwnDatabase | null> {
+  try {
+    const { rows } = await client.query<{ id: string; name: string }>('select system_identifier::text as id, current_database() as name from pg_control_system()');
+    return rows[0] ? { systemIdentifier: rows[0].id, name: rows[0].name } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** What a start-up check of one target found: problems stop the start, warnings are logged. */
 export interface TargetCheck {
   problems: string[];
@@ -24,10 +41,10 @@ interface AdminFacts {
  * role in a transaction it rolls back. Each problem names what is missing and the GRANT
  * that fixes it. Warnings say where a granted login could reach more than this database.
  *
- * `ownDatabase` is the name of Gatehouse's own database when it is on the same server, to
- * be named when a granted login could connect to it.
+ * `own` is Gatehouse's own database: when the target is on the same server and a granted
+ * login could connect to it, the warning says so.
  */
-export async function checkPostgresTarget(targetUrl: string, roles: readonly string[], ownDatabase?: string): Promise<TargetCheck> {
+export async function checkPostgresTarget(targetUrl: string, roles: readonly string[], own?: OwnDatabase | null): Promise<TargetCheck> {
   const problems: string[] = [];
   const warnings: string[] = [];
   const client = new pg.Client({ connectionString: targetUrl, application_name: 'gatehouse-provisioner-check', connectionTimeoutMillis: 10_000 });
@@ -51,7 +68,8 @@ export async function checkPostgresTarget(targetUrl: string, roles: readonly str
       const rehearsal = await rehearse(client, roles);
       if (rehearsal) problems.push(`${facts.admin} cannot do every step of a grant and its revoke: ${rehearsal}`);
     }
-    warnings.push(...(await reachWarnings(client, facts, ownDatabase)));
+    const sameServer = own ? (await ownDatabaseOf(client))?.systemIdentifier === own.systemIdentifier : false;
+    warnings.push(...(await reachWarnings(client, facts, sameServer ? own!.name : undefined)));
   } finally {
     await client.end().catch(() => undefined);
   }
