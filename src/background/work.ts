@@ -7,6 +7,7 @@ import type { LoadedPolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { accessJobs, maintenanceJobs } from '../scheduler/jobs.ts';
+import { ExpiryTimer } from '../scheduler/expiry-timer.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { AuditFeed } from '../slack/audit-feed.ts';
 import { Notifier } from '../slack/notifier.ts';
@@ -15,6 +16,8 @@ export interface BackgroundContext {
   config: Config;
   policy: LoadedPolicy;
   db: Db;
+  /** For the expiry timer's listening connection. */
+  databaseUrl: string;
   access: AccessService;
   log: Logger;
   /** Null when Slack is not configured: then only the sweeps run. */
@@ -26,6 +29,8 @@ export interface BackgroundContext {
 /** The work no one waits for: the sweeps, the outbox notifier and the audit feed. */
 export interface BackgroundWork {
   scheduler: Scheduler;
+  /** Null when GATEHOUSE_EXPIRY_TIMER is off: grants then end at the sweep's tick. */
+  timer: ExpiryTimer | null;
   notifier: Notifier | null;
   feed: AuditFeed | null;
   stop(): Promise<void>;
@@ -38,7 +43,7 @@ export interface BackgroundWork {
  * any thread or process, and in several at once.
  */
 export async function startBackgroundWork(ctx: BackgroundContext): Promise<BackgroundWork> {
-  const { config, policy, db, access, log, client, checkpointer, cue } = ctx;
+  const { config, policy, db, databaseUrl, access, log, client, checkpointer, cue } = ctx;
   const jobs = [...accessJobs(access, config), ...maintenanceJobs(db)];
   if (checkpointer) jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => checkpointer.maybeCheckpoint() });
   const scheduler = new Scheduler(jobs, log.child({ component: 'sweeps' }));
@@ -47,7 +52,14 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
   const stops: (() => Promise<void>)[] = [() => scheduler.stop()];
   let notifier: Notifier | null = null;
   let feed: AuditFeed | null = null;
+  let timer: ExpiryTimer | null = null;
   try {
+    if (config.expiryTimer) {
+      const armed = new ExpiryTimer({ db, databaseUrl, endDue: () => access.endDueGrants(), log: log.child({ component: 'expiry-timer' }) });
+      await armed.start();
+      stops.push(() => armed.stop());
+      timer = armed;
+    }
     if (client) {
       notifier = new Notifier(db, client, access, () => policy, cue, log.child({ component: 'notifier' }));
       notifier.start();
@@ -64,6 +76,7 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
   }
   return {
     scheduler,
+    timer,
     notifier,
     feed,
     async stop() {

@@ -69,13 +69,14 @@ async function start(): Promise<void> {
       );
     }
   });
-  const work = await startBackgroundWork({ config, policy, db, access, log, client, checkpointer, cue });
+  const work = await startBackgroundWork({ config, policy, db, databaseUrl: data.databaseUrl, access, log, client, checkpointer, cue });
   log.info({ sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null }, 'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''));
   finish = async () => {
     // No more sweeps; chain what is queued (the main thread took its last command already),
     // sign the last checkpoint, and give the notifier a few seconds to post it (and
     // whatever else is due) before it stops, so the channel holds the final anchor.
     await work.scheduler.stop();
+    await work.timer?.stop();
     await audit.flush();
     if (checkpointer) await checkpointer.checkpointNow().catch((err: unknown) => log.error({ err }, 'the last checkpoint could not be signed'));
     await work.notifier?.drain(SHUTDOWN_DELIVERY_MS);

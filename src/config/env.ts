@@ -22,6 +22,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(1),
   EXPIRY_WARNING_MINUTES: z.coerce.number().int().min(0).max(1440).default(10),
+  GATEHOUSE_EXPIRY_TIMER: booleanText.default(true),
   SLACK_BOT_TOKEN: z.string().startsWith('xoxb-', 'must be a bot token (xoxb-…)').optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
@@ -64,6 +65,8 @@ export interface Config {
   sweepIntervalSeconds: number;
   /** Holders are warned this long before a grant ends; 0 turns the warning off. */
   expiryWarningMs: number;
+  /** A timer for the earliest grant end, so grants end on time rather than at the next sweep tick. */
+  expiryTimer: boolean;
   slack: {
     botToken: string | undefined;
     signingSecret: string | undefined;
@@ -125,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     expiryWarningMs: e.EXPIRY_WARNING_MINUTES * 60_000,
+    expiryTimer: e.GATEHOUSE_EXPIRY_TIMER,
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,
