@@ -129,7 +129,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     let slack: SlackRuntime | null = null;
     let port: number;
     if (mode.kind === 'none') {
-      const server = createHealthServer(database.db, () => started.running);
+      const server = createHealthServer(database.db, log, () => started.running);
       port = await listen(server, config.port);
       stops.push(() => new Promise((resolve) => server.close(resolve)));
     } else {

@@ -91,7 +91,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
     botUserId: identity.botUserId,
     // Listener calls (views.open within Slack's 3 s) retry briefly; background work retries from the database.
     clientOptions: { ...clientOptions, retryConfig: { retries: 2, maxTimeout: 1000 }, rejectRateLimitedCalls: false },
-    customRoutes: healthRoutes(db, settings.backgroundRunning),
+    customRoutes: healthRoutes(db, log, settings.backgroundRunning),
   };
   const app =
     settings.mode.kind === 'http'
