@@ -13,6 +13,7 @@ import { registerEvents } from './listeners/events.ts';
 import { registerMfa } from './listeners/mfa.ts';
 import { registerViews } from './listeners/views.ts';
 import { boltLogger } from './logger.ts';
+import { slackHttpReceiver } from './receiver.ts';
 import { slackFetch } from './http-fetch.ts';
 import { describeSlackError } from './slack-errors.ts';
 
@@ -91,12 +92,12 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
     botUserId: identity.botUserId,
     // Listener calls (views.open within Slack's 3 s) retry briefly; background work retries from the database.
     clientOptions: { ...clientOptions, retryConfig: { retries: 2, maxTimeout: 1000 }, rejectRateLimitedCalls: false },
-    customRoutes: healthRoutes(db, log, settings.backgroundRunning),
   };
+  const customRoutes = healthRoutes(db, log, settings.backgroundRunning);
   const app =
     settings.mode.kind === 'http'
-      ? new App({ ...common, signingSecret: settings.mode.signingSecret, port: settings.port })
-      : new App({ ...common, appToken: settings.mode.appToken, socketMode: true, installerOptions: { port: settings.port, clientOptions } });
+      ? new App({ ...common, receiver: slackHttpReceiver({ signingSecret: settings.mode.signingSecret, port: settings.port, customRoutes, logger }, log) })
+      : new App({ ...common, customRoutes, appToken: settings.mode.appToken, socketMode: true, installerOptions: { port: settings.port, clientOptions } });
   registerCommands(app, deps);
   registerActions(app, deps);
   registerViews(app, deps);
