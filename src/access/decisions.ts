@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { checkCodeIn } from '../mfa/service.ts';
 import { resourceOf, type AccessContext } from './context.ts';
+import { readReason } from './free-text.ts';
 import { provisionGrant } from './grants.ts';
 import { newId } from './ids.ts';
 import { notify } from './notifications.ts';
@@ -117,14 +118,17 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
   return result;
 }
 
-/** An owner denies, with a reason the requester will read. */
+/** An owner denies, with a reason the requester will read (the same limit as a request's reason). */
 export async function deny(ctx: AccessContext, requestId: string, denier: string, reason: string): Promise<Outcome<{ request: AccessRequest }>> {
+  const read = readReason(reason);
+  if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
+  if (read.text === '') return refuse({ kind: 'deny-reason-required' });
+  const text = read.text;
   return ctx.audit.transact(async (trx) => {
     const row = await lockRequest(trx, requestId);
     if (!row) return refuse({ kind: 'not-found', id: requestId });
     const refusal = await checkDecider(ctx, trx, row, denier, 'deny');
     if (refusal) return refuse(refusal);
-    const text = reason.trim().slice(0, 2000);
     const denied = await trx
       .updateTable('access_requests')
       .set({ status: 'denied', decided_at: ctx.now(), decided_by: denier, deny_reason: text })

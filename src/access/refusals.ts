@@ -15,6 +15,9 @@ export type Refusal =
   | { kind: 'too-long'; resource: ResourceRef; requestedMs: number; maxMs: number }
   | { kind: 'bad-duration'; given: string }
   | { kind: 'reason-required'; resource: ResourceRef }
+  /** A reason (of a request, an extension or a denial) over MAX_REASON_LENGTH characters. */
+  | { kind: 'reason-too-long'; length: number; max: number }
+  | { kind: 'deny-reason-required' }
   | { kind: 'already-held'; grant: Grant }
   | { kind: 'already-pending'; request: AccessRequest }
   | { kind: 'not-approver'; request: AccessRequest }

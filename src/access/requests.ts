@@ -4,6 +4,7 @@ import { parseDuration } from '../config/duration.ts';
 import { MfaService } from '../mfa/service.ts';
 import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
+import { readReason } from './free-text.ts';
 import { newId } from './ids.ts';
 import { notify, type Notification } from './notifications.ts';
 import { refuse, type Outcome, type ResourceRef } from './refusals.ts';
@@ -15,14 +16,13 @@ export interface RequestInput {
   resourceId: string;
   /** As typed (`2h`); unset means the resource's default. */
   duration?: string;
+  /** As typed; cleaned here, and refused over MAX_REASON_LENGTH (src/access/free-text.ts). */
   reason: string;
   /** The grant this request would extend. */
   extendsGrantId?: string;
   /** The requester's current TOTP code, for a resource with require_mfa. */
   mfaCode?: string;
 }
-
-export const MAX_REASON_LENGTH = 2000;
 
 const ref = (r: ResourcePolicy): ResourceRef => ({ id: r.id, name: r.name });
 
@@ -51,7 +51,9 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   if (durationMs > resource.maxDurationMs) {
     return refuse({ kind: 'too-long', resource: ref(resource), requestedMs: durationMs, maxMs: resource.maxDurationMs });
   }
-  const reason = input.reason.trim().slice(0, MAX_REASON_LENGTH);
+  const read = readReason(input.reason);
+  if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
+  const reason = read.text;
   if (reason === '') return refuse({ kind: 'reason-required', resource: ref(resource) });
   // With require_mfa, no code, no request: the owners never see it.
   if (resource.requireMfa) {

@@ -1,5 +1,6 @@
 /** The request form (when a slash command is incomplete, or from App Home) and the deny form. */
 import type { InputBlock, ModalView, PlainTextOption } from '@slack/types';
+import { MAX_REASON_LENGTH } from '../../access/free-text.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { requestPhrase } from './approval-card.ts';
@@ -34,8 +35,6 @@ export interface RequestModalInput {
 
 /** Slack allows 100 options in a static select. */
 const MAX_OPTIONS = 100;
-/** Long enough for a useful reason, short enough that the approver card shows all of it. */
-const MAX_REASON = 2000;
 
 function option(resource: RequestableResource): PlainTextOption {
   return {
@@ -131,9 +130,11 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
         type: 'plain_text_input',
         action_id: REQUEST_MODAL.reason.action,
         multiline: true,
-        max_length: MAX_REASON,
+        // The access rules' limit: Slack's counter stops the typing where Gatehouse would refuse.
+        max_length: MAX_REASON_LENGTH,
         placeholder: plainText('e.g. fix the invoice export job (TICKET-123)', 150),
-        ...(prefill.reason ? { initial_value: prefill.reason.slice(0, MAX_REASON) } : {}),
+        // Cut by characters, as the limit counts (the command refuses a longer reason before the form opens).
+        ...(prefill.reason ? { initial_value: Array.from(prefill.reason).slice(0, MAX_REASON_LENGTH).join('') } : {}),
       },
     },
   ];
@@ -167,7 +168,7 @@ export function denyModal(request: AccessRequest): ModalView {
         block_id: DENY_MODAL.reason.block,
         label: plainText('Reason'),
         hint: plainText('The requester sees this, and it is kept in the audit log.'),
-        element: { type: 'plain_text_input', action_id: DENY_MODAL.reason.action, multiline: true, max_length: MAX_REASON },
+        element: { type: 'plain_text_input', action_id: DENY_MODAL.reason.action, multiline: true, max_length: MAX_REASON_LENGTH },
       },
     ],
   };

@@ -52,6 +52,13 @@ export function refusalText(refusal: Refusal): string {
       return `${code(truncate(refusal.given, 100))} is not a duration: ${DURATION_HINT}. For example: ${code('/request-access <resource> 2h <reason>')}.`;
     case 'reason-required':
       return `${resourceLabel(refusal.resource)} needs a reason: say what you will do with it, e.g. ${code(`/request-access ${refusal.resource.id} 2h fix invoice export`)}.`;
+    case 'reason-too-long':
+      return (
+        `That reason is ${refusal.length.toLocaleString('en-US')} characters long; Gatehouse takes at most ${refusal.max.toLocaleString('en-US')}. ` +
+        'Nothing was recorded: shorten it (a link to a ticket can carry the details) and send it again.'
+      );
+    case 'deny-reason-required':
+      return 'Say why, so the requester knows what to do next.';
     case 'already-held': {
       const { grant } = refusal;
       return (

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { cleanFreeText, readReason } from '../../access/free-text.ts';
 import { parseDuration } from '../../config/duration.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
@@ -12,7 +13,13 @@ import { requestModalFor } from './request-modal.ts';
 export function registerCommands(app: App, deps: SlackDeps): void {
   app.command('/request-access', async ({ ack, command, respond, client }) => {
     await ack();
-    const parsed = parseRequestCommand(command.text);
+    const parsed = parseRequestCommand(cleanFreeText(command.text));
+    // Refused here too: the form below would otherwise open with the reason cut to fit.
+    const reason = parsed.reason === undefined ? null : readReason(parsed.reason);
+    if (reason && !reason.ok) {
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'reason-too-long', length: reason.length, max: reason.max }) });
+      return;
+    }
     const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
     const resource = parsed.resourceId ? resourceById(deps.policy().policy, parsed.resourceId) : undefined;
     // A resource that needs MFA is asked for in the form, which has a field for the code.
@@ -37,7 +44,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
 
   app.command('/access', async ({ ack, command, respond, client }) => {
     await ack();
-    const [first = '', ...rest] = command.text.trim().split(/\s+/);
+    const [first = '', ...rest] = cleanFreeText(command.text).trim().split(/\s+/);
     const word = first.toLowerCase();
     if (word === 'mfa') return accessMfa(deps, { userId: command.user_id, triggerId: command.trigger_id, words: rest, respond, client });
     if (word === 'help') {

@@ -13,6 +13,7 @@ function fieldOf(refusal: Refusal): string {
     case 'bad-duration':
       return ui.REQUEST_MODAL.duration.block;
     case 'reason-required':
+    case 'reason-too-long':
       return ui.REQUEST_MODAL.reason.block;
     case 'mfa-not-enrolled':
     case 'mfa-code-needed':
@@ -60,9 +61,7 @@ export function registerViews(app: App, deps: SlackDeps): void {
   app.view(ui.VIEW.denyModal, async ({ ack, body, view }) => {
     const values = view.state.values as Values;
     const reason = values[ui.DENY_MODAL.reason.block]?.[ui.DENY_MODAL.reason.action]?.value ?? '';
-    if (reason.trim() === '') {
-      return void (await ack({ response_action: 'errors', errors: { [ui.DENY_MODAL.reason.block]: 'Say why, so the requester knows what to do next.' } }));
-    }
+    // An empty or over-long reason is refused by the access rules, as on every other path.
     const result = await deps.access.deny(view.private_metadata, body.user.id, reason);
     if (!result.ok) {
       return void (await ack({ response_action: 'errors', errors: { [ui.DENY_MODAL.reason.block]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
