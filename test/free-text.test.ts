@@ -80,3 +80,33 @@ describe('the one limit, on every way a reason reaches the access rules', () => 
     expect(await a.service.extend(grantId, bram, { reason: 'one more hour for the index' })).toMatchObject({ ok: true, request: { extendsGrantId: grantId } });
   });
 });
+
+describe('extensions, whatever the adapter passes', () => {
+  let t: TestDatabase;
+  let a: TestAccess;
+  let anaGrant: string;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    a = testAccess(t);
+    const asked = await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'migrate the schema' });
+    const approved = asked.ok ? await a.service.approve(asked.request.id, dana) : null;
+    anaGrant = approved?.ok && approved.grant ? approved.grant.id : '';
+  });
+  afterAll(async () => t.destroy());
+
+  it("refuses an extension of someone else's grant, of another resource, of an ended grant, or of none, filing nothing", async () => {
+    const extension = (requester: string, resourceId: string, extendsGrantId: string) => a.service.request({ requester, resourceId, reason: 'more time', extendsGrantId });
+    expect(await extension(bram, 'staging-db', anaGrant)).toEqual({ ok: false, refusal: { kind: 'not-yours' } });
+    expect(await extension(ana, 'prod-db', anaGrant)).toMatchObject({ ok: false, refusal: { kind: 'extension-other-resource', grant: { id: anaGrant }, resource: { id: 'prod-db' } } });
+    expect(await extension(ana, 'staging-db', 'grt-nonexistent')).toEqual({ ok: false, refusal: { kind: 'not-found', id: 'grt-nonexistent' } });
+    expect((await a.service.holdingsOf(bram)).requests).toEqual([]);
+
+    expect(await extension(ana, 'staging-db', anaGrant)).toMatchObject({ ok: true, request: { extendsGrantId: anaGrant } });
+    const [extensionRequest] = (await a.service.holdingsOf(ana)).requests;
+    await a.service.cancel(extensionRequest!.id, ana);
+    await a.service.release(anaGrant, ana);
+    expect(await extension(ana, 'staging-db', anaGrant)).toMatchObject({ ok: false, refusal: { kind: 'extension-of-ended', grant: { id: anaGrant } } });
+    // Not extending anything, Ana may ask afresh once the grant is over.
+    expect(await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'one more migration' })).toMatchObject({ ok: true });
+  });
+});

@@ -3,7 +3,7 @@ import { REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 
-const { bram } = PEOPLE;
+const { ana, bram, dana, emil } = PEOPLE;
 
 const requestForm = (resourceId: string, reason: string) => ({
   [REQUEST_MODAL.resource.block]: { [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: resourceId } } },
@@ -13,8 +13,12 @@ const requestForm = (resourceId: string, reason: string) => ({
 
 describe('requests Slack would not send', () => {
   let bot: RunningBot;
+  let anaGrant: string;
   beforeAll(async () => {
     bot = await startBot();
+    const asked = await bot.gatehouse.access.request({ requester: ana, resourceId: 'staging-db', reason: 'migrate the schema' });
+    const approved = asked.ok ? await bot.gatehouse.access.approve(asked.request.id, dana) : null;
+    anaGrant = approved?.ok && approved.grant ? approved.grant.id : '';
   });
   afterAll(async () => bot.stop());
 
@@ -37,5 +41,29 @@ describe('requests Slack would not send', () => {
     const skewed = await bot.slack.submitView({ userId: bram, callbackId: VIEW.requestModal, values: requestForm('staging-db', 'clock a little fast') }, { timestamp: now + 240 });
     expect(skewed).toEqual({ status: 200, body: '' });
     expect(await requestCount()).toBe(before + 1);
+  });
+
+  it("refuses a forged form that would extend someone else's grant, another resource's, or an ended one, filing nothing", async () => {
+    const before = await requestCount();
+    const forged = (userId: string, resourceId: string) =>
+      bot.slack.submitView({ userId, callbackId: VIEW.requestModal, privateMetadata: JSON.stringify({ extendsGrantId: anaGrant }), values: requestForm(resourceId, 'more time') });
+
+    // Emil may not request at all; Bram may, but the grant is Ana's.
+    expect((await forged(bram, 'prod-db')).body).toEqual({ response_action: 'errors', errors: { [REQUEST_MODAL.resource.block]: expect.stringMatching(/not yours/) } });
+    expect((await forged(emil, 'staging-db')).body).toMatchObject({ response_action: 'errors', errors: { [REQUEST_MODAL.resource.block]: expect.stringMatching(/not on the list/) } });
+    // Ana's own grant does not stretch to another resource.
+    expect((await forged(ana, 'prod-db')).body).toEqual({
+      response_action: 'errors',
+      errors: { [REQUEST_MODAL.resource.block]: expect.stringMatching(/extends your access to \*Staging database\*.*not \*Production database\*/) },
+    });
+    expect(await requestCount()).toBe(before);
+
+    // Once it has ended there is nothing to extend, and the held-grant rule is not skipped.
+    await bot.gatehouse.access.release(anaGrant, ana);
+    expect((await forged(ana, 'staging-db')).body).toEqual({
+      response_action: 'errors',
+      errors: { [REQUEST_MODAL.resource.block]: expect.stringMatching(/no longer active, so there is nothing to extend/) },
+    });
+    expect(await requestCount()).toBe(before);
   });
 });

@@ -18,6 +18,10 @@ export type Refusal =
   /** A reason (of a request, an extension or a denial) over MAX_REASON_LENGTH characters. */
   | { kind: 'reason-too-long'; length: number; max: number }
   | { kind: 'deny-reason-required' }
+  /** An extension of a grant that no longer gives access (ended, or being taken away). */
+  | { kind: 'extension-of-ended'; grant: Grant }
+  /** An extension asked for another resource than the grant's. */
+  | { kind: 'extension-other-resource'; grant: Grant; resource: ResourceRef }
   | { kind: 'already-held'; grant: Grant }
   | { kind: 'already-pending'; request: AccessRequest }
   | { kind: 'not-approver'; request: AccessRequest }

@@ -7,9 +7,9 @@ import { resourceOf, type AccessContext } from './context.ts';
 import { readReason } from './free-text.ts';
 import { newId } from './ids.ts';
 import { notify, type Notification } from './notifications.ts';
-import { refuse, type Outcome, type ResourceRef } from './refusals.ts';
-import { findRequest, newRequestFrom, toGrant, toRequest, type RequestRow } from './store.ts';
-import type { AccessRequest } from './types.ts';
+import { refuse, type Outcome, type Refusal, type ResourceRef } from './refusals.ts';
+import { findGrant, findRequest, newRequestFrom, toGrant, toRequest, type RequestRow } from './store.ts';
+import type { AccessRequest, GrantStatus } from './types.ts';
 
 export interface RequestInput {
   requester: string;
@@ -18,11 +18,14 @@ export interface RequestInput {
   duration?: string;
   /** As typed; cleaned here, and refused over MAX_REASON_LENGTH (src/access/free-text.ts). */
   reason: string;
-  /** The grant this request would extend. */
+  /** The grant this request would extend: checked here to be the requester's, live, and of this resource. */
   extendsGrantId?: string;
   /** The requester's current TOTP code, for a resource with require_mfa. */
   mfaCode?: string;
 }
+
+/** A grant in these states gives access, or is about to: one to a person and resource at a time (as in fileRequest's SQL). */
+const LIVE: readonly GrantStatus[] = ['provisioning', 'active', 'provision_failed'];
 
 const ref = (r: ResourcePolicy): ResourceRef => ({ id: r.id, name: r.name });
 
@@ -55,6 +58,11 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
   const reason = read.text;
   if (reason === '') return refuse({ kind: 'reason-required', resource: ref(resource) });
+  // Whatever the adapter passes (a form's private_metadata can be forged): only the requester's own live grant of this resource.
+  if (input.extendsGrantId !== undefined) {
+    const refusal = await extensionRefusal(ctx, input.requester, resource, input.extendsGrantId);
+    if (refusal) return refuse(refusal);
+  }
   // With require_mfa, no code, no request: the owners never see it.
   if (resource.requireMfa) {
     if (input.mfaCode === undefined || input.mfaCode.trim() === '') return refuse({ kind: 'mfa-code-needed', resource: ref(resource) });
@@ -75,7 +83,11 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   for (let attempt = 1; ; attempt++) {
     const row = await fileRequest(ctx, filing);
     if (row.id !== null) return { ok: true as const, request: newRequestFrom(ctx, row as RequestRow) };
-    if (row.held_id !== null) {
+    if (filing.extendsGrantId !== null && row.held_id !== filing.extendsGrantId) {
+      // The grant stopped giving access between the check above and the filing.
+      const refusal = await extensionRefusal(ctx, input.requester, resource, filing.extendsGrantId);
+      if (refusal) return refuse(refusal);
+    } else if (filing.extendsGrantId === null && row.held_id !== null) {
       const held = await ctx.db.selectFrom('grants').selectAll().where('id', '=', row.held_id).executeTakeFirst();
       if (held) return refuse({ kind: 'already-held', grant: toGrant(ctx, held) });
     } else {
@@ -90,6 +102,16 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
     }
     if (attempt >= 3) throw new Error(`could not file the request of ${input.requester} for ${resource.id}: it kept conflicting with one that changed meanwhile`);
   }
+}
+
+/** Why `requester` may not extend `grantId` by asking for `resource`; null when they may. */
+async function extensionRefusal(ctx: AccessContext, requester: string, resource: ResourcePolicy, grantId: string): Promise<Refusal | null> {
+  const grant = await findGrant(ctx, grantId);
+  if (!grant) return { kind: 'not-found', id: grantId };
+  if (grant.userId !== requester) return { kind: 'not-yours' };
+  if (grant.resourceId !== resource.id) return { kind: 'extension-other-resource', grant, resource: ref(resource) };
+  if (!LIVE.includes(grant.status)) return { kind: 'extension-of-ended', grant };
+  return null;
 }
 
 interface Filing {
@@ -108,8 +130,10 @@ type FiledRow = { [K in keyof RequestRow]: RequestRow[K] | null } & { held_id: s
  * Files a request in one statement, so the command that asked waits for one round trip
  * instead of a transaction's six: the check for a grant already held, the insert (which a
  * pending request for the same resource turns into nothing, by the partial unique index),
- * its audit event and its notifications, all or nothing. Without an insert, `held_id` says
- * whether a held grant was the reason; otherwise a pending request was.
+ * its audit event and its notifications, all or nothing. `held` is the requester's live
+ * grant of the resource (the one extended first, if live): a new request needs none, an
+ * extension needs that one. Without an insert, `held_id` tells which was the reason;
+ * otherwise a pending request was.
  */
 async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow> {
   const { id, requester, resource, durationMs, reason, extendsGrantId } = filing;
@@ -134,14 +158,13 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
   const notifications: Notification[] = [{ kind: 'request.submitted', requestId: id }, ...homeRefreshes(ctx, resource.id, requester)];
   const kinds = notifications.map((n) => n.kind);
   const payloads = notifications.map(({ kind: _kind, ...payload }) => JSON.stringify(payload));
-  // An extension is filed while the grant it extends is held: no held-grant check then.
-  const checkHeld = extendsGrantId === null;
   const result = await ctx.audit.statement((db) =>
     sql<FiledRow>`
       with held as (
         select id from grants
-        where ${checkHeld} and user_id = ${requester} and resource_id = ${resource.id}
+        where user_id = ${requester} and resource_id = ${resource.id}
           and status in ('provisioning', 'active', 'provision_failed')
+        order by id = ${extendsGrantId}::text desc nulls last
         limit 1
       ), ins as (
         insert into access_requests (id, requester, resource_id, duration_ms, reason, approvals_required,
@@ -149,7 +172,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
         select ${id}, ${requester}, ${resource.id}, ${durationMs}::bigint, ${reason}, ${resource.approvalsRequired}::int,
           ${now}::timestamptz, ${new Date(now.getTime() + loaded.policy.requestTtlMs)}::timestamptz, ${extendsGrantId}::text,
           ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz, ${resource.requireMfa}::boolean
-        where not exists (select 1 from held)
+        where (select id from held) is not distinct from ${extendsGrantId}::text
         on conflict (requester, resource_id) where status = 'pending' do nothing
         returning *
       ), queued as (

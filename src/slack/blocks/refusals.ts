@@ -59,6 +59,20 @@ export function refusalText(refusal: Refusal): string {
       );
     case 'deny-reason-required':
       return 'Say why, so the requester knows what to do next.';
+    case 'extension-of-ended': {
+      const { grant } = refusal;
+      return (
+        `Your access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })} is no longer active, so there is nothing to extend. ` +
+        `Ask for it again instead, e.g. ${example(grant.resourceId)}.`
+      );
+    }
+    case 'extension-other-resource': {
+      const { grant } = refusal;
+      return (
+        `This form extends your access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })}, not ${resourceLabel(refusal.resource)}. ` +
+        `Choose ${escapeText(grant.resourceName)} again, or ask for the other with ${example(refusal.resource.id)}.`
+      );
+    }
     case 'already-held': {
       const { grant } = refusal;
       return (
