@@ -112,10 +112,24 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
     return { ok: true, request: await toRequest(ctx, trx, approved), grant: toGrant(ctx, grantRow) };
   });
   if (result.ok && result.grant && !options.deferProvisioning) {
-    const grant = await provisionGrant(ctx, result.grant.id);
+    const grant = await provisionSoon(ctx, result.grant.id);
     return { ...result, grant: grant ?? result.grant };
   }
   return result;
+}
+
+/**
+ * Provisions a grant just approved. The approval is committed by then, so a failure here
+ * (the database gone that instant) must not read as a failed approval: the grant waits in
+ * `provisioning` and the retry sweep provisions it.
+ */
+export async function provisionSoon(ctx: AccessContext, grantId: string): Promise<Grant | null> {
+  try {
+    return await provisionGrant(ctx, grantId);
+  } catch (err) {
+    ctx.log.warn({ err, grantId }, 'provisioning right after the approval failed; the retry sweep provisions the grant');
+    return null;
+  }
 }
 
 /** An owner denies, with a reason the requester will read (the same limit as a request's reason). */

@@ -1,7 +1,7 @@
 import type { AccessContext } from './context.ts';
-import { approve, deny, mayDecide, type ApproveOptions } from './decisions.ts';
+import { approve, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
-import { endDueGrants, provisionGrant, reconcileGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
+import { endDueGrants, reconcileGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { MfaService } from '../mfa/service.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
@@ -30,9 +30,9 @@ export class AccessService {
   approve(requestId: string, approver: string, options?: ApproveOptions) {
     return approve(this.ctx, requestId, approver, options);
   }
-  /** Provisions a grant approved with `deferProvisioning`. */
+  /** Provisions a grant approved with `deferProvisioning`; if that fails, the retry sweep does. */
   provision(grantId: string) {
-    return provisionGrant(this.ctx, grantId);
+    return provisionSoon(this.ctx, grantId);
   }
   mayDecide(requestId: string, userId: string, decision: 'approve' | 'deny' = 'deny') {
     return mayDecide(this.ctx, requestId, userId, decision);

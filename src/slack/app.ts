@@ -6,6 +6,7 @@ import type { Db } from '../db/database.ts';
 import { healthRoutes } from '../http/health.ts';
 import { listenError } from '../http/listen-error.ts';
 import type { Logger } from '../log.ts';
+import { answerFailures } from './answer-failures.ts';
 import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
@@ -98,6 +99,8 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
     settings.mode.kind === 'http'
       ? new App({ ...common, receiver: slackHttpReceiver({ signingSecret: settings.mode.signingSecret, port: settings.port, customRoutes, logger }, log) })
       : new App({ ...common, customRoutes, appToken: settings.mode.appToken, socketMode: true, installerOptions: { port: settings.port, clientOptions } });
+  // First, so it wraps every listener: a failure is answered, not left to Slack's silence.
+  app.use(answerFailures(log));
   registerCommands(app, deps);
   registerActions(app, deps);
   registerViews(app, deps);

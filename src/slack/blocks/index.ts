@@ -13,3 +13,4 @@ export * from './audit-channel.ts';
 export * from './verify-result.ts';
 export * from './checkpoint.ts';
 export * from './mfa.ts';
+export * from './failures.ts';
