@@ -1,5 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { isDatabaseUnavailable } from '../src/db/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { ACTION, DENY_MODAL, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
@@ -89,12 +91,13 @@ describe('with the database gone in the middle of a run', () => {
     const ready = await fetch(`http://127.0.0.1:${bot.gatehouse.port}/readyz`);
     expect(ready.status).toBe(503);
     const readyText = await ready.text();
-    expect(JSON.parse(readyText)).toEqual({ status: 'not ready', reason: expect.stringMatching(/database unreachable|background thread not running/) });
+    expect(JSON.parse(readyText)).toEqual({ status: 'not ready', reason: 'database unreachable' });
     expect(readyText).not.toContain(String(proxy.port));
     expect(readyText).not.toContain('127.0.0.1');
     // The details are for the operator, in the log.
-    const notReady = log.lines().find((line) => line.msg === 'readiness check: the database did not answer');
-    expect(notReady?.err).toMatchObject({ message: expect.stringContaining(String(proxy.port)) });
+    expect(log.lines().find((line) => line.msg === 'readiness check: the database did not answer')).toMatchObject({ level: 40, err: { code: 'ECONNRESET' } });
+    // The background thread rode it out too (a connection that broke while checked out used to end it).
+    expect(log.lines().filter((line) => /background thread (failed|stopped)/.test(String(line.msg)))).toEqual([]);
 
     // Each failure is logged once, with the error, the person and the kind of failure.
     const failures = log.lines().filter((line) => line.msg === 'a Slack listener failed; telling the person');
@@ -120,5 +123,19 @@ describe('with the database gone in the middle of a run', () => {
     const after = await t.db.selectFrom('audit_log').select(['seq', 'action']).where('seq', '>', eventsBefore).orderBy('seq').execute();
     expect(after.map((e) => e.action)).not.toContain('approval.refused');
     expect(await bot.gatehouse.audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it('keeps running when the database goes in the middle of a transaction', async () => {
+    // A connection checked out of the pool (here, inside a transaction) that breaks emits an
+    // error with no pool listening: unhandled, it ended the process (or the background thread).
+    const inFlight = bot.gatehouse.database.db.transaction().execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      proxy.cut();
+      await sql`select 2`.execute(trx);
+    });
+    const failed = await inFlight.then(() => null, (err: unknown) => err);
+    expect(isDatabaseUnavailable(failed), String(failed)).toBe(true);
+    proxy.restore();
+    expect((await sql<{ one: number }>`select 1 as one`.execute(bot.gatehouse.database.db)).rows).toEqual([{ one: 1 }]);
   });
 });

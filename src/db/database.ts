@@ -32,7 +32,12 @@ export interface DatabaseHandle {
 }
 
 export function createPool(url: string, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString: url, max, types, application_name: 'gatehouse' });
+  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'gatehouse' });
+  // A connection that breaks while checked out (mid-transaction, say) emits `error` where
+  // the pool no longer listens, and an unhandled `error` ends the process. The query in
+  // flight, or the next one, fails with it instead, and the pool drops the connection.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
 }
 
 export function createDb(pool: pg.Pool): Db {
