@@ -32,6 +32,9 @@ export function poolFor(url: string): pg.Pool {
   if (!pool) {
     pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'gatehouse-provisioner' });
     pool.on('error', () => undefined); // an idle connection cut by the server: the pool replaces it
+    // A connection cut while checked out (the target restarting mid-revoke) must fail its
+    // query, not end the process with an unhandled error: the step fails and is retried.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     pools.set(url, pool);
   }
   return pool;
