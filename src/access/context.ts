@@ -3,8 +3,8 @@ import type { LoadedPolicy, ResourcePolicy } from '../config/policy.ts';
 import { resourceById } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import type { ProvisionerFactory } from '../provisioners/index.ts';
 import type { SecretBox } from '../secrets/sealed.ts';
+import type { Clock, ProvisionerFactory } from './ports.ts';
 
 /** What the access rules need from the outside world. */
 export interface AccessContext {
@@ -14,7 +14,7 @@ export interface AccessContext {
   policy: () => LoadedPolicy;
   provisionerFor: ProvisionerFactory;
   log: Logger;
-  now: () => Date;
+  now: Clock;
   /** Seals credentials a provisioner made until the holder is sent them; null when GATEHOUSE_SECRETS_KEY is unset. */
   secrets?: SecretBox | null;
 }

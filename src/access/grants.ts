@@ -1,8 +1,8 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import type { GrantOutcome, RevokeOutcome } from '../provisioners/index.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { notify } from './notifications.ts';
+import type { GrantOutcome, RevokeOutcome } from './ports.ts';
 import { refuse, type Outcome } from './refusals.ts';
 import { homeRefreshes } from './requests.ts';
 import { toGrant, type GrantRow } from './store.ts';

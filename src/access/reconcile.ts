@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import type { RevokeOutcome } from '../provisioners/index.ts';
 import type { AccessContext } from './context.ts';
+import type { RevokeOutcome } from './ports.ts';
 import { toGrant, type GrantRow } from './store.ts';
 import type { Grant } from './types.ts';
 

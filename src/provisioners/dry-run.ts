@@ -1,8 +1,7 @@
-import type { Grant } from '../access/types.ts';
+import type { Grant, Provisioner } from '../access/ports.ts';
 import type { ProvisionerConfig } from '../config/policy.ts';
 import { noneProvisioner } from './none.ts';
 import { roleNameFor } from './postgres.ts';
-import type { Provisioner } from './provisioner.ts';
 import { describeUrl } from './webhook.ts';
 
 /**

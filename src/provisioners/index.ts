@@ -1,7 +1,7 @@
+import type { Provisioner } from '../access/ports.ts';
 import type { LoadedPolicy, ProvisionerConfig } from '../config/policy.ts';
 import { SECRETS_KEY_HINT } from '../secrets/sealed.ts';
 import { noneProvisioner } from './none.ts';
-import type { Provisioner } from './provisioner.ts';
 import type { WebClient } from '@slack/web-api';
 import type { Db } from '../db/database.ts';
 import { postgresProvisioner } from './postgres.ts';
@@ -9,8 +9,6 @@ import { checkPostgresTarget, type OwnDatabase } from './postgres-checks.ts';
 import type { Logger } from '../log.ts';
 import { usergroupProvisioner } from './slack-usergroup.ts';
 import { webhookProvisioner } from './webhook.ts';
-
-export type { GrantOutcome, Provisioner, ProvisionerFactory, RevokeOutcome } from './provisioner.ts';
 
 /** A provisioner block that cannot work in this environment: names the resource and the field. */
 export class ProvisionerSetupError extends Error {}

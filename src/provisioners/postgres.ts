@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Grant } from '../access/types.ts';
+import type { Grant, GrantOutcome, Provisioner, RevokeOutcome } from '../access/ports.ts';
 import type { PostgresProvisionerConfig } from '../config/policy.ts';
-import type { GrantOutcome, Provisioner, RevokeOutcome } from './provisioner.ts';
 
 /** Every login role Gatehouse makes starts with this, so a role it did not make is never touched. */
 export const ROLE_PREFIX = 'gatehouse_';

@@ -1,9 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import { sql } from 'kysely';
-import type { Grant } from '../access/types.ts';
+import type { Grant, Provisioner } from '../access/ports.ts';
 import type { UsergroupProvisionerConfig } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
-import type { Provisioner } from './provisioner.ts';
 
 /**
  * `kind: slack_usergroup`: adds the holder to a Slack user group and removes them at the

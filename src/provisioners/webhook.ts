@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
-import type { Grant } from '../access/types.ts';
+import type { Grant, Provisioner } from '../access/ports.ts';
 import type { WebhookProvisionerConfig } from '../config/policy.ts';
-import type { Provisioner } from './provisioner.ts';
 
 /** Headers of every webhook call (docs/provisioners.md). */
 export const TIMESTAMP_HEADER = 'x-gatehouse-timestamp';

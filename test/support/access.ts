@@ -3,7 +3,7 @@ import { AccessService } from '../../src/access/service.ts';
 import type { Grant } from '../../src/access/types.ts';
 import { parsePolicy, type LoadedPolicy } from '../../src/config/policy.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { Provisioner } from '../../src/provisioners/index.ts';
+import type { Provisioner } from '../../src/access/ports.ts';
 import type { SecretBox } from '../../src/secrets/sealed.ts';
 import type { TestDatabase } from './db.ts';
 

@@ -1,5 +1,16 @@
+/**
+ * What the access rules need from the outside world and do not make themselves: a
+ * provisioner for each resource and a clock. Adapters implement these (provisioners/
+ * imports this file and nothing else of access/); the rules never import an adapter.
+ */
 import type { ProvisionerConfig } from '../config/policy.ts';
-import type { Grant } from '../access/types.ts';
+import type { Grant } from './types.ts';
+
+/** What a provisioner is given: the grant, as the access rules see it. */
+export type { Grant };
+
+/** The time now; injected, so tests and sweeps agree on it. */
+export type Clock = () => Date;
 
 /**
  * What a grant gives, in the system that holds the resource. Both calls must be idempotent:
