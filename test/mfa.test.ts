@@ -1,7 +1,7 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkMfaSetup } from '../src/mfa/setup.ts';
-import { FAILURE_WINDOW_MS, LOCKOUT_MS } from '../src/mfa/service.ts';
+import { FAILURE_WINDOW_MS, LOCKOUT_MS } from '../src/access/mfa.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { loadedPolicy, PEOPLE, TEST_POLICY, testAccess, type TestAccess } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';

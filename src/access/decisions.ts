@@ -1,10 +1,10 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { checkCodeIn } from '../mfa/service.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { readReason } from './free-text.ts';
 import { provisionGrant } from './grants.ts';
 import { newId } from './ids.ts';
+import { checkCodeIn } from './mfa.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome, type Refusal } from './refusals.ts';
 import { homeRefreshes } from './requests.ts';

@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
 import { queueRow } from '../audit/append.ts';
 import { parseDuration } from '../config/duration.ts';
-import { MfaService } from '../mfa/service.ts';
 import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { readReason } from './free-text.ts';
 import { newId } from './ids.ts';
+import { MfaService } from './mfa.ts';
 import { notify, type Notification } from './notifications.ts';
 import { refuse, type Outcome, type Refusal, type ResourceRef } from './refusals.ts';
 import { findGrant, findRequest, newRequestFrom, toGrant, toRequest, type RequestRow } from './store.ts';

@@ -2,8 +2,8 @@ import type { AccessContext } from './context.ts';
 import { approve, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
+import { MfaService } from './mfa.ts';
 import { reconcileGrants } from './reconcile.ts';
-import { MfaService } from '../mfa/service.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
 

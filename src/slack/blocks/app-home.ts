@@ -1,7 +1,7 @@
 /** The App Home tab: what I hold, what I asked for, what waits for me. */
 import type { HomeView } from '@slack/types';
 import type { AccessRequest, Grant } from '../../access/types.ts';
-import type { MfaStatus } from '../../mfa/service.ts';
+import type { MfaStatus } from '../../access/mfa.ts';
 import { ACTION, BLOCK, VIEW } from './ids.ts';
 import { actions, button, capped, context, divider, header, moreLine, type Message } from './kit.ts';
 import { approvalItem, grantItem, isLive, isPending, requestItem } from './items.ts';

@@ -2,7 +2,7 @@
 import type { ModalView } from '@slack/types';
 import type { MfaPurpose } from '../../access/refusals.ts';
 import type { AccessRequest, Grant } from '../../access/types.ts';
-import type { MfaStatus } from '../../mfa/service.ts';
+import type { MfaStatus } from '../../access/mfa.ts';
 import { requestPhrase } from './approval-card.ts';
 import { ACTION, BLOCK, MFA_MODAL, VIEW } from './ids.ts';
 import { LIMITS, actions, button, context, plainText, section, type Message } from './kit.ts';

@@ -1,15 +1,17 @@
 /**
- * Step-up MFA: enrolment, removal, an admin's reset, and the code checks that requests
- * and approvals call. Secrets are sealed with GATEHOUSE_SECRETS_KEY and bound to their
- * user; a code is accepted once per time step; wrong codes lock a person out for a while.
+ * Step-up MFA's rules: enrolment, removal, an admin's reset, and the code checks that
+ * requests and approvals call (the TOTP mechanics are in mfa/). Secrets are sealed with
+ * GATEHOUSE_SECRETS_KEY and bound to their user; a code is accepted once per time step;
+ * wrong codes lock a person out for a while.
  * Every step is an audit event, and no event, log line or message holds a secret or a code.
  */
 import type { Transaction } from 'kysely';
-import type { AccessContext } from '../access/context.ts';
-import { notify, type EnrolmentMessage } from '../access/notifications.ts';
-import { refuse, type MfaPurpose, type Outcome } from '../access/refusals.ts';
 import type { Database } from '../db/schema.ts';
-import { matchCode, newTotpSecret } from './totp.ts';
+import { sealContext } from '../mfa/sealing.ts';
+import { matchCode, newTotpSecret } from '../mfa/totp.ts';
+import type { AccessContext } from './context.ts';
+import { notify, type EnrolmentMessage } from './notifications.ts';
+import { refuse, type MfaPurpose, type Outcome } from './refusals.ts';
 
 /** Five wrong codes within ten minutes lock MFA for fifteen. */
 export const LOCK_AFTER_FAILURES = 5;
@@ -28,9 +30,6 @@ export interface MfaStatus {
 }
 
 type Trx = Transaction<Database>;
-
-/** Sealed secrets open only for the user they were sealed for. */
-export const sealContext = (userId: string): string => `mfa:${userId}`;
 
 /**
  * Checks `code` for `userId` inside `trx`. A wrong, malformed or replayed code is counted
