@@ -6,7 +6,7 @@ import { createDb, createPool } from '../src/db/database.ts';
 import { migrateToLatest, pendingMigrations } from '../src/db/migrate.ts';
 import { silentLogger } from '../src/log.ts';
 import { seedEvents } from './support/audit.ts';
-import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase } from './support/db.ts';
+import { adminUrl, createTestDatabase, databaseUrl, type TestAuditAction, type TestDatabase } from './support/db.ts';
 
 const REFUSED = /audit_events is append-only/;
 
@@ -93,7 +93,7 @@ describe('least-privilege roles', () => {
   it('lets the app append, chain and verify without migrating', async () => {
     const db = createDb(appPool);
     expect(await pendingMigrations(db)).toEqual([]);
-    const audit = new AuditLog(db, appPool, silentLogger());
+    const audit = new AuditLog<TestAuditAction>(db, appPool, silentLogger());
     await audit.record({ actor: 'system', action: 'test.event', body: { n: 1 } });
     await audit.record({ actor: 'U0BOB0001', action: 'test.event', body: { n: 2 } });
     expect(await audit.flush()).toBe(2);

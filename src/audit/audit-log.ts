@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
+import type { AuditAction } from './actions.ts';
 import { appendEvent } from './append.ts';
 import type { VerifyResult } from './checker.ts';
 import type { AuditEventInput } from './event.ts';
@@ -23,9 +24,10 @@ export interface AuditLogOptions extends SequencerOptions {
 
 /**
  * The audit log as the rest of Gatehouse sees it: record events with a state change,
- * verify, export. The chain itself is built by the sequencer.
+ * verify, export. The chain itself is built by the sequencer. It records the actions of
+ * actions.ts; test support builds one that also takes made-up `test.*` actions.
  */
-export class AuditLog {
+export class AuditLog<Action extends string = AuditAction> {
   readonly sequencer: AuditSequencer;
 
   private readonly nudge: () => void;
@@ -41,8 +43,8 @@ export class AuditLog {
   }
 
   /** Queues an event inside the caller's transaction. */
-  append(trx: Transaction<Database> | Db, input: AuditEventInput): Promise<void> {
-    return appendEvent(trx, input);
+  append(trx: Transaction<Database> | Db, input: AuditEventInput<Action>): Promise<void> {
+    return appendEvent<Action>(trx, input);
   }
 
   /**
@@ -67,8 +69,8 @@ export class AuditLog {
   }
 
   /** Records one event in a transaction of its own: a single INSERT, one round trip. */
-  async record(input: AuditEventInput): Promise<void> {
-    await appendEvent(this.db, input);
+  async record(input: AuditEventInput<Action>): Promise<void> {
+    await appendEvent<Action>(this.db, input);
     this.nudge();
   }
 

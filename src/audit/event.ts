@@ -1,14 +1,19 @@
 import canonicalize from 'canonicalize';
+import type { AuditAction } from './actions.ts';
 
 /** Format version carried in every event as `v`. */
 export const EVENT_VERSION = 1;
 
-/** What a caller records; the sequencer adds `seq` and the database clock adds `time`. */
-export interface AuditEventInput {
+/**
+ * What a caller records; the sequencer adds `seq` and the database clock adds `time`.
+ * `Action` is the list in actions.ts everywhere but in tests, whose made-up actions
+ * (`test.event`) are allowed by test/support only.
+ */
+export interface AuditEventInput<Action extends string = AuditAction> {
   /** Slack user id (`U…`/`W…`), `system`, or `cli:<name>` for the command line. */
   actor: string;
   /** Dotted, lower-case: `request.created`, `grant.revoked`, `policy.loaded`. */
-  action: string;
+  action: Action;
   /** The request, grant or other thing the event is about. */
   subject?: string | null;
   body?: Record<string, unknown>;
@@ -46,7 +51,7 @@ export class InvalidAuditEventError extends Error {}
  * queue can fail to encode: a bad event fails the caller's transaction instead.
  * Returns the body in canonical JSON.
  */
-export function validateEventInput(input: AuditEventInput): string {
+export function validateEventInput(input: AuditEventInput<string>): string {
   if (!ACTOR_PATTERN.test(input.actor)) {
     throw new InvalidAuditEventError(`audit actor "${input.actor}" is not a Slack user id, "system" or "cli:<name>"`);
   }

@@ -6,13 +6,14 @@
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { createDb, createPool } from '../../src/db/database.ts';
 import { silentLogger } from '../../src/log.ts';
+import type { TestAuditAction } from './db.ts';
 
 const [url, worker, appenders, each] = process.argv.slice(2);
 if (!url || !worker || !appenders || !each) throw new Error('usage: append-worker <url> <worker> <appenders> <events-each>');
 
 const pool = createPool(url, Number(appenders) + 2);
 const db = createDb(pool);
-const audit = new AuditLog(db, pool, silentLogger(), { intervalMs: 5, batchSize: 50 });
+const audit = new AuditLog<TestAuditAction>(db, pool, silentLogger(), { intervalMs: 5, batchSize: 50 });
 audit.sequencer.start();
 
 // Start together: the parent releases every worker at once by writing a line to stdin.

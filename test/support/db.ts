@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import type { AuditAction } from '../../src/audit/actions.ts';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { createDb, createPool, type Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { silentLogger } from '../../src/log.ts';
+
+/**
+ * What a test may record: the actions Gatehouse records, and made-up `test.*` ones for the
+ * tests of the log itself. Only test support widens the list; the app's AuditLog takes the
+ * list in src/audit/actions.ts alone.
+ */
+export type TestAuditAction = AuditAction | `test.${string}`;
 
 export interface TestDatabase {
   name: string;
@@ -12,7 +20,7 @@ export interface TestDatabase {
   url: string;
   pool: pg.Pool;
   db: Db;
-  audit: AuditLog;
+  audit: AuditLog<TestAuditAction>;
   /** Runs one statement as the superuser on this database (tampering, setup). */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   destroy(): Promise<void>;
@@ -50,7 +58,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   pool.on('error', () => undefined);
   const db = createDb(pool);
   if (options.migrate !== false) await migrateToLatest(db);
-  const audit = new AuditLog(db, pool, silentLogger());
+  const audit = new AuditLog<TestAuditAction>(db, pool, silentLogger());
   return {
     name,
     url,

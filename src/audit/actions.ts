@@ -1,0 +1,40 @@
+/**
+ * Every action Gatehouse records, in one list. `AuditLog.append`/`record` and `queueRow`
+ * take only these, so recording a new action means adding it here first, and adding it to
+ * the table in docs/audit-log.md, which test/audit-actions.test.ts checks.
+ */
+export const AUDIT_ACTIONS = [
+  // A contractor's request and how it ends.
+  'request.created',
+  'request.cancelled',
+  'request.approved',
+  'request.denied',
+  'request.expired',
+  'request.reminded',
+  // Owners deciding.
+  'approval.recorded',
+  'approval.refused',
+  // A grant's life.
+  'grant.provisioning',
+  'grant.active',
+  'grant.provision_failed',
+  'grant.ending',
+  'grant.revoked',
+  'grant.revoke_failed',
+  'grant.drift_revoked',
+  // Step-up MFA.
+  'mfa.enrolment_started',
+  'mfa.enrolled',
+  'mfa.removed',
+  'mfa.reset',
+  'mfa.reset_refused',
+  'mfa.failed',
+  'mfa.locked',
+  'mfa.refused',
+  // The log itself and the policy.
+  'audit.verified',
+  'audit.verify_refused',
+  'policy.loaded',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
