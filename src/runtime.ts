@@ -12,7 +12,7 @@ import type { AnchoredVerifyOptions } from './audit/verify-anchored.ts';
 import { slackMode, type Config } from './config/env.ts';
 import { checkMfaSetup } from './mfa/setup.ts';
 import { loadPolicyFile, type LoadedPolicy } from './config/policy.ts';
-import { recordPolicy } from './config/policy-record.ts';
+import { recordPolicy } from './audit/policy-record.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { migrateToLatest, pendingMigrations } from './db/migrate.ts';
 import { createHealthServer } from './http/health.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.ts';
 import { loadPolicyFile } from '../src/config/policy.ts';
-import { recordPolicy } from '../src/config/policy-record.ts';
+import { recordPolicy } from '../src/audit/policy-record.ts';
 import { silentLogger } from '../src/log.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { AuditLog } from '../audit/audit-log.ts';
-import type { LoadedPolicy } from './policy.ts';
+import type { LoadedPolicy } from '../config/policy.ts';
+import type { AuditLog } from './audit-log.ts';
 
 /**
  * Puts a policy on the record when it differs from the last one recorded: `policy.loaded`
