@@ -1,7 +1,12 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { ConfigError } from '../config/env.ts';
 import { sha256 } from './chain.ts';
+
+/**
+ * A checkpoint key setting or file that cannot be used; the message names it and the fix.
+ * The command line prints it as it prints a bad setting: the message alone.
+ */
+export class CheckpointKeyError extends Error {}
 
 /** A checkpoint verifying key: an Ed25519 public key and the id derived from it. */
 export interface CheckpointPublicKey {
@@ -81,16 +86,16 @@ export function publicKeyPem(key: CheckpointPublicKey): string {
  */
 export function parseCheckpointKey(pem: string, origin: string): CheckpointKey {
   if (!pem.includes('-----BEGIN PRIVATE KEY-----')) {
-    throw new ConfigError(`${origin} does not hold a PEM private key (-----BEGIN PRIVATE KEY-----). ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(`${origin} does not hold a PEM private key (-----BEGIN PRIVATE KEY-----). ${HOW_TO_MAKE}`);
   }
   let privateKey: KeyObject;
   try {
     privateKey = crypto.createPrivateKey({ key: pem, format: 'pem' });
   } catch {
-    throw new ConfigError(`${origin} holds a PEM block that is not a readable private key. ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(`${origin} holds a PEM block that is not a readable private key. ${HOW_TO_MAKE}`);
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new ConfigError(`${origin} holds a ${privateKey.asymmetricKeyType ?? 'non-Ed25519'} key; checkpoints are signed with Ed25519. ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(`${origin} holds a ${privateKey.asymmetricKeyType ?? 'non-Ed25519'} key; checkpoints are signed with Ed25519. ${HOW_TO_MAKE}`);
   }
   return fromPrivate(privateKey);
 }
@@ -105,7 +110,7 @@ export interface CheckpointKeySettings {
 /** The signing key from the settings, or null when neither is set. */
 export async function loadCheckpointKey(settings: CheckpointKeySettings): Promise<CheckpointKey | null> {
   if (settings.privateKey && settings.privateKeyFile) {
-    throw new ConfigError('Both GATEHOUSE_CHECKPOINT_KEY and GATEHOUSE_CHECKPOINT_KEY_FILE are set: keep one.');
+    throw new CheckpointKeyError('Both GATEHOUSE_CHECKPOINT_KEY and GATEHOUSE_CHECKPOINT_KEY_FILE are set: keep one.');
   }
   if (settings.privateKey) return parseCheckpointKey(settings.privateKey, 'GATEHOUSE_CHECKPOINT_KEY');
   if (!settings.privateKeyFile) return null;
@@ -115,7 +120,7 @@ export async function loadCheckpointKey(settings: CheckpointKeySettings): Promis
     pem = await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`GATEHOUSE_CHECKPOINT_KEY_FILE names ${file}, which cannot be read (${code}). ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(`GATEHOUSE_CHECKPOINT_KEY_FILE names ${file}, which cannot be read (${code}). ${HOW_TO_MAKE}`);
   }
   return parseCheckpointKey(pem, `GATEHOUSE_CHECKPOINT_KEY_FILE (${file})`);
 }
@@ -125,16 +130,16 @@ export function parsePublicKey(text: string, origin: string): CheckpointPublicKe
   const trimmed = text.trim();
   if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return publicKeyFromRaw(Buffer.from(trimmed, 'hex'));
   if (trimmed.includes('PRIVATE KEY-----')) {
-    throw new ConfigError(`${origin} holds a private key. Verifying needs only the public key, and the private one must not travel: ${HOW_TO_GET_PUBLIC}`);
+    throw new CheckpointKeyError(`${origin} holds a private key. Verifying needs only the public key, and the private one must not travel: ${HOW_TO_GET_PUBLIC}`);
   }
-  if (!trimmed.includes('-----BEGIN PUBLIC KEY-----')) throw new ConfigError(`${origin} is not an Ed25519 public key. ${HOW_TO_GET_PUBLIC}`);
+  if (!trimmed.includes('-----BEGIN PUBLIC KEY-----')) throw new CheckpointKeyError(`${origin} is not an Ed25519 public key. ${HOW_TO_GET_PUBLIC}`);
   let keyObject: KeyObject;
   try {
     keyObject = crypto.createPublicKey({ key: trimmed, format: 'pem' });
   } catch {
-    throw new ConfigError(`${origin} holds a PEM block that is not a readable public key. ${HOW_TO_GET_PUBLIC}`);
+    throw new CheckpointKeyError(`${origin} holds a PEM block that is not a readable public key. ${HOW_TO_GET_PUBLIC}`);
   }
-  if (keyObject.asymmetricKeyType !== 'ed25519') throw new ConfigError(`${origin} is a ${keyObject.asymmetricKeyType ?? 'non-Ed25519'} key, not Ed25519. ${HOW_TO_GET_PUBLIC}`);
+  if (keyObject.asymmetricKeyType !== 'ed25519') throw new CheckpointKeyError(`${origin} is a ${keyObject.asymmetricKeyType ?? 'non-Ed25519'} key, not Ed25519. ${HOW_TO_GET_PUBLIC}`);
   return describePublic(keyObject);
 }
 
@@ -147,7 +152,7 @@ export async function loadPublicKey(keyOrFile: string, origin: string): Promise<
     text = await fs.readFile(trimmed, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`${origin} is neither a public key nor a readable file (${code} for ${trimmed}). ${HOW_TO_GET_PUBLIC}`);
+    throw new CheckpointKeyError(`${origin} is neither a public key nor a readable file (${code} for ${trimmed}). ${HOW_TO_GET_PUBLIC}`);
   }
   return parsePublicKey(text, `${origin} (${trimmed})`);
 }

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { AnchorReadError, appendAnchor, readLastAnchor } from '../audit/anchors.ts';
 import { checkpointToJson } from '../audit/checkpoint.ts';
 import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
-import { generateCheckpointKey, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-keys.ts';
+import { CheckpointKeyError, generateCheckpointKey, loadCheckpointKey, publicKeyPem } from '../audit/checkpoint-keys.ts';
 import { CheckpointRefusedError, makeCheckpoint } from '../audit/checkpoint-store.ts';
 import { headSeq } from '../audit/verify.ts';
 import { verifyAnchored, verifyFileAnchored } from '../audit/verify-anchored.ts';
@@ -236,7 +236,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   process.exitCode = EXIT_ERROR;
-  if (err instanceof ConfigError || err instanceof PolicyError || err instanceof AnchorReadError) {
+  if (err instanceof ConfigError || err instanceof CheckpointKeyError || err instanceof PolicyError || err instanceof AnchorReadError) {
     console.error(err.message);
   } else if (err instanceof CheckpointRefusedError) {
     // The log does not extend its newest checkpoint: that is a verdict on the log, not a failure to run.
