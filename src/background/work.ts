@@ -9,8 +9,10 @@ import type { Logger } from '../log.ts';
 import { accessJobs, maintenanceJobs } from '../scheduler/jobs.ts';
 import { ExpiryTimer } from '../scheduler/expiry-timer.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
-import { AuditFeed } from '../slack/audit-feed.ts';
-import { Notifier } from '../slack/notifier.ts';
+import type { Notification } from '../access/notifications.ts';
+import { OutboxPump } from '../outbox/outbox-pump.ts';
+import { AuditFeed } from '../slack/outbound/audit-feed.ts';
+import { slackNotifications } from '../slack/outbound/notifications.ts';
 
 export interface BackgroundContext {
   config: Config;
@@ -31,7 +33,8 @@ export interface BackgroundWork {
   scheduler: Scheduler;
   /** Null when GATEHOUSE_EXPIRY_TIMER is off: grants then end at the sweep's tick. */
   timer: ExpiryTimer | null;
-  notifier: Notifier | null;
+  /** The outbox, delivered to Slack. */
+  notifier: OutboxPump<Notification> | null;
   feed: AuditFeed | null;
   stop(): Promise<void>;
 }
@@ -50,7 +53,7 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
   await scheduler.runAll();
   scheduler.start();
   const stops: (() => Promise<void>)[] = [() => scheduler.stop()];
-  let notifier: Notifier | null = null;
+  let notifier: OutboxPump<Notification> | null = null;
   let feed: AuditFeed | null = null;
   let timer: ExpiryTimer | null = null;
   try {
@@ -61,11 +64,13 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
       timer = armed;
     }
     if (client) {
-      notifier = new Notifier(db, client, access, () => policy, cue, log.child({ component: 'notifier' }));
+      const notifierLog = log.child({ component: 'notifier' });
+      const slack = slackNotifications({ client, access, policy: () => policy, db, log: notifierLog, now: access.ctx.now });
+      notifier = new OutboxPump(db, slack, { cue, log: notifierLog, now: access.ctx.now });
       notifier.start();
       const started = notifier;
       stops.push(() => started.stop());
-      feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel });
+      feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel, now: access.ctx.now });
       await feed.start();
       const posting = feed;
       stops.push(() => posting.stop());

@@ -1,11 +1,12 @@
 import type { WebClient } from '@slack/web-api';
 import { sql } from 'kysely';
-import type { AuditEventSummary } from '../access/types.ts';
-import type { ChainedCue } from '../audit/sequencer.ts';
-import type { Db } from '../db/database.ts';
-import type { Logger } from '../log.ts';
-import { auditChannelMessage } from './blocks/audit-channel.ts';
-import { describeSlackError, retryDelayMs } from './slack-errors.ts';
+import type { AuditEventSummary } from '../../access/types.ts';
+import type { ChainedCue } from '../../audit/sequencer.ts';
+import type { Db } from '../../db/database.ts';
+import type { Logger } from '../../log.ts';
+import { Pump } from '../../outbox/pump.ts';
+import { auditChannelMessage } from '../blocks/audit-channel.ts';
+import { describeSlackError, retryDelayMs } from '../slack-errors.ts';
 
 export interface AuditFeedOptions {
   /** The policy's audit channel, read at each post (the policy may change). */
@@ -14,6 +15,7 @@ export interface AuditFeedOptions {
   batchMax?: number;
   /** Slack allows about one message per second per channel. */
   minIntervalMs?: number;
+  now: () => Date;
 }
 
 /** Marks our posts so they can be recognised when reading the channel back. */
@@ -29,40 +31,39 @@ export const FEED_EVENT_TYPE = 'gatehouse_audit_events';
  * moves on instead of posting again.
  */
 export class AuditFeed {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private wokenWhileRunning = false;
-  private stopped = true;
-  private failures = 0;
-  private lastPostAt = 0;
   private readonly batchMax: number;
-  private readonly minIntervalMs: number;
-  private readonly wake = () => this.schedule(0);
+  private readonly pump: Pump;
 
   constructor(
     private readonly db: Db,
     private readonly client: WebClient,
-    private readonly cue: ChainedCue,
+    cue: ChainedCue,
     private readonly log: Logger,
     private readonly options: AuditFeedOptions,
   ) {
     this.batchMax = options.batchMax ?? 100;
-    this.minIntervalMs = options.minIntervalMs ?? 1000;
+    this.pump = new Pump({
+      round: () => this.postOnce(),
+      failed: (err, failures) => {
+        const next = retryDelayMs(err, failures);
+        this.log.warn({ err: describeSlackError(err), retryInMs: next, failures }, 'posting to the audit channel failed; will retry');
+        return next;
+      },
+      cue,
+      now: options.now,
+      // Polls slowly for events chained by other replicas.
+      pollMs: 1000,
+      minIntervalMs: options.minIntervalMs ?? 1000,
+    });
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
     await this.reconcile().catch((err: unknown) => this.log.warn({ err: describeSlackError(err) }, 'could not read the audit channel back; posting from the recorded position'));
-    this.cue.on('chained', this.wake);
-    this.schedule(0);
+    this.pump.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.cue.off('chained', this.wake);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.pump.stop();
   }
 
   /** Posts one message with the next events, if there are any and no other replica is posting. */
@@ -122,40 +123,5 @@ export class AuditFeed {
       .where('posted_seq', '<', lastSeq)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) > 0) this.log.warn({ seq: lastSeq }, 'the audit channel was ahead of the record (a post without its commit); carrying on after it');
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.wokenWhileRunning = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    const wait = Math.max(delayMs, this.lastPostAt + this.minIntervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.wokenWhileRunning = false;
-      this.running = this.tick();
-      void this.running.then((next) => {
-        this.running = null;
-        this.schedule(this.wokenWhileRunning && this.failures === 0 ? 0 : next);
-      });
-    }, wait);
-  }
-
-  /** One attempt; resolves with how long to wait before the next. */
-  private async tick(): Promise<number> {
-    try {
-      const posted = await this.postOnce();
-      this.failures = 0;
-      if (posted === 0) return 1000; // poll slowly for events chained by other replicas
-      this.lastPostAt = Date.now();
-      return 0;
-    } catch (err) {
-      this.failures += 1;
-      const next = retryDelayMs(err, this.failures);
-      this.log.warn({ err: describeSlackError(err), retryInMs: next, failures: this.failures }, 'posting to the audit channel failed; will retry');
-      return next;
-    }
   }
 }

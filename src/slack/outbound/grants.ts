@@ -1,0 +1,34 @@
+import { sendCredentialsOnce } from '../../access/delivery.ts';
+import type { Notification } from '../../access/notifications.ts';
+import { resourceById } from '../../config/policy.ts';
+import * as ui from '../blocks/index.ts';
+import type { Outbound } from './outbound.ts';
+
+type GrantNotice = Extract<Notification, { kind: 'grant.active' | 'grant.expiring' | 'grant.ended' | 'grant.failing' }>;
+
+/** A grant active (with any credentials made for it, sent once), ending soon, ended, or failing to provision: its holder hears. */
+export async function grantNotice(out: Outbound, n: GrantNotice): Promise<void> {
+  const grant = await out.access.findGrant(n.grantId);
+  if (!grant) return;
+  if (n.kind === 'grant.active') {
+    return sendCredentialsOnce(out.access.ctx, grant.id, (credentials) => out.to.dm(grant.userId, ui.accessActiveDM(grant, credentials ?? undefined)));
+  }
+  const message =
+    n.kind === 'grant.expiring'
+      ? ui.expiringSoonDM(grant, Math.max(0, (grant.endsAt.getTime() - out.now().getTime()) / 60_000))
+      : n.kind === 'grant.ended'
+        ? ui.grantEndedDM(grant)
+        : ui.provisioningFailingDM(grant);
+  await out.to.dm(grant.userId, message);
+}
+
+/** A revocation still failing after several attempts: the audit channel and every owner hear of it. */
+export async function alertRevokeFailing(out: Outbound, grantId: string): Promise<void> {
+  const grant = await out.access.findGrant(grantId);
+  // Taken away meanwhile: nothing to alert about any more.
+  if (!grant || grant.status !== 'revoke_failed') return;
+  const owners = resourceById(out.policy().policy, grant.resourceId)?.owners ?? [];
+  const alert = ui.revokeFailingAlert(grant, owners);
+  await out.to.toAuditChannel(alert);
+  for (const owner of owners) await out.to.dm(owner, alert);
+}

@@ -1,0 +1,86 @@
+import type { AccessRequest } from '../../access/types.ts';
+import { resourceById } from '../../config/policy.ts';
+import * as ui from '../blocks/index.ts';
+import type { Outbound } from './outbound.ts';
+
+/**
+ * A new request: an approval card to the resource's approval channel, or to each owner by
+ * direct message, and a word to the requester. Cards already posted (an earlier try) are
+ * recorded and not posted again; a request decided meanwhile only has its cards updated.
+ */
+export async function requestSubmitted(out: Outbound, requestId: string): Promise<void> {
+  const request = await mustRequest(out, requestId);
+  if (request.status !== 'pending') return updateCards(out, request);
+  const resource = resourceById(out.policy().policy, request.resourceId);
+  const owners = (resource?.owners ?? []).filter((owner) => owner !== request.requester);
+  const posted = await out.db.selectFrom('approval_cards').select(['owner', 'channel']).where('request_id', '=', requestId).execute();
+  const card = ui.approvalCard(request, { viewerIsApprover: true });
+  if (resource?.approvalChannel) {
+    if (!posted.some((p) => p.channel === resource.approvalChannel)) await postCard(out, request, resource.approvalChannel, null, card);
+  } else {
+    for (const owner of owners) {
+      if (posted.some((p) => p.owner === owner)) continue;
+      await postCard(out, request, await out.to.dmChannel(owner), owner, card);
+    }
+  }
+  await out.to.dm(request.requester, ui.sentToApprovers(request, owners.length));
+}
+
+/** An approval that was not yet enough: the cards show who approved. */
+export async function requestProgress(out: Outbound, requestId: string): Promise<void> {
+  return updateCards(out, await mustRequest(out, requestId));
+}
+
+/** A request approved, denied or expired: the cards say so, and the requester hears. */
+export async function requestDecided(out: Outbound, requestId: string): Promise<void> {
+  const request = await mustRequest(out, requestId);
+  await updateCards(out, request);
+  if (request.status === 'approved') {
+    const grant = (await out.access.holdingsOf(request.requester)).grants.find((g) => g.requestId === request.id);
+    const held = grant ?? (await grantOf(out, request.id));
+    if (held) await out.to.dm(request.requester, ui.approvedDM(request, held));
+  } else if (request.status === 'denied') {
+    await out.to.dm(request.requester, ui.deniedDM(request));
+  } else if (request.status === 'expired') {
+    await out.to.dm(request.requester, ui.requestExpiredDM(request));
+  }
+}
+
+/** Each owner who has not approved yet hears again, by DM. */
+export async function remindOwners(out: Outbound, requestId: string): Promise<void> {
+  const request = await mustRequest(out, requestId);
+  if (request.status !== 'pending') return;
+  const owners = resourceById(out.policy().policy, request.resourceId)?.owners ?? [];
+  const approved = new Set(request.approvals.map((a) => a.approver));
+  for (const owner of owners) {
+    if (owner === request.requester || approved.has(owner)) continue;
+    await out.to.dm(owner, ui.ownerReminderDM(request));
+  }
+}
+
+async function postCard(out: Outbound, request: AccessRequest, channel: string, owner: string | null, card: ui.Message): Promise<void> {
+  const result = await out.client.chat.postMessage({ channel, text: card.text, blocks: card.blocks });
+  await out.db
+    .insertInto('approval_cards')
+    .values({ request_id: request.id, channel: result.channel ?? channel, ts: result.ts!, owner })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+/** Sets every owner's card to the request's current state: who decided, when. */
+async function updateCards(out: Outbound, request: AccessRequest): Promise<void> {
+  const cards = await out.db.selectFrom('approval_cards').select(['channel', 'ts']).where('request_id', '=', request.id).execute();
+  const card = ui.approvalCard(request, { viewerIsApprover: true });
+  for (const { channel, ts } of cards) await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
+}
+
+async function grantOf(out: Outbound, requestId: string) {
+  const row = await out.db.selectFrom('grants').select('id').where('request_id', '=', requestId).executeTakeFirst();
+  return row ? out.access.findGrant(row.id) : null;
+}
+
+async function mustRequest(out: Outbound, id: string): Promise<AccessRequest> {
+  const request = await out.access.findRequest(id);
+  if (!request) throw new Error(`request ${id} not found`);
+  return request;
+}
