@@ -9,5 +9,5 @@ export async function homeView(access: AccessService, userId: string): Promise<H
     access.awaitingDecisionPage(userId),
     access.mfa.available ? access.mfa.status(userId) : null,
   ]);
-  return ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, mfa, now: new Date() });
+  return ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, mfa, now: access.ctx.now() });
 }
