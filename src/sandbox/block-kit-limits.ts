@@ -1,8 +1,9 @@
 /**
  * Slack's Block Kit limits, checked the way Slack checks them before it accepts a message
- * or a view. Values come from docs.slack.dev and `@slack/types` (see
- * /work/shared/research/slack.md §5); where sources disagree the stricter one is kept, so
- * a builder that passes here also passes in Slack.
+ * or a view. Values come from docs.slack.dev (50 blocks in a message, 100 in a modal or
+ * Home tab) and the JSDoc of `@slack/types` (`block-kit/*.ts`, `views.ts`, copied from
+ * those docs); where sources disagree the stricter one is kept (an option's value: 75, not
+ * 150), so a builder that passes here also passes in Slack.
  */
 export const BLOCK_KIT_LIMITS = {
   messageBlocks: 50,
