@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.ts';
-import { loadPolicyFile } from '../src/config/policy.ts';
+import { loadPolicyFile } from '../src/provisioners/index.ts';
 import { recordPolicy } from '../src/audit/policy-record.ts';
 import { silentLogger } from '../src/log.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPolicyFile, parsePolicy, PolicyError, resourceById } from '../src/config/policy.ts';
+import { PolicyError, resourceById } from '../src/config/policy.ts';
+import { loadPolicyFile, parsePolicy } from '../src/provisioners/index.ts';
 
 const FILE = 'gatehouse.yml';
 const EXAMPLE = fileURLToPath(new URL('../gatehouse.example.yml', import.meta.url));

@@ -4,9 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AccessService } from '../src/access/service.ts';
-import { parsePolicy, PolicyError } from '../src/config/policy.ts';
+import { PolicyError } from '../src/config/policy.ts';
 import { silentLogger } from '../src/log.ts';
-import { checkProvisioners, provisionerFor, ProvisionerSetupError } from '../src/provisioners/index.ts';
+import { checkProvisioners, parsePolicy, provisionerFor, ProvisionerSetupError } from '../src/provisioners/index.ts';
 import { PEOPLE, loadedPolicy } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 

@@ -2,7 +2,7 @@ import { LogLevel, WebClient } from '@slack/web-api';
 import { readAnchorFile, readAnchorFileIfPresent, readCheckpointArgument, type Anchor } from '../audit/anchors.ts';
 import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoint-keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
-import { loadPolicyFile } from '../config/policy.ts';
+import { loadPolicyFile } from '../provisioners/index.ts';
 import { channelAnchorsForReport } from '../slack/channel-anchors.ts';
 import { describeSlackError } from '../slack/slack-errors.ts';
 

@@ -1,7 +1,9 @@
 /**
  * The zod schema layer of the policy file: what each field may hold, and messages that say
  * what was found, what was expected and what is allowed. policy.ts runs these schemas and
- * adds the rules that span fields, resources and groups.
+ * adds the rules that span fields, resources and groups. A resource's `provisioner:` block
+ * is read by the schema of its kind, which provisioners/<kind>.ts owns (built from the
+ * helpers exported here) and the registry hands to the policy reader.
  */
 import { z } from 'zod';
 import { DURATION_HINT, parseDuration } from './duration.ts';
@@ -19,7 +21,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** How a value the operator wrote reads back to them in a message. */
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'an empty value';
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
   if (isRecord(value)) return 'a mapping';
@@ -27,7 +29,7 @@ function describe(value: unknown): string {
 }
 
 /** A zod error callback: say what was found, what was expected, and what is allowed. */
-function explain(noun: string, allowed: string) {
+export function explain(noun: string, allowed: string) {
   return (issue: { input?: unknown }): string =>
     issue.input === undefined ? `is required: ${allowed}` : `${describe(issue.input)} is not ${noun}: ${allowed}`;
 }
@@ -56,7 +58,7 @@ function closest(word: string, candidates: readonly string[]): string | undefine
  * reports all unknown keys of an object as one issue, so the message has one line per
  * key, in order; findingsFrom in policy.ts splits them into one problem per key.
  */
-function strict<T extends z.core.$ZodLooseShape>(shape: T, noun: string, allowed: string) {
+export function strict<T extends z.core.$ZodLooseShape>(shape: T, noun: string, allowed: string) {
   const keys = Object.keys(shape);
   const otherwise = explain(noun, allowed);
   return z.strictObject(shape, {
@@ -71,7 +73,7 @@ function strict<T extends z.core.$ZodLooseShape>(shape: T, noun: string, allowed
   });
 }
 
-function matching(pattern: RegExp, noun: string, allowed: string) {
+export function matching(pattern: RegExp, noun: string, allowed: string) {
   return z.string({ error: explain(noun, allowed) }).regex(pattern);
 }
 
@@ -98,67 +100,57 @@ function members(role: 'owner' | 'requester' | 'MFA admin', minimum: number) {
   }).min(minimum, { error: `needs at least one ${role}: list Slack user ids or group names, like [db-owners, U01AB2CD3]` });
 }
 
-const NoneProvisionerSchema = strict({ kind: z.literal('none') }, 'a provisioner', 'kind none takes no other settings');
-
 /** The name of an environment variable that holds a secret: the policy names it, never holds it. */
-const envName = matching(/^[A-Z_][A-Z0-9_]{0,127}$/, 'the name of an environment variable',
+export const envName = matching(/^[A-Z_][A-Z0-9_]{0,127}$/, 'the name of an environment variable',
   'name the variable that holds the secret, like GATEHOUSE_WEBHOOK_SECRET; never put the secret itself in the policy');
 
-const WebhookProvisionerSchema = strict({
-  kind: z.literal('webhook'),
-  url: z.string({ error: explain('a URL', 'give the receiver\'s address, like https://hooks.example.com/gatehouse') })
-    .refine((text) => {
-      try {
-        return ['http:', 'https:'].includes(new URL(text).protocol);
-      } catch {
-        return false;
-      }
-    }, { error: 'is not an http(s) URL: give the receiver\'s address, like https://hooks.example.com/gatehouse' }),
-  secret_env: envName,
-  timeout_seconds: z.number({ error: explain('a number of seconds', 'use a whole number from 1 to 120, like 10') }).int().min(1).max(120).optional(),
-}, 'a webhook provisioner', 'kind webhook takes url, secret_env and optionally timeout_seconds');
+/**
+ * A resource's `provisioner:` block as its kind's schema reads it: plain data (it travels to
+ * the background thread), with `kind` naming the kind. Each kind's fields are its own.
+ */
+export interface ProvisionerConfig {
+  readonly kind: string;
+}
 
-const PostgresProvisionerSchema = strict({
-  kind: z.literal('postgres'),
-  connection_env: envName,
-  roles: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/), {
-    error: explain('a list of role names', 'list the roles a grant joins, like [readonly]'),
-  }).min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
-}, 'a postgres provisioner', 'kind postgres takes connection_env and roles');
+/** A provisioner kind as the policy file knows it: its name and the schema of its block. */
+export interface ProvisionerSchema {
+  readonly kind: string;
+  /** Includes `kind: z.literal(kind)`; its output is the config the provisioner is built from. */
+  readonly schema: z.ZodType<ProvisionerConfig>;
+}
 
-const UsergroupProvisionerSchema = strict({
-  kind: z.literal('slack_usergroup'),
-  usergroup: matching(/^S[A-Z0-9]{2,}$/, 'a Slack user group id', 'use the group\'s id (S…, like S0123ABCDEF), not its @handle'),
-}, 'a slack_usergroup provisioner', 'kind slack_usergroup takes usergroup');
+function provisionerSchema(kinds: readonly ProvisionerSchema[]): z.ZodType<ProvisionerConfig> {
+  const allowed = `allowed kinds are ${kinds.map((k) => k.kind).join(', ')}`;
+  // Each kind's schema has a literal `kind`, so zod can pick it; the types cannot say so.
+  const options = kinds.map((k) => k.schema) as unknown as [z.core.$ZodTypeDiscriminable, ...z.core.$ZodTypeDiscriminable[]];
+  return z.discriminatedUnion('kind', options, {
+    error: (issue) => {
+      if (issue.code !== 'invalid_union') return explain('a provisioner', `use a mapping like { kind: none }; ${allowed}`)(issue);
+      const kind = isRecord(issue.input) ? issue.input['kind'] : undefined;
+      return kind === undefined ? `is required: ${allowed}` : `${describe(kind)} is not a provisioner kind: ${allowed}`;
+    },
+  }) as unknown as z.ZodType<ProvisionerConfig>;
+}
 
-const PROVISIONER_SCHEMAS = [NoneProvisionerSchema, WebhookProvisionerSchema, PostgresProvisionerSchema, UsergroupProvisionerSchema] as const;
-const PROVISIONER_KINDS = PROVISIONER_SCHEMAS.map((schema) => schema.shape.kind.value);
-
-const ProvisionerSchema = z.discriminatedUnion('kind', PROVISIONER_SCHEMAS, {
-  error: (issue) => {
-    const allowed = `allowed kinds are ${PROVISIONER_KINDS.join(', ')}`;
-    if (issue.code !== 'invalid_union') return explain('a provisioner', `use a mapping like { kind: none }; ${allowed}`)(issue);
-    const kind = isRecord(issue.input) ? issue.input['kind'] : undefined;
-    return kind === undefined ? `is required: ${allowed}` : `${describe(kind)} is not a provisioner kind: ${allowed}`;
-  },
-});
-
-export const ResourceSchema = strict({
-  id: matching(RESOURCE_ID, 'a resource id',
-    'use 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, like prod-db'),
-  name: z.string({ error: explain('a name', 'give a short description people will recognise, like Production database (read-only)') })
-    .trim().min(1),
-  owners: members('owner', 1),
-  requesters: members('requester', 0),
-  default_duration: duration,
-  max_duration: duration,
-  approvals_required: z.number({ error: explain('a number of approvals', 'use a whole number, 1 or more') })
-    .int().min(1).default(1),
-  require_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
-  approver_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
-  approval_channel: channelId.nullish(),
-  provisioner: ProvisionerSchema,
-}, 'a resource', 'each resource is a mapping with id, name, owners, requesters, default_duration, max_duration and provisioner');
+/** One resource, its provisioner block read by the schema of its kind. */
+export function resourceSchema(kinds: readonly ProvisionerSchema[]) {
+  return strict({
+    id: matching(RESOURCE_ID, 'a resource id',
+      'use 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, like prod-db'),
+    name: z.string({ error: explain('a name', 'give a short description people will recognise, like Production database (read-only)') })
+      .trim().min(1),
+    owners: members('owner', 1),
+    requesters: members('requester', 0),
+    default_duration: duration,
+    max_duration: duration,
+    approvals_required: z.number({ error: explain('a number of approvals', 'use a whole number, 1 or more') })
+      .int().min(1).default(1),
+    require_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
+    approver_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
+    approval_channel: channelId.nullish(),
+    provisioner: provisionerSchema(kinds),
+  }, 'a resource', 'each resource is a mapping with id, name, owners, requesters, default_duration, max_duration and provisioner');
+}
 
 export const GroupsSchema = z.record(
   z.string().regex(GROUP_NAME),
@@ -182,5 +174,4 @@ export const FileSchema = strict({
     .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),
 }, 'a policy', 'the file must be a mapping with audit_channel, groups and resources at the top level');
 
-export type ResourceFields = z.output<typeof ResourceSchema>;
-export type ProvisionerFields = z.output<typeof ProvisionerSchema>;
+export type ResourceFields = z.output<ReturnType<typeof resourceSchema>>;

@@ -11,34 +11,10 @@ import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import type { z } from 'zod';
 import { formatDuration } from './duration.ts';
 import {
-  FileSchema, GroupsSchema, isRecord, ResourceSchema, USER_ID, type ProvisionerFields, type ResourceFields,
+  FileSchema, GroupsSchema, isRecord, resourceSchema, USER_ID, type ProvisionerConfig, type ProvisionerSchema, type ResourceFields,
 } from './policy-schema.ts';
 
-/** One variant per provisioner kind; later kinds (postgres, slack_usergroup) join the union. */
-export interface NoneProvisionerConfig { kind: 'none' }
-export interface WebhookProvisionerConfig {
-  kind: 'webhook';
-  url: string;
-  /** The environment variable that holds the signing secret. */
-  secretEnv: string;
-  timeoutMs: number;
-}
-export interface PostgresProvisionerConfig {
-  kind: 'postgres';
-  /** The environment variable that holds the target database's admin connection string. */
-  connectionEnv: string;
-  /** Roles each grant's login role joins, like readonly. */
-  roles: string[];
-}
-export interface UsergroupProvisionerConfig {
-  kind: 'slack_usergroup';
-  /** The user group's id (S…). */
-  usergroup: string;
-}
-export type ProvisionerConfig = NoneProvisionerConfig | WebhookProvisionerConfig | PostgresProvisionerConfig | UsergroupProvisionerConfig;
-
-/** How long a webhook receiver has to answer, unless the policy says otherwise (`timeout_seconds`). */
-export const DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10;
+export type { ProvisionerConfig, ProvisionerSchema } from './policy-schema.ts';
 
 export interface ResourcePolicy {
   id: string;
@@ -171,19 +147,6 @@ function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Grou
   return findings;
 }
 
-function toProvisioner(config: ProvisionerFields): ProvisionerConfig {
-  switch (config.kind) {
-    case 'none':
-      return { kind: 'none' };
-    case 'postgres':
-      return { kind: 'postgres', connectionEnv: config.connection_env, roles: config.roles };
-    case 'slack_usergroup':
-      return { kind: 'slack_usergroup', usergroup: config.usergroup };
-    case 'webhook':
-      return { kind: 'webhook', url: config.url, secretEnv: config.secret_env, timeoutMs: (config.timeout_seconds ?? DEFAULT_WEBHOOK_TIMEOUT_SECONDS) * 1000 };
-  }
-}
-
 function toResource(resource: ResourceFields, groups: Groups): ResourcePolicy {
   return {
     id: resource.id,
@@ -196,7 +159,7 @@ function toResource(resource: ResourceFields, groups: Groups): ResourcePolicy {
     requireMfa: resource.require_mfa,
     approverMfa: resource.approver_mfa,
     approvalChannel: resource.approval_channel ?? null,
-    provisioner: toProvisioner(resource.provisioner),
+    provisioner: resource.provisioner,
   };
 }
 
@@ -230,8 +193,24 @@ function lineAt(doc: Document, lines: LineCounter, path: readonly PathSegment[])
   return offset === undefined ? undefined : lines.linePos(offset).line;
 }
 
-/** Parses and validates policy text; `file` is the name used in messages. Throws PolicyError. */
-export function parsePolicy(text: string, file: string): Policy {
+/** The resource schema for a list of provisioner kinds, made once per list. */
+const resourceSchemas = new WeakMap<readonly ProvisionerSchema[], ReturnType<typeof resourceSchema>>();
+
+function resourceSchemaFor(kinds: readonly ProvisionerSchema[]): ReturnType<typeof resourceSchema> {
+  let schema = resourceSchemas.get(kinds);
+  if (!schema) {
+    schema = resourceSchema(kinds);
+    resourceSchemas.set(kinds, schema);
+  }
+  return schema;
+}
+
+/**
+ * Parses and validates policy text; `file` is the name used in messages; `kinds` are the
+ * provisioner kinds a `provisioner:` block may name (the registry's: provisioners/index.ts
+ * has parsePolicy and loadPolicyFile with them). Throws PolicyError.
+ */
+export function parsePolicyWith(text: string, file: string, kinds: readonly ProvisionerSchema[]): Policy {
   if (text.trim() === '') {
     throw new PolicyError(file, [{ path: '', message: 'the file is empty: start from gatehouse.example.yml' }]);
   }
@@ -258,8 +237,9 @@ export function parsePolicy(text: string, file: string): Policy {
   // Validate each resource on its own so that one bad resource does not hide the others.
   const raw = isRecord(data) ? data : {};
   const resources = new Map<number, ResourceFields>();
+  const resourceFields = resourceSchemaFor(kinds);
   (Array.isArray(raw['resources']) ? raw['resources'] : []).forEach((item: unknown, index) => {
-    const result = ResourceSchema.safeParse(item);
+    const result = resourceFields.safeParse(item);
     if (result.success) resources.set(index, result.data);
     else findings.push(...findingsFrom(result.error, ['resources', index]));
   });
@@ -297,8 +277,8 @@ function unreadable(error: unknown, absolute: string): string {
   return `cannot be read (${absolute}): ${(error as Error).message}`;
 }
 
-/** Reads, hashes and validates the policy file. Throws PolicyError. */
-export async function loadPolicyFile(file: string): Promise<LoadedPolicy> {
+/** Reads, hashes and validates the policy file, as parsePolicyWith. Throws PolicyError. */
+export async function loadPolicyFileWith(file: string, kinds: readonly ProvisionerSchema[]): Promise<LoadedPolicy> {
   const path = resolve(file);
   let bytes: Buffer;
   try {
@@ -313,7 +293,7 @@ export async function loadPolicyFile(file: string): Promise<LoadedPolicy> {
   } catch {
     throw new PolicyError(file, [{ path: '', message: 'is not UTF-8 text: save it as UTF-8' }]);
   }
-  return { policy: parsePolicy(text, file), path, sha256 };
+  return { policy: parsePolicyWith(text, file, kinds), path, sha256 };
 }
 
 export function resourceById(policy: Policy, id: string): ResourcePolicy | undefined {

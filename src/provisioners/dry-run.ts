@@ -1,25 +1,15 @@
 import type { Grant, Provisioner } from '../access/ports.ts';
 import type { ProvisionerConfig } from '../config/policy.ts';
-import { noneProvisioner } from './none.ts';
-import { roleNameFor } from './postgres.ts';
-import { describeUrl } from './webhook.ts';
+import { kindOf } from './index.ts';
+import { noneKind, noneProvisioner } from './none.ts';
 
 /**
  * What a provisioner would have done for `grant`, for the audit log: the kind and the
  * names it would have used (a role, a user group, a URL without credentials or query),
- * never a secret or a connection string.
+ * never a secret or a connection string. Each kind says (ProvisionerKind.wouldDo).
  */
 export function wouldHaveDone(config: ProvisionerConfig, grant: Grant): Record<string, unknown> {
-  switch (config.kind) {
-    case 'none':
-      return { kind: 'none' };
-    case 'postgres':
-      return { kind: 'postgres', connection_env: config.connectionEnv, role: roleNameFor(grant.id), roles: config.roles };
-    case 'slack_usergroup':
-      return { kind: 'slack_usergroup', usergroup: config.usergroup, user: grant.userId };
-    case 'webhook':
-      return { kind: 'webhook', url: describeUrl(config.url) };
-  }
+  return kindOf(config).wouldDo(config, grant);
 }
 
 /**
@@ -31,10 +21,10 @@ export function wouldHaveDone(config: ProvisionerConfig, grant: Grant): Record<s
  * stays the person's (`shared`), as with the real one.
  */
 export function dryRunProvisioner(config: ProvisionerConfig): Provisioner {
-  if (config.kind === 'none') return noneProvisioner;
+  if (config.kind === noneKind.kind) return noneProvisioner;
   const record = (grant: Grant) => ({ record: { dry_run: true, would: wouldHaveDone(config, grant) } });
   return {
-    ...(config.kind === 'slack_usergroup' ? { shared: true } : {}),
+    ...(kindOf(config).shared ? { shared: true } : {}),
     async grant(grant) {
       return record(grant);
     },

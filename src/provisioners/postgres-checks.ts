@@ -1,12 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-
-/** Gatehouse's own database: a granted login that can reach it is named in the warnings. */
-export interface OwnDatabase {
-  /** The cluster's `pg_control_system().system_identifier`, the same on every connection to it. */
-  systemIdentifier: string;
-  name: string;
-}
+import type { OwnDatabase, TargetCheck } from './kind.ts';
 
 /** Reads what identifies a database's cluster, or null where the function is not allowed. */
 export async function ownDatabaseOf(client: pg.Pool | pg.ClientBase): Promise<OwnDatabase | null> {
@@ -16,12 +10,6 @@ export async function ownDatabaseOf(client: pg.Pool | pg.ClientBase): Promise<Ow
   } catch {
     return null;
   }
-}
-
-/** What a start-up check of one target found: problems stop the start, warnings are logged. */
-export interface TargetCheck {
-  problems: string[];
-  warnings: string[];
 }
 
 interface AdminFacts {

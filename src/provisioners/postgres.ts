@@ -1,7 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { z } from 'zod';
 import type { Grant, GrantOutcome, Provisioner, RevokeOutcome } from '../access/ports.ts';
-import type { PostgresProvisionerConfig } from '../config/policy.ts';
+import { envName, explain, strict } from '../config/policy-schema.ts';
+import { ProvisionerSetupError, type ProvisionerKind } from './kind.ts';
+import { checkPostgresTarget } from './postgres-checks.ts';
+
+export interface PostgresProvisionerConfig {
+  kind: 'postgres';
+  /** The environment variable that holds the target database's admin connection string. */
+  connectionEnv: string;
+  /** Roles each grant's login role joins, like readonly. */
+  roles: string[];
+}
 
 /** Every login role Gatehouse makes starts with this, so a role it did not make is never touched. */
 export const ROLE_PREFIX = 'gatehouse_';
@@ -211,3 +222,33 @@ async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeO
     },
   };
 }
+
+const schema = strict({
+  kind: z.literal('postgres'),
+  connection_env: envName,
+  roles: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/), {
+    error: explain('a list of role names', 'list the roles a grant joins, like [readonly]'),
+  }).min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
+}, 'a postgres provisioner', 'kind postgres takes connection_env and roles').transform((fields): PostgresProvisionerConfig => ({
+  kind: 'postgres',
+  connectionEnv: fields.connection_env,
+  roles: fields.roles,
+}));
+
+export const postgresKind: ProvisionerKind<PostgresProvisionerConfig> = {
+  kind: 'postgres',
+  schema,
+  create(config, env) {
+    const url = env[config.connectionEnv];
+    if (!url) throw new ProvisionerSetupError(`${config.connectionEnv} is not set`, 'connection_env', 'set it to a connection string for the target database, as a role that may create roles');
+    return postgresProvisioner(config, url);
+  },
+  needsSecretsKey: 'postgres grants send the holder a password, which waits sealed with this key until it is sent',
+  /** Every step of a grant and a revoke, rehearsed as the configured admin (see checkPostgresTarget). */
+  async checkTarget(config, env, own) {
+    const url = env[config.connectionEnv];
+    if (!url) return null; // checkSetup has said so
+    return { ...(await checkPostgresTarget(url, config.roles, own)), via: config.connectionEnv };
+  },
+  wouldDo: (config, grant) => ({ kind: 'postgres', connection_env: config.connectionEnv, role: roleNameFor(grant.id), roles: config.roles }),
+};

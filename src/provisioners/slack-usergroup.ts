@@ -1,8 +1,16 @@
 import type { WebClient } from '@slack/web-api';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import type { Grant, Provisioner } from '../access/ports.ts';
-import type { UsergroupProvisionerConfig } from '../config/policy.ts';
+import { matching, strict } from '../config/policy-schema.ts';
 import type { Db } from '../db/database.ts';
+import { ProvisionerSetupError, type ProvisionerKind } from './kind.ts';
+
+export interface UsergroupProvisionerConfig {
+  kind: 'slack_usergroup';
+  /** The user group's id (S…). */
+  usergroup: string;
+}
 
 /**
  * `kind: slack_usergroup`: adds the holder to a Slack user group and removes them at the
@@ -45,3 +53,25 @@ export function usergroupProvisioner(config: UsergroupProvisionerConfig, slack: 
     },
   };
 }
+
+const schema = strict({
+  kind: z.literal('slack_usergroup'),
+  usergroup: matching(/^S[A-Z0-9]{2,}$/, 'a Slack user group id', 'use the group\'s id (S…, like S0123ABCDEF), not its @handle'),
+}, 'a slack_usergroup provisioner', 'kind slack_usergroup takes usergroup');
+
+export const usergroupKind: ProvisionerKind<UsergroupProvisionerConfig> = {
+  kind: 'slack_usergroup',
+  schema,
+  create(config, _env, deps) {
+    if (!deps.slack || !deps.db) throw new ProvisionerSetupError('Slack is not configured (SLACK_BOT_TOKEN)');
+    return usergroupProvisioner(config, deps.slack, deps.db);
+  },
+  /** It needs the Slack app, which start-up knows of before there is a client to build it with. */
+  checkSetup(_config, _env, { slackConfigured }) {
+    if (!slackConfigured) {
+      throw new ProvisionerSetupError('slack_usergroup changes a user group through the Slack app, which is not configured', 'kind', 'set SLACK_BOT_TOKEN, or use another kind');
+    }
+  },
+  shared: true,
+  wouldDo: (config, grant) => ({ kind: 'slack_usergroup', usergroup: config.usergroup, user: grant.userId }),
+};

@@ -1,6 +1,19 @@
 import { createHmac } from 'node:crypto';
+import { z } from 'zod';
 import type { Grant, Provisioner } from '../access/ports.ts';
-import type { WebhookProvisionerConfig } from '../config/policy.ts';
+import { envName, explain, strict } from '../config/policy-schema.ts';
+import { ProvisionerSetupError, type ProvisionerKind } from './kind.ts';
+
+export interface WebhookProvisionerConfig {
+  kind: 'webhook';
+  url: string;
+  /** The environment variable that holds the signing secret. */
+  secretEnv: string;
+  timeoutMs: number;
+}
+
+/** How long a webhook receiver has to answer, unless the policy says otherwise (`timeout_seconds`). */
+export const DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10;
 
 /** Headers of every webhook call (docs/provisioners.md). */
 export const TIMESTAMP_HEADER = 'x-gatehouse-timestamp';
@@ -80,3 +93,33 @@ export function describeUrl(url: string): string {
   const parsed = new URL(url);
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }
+
+const schema = strict({
+  kind: z.literal('webhook'),
+  url: z.string({ error: explain('a URL', 'give the receiver\'s address, like https://hooks.example.com/gatehouse') })
+    .refine((text) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(text).protocol);
+      } catch {
+        return false;
+      }
+    }, { error: 'is not an http(s) URL: give the receiver\'s address, like https://hooks.example.com/gatehouse' }),
+  secret_env: envName,
+  timeout_seconds: z.number({ error: explain('a number of seconds', 'use a whole number from 1 to 120, like 10') }).int().min(1).max(120).optional(),
+}, 'a webhook provisioner', 'kind webhook takes url, secret_env and optionally timeout_seconds').transform((fields): WebhookProvisionerConfig => ({
+  kind: 'webhook',
+  url: fields.url,
+  secretEnv: fields.secret_env,
+  timeoutMs: (fields.timeout_seconds ?? DEFAULT_WEBHOOK_TIMEOUT_SECONDS) * 1000,
+}));
+
+export const webhookKind: ProvisionerKind<WebhookProvisionerConfig> = {
+  kind: 'webhook',
+  schema,
+  create(config, env) {
+    const secret = env[config.secretEnv];
+    if (!secret) throw new ProvisionerSetupError(`${config.secretEnv} is not set`, 'secret_env', 'set it to the secret the receiver checks signatures with');
+    return webhookProvisioner(config, secret);
+  },
+  wouldDo: (config) => ({ kind: 'webhook', url: describeUrl(config.url) }),
+};

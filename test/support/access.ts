@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { AccessService } from '../../src/access/service.ts';
 import type { Grant } from '../../src/access/types.ts';
-import { parsePolicy, type LoadedPolicy } from '../../src/config/policy.ts';
+import type { LoadedPolicy } from '../../src/config/policy.ts';
+import { parsePolicy } from '../../src/provisioners/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { Provisioner } from '../../src/access/ports.ts';
 import type { SecretBox } from '../../src/secrets/sealed.ts';
