@@ -1,4 +1,5 @@
 import type { WebClient } from '@slack/web-api';
+import { ShutdownStack } from '../boot/shutdown-stack.ts';
 import type { AccessService } from '../access/service.ts';
 import type { Checkpointer } from '../audit/checkpointer.ts';
 import type { ChainedCue } from '../audit/sequencer.ts';
@@ -46,46 +47,46 @@ export interface BackgroundWork {
  * any thread or process, and in several at once.
  */
 export async function startBackgroundWork(ctx: BackgroundContext): Promise<BackgroundWork> {
-  const { config, policy, db, databaseUrl, access, log, client, checkpointer, cue } = ctx;
+  const parts = new ShutdownStack(ctx.log, 'background shutdown step failed');
+  const scheduler = await startSweeps(ctx, parts);
+  try {
+    const timer = ctx.config.expiryTimer ? await startExpiryTimer(ctx, parts) : null;
+    const delivery = ctx.client ? await startDelivery(ctx, ctx.client, parts) : { notifier: null, feed: null };
+    return { scheduler, timer, ...delivery, stop: () => parts.stop() };
+  } catch (err) {
+    await parts.stop();
+    throw err;
+  }
+}
+
+/** The sweeps, after one catch-up run of each. */
+async function startSweeps({ config, db, access, log, checkpointer }: BackgroundContext, parts: ShutdownStack): Promise<Scheduler> {
   const jobs = [...accessJobs(access, config), ...maintenanceJobs(db)];
   if (checkpointer) jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => checkpointer.maybeCheckpoint() });
   const scheduler = new Scheduler(jobs, log.child({ component: 'sweeps' }));
   await scheduler.runAll();
   scheduler.start();
-  const stops: (() => Promise<void>)[] = [() => scheduler.stop()];
-  let notifier: OutboxPump<Notification> | null = null;
-  let feed: AuditFeed | null = null;
-  let timer: ExpiryTimer | null = null;
-  try {
-    if (config.expiryTimer) {
-      const armed = new ExpiryTimer({ db, databaseUrl, endDue: () => access.endDueGrants(), log: log.child({ component: 'expiry-timer' }) });
-      await armed.start();
-      stops.push(() => armed.stop());
-      timer = armed;
-    }
-    if (client) {
-      const notifierLog = log.child({ component: 'notifier' });
-      const slack = slackNotifications({ client, access, policy: () => policy, db, log: notifierLog, now: access.ctx.now });
-      notifier = new OutboxPump(db, slack, { cue, log: notifierLog, now: access.ctx.now });
-      notifier.start();
-      const started = notifier;
-      stops.push(() => started.stop());
-      feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel, now: access.ctx.now });
-      await feed.start();
-      const posting = feed;
-      stops.push(() => posting.stop());
-    }
-  } catch (err) {
-    for (const stop of stops.reverse()) await stop();
-    throw err;
-  }
-  return {
-    scheduler,
-    timer,
-    notifier,
-    feed,
-    async stop() {
-      for (const stop of [...stops].reverse()) await stop().catch((err: unknown) => log.error({ err }, 'background shutdown step failed'));
-    },
-  };
+  parts.push(() => scheduler.stop());
+  return scheduler;
+}
+
+async function startExpiryTimer({ db, databaseUrl, access, log }: BackgroundContext, parts: ShutdownStack): Promise<ExpiryTimer> {
+  const timer = new ExpiryTimer({ db, databaseUrl, endDue: () => access.endDueGrants(), log: log.child({ component: 'expiry-timer' }) });
+  await timer.start();
+  parts.push(() => timer.stop());
+  return timer;
+}
+
+/** The outbox delivered to Slack, and the chain posted to the audit channel. */
+async function startDelivery({ policy, db, access, log, cue }: BackgroundContext, client: WebClient, parts: ShutdownStack): Promise<Pick<BackgroundWork, 'notifier' | 'feed'>> {
+  const now = access.ctx.now;
+  const notifierLog = log.child({ component: 'notifier' });
+  const slack = slackNotifications({ client, access, policy: () => policy, db, log: notifierLog, now });
+  const notifier = new OutboxPump(db, slack, { cue, log: notifierLog, now });
+  notifier.start();
+  parts.push(() => notifier.stop());
+  const feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel, now });
+  await feed.start();
+  parts.push(() => feed.stop());
+  return { notifier, feed };
 }

@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadCheckpointKey, publicKeyFromRaw } from '../audit/checkpoint-keys.ts';
 import { accessService, checkpointer as makeCheckpointer } from '../composition.ts';
+import { ShutdownStack } from '../boot/shutdown-stack.ts';
 import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';
 import { createLogger } from '../log.ts';
@@ -29,12 +30,9 @@ const send = (message: FromBackground) => port.postMessage(message);
 const log = createLogger({ level: data.logLevel, pretty: false, destination: { write: (line: string) => (send({ type: 'log', line }), true) } as unknown as NodeJS.WritableStream }).child({ thread: 'background' });
 
 /** Undoes what a start got as far as doing, in reverse; used on a failed start and at stop. */
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanUp(): Promise<void> {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((err: unknown) => log.error({ err }, 'background shutdown step failed'));
-}
+const parts = new ShutdownStack(log, 'background shutdown step failed');
 
-/** Shutdown steps of a started thread, run before the cleanups. */
+/** Shutdown steps of a started thread, run before its parts are stopped. */
 let finish: (() => Promise<void>) | null = null;
 
 async function start(): Promise<void> {
@@ -42,16 +40,16 @@ async function start(): Promise<void> {
   const pool = createPool(data.databaseUrl, data.poolSize);
   // An idle connection cut by the server (a restart, a failover) must not end the thread: the pool replaces it.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
-  cleanups.push(() => pool.end());
+  parts.push(() => pool.end());
   const db = createDb(pool);
   const audit = new AuditLog(db, pool, log, { intervalMs: config.sequencerIntervalMs });
   audit.sequencer.start();
-  cleanups.push(() => audit.sequencer.stop());
+  parts.push(() => audit.sequencer.stop());
   const mode = slackMode(config);
   const client = mode.kind === 'none' ? null : slackClient(mode.botToken, config.slack.apiUrl, log);
   const core = { config, policy, db, audit, log, slack: client };
   const access = accessService(core);
-  cleanups.push(() => closePostgresTargets());
+  parts.push(() => closePostgresTargets());
   const key = await loadCheckpointKey(config.checkpoint);
   const checkpointer = key ? makeCheckpointer(core, pool, key) : null;
   // Events chained here (by the sweeps) and in the main thread (by commands) both wake the notifier and the feed.
@@ -97,7 +95,7 @@ port.on('message', (message: ToBackground) => {
     .catch(() => undefined)
     .then(async () => {
       await finish?.();
-      await cleanUp();
+      await parts.stop();
     })
     .then(
       () => send({ type: 'stopped' }),
@@ -108,7 +106,7 @@ starting.then(
   () => send({ type: 'ready' }),
   async (err: unknown) => {
     // Nothing of a failed start may keep running (a sequencer, a pool): undo it, then say why.
-    await cleanUp();
+    await parts.stop();
     send({ type: 'failed', message: (err as Error).message ?? String(err) });
   },
 );
