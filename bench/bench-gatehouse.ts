@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/env.ts';
 import { createLogger } from '../src/log.ts';
-import { startGatehouse, type Gatehouse } from '../src/runtime.ts';
+import { startGatehouse, type Gatehouse } from '../src/boot/gatehouse.ts';
 import type { FakeSlackProcess } from './fake-slack-process.ts';
 
 export const BENCH_SIGNING_SECRET = 'bench-signing-secret';

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, slackMode } from './config/env.ts';
 import { PolicyError } from './config/policy.ts';
 import { createLogger } from './log.ts';
-import { startGatehouse } from './runtime.ts';
+import { startGatehouse } from './boot/gatehouse.ts';
 import { refuseSandboxInProduction, startSandbox } from './sandbox/sandbox.ts';
 
 /** What main starts and stops: Gatehouse, or Gatehouse inside the local Slack sandbox. */

@@ -9,7 +9,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadCheckpointKey, publicKeyFromRaw } from '../audit/checkpoint-keys.ts';
-import { accessService, checkpointer as makeCheckpointer } from '../composition.ts';
+import { accessService, checkpointer as makeCheckpointer } from '../boot/composition.ts';
 import { ShutdownStack } from '../boot/shutdown-stack.ts';
 import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';

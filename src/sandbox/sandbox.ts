@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { generateCheckpointKey } from '../audit/checkpoint-keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
 import type { Logger } from '../log.ts';
-import { startGatehouse, type Gatehouse } from '../runtime.ts';
+import { startGatehouse, type Gatehouse } from '../boot/gatehouse.ts';
 import { SandboxClient, type CommandHint } from './client.ts';
 import { FakeSlack } from './fake-slack.ts';
 import { KeptMessages } from './kept-messages.ts';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/env.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
-import { startGatehouse, type Gatehouse } from '../../src/runtime.ts';
+import { startGatehouse, type Gatehouse } from '../../src/boot/gatehouse.ts';
 import { TEST_POLICY } from './access.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { FakeSlack } from '../../src/sandbox/fake-slack.ts';

@@ -1,17 +1,17 @@
 import type { WebClient } from '@slack/web-api';
 import type pg from 'pg';
-import { queueCheckpointPost } from './access/notifications.ts';
-import { AccessService } from './access/service.ts';
-import type { AuditLog } from './audit/audit-log.ts';
-import type { CheckpointKey } from './audit/checkpoint-keys.ts';
-import { Checkpointer } from './audit/checkpointer.ts';
-import type { Config } from './config/env.ts';
-import type { LoadedPolicy } from './config/policy.ts';
-import type { Db } from './db/database.ts';
-import type { Logger } from './log.ts';
-import { dryRunProvisioner } from './provisioners/dry-run.ts';
-import { provisionerFor } from './provisioners/index.ts';
-import { SecretBox } from './secrets/sealed.ts';
+import { queueCheckpointPost } from '../access/notifications.ts';
+import { AccessService } from '../access/service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { CheckpointKey } from '../audit/checkpoint-keys.ts';
+import { Checkpointer } from '../audit/checkpointer.ts';
+import type { Config } from '../config/env.ts';
+import type { LoadedPolicy } from '../config/policy.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { dryRunProvisioner } from '../provisioners/dry-run.ts';
+import { provisionerFor } from '../provisioners/index.ts';
+import { SecretBox } from '../secrets/sealed.ts';
 
 /**
  * The pieces both threads build alike (the main thread answering Slack, the background
