@@ -14,7 +14,7 @@ import tseslint from 'typescript-eslint';
  */
 const ADAPTERS = [
   'src/slack', 'src/cli', 'src/sandbox', 'src/background', 'src/scheduler', 'src/http',
-  'src/boot', 'src/main.ts', 'src/runtime.ts', 'src/composition.ts',
+  'src/boot', 'src/main.ts',
 ];
 const BELOW_ACCESS = ['src/audit', 'src/provisioners', 'src/outbox'];
 const LAYER_ZONES = [
