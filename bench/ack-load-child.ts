@@ -5,7 +5,7 @@
  * when the counted requests begin, then sends the results.
  */
 import http from 'node:http';
-import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
+import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack/protocol.ts';
 import { contractorId } from './bench-gatehouse.ts';
 import { sendSigned } from './signed-post.ts';
 

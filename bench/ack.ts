@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Db } from '../src/db/database.ts';
 import { silentLogger } from '../src/log.ts';
 import { boltLogger } from '../src/slack/logger.ts';
-import { BOT_ID, BOT_USER_ID } from '../src/sandbox/fake-slack-protocol.ts';
+import { BOT_ID, BOT_USER_ID } from '../src/sandbox/fake-slack/protocol.ts';
 import type { LoadMessage, LoadPlan, LoadResult } from './ack-load-child.ts';
 import { BENCH_BOT_TOKEN, BENCH_SIGNING_SECRET, contractorId, contractorsGroup, startBenchGatehouse } from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';

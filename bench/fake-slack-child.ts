@@ -3,7 +3,7 @@
  * checking Block Kit) does not share the app's event loop: real Slack is remote too.
  * Driven over IPC by fake-slack-process.ts.
  */
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import type { FakeSlackReply, FakeSlackRequest } from './fake-slack-process.ts';
 
 const fake = await FakeSlack.start();

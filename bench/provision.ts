@@ -14,7 +14,7 @@ import type { Db } from '../src/db/database.ts';
 import { roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { ACTION, BLOCK } from '../src/slack/blocks/ids.ts';
-import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
+import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack/protocol.ts';
 import { BENCH_SIGNING_SECRET, contractorId, contractorsGroup, OWNERS, startBenchGatehouse } from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';
 import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';

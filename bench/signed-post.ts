@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { signSlackRequest } from '../src/sandbox/slack-driver.ts';
+import { signSlackRequest } from '../src/sandbox/fake-slack/driver.ts';
 
 export interface SignedPostOptions {
   agent: http.Agent;

@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import http from 'node:http';
-import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack-protocol.ts';
+import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack/protocol.ts';
 import { contractorId } from './bench-gatehouse.ts';
 import { sendSigned } from './signed-post.ts';
 

@@ -44,7 +44,7 @@ import {
   verifyResultMessage,
   type Message,
 } from '../src/slack/blocks/index.ts';
-import { blockKitProblems, blockTexts, type Surface } from '../src/sandbox/block-kit-limits.ts';
+import { blockKitProblems, blockTexts, type Surface } from '../src/sandbox/fake-slack/block-kit-limits.ts';
 
 const T0 = new Date('2026-01-02T10:00:00Z');
 const HOUR = 3_600_000;

@@ -4,8 +4,8 @@ import { AnchorReadError } from '../src/audit/anchors.ts';
 import { signCheckpoint } from '../src/audit/checkpoint.ts';
 import { CHECKPOINT_EVENT_TYPE, checkpointMetadata, readChannelAnchors } from '../src/slack/channel-anchors.ts';
 import { randomKey } from './support/checkpoints.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
-import { BOT_ID } from '../src/sandbox/fake-slack-protocol.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
+import { BOT_ID } from '../src/sandbox/fake-slack/protocol.ts';
 
 describe('reading checkpoints back from the audit channel', () => {
   let fake: FakeSlack;

@@ -11,7 +11,7 @@ import { TEST_POLICY } from './support/access.ts';
 import { seedEvents, tamper } from './support/audit.ts';
 import { tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { childEnv, killLeftoverChildren, runNode, type Exit } from './support/process.ts';
 
 const NO_DATABASE = 'postgres://nobody@127.0.0.1:1/none';

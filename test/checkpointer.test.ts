@@ -12,7 +12,7 @@ import { PEOPLE, TEST_POLICY } from './support/access.ts';
 import { tamper } from './support/audit.ts';
 import { tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 
 const AUDIT_CHANNEL = 'C0AUDIT01';

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { App, isValidSlackRequest, LogLevel, type Logger } from '@slack/bolt';
 import { ErrorCode, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient, type WebClientOptions } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockKitProblems, blockTexts } from '../src/sandbox/block-kit-limits.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
-import { SlackDriver, signSlackRequest } from '../src/sandbox/slack-driver.ts';
-import { SlackPayloads } from '../src/sandbox/slack-payloads.ts';
+import { blockKitProblems, blockTexts } from '../src/sandbox/fake-slack/block-kit-limits.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
+import { SlackDriver, signSlackRequest } from '../src/sandbox/fake-slack/driver.ts';
+import { SlackPayloads } from '../src/sandbox/fake-slack/payloads.ts';
 
 /** Bolt's and the SDK's logger, silenced: rejected calls would otherwise print [ERROR] lines. */
 const quiet: Logger = {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessService } from '../src/access/service.ts';
 import { EmbeddedCluster } from '../src/db/embedded.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { silentLogger } from '../src/log.ts';
 import { provisionerFor } from '../src/provisioners/index.ts';
 import { checkPostgresTarget, ownDatabaseOf } from '../src/provisioners/postgres-checks.ts';

@@ -5,7 +5,7 @@ import { silentLogger } from '../src/log.ts';
 import { checkProvisioners, provisionerFor } from '../src/provisioners/index.ts';
 import { PEOPLE, loadedPolicy } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 
 const { ana, bram, dana } = PEOPLE;
 const GROUP = 'S0ONCALL01';

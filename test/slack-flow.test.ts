@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION, DENY_MODAL, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
-import type { RecordedCall } from '../src/sandbox/fake-slack.ts';
+import type { RecordedCall } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 
 const { ana, bram, dana, emil, fatima, mallory } = PEOPLE;

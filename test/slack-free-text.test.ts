@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeTextLength, MAX_REASON_LENGTH } from '../src/access/free-text.ts';
 import { createLogger } from '../src/log.ts';
 import { DENY_MODAL, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
-import type { DriverReply } from '../src/sandbox/slack-driver.ts';
+import type { DriverReply } from '../src/sandbox/fake-slack/driver.ts';
 import { PEOPLE } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { answersTo } from './support/slack-stories.ts';

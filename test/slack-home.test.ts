@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
-import type { RecordedCall, SlackView } from '../src/sandbox/fake-slack.ts';
+import type { RecordedCall, SlackView } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { answered, answersTo, buttonsIn, cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.ts';
 import { ACTION, MFA_MODAL, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE, TEST_POLICY } from './support/access.ts';
-import type { RecordedCall } from '../src/sandbox/fake-slack.ts';
+import type { RecordedCall } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { AUDIT_CHANNEL, answersTo, dmTo } from './support/slack-stories.ts';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTION } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { AUDIT_CHANNEL, answered, answersTo, cardFor, cardPostedTo, dmTo, fileRequest, postedSeqs } from './support/slack-stories.ts';
 

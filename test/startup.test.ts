@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCheckpointKey } from '../src/audit/checkpoint-keys.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { FakeSlack } from '../src/sandbox/fake-slack.ts';
+import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { childEnv, freePort, killLeftoverChildren, LEVEL, logLines, runNode, startNode, type Child, type Exit } from './support/process.ts';
 
 const HEALTH_LINE = 'health endpoints';

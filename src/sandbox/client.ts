@@ -1,5 +1,5 @@
-import type { FakeSlack } from './fake-slack.ts';
-import type { SlackDriver, StateValues } from './slack-driver.ts';
+import type { FakeSlack } from './fake-slack/fake-slack.ts';
+import type { SlackDriver, StateValues } from './fake-slack/driver.ts';
 
 /** Where a button was clicked: a message (an ephemeral one too), or a modal or Home tab. */
 export type Surface = { message: { channel: string; ts: string; ephemeral?: boolean } } | { viewId: string };

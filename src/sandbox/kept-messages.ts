@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import type { Logger } from '../log.ts';
-import type { FakeSlack, SlackMessage } from './fake-slack.ts';
+import type { FakeSlack, SlackMessage } from './fake-slack/fake-slack.ts';
 
 /**
  * The stand-in's channels in a file beside the sandbox's embedded database, so that after

@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import type { CommandHint, SandboxClient, Surface } from './client.ts';
-import type { FakeSlack, RouteHandler } from './fake-slack.ts';
-import { sendJson } from './fake-slack-http.ts';
-import { BOT_USER_ID, dmChannelOf, isObject, isUserId, str } from './fake-slack-protocol.ts';
+import type { FakeSlack, RouteHandler } from './fake-slack/fake-slack.ts';
+import { sendJson } from './fake-slack/http.ts';
+import { BOT_USER_ID, dmChannelOf, isObject, isUserId, str } from './fake-slack/protocol.ts';
 import type { ProvisioningNotice } from './provisioning-notice.ts';
-import type { StateValues } from './slack-driver.ts';
+import type { StateValues } from './fake-slack/driver.ts';
 import type { SandboxWorkspace } from './workspace.ts';
 
 const LIVE_PATH = '/sandbox/live';

@@ -8,12 +8,12 @@ import { ConfigError, type Config } from '../config/env.ts';
 import type { Logger } from '../log.ts';
 import { startGatehouse, type Gatehouse } from '../boot/gatehouse.ts';
 import { SandboxClient, type CommandHint } from './client.ts';
-import { FakeSlack } from './fake-slack.ts';
+import { FakeSlack } from './fake-slack/fake-slack.ts';
 import { KeptMessages } from './kept-messages.ts';
-import { BOT_USER_ID } from './fake-slack-protocol.ts';
+import { BOT_USER_ID } from './fake-slack/protocol.ts';
 import { mountPage } from './page-routes.ts';
 import { provisioningNotice } from './provisioning-notice.ts';
-import { SlackDriver } from './slack-driver.ts';
+import { SlackDriver } from './fake-slack/driver.ts';
 import { sandboxWorkspace, type SandboxWorkspace } from './workspace.ts';
 
 export const DEMO_POLICY_FILE = path.relative(process.cwd(), fileURLToPath(new URL('./demo-policy.yml', import.meta.url)));

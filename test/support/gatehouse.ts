@@ -6,8 +6,8 @@ import { silentLogger, type Logger } from '../../src/log.ts';
 import { startGatehouse, type Gatehouse } from '../../src/boot/gatehouse.ts';
 import { TEST_POLICY } from './access.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
-import { FakeSlack } from '../../src/sandbox/fake-slack.ts';
-import { SlackDriver } from '../../src/sandbox/slack-driver.ts';
+import { FakeSlack } from '../../src/sandbox/fake-slack/fake-slack.ts';
+import { SlackDriver } from '../../src/sandbox/fake-slack/driver.ts';
 
 export const SIGNING_SECRET = 'test-signing-secret';
 

@@ -1,6 +1,6 @@
 /** Small readers over the fake Slack and the bot's state, shared by the Slack story tests. */
 import { ACTION } from '../../src/slack/blocks/ids.ts';
-import type { FakeSlack, RecordedCall, RecordedResponse } from '../../src/sandbox/fake-slack.ts';
+import type { FakeSlack, RecordedCall, RecordedResponse } from '../../src/sandbox/fake-slack/fake-slack.ts';
 import type { RunningBot } from './gatehouse.ts';
 
 export const AUDIT_CHANNEL = 'C0AUDIT01';

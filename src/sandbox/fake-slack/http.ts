@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Args } from './fake-slack-protocol.ts';
+import type { Args } from './protocol.ts';
 
 /**
  * Fields @slack/web-api JSON-stringifies into form posts because they are not strings;

@@ -1,5 +1,5 @@
-import type { MessageStore, SharedFile } from './fake-slack-messages.ts';
-import { fail, int, missing, ok, str, type Answer, type Args, type MethodHandler } from './fake-slack-protocol.ts';
+import type { MessageStore, SharedFile } from './messages.ts';
+import { fail, int, missing, ok, str, type Answer, type Args, type MethodHandler } from './protocol.ts';
 
 /** An uploaded file, with its bytes, as the fake keeps it. */
 export interface SlackFile {

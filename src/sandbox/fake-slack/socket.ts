@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { APP_ID } from './fake-slack-protocol.ts';
+import { APP_ID } from './protocol.ts';
 
 export type EnvelopeType = 'slash_commands' | 'interactive' | 'events_api';
 

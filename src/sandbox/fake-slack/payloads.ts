@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, type FakeSlack, type SlackMessage } from './fake-slack.ts';
-import { dmChannelOf } from './fake-slack-protocol.ts';
+import { dmChannelOf } from './protocol.ts';
 
 export interface CommandChannel {
   channelId?: string;

@@ -1,17 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Directory, type SlackUser, type UserOverrides } from './fake-slack-directory.ts';
-import { FileStore, type SlackFile } from './fake-slack-files.ts';
-import { bearerToken, parseArgs, readBody, sendJson } from './fake-slack-http.ts';
-import { MessageStore, type EphemeralMessage, type ResponseContext, type SlackMessage } from './fake-slack-messages.ts';
-import { Clock, dmChannelOf, fail, ok, type Answer, type Args, type MethodHandler } from './fake-slack-protocol.ts';
-import { FakeSocketMode, SOCKET_PATH, type EnvelopeOptions, type EnvelopeType, type SocketAck } from './fake-slack-socket.ts';
-import { ViewStore, type SlackView } from './fake-slack-views.ts';
-import { Waitlist, type WaitOptions } from './fake-slack-waiters.ts';
+import { Directory, type SlackUser, type UserOverrides } from './directory.ts';
+import { FileStore, type SlackFile } from './files.ts';
+import { bearerToken, parseArgs, readBody, sendJson } from './http.ts';
+import { MessageStore, type EphemeralMessage, type ResponseContext, type SlackMessage } from './messages.ts';
+import { Clock, dmChannelOf, fail, ok, type Answer, type Args, type MethodHandler } from './protocol.ts';
+import { FakeSocketMode, SOCKET_PATH, type EnvelopeOptions, type EnvelopeType, type SocketAck } from './socket.ts';
+import { ViewStore, type SlackView } from './views.ts';
+import { Waitlist, type WaitOptions } from './waiters.ts';
 
 export type { EphemeralMessage, SlackFile, SlackMessage, SlackUser, SlackView, SocketAck, WaitOptions };
-export { APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID } from './fake-slack-protocol.ts';
+export { APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID } from './protocol.ts';
 
 /** How the next call(s) to a method fail, instead of reaching the method. */
 export type Failure =

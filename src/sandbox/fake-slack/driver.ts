@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { FakeSlack } from './fake-slack.ts';
-import { SlackPayloads, type ButtonClick, type CommandChannel, type ViewSubmission } from './slack-payloads.ts';
+import { SlackPayloads, type ButtonClick, type CommandChannel, type ViewSubmission } from './payloads.ts';
 
-export type { ButtonClick, StateValues, ViewSubmission } from './slack-payloads.ts';
+export type { ButtonClick, StateValues, ViewSubmission } from './payloads.ts';
 
 /** Slack's v0 request signature: `v0=` + hex HMAC-SHA256 of `v0:<timestamp>:<raw body>`. */
 export function signSlackRequest(secret: string, timestamp: number, body: string): string {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { blockKitProblems, type Surface } from './block-kit-limits.ts';
-import { APP_ID, BOT_ID, TEAM_ID, fail, isObject, missing, ok, str, type Answer, type Args, type Clock, type MethodHandler } from './fake-slack-protocol.ts';
+import { APP_ID, BOT_ID, TEAM_ID, fail, isObject, missing, ok, str, type Answer, type Args, type Clock, type MethodHandler } from './protocol.ts';
 
 /** A modal or Home tab as Slack returns it from views.*. */
 export interface SlackView extends Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, fail, isUserId, missing, ok, str, type Answer, type Args, type MethodHandler } from './fake-slack-protocol.ts';
+import { BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, fail, isUserId, missing, ok, str, type Answer, type Args, type MethodHandler } from './protocol.ts';
 
 export interface SlackUser {
   id: string;

@@ -17,7 +17,7 @@ import {
   type Args,
   type Clock,
   type MethodHandler,
-} from './fake-slack-protocol.ts';
+} from './protocol.ts';
 
 /** A message as Slack stores it; `text`/`blocks` are the latest after updates. */
 export interface SlackMessage {
