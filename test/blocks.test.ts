@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NO_KEY_WARNING } from '../src/audit/checkpoint-checks.ts';
+import { NO_KEY_WARNING } from '../src/audit/checkpoints/checks.ts';
 import type { Refusal } from '../src/access/refusals.ts';
 import type { AccessRequest, AuditEventSummary, Grant } from '../src/access/types.ts';
 import {

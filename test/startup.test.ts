@@ -5,7 +5,7 @@ import { appendFile, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCheckpointKey } from '../src/audit/checkpoint-keys.ts';
+import { generateCheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { childEnv, freePort, killLeftoverChildren, LEVEL, logLines, runNode, startNode, type Child, type Exit } from './support/process.ts';

@@ -9,9 +9,9 @@ import type { VerifyResult } from './checker.ts';
 import type { AuditEventInput } from './event.ts';
 import { exportChain } from './export.ts';
 import { AuditSequencer, type SequencerOptions } from './sequencer.ts';
-import type { AnchoredVerifyResult } from './checkpoint-checks.ts';
+import type { AnchoredVerifyResult } from './checkpoints/checks.ts';
 import { verifyChain, type VerifyOptions } from './verify.ts';
-import { verifyAnchored, type AnchoredVerifyOptions } from './verify-anchored.ts';
+import { verifyAnchored, type AnchoredVerifyOptions } from './checkpoints/verify-anchored.ts';
 
 export interface AuditLogOptions extends SequencerOptions {
   /**

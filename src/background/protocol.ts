@@ -1,5 +1,5 @@
-import type { Anchor } from '../audit/anchors.ts';
-import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
+import type { Anchor } from '../audit/checkpoints/anchors.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
 import type { Config } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/policy.ts';
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from '../log.ts';
-import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
 import type { BackgroundData, FromBackground, ToBackground, VerifyRequest } from './protocol.ts';
 import type { ChainedCue } from '../audit/sequencer.ts';
 

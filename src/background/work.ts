@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import { ShutdownStack } from '../boot/shutdown-stack.ts';
 import type { AccessService } from '../access/service.ts';
-import type { Checkpointer } from '../audit/checkpointer.ts';
+import type { Checkpointer } from '../audit/checkpoints/checkpointer.ts';
 import type { ChainedCue } from '../audit/sequencer.ts';
 import type { Config } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/policy.ts';

@@ -8,7 +8,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog } from '../audit/audit-log.ts';
-import { loadCheckpointKey, publicKeyFromRaw } from '../audit/checkpoint-keys.ts';
+import { loadCheckpointKey, publicKeyFromRaw } from '../audit/checkpoints/keys.ts';
 import { accessService, checkpointer as makeCheckpointer } from '../boot/composition.ts';
 import { ShutdownStack } from '../boot/shutdown-stack.ts';
 import { slackMode } from '../config/env.ts';

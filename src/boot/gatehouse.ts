@@ -1,8 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import type { AccessService } from '../access/service.ts';
 import { AuditLog } from '../audit/audit-log.ts';
-import { loadCheckpointKey, loadPublicKey } from '../audit/checkpoint-keys.ts';
-import type { Checkpointer } from '../audit/checkpointer.ts';
+import { loadCheckpointKey, loadPublicKey } from '../audit/checkpoints/keys.ts';
+import type { Checkpointer } from '../audit/checkpoints/checkpointer.ts';
 import { recordPolicy } from '../audit/policy-record.ts';
 import { BackgroundThread } from '../background/thread.ts';
 import { slackMode, type Config, type SlackMode } from '../config/env.ts';

@@ -1,6 +1,6 @@
 import { LogLevel, WebClient } from '@slack/web-api';
-import { readAnchorFile, readAnchorFileIfPresent, readCheckpointArgument, type Anchor } from '../audit/anchors.ts';
-import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoint-keys.ts';
+import { readAnchorFile, readAnchorFileIfPresent, readCheckpointArgument, type Anchor } from '../audit/checkpoints/anchors.ts';
+import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoints/keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
 import { loadPolicyFile } from '../provisioners/index.ts';
 import { channelAnchorsForReport } from '../slack/channel-anchors.ts';

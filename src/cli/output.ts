@@ -1,4 +1,4 @@
-import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
 import type { VerifyResult } from '../audit/checker.ts';
 
 const number = new Intl.NumberFormat('en-US');

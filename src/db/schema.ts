@@ -120,7 +120,7 @@ export interface AuditChannelStateTable {
 
 /**
  * Signed checkpoints of the audit log's head, append-only. `message` is the exact signed
- * text; the other columns are its fields. See src/audit/checkpoint.ts.
+ * text; the other columns are its fields. See src/audit/checkpoints/checkpoint.ts.
  */
 export interface AuditCheckpointTable {
   id: Generated<number>;

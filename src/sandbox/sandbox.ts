@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { generateCheckpointKey } from '../audit/checkpoint-keys.ts';
+import { generateCheckpointKey } from '../audit/checkpoints/keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
 import type { Logger } from '../log.ts';
 import { startGatehouse, type Gatehouse } from '../boot/gatehouse.ts';

@@ -1,7 +1,7 @@
 import type { AccessService } from '../access/service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
-import type { AnchoredVerifyOptions } from '../audit/verify-anchored.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
+import type { AnchoredVerifyOptions } from '../audit/checkpoints/verify-anchored.ts';
 import type { LoadedPolicy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { VerificationSettings } from './verify-audit.ts';

@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
-import { AnchorReadError, readAnchorFileIfPresent, type Anchor } from '../audit/anchors.ts';
-import type { AnchoredVerifyResult } from '../audit/checkpoint-checks.ts';
-import type { CheckpointPublicKey } from '../audit/checkpoint-keys.ts';
+import { AnchorReadError, readAnchorFileIfPresent, type Anchor } from '../audit/checkpoints/anchors.ts';
+import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
+import type { CheckpointPublicKey } from '../audit/checkpoints/keys.ts';
 import { channelAnchorsForReport } from './channel-anchors.ts';
 
 /** What `/verify-audit` checks checkpoints with, fixed at start-up. */

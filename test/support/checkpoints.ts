@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { appendAnchor } from '../../src/audit/anchors.ts';
+import { appendAnchor } from '../../src/audit/checkpoints/anchors.ts';
 import { chainHash } from '../../src/audit/chain.ts';
-import { checkpointKeyFromSeed, type CheckpointKey } from '../../src/audit/checkpoint-keys.ts';
-import { makeCheckpoint, type StoredCheckpoint } from '../../src/audit/checkpoint-store.ts';
+import { checkpointKeyFromSeed, type CheckpointKey } from '../../src/audit/checkpoints/keys.ts';
+import { makeCheckpoint, type StoredCheckpoint } from '../../src/audit/checkpoints/store.ts';
 import { encodeEvent, type AuditEvent } from '../../src/audit/event.ts';
 import { seedEvents, withTriggersOff } from './audit.ts';
 import type { TestDatabase } from './db.ts';

@@ -1,5 +1,5 @@
 /** A signed checkpoint as posted to the audit channel; the checkpoint itself rides in the message metadata. */
-import type { Checkpoint } from '../../audit/checkpoint.ts';
+import type { Checkpoint } from '../../audit/checkpoints/checkpoint.ts';
 import { context, section, type Message } from './kit.ts';
 
 export function checkpointMessage(checkpoint: Checkpoint): Message {

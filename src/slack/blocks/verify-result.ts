@@ -1,5 +1,5 @@
 /** The answer to `/verify-audit`. */
-import type { AnchoredVerifyResult } from '../../audit/checkpoint-checks.ts';
+import type { AnchoredVerifyResult } from '../../audit/checkpoints/checks.ts';
 import { context, section, type Message } from './kit.ts';
 import { GLYPH, escapeText, plural, truncate } from './text.ts';
 

@@ -1,4 +1,4 @@
-import { checkpointById } from '../../audit/checkpoint-store.ts';
+import { checkpointById } from '../../audit/checkpoints/store.ts';
 import * as ui from '../blocks/index.ts';
 import { checkpointMetadata } from '../channel-anchors.ts';
 import type { Outbound } from './outbound.ts';

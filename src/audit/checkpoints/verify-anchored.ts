@@ -1,11 +1,11 @@
 import type pg from 'pg';
 import type { Anchor } from './anchors.ts';
-import { judgeCheckpoints, unsignedResult, type AnchoredVerifyResult } from './checkpoint-checks.ts';
-import type { CheckpointPublicKey } from './checkpoint-keys.ts';
-import { listCheckpoints, readLogId } from './checkpoint-store.ts';
-import { ChainChecker } from './checker.ts';
-import { verifyExportFile } from './verify-file.ts';
-import { verifyChain } from './verify.ts';
+import { judgeCheckpoints, unsignedResult, type AnchoredVerifyResult } from './checks.ts';
+import type { CheckpointPublicKey } from './keys.ts';
+import { listCheckpoints, readLogId } from './store.ts';
+import { ChainChecker } from '../checker.ts';
+import { verifyExportFile } from '../verify-file.ts';
+import { verifyChain } from '../verify.ts';
 
 export interface AnchoredVerifyOptions {
   /** The trusted checkpoint key. Without it only the chain is checked, and the result says so. */

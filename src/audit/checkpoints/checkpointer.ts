@@ -1,11 +1,11 @@
-import type { Db } from '../db/database.ts';
-import type { Logger } from '../log.ts';
+import type { Db } from '../../db/database.ts';
+import type { Logger } from '../../log.ts';
 import { appendAnchor, readLastAnchor } from './anchors.ts';
-import type { CheckpointKey } from './checkpoint-keys.ts';
-import { CheckpointRefusedError, latestCheckpoint, makeCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts';
+import type { CheckpointKey } from './keys.ts';
+import { CheckpointRefusedError, latestCheckpoint, makeCheckpoint, type StoredCheckpoint } from './store.ts';
 import type pg from 'pg';
 import type { Transaction } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import type { Database } from '../../db/schema.ts';
 
 export interface CheckpointerOptions {
   /** Events since the last checkpoint that call for a new one. */

@@ -1,6 +1,6 @@
-import { HEX_HASH_PATTERN } from './chain.ts';
-import { signBytes, verifyBytes, type CheckpointKey, type CheckpointPublicKey } from './checkpoint-keys.ts';
-import { canonicalJson, TIME_PATTERN } from './event.ts';
+import { HEX_HASH_PATTERN } from '../chain.ts';
+import { signBytes, verifyBytes, type CheckpointKey, type CheckpointPublicKey } from './keys.ts';
+import { canonicalJson, TIME_PATTERN } from '../event.ts';
 
 /** First line of every signed checkpoint: names the format, so a signature means nothing elsewhere. */
 export const CHECKPOINT_HEADER = 'gatehouse audit checkpoint v1';

@@ -1,9 +1,9 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type pg from 'pg';
-import type { Database } from '../db/schema.ts';
+import type { Database } from '../../db/schema.ts';
 import type { Anchor } from './anchors.ts';
 import { checkpointSignedBy, encodeCheckpointMessage, signCheckpoint, type Checkpoint } from './checkpoint.ts';
-import type { CheckpointKey } from './checkpoint-keys.ts';
+import type { CheckpointKey } from './keys.ts';
 
 /** Advisory lock key held while a checkpoint is made, so replicas take turns: "chkp". */
 export const CHECKPOINT_LOCK_KEY = 0x6368_6b70;

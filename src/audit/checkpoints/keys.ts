@@ -1,6 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { sha256 } from './chain.ts';
+import { sha256 } from '../chain.ts';
 
 /**
  * A checkpoint key setting or file that cannot be used; the message names it and the fix.

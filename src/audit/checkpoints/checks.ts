@@ -1,8 +1,8 @@
 import type { Anchor } from './anchors.ts';
 import { checkpointSignedBy, encodeCheckpointMessage, type Checkpoint } from './checkpoint.ts';
-import type { CheckpointPublicKey } from './checkpoint-keys.ts';
-import type { StoredCheckpoint } from './checkpoint-store.ts';
-import type { VerifyResult } from './checker.ts';
+import type { CheckpointPublicKey } from './keys.ts';
+import type { StoredCheckpoint } from './store.ts';
+import type { VerifyResult } from '../checker.ts';
 
 export type CheckpointProblemReason =
   /** A stored checkpoint's signed text disagrees with its columns. */
