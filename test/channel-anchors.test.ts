@@ -2,7 +2,7 @@ import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnchorReadError } from '../src/audit/checkpoints/anchors.ts';
 import { signCheckpoint } from '../src/audit/checkpoints/checkpoint.ts';
-import { CHECKPOINT_EVENT_TYPE, checkpointMetadata, readChannelAnchors } from '../src/slack/channel-anchors.ts';
+import { CHECKPOINT_EVENT_TYPE, checkpointMetadata, readChannelAnchors } from '../src/slack/outbound/channel-anchors.ts';
 import { randomKey } from './support/checkpoints.ts';
 import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { BOT_ID } from '../src/sandbox/fake-slack/protocol.ts';

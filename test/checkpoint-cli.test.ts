@@ -6,7 +6,7 @@ import { WebClient } from '@slack/web-api';
 import { checkpointSignedBy, parseCheckpoint, signCheckpoint } from '../src/audit/checkpoints/checkpoint.ts';
 import { loadCheckpointKey, loadPublicKey } from '../src/audit/checkpoints/keys.ts';
 import { listCheckpoints } from '../src/audit/checkpoints/store.ts';
-import { checkpointMetadata } from '../src/slack/channel-anchors.ts';
+import { checkpointMetadata } from '../src/slack/outbound/channel-anchors.ts';
 import { TEST_POLICY } from './support/access.ts';
 import { seedEvents, tamper } from './support/audit.ts';
 import { tamperCheckpoints } from './support/checkpoints.ts';

@@ -6,7 +6,7 @@ import { readAnchorFile } from '../src/audit/checkpoints/anchors.ts';
 import { parseCheckpoint, type Checkpoint } from '../src/audit/checkpoints/checkpoint.ts';
 import { generateCheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import { latestCheckpoint } from '../src/audit/checkpoints/store.ts';
-import { CHECKPOINT_EVENT_TYPE } from '../src/slack/channel-anchors.ts';
+import { CHECKPOINT_EVENT_TYPE } from '../src/slack/outbound/channel-anchors.ts';
 import { verifyAnchored } from '../src/audit/checkpoints/verify-anchored.ts';
 import { PEOPLE, TEST_POLICY } from './support/access.ts';
 import { tamper } from './support/audit.ts';

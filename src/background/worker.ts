@@ -15,7 +15,7 @@ import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';
 import { createLogger } from '../log.ts';
 import { closePostgresTargets } from '../provisioners/postgres.ts';
-import { slackClient } from '../slack/app.ts';
+import { slackClient } from '../slack/client.ts';
 import type { ToBackground, FromBackground, BackgroundData } from './protocol.ts';
 import { startBackgroundWork } from './work.ts';
 

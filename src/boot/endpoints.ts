@@ -11,8 +11,9 @@ import type { DatabaseHandle } from '../db/database.ts';
 import { createHealthServer } from '../http/health.ts';
 import { listenError } from '../http/listen-error.ts';
 import type { Logger } from '../log.ts';
-import { startSlack, type SlackIdentity, type SlackRuntime } from '../slack/app.ts';
-import type { VerificationSettings } from '../slack/verify-audit.ts';
+import type { SlackIdentity } from '../slack/client.ts';
+import { startSlack, type SlackRuntime } from '../slack/inbound/app.ts';
+import type { VerificationSettings } from '../slack/inbound/verify-audit.ts';
 import type { ShutdownStack } from './shutdown-stack.ts';
 
 export interface EndpointParts {

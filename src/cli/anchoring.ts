@@ -3,7 +3,7 @@ import { readAnchorFile, readAnchorFileIfPresent, readCheckpointArgument, type A
 import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoints/keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
 import { loadPolicyFile } from '../provisioners/index.ts';
-import { channelAnchorsForReport } from '../slack/channel-anchors.ts';
+import { channelAnchorsForReport } from '../slack/outbound/channel-anchors.ts';
 import { describeSlackError } from '../slack/slack-errors.ts';
 
 /** The options `audit verify` and `audit verify-file` share. */

@@ -1,4 +1,4 @@
-/** The words a person sees when Gatehouse could not finish what they asked (src/slack/answer-failures.ts). */
+/** The words a person sees when Gatehouse could not finish what they asked (src/slack/inbound/answer-failures.ts). */
 import type { HomeView } from '@slack/types';
 import { VIEW } from './ids.ts';
 import { section, type Message } from './kit.ts';

@@ -1,6 +1,8 @@
 /**
- * Small Block Kit constructors that apply Slack's size limits (research/slack.md §5) as
- * they build, so a long name or reason shortens a message instead of getting it rejected.
+ * Small Block Kit constructors that apply Slack's size limits as they build, so a long name
+ * or reason shortens a message instead of getting it rejected. The limits are those of the
+ * Block Kit reference on docs.slack.dev and the JSDoc of `@slack/types`, the values the
+ * sandbox's stand-in enforces (src/sandbox/fake-slack/block-kit-limits.ts).
  */
 import type { ActionsBlock, Button, ContextBlock, DividerBlock, HeaderBlock, KnownBlock, PlainTextElement, SectionBlock } from '@slack/types';
 import { MAX_TEXT, truncate } from './text.ts';

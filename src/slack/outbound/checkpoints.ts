@@ -1,6 +1,6 @@
 import { checkpointById } from '../../audit/checkpoints/store.ts';
 import * as ui from '../blocks/index.ts';
-import { checkpointMetadata } from '../channel-anchors.ts';
+import { checkpointMetadata } from './channel-anchors.ts';
 import type { Outbound } from './outbound.ts';
 
 /** Posts a signed checkpoint to the audit channel, where it can be read back as an anchor. */

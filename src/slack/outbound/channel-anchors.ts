@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
-import { AnchorReadError, type Anchor } from '../audit/checkpoints/anchors.ts';
-import { checkpointToJson, InvalidCheckpointError, parseCheckpoint, type Checkpoint } from '../audit/checkpoints/checkpoint.ts';
-import { describeSlackError } from './slack-errors.ts';
+import { AnchorReadError, type Anchor } from '../../audit/checkpoints/anchors.ts';
+import { checkpointToJson, InvalidCheckpointError, parseCheckpoint, type Checkpoint } from '../../audit/checkpoints/checkpoint.ts';
+import { describeSlackError } from '../slack-errors.ts';
 
 /** Marks the audit channel's checkpoint posts, so they can be told apart when read back. */
 export const CHECKPOINT_EVENT_TYPE = 'gatehouse_checkpoint';

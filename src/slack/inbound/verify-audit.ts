@@ -1,8 +1,8 @@
 import type { WebClient } from '@slack/web-api';
-import { AnchorReadError, readAnchorFileIfPresent, type Anchor } from '../audit/checkpoints/anchors.ts';
-import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
-import type { CheckpointPublicKey } from '../audit/checkpoints/keys.ts';
-import { channelAnchorsForReport } from './channel-anchors.ts';
+import { AnchorReadError, readAnchorFileIfPresent, type Anchor } from '../../audit/checkpoints/anchors.ts';
+import type { AnchoredVerifyResult } from '../../audit/checkpoints/checks.ts';
+import type { CheckpointPublicKey } from '../../audit/checkpoints/keys.ts';
+import { channelAnchorsForReport } from '../outbound/channel-anchors.ts';
 
 /** What `/verify-audit` checks checkpoints with, fixed at start-up. */
 export interface VerificationSettings {

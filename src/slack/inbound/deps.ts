@@ -1,9 +1,9 @@
-import type { AccessService } from '../access/service.ts';
-import type { AuditLog } from '../audit/audit-log.ts';
-import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
-import type { AnchoredVerifyOptions } from '../audit/checkpoints/verify-anchored.ts';
-import type { LoadedPolicy } from '../config/policy.ts';
-import type { Logger } from '../log.ts';
+import type { AccessService } from '../../access/service.ts';
+import type { AuditLog } from '../../audit/audit-log.ts';
+import type { AnchoredVerifyResult } from '../../audit/checkpoints/checks.ts';
+import type { AnchoredVerifyOptions } from '../../audit/checkpoints/verify-anchored.ts';
+import type { LoadedPolicy } from '../../config/policy.ts';
+import type { Logger } from '../../log.ts';
 import type { VerificationSettings } from './verify-audit.ts';
 
 /** What the Slack listeners need: the access rules, the audit log, the policy and how to verify. */

@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import type { SlackDeps } from '../deps.ts';
-import { homeView } from '../home.ts';
+import { homeView } from '../../home.ts';
 
 /** App Home: drawn when opened, and redrawn by the notifier when anything of the user's changes. */
 export function registerEvents(app: App, deps: SlackDeps): void {

@@ -1,8 +1,8 @@
 import type { App } from '@slack/bolt';
-import { cleanFreeText, readReason } from '../../access/free-text.ts';
-import { parseDuration } from '../../config/duration.ts';
-import { resourceById } from '../../config/policy.ts';
-import * as ui from '../blocks/index.ts';
+import { cleanFreeText, readReason } from '../../../access/free-text.ts';
+import { parseDuration } from '../../../config/duration.ts';
+import { resourceById } from '../../../config/policy.ts';
+import * as ui from '../../blocks/index.ts';
 import { isAuditor, type SlackDeps } from '../deps.ts';
 import { parseRequestCommand } from '../parse-command.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';

@@ -1,7 +1,7 @@
 import type { App } from '@slack/bolt';
-import type { Refusal } from '../../access/refusals.ts';
-import { parseDuration } from '../../config/duration.ts';
-import * as ui from '../blocks/index.ts';
+import type { Refusal } from '../../../access/refusals.ts';
+import { parseDuration } from '../../../config/duration.ts';
+import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 
 type Values = Record<string, Record<string, { value?: string | null; selected_option?: { value: string } | null }>>;

@@ -1,5 +1,5 @@
 import type { ModalView } from '@slack/types';
-import * as ui from '../blocks/index.ts';
+import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 import type { RequestCommand } from '../parse-command.ts';
 

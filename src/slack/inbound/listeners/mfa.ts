@@ -1,7 +1,7 @@
 import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import type { Refusal } from '../../access/refusals.ts';
-import * as ui from '../blocks/index.ts';
+import type { Refusal } from '../../../access/refusals.ts';
+import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 
 /** `<@U123|dana>` (an escaped mention) or a bare user id. */

@@ -1,7 +1,7 @@
 import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import type { Refusal } from '../../access/refusals.ts';
-import { resourceById } from '../../config/policy.ts';
-import * as ui from '../blocks/index.ts';
+import type { Refusal } from '../../../access/refusals.ts';
+import { resourceById } from '../../../config/policy.ts';
+import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 import { requestModalFor } from './request-modal.ts';
 

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { HTTPReceiver, type HTTPReceiverOptions } from '@slack/bolt';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../log.ts';
 
 /**
  * How far a request's X-Slack-Request-Timestamp may be from this machine's clock, either

@@ -1,9 +1,9 @@
 import type { AnyMiddlewareArgs, Middleware, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import { isDatabaseUnavailable } from '../db/errors.ts';
-import type { Logger } from '../log.ts';
-import * as ui from './blocks/index.ts';
-import { describeSlackError } from './slack-errors.ts';
+import { isDatabaseUnavailable } from '../../db/errors.ts';
+import type { Logger } from '../../log.ts';
+import * as ui from '../blocks/index.ts';
+import { describeSlackError } from '../slack-errors.ts';
 
 /** The code of an error from a Web API call, or from respond(). */
 const SLACK_ERROR = /^slack_(webapi_|bolt_respond_error)/;
