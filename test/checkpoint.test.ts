@@ -15,7 +15,7 @@ import { seedEvents, tamper } from './support/audit.ts';
 import { eventsThenCheckpoint, randomKey, rewriteFrom, tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
-/** RFC 8032 section 7.1, tests 1 to 3 (docs/research: recomputed with Node's crypto). */
+/** RFC 8032 section 7.1, tests 1 to 3 (the RFC's vectors; recomputed with Node's crypto). */
 const RFC8032 = [
   {
     name: 'TEST 1',

@@ -83,7 +83,8 @@ function channelName(channel: string): string {
 }
 
 /**
- * The bodies Slack sends an app (research §2), with trigger ids and response_urls the
+ * The bodies Slack sends an app (slash commands, block_actions, view_submission and event
+ * callbacks, as docs.slack.dev documents them), with trigger ids and response_urls the
  * fake issued, so whatever the app does with them next reaches the fake. Shared by the
  * HTTP driver and Socket Mode envelopes.
  */
