@@ -6,7 +6,7 @@ import type { GrantOutcome, RevokeOutcome } from './ports.ts';
 import { refuse, type Outcome } from './refusals.ts';
 import { homeRefreshes } from './requests.ts';
 import { toGrant, type GrantRow } from './store.ts';
-import type { Grant, GrantEndReason } from './types.ts';
+import { LIVE_GRANT_STATUSES, type Grant, type GrantEndReason } from './types.ts';
 
 /** Retry delays after failed provisioning or revocation: 30 s, 1 min, 2 min … at most 30 min. */
 export function retryDelayMs(attempts: number): number {
@@ -66,7 +66,7 @@ async function otherLiveGrant(ctx: AccessContext, row: GrantRow): Promise<string
     .where('user_id', '=', row.user_id)
     .where('resource_id', '=', row.resource_id)
     .where('id', '<>', row.id)
-    .where('status', 'in', ['provisioning', 'active', 'provision_failed'])
+    .where('status', 'in', LIVE_GRANT_STATUSES)
     .executeTakeFirst();
   return other?.id ?? null;
 }
@@ -142,7 +142,7 @@ async function beginEnding(ctx: AccessContext, trx: Transaction<Database>, ids: 
     .updateTable('grants')
     .set({ status: 'revoking', end_reason: reason, attempts: 0, next_attempt_at: LEASE })
     .where('id', 'in', ids)
-    .where('status', 'in', ['provisioning', 'active', 'provision_failed'])
+    .where('status', 'in', LIVE_GRANT_STATUSES)
     .returningAll()
     .execute();
   for (const row of rows) {
@@ -165,7 +165,7 @@ export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<num
     const due = await trx
       .selectFrom('grants')
       .select('id')
-      .where('status', 'in', ['active', 'provisioning', 'provision_failed'])
+      .where('status', 'in', LIVE_GRANT_STATUSES)
       .where('ends_at', '<=', ctx.now())
       .orderBy('ends_at')
       .limit(limit)

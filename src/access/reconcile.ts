@@ -3,10 +3,10 @@ import type { Database } from '../db/schema.ts';
 import type { AccessContext } from './context.ts';
 import type { RevokeOutcome } from './ports.ts';
 import { toGrant, type GrantRow } from './store.ts';
-import type { Grant } from './types.ts';
+import { LIVE_GRANT_STATUSES, type Grant, type GrantStatus } from './types.ts';
 
-/** Statuses in which a grant may still hold access in the target. */
-const MAY_HOLD_ACCESS: GrantRow['status'][] = ['provisioning', 'active', 'provision_failed', 'revoking', 'revoke_failed'];
+/** Statuses in which a grant may still hold access in the target: live, or being taken away. */
+const MAY_HOLD_ACCESS: readonly GrantStatus[] = [...LIVE_GRANT_STATUSES, 'revoking', 'revoke_failed'];
 
 /**
  * The reconcile sweep: asks each resource's provisioner what access is in place, and

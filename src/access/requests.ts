@@ -9,7 +9,7 @@ import { MfaService } from './mfa.ts';
 import { notify, type Notification } from './notifications.ts';
 import { refuse, type Outcome, type Refusal, type ResourceRef } from './refusals.ts';
 import { findGrant, findRequest, newRequestFrom, toGrant, toRequest, type RequestRow } from './store.ts';
-import type { AccessRequest, GrantStatus } from './types.ts';
+import { LIVE_GRANT_STATUSES, type AccessRequest } from './types.ts';
 
 export interface RequestInput {
   requester: string;
@@ -23,9 +23,6 @@ export interface RequestInput {
   /** The requester's current TOTP code, for a resource with require_mfa. */
   mfaCode?: string;
 }
-
-/** A grant in these states gives access, or is about to: one to a person and resource at a time (as in fileRequest's SQL). */
-const LIVE: readonly GrantStatus[] = ['provisioning', 'active', 'provision_failed'];
 
 const ref = (r: ResourcePolicy): ResourceRef => ({ id: r.id, name: r.name });
 
@@ -110,7 +107,7 @@ async function extensionRefusal(ctx: AccessContext, requester: string, resource:
   if (!grant) return { kind: 'not-found', id: grantId };
   if (grant.userId !== requester) return { kind: 'not-yours' };
   if (grant.resourceId !== resource.id) return { kind: 'extension-other-resource', grant, resource: ref(resource) };
-  if (!LIVE.includes(grant.status)) return { kind: 'extension-of-ended', grant };
+  if (!LIVE_GRANT_STATUSES.includes(grant.status)) return { kind: 'extension-of-ended', grant };
   return null;
 }
 

@@ -1,11 +1,15 @@
 /** The domain as the rest of Gatehouse sees it: plain data, no Slack, no SQL. */
 
-export type RequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+import type { GrantEndReason, GrantStatus, RequestStatus } from '../db/schema.ts';
 
-export type GrantStatus = 'provisioning' | 'active' | 'revoking' | 'ended' | 'provision_failed' | 'revoke_failed';
+/** The statuses are written once, with the tables that hold them. */
+export type { GrantEndReason, GrantStatus, RequestStatus };
 
-/** Why a grant ended: its time ran out, its holder gave it back, or someone took it away. */
-export type GrantEndReason = 'expired' | 'released' | 'revoked';
+/**
+ * A grant in these states gives access, or is about to: a person holds one such grant of a
+ * resource at a time. fileRequest's one statement (requests.ts) spells them in its SQL.
+ */
+export const LIVE_GRANT_STATUSES: readonly GrantStatus[] = ['provisioning', 'active', 'provision_failed'];
 
 export interface Approval {
   approver: string;

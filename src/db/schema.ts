@@ -49,13 +49,30 @@ export interface PolicyStateTable {
   loaded_at: ColumnType<Date, never, never>;
 }
 
+/**
+ * The states of a request and of a grant, and why a grant ended: written once, here with
+ * the tables that hold them (src/access/types.ts gives them to the rest of Gatehouse).
+ * The lists are the columns' check constraints too: test/statuses.test.ts holds them equal.
+ */
+export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'expired', 'cancelled'] as const;
+/** `pending` until enough owners approve, one denies, it expires or its requester withdraws it; only `pending` moves. */
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+export const GRANT_STATUSES = ['provisioning', 'active', 'revoking', 'ended', 'provision_failed', 'revoke_failed'] as const;
+/** `provisioning` → `active` → `revoking` → `ended`, with `provision_failed` / `revoke_failed` while retries go on. */
+export type GrantStatus = (typeof GRANT_STATUSES)[number];
+
+export const GRANT_END_REASONS = ['expired', 'released', 'revoked'] as const;
+/** Why a grant ended: its time ran out, its holder gave it back, or someone took it away. */
+export type GrantEndReason = (typeof GRANT_END_REASONS)[number];
+
 export interface AccessRequestTable {
   id: string;
   requester: string;
   resource_id: string;
   duration_ms: number;
   reason: string;
-  status: Generated<'pending' | 'approved' | 'denied' | 'expired' | 'cancelled'>;
+  status: Generated<RequestStatus>;
   approvals_required: number;
   created_at: Generated<Date>;
   expires_at: Date;
@@ -81,11 +98,11 @@ export interface GrantTable {
   request_id: string;
   user_id: string;
   resource_id: string;
-  status: 'provisioning' | 'active' | 'revoking' | 'ended' | 'provision_failed' | 'revoke_failed';
+  status: GrantStatus;
   starts_at: Date;
   ends_at: Date;
   ended_at: Date | null;
-  end_reason: 'expired' | 'released' | 'revoked' | null;
+  end_reason: GrantEndReason | null;
   attempts: Generated<number>;
   next_attempt_at: Date | null;
   last_error: string | null;
