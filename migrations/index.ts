@@ -6,6 +6,7 @@ import * as outboxHomes from './2026-11-27T0004_outbox_homes.ts';
 import * as grantDelivery from './2026-11-27T0005_grant_delivery.ts';
 import * as mfa from './2026-11-27T0006_mfa.ts';
 import * as grantEndNotify from './2026-12-03T0007_grant_end_notify.ts';
+import * as notificationKinds from './2026-12-03T0008_notification_kinds.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T0005_grant_delivery': grantDelivery,
   '2026-11-27T0006_mfa': mfa,
   '2026-12-03T0007_grant_end_notify': grantEndNotify,
+  '2026-12-03T0008_notification_kinds': notificationKinds,
 };

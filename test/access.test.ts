@@ -13,7 +13,7 @@ async function actions(t: TestDatabase, subject?: string): Promise<string[]> {
 }
 
 async function outbox(t: TestDatabase): Promise<string[]> {
-  const rows = await t.db.selectFrom('outbox').select(['kind']).where('kind', '<>', 'home.refresh').orderBy('id').execute();
+  const rows = await t.db.selectFrom('outbox').select(['kind']).where('kind', '<>', 'refresh_home').orderBy('id').execute();
   return rows.map((row) => row.kind);
 }
 
@@ -32,7 +32,7 @@ describe('asking for access', () => {
     if (!result.ok) return;
     expect(result.request).toMatchObject({ status: 'pending', durationMs: 2 * HOUR, approvalsRequired: 2, resourceName: 'Production database' });
     expect(await actions(t, result.request.id)).toEqual(['request.created']);
-    expect(await outbox(t)).toEqual(['request.submitted']);
+    expect(await outbox(t)).toEqual(['notify_request_submitted']);
     // The row, its event and its notifications, exactly as filed in one statement.
     const row = await t.db.selectFrom('access_requests').selectAll().where('id', '=', result.request.id).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ requester: ana, resource_id: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix invoice export', status: 'pending', extends_grant_id: null });
@@ -45,8 +45,8 @@ describe('asking for access', () => {
       body: expect.objectContaining({ resource: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix invoice export', approvals_required: 2 }),
     });
     const notes = await t.db.selectFrom('outbox').select(['kind', 'payload']).orderBy('id').execute();
-    expect(notes[0]).toEqual({ kind: 'request.submitted', payload: { requestId: result.request.id } });
-    expect(notes.slice(1).every((n) => n.kind === 'home.refresh')).toBe(true);
+    expect(notes[0]).toEqual({ kind: 'notify_request_submitted', payload: { requestId: result.request.id } });
+    expect(notes.slice(1).every((n) => n.kind === 'refresh_home')).toBe(true);
     expect(notes.slice(1).map((n) => (n.payload as { userId: string }).userId)).toContain(ana);
   });
 
@@ -227,7 +227,7 @@ describe('grants over time', () => {
     a.clock.advance(25 * 60_000);
     expect(await a.service.warnExpiring(10 * 60_000)).toBe(1);
     expect(await a.service.warnExpiring(10 * 60_000)).toBe(0);
-    const kinds = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'grant.expiring').execute();
+    const kinds = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'notify_grant_expiring').execute();
     expect(kinds.map((k) => k.payload.grantId)).toContain(grant.id);
   });
 

@@ -84,8 +84,8 @@ describe('MFA enrolment and codes', () => {
       ['mfa.failed', 'malformed'],
       ['mfa.enrolled', null],
     ]);
-    const kinds = await t.db.selectFrom('outbox').select('kind').where('kind', 'like', 'mfa.%').orderBy('id').execute();
-    expect(kinds.map((row) => row.kind)).toEqual(['mfa.enrolment', 'mfa.enrolled']);
+    const kinds = await t.db.selectFrom('outbox').select('kind').where('kind', 'like', 'notify_mfa_%').orderBy('id').execute();
+    expect(kinds.map((row) => row.kind)).toEqual(['notify_mfa_enrolment', 'notify_mfa_enrolled']);
   });
 
   it('keeps the secret sealed at rest, bound to its owner', async () => {
@@ -142,7 +142,7 @@ describe('MFA enrolment and codes', () => {
     const lockEvents = (await events(t, bram)).filter((e) => ['mfa.locked', 'mfa.refused'].includes(e.action));
     expect(lockEvents.map((e) => [e.action, e.body['reason']])).toEqual([['mfa.locked', 'wrong'], ['mfa.refused', 'locked']]);
     expect(lockEvents[0]?.body).toMatchObject({ failures: 5, window_minutes: 10, locked_until: until.toISOString() });
-    const alert = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'mfa.locked').executeTakeFirstOrThrow();
+    const alert = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'notify_mfa_locked').executeTakeFirstOrThrow();
     expect(alert.payload).toEqual({ userId: bram, until: until.toISOString() });
 
     a.clock.advance(LOCKOUT_MS);
@@ -241,7 +241,7 @@ describe('MFA enrolment and codes', () => {
       ['mfa.reset_refused', fatima, 'mfa-own-reset'],
       ['mfa.reset', ana, 'on'],
     ]);
-    const told = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'mfa.changed').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const told = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'notify_mfa_changed').orderBy('id', 'desc').executeTakeFirstOrThrow();
     expect(told.payload).toMatchObject({ userId: ana, change: 'reset', by: fatima });
   });
 

@@ -157,7 +157,7 @@ describe('grants through a webhook receiver', () => {
     receiver.statuses.push('hang');
     const grant = await approvedGrant('receiver hangs');
     expect(grant).toMatchObject({ status: 'provision_failed', last_error: expect.stringContaining('grant: no answer within 1000 ms') });
-    const told = await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'grant.failing' and payload ->> 'grantId' = $1`, [grant.id]);
+    const told = await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'notify_grant_failing' and payload ->> 'grantId' = $1`, [grant.id]);
     expect(Number(told.rows[0]?.n)).toBe(1);
     await t.audit.flush();
     const logged = await t.db.selectFrom('audit_log').select(['action', 'body']).where('subject', '=', grant.id).orderBy('seq').execute();
@@ -173,7 +173,7 @@ describe('grants through a webhook receiver', () => {
     receiver.statuses.push(500, 500, 500, 500);
     await service.release(grant.id, bram);
     const alerts = async () =>
-      Number((await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'grant.revoke_alert' and payload ->> 'grantId' = $1`, [grant.id])).rows[0]?.n);
+      Number((await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'notify_grant_revoke_alert' and payload ->> 'grantId' = $1`, [grant.id])).rows[0]?.n);
     for (let attempt = 1; attempt <= 4; attempt++) {
       const row = await t.db.selectFrom('grants').selectAll().where('id', '=', grant.id).executeTakeFirstOrThrow();
       expect(row).toMatchObject({ status: 'revoke_failed', attempts: attempt });

@@ -179,7 +179,7 @@ describe('the Slack bot, end to end', () => {
     const grant = await bot.t.db.selectFrom('grants').select(['id', 'user_id']).where('resource_id', '=', 'prod-db').executeTakeFirstOrThrow();
     // As recordFailure leaves it after the third failed revocation, with its alert queued.
     await bot.t.query(`update grants set status = 'revoke_failed', last_error = 'target database unreachable' where id = $1`, [grant.id]);
-    await bot.t.query(`insert into outbox (kind, payload) values ('grant.revoke_alert', $1)`, [{ grantId: grant.id }]);
+    await bot.t.query(`insert into outbox (kind, payload) values ('notify_grant_revoke_alert', $1)`, [{ grantId: grant.id }]);
     const alert = await bot.fake.waitForCall('chat.postMessage', (c) => c.args.channel === AUDIT_CHANNEL && /Removing access is failing/.test(String(c.args.text)));
     expect(String(alert.args.text)).toContain('target database unreachable');
     expect(String(alert.args.text)).toContain(`<@${grant.user_id}>`);

@@ -189,12 +189,12 @@ describe('App Home refreshes that pile up', () => {
     // Fifty changes touched one person's home while the notifier was behind.
     await bot.t.db
       .insertInto('outbox')
-      .values(Array.from({ length: 50 }, () => ({ kind: 'home.refresh', payload: { userId: busy } })))
+      .values(Array.from({ length: 50 }, () => ({ kind: 'refresh_home', payload: { userId: busy } })))
       .execute();
     const published = await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === busy && answered(call), { timeoutMs: 10_000 });
     expect(published.args.user_id).toBe(busy);
     // They are marked done once Slack has the view, a moment after it answered.
-    const left = () => bot.t.db.selectFrom('outbox').select('id').where('kind', '=', 'home.refresh').where('done_at', 'is', null).execute();
+    const left = () => bot.t.db.selectFrom('outbox').select('id').where('kind', '=', 'refresh_home').where('done_at', 'is', null).execute();
     while ((await left()).length > 0) await new Promise((resolve) => setImmediate(resolve));
     expect(bot.fake.callsTo('views.publish').filter((call) => call.args.user_id === busy)).toHaveLength(1);
   });
@@ -210,9 +210,9 @@ describe('an App Home refresh Slack refuses', () => {
   it('stays queued and is published when Slack answers again', async () => {
     const waiting = 'U0WAITING1';
     bot.fake.failNext('views.publish', { status: 500 });
-    await bot.t.db.insertInto('outbox').values({ kind: 'home.refresh', payload: { userId: waiting } }).execute();
+    await bot.t.db.insertInto('outbox').values({ kind: 'refresh_home', payload: { userId: waiting } }).execute();
     await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && call.failed, { timeoutMs: 10_000 });
-    const row = () => bot.t.db.selectFrom('outbox').select(['done_at', 'last_error']).where('kind', '=', 'home.refresh').executeTakeFirstOrThrow();
+    const row = () => bot.t.db.selectFrom('outbox').select(['done_at', 'last_error']).where('kind', '=', 'refresh_home').executeTakeFirstOrThrow();
     // Not lost: the next try gets through, and only then is it done.
     await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && answered(call), { timeoutMs: 10_000 });
     while ((await row()).done_at === null) await new Promise((resolve) => setImmediate(resolve));

@@ -66,7 +66,7 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
       body: { resource: row.resource_id, given: Number(given), required: row.approvals_required, mfa_checked: mfaChecked },
     });
     if (Number(given) < row.approvals_required) {
-      await notify(trx, { kind: 'request.progress', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+      await notify(trx, { kind: 'notify_request_progress', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
       return { ok: true, request: await toRequest(ctx, trx, row), grant: null };
     }
 
@@ -108,7 +108,7 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
       subject: grantRow.id,
       body: { request: requestId, user: row.requester, resource: row.resource_id, ends_at: grantRow.ends_at.toISOString() },
     });
-    await notify(trx, { kind: 'request.decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+    await notify(trx, { kind: 'notify_request_decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
     return { ok: true, request: await toRequest(ctx, trx, approved), grant: toGrant(ctx, grantRow) };
   });
   if (result.ok && result.grant && !options.deferProvisioning) {
@@ -151,7 +151,7 @@ export async function deny(ctx: AccessContext, requestId: string, denier: string
       .returningAll()
       .executeTakeFirstOrThrow();
     await ctx.audit.append(trx, { actor: denier, action: 'request.denied', subject: requestId, body: { resource: row.resource_id, reason: text } });
-    await notify(trx, { kind: 'request.decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+    await notify(trx, { kind: 'notify_request_decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
     return { ok: true as const, request: await toRequest(ctx, trx, denied) };
   });
 }

@@ -31,7 +31,7 @@ export async function expireStaleRequests(ctx: AccessContext, limit = 200): Prom
         subject: row.id,
         body: { resource: row.resource_id, requester: row.requester, expires_at: row.expires_at.toISOString() },
       });
-      await notify(trx, { kind: 'request.decided', requestId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+      await notify(trx, { kind: 'notify_request_decided', requestId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.requester));
     }
     return rows.length;
   });
@@ -63,7 +63,7 @@ export async function remindOwners(ctx: AccessContext, limit = 200): Promise<num
         .where('id', '=', row.id)
         .execute();
       await ctx.audit.append(trx, { actor: 'system', action: 'request.reminded', subject: row.id, body: { reminder: sent } });
-      await notify(trx, { kind: 'request.reminder', requestId: row.id });
+      await notify(trx, { kind: 'notify_request_reminder', requestId: row.id });
     }
     return due.length;
   });

@@ -53,7 +53,7 @@ export async function provisionGrant(ctx: AccessContext, grantId: string): Promi
       subject: grantId,
       body: { user: row.user_id, resource: row.resource_id, ends_at: row.ends_at.toISOString(), attempt: row.attempts, ...outcome?.record },
     });
-    await notify(trx, { kind: 'grant.active', grantId }, { kind: 'home.refresh', userId: row.user_id });
+    await notify(trx, { kind: 'notify_grant_active', grantId }, { kind: 'refresh_home', userId: row.user_id });
     return toGrant(ctx, row);
   });
 }
@@ -113,7 +113,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
         ...outcome?.record,
       },
     });
-    await notify(trx, { kind: 'grant.ended', grantId }, { kind: 'home.refresh', userId: row.user_id });
+    await notify(trx, { kind: 'notify_grant_ended', grantId }, { kind: 'refresh_home', userId: row.user_id });
     return toGrant(ctx, row);
   });
 }
@@ -230,7 +230,7 @@ export async function warnExpiring(ctx: AccessContext, withinMs: number): Promis
       )
       .returning(['id', 'user_id'])
       .execute();
-    await notify(trx, ...rows.map((row) => ({ kind: 'grant.expiring' as const, grantId: row.id })));
+    await notify(trx, ...rows.map((row) => ({ kind: 'notify_grant_expiring' as const, grantId: row.id })));
     return rows.length;
   });
 }
@@ -281,8 +281,8 @@ async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'pro
     });
     // The holder hears of it once, not at every retry; a revocation that keeps failing
     // alerts the audit channel and the owners, once.
-    if (claimed.attempts === 1) await notify(trx, { kind: 'grant.failing', grantId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.user_id));
-    if (status === 'revoke_failed' && claimed.attempts === REVOKE_ALERT_AFTER_ATTEMPTS) await notify(trx, { kind: 'grant.revoke_alert', grantId: row.id });
+    if (claimed.attempts === 1) await notify(trx, { kind: 'notify_grant_failing', grantId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.user_id));
+    if (status === 'revoke_failed' && claimed.attempts === REVOKE_ALERT_AFTER_ATTEMPTS) await notify(trx, { kind: 'notify_grant_revoke_alert', grantId: row.id });
     return toGrant(ctx, row);
   });
 }

@@ -66,7 +66,7 @@ export async function checkCodeIn(ctx: MfaContext, trx: Trx, userId: string, cod
       subject,
       body: { purpose, reason: match.reason, failures: failures.length, window_minutes: FAILURE_WINDOW_MS / 60_000, locked_until: until.toISOString() },
     });
-    await notify(trx, { kind: 'mfa.locked', userId, until: until.toISOString() }, { kind: 'home.refresh', userId });
+    await notify(trx, { kind: 'notify_mfa_locked', userId, until: until.toISOString() }, { kind: 'refresh_home', userId });
     ctx.log.warn({ userId, purpose, lockedUntil: until.toISOString() }, 'MFA locked after repeated wrong codes');
     return refuse({ kind: 'mfa-locked', until });
   }
@@ -138,7 +138,7 @@ export class MfaService {
         .onConflict((oc) => oc.column('user_id').doUpdateSet({ pending_secret: pending, pending_since: now }))
         .execute();
       await this.ctx.audit.append(trx, { actor: userId, action: 'mfa.enrolment_started', subject: userId, body: { re_enrolment: reEnrolment } });
-      await notify(trx, { kind: 'mfa.enrolment', userId }, { kind: 'home.refresh', userId });
+      await notify(trx, { kind: 'notify_mfa_enrolment', userId }, { kind: 'refresh_home', userId });
       return { ok: true as const, reEnrolment };
     });
   }
@@ -158,7 +158,7 @@ export class MfaService {
       await this.ctx.audit.append(trx, { actor: userId, action: 'mfa.enrolled', subject: userId, body: { re_enrolment: reEnrolment } });
       // Where the QR code went is read when this is delivered (takeEnrolmentMessage): its
       // message may still be being posted now.
-      await notify(trx, { kind: 'mfa.enrolled', userId, reEnrolment }, { kind: 'home.refresh', userId });
+      await notify(trx, { kind: 'notify_mfa_enrolled', userId, reEnrolment }, { kind: 'refresh_home', userId });
       return { ok: true as const, reEnrolment };
     });
   }
@@ -171,7 +171,7 @@ export class MfaService {
       const row = await trx.deleteFrom('mfa_enrolments').where('user_id', '=', userId).returningAll().executeTakeFirstOrThrow();
       await this.ctx.audit.append(trx, { actor: userId, action: 'mfa.removed', subject: userId, body: {} });
       const leftover = leftoverOf(row);
-      await notify(trx, { kind: 'mfa.changed', userId, change: 'removed', ...(leftover ? { leftover } : {}) }, { kind: 'home.refresh', userId });
+      await notify(trx, { kind: 'notify_mfa_changed', userId, change: 'removed', ...(leftover ? { leftover } : {}) }, { kind: 'refresh_home', userId });
       return { ok: true as const };
     });
   }
@@ -194,7 +194,7 @@ export class MfaService {
       const previous: MfaStatus['state'] = !row ? 'off' : row.secret ? 'on' : 'pending';
       await this.ctx.audit.append(trx, { actor: adminId, action: 'mfa.reset', subject: userId, body: { previous, was_locked: wasLocked } });
       const leftover = row ? leftoverOf(row) : undefined;
-      await notify(trx, { kind: 'mfa.changed', userId, change: 'reset', by: adminId, ...(leftover ? { leftover } : {}) }, { kind: 'home.refresh', userId });
+      await notify(trx, { kind: 'notify_mfa_changed', userId, change: 'reset', by: adminId, ...(leftover ? { leftover } : {}) }, { kind: 'refresh_home', userId });
       return { ok: true as const, previous, wasLocked };
     });
   }

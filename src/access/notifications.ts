@@ -5,28 +5,35 @@ import type { Database } from '../db/schema.ts';
  * What the people involved must be told, written to the outbox in the transaction of the
  * change. The Slack notifier renders each from the state at the time it is sent, and
  * retries until Slack has it: a crash or an outage delays a message, never loses it.
+ * Kinds are snake_case and start with what delivering does (`notify_…`, `refresh_home`,
+ * `publish_checkpoint`), never dotted: a dotted name is an audit action (src/audit/actions.ts).
+ * Renaming a kind takes a migration for the rows already queued (as 2026-12-03T0008 did).
  */
 export type Notification =
-  | { kind: 'request.submitted'; requestId: string }
-  | { kind: 'request.progress'; requestId: string }
-  | { kind: 'request.decided'; requestId: string }
-  | { kind: 'request.reminder'; requestId: string }
-  | { kind: 'grant.active'; grantId: string }
-  | { kind: 'grant.expiring'; grantId: string }
-  | { kind: 'grant.ended'; grantId: string }
-  | { kind: 'grant.failing'; grantId: string }
-  | { kind: 'home.refresh'; userId: string }
+  | { kind: 'notify_request_submitted'; requestId: string }
+  | { kind: 'notify_request_progress'; requestId: string }
+  | { kind: 'notify_request_decided'; requestId: string }
+  | { kind: 'notify_request_reminder'; requestId: string }
+  | { kind: 'notify_grant_active'; grantId: string }
+  | { kind: 'notify_grant_expiring'; grantId: string }
+  | { kind: 'notify_grant_ended'; grantId: string }
+  | { kind: 'notify_grant_failing'; grantId: string }
+  | { kind: 'refresh_home'; userId: string }
   /** A revocation that keeps failing: the audit channel and the owners are alerted. */
-  | { kind: 'grant.revoke_alert'; grantId: string }
+  | { kind: 'notify_grant_revoke_alert'; grantId: string }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
-  | { kind: 'checkpoint.publish'; checkpointId: number }
+  | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */
-  | { kind: 'mfa.enrolment'; userId: string }
+  | { kind: 'notify_mfa_enrolment'; userId: string }
   /** An enrolment confirmed: its QR code message is deleted and the person told. */
-  | { kind: 'mfa.enrolled'; userId: string; reEnrolment?: boolean }
-  | { kind: 'mfa.changed'; userId: string; change: 'removed' | 'reset'; by?: string; leftover?: EnrolmentMessage }
+  | { kind: 'notify_mfa_enrolled'; userId: string; reEnrolment?: boolean }
+  | { kind: 'notify_mfa_changed'; userId: string; change: 'removed' | 'reset'; by?: string; leftover?: EnrolmentMessage }
   /** Too many wrong codes: the audit channel is alerted and the person told. */
-  | { kind: 'mfa.locked'; userId: string; until: string };
+  | { kind: 'notify_mfa_locked'; userId: string; until: string };
+
+/** Compiles only while no kind is dotted like an audit action. */
+type NoneOf<T extends never> = T;
+type _NoDottedKinds = NoneOf<Extract<Notification['kind'], `${string}.${string}`>>;
 
 /** The direct message (and uploaded QR image) of an enrolment, to delete once it is no longer needed. */
 export interface EnrolmentMessage {
@@ -45,5 +52,5 @@ export async function notify(trx: Transaction<Database>, ...notifications: Notif
 
 /** Queues a signed checkpoint's post to the audit channel, in the transaction that stores it. */
 export function queueCheckpointPost(trx: Transaction<Database>, checkpoint: { id: number }): Promise<void> {
-  return notify(trx, { kind: 'checkpoint.publish', checkpointId: checkpoint.id });
+  return notify(trx, { kind: 'publish_checkpoint', checkpointId: checkpoint.id });
 }

@@ -152,7 +152,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       policy_sha256: loaded.sha256,
     },
   });
-  const notifications: Notification[] = [{ kind: 'request.submitted', requestId: id }, ...homeRefreshes(ctx, resource.id, requester)];
+  const notifications: Notification[] = [{ kind: 'notify_request_submitted', requestId: id }, ...homeRefreshes(ctx, resource.id, requester)];
   const kinds = notifications.map((n) => n.kind);
   const payloads = notifications.map(({ kind: _kind, ...payload }) => JSON.stringify(payload));
   const result = await ctx.audit.statement((db) =>
@@ -200,13 +200,13 @@ export async function cancelRequest(ctx: AccessContext, requestId: string, userI
       .executeTakeFirst();
     if (!row) return refuse({ kind: 'already-decided', request: current });
     await ctx.audit.append(trx, { actor: userId, action: 'request.cancelled', subject: requestId, body: { resource: row.resource_id } });
-    await notify(trx, { kind: 'request.decided', requestId }, ...homeRefreshes(ctx, row.resource_id, userId));
+    await notify(trx, { kind: 'notify_request_decided', requestId }, ...homeRefreshes(ctx, row.resource_id, userId));
     return { ok: true as const, request: await toRequest(ctx, trx, row) };
   });
 }
 
 /** Home tabs to refresh when a request on `resourceId` changes: the requester's and every owner's. */
-export function homeRefreshes(ctx: AccessContext, resourceId: string, requester: string): { kind: 'home.refresh'; userId: string }[] {
+export function homeRefreshes(ctx: AccessContext, resourceId: string, requester: string): { kind: 'refresh_home'; userId: string }[] {
   const owners = resourceOf(ctx, resourceId)?.owners ?? [];
-  return [...new Set([requester, ...owners])].map((userId) => ({ kind: 'home.refresh' as const, userId }));
+  return [...new Set([requester, ...owners])].map((userId) => ({ kind: 'refresh_home' as const, userId }));
 }

@@ -32,20 +32,20 @@ export async function sendEnrolment(out: Outbound, userId: string): Promise<void
 }
 
 /** An enrolment confirmed: its QR code and message are deleted, and the person told. */
-export async function enrolled(out: Outbound, n: Extract<Notification, { kind: 'mfa.enrolled' }>): Promise<void> {
+export async function enrolled(out: Outbound, n: Extract<Notification, { kind: 'notify_mfa_enrolled' }>): Promise<void> {
   await deleteEnrolmentMessage(out, await out.access.mfa.confirmedEnrolmentMessage(n.userId));
   await out.access.mfa.forgetEnrolmentMessage(n.userId);
   await out.to.dm(n.userId, ui.mfaEnrolledDM(n.reEnrolment === true));
 }
 
 /** MFA removed or reset: what is left of an unfinished enrolment is deleted, and the person told. */
-export async function changed(out: Outbound, n: Extract<Notification, { kind: 'mfa.changed' }>): Promise<void> {
+export async function changed(out: Outbound, n: Extract<Notification, { kind: 'notify_mfa_changed' }>): Promise<void> {
   await deleteEnrolmentMessage(out, n.leftover);
   await out.to.dm(n.userId, ui.mfaChangedDM(n.change, n.by));
 }
 
 /** Too many wrong codes: the audit channel is alerted and the person told. */
-export async function locked(out: Outbound, n: Extract<Notification, { kind: 'mfa.locked' }>): Promise<void> {
+export async function locked(out: Outbound, n: Extract<Notification, { kind: 'notify_mfa_locked' }>): Promise<void> {
   const until = new Date(n.until);
   await out.to.toAuditChannel(ui.mfaLockedAlert(n.userId, until));
   await out.to.dm(n.userId, ui.mfaLockedDM(until));

@@ -20,7 +20,7 @@ export function slackNotifications(parts: Omit<Outbound, 'to'>): Destination<Not
   return {
     deliver: (n) => deliver(out, n),
     // Home tabs are refreshed once per batch, however many changes touched them.
-    merged: { kind: 'home.refresh', by: 'userId', deliver: (userId) => publishHome(out, userId) },
+    merged: { kind: 'refresh_home', by: 'userId', deliver: (userId) => publishHome(out, userId) },
     retryDelayMs,
     describe: describeSlackError,
   };
@@ -28,32 +28,32 @@ export function slackNotifications(parts: Omit<Outbound, 'to'>): Destination<Not
 
 async function deliver(out: Outbound, n: Notification): Promise<void> {
   switch (n.kind) {
-    case 'request.submitted':
+    case 'notify_request_submitted':
       return requestSubmitted(out, n.requestId);
-    case 'request.progress':
+    case 'notify_request_progress':
       return requestProgress(out, n.requestId);
-    case 'request.decided':
+    case 'notify_request_decided':
       return requestDecided(out, n.requestId);
-    case 'request.reminder':
+    case 'notify_request_reminder':
       return remindOwners(out, n.requestId);
-    case 'grant.active':
-    case 'grant.expiring':
-    case 'grant.ended':
-    case 'grant.failing':
+    case 'notify_grant_active':
+    case 'notify_grant_expiring':
+    case 'notify_grant_ended':
+    case 'notify_grant_failing':
       return grantNotice(out, n);
-    case 'grant.revoke_alert':
+    case 'notify_grant_revoke_alert':
       return alertRevokeFailing(out, n.grantId);
-    case 'home.refresh':
+    case 'refresh_home':
       return publishHome(out, n.userId);
-    case 'checkpoint.publish':
+    case 'publish_checkpoint':
       return publishCheckpoint(out, n.checkpointId);
-    case 'mfa.enrolment':
+    case 'notify_mfa_enrolment':
       return mfa.sendEnrolment(out, n.userId);
-    case 'mfa.enrolled':
+    case 'notify_mfa_enrolled':
       return mfa.enrolled(out, n);
-    case 'mfa.changed':
+    case 'notify_mfa_changed':
       return mfa.changed(out, n);
-    case 'mfa.locked':
+    case 'notify_mfa_locked':
       return mfa.locked(out, n);
     default: {
       // A kind this version does not know (a newer replica wrote it): leave it for one that does.
