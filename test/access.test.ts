@@ -258,3 +258,31 @@ describe('grants over time', () => {
     expect(await t.audit.verify()).toMatchObject({ ok: true });
   });
 });
+
+describe('who is asked, and who may verify', () => {
+  let t: TestDatabase;
+  let a: TestAccess;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    a = testAccess(t);
+  });
+  afterAll(async () => t.destroy());
+
+  it('asks the owners of the resource to decide, never the requester', () => {
+    expect(a.service.approversOf({ resourceId: 'prod-db', requester: ana })).toEqual([dana, emil]);
+    // Ana owns staging-db too, but not her own request.
+    expect(a.service.approversOf({ resourceId: 'staging-db', requester: ana })).toEqual([dana, emil]);
+    expect(a.service.approversOf({ resourceId: 'staging-db', requester: bram })).toEqual([ana, dana, emil]);
+    expect(a.service.approversOf({ resourceId: 'dropped-from-policy', requester: ana })).toEqual([]);
+  });
+
+  it('lets auditors verify the log, and records the refusal of anyone else', async () => {
+    expect(a.service.mayVerifyAudit(PEOPLE.fatima)).toBe(true);
+    expect(a.service.mayVerifyAudit(dana)).toBe(false);
+    expect(await a.service.refuseVerification(dana)).toEqual({ kind: 'not-auditor' });
+    await t.audit.flush();
+    expect(await t.db.selectFrom('audit_log').select(['actor', 'action', 'body']).execute()).toEqual([
+      { actor: dana, action: 'audit.verify_refused', body: { reason: 'not-auditor' } },
+    ]);
+  });
+});

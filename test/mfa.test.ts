@@ -279,3 +279,65 @@ describe('MFA without GATEHOUSE_SECRETS_KEY', () => {
     expect(await t.db.selectFrom('mfa_enrolments').selectAll().execute()).toEqual([]);
   });
 });
+
+describe('which steps take a code, asked before a form opens', () => {
+  let t: TestDatabase;
+  let a: TestAccess;
+  const secrets: Record<string, string> = {};
+  let prodRequest = '';
+
+  async function enrol(userId: string): Promise<void> {
+    await a.service.mfa.begin(userId);
+    const pending = await a.service.mfa.pendingEnrolment(userId);
+    if (!pending) throw new Error('no enrolment waiting');
+    expect(await a.service.mfa.confirm(userId, await codeAt(pending.secret, a.clock.now))).toMatchObject({ ok: true });
+    secrets[userId] = pending.secret;
+    // The next code each gives is of a later time step than the one just used.
+    a.clock.advance(STEP);
+  }
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    a = testAccess(t, MFA_POLICY, { secrets: SecretBox.fromEnv(KEY) });
+  });
+  afterAll(async () => t.destroy());
+
+  it('a request for a require_mfa resource, by someone who may ask for it; one with no authenticator is told at once', async () => {
+    expect(await a.service.requestNeedsCode(ana, 'prod-db')).toEqual({ ok: false, refusal: { kind: 'mfa-not-enrolled', purpose: 'request' } });
+    expect(await a.service.requestNeedsCode(ana, 'staging-db')).toEqual({ ok: true, needsCode: false });
+    expect(await a.service.requestNeedsCode(ana, undefined)).toEqual({ ok: true, needsCode: false });
+    // Mallory may not ask for it at all: requestAccess refuses her, code or not.
+    expect(await a.service.requestNeedsCode(mallory, 'prod-db')).toEqual({ ok: true, needsCode: false });
+    await enrol(ana);
+    expect(await a.service.requestNeedsCode(ana, 'prod-db')).toEqual({ ok: true, needsCode: true });
+  });
+
+  it('an approval with approver_mfa, for an owner who may decide and has MFA on; a stranger is refused on the record', async () => {
+    const filed = await a.service.request({ requester: ana, resourceId: 'prod-db', reason: 'fix invoice export', mfaCode: await codeAt(secrets[ana]!, a.clock.now) });
+    if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
+    prodRequest = filed.request.id;
+    expect(await a.service.approvalNeedsCode(prodRequest, dana)).toEqual({ ok: false, refusal: { kind: 'mfa-not-enrolled', purpose: 'approve' } });
+    expect(await a.service.approvalNeedsCode(prodRequest, mallory)).toMatchObject({ ok: false, refusal: { kind: 'not-approver' } });
+    await t.audit.flush();
+    expect(await t.db.selectFrom('audit_log').select(['actor', 'action']).where('subject', '=', prodRequest).where('action', '=', 'approval.refused').execute()).toEqual([
+      { actor: mallory, action: 'approval.refused' },
+    ]);
+    await enrol(dana);
+    expect(await a.service.approvalNeedsCode(prodRequest, dana)).toMatchObject({ ok: true, needsCode: true, request: { id: prodRequest, status: 'pending' } });
+    // No approver_mfa, or no such request: straight to approve(), which refuses what it must.
+    const staging = await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'load test' });
+    if (!staging.ok) throw new Error(JSON.stringify(staging.refusal));
+    expect(await a.service.approvalNeedsCode(staging.request.id, dana)).toEqual({ ok: true, needsCode: false });
+    expect(await a.service.approvalNeedsCode('req_nosuchrequest', dana)).toEqual({ ok: true, needsCode: false });
+  });
+
+  it('an extension of a require_mfa grant by its holder, asked for in the request form', async () => {
+    const approved = await a.service.approve(prodRequest, dana, { mfaCode: await codeAt(secrets[dana]!, a.clock.now) });
+    if (!approved.ok || !approved.grant) throw new Error(JSON.stringify(approved));
+    const grant = approved.grant;
+    expect(await a.service.extensionNeedsCode(grant.id, ana)).toMatchObject({ needsCode: true, grant: { id: grant.id, resourceId: 'prod-db' } });
+    // Not hers, or not there: extend() refuses it.
+    expect(await a.service.extensionNeedsCode(grant.id, bram)).toEqual({ needsCode: false });
+    expect(await a.service.extensionNeedsCode('grt_nosuchgrant', ana)).toEqual({ needsCode: false });
+  });
+});

@@ -169,6 +169,11 @@ export async function mayDecide(ctx: AccessContext, requestId: string, userId: s
   });
 }
 
+/** Who is asked to decide a request: the owners of its resource under the policy in force, never its requester. */
+export function approversOf(ctx: AccessContext, request: Pick<AccessRequest, 'resourceId' | 'requester'>): string[] {
+  return (resourceOf(ctx, request.resourceId)?.owners ?? []).filter((owner) => owner !== request.requester);
+}
+
 async function lockRequest(trx: Transaction<Database>, requestId: string): Promise<RequestRow | undefined> {
   return trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).forUpdate().executeTakeFirst();
 }

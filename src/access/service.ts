@@ -1,11 +1,14 @@
+import { mayVerifyAudit, refuseVerification } from './auditors.ts';
 import type { AccessContext } from './context.ts';
-import { approve, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
+import { approve, approversOf, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { MfaService } from './mfa.ts';
+import { approvalNeedsCode, extensionNeedsCode, requestNeedsCode } from './needs-code.ts';
 import { reconcileGrants } from './reconcile.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
+import type { AccessRequest } from './types.ts';
 
 /**
  * The access rules behind one object, for the adapters (Slack, the sweeps, the CLI).
@@ -56,6 +59,30 @@ export class AccessService {
       extendsGrantId: grantId,
       ...(options.mfaCode !== undefined ? { mfaCode: options.mfaCode } : {}),
     });
+  }
+
+  /**
+   * Questions an adapter asks before it opens a form or answers: whether a step takes a
+   * code (needs-code.ts), who is asked to decide, who may verify the log. The rules answer;
+   * the adapter only renders.
+   */
+  requestNeedsCode(userId: string, resourceId: string | undefined) {
+    return requestNeedsCode(this.ctx, userId, resourceId);
+  }
+  approvalNeedsCode(requestId: string, userId: string) {
+    return approvalNeedsCode(this.ctx, requestId, userId);
+  }
+  extensionNeedsCode(grantId: string, userId: string) {
+    return extensionNeedsCode(this.ctx, grantId, userId);
+  }
+  approversOf(request: Pick<AccessRequest, 'resourceId' | 'requester'>) {
+    return approversOf(this.ctx, request);
+  }
+  mayVerifyAudit(userId: string) {
+    return mayVerifyAudit(this.ctx, userId);
+  }
+  refuseVerification(userId: string) {
+    return refuseVerification(this.ctx, userId);
   }
 
   findRequest(id: string) {

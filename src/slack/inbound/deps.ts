@@ -17,8 +17,3 @@ export interface SlackDeps {
   /** Runs the verification (in the background thread when it is up: seconds of CPU for a large log). */
   verifyAnchored(options: AnchoredVerifyOptions): Promise<AnchoredVerifyResult>;
 }
-
-/** Members of the policy's `auditors` group may run /verify-audit. */
-export function isAuditor(deps: SlackDeps, userId: string): boolean {
-  return deps.policy().policy.groups.get('auditors')?.includes(userId) ?? false;
-}

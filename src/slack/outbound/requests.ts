@@ -12,7 +12,7 @@ export async function requestSubmitted(out: Outbound, requestId: string): Promis
   const request = await mustRequest(out, requestId);
   if (request.status !== 'pending') return updateCards(out, request);
   const resource = resourceById(out.policy().policy, request.resourceId);
-  const owners = (resource?.owners ?? []).filter((owner) => owner !== request.requester);
+  const owners = out.access.approversOf(request);
   const posted = await out.db.selectFrom('approval_cards').select(['owner', 'channel']).where('request_id', '=', requestId).execute();
   const card = ui.approvalCard(request, { viewerIsApprover: true });
   if (resource?.approvalChannel) {
@@ -50,10 +50,9 @@ export async function requestDecided(out: Outbound, requestId: string): Promise<
 export async function remindOwners(out: Outbound, requestId: string): Promise<void> {
   const request = await mustRequest(out, requestId);
   if (request.status !== 'pending') return;
-  const owners = resourceById(out.policy().policy, request.resourceId)?.owners ?? [];
   const approved = new Set(request.approvals.map((a) => a.approver));
-  for (const owner of owners) {
-    if (owner === request.requester || approved.has(owner)) continue;
+  for (const owner of out.access.approversOf(request)) {
+    if (approved.has(owner)) continue;
     await out.to.dm(owner, ui.ownerReminderDM(request));
   }
 }

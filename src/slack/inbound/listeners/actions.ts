@@ -1,6 +1,5 @@
 import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { Refusal } from '../../../access/refusals.ts';
-import { resourceById } from '../../../config/policy.ts';
 import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
 import { requestModalFor } from './request-modal.ts';
@@ -23,26 +22,16 @@ async function confirm({ body, respond }: Pick<Click, 'body' | 'respond'>, text:
   if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, text });
 }
 
-/** Whether approving this request takes the approver's code (approver_mfa); false for an unknown request, which approve() refuses. */
-async function approvalNeedsCode(deps: SlackDeps, requestId: string): Promise<boolean> {
-  const { resources } = deps.policy().policy;
-  if (!resources.some((resource) => resource.approverMfa)) return false;
-  const request = await deps.access.findRequest(requestId);
-  return request !== null && resourceById(deps.policy().policy, request.resourceId)?.approverMfa === true;
-}
-
 /** Buttons on cards, DMs, /access and App Home. The id they act on travels in `value`. */
 export function registerActions(app: App, deps: SlackDeps): void {
   app.action<BlockButtonAction>(ui.ACTION.approve, async ({ ack, body, action, respond, client }) => {
     await ack();
     const requestId = action.value ?? '';
-    if (await approvalNeedsCode(deps, requestId)) {
-      // approver_mfa: only an owner who may decide gets the code form; the code is checked with the approval.
-      const allowed = await deps.access.mayDecide(requestId, body.user.id, 'approve');
-      if (!allowed.ok) return refuse({ body, respond, client }, allowed.refusal);
-      const status = await deps.access.mfa.status(body.user.id);
-      if (status.state !== 'on') return refuse({ body, respond, client }, { kind: 'mfa-not-enrolled', purpose: 'approve' });
-      await client.views.open({ trigger_id: body.trigger_id, view: ui.mfaModal({ purpose: 'approve', requestId }, allowed.request) });
+    const step = await deps.access.approvalNeedsCode(requestId, body.user.id);
+    if (!step.ok) return refuse({ body, respond, client }, step.refusal);
+    if (step.needsCode) {
+      // approver_mfa: the code form; the code is checked with the approval.
+      await client.views.open({ trigger_id: body.trigger_id, view: ui.mfaModal({ purpose: 'approve', requestId }, step.request) });
       return;
     }
     const result = await deps.access.approve(requestId, body.user.id);
@@ -73,11 +62,11 @@ export function registerActions(app: App, deps: SlackDeps): void {
 
   app.action<BlockButtonAction>(ui.ACTION.extendGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const grant = await deps.access.findGrant(action.value ?? '');
-    if (grant && grant.userId === body.user.id && resourceById(deps.policy().policy, grant.resourceId)?.requireMfa) {
-      // The extension of a resource that needs MFA is asked for in the form, with its code field.
-      const prefill = { resourceId: grant.resourceId, reason: 'extension of an active grant' };
-      await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, body.user.id, prefill, { extendsGrantId: grant.id }) });
+    const step = await deps.access.extensionNeedsCode(action.value ?? '', body.user.id);
+    if (step.needsCode) {
+      // Asked for in the request form, which has the code field.
+      const prefill = { resourceId: step.grant.resourceId, reason: 'extension of an active grant' };
+      await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, body.user.id, prefill, { extendsGrantId: step.grant.id }) });
       return;
     }
     const result = await deps.access.extend(action.value ?? '', body.user.id);

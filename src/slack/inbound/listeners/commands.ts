@@ -1,9 +1,8 @@
 import type { App } from '@slack/bolt';
 import { cleanFreeText, readReason } from '../../../access/free-text.ts';
 import { parseDuration } from '../../../config/duration.ts';
-import { resourceById } from '../../../config/policy.ts';
 import * as ui from '../../blocks/index.ts';
-import { isAuditor, type SlackDeps } from '../deps.ts';
+import type { SlackDeps } from '../deps.ts';
 import { parseRequestCommand } from '../parse-command.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
 import { accessMfa } from './mfa.ts';
@@ -21,14 +20,13 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       return;
     }
     const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
-    const resource = parsed.resourceId ? resourceById(deps.policy().policy, parsed.resourceId) : undefined;
-    // A resource that needs MFA is asked for in the form, which has a field for the code.
-    const needsCode = resource?.requireMfa === true && resource.requesters.includes(command.user_id);
-    if (needsCode && (await deps.access.mfa.status(command.user_id)).state !== 'on') {
-      await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'mfa-not-enrolled', purpose: 'request' }) });
+    const step = await deps.access.requestNeedsCode(command.user_id, parsed.resourceId);
+    if (!step.ok) {
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage(step.refusal) });
       return;
     }
-    if (!parsed.resourceId || !parsed.reason || !durationValid || needsCode) {
+    // A request that takes a code is asked for in the form, which has a field for it.
+    if (!parsed.resourceId || !parsed.reason || !durationValid || step.needsCode) {
       // Something is missing or malformed: the form, filled with what was given.
       await client.views.open({ trigger_id: command.trigger_id, view: requestModalFor(deps, command.user_id, parsed, { channelId: command.channel_id }) });
       return;
@@ -38,8 +36,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
       return;
     }
-    const owners = resourceById(deps.policy().policy, result.request.resourceId)?.owners.filter((o) => o !== command.user_id) ?? [];
-    await respond({ response_type: 'ephemeral', ...ui.sentToApprovers(result.request, owners.length) });
+    await respond({ response_type: 'ephemeral', ...ui.sentToApprovers(result.request, deps.access.approversOf(result.request).length) });
   });
 
   app.command('/access', async ({ ack, command, respond, client }) => {
@@ -60,10 +57,9 @@ export function registerCommands(app: App, deps: SlackDeps): void {
   });
 
   app.command('/verify-audit', async ({ ack, command, respond, client, context }) => {
-    if (!isAuditor(deps, command.user_id)) {
+    if (!deps.access.mayVerifyAudit(command.user_id)) {
       await ack();
-      await deps.audit.record({ actor: command.user_id, action: 'audit.verify_refused', body: { reason: 'not-auditor' } });
-      await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'not-auditor' }) });
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage(await deps.access.refuseVerification(command.user_id)) });
       return;
     }
     await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed and every checkpoint checked…' });

@@ -1,0 +1,13 @@
+import type { AccessContext } from './context.ts';
+import type { Refusal } from './refusals.ts';
+
+/** Members of the policy's `auditors` group may run /verify-audit. */
+export function mayVerifyAudit(ctx: AccessContext, userId: string): boolean {
+  return ctx.policy().policy.groups.get('auditors')?.includes(userId) ?? false;
+}
+
+/** Someone else asked to verify the log: refused, and the refusal is on the record. */
+export async function refuseVerification(ctx: AccessContext, userId: string): Promise<Refusal> {
+  await ctx.audit.record({ actor: userId, action: 'audit.verify_refused', body: { reason: 'not-auditor' } });
+  return { kind: 'not-auditor' };
+}
