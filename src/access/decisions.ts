@@ -3,7 +3,7 @@ import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { readReason } from './free-text.ts';
 import { provisionGrant } from './grants.ts';
-import { newId } from './ids.ts';
+import { newGrantId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
 import { checkCodeIn } from './mfa.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome, type Refusal } from './refusals.ts';
@@ -32,7 +32,7 @@ export const FIRST_RETRY_MS = 30_000;
  * exactly one click moves the request to approved and creates the grant. The grant is
  * then provisioned at once, after the commit.
  */
-export async function approve(ctx: AccessContext, requestId: string, approver: string, options: ApproveOptions = {}): Promise<ApproveResult> {
+export async function approve(ctx: AccessContext, requestId: RequestId, approver: SlackUserId, options: ApproveOptions = {}): Promise<ApproveResult> {
   const result = await ctx.audit.transact(async (trx): Promise<ApproveResult> => {
     const row = await lockRequest(trx, requestId);
     if (!row) return refuse({ kind: 'not-found', id: requestId });
@@ -81,7 +81,7 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
     const grantRow = await trx
       .insertInto('grants')
       .values({
-        id: newId('grt'),
+        id: newGrantId(),
         request_id: requestId,
         user_id: row.requester,
         resource_id: row.resource_id,
@@ -123,7 +123,7 @@ export async function approve(ctx: AccessContext, requestId: string, approver: s
  * (the database gone that instant) must not read as a failed approval: the grant waits in
  * `provisioning` and the retry sweep provisions it.
  */
-export async function provisionSoon(ctx: AccessContext, grantId: string): Promise<Grant | null> {
+export async function provisionSoon(ctx: AccessContext, grantId: GrantId): Promise<Grant | null> {
   try {
     return await provisionGrant(ctx, grantId);
   } catch (err) {
@@ -133,7 +133,7 @@ export async function provisionSoon(ctx: AccessContext, grantId: string): Promis
 }
 
 /** An owner denies, with a reason the requester will read (the same limit as a request's reason). */
-export async function deny(ctx: AccessContext, requestId: string, denier: string, reason: string): Promise<Outcome<{ request: AccessRequest }>> {
+export async function deny(ctx: AccessContext, requestId: RequestId, denier: SlackUserId, reason: string): Promise<Outcome<{ request: AccessRequest }>> {
   const read = readReason(reason);
   if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
   if (read.text === '') return refuse({ kind: 'deny-reason-required' });
@@ -160,7 +160,7 @@ export async function deny(ctx: AccessContext, requestId: string, denier: string
  * Whether `userId` may decide `requestId` now, before a form for the decision opens (Deny
  * asks for a reason first, an approval with approver_mfa for a code). A refusal of someone who may not decide is on the record.
  */
-export async function mayDecide(ctx: AccessContext, requestId: string, userId: string, decision: 'approve' | 'deny'): Promise<Outcome<{ request: AccessRequest }>> {
+export async function mayDecide(ctx: AccessContext, requestId: RequestId, userId: SlackUserId, decision: 'approve' | 'deny'): Promise<Outcome<{ request: AccessRequest }>> {
   return ctx.audit.transact(async (trx) => {
     const row = await trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
     if (!row) return refuse({ kind: 'not-found', id: requestId });
@@ -170,11 +170,11 @@ export async function mayDecide(ctx: AccessContext, requestId: string, userId: s
 }
 
 /** Who is asked to decide a request: the owners of its resource under the policy in force, never its requester. */
-export function approversOf(ctx: AccessContext, request: Pick<AccessRequest, 'resourceId' | 'requester'>): string[] {
+export function approversOf(ctx: AccessContext, request: Pick<AccessRequest, 'resourceId' | 'requester'>): SlackUserId[] {
   return (resourceOf(ctx, request.resourceId)?.owners ?? []).filter((owner) => owner !== request.requester);
 }
 
-async function lockRequest(trx: Transaction<Database>, requestId: string): Promise<RequestRow | undefined> {
+async function lockRequest(trx: Transaction<Database>, requestId: RequestId): Promise<RequestRow | undefined> {
   return trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).forUpdate().executeTakeFirst();
 }
 
@@ -182,7 +182,7 @@ async function lockRequest(trx: Transaction<Database>, requestId: string): Promi
  * Who may decide: an owner of the resource under the policy in force, never the requester,
  * and only while the request is pending. A refused attempt by someone else is on the record.
  */
-async function checkDecider(ctx: AccessContext, trx: Transaction<Database>, row: RequestRow, userId: string, decision: 'approve' | 'deny'): Promise<Refusal | null> {
+async function checkDecider(ctx: AccessContext, trx: Transaction<Database>, row: RequestRow, userId: SlackUserId, decision: 'approve' | 'deny'): Promise<Refusal | null> {
   const request = await toRequest(ctx, trx, row);
   if (row.status !== 'pending') return { kind: 'already-decided', request };
   const owners = resourceOf(ctx, row.resource_id)?.owners ?? [];

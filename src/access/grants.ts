@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
+import type { GrantId, SlackUserId } from './ids.ts';
 import { notify } from './notifications.ts';
 import type { GrantOutcome, RevokeOutcome } from './ports.ts';
 import { refuse, type Outcome } from './refusals.ts';
@@ -21,7 +22,7 @@ const LEASE = sql<Date>`now() + interval '60 seconds'`;
  * provisioner, and records the outcome. Safe to call from any replica at any time: a grant
  * another process holds is left alone. Returns the grant as it ends up, or null if not claimed.
  */
-export async function provisionGrant(ctx: AccessContext, grantId: string): Promise<Grant | null> {
+export async function provisionGrant(ctx: AccessContext, grantId: GrantId): Promise<Grant | null> {
   const claimed = await claim(ctx, grantId, ['provisioning', 'provision_failed']);
   if (!claimed) return null;
   const grant = toGrant(ctx, claimed);
@@ -59,7 +60,7 @@ export async function provisionGrant(ctx: AccessContext, grantId: string): Promi
 }
 
 /** Another grant of the same resource to the same person that still gives access, if any. */
-async function otherLiveGrant(ctx: AccessContext, row: GrantRow): Promise<string | null> {
+async function otherLiveGrant(ctx: AccessContext, row: GrantRow): Promise<GrantId | null> {
   const other = await ctx.db
     .selectFrom('grants')
     .select('id')
@@ -72,11 +73,11 @@ async function otherLiveGrant(ctx: AccessContext, row: GrantRow): Promise<string
 }
 
 /** Takes access away for a grant that is ending: idempotent, retried until it succeeds. */
-export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<Grant | null> {
+export async function revokeGrant(ctx: AccessContext, grantId: GrantId): Promise<Grant | null> {
   const claimed = await claim(ctx, grantId, ['revoking', 'revoke_failed']);
   if (!claimed) return null;
   const resource = resourceOf(ctx, claimed.resource_id);
-  let keptFor: string | null = null;
+  let keptFor: GrantId | null = null;
   let outcome: RevokeOutcome | void;
   try {
     // A resource dropped from the policy has no provisioner left to call: nothing to undo.
@@ -119,7 +120,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
 }
 
 /** The holder gives access back early ("I'm done"). */
-export async function releaseGrant(ctx: AccessContext, grantId: string, userId: string): Promise<Outcome<{ grant: Grant }>> {
+export async function releaseGrant(ctx: AccessContext, grantId: GrantId, userId: SlackUserId): Promise<Outcome<{ grant: Grant }>> {
   const started = await ctx.audit.transact(async (trx) => {
     const current = await trx.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst();
     if (!current) return refuse({ kind: 'not-found', id: grantId });
@@ -136,7 +137,7 @@ export async function releaseGrant(ctx: AccessContext, grantId: string, userId: 
  * Moves grants to `revoking` with their audit events, in the caller's transaction. Only
  * grants not already ending move; the rows that moved are returned.
  */
-async function beginEnding(ctx: AccessContext, trx: Transaction<Database>, ids: string[], reason: GrantEndReason, actor: string): Promise<GrantRow[]> {
+async function beginEnding(ctx: AccessContext, trx: Transaction<Database>, ids: GrantId[], reason: GrantEndReason, actor: string): Promise<GrantRow[]> {
   if (ids.length === 0) return [];
   const rows = await trx
     .updateTable('grants')
@@ -180,7 +181,7 @@ export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<num
 /** Revocations run a few at a time: a minute in which many grants end must not end them one by one. */
 const REVOKE_CONCURRENCY = 8;
 
-async function revokeAll(ctx: AccessContext, ids: string[]): Promise<number> {
+async function revokeAll(ctx: AccessContext, ids: GrantId[]): Promise<number> {
   let ended = 0;
   let next = 0;
   const worker = async () => {
@@ -239,7 +240,7 @@ export async function warnExpiring(ctx: AccessContext, withinMs: number): Promis
  * Claims a grant for one attempt: bumps its attempt count and leases it for a minute, in a
  * short transaction of its own, so a crash mid-attempt leaves it for the retry sweep.
  */
-async function claim(ctx: AccessContext, grantId: string, statuses: GrantRow['status'][]): Promise<GrantRow | undefined> {
+async function claim(ctx: AccessContext, grantId: GrantId, statuses: GrantRow['status'][]): Promise<GrantRow | undefined> {
   return ctx.db.transaction().execute(async (trx) => {
     const locked = await trx
       .selectFrom('grants')

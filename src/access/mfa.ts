@@ -10,6 +10,7 @@ import type { Database } from '../db/schema.ts';
 import { sealContext } from '../mfa/sealing.ts';
 import { matchCode, newTotpSecret } from '../mfa/totp.ts';
 import type { AccessContext } from './context.ts';
+import type { SlackUserId } from './ids.ts';
 import { notify, type EnrolmentMessage } from './notifications.ts';
 import { refuse, type MfaPurpose, type Outcome } from './refusals.ts';
 
@@ -38,7 +39,7 @@ type Trx = Transaction<Database>;
  * locked, even a right code is refused. `confirm` checks the secret being enrolled; every
  * other purpose checks the one in force and uses up the code's time step.
  */
-export async function checkCodeIn(ctx: MfaContext, trx: Trx, userId: string, code: string, purpose: MfaPurpose, subject = userId): Promise<Outcome<{ step: number }>> {
+export async function checkCodeIn(ctx: MfaContext, trx: Trx, userId: SlackUserId, code: string, purpose: MfaPurpose, subject: string = userId): Promise<Outcome<{ step: number }>> {
   if (!ctx.secrets) return refuse({ kind: 'mfa-unavailable' });
   const now = ctx.now();
   await trx.insertInto('mfa_guards').values({ user_id: userId }).onConflict((oc) => oc.column('user_id').doNothing()).execute();
@@ -89,11 +90,11 @@ export class MfaService {
     return Boolean(this.ctx.secrets);
   }
 
-  isAdmin(userId: string): boolean {
+  isAdmin(userId: SlackUserId): boolean {
     return this.ctx.policy().policy.mfaAdmins.includes(userId);
   }
 
-  async status(userId: string): Promise<MfaStatus> {
+  async status(userId: SlackUserId): Promise<MfaStatus> {
     const [row, guard] = await Promise.all([
       this.ctx.db.selectFrom('mfa_enrolments').select(['secret', 'pending_secret', 'enrolled_at']).where('user_id', '=', userId).executeTakeFirst(),
       this.ctx.db.selectFrom('mfa_guards').select('locked_until').where('user_id', '=', userId).executeTakeFirst(),
@@ -109,7 +110,7 @@ export class MfaService {
   }
 
   /** Checks a code in a transaction of its own (for steps that are not a change of their own). */
-  check(userId: string, code: string, purpose: MfaPurpose, subject?: string): Promise<Outcome<{ step: number }>> {
+  check(userId: SlackUserId, code: string, purpose: MfaPurpose, subject?: string): Promise<Outcome<{ step: number }>> {
     return this.ctx.audit.transact((trx) => checkCodeIn(this.ctx, trx, userId, code, purpose, subject));
   }
 
@@ -118,7 +119,7 @@ export class MfaService {
    * person by direct message. Someone already enrolled must give a current code first
    * (`currentCode`), and their old authenticator keeps working until the new one is confirmed.
    */
-  begin(userId: string, currentCode?: string): Promise<Outcome<{ reEnrolment: boolean }>> {
+  begin(userId: SlackUserId, currentCode?: string): Promise<Outcome<{ reEnrolment: boolean }>> {
     const box = this.ctx.secrets;
     if (!box) return Promise.resolve(refuse({ kind: 'mfa-unavailable' }));
     return this.ctx.audit.transact(async (trx) => {
@@ -144,7 +145,7 @@ export class MfaService {
   }
 
   /** Confirms the enrolment waiting for `userId` with a code from the new authenticator. */
-  confirm(userId: string, code: string): Promise<Outcome<{ reEnrolment: boolean }>> {
+  confirm(userId: SlackUserId, code: string): Promise<Outcome<{ reEnrolment: boolean }>> {
     return this.ctx.audit.transact(async (trx) => {
       const checked = await checkCodeIn(this.ctx, trx, userId, code, 'confirm');
       if (!checked.ok) return checked;
@@ -164,7 +165,7 @@ export class MfaService {
   }
 
   /** Turns MFA off for `userId`, who proves it is them with a current code. */
-  remove(userId: string, code: string): Promise<Outcome<object>> {
+  remove(userId: SlackUserId, code: string): Promise<Outcome<object>> {
     return this.ctx.audit.transact(async (trx) => {
       const checked = await checkCodeIn(this.ctx, trx, userId, code, 'remove');
       if (!checked.ok) return checked;
@@ -180,7 +181,7 @@ export class MfaService {
    * An MFA admin (the policy's `mfa_admins`) clears another person's MFA and any lockout,
    * for a lost phone: they enrol again with `/access mfa`. Nobody resets their own.
    */
-  reset(adminId: string, userId: string): Promise<Outcome<{ previous: MfaStatus['state']; wasLocked: boolean }>> {
+  reset(adminId: SlackUserId, userId: SlackUserId): Promise<Outcome<{ previous: MfaStatus['state']; wasLocked: boolean }>> {
     return this.ctx.audit.transact(async (trx) => {
       const refusal = !this.isAdmin(adminId) ? 'not-mfa-admin' : adminId === userId ? 'mfa-own-reset' : null;
       if (refusal) {
@@ -200,7 +201,7 @@ export class MfaService {
   }
 
   /** Where the QR code of an enrolment was sent, so that it can be deleted once it is used. */
-  async rememberEnrolmentMessage(userId: string, message: EnrolmentMessage): Promise<void> {
+  async rememberEnrolmentMessage(userId: SlackUserId, message: EnrolmentMessage): Promise<void> {
     await this.ctx.db
       .updateTable('mfa_enrolments')
       .set({ enrolment_channel: message.channel, enrolment_ts: message.ts ?? null, enrolment_file: message.file ?? null })
@@ -212,7 +213,7 @@ export class MfaService {
    * The QR code message of a confirmed enrolment, to delete; undefined while another
    * enrolment waits (its own delivery deletes it). Forgotten once deleted.
    */
-  async confirmedEnrolmentMessage(userId: string): Promise<EnrolmentMessage | undefined> {
+  async confirmedEnrolmentMessage(userId: SlackUserId): Promise<EnrolmentMessage | undefined> {
     const row = await this.ctx.db
       .selectFrom('mfa_enrolments')
       .select(['pending_secret', 'enrolment_channel', 'enrolment_ts', 'enrolment_file'])
@@ -221,7 +222,7 @@ export class MfaService {
     return !row || row.pending_secret ? undefined : leftoverOf(row);
   }
 
-  async forgetEnrolmentMessage(userId: string): Promise<void> {
+  async forgetEnrolmentMessage(userId: SlackUserId): Promise<void> {
     await this.ctx.db
       .updateTable('mfa_enrolments')
       .set({ enrolment_channel: null, enrolment_ts: null, enrolment_file: null })
@@ -231,7 +232,7 @@ export class MfaService {
   }
 
   /** The secret waiting to be confirmed, opened for its QR code; null when none waits. */
-  async pendingEnrolment(userId: string): Promise<{ secret: string; reEnrolment: boolean; leftover: EnrolmentMessage | undefined } | null> {
+  async pendingEnrolment(userId: SlackUserId): Promise<{ secret: string; reEnrolment: boolean; leftover: EnrolmentMessage | undefined } | null> {
     const row = await this.ctx.db.selectFrom('mfa_enrolments').selectAll().where('user_id', '=', userId).executeTakeFirst();
     if (!row?.pending_secret) return null;
     if (!this.ctx.secrets) throw new Error('an MFA enrolment waits, but GATEHOUSE_SECRETS_KEY is not set to open it');

@@ -5,6 +5,7 @@
  */
 import { resourceOf, type AccessContext } from './context.ts';
 import { mayDecide } from './decisions.ts';
+import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 import { MfaService } from './mfa.ts';
 import { refuse, type Outcome } from './refusals.ts';
 import { findGrant } from './store.ts';
@@ -14,7 +15,7 @@ import type { AccessRequest, Grant } from './types.ts';
  * A request for a resource with require_mfa, by someone who may ask for it (anyone else is
  * refused by requestAccess, code or not). No resource named yet: no code yet either.
  */
-export async function requestNeedsCode(ctx: AccessContext, requester: string, resourceId: string | undefined): Promise<Outcome<{ needsCode: boolean }>> {
+export async function requestNeedsCode(ctx: AccessContext, requester: SlackUserId, resourceId: string | undefined): Promise<Outcome<{ needsCode: boolean }>> {
   const resource = resourceId === undefined ? undefined : resourceOf(ctx, resourceId);
   const needsCode = resource?.requireMfa === true && resource.requesters.includes(requester);
   if (needsCode && (await new MfaService(ctx).status(requester)).state !== 'on') return refuse({ kind: 'mfa-not-enrolled', purpose: 'request' });
@@ -28,8 +29,8 @@ export async function requestNeedsCode(ctx: AccessContext, requester: string, re
  */
 export async function approvalNeedsCode(
   ctx: AccessContext,
-  requestId: string,
-  approver: string,
+  requestId: RequestId,
+  approver: SlackUserId,
 ): Promise<Outcome<{ needsCode: false } | { needsCode: true; request: AccessRequest }>> {
   if (!(await approverMfaApplies(ctx, requestId))) return { ok: true, needsCode: false };
   const allowed = await mayDecide(ctx, requestId, approver, 'approve');
@@ -38,7 +39,7 @@ export async function approvalNeedsCode(
   return { ok: true, needsCode: true, request: allowed.request };
 }
 
-async function approverMfaApplies(ctx: AccessContext, requestId: string): Promise<boolean> {
+async function approverMfaApplies(ctx: AccessContext, requestId: RequestId): Promise<boolean> {
   if (!ctx.policy().policy.resources.some((resource) => resource.approverMfa)) return false;
   const row = await ctx.db.selectFrom('access_requests').select('resource_id').where('id', '=', requestId).executeTakeFirst();
   return row !== undefined && resourceOf(ctx, row.resource_id)?.approverMfa === true;
@@ -49,7 +50,7 @@ async function approverMfaApplies(ctx: AccessContext, requestId: string): Promis
  * the request form (it has the code field). Anything else goes to extend() at once, which
  * refuses what it must.
  */
-export async function extensionNeedsCode(ctx: AccessContext, grantId: string, holder: string): Promise<{ needsCode: false } | { needsCode: true; grant: Grant }> {
+export async function extensionNeedsCode(ctx: AccessContext, grantId: GrantId, holder: SlackUserId): Promise<{ needsCode: false } | { needsCode: true; grant: Grant }> {
   const grant = await findGrant(ctx, grantId);
   if (grant && grant.userId === holder && resourceOf(ctx, grant.resourceId)?.requireMfa) return { needsCode: true, grant };
   return { needsCode: false };

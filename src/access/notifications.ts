@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import type { GrantId, RequestId, SlackUserId } from '../db/ids.ts';
 import type { Database } from '../db/schema.ts';
 
 /**
@@ -10,26 +11,26 @@ import type { Database } from '../db/schema.ts';
  * Renaming a kind takes a migration for the rows already queued (as 2026-12-03T0008 did).
  */
 export type Notification =
-  | { kind: 'notify_request_submitted'; requestId: string }
-  | { kind: 'notify_request_progress'; requestId: string }
-  | { kind: 'notify_request_decided'; requestId: string }
-  | { kind: 'notify_request_reminder'; requestId: string }
-  | { kind: 'notify_grant_active'; grantId: string }
-  | { kind: 'notify_grant_expiring'; grantId: string }
-  | { kind: 'notify_grant_ended'; grantId: string }
-  | { kind: 'notify_grant_failing'; grantId: string }
-  | { kind: 'refresh_home'; userId: string }
+  | { kind: 'notify_request_submitted'; requestId: RequestId }
+  | { kind: 'notify_request_progress'; requestId: RequestId }
+  | { kind: 'notify_request_decided'; requestId: RequestId }
+  | { kind: 'notify_request_reminder'; requestId: RequestId }
+  | { kind: 'notify_grant_active'; grantId: GrantId }
+  | { kind: 'notify_grant_expiring'; grantId: GrantId }
+  | { kind: 'notify_grant_ended'; grantId: GrantId }
+  | { kind: 'notify_grant_failing'; grantId: GrantId }
+  | { kind: 'refresh_home'; userId: SlackUserId }
   /** A revocation that keeps failing: the audit channel and the owners are alerted. */
-  | { kind: 'notify_grant_revoke_alert'; grantId: string }
+  | { kind: 'notify_grant_revoke_alert'; grantId: GrantId }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
   | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */
-  | { kind: 'notify_mfa_enrolment'; userId: string }
+  | { kind: 'notify_mfa_enrolment'; userId: SlackUserId }
   /** An enrolment confirmed: its QR code message is deleted and the person told. */
-  | { kind: 'notify_mfa_enrolled'; userId: string; reEnrolment?: boolean }
-  | { kind: 'notify_mfa_changed'; userId: string; change: 'removed' | 'reset'; by?: string; leftover?: EnrolmentMessage }
+  | { kind: 'notify_mfa_enrolled'; userId: SlackUserId; reEnrolment?: boolean }
+  | { kind: 'notify_mfa_changed'; userId: SlackUserId; change: 'removed' | 'reset'; by?: SlackUserId; leftover?: EnrolmentMessage }
   /** Too many wrong codes: the audit channel is alerted and the person told. */
-  | { kind: 'notify_mfa_locked'; userId: string; until: string };
+  | { kind: 'notify_mfa_locked'; userId: SlackUserId; until: string };
 
 /** Compiles only while no kind is dotted like an audit action. */
 type NoneOf<T extends never> = T;

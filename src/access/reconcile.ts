@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { AccessContext } from './context.ts';
+import { asGrantId, asRequestId, asSlackUserId, type GrantId, type SlackUserId } from './ids.ts';
 import type { RevokeOutcome } from './ports.ts';
 import { toGrant, type GrantRow } from './store.ts';
 import { LIVE_GRANT_STATUSES, type Grant, type GrantStatus } from './types.ts';
@@ -24,12 +25,15 @@ export async function reconcileGrants(ctx: AccessContext): Promise<number> {
     revoked += await ctx.audit.transact(async (trx) => {
       const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtextextended(${`gatehouse:reconcile:${resource.id}`}, 0)) as locked`.execute(trx);
       if (!rows[0]?.locked) return 0;
-      const drift = provisioner.inPlace ? await grantsWithoutLiveGrant(trx, await provisioner.inPlace()) : await holdersWithoutLiveGrant(trx, resource.id, await provisioner.holders!());
+      // What the target reports is typed here, where it arrives: grant ids (parsed from role names), or people.
+      const drift = provisioner.inPlace
+        ? await grantsWithoutLiveGrant(trx, (await provisioner.inPlace()).map(asGrantId))
+        : await holdersWithoutLiveGrant(trx, resource.id, (await provisioner.holders!()).map(asSlackUserId));
       let count = 0;
       for (const { id, row } of drift) {
         const grant: Grant = row
           ? toGrant(ctx, row)
-          : { id, requestId: '', userId: '', resourceId: resource.id, resourceName: resource.name, status: 'ended', startsAt: ctx.now(), endsAt: ctx.now(), endedAt: ctx.now(), endReason: null, lastError: null };
+          : { id, requestId: asRequestId(''), userId: asSlackUserId(''), resourceId: resource.id, resourceName: resource.name, status: 'ended', startsAt: ctx.now(), endsAt: ctx.now(), endedAt: ctx.now(), endReason: null, lastError: null };
         let outcome: RevokeOutcome | void;
         try {
           outcome = await provisioner.revoke(grant);
@@ -51,10 +55,10 @@ export async function reconcileGrants(ctx: AccessContext): Promise<number> {
   return revoked;
 }
 
-type Drift = { id: string; row: GrantRow | undefined }[];
+type Drift = { id: GrantId; row: GrantRow | undefined }[];
 
 /** Of the grants whose access is in place, those no live grant covers. */
-async function grantsWithoutLiveGrant(trx: Transaction<Database>, found: string[]): Promise<Drift> {
+async function grantsWithoutLiveGrant(trx: Transaction<Database>, found: GrantId[]): Promise<Drift> {
   if (found.length === 0) return [];
   const live = await trx.selectFrom('grants').select('id').where('id', 'in', found).where('status', 'in', MAY_HOLD_ACCESS).execute();
   const covered = new Set(live.map((row) => row.id));
@@ -69,7 +73,7 @@ async function grantsWithoutLiveGrant(trx: Transaction<Database>, found: string[
  * Of the people who have shared access, those who held a grant of this resource and hold
  * no live one: each as their latest grant, which the revocation and the record name.
  */
-async function holdersWithoutLiveGrant(trx: Transaction<Database>, resourceId: string, holders: string[]): Promise<Drift> {
+async function holdersWithoutLiveGrant(trx: Transaction<Database>, resourceId: string, holders: SlackUserId[]): Promise<Drift> {
   if (holders.length === 0) return [];
   const rows = await trx
     .selectFrom('grants')

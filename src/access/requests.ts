@@ -4,7 +4,7 @@ import { parseDuration } from '../config/duration.ts';
 import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { readReason } from './free-text.ts';
-import { newId } from './ids.ts';
+import { newRequestId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
 import { MfaService } from './mfa.ts';
 import { notify, type Notification } from './notifications.ts';
 import { refuse, type Outcome, type Refusal, type ResourceRef } from './refusals.ts';
@@ -12,14 +12,14 @@ import { findGrant, findRequest, newRequestFrom, toGrant, toRequest, type Reques
 import { LIVE_GRANT_STATUSES, type AccessRequest } from './types.ts';
 
 export interface RequestInput {
-  requester: string;
+  requester: SlackUserId;
   resourceId: string;
   /** As typed (`2h`); unset means the resource's default. */
   duration?: string;
   /** As typed; cleaned here, and refused over MAX_REASON_LENGTH (src/access/free-text.ts). */
   reason: string;
   /** The grant this request would extend: checked here to be the requester's, live, and of this resource. */
-  extendsGrantId?: string;
+  extendsGrantId?: GrantId;
   /** The requester's current TOTP code, for a resource with require_mfa. */
   mfaCode?: string;
 }
@@ -27,7 +27,7 @@ export interface RequestInput {
 const ref = (r: ResourcePolicy): ResourceRef => ({ id: r.id, name: r.name });
 
 /** The resources this person may ask for. */
-export function requestableBy(ctx: AccessContext, userId: string): ResourcePolicy[] {
+export function requestableBy(ctx: AccessContext, userId: SlackUserId): ResourcePolicy[] {
   return ctx.policy().policy.resources.filter((r) => r.requesters.includes(userId));
 }
 
@@ -68,7 +68,7 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   }
 
   const filing: Filing = {
-    id: newId('req'),
+    id: newRequestId(),
     requester: input.requester,
     resource,
     durationMs,
@@ -102,7 +102,7 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
 }
 
 /** Why `requester` may not extend `grantId` by asking for `resource`; null when they may. */
-async function extensionRefusal(ctx: AccessContext, requester: string, resource: ResourcePolicy, grantId: string): Promise<Refusal | null> {
+async function extensionRefusal(ctx: AccessContext, requester: SlackUserId, resource: ResourcePolicy, grantId: GrantId): Promise<Refusal | null> {
   const grant = await findGrant(ctx, grantId);
   if (!grant) return { kind: 'not-found', id: grantId };
   if (grant.userId !== requester) return { kind: 'not-yours' };
@@ -112,16 +112,16 @@ async function extensionRefusal(ctx: AccessContext, requester: string, resource:
 }
 
 interface Filing {
-  id: string;
-  requester: string;
+  id: RequestId;
+  requester: SlackUserId;
   resource: ResourcePolicy;
   durationMs: number;
   reason: string;
-  extendsGrantId: string | null;
+  extendsGrantId: GrantId | null;
 }
 
 /** The inserted request's columns (all null when nothing was inserted), and the grant already held, if that stopped it. */
-type FiledRow = { [K in keyof RequestRow]: RequestRow[K] | null } & { held_id: string | null };
+type FiledRow = { [K in keyof RequestRow]: RequestRow[K] | null } & { held_id: GrantId | null };
 
 /**
  * Files a request in one statement, so the command that asked waits for one round trip
@@ -186,7 +186,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
 }
 
 /** The requester withdraws a pending request. */
-export async function cancelRequest(ctx: AccessContext, requestId: string, userId: string): Promise<Outcome<{ request: AccessRequest }>> {
+export async function cancelRequest(ctx: AccessContext, requestId: RequestId, userId: SlackUserId): Promise<Outcome<{ request: AccessRequest }>> {
   return ctx.audit.transact(async (trx) => {
     const current = await findRequest(ctx, requestId, trx);
     if (!current) return refuse({ kind: 'not-found', id: requestId });
@@ -206,7 +206,7 @@ export async function cancelRequest(ctx: AccessContext, requestId: string, userI
 }
 
 /** Home tabs to refresh when a request on `resourceId` changes: the requester's and every owner's. */
-export function homeRefreshes(ctx: AccessContext, resourceId: string, requester: string): { kind: 'refresh_home'; userId: string }[] {
+export function homeRefreshes(ctx: AccessContext, resourceId: string, requester: SlackUserId): { kind: 'refresh_home'; userId: SlackUserId }[] {
   const owners = resourceOf(ctx, resourceId)?.owners ?? [];
   return [...new Set([requester, ...owners])].map((userId) => ({ kind: 'refresh_home' as const, userId }));
 }

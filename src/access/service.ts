@@ -8,6 +8,7 @@ import { approvalNeedsCode, extensionNeedsCode, requestNeedsCode } from './needs
 import { reconcileGrants } from './reconcile.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
+import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 import type { AccessRequest } from './types.ts';
 
 /**
@@ -22,33 +23,33 @@ export class AccessService {
     this.mfa = new MfaService(ctx);
   }
 
-  requestable(userId: string) {
+  requestable(userId: SlackUserId) {
     return requestableBy(this.ctx, userId);
   }
   request(input: RequestInput) {
     return requestAccess(this.ctx, input);
   }
-  cancel(requestId: string, userId: string) {
+  cancel(requestId: RequestId, userId: SlackUserId) {
     return cancelRequest(this.ctx, requestId, userId);
   }
-  approve(requestId: string, approver: string, options?: ApproveOptions) {
+  approve(requestId: RequestId, approver: SlackUserId, options?: ApproveOptions) {
     return approve(this.ctx, requestId, approver, options);
   }
   /** Provisions a grant approved with `deferProvisioning`; if that fails, the retry sweep does. */
-  provision(grantId: string) {
+  provision(grantId: GrantId) {
     return provisionSoon(this.ctx, grantId);
   }
-  mayDecide(requestId: string, userId: string, decision: 'approve' | 'deny' = 'deny') {
+  mayDecide(requestId: RequestId, userId: SlackUserId, decision: 'approve' | 'deny' = 'deny') {
     return mayDecide(this.ctx, requestId, userId, decision);
   }
-  deny(requestId: string, denier: string, reason: string) {
+  deny(requestId: RequestId, denier: SlackUserId, reason: string) {
     return deny(this.ctx, requestId, denier, reason);
   }
-  release(grantId: string, userId: string) {
+  release(grantId: GrantId, userId: SlackUserId) {
     return releaseGrant(this.ctx, grantId, userId);
   }
   /** Files a request to extend a grant: a new request, approved again by the owners. */
-  async extend(grantId: string, userId: string, options: { reason?: string; mfaCode?: string } = {}) {
+  async extend(grantId: GrantId, userId: SlackUserId, options: { reason?: string; mfaCode?: string } = {}) {
     const grant = await findGrant(this.ctx, grantId);
     if (!grant) return { ok: false as const, refusal: { kind: 'not-found' as const, id: grantId } };
     if (grant.userId !== userId) return { ok: false as const, refusal: { kind: 'not-yours' as const } };
@@ -66,39 +67,39 @@ export class AccessService {
    * code (needs-code.ts), who is asked to decide, who may verify the log. The rules answer;
    * the adapter only renders.
    */
-  requestNeedsCode(userId: string, resourceId: string | undefined) {
+  requestNeedsCode(userId: SlackUserId, resourceId: string | undefined) {
     return requestNeedsCode(this.ctx, userId, resourceId);
   }
-  approvalNeedsCode(requestId: string, userId: string) {
+  approvalNeedsCode(requestId: RequestId, userId: SlackUserId) {
     return approvalNeedsCode(this.ctx, requestId, userId);
   }
-  extensionNeedsCode(grantId: string, userId: string) {
+  extensionNeedsCode(grantId: GrantId, userId: SlackUserId) {
     return extensionNeedsCode(this.ctx, grantId, userId);
   }
   approversOf(request: Pick<AccessRequest, 'resourceId' | 'requester'>) {
     return approversOf(this.ctx, request);
   }
-  mayVerifyAudit(userId: string) {
+  mayVerifyAudit(userId: SlackUserId) {
     return mayVerifyAudit(this.ctx, userId);
   }
-  refuseVerification(userId: string) {
+  refuseVerification(userId: SlackUserId) {
     return refuseVerification(this.ctx, userId);
   }
 
-  findRequest(id: string) {
+  findRequest(id: RequestId) {
     return findRequest(this.ctx, id);
   }
-  findGrant(id: string) {
+  findGrant(id: GrantId) {
     return findGrant(this.ctx, id);
   }
-  holdingsOf(userId: string) {
+  holdingsOf(userId: SlackUserId) {
     return holdingsOf(this.ctx, userId);
   }
-  awaitingDecisionBy(userId: string) {
+  awaitingDecisionBy(userId: SlackUserId) {
     return awaitingDecisionBy(this.ctx, userId);
   }
   /** For screens: the first `limit` waiting for this person, and the total. */
-  awaitingDecisionPage(userId: string, limit = 20) {
+  awaitingDecisionPage(userId: SlackUserId, limit = 20) {
     return awaitingDecisionPage(this.ctx, userId, limit);
   }
 

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AccessRequestTable, Database, GrantTable } from '../db/schema.ts';
 import { resourceName, type AccessContext } from './context.ts';
+import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 import type { AccessRequest, Approval, Grant } from './types.ts';
 
 export type RequestRow = Selectable<AccessRequestTable>;
@@ -80,18 +81,18 @@ export async function toRequests(ctx: AccessContext, db: Kysely<Database>, rows:
   return rows.map((row) => requestFrom(ctx, row, byRequest.get(row.id) ?? []));
 }
 
-export async function findRequest(ctx: AccessContext, id: string, db: Kysely<Database> = ctx.db): Promise<AccessRequest | null> {
+export async function findRequest(ctx: AccessContext, id: RequestId, db: Kysely<Database> = ctx.db): Promise<AccessRequest | null> {
   const row = await db.selectFrom('access_requests').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toRequest(ctx, db, row) : null;
 }
 
-export async function findGrant(ctx: AccessContext, id: string, db: Kysely<Database> = ctx.db): Promise<Grant | null> {
+export async function findGrant(ctx: AccessContext, id: GrantId, db: Kysely<Database> = ctx.db): Promise<Grant | null> {
   const row = await db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toGrant(ctx, row) : null;
 }
 
 /** A person's grants that are not over, and their pending requests. */
-export async function holdingsOf(ctx: AccessContext, userId: string): Promise<{ grants: Grant[]; requests: AccessRequest[] }> {
+export async function holdingsOf(ctx: AccessContext, userId: SlackUserId): Promise<{ grants: Grant[]; requests: AccessRequest[] }> {
   const grants = await ctx.db.selectFrom('grants').selectAll().where('user_id', '=', userId).where('status', '<>', 'ended').orderBy('ends_at').execute();
   const requests = await ctx.db
     .selectFrom('access_requests')
@@ -107,7 +108,7 @@ export async function holdingsOf(ctx: AccessContext, userId: string): Promise<{ 
 }
 
 /** Pending requests this person may decide and has not approved yet. */
-export async function awaitingDecisionBy(ctx: AccessContext, userId: string): Promise<AccessRequest[]> {
+export async function awaitingDecisionBy(ctx: AccessContext, userId: SlackUserId): Promise<AccessRequest[]> {
   const owned = ctx.policy().policy.resources.filter((r) => r.owners.includes(userId)).map((r) => r.id);
   if (owned.length === 0) return [];
   const rows = await ctx.db
@@ -128,7 +129,7 @@ export async function awaitingDecisionBy(ctx: AccessContext, userId: string): Pr
  * The first `limit` pending requests this person may decide, soonest to expire first, and
  * how many there are in all: enough for a screen, however many are waiting.
  */
-export async function awaitingDecisionPage(ctx: AccessContext, userId: string, limit: number): Promise<{ requests: AccessRequest[]; total: number }> {
+export async function awaitingDecisionPage(ctx: AccessContext, userId: SlackUserId, limit: number): Promise<{ requests: AccessRequest[]; total: number }> {
   const owned = ctx.policy().policy.resources.filter((r) => r.owners.includes(userId)).map((r) => r.id);
   if (owned.length === 0) return { requests: [], total: 0 };
   const base = ctx.db

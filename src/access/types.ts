@@ -1,5 +1,6 @@
 /** The domain as the rest of Gatehouse sees it: plain data, no Slack, no SQL. */
 
+import type { GrantId, RequestId, SlackUserId } from '../db/ids.ts';
 import type { GrantEndReason, GrantStatus, RequestStatus } from '../db/schema.ts';
 
 /** The statuses are written once, with the tables that hold them. */
@@ -12,15 +13,15 @@ export type { GrantEndReason, GrantStatus, RequestStatus };
 export const LIVE_GRANT_STATUSES: readonly GrantStatus[] = ['provisioning', 'active', 'provision_failed'];
 
 export interface Approval {
-  approver: string;
+  approver: SlackUserId;
   at: Date;
   /** The approver gave a right MFA code with it (approver_mfa). */
   mfaChecked?: boolean;
 }
 
 export interface AccessRequest {
-  id: string;
-  requester: string;
+  id: RequestId;
+  requester: SlackUserId;
   resourceId: string;
   resourceName: string;
   durationMs: number;
@@ -36,15 +37,15 @@ export interface AccessRequest {
   decidedBy: string | null;
   denyReason: string | null;
   /** Set when this request asks to extend an existing grant. */
-  extendsGrantId: string | null;
+  extendsGrantId: GrantId | null;
   /** The requester gave a right MFA code with it (require_mfa). */
   mfaChecked?: boolean;
 }
 
 export interface Grant {
-  id: string;
-  requestId: string;
-  userId: string;
+  id: GrantId;
+  requestId: RequestId;
+  userId: SlackUserId;
   resourceId: string;
   resourceName: string;
   status: GrantStatus;

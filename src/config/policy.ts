@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
+import { asSlackUserId, type SlackUserId } from '../db/ids.ts';
 import { formatDuration } from './duration.ts';
 import {
   FileSchema, GroupsSchema, isRecord, resourceSchema, USER_ID, type ProvisionerConfig, type ProvisionerSchema, type ResourceFields,
@@ -20,9 +21,9 @@ export interface ResourcePolicy {
   id: string;
   name: string;
   /** Expanded from groups, de-duplicated and sorted Slack user ids. */
-  owners: string[];
+  owners: SlackUserId[];
   /** Expanded from groups, de-duplicated and sorted Slack user ids. */
-  requesters: string[];
+  requesters: SlackUserId[];
   defaultDurationMs: number;
   maxDurationMs: number;
   approvalsRequired: number;
@@ -42,9 +43,9 @@ export interface Policy {
   /** A signed checkpoint is made after this many events or this long, whichever comes first. */
   checkpointEveryEvents: number;
   checkpointEveryMs: number;
-  groups: ReadonlyMap<string, readonly string[]>;
+  groups: ReadonlyMap<string, readonly SlackUserId[]>;
   /** Who may reset another person's MFA (expanded from groups, like owners). */
-  mfaAdmins: string[];
+  mfaAdmins: SlackUserId[];
   resources: ResourcePolicy[];
 }
 
@@ -84,7 +85,7 @@ function formatProblem(file: string, { path, line, message }: PolicyProblem): st
 
 type PathSegment = PropertyKey;
 interface Finding { path: PathSegment[]; message: string }
-type Groups = ReadonlyMap<string, readonly string[]>;
+type Groups = ReadonlyMap<string, readonly SlackUserId[]>;
 
 function findingsFrom(error: z.ZodError, prefix: PathSegment[] = []): Finding[] {
   return error.issues.flatMap((issue) => {
@@ -96,12 +97,13 @@ function findingsFrom(error: z.ZodError, prefix: PathSegment[] = []): Finding[] 
   });
 }
 
-function uniqueSorted(ids: Iterable<string>): string[] {
+function uniqueSorted<T extends string>(ids: Iterable<T>): T[] {
   return [...new Set(ids)].sort();
 }
 
-function expand(entries: readonly string[], groups: Groups): string[] {
-  return uniqueSorted(entries.flatMap((entry) => (USER_ID.test(entry) ? [entry] : groups.get(entry) ?? [])));
+/** The policy file is where owners, requesters and admins arrive: their ids are typed here, once the schema has checked them. */
+function expand(entries: readonly string[], groups: Groups): SlackUserId[] {
+  return uniqueSorted(entries.flatMap((entry) => (USER_ID.test(entry) ? [asSlackUserId(entry)] : groups.get(entry) ?? [])));
 }
 
 /** Rules that span fields or resources, checked on whatever passed the schema. */
@@ -245,7 +247,7 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
   });
   const groupsResult = GroupsSchema.default({}).safeParse(raw['groups']);
   const groups = groupsResult.success
-    ? new Map(Object.entries(groupsResult.data).map(([name, ids]) => [name, uniqueSorted(ids)] as const))
+    ? new Map(Object.entries(groupsResult.data).map(([name, ids]) => [name, uniqueSorted(ids.map(asSlackUserId))] as const))
     : undefined;
   const mfaAdmins = top.success ? top.data.mfa_admins : [];
   findings.push(...crossCheck(resources, groups, mfaAdmins));

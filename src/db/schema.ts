@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 
 /**
  * One row per audit event, append-only. `canonical` holds the exact bytes that were hashed
@@ -67,8 +68,8 @@ export const GRANT_END_REASONS = ['expired', 'released', 'revoked'] as const;
 export type GrantEndReason = (typeof GRANT_END_REASONS)[number];
 
 export interface AccessRequestTable {
-  id: string;
-  requester: string;
+  id: RequestId;
+  requester: SlackUserId;
   resource_id: string;
   duration_ms: number;
   reason: string;
@@ -77,9 +78,10 @@ export interface AccessRequestTable {
   created_at: Generated<Date>;
   expires_at: Date;
   decided_at: Date | null;
+  /** A person, or `system` (expiry). */
   decided_by: string | null;
   deny_reason: string | null;
-  extends_grant_id: string | null;
+  extends_grant_id: GrantId | null;
   policy_sha256: string;
   reminders_sent: Generated<number>;
   next_reminder_at: Date | null;
@@ -87,16 +89,16 @@ export interface AccessRequestTable {
 }
 
 export interface ApprovalTable {
-  request_id: string;
-  approver: string;
+  request_id: RequestId;
+  approver: SlackUserId;
   created_at: Generated<Date>;
   mfa_checked: Generated<boolean>;
 }
 
 export interface GrantTable {
-  id: string;
-  request_id: string;
-  user_id: string;
+  id: GrantId;
+  request_id: RequestId;
+  user_id: SlackUserId;
   resource_id: string;
   status: GrantStatus;
   starts_at: Date;
@@ -112,10 +114,10 @@ export interface GrantTable {
 }
 
 export interface ApprovalCardTable {
-  request_id: string;
+  request_id: RequestId;
   channel: string;
   ts: string;
-  owner: string | null;
+  owner: SlackUserId | null;
 }
 
 export interface OutboxTable {
@@ -153,7 +155,7 @@ export interface AuditCheckpointTable {
 
 /** A person's TOTP secrets, sealed (SecretBox, context `mfa:<user_id>`). See migration 0006. */
 export interface MfaEnrolmentTable {
-  user_id: string;
+  user_id: SlackUserId;
   secret: Buffer | null;
   pending_secret: Buffer | null;
   enrolled_at: Date | null;
@@ -166,7 +168,7 @@ export interface MfaEnrolmentTable {
 }
 
 export interface MfaGuardTable {
-  user_id: string;
+  user_id: SlackUserId;
   failures: ColumnType<Date[], Date[] | undefined, Date[]>;
   locked_until: Date | null;
 }

@@ -1,9 +1,10 @@
 import type { HomeView } from '@slack/types';
+import type { SlackUserId } from '../access/ids.ts';
 import type { AccessService } from '../access/service.ts';
 import * as ui from './blocks/index.ts';
 
 /** A person's Home tab as it stands now: drawn when opened, and redrawn by the notifier. */
-export async function homeView(access: AccessService, userId: string): Promise<HomeView> {
+export async function homeView(access: AccessService, userId: SlackUserId): Promise<HomeView> {
   const [{ grants, requests }, waiting, mfa] = await Promise.all([
     access.holdingsOf(userId),
     access.awaitingDecisionPage(userId),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { asSlackUserId } from '../../src/access/ids.ts';
 import { AccessService } from '../../src/access/service.ts';
 import type { Grant } from '../../src/access/types.ts';
 import type { LoadedPolicy } from '../../src/config/policy.ts';
@@ -10,13 +11,13 @@ import type { TestDatabase } from './db.ts';
 
 /** People in the test policy. */
 export const PEOPLE = {
-  ana: 'U0ANA0001', // contractor
-  bram: 'U0BRAM001', // contractor
-  dana: 'U0DANA001', // db owner
-  emil: 'U0EMIL001', // db owner
-  fatima: 'U0FATIMA1', // auditor
-  mallory: 'U0MALLORY', // nobody
-} as const;
+  ana: asSlackUserId('U0ANA0001'), // contractor
+  bram: asSlackUserId('U0BRAM001'), // contractor
+  dana: asSlackUserId('U0DANA001'), // db owner
+  emil: asSlackUserId('U0EMIL001'), // db owner
+  fatima: asSlackUserId('U0FATIMA1'), // auditor
+  mallory: asSlackUserId('U0MALLORY'), // nobody
+};
 
 export const TEST_POLICY = `
 audit_channel: C0AUDIT01

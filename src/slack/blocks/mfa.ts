@@ -1,5 +1,6 @@
 /** Step-up MFA on Slack's surfaces: the enrolment message, the code form, status and alerts. */
 import type { ModalView } from '@slack/types';
+import { asRequestId, type RequestId } from '../../access/ids.ts';
 import type { MfaPurpose } from '../../access/refusals.ts';
 import type { AccessRequest, Grant } from '../../access/types.ts';
 import type { MfaStatus } from '../../access/mfa.ts';
@@ -12,7 +13,7 @@ import { GLYPH, escapeText, formatWhen, listMentions, mention, resourceLabel, tr
 export interface MfaModalContext {
   purpose: Exclude<MfaPurpose, 'request'>;
   /** For `approve`: the request being approved. */
-  requestId?: string;
+  requestId?: RequestId;
 }
 
 const CODE_HINT = 'The 6-digit code your authenticator app shows for Gatehouse now.';
@@ -63,7 +64,7 @@ export function readMfaModalContext(privateMetadata: string | undefined): MfaMod
     const value = JSON.parse(privateMetadata ?? '') as Record<string, unknown>;
     if (typeof value.purpose !== 'string' || !PURPOSES.has(value.purpose)) return null;
     const purpose = value.purpose as MfaModalContext['purpose'];
-    return { purpose, ...(typeof value.requestId === 'string' ? { requestId: value.requestId } : {}) };
+    return { purpose, ...(typeof value.requestId === 'string' ? { requestId: asRequestId(value.requestId) } : {}) };
   } catch {
     return null;
   }

@@ -1,6 +1,7 @@
 /** The request form (when a slash command is incomplete, or from App Home) and the deny form. */
 import type { InputBlock, ModalView, PlainTextOption } from '@slack/types';
 import { MAX_REASON_LENGTH } from '../../access/free-text.ts';
+import { asGrantId, type GrantId } from '../../access/ids.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { requestPhrase } from './approval-card.ts';
@@ -23,7 +24,7 @@ export interface RequestModalContext {
   /** Where the command was typed, to answer there. */
   channelId?: string;
   /** Set when the form asks to extend this grant. */
-  extendsGrantId?: string;
+  extendsGrantId?: GrantId;
 }
 
 export interface RequestModalInput {
@@ -61,7 +62,7 @@ export function readRequestModalContext(privateMetadata: string | undefined): Re
     const { channelId, extendsGrantId } = value as Record<string, unknown>;
     return {
       ...(typeof channelId === 'string' ? { channelId } : {}),
-      ...(typeof extendsGrantId === 'string' ? { extendsGrantId } : {}),
+      ...(typeof extendsGrantId === 'string' ? { extendsGrantId: asGrantId(extendsGrantId) } : {}),
     };
   } catch {
     return {};

@@ -1,4 +1,5 @@
 import { sendCredentialsOnce } from '../../access/delivery.ts';
+import type { GrantId } from '../../access/ids.ts';
 import type { Notification } from '../../access/notifications.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
@@ -23,7 +24,7 @@ export async function grantNotice(out: Outbound, n: GrantNotice): Promise<void> 
 }
 
 /** A revocation still failing after several attempts: the audit channel and every owner hear of it. */
-export async function alertRevokeFailing(out: Outbound, grantId: string): Promise<void> {
+export async function alertRevokeFailing(out: Outbound, grantId: GrantId): Promise<void> {
   const grant = await out.access.findGrant(grantId);
   // Taken away meanwhile: nothing to alert about any more.
   if (!grant || grant.status !== 'revoke_failed') return;

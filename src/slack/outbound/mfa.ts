@@ -1,3 +1,4 @@
+import type { SlackUserId } from '../../access/ids.ts';
 import type { EnrolmentMessage, Notification } from '../../access/notifications.ts';
 import { otpauthUri, qrPng } from '../../mfa/totp.ts';
 import * as ui from '../blocks/index.ts';
@@ -10,7 +11,7 @@ import type { Outbound } from './outbound.ts';
  * secret now: an enrolment confirmed or replaced meanwhile sends nothing (or the newest).
  * Where it went is remembered at once, so a retry or the confirmation deletes it.
  */
-export async function sendEnrolment(out: Outbound, userId: string): Promise<void> {
+export async function sendEnrolment(out: Outbound, userId: SlackUserId): Promise<void> {
   const pending = await out.access.mfa.pendingEnrolment(userId);
   if (!pending) return;
   await deleteEnrolmentMessage(out, pending.leftover);
@@ -52,7 +53,7 @@ export async function locked(out: Outbound, n: Extract<Notification, { kind: 'no
 }
 
 /** The label an authenticator app shows: the person's name when Slack gives it, else their id. */
-async function displayName(out: Outbound, userId: string): Promise<string> {
+async function displayName(out: Outbound, userId: SlackUserId): Promise<string> {
   try {
     const info = await out.client.users.info({ user: userId });
     return info.user?.profile?.display_name || info.user?.real_name || info.user?.name || userId;

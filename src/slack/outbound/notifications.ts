@@ -1,3 +1,4 @@
+import { asSlackUserId } from '../../access/ids.ts';
 import type { Notification } from '../../access/notifications.ts';
 import type { Destination } from '../../outbox/outbox-pump.ts';
 import { describeSlackError, retryDelayMs } from '../slack-errors.ts';
@@ -20,7 +21,7 @@ export function slackNotifications(parts: Omit<Outbound, 'to'>): Destination<Not
   return {
     deliver: (n) => deliver(out, n),
     // Home tabs are refreshed once per batch, however many changes touched them.
-    merged: { kind: 'refresh_home', by: 'userId', deliver: (userId) => publishHome(out, userId) },
+    merged: { kind: 'refresh_home', by: 'userId', deliver: (userId) => publishHome(out, asSlackUserId(userId)) },
     retryDelayMs,
     describe: describeSlackError,
   };

@@ -1,3 +1,4 @@
+import type { RequestId, SlackUserId } from '../../access/ids.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
@@ -8,7 +9,7 @@ import type { Outbound } from './outbound.ts';
  * direct message, and a word to the requester. Cards already posted (an earlier try) are
  * recorded and not posted again; a request decided meanwhile only has its cards updated.
  */
-export async function requestSubmitted(out: Outbound, requestId: string): Promise<void> {
+export async function requestSubmitted(out: Outbound, requestId: RequestId): Promise<void> {
   const request = await mustRequest(out, requestId);
   if (request.status !== 'pending') return updateCards(out, request);
   const resource = resourceById(out.policy().policy, request.resourceId);
@@ -27,12 +28,12 @@ export async function requestSubmitted(out: Outbound, requestId: string): Promis
 }
 
 /** An approval that was not yet enough: the cards show who approved. */
-export async function requestProgress(out: Outbound, requestId: string): Promise<void> {
+export async function requestProgress(out: Outbound, requestId: RequestId): Promise<void> {
   return updateCards(out, await mustRequest(out, requestId));
 }
 
 /** A request approved, denied or expired: the cards say so, and the requester hears. */
-export async function requestDecided(out: Outbound, requestId: string): Promise<void> {
+export async function requestDecided(out: Outbound, requestId: RequestId): Promise<void> {
   const request = await mustRequest(out, requestId);
   await updateCards(out, request);
   if (request.status === 'approved') {
@@ -47,7 +48,7 @@ export async function requestDecided(out: Outbound, requestId: string): Promise<
 }
 
 /** Each owner who has not approved yet hears again, by DM. */
-export async function remindOwners(out: Outbound, requestId: string): Promise<void> {
+export async function remindOwners(out: Outbound, requestId: RequestId): Promise<void> {
   const request = await mustRequest(out, requestId);
   if (request.status !== 'pending') return;
   const approved = new Set(request.approvals.map((a) => a.approver));
@@ -57,7 +58,7 @@ export async function remindOwners(out: Outbound, requestId: string): Promise<vo
   }
 }
 
-async function postCard(out: Outbound, request: AccessRequest, channel: string, owner: string | null, card: ui.Message): Promise<void> {
+async function postCard(out: Outbound, request: AccessRequest, channel: string, owner: SlackUserId | null, card: ui.Message): Promise<void> {
   const result = await out.client.chat.postMessage({ channel, text: card.text, blocks: card.blocks });
   await out.db
     .insertInto('approval_cards')
@@ -73,12 +74,12 @@ async function updateCards(out: Outbound, request: AccessRequest): Promise<void>
   for (const { channel, ts } of cards) await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
 }
 
-async function grantOf(out: Outbound, requestId: string) {
+async function grantOf(out: Outbound, requestId: RequestId) {
   const row = await out.db.selectFrom('grants').select('id').where('request_id', '=', requestId).executeTakeFirst();
   return row ? out.access.findGrant(row.id) : null;
 }
 
-async function mustRequest(out: Outbound, id: string): Promise<AccessRequest> {
+async function mustRequest(out: Outbound, id: RequestId): Promise<AccessRequest> {
   const request = await out.access.findRequest(id);
   if (!request) throw new Error(`request ${id} not found`);
   return request;

@@ -2,6 +2,7 @@ import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareAr
 import type { Refusal } from '../../../access/refusals.ts';
 import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
+import { grantIdIn, requestIdIn, userOf } from '../ids.ts';
 import { requestModalFor } from './request-modal.ts';
 
 type Click = Pick<SlackActionMiddlewareArgs<BlockButtonAction> & AllMiddlewareArgs, 'body' | 'respond' | 'client'>;
@@ -26,56 +27,56 @@ async function confirm({ body, respond }: Pick<Click, 'body' | 'respond'>, text:
 export function registerActions(app: App, deps: SlackDeps): void {
   app.action<BlockButtonAction>(ui.ACTION.approve, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const requestId = action.value ?? '';
-    const step = await deps.access.approvalNeedsCode(requestId, body.user.id);
+    const requestId = requestIdIn(action);
+    const step = await deps.access.approvalNeedsCode(requestId, userOf(body));
     if (!step.ok) return refuse({ body, respond, client }, step.refusal);
     if (step.needsCode) {
       // approver_mfa: the code form; the code is checked with the approval.
       await client.views.open({ trigger_id: body.trigger_id, view: ui.mfaModal({ purpose: 'approve', requestId }, step.request) });
       return;
     }
-    const result = await deps.access.approve(requestId, body.user.id);
+    const result = await deps.access.approve(requestId, userOf(body));
     if (!result.ok) await refuse({ body, respond, client }, result.refusal);
     // Success shows on every owner's card through the outbox.
   });
 
   app.action<BlockButtonAction>(ui.ACTION.deny, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const allowed = await deps.access.mayDecide(action.value ?? '', body.user.id);
+    const allowed = await deps.access.mayDecide(requestIdIn(action), userOf(body));
     if (!allowed.ok) return refuse({ body, respond, client }, allowed.refusal);
     await client.views.open({ trigger_id: body.trigger_id, view: ui.denyModal(allowed.request) });
   });
 
   app.action<BlockButtonAction>(ui.ACTION.cancelRequest, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const result = await deps.access.cancel(action.value ?? '', body.user.id);
+    const result = await deps.access.cancel(requestIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
     await confirm({ body, respond }, `✖️ Your request for ${ui.escapeText(result.request.resourceName)} is cancelled.`);
   });
 
   app.action<BlockButtonAction>(ui.ACTION.endGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const result = await deps.access.release(action.value ?? '', body.user.id);
+    const result = await deps.access.release(grantIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
     await confirm({ body, respond }, `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.`);
   });
 
   app.action<BlockButtonAction>(ui.ACTION.extendGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const step = await deps.access.extensionNeedsCode(action.value ?? '', body.user.id);
+    const step = await deps.access.extensionNeedsCode(grantIdIn(action), userOf(body));
     if (step.needsCode) {
       // Asked for in the request form, which has the code field.
       const prefill = { resourceId: step.grant.resourceId, reason: 'extension of an active grant' };
-      await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, body.user.id, prefill, { extendsGrantId: step.grant.id }) });
+      await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, userOf(body), prefill, { extendsGrantId: step.grant.id }) });
       return;
     }
-    const result = await deps.access.extend(action.value ?? '', body.user.id);
+    const result = await deps.access.extend(grantIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
     await confirm({ body, respond }, `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.`);
   });
 
   app.action<BlockButtonAction>(ui.ACTION.openRequestModal, async ({ ack, body, client }) => {
     await ack();
-    await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, body.user.id, {}) });
+    await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, userOf(body), {}) });
   });
 }

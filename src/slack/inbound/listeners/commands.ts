@@ -3,6 +3,7 @@ import { cleanFreeText, readReason } from '../../../access/free-text.ts';
 import { parseDuration } from '../../../config/duration.ts';
 import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
+import { commandUser } from '../ids.ts';
 import { parseRequestCommand } from '../parse-command.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
 import { accessMfa } from './mfa.ts';
@@ -12,6 +13,7 @@ import { requestModalFor } from './request-modal.ts';
 export function registerCommands(app: App, deps: SlackDeps): void {
   app.command('/request-access', async ({ ack, command, respond, client }) => {
     await ack();
+    const userId = commandUser(command);
     const parsed = parseRequestCommand(cleanFreeText(command.text));
     // Refused here too: the form below would otherwise open with the reason cut to fit.
     const reason = parsed.reason === undefined ? null : readReason(parsed.reason);
@@ -20,7 +22,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       return;
     }
     const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
-    const step = await deps.access.requestNeedsCode(command.user_id, parsed.resourceId);
+    const step = await deps.access.requestNeedsCode(userId, parsed.resourceId);
     if (!step.ok) {
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage(step.refusal) });
       return;
@@ -28,10 +30,10 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     // A request that takes a code is asked for in the form, which has a field for it.
     if (!parsed.resourceId || !parsed.reason || !durationValid || step.needsCode) {
       // Something is missing or malformed: the form, filled with what was given.
-      await client.views.open({ trigger_id: command.trigger_id, view: requestModalFor(deps, command.user_id, parsed, { channelId: command.channel_id }) });
+      await client.views.open({ trigger_id: command.trigger_id, view: requestModalFor(deps, userId, parsed, { channelId: command.channel_id }) });
       return;
     }
-    const result = await deps.access.request({ requester: command.user_id, resourceId: parsed.resourceId, duration: parsed.duration, reason: parsed.reason });
+    const result = await deps.access.request({ requester: userId, resourceId: parsed.resourceId, duration: parsed.duration, reason: parsed.reason });
     if (!result.ok) {
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
       return;
@@ -41,9 +43,10 @@ export function registerCommands(app: App, deps: SlackDeps): void {
 
   app.command('/access', async ({ ack, command, respond, client }) => {
     await ack();
+    const userId = commandUser(command);
     const [first = '', ...rest] = cleanFreeText(command.text).trim().split(/\s+/);
     const word = first.toLowerCase();
-    if (word === 'mfa') return accessMfa(deps, { userId: command.user_id, triggerId: command.trigger_id, words: rest, respond, client });
+    if (word === 'mfa') return accessMfa(deps, { userId, triggerId: command.trigger_id, words: rest, respond, client });
     if (word === 'help') {
       await respond({ response_type: 'ephemeral', ...ui.accessHelp() });
       return;
@@ -52,21 +55,22 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       await respond({ response_type: 'ephemeral', text: `\`/access ${ui.escapeText(word)}\` is not something I know. ${ui.accessHelp().text}` });
       return;
     }
-    const { grants, requests } = await deps.access.holdingsOf(command.user_id);
+    const { grants, requests } = await deps.access.holdingsOf(userId);
     await respond({ response_type: 'ephemeral', ...ui.accessList({ grants, requests, now: new Date() }) });
   });
 
   app.command('/verify-audit', async ({ ack, command, respond, client, context }) => {
-    if (!deps.access.mayVerifyAudit(command.user_id)) {
+    const userId = commandUser(command);
+    if (!deps.access.mayVerifyAudit(userId)) {
       await ack();
-      await respond({ response_type: 'ephemeral', ...ui.refusalMessage(await deps.access.refuseVerification(command.user_id)) });
+      await respond({ response_type: 'ephemeral', ...ui.refusalMessage(await deps.access.refuseVerification(userId)) });
       return;
     }
     await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed and every checkpoint checked…' });
     await deps.audit.flush();
     const { anchors, notes } = await gatherAnchors(deps.verification, client, deps.policy().policy.auditChannel, context.botId);
     const result = await deps.verifyAnchored({ publicKey: deps.verification.publicKey, anchors });
-    await deps.audit.record({ actor: command.user_id, action: 'audit.verified', body: verificationRecord(result) });
+    await deps.audit.record({ actor: userId, action: 'audit.verified', body: verificationRecord(result) });
     await respond({ response_type: 'ephemeral', ...ui.verifyResultMessage(result, notes) });
   });
 }

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { asSlackUserId } from '../../../access/ids.ts';
 import type { SlackDeps } from '../deps.ts';
 import { homeView } from '../../home.ts';
 
@@ -6,7 +7,7 @@ import { homeView } from '../../home.ts';
 export function registerEvents(app: App, deps: SlackDeps): void {
   app.event('app_home_opened', async ({ event, client }) => {
     if (event.tab !== 'home') return;
-    const view = await homeView(deps.access, event.user);
+    const view = await homeView(deps.access, asSlackUserId(event.user));
     await client.views.publish({ user_id: event.user, view });
   });
 }

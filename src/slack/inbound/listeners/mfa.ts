@@ -1,14 +1,16 @@
 import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
+import { asRequestId, asSlackUserId, type SlackUserId } from '../../../access/ids.ts';
 import type { Refusal } from '../../../access/refusals.ts';
 import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
+import { userOf } from '../ids.ts';
 
 /** `<@U123|dana>` (an escaped mention) or a bare user id. */
 const MENTION = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]+)$/;
 
 interface MfaCommand {
-  userId: string;
+  userId: SlackUserId;
   triggerId: string;
   words: string[];
   respond: RespondFn;
@@ -28,8 +30,9 @@ export async function accessMfa(deps: SlackDeps, { userId, triggerId, words, res
   const [sub = '', target = ''] = words.map((word, i) => (i === 0 ? word.toLowerCase() : word));
   if (sub === 'reset') {
     const id = MENTION.exec(target);
-    const person = id?.[1] ?? id?.[2];
-    if (!person) return void (await respond({ response_type: 'ephemeral', text: 'Say whose MFA to reset: `/access mfa reset @person`.' }));
+    const mentioned = id?.[1] ?? id?.[2];
+    if (!mentioned) return void (await respond({ response_type: 'ephemeral', text: 'Say whose MFA to reset: `/access mfa reset @person`.' }));
+    const person = asSlackUserId(mentioned);
     const result = await mfa.reset(userId, person);
     if (!result.ok) return void (await respond(ephemeral(ui.refusalMessage(result.refusal))));
     const was = result.previous === 'off' ? 'had no MFA' : result.previous === 'pending' ? 'had an enrolment waiting' : 'had MFA on';
@@ -69,7 +72,7 @@ export function registerMfa(app: App, deps: SlackDeps): void {
   ] as const;
   app.action<BlockButtonAction>(ui.ACTION.mfaStart, async ({ ack, body, client }) => {
     await ack();
-    const started = await deps.access.mfa.begin(body.user.id);
+    const started = await deps.access.mfa.begin(userOf(body));
     // From the Home tab there is no response_url: a refusal goes to the bot's Messages tab; the QR code follows there too.
     if (!started.ok) {
       const message = ui.refusalMessage(started.refusal);
@@ -86,12 +89,12 @@ export function registerMfa(app: App, deps: SlackDeps): void {
   app.view(ui.VIEW.mfaModal, async ({ ack, body, view }) => {
     const context = ui.readMfaModalContext(view.private_metadata);
     const code = (view.state.values as Values)[ui.MFA_MODAL.code.block]?.[ui.MFA_MODAL.code.action]?.value ?? '';
-    const userId = body.user.id;
+    const userId = userOf(body);
     if (!context) return void (await ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: 'This form is out of date: close it and start again.' } }));
     const mfa = deps.access.mfa;
     const fail = (refusal: Refusal) => ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: ui.truncate(ui.refusalText(refusal), 2000) } });
     if (context.purpose === 'approve') {
-      const approved = await deps.access.approve(context.requestId ?? '', userId, { mfaCode: code, deferProvisioning: true });
+      const approved = await deps.access.approve(context.requestId ?? asRequestId(''), userId, { mfaCode: code, deferProvisioning: true });
       if (!approved.ok) return void (await fail(approved.refusal));
       // The form closes at once (Slack wants its answer within 3 s); a target may take longer to give access.
       await ack();

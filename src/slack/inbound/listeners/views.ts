@@ -1,8 +1,10 @@
 import type { App } from '@slack/bolt';
+import { asRequestId } from '../../../access/ids.ts';
 import type { Refusal } from '../../../access/refusals.ts';
 import { parseDuration } from '../../../config/duration.ts';
 import * as ui from '../../blocks/index.ts';
 import type { SlackDeps } from '../deps.ts';
+import { userOf } from '../ids.ts';
 
 type Values = Record<string, Record<string, { value?: string | null; selected_option?: { value: string } | null }>>;
 
@@ -44,7 +46,7 @@ export function registerViews(app: App, deps: SlackDeps): void {
     }
     const context = ui.readRequestModalContext(view.private_metadata);
     const result = await deps.access.request({
-      requester: body.user.id,
+      requester: userOf(body),
       resourceId,
       duration,
       reason,
@@ -62,7 +64,8 @@ export function registerViews(app: App, deps: SlackDeps): void {
     const values = view.state.values as Values;
     const reason = values[ui.DENY_MODAL.reason.block]?.[ui.DENY_MODAL.reason.action]?.value ?? '';
     // An empty or over-long reason is refused by the access rules, as on every other path.
-    const result = await deps.access.deny(view.private_metadata, body.user.id, reason);
+    // The deny form carries the request's id as its private_metadata.
+    const result = await deps.access.deny(asRequestId(view.private_metadata), userOf(body), reason);
     if (!result.ok) {
       return void (await ack({ response_action: 'errors', errors: { [ui.DENY_MODAL.reason.block]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
     }
