@@ -13,17 +13,40 @@ import tseslint from 'typescript-eslint';
  * forbidden (adapters may use each other; outbox uses audit's sequencer).
  */
 const ADAPTERS = [
-  'src/slack', 'src/cli', 'src/sandbox', 'src/background', 'src/scheduler', 'src/http',
-  'src/boot', 'src/main.ts',
+  'src/slack',
+  'src/cli',
+  'src/sandbox',
+  'src/background',
+  'src/scheduler',
+  'src/http',
+  'src/boot',
+  'src/main.ts',
 ];
 const BELOW_ACCESS = ['src/audit', 'src/provisioners', 'src/outbox'];
 const LAYER_ZONES = [
-  { target: 'src/access', from: [...ADAPTERS, 'src/provisioners'], message: 'access/ knows nothing of its adapters: declare what it needs in access/ports.ts and let them implement it.' },
+  {
+    target: 'src/access',
+    from: [...ADAPTERS, 'src/provisioners'],
+    message:
+      'access/ knows nothing of its adapters: declare what it needs in access/ports.ts and let them implement it.',
+  },
   { target: 'src/provisioners', from: ADAPTERS },
-  { target: 'src/provisioners', from: 'src/access', except: ['./ports.ts'], message: 'A provisioner implements access/ports.ts and imports nothing else of access/.' },
+  {
+    target: 'src/provisioners',
+    from: 'src/access',
+    except: ['./ports.ts'],
+    message: 'A provisioner implements access/ports.ts and imports nothing else of access/.',
+  },
   { target: ['src/audit', 'src/outbox'], from: [...ADAPTERS, 'src/access', 'src/provisioners'] },
-  { target: 'src/mfa', from: [...ADAPTERS, 'src/access', ...BELOW_ACCESS], message: 'mfa/ is TOTP mechanics: the rules that use them are in access/mfa.ts.' },
-  { target: ['src/db', 'src/config', 'src/secrets', 'src/log.ts'], from: [...ADAPTERS, 'src/access', ...BELOW_ACCESS, 'src/mfa'] },
+  {
+    target: 'src/mfa',
+    from: [...ADAPTERS, 'src/access', ...BELOW_ACCESS],
+    message: 'mfa/ is TOTP mechanics: the rules that use them are in access/mfa.ts.',
+  },
+  {
+    target: ['src/db', 'src/config', 'src/secrets', 'src/log.ts'],
+    from: [...ADAPTERS, 'src/access', ...BELOW_ACCESS, 'src/mfa'],
+  },
 ];
 
 export default tseslint.config(

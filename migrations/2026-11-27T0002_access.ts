@@ -27,9 +27,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
   `.execute(db);
   // One open request per person and resource, whatever the races.
-  await sql`create unique index access_requests_one_pending on access_requests (requester, resource_id) where status = 'pending'`.execute(db);
-  await sql`create index access_requests_pending_expiry on access_requests (expires_at) where status = 'pending'`.execute(db);
-  await sql`create index access_requests_reminders on access_requests (next_reminder_at) where status = 'pending'`.execute(db);
+  await sql`create unique index access_requests_one_pending on access_requests (requester, resource_id) where status = 'pending'`.execute(
+    db,
+  );
+  await sql`create index access_requests_pending_expiry on access_requests (expires_at) where status = 'pending'`.execute(
+    db,
+  );
+  await sql`create index access_requests_reminders on access_requests (next_reminder_at) where status = 'pending'`.execute(
+    db,
+  );
 
   await sql`
     create table approvals (
@@ -60,7 +66,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
   `.execute(db);
   await sql`create index grants_due on grants (ends_at) where status = 'active'`.execute(db);
-  await sql`create index grants_retry on grants (next_attempt_at) where status in ('provisioning', 'provision_failed', 'revoking', 'revoke_failed')`.execute(db);
+  await sql`create index grants_retry on grants (next_attempt_at) where status in ('provisioning', 'provision_failed', 'revoking', 'revoke_failed')`.execute(
+    db,
+  );
   await sql`create index grants_open_by_user on grants (user_id, resource_id) where status <> 'ended'`.execute(db);
 
   // Approval cards posted, so every owner's card can be updated with the outcome.

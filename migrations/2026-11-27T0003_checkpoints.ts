@@ -24,7 +24,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
   `.execute(db);
   // ...and only one first checkpoint (a unique constraint lets NULLs repeat).
-  await sql`create unique index audit_checkpoints_one_first on audit_checkpoints ((true)) where previous_signature is null`.execute(db);
+  await sql`create unique index audit_checkpoints_one_first on audit_checkpoints ((true)) where previous_signature is null`.execute(
+    db,
+  );
 
   await sql`
     create function audit_checkpoints_refuse_change() returns trigger language plpgsql as $$

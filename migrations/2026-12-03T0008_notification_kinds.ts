@@ -27,13 +27,17 @@ export const RENAMED_KINDS: readonly (readonly [before: string, after: string])[
 
 async function rename(db: Kysely<unknown>, pairs: readonly (readonly [string, string])[]): Promise<void> {
   const values = sql.join(pairs.map(([from, to]) => sql`(${from}, ${to})`));
-  await sql`update outbox set kind = renamed.to_kind from (values ${values}) as renamed (from_kind, to_kind) where outbox.kind = renamed.from_kind`.execute(db);
+  await sql`update outbox set kind = renamed.to_kind from (values ${values}) as renamed (from_kind, to_kind) where outbox.kind = renamed.from_kind`.execute(
+    db,
+  );
 }
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await rename(db, RENAMED_KINDS);
   await sql`drop index outbox_home_refresh`.execute(db);
-  await sql`create index outbox_home_refresh on outbox ((payload ->> 'userId'), id) where kind = 'refresh_home' and done_at is null`.execute(db);
+  await sql`create index outbox_home_refresh on outbox ((payload ->> 'userId'), id) where kind = 'refresh_home' and done_at is null`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
@@ -42,5 +46,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     RENAMED_KINDS.map(([before, after]) => [after, before] as const),
   );
   await sql`drop index outbox_home_refresh`.execute(db);
-  await sql`create index outbox_home_refresh on outbox ((payload ->> 'userId'), id) where kind = 'home.refresh' and done_at is null`.execute(db);
+  await sql`create index outbox_home_refresh on outbox ((payload ->> 'userId'), id) where kind = 'home.refresh' and done_at is null`.execute(
+    db,
+  );
 }

@@ -66,7 +66,10 @@ async function main(): Promise<void> {
 
   let running: Running;
   try {
-    if (sandbox && (config.slack.botToken || config.slack.appToken)) log.warn('--sandbox: the Slack settings in the environment are ignored; the app talks to the local stand-in only.');
+    if (sandbox && (config.slack.botToken || config.slack.appToken))
+      log.warn(
+        '--sandbox: the Slack settings in the environment are ignored; the app talks to the local stand-in only.',
+      );
     starting = sandbox ? startSandbox(config, log) : startGatehouse(config, log);
     running = await starting;
   } catch (err) {

@@ -13,7 +13,12 @@ async function actions(t: TestDatabase, subject?: string): Promise<string[]> {
 }
 
 async function outbox(t: TestDatabase): Promise<string[]> {
-  const rows = await t.db.selectFrom('outbox').select(['kind']).where('kind', '<>', 'refresh_home').orderBy('id').execute();
+  const rows = await t.db
+    .selectFrom('outbox')
+    .select(['kind'])
+    .where('kind', '<>', 'refresh_home')
+    .orderBy('id')
+    .execute();
   return rows.map((row) => row.kind);
 }
 
@@ -27,22 +32,52 @@ describe('asking for access', () => {
   afterAll(async () => t.destroy());
 
   it('files a request inside policy, with its event and the owners to be told', async () => {
-    const result = await a.service.request({ requester: ana, resourceId: 'prod-db', duration: '2h', reason: 'fix invoice export' });
+    const result = await a.service.request({
+      requester: ana,
+      resourceId: 'prod-db',
+      duration: '2h',
+      reason: 'fix invoice export',
+    });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.request).toMatchObject({ status: 'pending', durationMs: 2 * HOUR, approvalsRequired: 2, resourceName: 'Production database' });
+    expect(result.request).toMatchObject({
+      status: 'pending',
+      durationMs: 2 * HOUR,
+      approvalsRequired: 2,
+      resourceName: 'Production database',
+    });
     expect(await actions(t, result.request.id)).toEqual(['request.created']);
     expect(await outbox(t)).toEqual(['notify_request_submitted']);
     // The row, its event and its notifications, exactly as filed in one statement.
-    const row = await t.db.selectFrom('access_requests').selectAll().where('id', '=', result.request.id).executeTakeFirstOrThrow();
-    expect(row).toMatchObject({ requester: ana, resource_id: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix invoice export', status: 'pending', extends_grant_id: null });
+    const row = await t.db
+      .selectFrom('access_requests')
+      .selectAll()
+      .where('id', '=', result.request.id)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({
+      requester: ana,
+      resource_id: 'prod-db',
+      duration_ms: 2 * HOUR,
+      reason: 'fix invoice export',
+      status: 'pending',
+      extends_grant_id: null,
+    });
     expect(row.expires_at.getTime() - row.created_at.getTime()).toBeGreaterThan(0);
     await t.audit.flush();
-    const event = await t.db.selectFrom('audit_log').select(['actor', 'subject', 'body']).where('subject', '=', result.request.id).executeTakeFirstOrThrow();
+    const event = await t.db
+      .selectFrom('audit_log')
+      .select(['actor', 'subject', 'body'])
+      .where('subject', '=', result.request.id)
+      .executeTakeFirstOrThrow();
     expect(event).toEqual({
       actor: ana,
       subject: result.request.id,
-      body: expect.objectContaining({ resource: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix invoice export', approvals_required: 2 }),
+      body: expect.objectContaining({
+        resource: 'prod-db',
+        duration_ms: 2 * HOUR,
+        reason: 'fix invoice export',
+        approvals_required: 2,
+      }),
     });
     const notes = await t.db.selectFrom('outbox').select(['kind', 'payload']).orderBy('id').execute();
     expect(notes[0]).toEqual({ kind: 'notify_request_submitted', payload: { requestId: result.request.id } });
@@ -59,15 +94,22 @@ describe('asking for access', () => {
       ok: false,
       refusal: { kind: 'not-allowed', allowed: [] },
     });
-    expect(await a.service.request({ requester: bram, resourceId: 'prod-db', duration: '5h', reason: 'x' })).toMatchObject({
+    expect(
+      await a.service.request({ requester: bram, resourceId: 'prod-db', duration: '5h', reason: 'x' }),
+    ).toMatchObject({
       ok: false,
       refusal: { kind: 'too-long', requestedMs: 5 * HOUR, maxMs: 4 * HOUR },
     });
-    expect(await a.service.request({ requester: bram, resourceId: 'prod-db', duration: 'two hours', reason: 'x' })).toMatchObject({
+    expect(
+      await a.service.request({ requester: bram, resourceId: 'prod-db', duration: 'two hours', reason: 'x' }),
+    ).toMatchObject({
       ok: false,
       refusal: { kind: 'bad-duration', given: 'two hours' },
     });
-    expect(await a.service.request({ requester: bram, resourceId: 'prod-db', reason: '   ' })).toMatchObject({ ok: false, refusal: { kind: 'reason-required' } });
+    expect(await a.service.request({ requester: bram, resourceId: 'prod-db', reason: '   ' })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'reason-required' },
+    });
     expect(await a.service.request({ requester: ana, resourceId: 'prod-db', reason: 'again' })).toMatchObject({
       ok: false,
       refusal: { kind: 'already-pending' },
@@ -103,20 +145,38 @@ describe('deciding', () => {
     const request = await ask(ana);
     const first = await a.service.approve(request.id, dana);
     expect(first).toMatchObject({ ok: true, request: { status: 'pending' }, grant: null });
-    expect(await a.service.approve(request.id, dana)).toMatchObject({ ok: false, refusal: { kind: 'already-approved-by-you' } });
+    expect(await a.service.approve(request.id, dana)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'already-approved-by-you' },
+    });
     const second = await a.service.approve(request.id, emil);
-    expect(second).toMatchObject({ ok: true, request: { status: 'approved', decidedBy: emil }, grant: { status: 'active', userId: ana } });
+    expect(second).toMatchObject({
+      ok: true,
+      request: { status: 'approved', decidedBy: emil },
+      grant: { status: 'active', userId: ana },
+    });
     if (!second.ok || !second.grant) return;
     expect(second.grant.endsAt.getTime() - second.grant.startsAt.getTime()).toBe(HOUR);
     expect(a.provisioner.granted).toEqual([second.grant.id]);
-    expect(await actions(t, request.id)).toEqual(['request.created', 'approval.recorded', 'approval.recorded', 'request.approved']);
+    expect(await actions(t, request.id)).toEqual([
+      'request.created',
+      'approval.recorded',
+      'approval.recorded',
+      'request.approved',
+    ]);
     expect(await actions(t, second.grant.id)).toEqual(['grant.provisioning', 'grant.active']);
-    expect(await a.service.approve(request.id, emil)).toMatchObject({ ok: false, refusal: { kind: 'already-decided' } });
+    expect(await a.service.approve(request.id, emil)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'already-decided' },
+    });
   });
 
   it('refuses strangers and the requester, and puts the attempt on the record', async () => {
     const request = await ask(bram, 'staging-db');
-    expect(await a.service.approve(request.id, mallory)).toMatchObject({ ok: false, refusal: { kind: 'not-approver' } });
+    expect(await a.service.approve(request.id, mallory)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'not-approver' },
+    });
     // Ana owns staging-db, but cannot approve what she asks for herself.
     const own = await ask(ana, 'staging-db');
     expect(await a.service.approve(own.id, ana)).toMatchObject({ ok: false, refusal: { kind: 'own-request' } });
@@ -140,12 +200,17 @@ describe('deciding', () => {
   });
 
   it('denies with a reason, and nothing more can happen to it', async () => {
-    const request = (await a.service.holdingsOf(ana)).requests.find((r) => r.resourceId === 'staging-db') ?? (await ask(ana, 'staging-db'));
+    const request =
+      (await a.service.holdingsOf(ana)).requests.find((r) => r.resourceId === 'staging-db') ??
+      (await ask(ana, 'staging-db'));
     expect(await a.service.deny(request.id, dana, 'use the replica instead')).toMatchObject({
       ok: true,
       request: { status: 'denied', denyReason: 'use the replica instead', decidedBy: dana },
     });
-    expect(await a.service.approve(request.id, emil)).toMatchObject({ ok: false, refusal: { kind: 'already-decided' } });
+    expect(await a.service.approve(request.id, emil)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'already-decided' },
+    });
     expect(await a.service.cancel(request.id, ana)).toMatchObject({ ok: false, refusal: { kind: 'already-decided' } });
   });
 
@@ -177,7 +242,10 @@ describe('grants over time', () => {
 
   it('refuses a second request for something already held', async () => {
     await granted(ana, 'prod-db');
-    expect(await a.service.request({ requester: ana, resourceId: 'prod-db', reason: 'more' })).toMatchObject({ ok: false, refusal: { kind: 'already-held' } });
+    expect(await a.service.request({ requester: ana, resourceId: 'prod-db', reason: 'more' })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'already-held' },
+    });
   });
 
   it('ends grants whose time is up, once, even with two sweepers at once', async () => {
@@ -192,10 +260,13 @@ describe('grants over time', () => {
     expect(await actions(t, grant.id)).toEqual(['grant.provisioning', 'grant.active', 'grant.ending', 'grant.revoked']);
   });
 
-  it("lets the holder end a grant early, and no one else", async () => {
+  it('lets the holder end a grant early, and no one else', async () => {
     const grant = await granted(bram);
     expect(await a.service.release(grant.id, ana)).toMatchObject({ ok: false, refusal: { kind: 'not-yours' } });
-    expect(await a.service.release(grant.id, bram)).toMatchObject({ ok: true, grant: { status: 'ended', endReason: 'released' } });
+    expect(await a.service.release(grant.id, bram)).toMatchObject({
+      ok: true,
+      grant: { status: 'ended', endReason: 'released' },
+    });
   });
 
   it('retries failed provisioning with backoff until it works, on the record each time', async () => {
@@ -203,7 +274,10 @@ describe('grants over time', () => {
     const request = await a.service.request({ requester: bram, resourceId: 'staging-db', reason: 'retry story' });
     if (!request.ok) throw new Error('refused');
     const approved = await a.service.approve(request.request.id, PEOPLE.emil);
-    expect(approved).toMatchObject({ ok: true, grant: { status: 'provision_failed', lastError: 'target database unreachable' } });
+    expect(approved).toMatchObject({
+      ok: true,
+      grant: { status: 'provision_failed', lastError: 'target database unreachable' },
+    });
     if (!approved.ok || !approved.grant) return;
     expect(await a.service.retryGrants()).toBe(0); // not due yet
     a.clock.advance(31_000);
@@ -212,7 +286,12 @@ describe('grants over time', () => {
     a.clock.advance(61_000);
     await a.service.retryGrants();
     expect(await a.service.findGrant(approved.grant.id)).toMatchObject({ status: 'active', lastError: null });
-    expect(await actions(t, approved.grant.id)).toEqual(['grant.provisioning', 'grant.provision_failed', 'grant.provision_failed', 'grant.active']);
+    expect(await actions(t, approved.grant.id)).toEqual([
+      'grant.provisioning',
+      'grant.provision_failed',
+      'grant.provision_failed',
+      'grant.active',
+    ]);
   });
 
   it('expires requests nobody decided, and warns holders before the end', async () => {
@@ -227,7 +306,11 @@ describe('grants over time', () => {
     a.clock.advance(25 * 60_000);
     expect(await a.service.warnExpiring(10 * 60_000)).toBe(1);
     expect(await a.service.warnExpiring(10 * 60_000)).toBe(0);
-    const kinds = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'notify_grant_expiring').execute();
+    const kinds = await t.db
+      .selectFrom('outbox')
+      .select('payload')
+      .where('kind', '=', 'notify_grant_expiring')
+      .execute();
     expect(kinds.map((k) => k.payload.grantId)).toContain(grant.id);
   });
 
@@ -250,7 +333,8 @@ describe('grants over time', () => {
     const page = await a.service.awaitingDecisionPage(PEOPLE.dana, 1);
     expect(page.total).toBe(all.length);
     expect(page.requests).toHaveLength(Math.min(1, all.length));
-    if (all.length > 0) expect(page.requests[0]!.expiresAt.getTime()).toBe(Math.min(...all.map((r) => r.expiresAt.getTime())));
+    if (all.length > 0)
+      expect(page.requests[0]!.expiresAt.getTime()).toBe(Math.min(...all.map((r) => r.expiresAt.getTime())));
   });
 
   it('leaves a chain that verifies', async () => {

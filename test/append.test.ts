@@ -5,7 +5,9 @@ import { InvalidAuditEventError, type AuditEventInput } from '../src/audit/event
 import { silentLogger } from '../src/log.ts';
 import { createTestDatabase, type TestAuditAction, type TestDatabase } from './support/db.ts';
 
-async function chained(t: TestDatabase): Promise<{ seq: number; action: string; actor: string; subject: string | null }[]> {
+async function chained(
+  t: TestDatabase,
+): Promise<{ seq: number; action: string; actor: string; subject: string | null }[]> {
   return t.db.selectFrom('audit_log').select(['seq', 'action', 'actor', 'subject']).orderBy('seq').execute();
 }
 
@@ -25,11 +27,18 @@ describe('recording an event with a state change', () => {
   it('commits the event with the change, and chains it with seq and hash', async () => {
     await t.audit.transact(async (trx) => {
       await sql`insert into widgets values (1, 'on')`.execute(trx);
-      await t.audit.append(trx, { actor: 'U0ALICE01', action: 'test.widget_switched', subject: 'widget-1', body: { state: 'on' } });
+      await t.audit.append(trx, {
+        actor: 'U0ALICE01',
+        action: 'test.widget_switched',
+        subject: 'widget-1',
+        body: { state: 'on' },
+      });
     });
     expect(await queued(t)).toBe(1);
     expect(await t.audit.flush()).toBe(1);
-    expect(await chained(t)).toEqual([{ seq: 1, action: 'test.widget_switched', actor: 'U0ALICE01', subject: 'widget-1' }]);
+    expect(await chained(t)).toEqual([
+      { seq: 1, action: 'test.widget_switched', actor: 'U0ALICE01', subject: 'widget-1' },
+    ]);
     expect(await queued(t)).toBe(0);
   });
 
@@ -97,10 +106,18 @@ describe('recording an event with a state change', () => {
   it('gives events the database time to the microsecond, which reads back unchanged', async () => {
     await t.audit.record({ actor: 'system', action: 'test.time' });
     await t.audit.flush();
-    const { canonical } = await t.db.selectFrom('audit_events').select('canonical').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    const { canonical } = await t.db
+      .selectFrom('audit_events')
+      .select('canonical')
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
     const time = (JSON.parse(canonical) as { time: string }).time;
     expect(time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
-    const row = await t.db.selectFrom('audit_log').select('occurred_at').where('action', '=', 'test.time').executeTakeFirstOrThrow();
+    const row = await t.db
+      .selectFrom('audit_log')
+      .select('occurred_at')
+      .where('action', '=', 'test.time')
+      .executeTakeFirstOrThrow();
     expect(row.occurred_at.toISOString().slice(0, 23)).toBe(time.slice(0, 23));
     // Text to timestamptz and back loses nothing: PostgreSQL keeps the microseconds.
     const { rows } = await t.query<{ same: boolean }>(

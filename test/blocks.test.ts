@@ -55,25 +55,52 @@ const PROD = { id: 'prod-db', name: 'Production database' };
 
 function aRequest(overrides: Partial<AccessRequest> = {}): AccessRequest {
   return {
-    id: 'req-1', requester: 'U0ALICE', resourceId: PROD.id, resourceName: PROD.name, durationMs: 2 * HOUR,
-    reason: 'fix invoice export', status: 'pending', approvalsRequired: 2, approvals: [{ approver: 'U0BOB', at: T0 }],
-    createdAt: T0, expiresAt: at(24 * HOUR), decidedAt: null, decidedBy: null, denyReason: null, extendsGrantId: null,
+    id: 'req-1',
+    requester: 'U0ALICE',
+    resourceId: PROD.id,
+    resourceName: PROD.name,
+    durationMs: 2 * HOUR,
+    reason: 'fix invoice export',
+    status: 'pending',
+    approvalsRequired: 2,
+    approvals: [{ approver: 'U0BOB', at: T0 }],
+    createdAt: T0,
+    expiresAt: at(24 * HOUR),
+    decidedAt: null,
+    decidedBy: null,
+    denyReason: null,
+    extendsGrantId: null,
     ...overrides,
   };
 }
 
 function aGrant(overrides: Partial<Grant> = {}): Grant {
   return {
-    id: 'grant-1', requestId: 'req-1', userId: 'U0ALICE', resourceId: PROD.id, resourceName: PROD.name, status: 'active',
-    startsAt: T0, endsAt: at(2 * HOUR), endedAt: null, endReason: null, lastError: null, ...overrides,
+    id: 'grant-1',
+    requestId: 'req-1',
+    userId: 'U0ALICE',
+    resourceId: PROD.id,
+    resourceName: PROD.name,
+    status: 'active',
+    startsAt: T0,
+    endsAt: at(2 * HOUR),
+    endedAt: null,
+    endReason: null,
+    lastError: null,
+    ...overrides,
   };
 }
 
 type Node = Record<string, unknown>;
 const nodes = (value: unknown): Node[] =>
-  Array.isArray(value) ? value.flatMap(nodes) : typeof value === 'object' && value !== null ? [value as Node, ...Object.values(value).flatMap(nodes)] : [];
+  Array.isArray(value)
+    ? value.flatMap(nodes)
+    : typeof value === 'object' && value !== null
+      ? [value as Node, ...Object.values(value).flatMap(nodes)]
+      : [];
 const buttons = (blocks: unknown) => nodes(blocks).filter((node) => node.type === 'button');
-const sectionTexts = (message: Message) => message.blocks.flatMap((block) => (block.type === 'section' && block.text ? [block.text.text] : []));
+const sectionTexts = (message: Message) =>
+  message.blocks.flatMap((block) => (block.type === 'section' && block.text ? [block.text.text] : []));
 
 /** Slack's limits (the shared checker) plus what it does not cover: unique block ids, context texts, option descriptions. */
 function problems(kind: Surface, blocks: unknown, view?: Node): string[] {
@@ -81,7 +108,9 @@ function problems(kind: Surface, blocks: unknown, view?: Node): string[] {
   const ids = nodes(blocks).flatMap((node) => (typeof node.block_id === 'string' ? [node.block_id] : []));
   if (new Set(ids).size !== ids.length) found.push(`duplicate block_id in ${ids.join(', ')}`);
   for (const node of nodes(blocks)) {
-    if (node.type === 'context') for (const element of node.elements as Node[]) if (String(element.text).length > 3000) found.push('context text > 3000');
+    if (node.type === 'context')
+      for (const element of node.elements as Node[])
+        if (String(element.text).length > 3000) found.push('context text > 3000');
     if (node.description && String((node.description as Node).text).length > 75) found.push('option description > 75');
     if ((node.type === 'mrkdwn' || node.type === 'plain_text') && node.text === '') found.push('empty text');
   }
@@ -98,7 +127,9 @@ function messageProblems(message: Message): string[] {
 
 describe('text helpers', () => {
   it('escapes Slack markup and cuts long text within the limit', () => {
-    expect(escapeText('<script>alert("x")</script> & <!channel>')).toBe('&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;!channel&gt;');
+    expect(escapeText('<script>alert("x")</script> & <!channel>')).toBe(
+      '&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;!channel&gt;',
+    );
     const cut = truncate('x'.repeat(5000));
     expect(cut).toHaveLength(3000);
     expect(cut.endsWith('x (truncated)')).toBe(true);
@@ -107,7 +138,7 @@ describe('text helpers', () => {
     expect(truncate(`${'a'.repeat(7)}😀${'b'.repeat(20)}`, 20)).toBe(`${'a'.repeat(7)} (truncated)`);
   });
 
-  it('mentions users and shows time left and moments in the reader\'s time zone', () => {
+  it("mentions users and shows time left and moments in the reader's time zone", () => {
     expect(mention('U0ALICE')).toBe('<@U0ALICE>');
     expect(mention('system')).toBe('system');
     expect(formatTimeLeft(80 * 60_000)).toBe('1h 20m left');
@@ -136,16 +167,32 @@ describe('the approver card', () => {
   });
 
   it('loses its buttons and shows the outcome once decided', () => {
-    const approved = approvalCard(aRequest({
-      status: 'approved', decidedAt: at(HOUR), decidedBy: 'U0CAROL',
-      approvals: [{ approver: 'U0BOB', at: T0 }, { approver: 'U0CAROL', at: at(HOUR) }],
-    }));
+    const approved = approvalCard(
+      aRequest({
+        status: 'approved',
+        decidedAt: at(HOUR),
+        decidedBy: 'U0CAROL',
+        approvals: [
+          { approver: 'U0BOB', at: T0 },
+          { approver: 'U0CAROL', at: at(HOUR) },
+        ],
+      }),
+    );
     expect(buttons(approved.blocks)).toEqual([]);
     expect(sectionTexts(approved)).toContain(`✅ Approved by <@U0BOB> and <@U0CAROL> at ${when(HOUR)}`);
     const outcomes = [
-      [aRequest({ status: 'denied', decidedAt: at(HOUR), decidedBy: 'U0BOB', denyReason: 'use staging & <b>' }), `⛔ Denied by <@U0BOB> at ${when(HOUR)}: use staging &amp; &lt;b&gt;`],
-      [aRequest({ status: 'expired', decidedAt: at(24 * HOUR), decidedBy: 'system' }), `⌛ Expired unanswered at ${when(24 * HOUR)}`],
-      [aRequest({ status: 'cancelled', decidedAt: at(HOUR), decidedBy: 'U0ALICE' }), `✖️ Cancelled by the requester at ${when(HOUR)}`],
+      [
+        aRequest({ status: 'denied', decidedAt: at(HOUR), decidedBy: 'U0BOB', denyReason: 'use staging & <b>' }),
+        `⛔ Denied by <@U0BOB> at ${when(HOUR)}: use staging &amp; &lt;b&gt;`,
+      ],
+      [
+        aRequest({ status: 'expired', decidedAt: at(24 * HOUR), decidedBy: 'system' }),
+        `⌛ Expired unanswered at ${when(24 * HOUR)}`,
+      ],
+      [
+        aRequest({ status: 'cancelled', decidedAt: at(HOUR), decidedBy: 'U0ALICE' }),
+        `✖️ Cancelled by the requester at ${when(HOUR)}`,
+      ],
     ] as const;
     for (const [request, line] of outcomes) {
       const card = approvalCard(request);
@@ -180,15 +227,31 @@ describe('messages to the requester', () => {
       `⏳ Your request for *Production database* (\`prod-db\`) for *2h* was sent to 3 approvers.\nIt needs 2 approvals and expires unanswered ${when(24 * HOUR)}. I'll message you when it is decided.`,
     );
     expect(buttons(sent.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.cancelRequest, 'req-1']]);
-    const approved = aRequest({ status: 'approved', approvals: [{ approver: 'U0BOB', at: T0 }, { approver: 'U0CAROL', at: T0 }] });
-    expect(approvedDM(approved, grant).text).toBe('✅ <@U0BOB> and <@U0CAROL> approved your request for *Production database* (`prod-db`).');
+    const approved = aRequest({
+      status: 'approved',
+      approvals: [
+        { approver: 'U0BOB', at: T0 },
+        { approver: 'U0CAROL', at: T0 },
+      ],
+    });
+    expect(approvedDM(approved, grant).text).toBe(
+      '✅ <@U0BOB> and <@U0CAROL> approved your request for *Production database* (`prod-db`).',
+    );
     expect(sectionTexts(approvedDM(approved, grant))[0]).toContain(`Your access lasts 2h, until ${when(2 * HOUR)}.`);
     expect(deniedDM(aRequest({ status: 'denied', decidedBy: 'U0BOB', denyReason: 'use <staging>' })).text).toBe(
       '⛔ <@U0BOB> denied your request for *Production database* (`prod-db`): use &lt;staging&gt;',
     );
-    expect(accessActiveDM(grant).text).toBe(`🟢 Your access to *Production database* (\`prod-db\`) is active until ${when(2 * HOUR)}.`);
+    expect(accessActiveDM(grant).text).toBe(
+      `🟢 Your access to *Production database* (\`prod-db\`) is active until ${when(2 * HOUR)}.`,
+    );
     // A database login made for the grant: in the blocks, never in the notification text.
-    const login = { host: 'db.internal', port: '5432', database: 'billing', user: 'gatehouse_grt_1', password: 'S3cr3t-p4ss_w0rd' };
+    const login = {
+      host: 'db.internal',
+      port: '5432',
+      database: 'billing',
+      user: 'gatehouse_grt_1',
+      password: 'S3cr3t-p4ss_w0rd',
+    };
     const withLogin = accessActiveDM(grant, login);
     expect(withLogin.text).toBe(accessActiveDM(grant).text);
     expect(withLogin.text).not.toContain(login.password);
@@ -197,19 +260,28 @@ describe('messages to the requester', () => {
     expect(shown).toContain('url: postgresql://gatehouse_grt_1:S3cr3t-p4ss_w0rd@db.internal:5432/billing');
     expect(messageProblems(withLogin)).toEqual([]);
     const expiring = expiringSoonDM(grant, 10);
-    expect(expiring.text).toBe(`⌛ Your access to *Production database* (\`prod-db\`) ends in 10 minutes, at ${when(2 * HOUR)}.`);
-    expect(buttons(expiring.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.extendGrant, 'grant-1'], [ACTION.endGrant, 'grant-1']]);
+    expect(expiring.text).toBe(
+      `⌛ Your access to *Production database* (\`prod-db\`) ends in 10 minutes, at ${when(2 * HOUR)}.`,
+    );
+    expect(buttons(expiring.blocks).map((b) => [b.action_id, b.value])).toEqual([
+      [ACTION.extendGrant, 'grant-1'],
+      [ACTION.endGrant, 'grant-1'],
+    ]);
     expect(grantEndedDM(aGrant({ status: 'ended', endedAt: at(2 * HOUR), endReason: 'expired' })).text).toBe(
       `⚪ Your access to *Production database* (\`prod-db\`) ended at ${when(2 * HOUR)}: its time ran out.`,
     );
-    expect(grantEndedDM(aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'released' })).text).toContain(': you ended it.');
+    expect(grantEndedDM(aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'released' })).text).toContain(
+      ': you ended it.',
+    );
     expect(requestExpiredDM(aRequest({ status: 'expired' })).text).toBe(
       `⌛ Your request for *Production database* (\`prod-db\`) expired: no approver decided before ${when(24 * HOUR)} (1 of 2 approvals: <@U0BOB>).`,
     );
     expect(provisioningFailingDM(aGrant({ status: 'provision_failed', lastError: 'password=hunter2' })).text).toBe(
       '⚠️ Setting up your access to *Production database* (`prod-db`) is failing; Gatehouse keeps retrying and tells you when it is active.',
     );
-    expect(JSON.stringify(provisioningFailingDM(aGrant({ status: 'provision_failed', lastError: 'password=hunter2' })))).not.toContain('hunter2');
+    expect(
+      JSON.stringify(provisioningFailingDM(aGrant({ status: 'provision_failed', lastError: 'password=hunter2' }))),
+    ).not.toContain('hunter2');
   });
 });
 
@@ -274,8 +346,12 @@ describe('refusals', () => {
 });
 
 describe('/access', () => {
-  it('lists live grants with time left and I\'m done, and pending requests with Cancel', () => {
-    const list = accessList({ grants: [aGrant(), aGrant({ id: 'grant-0', status: 'ended' })], requests: [aRequest()], now: at(40 * 60_000) });
+  it("lists live grants with time left and I'm done, and pending requests with Cancel", () => {
+    const list = accessList({
+      grants: [aGrant(), aGrant({ id: 'grant-0', status: 'ended' })],
+      requests: [aRequest()],
+      now: at(40 * 60_000),
+    });
     expect(list.text).toBe('You hold 1 grant and have 1 pending request.');
     expect(sectionTexts(list)).toEqual([
       '*Your access*',
@@ -283,7 +359,10 @@ describe('/access', () => {
       '*Your pending requests*',
       `⏳ *Production database* (\`prod-db\`) for 2h · 1 of 2 approvals: <@U0BOB> · expires ${when(24 * HOUR)}`,
     ]);
-    expect(buttons(list.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.endGrant, 'grant-1'], [ACTION.cancelRequest, 'req-1']]);
+    expect(buttons(list.blocks).map((b) => [b.action_id, b.value])).toEqual([
+      [ACTION.endGrant, 'grant-1'],
+      [ACTION.cancelRequest, 'req-1'],
+    ]);
     expect(messageProblems(list)).toEqual([]);
   });
 
@@ -292,7 +371,13 @@ describe('/access', () => {
       'You hold no access and have no pending requests. Ask with `/request-access <resource> [duration] [reason…]`, e.g. `/request-access prod-db 2h fix invoice export`, or just `/request-access` for a form. `/access help` explains every command.',
     );
     const help = blockTexts(accessHelp().blocks).join('\n');
-    for (const command of ['/request-access <resource> [duration] [reason…]', '/access`', '/access help', '/verify-audit', '/request-access prod-db 2h fix invoice export']) {
+    for (const command of [
+      '/request-access <resource> [duration] [reason…]',
+      '/access`',
+      '/access help',
+      '/verify-audit',
+      '/request-access prod-db 2h fix invoice export',
+    ]) {
       expect(help).toContain(command);
     }
   });
@@ -302,41 +387,74 @@ describe('/access', () => {
     const requests = Array.from({ length: 60 }, (_, i) => aRequest({ id: `req-${i}` }));
     const list = accessList({ grants, requests, now: T0 });
     expect(messageProblems(list)).toEqual([]);
-    expect(blockTexts(list.blocks)).toContain('…and 40 more. Open Gatehouse in the sidebar (App Home) to see everything.');
+    expect(blockTexts(list.blocks)).toContain(
+      '…and 40 more. Open Gatehouse in the sidebar (App Home) to see everything.',
+    );
   });
 });
 
 describe('modals', () => {
   const resources = [
     { ...PROD, defaultDurationMs: HOUR, maxDurationMs: 4 * HOUR, requireMfa: true },
-    { id: 'r'.repeat(63), name: 'A resource whose name is much longer than a select option may show in Slack', defaultDurationMs: HOUR, maxDurationMs: HOUR },
+    {
+      id: 'r'.repeat(63),
+      name: 'A resource whose name is much longer than a select option may show in Slack',
+      defaultDurationMs: HOUR,
+      maxDurationMs: HOUR,
+    },
   ];
 
   it('the request form picks from allowed resources, pre-filled, with ids from ids.ts', () => {
-    const view = requestModal({ resources, prefill: { resourceId: 'prod-db', duration: '2h', reason: 'fix <it> & more' }, context: { channelId: 'C0CHAN' } });
+    const view = requestModal({
+      resources,
+      prefill: { resourceId: 'prod-db', duration: '2h', reason: 'fix <it> & more' },
+      context: { channelId: 'C0CHAN' },
+    });
     expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
     expect(view.callback_id).toBe(VIEW.requestModal);
-    expect(view.blocks.map((block) => block.block_id)).toEqual([REQUEST_MODAL.resource.block, REQUEST_MODAL.duration.block, REQUEST_MODAL.reason.block, REQUEST_MODAL.mfaCode.block]);
-    const [resource, duration, reason] = nodes(view.blocks).filter((node) => node.type === 'static_select' || node.type === 'plain_text_input');
+    expect(view.blocks.map((block) => block.block_id)).toEqual([
+      REQUEST_MODAL.resource.block,
+      REQUEST_MODAL.duration.block,
+      REQUEST_MODAL.reason.block,
+      REQUEST_MODAL.mfaCode.block,
+    ]);
+    const [resource, duration, reason] = nodes(view.blocks).filter(
+      (node) => node.type === 'static_select' || node.type === 'plain_text_input',
+    );
     expect(resource).toMatchObject({ action_id: REQUEST_MODAL.resource.action, initial_option: { value: 'prod-db' } });
-    expect(duration).toMatchObject({ action_id: REQUEST_MODAL.duration.action, initial_value: '2h', placeholder: { text: 'Default: 1h' } });
+    expect(duration).toMatchObject({
+      action_id: REQUEST_MODAL.duration.action,
+      initial_value: '2h',
+      placeholder: { text: 'Default: 1h' },
+    });
     // Input values are raw text: escaping them would show `&amp;` in the box.
-    expect(reason).toMatchObject({ action_id: REQUEST_MODAL.reason.action, multiline: true, initial_value: 'fix <it> & more' });
+    expect(reason).toMatchObject({
+      action_id: REQUEST_MODAL.reason.action,
+      multiline: true,
+      initial_value: 'fix <it> & more',
+    });
     expect(readRequestModalContext(view.private_metadata)).toEqual({ channelId: 'C0CHAN' });
     expect(readRequestModalContext('not json')).toEqual({});
   });
 
   it('the request form asks for a code when a resource needs MFA: required if every choice does, optional otherwise, absent if none', () => {
-    const codeBlock = (view: ReturnType<typeof requestModal>) => view.blocks.find((block) => block.block_id === REQUEST_MODAL.mfaCode.block) as { optional?: boolean; hint?: { text: string } } | undefined;
+    const codeBlock = (view: ReturnType<typeof requestModal>) =>
+      view.blocks.find((block) => block.block_id === REQUEST_MODAL.mfaCode.block) as
+        { optional?: boolean; hint?: { text: string } } | undefined;
     const chosen = requestModal({ resources, prefill: { resourceId: 'prod-db' } });
     expect(codeBlock(chosen)?.optional).toBeUndefined();
     const either = requestModal({ resources, prefill: {} });
-    expect(codeBlock(either)).toMatchObject({ optional: true, hint: { text: expect.stringMatching(/^Needed for prod-db\./) } });
+    expect(codeBlock(either)).toMatchObject({
+      optional: true,
+      hint: { text: expect.stringMatching(/^Needed for prod-db\./) },
+    });
     expect(codeBlock(requestModal({ resources, prefill: { resourceId: 'r'.repeat(63) } }))).toBeUndefined();
   });
 
   it('an approval card shows a code given by the requester and by approvers', () => {
-    const card = approvalCard(aRequest({ mfaChecked: true, approvals: [{ approver: 'U0BOB', at: T0, mfaChecked: true }] }));
+    const card = approvalCard(
+      aRequest({ mfaChecked: true, approvals: [{ approver: 'U0BOB', at: T0, mfaChecked: true }] }),
+    );
     expect(blockTexts(card.blocks)).toContain('1 of 2 approvals: <@U0BOB> 🔐');
     expect(blockTexts(card.blocks)).toContain('🔐 Requested with an MFA code');
     expect(blockTexts(approvalCard(aRequest()).blocks).join('\n')).not.toContain('🔐');
@@ -361,23 +479,39 @@ describe('modals', () => {
     const view = denyModal(aRequest());
     expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
     expect(view).toMatchObject({ callback_id: VIEW.denyModal, private_metadata: 'req-1' });
-    expect(view.blocks[1]).toMatchObject({ block_id: DENY_MODAL.reason.block, element: { action_id: DENY_MODAL.reason.action } });
+    expect(view.blocks[1]).toMatchObject({
+      block_id: DENY_MODAL.reason.block,
+      element: { action_id: DENY_MODAL.reason.action },
+    });
     expect(view.blocks[1]).not.toHaveProperty('optional');
   });
 });
 
 describe('App Home', () => {
   it('shows grants, requests and approvals waiting, each with its buttons', () => {
-    const home = appHome({ userId: 'U0BOB', grants: [aGrant()], requests: [aRequest()], approvalsWaiting: [aRequest({ id: 'req-2' })], now: T0 });
+    const home = appHome({
+      userId: 'U0BOB',
+      grants: [aGrant()],
+      requests: [aRequest()],
+      approvalsWaiting: [aRequest({ id: 'req-2' })],
+      now: T0,
+    });
     expect(problems('home', home.blocks, home as unknown as Node)).toEqual([]);
-    expect(blockTexts(home.blocks)).toEqual(expect.arrayContaining(['Your access', 'Your requests', 'Waiting for your approval']));
+    expect(blockTexts(home.blocks)).toEqual(
+      expect.arrayContaining(['Your access', 'Your requests', 'Waiting for your approval']),
+    );
     expect(buttons(home.blocks).map((b) => [b.action_id, b.value])).toEqual([
-      [ACTION.openRequestModal, undefined], [ACTION.endGrant, 'grant-1'], [ACTION.cancelRequest, 'req-1'], [ACTION.approve, 'req-2'], [ACTION.deny, 'req-2'],
+      [ACTION.openRequestModal, undefined],
+      [ACTION.endGrant, 'grant-1'],
+      [ACTION.cancelRequest, 'req-1'],
+      [ACTION.approve, 'req-2'],
+      [ACTION.deny, 'req-2'],
     ]);
   });
 
   it('says where MFA stands, with Set up MFA until it is on, and nothing where MFA is not available', () => {
-    const home = (mfa: Parameters<typeof appHome>[0]['mfa']) => appHome({ userId: 'U0BOB', grants: [], requests: [], approvalsWaiting: [], mfa, now: T0 });
+    const home = (mfa: Parameters<typeof appHome>[0]['mfa']) =>
+      appHome({ userId: 'U0BOB', grants: [], requests: [], approvalsWaiting: [], mfa, now: T0 });
     const off = home({ state: 'off', reEnrolling: false, enrolledAt: null, lockedUntil: null });
     expect(buttons(off.blocks).map((b) => b.action_id)).toEqual([ACTION.openRequestModal, ACTION.mfaStart]);
     expect(blockTexts(off.blocks).join('\n')).toContain('MFA is off');
@@ -404,24 +538,43 @@ describe('App Home', () => {
 });
 
 function anEvent(seq: number, body: Record<string, unknown> = {}): AuditEventSummary {
-  return { seq, occurredAt: T0, actor: seq % 2 ? 'U0ALICE' : 'system', action: 'request.created', subject: `req-${seq}`, body, hash: seq.toString(16).padStart(64, 'a') };
+  return {
+    seq,
+    occurredAt: T0,
+    actor: seq % 2 ? 'U0ALICE' : 'system',
+    action: 'request.created',
+    subject: `req-${seq}`,
+    body,
+    hash: seq.toString(16).padStart(64, 'a'),
+  };
 }
 
 describe('the audit channel', () => {
   it('shows seq, action, who, what and a short hash, in seq order', () => {
-    const message = auditChannelMessage([anEvent(2, { resource: 'prod-db', durationMs: 2 * HOUR, reason: 'fix <it> & go' }), anEvent(1)]);
+    const message = auditChannelMessage([
+      anEvent(2, { resource: 'prod-db', durationMs: 2 * HOUR, reason: 'fix <it> & go' }),
+      anEvent(1),
+    ]);
     expect(sectionTexts(message)).toEqual([
       '`#1` *request.created* by <@U0ALICE> on `req-1` · `aaaaaaaaaaaa`\n' +
         '`#2` *request.created* by `system` on `req-2` · resource: prod-db, duration: 2h, reason: fix &lt;it&gt; &amp; go · `aaaaaaaaaaaa`',
     ]);
-    expect(message.text).toBe('Audit events #1 to #2:\n#1 request.created by <@U0ALICE> on `req-1` (aaaaaaaaaaaa)\n#2 request.created by `system` on `req-2` (aaaaaaaaaaaa)');
+    expect(message.text).toBe(
+      'Audit events #1 to #2:\n#1 request.created by <@U0ALICE> on `req-1` (aaaaaaaaaaaa)\n#2 request.created by `system` on `req-2` (aaaaaaaaaaaa)',
+    );
   });
 
   it('batches 30 events with long bodies within the limits, every seq once and in order', () => {
-    const events = Array.from({ length: 30 }, (_, i) => anEvent(30 - i, { resource: 'p'.repeat(500), reason: '<&>'.repeat(2000) }));
+    const events = Array.from({ length: 30 }, (_, i) =>
+      anEvent(30 - i, { resource: 'p'.repeat(500), reason: '<&>'.repeat(2000) }),
+    );
     const message = auditChannelMessage(events);
     expect(messageProblems(message)).toEqual([]);
-    const seqs = [...sectionTexts(message).join('\n').matchAll(/`#(\d+)`/g)].map((match) => Number(match[1]));
+    const seqs = [
+      ...sectionTexts(message)
+        .join('\n')
+        .matchAll(/`#(\d+)`/g),
+    ].map((match) => Number(match[1]));
     expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(message.text.length).toBeLessThanOrEqual(3000);
   });
@@ -434,37 +587,76 @@ describe('the audit channel', () => {
   });
 
   it('names the events left out when a batch is far too big for one message', () => {
-    const message = auditChannelMessage(Array.from({ length: 1000 }, (_, i) => anEvent(i + 1, { reason: 'r'.repeat(500) })));
+    const message = auditChannelMessage(
+      Array.from({ length: 1000 }, (_, i) => anEvent(i + 1, { reason: 'r'.repeat(500) })),
+    );
     expect(messageProblems(message)).toEqual([]);
     expect(blockTexts(message.blocks).at(-1)).toMatch(/^…and \d+ more events \(seq \d+ to 1000\) not shown here\.$/);
   });
 });
 
 describe('/verify-audit', () => {
-  const unsigned = { signed: false, keyId: null, logId: null, checkpoints: null, anchors: { checked: 0, latestSeq: null, latestSource: null }, problems: [], warnings: [NO_KEY_WARNING] };
+  const unsigned = {
+    signed: false,
+    keyId: null,
+    logId: null,
+    checkpoints: null,
+    anchors: { checked: 0, latestSeq: null, latestSource: null },
+    problems: [],
+    warnings: [NO_KEY_WARNING],
+  };
   const signed = { ...unsigned, signed: true, keyId: '0123456789abcdef', logId: 'log', warnings: [] };
 
   it('reports a whole chain with its head, and a broken one with the first bad seq and why', () => {
-    const whole = verifyResultMessage({ ...unsigned, ok: true, checked: 42, headSeq: 42, headHash: 'ab'.repeat(32), failure: null });
+    const whole = verifyResultMessage({
+      ...unsigned,
+      ok: true,
+      checked: 42,
+      headSeq: 42,
+      headHash: 'ab'.repeat(32),
+      failure: null,
+    });
     expect(whole.text).toBe(`✅ The audit log is whole: 42 events checked, head seq 42, hash \`${'ab'.repeat(32)}\`.`);
     expect(blockTexts(whole.blocks).join(' ')).toContain('CANNOT be detected');
     const broken = verifyResultMessage({
-      ...unsigned, ok: false, checked: 6, headSeq: 6, headHash: 'ab'.repeat(32),
+      ...unsigned,
+      ok: false,
+      checked: 6,
+      headSeq: 6,
+      headHash: 'ab'.repeat(32),
       failure: { seq: 7, reason: 'content-changed', message: 'the stored hash of seq 7 does not match its content' },
     });
-    expect(broken.text).toBe('⚠️ The audit log is broken at seq 7: the stored hash of seq 7 does not match its content (`content-changed`). The 6 events before it checked out.');
+    expect(broken.text).toBe(
+      '⚠️ The audit log is broken at seq 7: the stored hash of seq 7 does not match its content (`content-changed`). The 6 events before it checked out.',
+    );
     expect(messageProblems(whole)).toEqual([]);
     expect(messageProblems(broken)).toEqual([]);
   });
 
   it('names the anchor that caught a truncation, and says what the checkpoints covered when all is well', () => {
-    const problem = { reason: 'truncated' as const, source: 'audit channel C0AUDIT01 message 1700000000.000100', seq: 50, message: 'it vouches for seq 50, but the log ends at seq 40.' };
-    const cut = verifyResultMessage({
-      ...signed, ok: false, checked: 40, headSeq: 40, headHash: 'ab'.repeat(32), failure: null,
-      checkpoints: { checked: 3, latestSeq: 30, latestTime: '2026-11-27T00:00:00.000000Z' }, anchors: { checked: 4, latestSeq: 50, latestSource: problem.source },
-      problems: Array.from({ length: 7 }, () => problem),
-    }, ['The anchor file /x does not exist yet: no anchors were read from it.']);
-    expect(cut.text).toBe('⚠️ The audit log is NOT whole: `truncated` at seq 50, caught by audit channel C0AUDIT01 message 1700000000.000100. The hash chain itself holds (40 events, head seq 40), but the signed checkpoints show events were removed or rewritten.');
+    const problem = {
+      reason: 'truncated' as const,
+      source: 'audit channel C0AUDIT01 message 1700000000.000100',
+      seq: 50,
+      message: 'it vouches for seq 50, but the log ends at seq 40.',
+    };
+    const cut = verifyResultMessage(
+      {
+        ...signed,
+        ok: false,
+        checked: 40,
+        headSeq: 40,
+        headHash: 'ab'.repeat(32),
+        failure: null,
+        checkpoints: { checked: 3, latestSeq: 30, latestTime: '2026-11-27T00:00:00.000000Z' },
+        anchors: { checked: 4, latestSeq: 50, latestSource: problem.source },
+        problems: Array.from({ length: 7 }, () => problem),
+      },
+      ['The anchor file /x does not exist yet: no anchors were read from it.'],
+    );
+    expect(cut.text).toBe(
+      '⚠️ The audit log is NOT whole: `truncated` at seq 50, caught by audit channel C0AUDIT01 message 1700000000.000100. The hash chain itself holds (40 events, head seq 40), but the signed checkpoints show events were removed or rewritten.',
+    );
     const lines = blockTexts(cut.blocks);
     expect(lines.filter((line) => line.startsWith('✘ `truncated`'))).toHaveLength(5);
     expect(lines).toContain('…and 2 more problems; `gatehouse audit verify --json` lists them all.');
@@ -472,8 +664,14 @@ describe('/verify-audit', () => {
     expect(messageProblems(cut)).toEqual([]);
 
     const whole = verifyResultMessage({
-      ...signed, ok: true, checked: 60, headSeq: 60, headHash: 'ab'.repeat(32), failure: null,
-      checkpoints: { checked: 3, latestSeq: 55, latestTime: '2026-11-27T00:00:00.000000Z' }, anchors: { checked: 2, latestSeq: 55, latestSource: 'anchors.jsonl line 2' },
+      ...signed,
+      ok: true,
+      checked: 60,
+      headSeq: 60,
+      headHash: 'ab'.repeat(32),
+      failure: null,
+      checkpoints: { checked: 3, latestSeq: 55, latestTime: '2026-11-27T00:00:00.000000Z' },
+      anchors: { checked: 2, latestSeq: 55, latestSource: 'anchors.jsonl line 2' },
     });
     expect(blockTexts(whole.blocks)).toEqual([
       whole.text,
@@ -484,27 +682,63 @@ describe('/verify-audit', () => {
   });
 });
 
-describe('every message within Slack\'s limits, whatever people type', () => {
+describe("every message within Slack's limits, whatever people type", () => {
   it('holds for long names, ids and reasons', () => {
     const name = 'N&<'.repeat(400);
-    const request = aRequest({ resourceName: name, reason: '<b>'.repeat(3000), denyReason: '&'.repeat(5000), approvalsRequired: 5,
-      approvals: Array.from({ length: 5 }, (_, i) => ({ approver: `U0APPROVER${i}`, at: T0 })) });
+    const request = aRequest({
+      resourceName: name,
+      reason: '<b>'.repeat(3000),
+      denyReason: '&'.repeat(5000),
+      approvalsRequired: 5,
+      approvals: Array.from({ length: 5 }, (_, i) => ({ approver: `U0APPROVER${i}`, at: T0 })),
+    });
     const grant = aGrant({ resourceName: name });
     const messages: Message[] = [
-      approvalCard(request), approvalCard({ ...request, status: 'denied', decidedBy: 'U0BOB', decidedAt: T0 }),
+      approvalCard(request),
+      approvalCard({ ...request, status: 'denied', decidedBy: 'U0BOB', decidedAt: T0 }),
       approvalCard(request, { decidedSummary: 'x'.repeat(5000) }),
-      sentToApprovers(request, 12), approvedDM(request, grant), deniedDM(request), accessActiveDM(grant), expiringSoonDM(grant, 0.5),
-      grantEndedDM(grant), requestExpiredDM(request), provisioningFailingDM({ ...grant, status: 'revoke_failed' }),
-      revokeFailingAlert({ ...grant, status: 'revoke_failed', lastError: 'e'.repeat(5000) }, Array.from({ length: 40 }, (_, i) => `U0OWNER${i}`)),
-      mfaEnrolmentDM(`otpauth://totp/Gatehouse:${name}?secret=${'A'.repeat(32)}&issuer=Gatehouse`, 'A'.repeat(32), true),
-      mfaStatusMessage({ state: 'on', reEnrolling: true, enrolledAt: T0, lockedUntil: at(HOUR) }), mfaLockedAlert('U0ANA', T0), mfaLockedDM(T0),
-      mfaEnrolledDM(false), mfaChangedDM('reset', 'U0ADMIN'), mfaEnrolmentStarted(true),
-      accessList({ grants: [grant], requests: [request], now: T0 }), accessHelp(),
+      sentToApprovers(request, 12),
+      approvedDM(request, grant),
+      deniedDM(request),
+      accessActiveDM(grant),
+      expiringSoonDM(grant, 0.5),
+      grantEndedDM(grant),
+      requestExpiredDM(request),
+      provisioningFailingDM({ ...grant, status: 'revoke_failed' }),
+      revokeFailingAlert(
+        { ...grant, status: 'revoke_failed', lastError: 'e'.repeat(5000) },
+        Array.from({ length: 40 }, (_, i) => `U0OWNER${i}`),
+      ),
+      mfaEnrolmentDM(
+        `otpauth://totp/Gatehouse:${name}?secret=${'A'.repeat(32)}&issuer=Gatehouse`,
+        'A'.repeat(32),
+        true,
+      ),
+      mfaStatusMessage({ state: 'on', reEnrolling: true, enrolledAt: T0, lockedUntil: at(HOUR) }),
+      mfaLockedAlert('U0ANA', T0),
+      mfaLockedDM(T0),
+      mfaEnrolledDM(false),
+      mfaChangedDM('reset', 'U0ADMIN'),
+      mfaEnrolmentStarted(true),
+      accessList({ grants: [grant], requests: [request], now: T0 }),
+      accessHelp(),
       ...REFUSALS.map(refusalMessage),
-      refusalMessage({ kind: 'unknown-resource', given: 'g'.repeat(5000), allowed: Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, name })) }),
+      refusalMessage({
+        kind: 'unknown-resource',
+        given: 'g'.repeat(5000),
+        allowed: Array.from({ length: 500 }, (_, i) => ({ id: `r${i}`, name })),
+      }),
     ];
     for (const message of messages) expect(messageProblems(message), message.text.slice(0, 60)).toEqual([]);
-    const modal = requestModal({ resources: Array.from({ length: 150 }, (_, i) => ({ id: `r${i}`, name, defaultDurationMs: HOUR, maxDurationMs: HOUR })), prefill: { reason: 'x'.repeat(5000), duration: 'y'.repeat(100) } });
+    const modal = requestModal({
+      resources: Array.from({ length: 150 }, (_, i) => ({
+        id: `r${i}`,
+        name,
+        defaultDurationMs: HOUR,
+        maxDurationMs: HOUR,
+      })),
+      prefill: { reason: 'x'.repeat(5000), duration: 'y'.repeat(100) },
+    });
     expect(problems('modal', modal.blocks, modal as unknown as Node)).toEqual([]);
     const deny = denyModal(request);
     expect(problems('modal', deny.blocks, deny as unknown as Node)).toEqual([]);
@@ -513,13 +747,22 @@ describe('every message within Slack\'s limits, whatever people type', () => {
   });
 
   it('uses only ids from ids.ts, each unique and at most 255 characters', () => {
-    const all = [...Object.values(ACTION), ...Object.values(BLOCK), ...Object.values(VIEW),
-      ...Object.values(REQUEST_MODAL).flatMap((ids) => [ids.block, ids.action]), DENY_MODAL.reason.block, DENY_MODAL.reason.action];
+    const all = [
+      ...Object.values(ACTION),
+      ...Object.values(BLOCK),
+      ...Object.values(VIEW),
+      ...Object.values(REQUEST_MODAL).flatMap((ids) => [ids.block, ids.action]),
+      DENY_MODAL.reason.block,
+      DENY_MODAL.reason.action,
+    ];
     expect(new Set(all).size).toBe(all.length);
     for (const id of all) expect(id.length).toBeLessThanOrEqual(255);
-    const used = nodes([approvalCard(aRequest()), expiringSoonDM(aGrant(), 5), accessList({ grants: [aGrant()], requests: [aRequest()], now: T0 }),
-      appHome({ userId: 'U0BOB', grants: [aGrant()], requests: [aRequest()], approvalsWaiting: [aRequest()], now: T0 })])
-      .flatMap((node) => (typeof node.action_id === 'string' ? [node.action_id] : []));
+    const used = nodes([
+      approvalCard(aRequest()),
+      expiringSoonDM(aGrant(), 5),
+      accessList({ grants: [aGrant()], requests: [aRequest()], now: T0 }),
+      appHome({ userId: 'U0BOB', grants: [aGrant()], requests: [aRequest()], approvalsWaiting: [aRequest()], now: T0 }),
+    ]).flatMap((node) => (typeof node.action_id === 'string' ? [node.action_id] : []));
     for (const id of used) expect(Object.values(ACTION)).toContain(id);
   });
 });

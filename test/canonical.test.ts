@@ -14,8 +14,12 @@ describe('canonical JSON (RFC 8785)', () => {
   });
 
   it('sorts nested keys (cyberphone testdata/structures.json)', () => {
-    const input = JSON.parse('{"1":{"f":{"f":"hi","F":5},"\\n":56.0},"10":{},"":"empty","a":{},"111":[{}],"A":{}}') as unknown;
-    expect(canonicalJson(input)).toBe('{"":"empty","1":{"\\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{}],"A":{},"a":{}}');
+    const input = JSON.parse(
+      '{"1":{"f":{"f":"hi","F":5},"\\n":56.0},"10":{},"":"empty","a":{},"111":[{}],"A":{}}',
+    ) as unknown;
+    expect(canonicalJson(input)).toBe(
+      '{"":"empty","1":{"\\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{}],"A":{},"a":{}}',
+    );
   });
 
   it('orders keys by UTF-16 code units, not code points', () => {
@@ -48,7 +52,15 @@ describe('canonical JSON (RFC 8785)', () => {
 });
 
 describe('event encoding and the chain hash', () => {
-  const event = { v: 1, seq: 1, time: '2026-11-26T00:00:00.000000Z', actor: 'system', action: 'policy.loaded', subject: null, body: {} };
+  const event = {
+    v: 1,
+    seq: 1,
+    time: '2026-11-26T00:00:00.000000Z',
+    actor: 'system',
+    action: 'policy.loaded',
+    subject: null,
+    body: {},
+  };
 
   it('encodes an event with its seven keys in canonical order', () => {
     expect(encodeEvent(event)).toBe(
@@ -57,6 +69,8 @@ describe('event encoding and the chain hash', () => {
   });
 
   it('hashes SHA-256(prev_hash ‖ canonical) from the 32-zero-byte genesis (value computed with Python hashlib)', () => {
-    expect(chainHash(GENESIS_HASH, encodeEvent(event)).toString('hex')).toBe('22b714a6affe72a63cab592d0595861657d3f3f3000779594b9f39ab2bb5daa1');
+    expect(chainHash(GENESIS_HASH, encodeEvent(event)).toString('hex')).toBe(
+      '22b714a6affe72a63cab592d0595861657d3f3f3000779594b9f39ab2bb5daa1',
+    );
   });
 });

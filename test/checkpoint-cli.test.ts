@@ -55,7 +55,10 @@ describe('gatehouse audit keygen', () => {
     const key = (await loadCheckpointKey({ privateKeyFile: keyFile }))!;
     expect(key.publicKey.hex).toBe(publicKey);
     expect(made.stdout).toContain(`key id ${key.publicKey.keyId}`);
-    const checkpoint = signCheckpoint({ logId: 'log-1', seq: 1, hash: '0'.repeat(64), time: '2026-11-27T00:00:00.000000Z', previous: null }, key);
+    const checkpoint = signCheckpoint(
+      { logId: 'log-1', seq: 1, hash: '0'.repeat(64), time: '2026-11-27T00:00:00.000000Z', previous: null },
+      key,
+    );
     expect(checkpointSignedBy(checkpoint, await loadPublicKey(publicKey, '--public-key'))).toBe(true);
 
     const again = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'keygen', '--out', keyFile);
@@ -69,31 +72,58 @@ describe('gatehouse audit checkpoint and verify', () => {
   it('says how to make a key when none is set', async () => {
     const result = await gatehouse({ DATABASE_URL: t.url }, 'audit', 'checkpoint');
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('No checkpoint signing key is set: set GATEHOUSE_CHECKPOINT_KEY_FILE (or GATEHOUSE_CHECKPOINT_KEY). Make one with `gatehouse audit keygen --out FILE`.');
+    expect(result.stderr).toContain(
+      'No checkpoint signing key is set: set GATEHOUSE_CHECKPOINT_KEY_FILE (or GATEHOUSE_CHECKPOINT_KEY). Make one with `gatehouse audit keygen --out FILE`.',
+    );
   });
 
   it('signs from three processes at once into one checkpoint chain, and appends each to the anchor file', async () => {
     await seedEvents(t, 12);
     const runs = await Promise.all([0, 1, 2].map(() => gatehouse(bot, 'audit', 'checkpoint')));
     for (const run of runs) expect(run.code, run.output).toBe(0);
-    expect(runs[0]!.stdout).toMatch(/Signed checkpoint #\d: seq 12, hash [0-9a-f]{64}, \S+Z, key [0-9a-f]{16}\.\nAppended to the anchor file/);
+    expect(runs[0]!.stdout).toMatch(
+      /Signed checkpoint #\d: seq 12, hash [0-9a-f]{64}, \S+Z, key [0-9a-f]{16}\.\nAppended to the anchor file/,
+    );
 
     const stored = await listCheckpoints(t.pool);
     expect(stored.map((cp) => cp.previous)).toEqual([null, stored[0]!.signature, stored[1]!.signature]);
     const lines = (await readFile(anchorFile, 'utf8')).trimEnd().split('\n');
-    expect(lines.map((line) => (JSON.parse(line) as { signature: string }).signature).sort()).toEqual(stored.map((cp) => cp.signature).sort());
+    expect(lines.map((line) => (JSON.parse(line) as { signature: string }).signature).sort()).toEqual(
+      stored.map((cp) => cp.signature).sort(),
+    );
   });
 
   it('verifies the checkpoints and anchors with the public key', async () => {
-    const result = await gatehouse({ DATABASE_URL: t.url, GATEHOUSE_ANCHOR_FILE: anchorFile }, 'audit', 'verify', '--public-key', publicKey);
+    const result = await gatehouse(
+      { DATABASE_URL: t.url, GATEHOUSE_ANCHOR_FILE: anchorFile },
+      'audit',
+      'verify',
+      '--public-key',
+      publicKey,
+    );
     expect(result.code, result.output).toBe(0);
     expect(result.stdout).toContain('The audit log is whole: 12 events checked');
-    expect(result.stdout).toMatch(/✔ checkpoints: 3 checkpoints in the database checked with key [0-9a-f]{16}; newest: seq 12/);
+    expect(result.stdout).toMatch(
+      /✔ checkpoints: 3 checkpoints in the database checked with key [0-9a-f]{16}; newest: seq 12/,
+    );
     expect(result.stdout).toContain(`✔ anchors: 3 anchors checked; newest: seq 12 (${anchorFile} line 3)`);
     expect(result.stdout).not.toContain('⚠');
 
-    const json = await gatehouse({ DATABASE_URL: t.url, GATEHOUSE_CHECKPOINT_PUBLIC_KEY: publicKey }, 'audit', 'verify', '--json', '--anchors', anchorFile);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, signed: true, headSeq: 12, anchors: { checked: 3 }, problems: [] });
+    const json = await gatehouse(
+      { DATABASE_URL: t.url, GATEHOUSE_CHECKPOINT_PUBLIC_KEY: publicKey },
+      'audit',
+      'verify',
+      '--json',
+      '--anchors',
+      anchorFile,
+    );
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: true,
+      signed: true,
+      headSeq: 12,
+      anchors: { checked: 3 },
+      problems: [],
+    });
   });
 
   it('without a public key, still verifies the chain but warns that truncation cannot be detected', async () => {
@@ -114,7 +144,16 @@ describe('gatehouse audit checkpoint and verify', () => {
   it('verifies an export with no database from the public key and the anchor file, and catches it truncated', async () => {
     const exported = join(dir, 'audit.jsonl');
     expect((await gatehouse({ DATABASE_URL: t.url }, 'audit', 'export', '--out', exported)).code).toBe(0);
-    const whole = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'verify-file', exported, '--public-key', publicKey, '--anchors', anchorFile);
+    const whole = await gatehouse(
+      { DATABASE_URL: NO_DATABASE },
+      'audit',
+      'verify-file',
+      exported,
+      '--public-key',
+      publicKey,
+      '--anchors',
+      anchorFile,
+    );
     expect(whole.code, whole.output).toBe(0);
     expect(whole.stdout).toContain(`✔ anchors: 3 anchors checked; newest: seq 12`);
 
@@ -122,7 +161,16 @@ describe('gatehouse audit checkpoint and verify', () => {
     const lines = (await readFile(exported, 'utf8')).trimEnd().split('\n');
     await writeFile(truncated, `${lines.slice(0, 9).join('\n')}\n`);
     const [lastAnchor] = (await readFile(anchorFile, 'utf8')).trimEnd().split('\n').slice(-1);
-    const caught = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'verify-file', truncated, '--public-key', publicKey, '--checkpoint', lastAnchor!);
+    const caught = await gatehouse(
+      { DATABASE_URL: NO_DATABASE },
+      'audit',
+      'verify-file',
+      truncated,
+      '--public-key',
+      publicKey,
+      '--checkpoint',
+      lastAnchor!,
+    );
     expect(caught.code, caught.output).toBe(1);
     expect(caught.stdout).toContain(`✘ ${truncated} is NOT whole: truncated at seq 12, caught by --checkpoint.`);
     expect(caught.stdout).toContain('The hash chain itself holds: 9 events checked');
@@ -133,13 +181,17 @@ describe('gatehouse audit checkpoint and verify', () => {
     await tamperCheckpoints(t, 'delete from audit_checkpoints');
     const result = await gatehouse({ ...bot, GATEHOUSE_CHECKPOINT_PUBLIC_KEY: publicKey }, 'audit', 'verify');
     expect(result.code, result.output).toBe(1);
-    expect(result.stdout).toContain(`✘ The audit log is NOT whole: truncated at seq 12, caught by ${anchorFile} line 1.`);
+    expect(result.stdout).toContain(
+      `✘ The audit log is NOT whole: truncated at seq 12, caught by ${anchorFile} line 1.`,
+    );
     expect(result.stdout).toContain('the log in the database ends at seq 5: 7 events after seq 5 were deleted');
 
     // The signer reads back its anchor file and will not vouch for the shortened log.
     const refused = await gatehouse(bot, 'audit', 'checkpoint');
     expect(refused.code, refused.output).toBe(1);
-    expect(refused.stderr).toContain(`refused to sign a checkpoint: the log's head is seq 5, behind the newest anchor (${anchorFile} (last line): seq 12`);
+    expect(refused.stderr).toContain(
+      `refused to sign a checkpoint: the log's head is seq 5, behind the newest anchor (${anchorFile} (last line): seq 12`,
+    );
     expect(await listCheckpoints(t.pool)).toEqual([]);
   });
 });
@@ -152,12 +204,22 @@ describe('gatehouse audit verify with the audit channel', () => {
     fake = await FakeSlack.start();
     const policyFile = join(dir, 'gatehouse.yml');
     await writeFile(policyFile, TEST_POLICY);
-    slackEnv = { DATABASE_URL: t.url, GATEHOUSE_POLICY: policyFile, SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_API_URL: fake.apiUrl, GATEHOUSE_CHECKPOINT_PUBLIC_KEY: publicKey };
+    slackEnv = {
+      DATABASE_URL: t.url,
+      GATEHOUSE_POLICY: policyFile,
+      SLACK_BOT_TOKEN: 'xoxb-test-token',
+      SLACK_API_URL: fake.apiUrl,
+      GATEHOUSE_CHECKPOINT_PUBLIC_KEY: publicKey,
+    };
     // The checkpoints the bot posted, as the channel holds them.
     const client = new WebClient('xoxb-test-token', { slackApiUrl: fake.apiUrl });
     for (const line of (await readFile(anchorFile, 'utf8')).trimEnd().split('\n')) {
       const checkpoint = parseCheckpoint(line);
-      await client.chat.postMessage({ channel: 'C0AUDIT01', text: `checkpoint ${checkpoint.seq}`, metadata: checkpointMetadata(checkpoint) });
+      await client.chat.postMessage({
+        channel: 'C0AUDIT01',
+        text: `checkpoint ${checkpoint.seq}`,
+        metadata: checkpointMetadata(checkpoint),
+      });
     }
   });
   afterAll(async () => {
@@ -168,7 +230,9 @@ describe('gatehouse audit verify with the audit channel', () => {
     // The database lost seq 6 to 12 and every checkpoint (above); no anchor file is given here.
     const result = await gatehouse(slackEnv, 'audit', 'verify');
     expect(result.code, result.output).toBe(1);
-    expect(result.stdout).toMatch(/✘ The audit log is NOT whole: truncated at seq 12, caught by audit channel C0AUDIT01 message \d+\.\d+\./);
+    expect(result.stdout).toMatch(
+      /✘ The audit log is NOT whole: truncated at seq 12, caught by audit channel C0AUDIT01 message \d+\.\d+\./,
+    );
     expect(result.stdout).toContain('note: 3 checkpoints were read back from the audit channel C0AUDIT01.');
 
     const without = await gatehouse(slackEnv, 'audit', 'verify', '--no-slack');
@@ -180,6 +244,8 @@ describe('gatehouse audit verify with the audit channel', () => {
     fake.failNext('conversations.history', { status: 500 }, 3);
     const result = await gatehouse(slackEnv, 'audit', 'verify');
     expect(result.code, result.output).toBe(0);
-    expect(result.stdout).toContain("note: The audit channel's checkpoints were NOT checked: could not read the audit channel C0AUDIT01 back from Slack");
+    expect(result.stdout).toContain(
+      "note: The audit channel's checkpoints were NOT checked: could not read the audit channel C0AUDIT01 back from Slack",
+    );
   });
 });

@@ -3,10 +3,29 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { appendAnchor, readAnchorFile, readCheckpointArgument, readLastAnchor } from '../src/audit/checkpoints/anchors.ts';
-import { checkpointSignedBy, checkpointToJson, encodeCheckpointMessage, parseCheckpoint, signCheckpoint } from '../src/audit/checkpoints/checkpoint.ts';
+import {
+  appendAnchor,
+  readAnchorFile,
+  readCheckpointArgument,
+  readLastAnchor,
+} from '../src/audit/checkpoints/anchors.ts';
+import {
+  checkpointSignedBy,
+  checkpointToJson,
+  encodeCheckpointMessage,
+  parseCheckpoint,
+  signCheckpoint,
+} from '../src/audit/checkpoints/checkpoint.ts';
 import { NO_KEY_WARNING } from '../src/audit/checkpoints/checks.ts';
-import { checkpointKeyFromSeed, loadCheckpointKey, loadPublicKey, parsePublicKey, publicKeyFromRaw, signBytes, verifyBytes } from '../src/audit/checkpoints/keys.ts';
+import {
+  checkpointKeyFromSeed,
+  loadCheckpointKey,
+  loadPublicKey,
+  parsePublicKey,
+  publicKeyFromRaw,
+  signBytes,
+  verifyBytes,
+} from '../src/audit/checkpoints/keys.ts';
 import { CheckpointRefusedError, listCheckpoints, makeCheckpoint, readLogId } from '../src/audit/checkpoints/store.ts';
 import { verifyAnchored, verifyFileAnchored } from '../src/audit/checkpoints/verify-anchored.ts';
 import { createDb, createPool } from '../src/db/database.ts';
@@ -89,8 +108,13 @@ describe('the signed checkpoint', () => {
     );
 
     // The next checkpoint, five minutes on with no new events, names it.
-    const next = signCheckpoint({ ...EXAMPLE, time: '2026-11-26T09:21:00.000000Z', previous: checkpoint.signature }, EXAMPLE_KEY);
-    expect(encodeCheckpointMessage(next)).toMatch(new RegExp(`\\ntime 2026-11-26T09:21:00.000000Z\\nprevious ${checkpoint.signature}\\n$`));
+    const next = signCheckpoint(
+      { ...EXAMPLE, time: '2026-11-26T09:21:00.000000Z', previous: checkpoint.signature },
+      EXAMPLE_KEY,
+    );
+    expect(encodeCheckpointMessage(next)).toMatch(
+      new RegExp(`\\ntime 2026-11-26T09:21:00.000000Z\\nprevious ${checkpoint.signature}\\n$`),
+    );
     expect(next.signature).toBe(
       '580383c3b0ac75011f81329a45900244becbfc9c9111cc7d07028a2b00022de8c8220efb661b4829e2abd8ffa65fcfc0e01f940a9c6506200a302a092758ac0a',
     );
@@ -100,7 +124,9 @@ describe('the signed checkpoint', () => {
     const checkpoint = signCheckpoint(EXAMPLE, EXAMPLE_KEY);
     expect(checkpointSignedBy(checkpoint, EXAMPLE_KEY.publicKey)).toBe(true);
     expect(checkpointSignedBy({ ...checkpoint, seq: 4 }, EXAMPLE_KEY.publicKey)).toBe(false);
-    expect(checkpointSignedBy({ ...checkpoint, time: '2026-11-26T09:16:00.000001Z' }, EXAMPLE_KEY.publicKey)).toBe(false);
+    expect(checkpointSignedBy({ ...checkpoint, time: '2026-11-26T09:16:00.000001Z' }, EXAMPLE_KEY.publicKey)).toBe(
+      false,
+    );
     const other = randomKey();
     expect(checkpointSignedBy(checkpoint, other.publicKey)).toBe(false);
     expect(checkpointSignedBy({ ...checkpoint, keyId: other.publicKey.keyId }, other.publicKey)).toBe(false);
@@ -124,8 +150,13 @@ describe('the signed checkpoint', () => {
 describe('checkpoint keys', () => {
   it('are redacted from logs wherever a config object carries one', () => {
     let text = '';
-    const log = createLogger({ destination: new Writable({ write: (chunk: Buffer, _encoding, done) => ((text += chunk.toString()), done()) }) });
-    log.info({ config: { checkpoint: { privateKey: 'PEM-SECRET-1', publicKey: 'd75a' } }, checkpointKey: 'PEM-SECRET-2' }, 'configured');
+    const log = createLogger({
+      destination: new Writable({ write: (chunk: Buffer, _encoding, done) => ((text += chunk.toString()), done()) }),
+    });
+    log.info(
+      { config: { checkpoint: { privateKey: 'PEM-SECRET-1', publicKey: 'd75a' } }, checkpointKey: 'PEM-SECRET-2' },
+      'configured',
+    );
     expect(text).not.toMatch(/PEM-SECRET/);
     expect(text).toContain('"publicKey":"d75a"');
   });
@@ -140,17 +171,23 @@ describe('checkpoint keys', () => {
       expect((await loadCheckpointKey({ privateKey: pem }))?.publicKey.keyId).toBe('21fe31dfa154a261');
       expect(await loadCheckpointKey({})).toBeNull();
 
-      await expect(loadCheckpointKey({ privateKeyFile: path.join(dir, 'none.pem') })).rejects.toThrow(/cannot be read \(ENOENT\)\. Make a key with `gatehouse audit keygen --out FILE`/);
+      await expect(loadCheckpointKey({ privateKeyFile: path.join(dir, 'none.pem') })).rejects.toThrow(
+        /cannot be read \(ENOENT\)\. Make a key with `gatehouse audit keygen --out FILE`/,
+      );
       const garbled = '-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXNlY3JldA==\n-----END PRIVATE KEY-----\n';
       const error = await loadCheckpointKey({ privateKey: garbled }).catch((err: Error) => err);
-      expect(String(error)).toMatch(/GATEHOUSE_CHECKPOINT_KEY holds a PEM block that is not a readable private key\. Make a key with/);
+      expect(String(error)).toMatch(
+        /GATEHOUSE_CHECKPOINT_KEY holds a PEM block that is not a readable private key\. Make a key with/,
+      );
       expect(String(error)).not.toContain('c2VjcmV0');
 
       expect(() => parsePublicKey(pem, 'GATEHOUSE_CHECKPOINT_PUBLIC_KEY')).toThrow(/holds a private key/);
       const pubFile = path.join(dir, 'key.pub');
       await fs.writeFile(pubFile, `${RFC8032[0]!.pk}\n`);
       expect((await loadPublicKey(pubFile, '--public-key')).keyId).toBe('21fe31dfa154a261');
-      await expect(loadPublicKey('nope.pub', '--public-key')).rejects.toThrow(/neither a public key nor a readable file/);
+      await expect(loadPublicKey('nope.pub', '--public-key')).rejects.toThrow(
+        /neither a public key nor a readable file/,
+      );
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -195,7 +232,14 @@ describe('checkpoints of a log in the database', () => {
     expect(anchors.map((a) => a.checkpoint)).toEqual(stored.map(({ id: _id, message: _message, ...cp }) => cp));
 
     const result = await verify();
-    expect(result).toMatchObject({ ok: true, signed: true, keyId: key.publicKey.keyId, headSeq: 30, problems: [], warnings: [] });
+    expect(result).toMatchObject({
+      ok: true,
+      signed: true,
+      keyId: key.publicKey.keyId,
+      headSeq: 30,
+      problems: [],
+      warnings: [],
+    });
     expect(result.checkpoints).toEqual({ checked: 3, latestSeq: 30, latestTime: stored[2]!.time });
     expect(result.anchors).toMatchObject({ checked: 3, latestSeq: 30 });
   });
@@ -210,7 +254,9 @@ describe('checkpoints of a log in the database', () => {
     const replicas = [0, 1, 2].map(() => createDb(createPool(t.url, 5)));
     try {
       await seedEvents(t, 5);
-      const made = await Promise.all(replicas.flatMap((db) => Array.from({ length: 5 }, () => makeCheckpoint(db, key))));
+      const made = await Promise.all(
+        replicas.flatMap((db) => Array.from({ length: 5 }, () => makeCheckpoint(db, key))),
+      );
       expect(made.every((cp) => cp !== null)).toBe(true);
     } finally {
       await Promise.all(replicas.map((db) => db.destroy()));
@@ -224,16 +270,23 @@ describe('checkpoints of a log in the database', () => {
     const { rows } = await t.query<Record<string, unknown>>('select * from audit_checkpoints order by id desc limit 1');
     const row = rows[0]!;
     await expect(
-      t.query('insert into audit_checkpoints (log_id, seq, hash, time, key_id, signature, previous_signature, message) values ($1, $2, $3, $4, $5, $6, $7, $8)', [
-        row.log_id, row.seq, row.hash, row.time, row.key_id, Buffer.alloc(64, 1), row.previous_signature, row.message,
-      ]),
+      t.query(
+        'insert into audit_checkpoints (log_id, seq, hash, time, key_id, signature, previous_signature, message) values ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [row.log_id, row.seq, row.hash, row.time, row.key_id, Buffer.alloc(64, 1), row.previous_signature, row.message],
+      ),
     ).rejects.toThrow(/audit_checkpoints_previous_key/);
   });
 
-  it('signs nothing new when asked to skip an unchanged head, and stores nothing when the caller\'s work fails', async () => {
+  it("signs nothing new when asked to skip an unchanged head, and stores nothing when the caller's work fails", async () => {
     expect(await makeCheckpoint(t.db, key, { skipIfUnchanged: true })).toBeNull();
     await seedEvents(t, 1);
-    await expect(makeCheckpoint(t.db, key, { inTransaction: async () => { throw new Error('outbox full'); } })).rejects.toThrow('outbox full');
+    await expect(
+      makeCheckpoint(t.db, key, {
+        inTransaction: async () => {
+          throw new Error('outbox full');
+        },
+      }),
+    ).rejects.toThrow('outbox full');
     expect(await listCheckpoints(t.pool)).toHaveLength(3);
     expect(await makeCheckpoint(t.db, key, { skipIfUnchanged: true })).toMatchObject({ seq: 31 });
   });
@@ -243,7 +296,12 @@ describe('checkpoints of a log in the database', () => {
     const result = await verify({ anchors: false });
     expect(result).toMatchObject({ ok: false, failure: null, headSeq: 20 });
     expect(result.problems).toEqual([
-      { reason: 'truncated', source: 'database checkpoint #3', seq: 30, message: expect.stringContaining('ends at seq 20: 10 events after seq 20 were deleted') },
+      {
+        reason: 'truncated',
+        source: 'database checkpoint #3',
+        seq: 30,
+        message: expect.stringContaining('ends at seq 20: 10 events after seq 20 were deleted'),
+      },
     ]);
     await expect(makeCheckpoint(t.db, key)).rejects.toThrow(CheckpointRefusedError);
   });
@@ -255,15 +313,26 @@ describe('checkpoints of a log in the database', () => {
 
     const result = await verify();
     expect(result.ok).toBe(false);
-    expect(result.problems).toEqual([{ reason: 'truncated', source: `${anchorFile} line 3`, seq: 30, message: expect.stringContaining('the log in the database ends at seq 20') }]);
+    expect(result.problems).toEqual([
+      {
+        reason: 'truncated',
+        source: `${anchorFile} line 3`,
+        seq: 30,
+        message: expect.stringContaining('the log in the database ends at seq 20'),
+      },
+    ]);
   });
 
   it('catches newer checkpoints deleted on their own: the anchor is missing from the database', async () => {
     await tamperCheckpoints(t, 'delete from audit_checkpoints where seq = 30');
     const result = await verify();
-    expect(result.problems).toEqual([expect.objectContaining({ reason: 'missing', source: `${anchorFile} line 3`, seq: 30 })]);
+    expect(result.problems).toEqual([
+      expect.objectContaining({ reason: 'missing', source: `${anchorFile} line 3`, seq: 30 }),
+    ]);
     // Given its last anchor, the signer will not start again from the older checkpoint either.
-    await expect(makeCheckpoint(t.db, key, { lastAnchor: await readLastAnchor(anchorFile) })).rejects.toThrow(/newest anchor .* is not among the database's checkpoints/);
+    await expect(makeCheckpoint(t.db, key, { lastAnchor: await readLastAnchor(anchorFile) })).rejects.toThrow(
+      /newest anchor .* is not among the database's checkpoints/,
+    );
   });
 
   it('catches a middle event rewritten, every later hash recomputed and the checkpoints re-signed with another key', async () => {
@@ -275,8 +344,12 @@ describe('checkpoints of a log in the database', () => {
     expect((await verifyAnchored(t.pool, { publicKey: attacker.publicKey })).ok).toBe(true);
 
     const inDatabase = await verify({ anchors: false });
-    expect(inDatabase.problems).toEqual([expect.objectContaining({ reason: 'bad-signature', source: 'database checkpoint #4', seq: 30 })]);
-    expect(inDatabase.problems[0]!.message).toContain(`signed by key ${attacker.publicKey.keyId}, not by the trusted key ${key.publicKey.keyId}`);
+    expect(inDatabase.problems).toEqual([
+      expect.objectContaining({ reason: 'bad-signature', source: 'database checkpoint #4', seq: 30 }),
+    ]);
+    expect(inDatabase.problems[0]!.message).toContain(
+      `signed by key ${attacker.publicKey.keyId}, not by the trusted key ${key.publicKey.keyId}`,
+    );
 
     const anchored = await verify();
     expect(anchored.problems.map((p) => [p.reason, p.source])).toEqual([
@@ -285,16 +358,37 @@ describe('checkpoints of a log in the database', () => {
       ['rewritten', `${anchorFile} line 2`],
       ['rewritten', `${anchorFile} line 3`],
     ]);
-    expect(anchored.problems[2]!.message).toMatch(/at seq 20, but the event there in the database hashes to [0-9a-f]{16}…: the log was rewritten at or before seq 20/);
+    expect(anchored.problems[2]!.message).toMatch(
+      /at seq 20, but the event there in the database hashes to [0-9a-f]{16}…: the log was rewritten at or before seq 20/,
+    );
   });
 
   it('catches a checkpoint signed by another key, in the database or in the anchors', async () => {
     const [latest] = (await listCheckpoints(t.pool)).slice(-1);
     await seedEvents(t, 2);
-    const forged = signCheckpoint({ logId: latest!.logId, seq: 32, hash: (await t.audit.verify()).headHash!, time: latest!.time, previous: latest!.signature }, randomKey());
-    await t.query('insert into audit_checkpoints (log_id, seq, hash, time, key_id, signature, previous_signature, message) values ($1, $2, $3, $4, $5, $6, $7, $8)', [
-      forged.logId, forged.seq, Buffer.from(forged.hash, 'hex'), forged.time, forged.keyId, Buffer.from(forged.signature, 'hex'), Buffer.from(latest!.signature, 'hex'), encodeCheckpointMessage(forged),
-    ]);
+    const forged = signCheckpoint(
+      {
+        logId: latest!.logId,
+        seq: 32,
+        hash: (await t.audit.verify()).headHash!,
+        time: latest!.time,
+        previous: latest!.signature,
+      },
+      randomKey(),
+    );
+    await t.query(
+      'insert into audit_checkpoints (log_id, seq, hash, time, key_id, signature, previous_signature, message) values ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [
+        forged.logId,
+        forged.seq,
+        Buffer.from(forged.hash, 'hex'),
+        forged.time,
+        forged.keyId,
+        Buffer.from(forged.signature, 'hex'),
+        Buffer.from(latest!.signature, 'hex'),
+        encodeCheckpointMessage(forged),
+      ],
+    );
     await appendAnchor(anchorFile, forged);
 
     const result = await verify();
@@ -308,19 +402,25 @@ describe('checkpoints of a log in the database', () => {
   it('catches a deleted checkpoint row by the checkpoint chain', async () => {
     await tamperCheckpoints(t, 'delete from audit_checkpoints where id = 2');
     const middle = await verify({ anchors: false });
-    expect(middle.problems).toEqual([expect.objectContaining({ reason: 'chain-broken', source: 'database checkpoint #3', seq: 30 })]);
+    expect(middle.problems).toEqual([
+      expect.objectContaining({ reason: 'chain-broken', source: 'database checkpoint #3', seq: 30 }),
+    ]);
     expect(middle.problems[0]!.message).toContain('does not follow checkpoint #1');
 
     await tamperCheckpoints(t, 'delete from audit_checkpoints where id = 1');
     const first = await verify({ anchors: false });
-    expect(first.problems).toEqual([expect.objectContaining({ reason: 'chain-broken', source: 'database checkpoint #3' })]);
+    expect(first.problems).toEqual([
+      expect.objectContaining({ reason: 'chain-broken', source: 'database checkpoint #3' }),
+    ]);
     expect(first.problems[0]!.message).toContain('oldest checkpoint in the database but names a previous one');
   });
 
   it('catches a stored checkpoint whose columns were edited away from the text it signed', async () => {
     await tamperCheckpoints(t, 'update audit_checkpoints set seq = 25 where id = 3');
     const result = await verify({ anchors: false });
-    expect(result.problems).toEqual([expect.objectContaining({ reason: 'malformed', source: 'database checkpoint #3', seq: 25 })]);
+    expect(result.problems).toEqual([
+      expect.objectContaining({ reason: 'malformed', source: 'database checkpoint #3', seq: 25 }),
+    ]);
   });
 
   it('with no public key, passes the chain of a truncated log but says plainly that truncation cannot be seen', async () => {
@@ -328,7 +428,9 @@ describe('checkpoints of a log in the database', () => {
     const result = await verify({ publicKey: false });
     expect(result).toMatchObject({ ok: true, signed: false, headSeq: 20, problems: [] });
     expect(result.warnings[0]).toBe(NO_KEY_WARNING);
-    expect(NO_KEY_WARNING).toMatch(/deleting the newest events, or rewriting the log and recomputing its hashes, CANNOT be detected/);
+    expect(NO_KEY_WARNING).toMatch(
+      /deleting the newest events, or rewriting the log and recomputing its hashes, CANNOT be detected/,
+    );
     expect(result.warnings[1]).toMatch(/3 anchor\(s\) were given but not checked/);
   });
 });
@@ -360,21 +462,44 @@ describe('verifying an export with no database: the export, the public key and t
 
   it('passes a whole export, against the anchor file or one trusted checkpoint', async () => {
     const file = await exportOf('whole.jsonl', exported);
-    const result = await verifyFileAnchored(file, { publicKey: key.publicKey, anchors: await readAnchorFile(anchorFile) });
-    expect(result).toMatchObject({ ok: true, signed: true, checked: 12, checkpoints: null, anchors: { checked: 2, latestSeq: 12 }, problems: [] });
+    const result = await verifyFileAnchored(file, {
+      publicKey: key.publicKey,
+      anchors: await readAnchorFile(anchorFile),
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      signed: true,
+      checked: 12,
+      checkpoints: null,
+      anchors: { checked: 2, latestSeq: 12 },
+      problems: [],
+    });
     expect(result.logId).toMatch(/^[0-9a-f-]{36}$/);
 
     const [, last] = (await fs.readFile(anchorFile, 'utf8')).trimEnd().split('\n');
-    const single = await verifyFileAnchored(file, { publicKey: key.publicKey, anchors: [await readCheckpointArgument(last!)] });
+    const single = await verifyFileAnchored(file, {
+      publicKey: key.publicKey,
+      anchors: [await readCheckpointArgument(last!)],
+    });
     expect(single).toMatchObject({ ok: true, anchors: { checked: 1, latestSeq: 12, latestSource: '--checkpoint' } });
   });
 
   it('catches a truncated export, naming the anchor that caught it', async () => {
     const file = await exportOf('truncated.jsonl', exported.slice(0, 10));
-    const result = await verifyFileAnchored(file, { publicKey: key.publicKey, anchors: await readAnchorFile(anchorFile) });
+    const result = await verifyFileAnchored(file, {
+      publicKey: key.publicKey,
+      anchors: await readAnchorFile(anchorFile),
+    });
     expect(result).toMatchObject({ ok: false, failure: null, headSeq: 10 });
     expect(result.problems).toEqual([
-      { reason: 'truncated', source: `${anchorFile} line 2`, seq: 12, message: expect.stringContaining('the export ends at seq 10: events were removed, or the export is older than this checkpoint') },
+      {
+        reason: 'truncated',
+        source: `${anchorFile} line 2`,
+        seq: 12,
+        message: expect.stringContaining(
+          'the export ends at seq 10: events were removed, or the export is older than this checkpoint',
+        ),
+      },
     ]);
   });
 

@@ -18,13 +18,26 @@ import { startBot, type RunningBot } from './support/gatehouse.ts';
 const AUDIT_CHANNEL = 'C0AUDIT01';
 
 /** A checkpoint without the columns only the database has. */
-function checkpointFields({ id: _id, message: _message, ...checkpoint }: Checkpoint & { id: number; message: string }): Checkpoint {
+function checkpointFields({
+  id: _id,
+  message: _message,
+  ...checkpoint
+}: Checkpoint & { id: number; message: string }): Checkpoint {
   return checkpoint;
 }
 
 /** Waits until the notifier has delivered everything queued so far. */
 async function outboxDrained(bot: RunningBot): Promise<void> {
-  const pending = async () => Number((await bot.t.db.selectFrom('outbox').select((eb) => eb.fn.countAll<string>().as('n')).where('done_at', 'is', null).executeTakeFirstOrThrow()).n);
+  const pending = async () =>
+    Number(
+      (
+        await bot.t.db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('done_at', 'is', null)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   while ((await pending()) > 0) await new Promise((resolve) => setImmediate(resolve));
 }
 
@@ -53,7 +66,11 @@ describe('checkpoints made by the running app', () => {
 
   it('signs a checkpoint once enough events happened, and a last one at shutdown', async () => {
     for (const n of [1, 2, 3]) {
-      const result = await bot.gatehouse.access.request({ requester: PEOPLE.bram, resourceId: 'staging-db', reason: `task ${n}` });
+      const result = await bot.gatehouse.access.request({
+        requester: PEOPLE.bram,
+        resourceId: 'staging-db',
+        reason: `task ${n}`,
+      });
       if (result.ok) await bot.gatehouse.access.cancel(result.request.id, PEOPLE.bram);
     }
     await bot.gatehouse.audit.flush();
@@ -65,7 +82,12 @@ describe('checkpoints made by the running app', () => {
     await bot.gatehouse.access.request({ requester: PEOPLE.ana, resourceId: 'staging-db', reason: 'one more' });
     await bot.stop();
     const anchors = await readAnchorFile(anchorFile);
-    const head = await t.db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    const head = await t.db
+      .selectFrom('audit_events')
+      .select('seq')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow();
     expect(anchors.at(-1)?.checkpoint.seq).toBe(head.seq);
     expect(anchors.length).toBeGreaterThanOrEqual(2);
 
@@ -95,7 +117,11 @@ describe('checkpoints in the audit channel', () => {
   beforeAll(async () => {
     t = await createTestDatabase({ migrate: false });
     // No anchor file: the channel is the only copy outside the database.
-    bot = await startBot({ t, policy: `${TEST_POLICY}\ncheckpoint_every_events: 1000\n`, env: { GATEHOUSE_CHECKPOINT_KEY: pem } });
+    bot = await startBot({
+      t,
+      policy: `${TEST_POLICY}\ncheckpoint_every_events: 1000\n`,
+      env: { GATEHOUSE_CHECKPOINT_KEY: pem },
+    });
   });
   afterAll(async () => {
     await bot.stop();
@@ -110,13 +136,23 @@ describe('checkpoints in the audit channel', () => {
     bot.fake.failNext('chat.postMessage', { status: 500 });
     // The app's own checkpoint job may have signed this head a moment earlier; either way it is posted.
     const signed = (await bot.gatehouse.checkpointer!.checkpointNow()) ?? (await latestCheckpoint(t.pool));
-    const call = await bot.fake.waitForCall('chat.postMessage', (c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === signed!.seq && !c.failed);
+    const call = await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) =>
+        (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === signed!.seq &&
+        !c.failed,
+    );
     expect(call.args.channel).toBe(AUDIT_CHANNEL);
     const posts = postsOf(bot).filter((m) => m.metadata!.event_payload.seq === signed!.seq);
     expect(posts).toHaveLength(1);
     expect(parseCheckpoint(posts[0]!.metadata!.event_payload.checkpoint)).toEqual(checkpointFields(signed!));
     expect(posts[0]!.text).toContain(`seq ${signed!.seq}`);
-    const attempts = bot.fake.callsTo('chat.postMessage').filter((c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === signed!.seq);
+    const attempts = bot.fake
+      .callsTo('chat.postMessage')
+      .filter(
+        (c) =>
+          (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === signed!.seq,
+      );
     expect(attempts.map((c) => c.failed)).toEqual([true, false]);
   });
 
@@ -134,14 +170,19 @@ describe('checkpoints in the audit channel', () => {
     await bot.gatehouse.access.request({ requester: PEOPLE.ana, resourceId: 'staging-db', reason: 'one more' });
     await bot.gatehouse.audit.flush();
     const newest = (await bot.gatehouse.checkpointer!.checkpointNow()) ?? (await latestCheckpoint(t.pool))!;
-    await bot.fake.waitForCall('chat.postMessage', (c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === newest.seq);
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) => (c.args.metadata as { event_payload?: { seq?: number } } | undefined)?.event_payload?.seq === newest.seq,
+    );
     await bot.settle();
 
     await bot.slack.command(PEOPLE.fatima, '/verify-audit');
     const whole = await bot.fake.waitForResponse((r) => /whole/.test(String(r.body.text)));
     const anchors = postsOf(bot).length;
     expect(anchors).toBeGreaterThanOrEqual(2);
-    expect(JSON.stringify(whole.body.blocks)).toContain(`${anchors} anchors kept outside the database checked; newest: seq ${newest.seq}`);
+    expect(JSON.stringify(whole.body.blocks)).toContain(
+      `${anchors} anchors kept outside the database checked; newest: seq ${newest.seq}`,
+    );
     // Its own record (audit.verified) reaches the chain before the tampering starts.
     await bot.gatehouse.audit.flush();
 
@@ -150,11 +191,22 @@ describe('checkpoints in the audit channel', () => {
     await tamperCheckpoints(t, `delete from audit_checkpoints where seq > ${newest.seq - 2}`);
     await bot.slack.command(PEOPLE.fatima, '/verify-audit');
     const caught = await bot.fake.waitForResponse((r) => /NOT whole/.test(String(r.body.text)));
-    expect(String(caught.body.text)).toMatch(new RegExp(`\`truncated\` at seq ${newest.seq}, caught by audit channel ${AUDIT_CHANNEL} message \\d+\\.\\d+`));
+    expect(String(caught.body.text)).toMatch(
+      new RegExp(`\`truncated\` at seq ${newest.seq}, caught by audit channel ${AUDIT_CHANNEL} message \\d+\\.\\d+`),
+    );
     expect(String(caught.body.text)).not.toContain('database checkpoint');
     await bot.gatehouse.audit.flush();
-    const record = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'audit.verified').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
-    expect(record.body).toMatchObject({ ok: false, problems: expect.arrayContaining([expect.objectContaining({ reason: 'truncated', seq: newest.seq })]) });
+    const record = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'audit.verified')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    expect(record.body).toMatchObject({
+      ok: false,
+      problems: expect.arrayContaining([expect.objectContaining({ reason: 'truncated', seq: newest.seq })]),
+    });
   });
 });
 
@@ -165,10 +217,22 @@ describe('the checkpoint made at shutdown', () => {
     const t = await createTestDatabase({ migrate: false });
     try {
       const bot = await startBot({ t, fake, env: { GATEHOUSE_CHECKPOINT_KEY: pem } });
-      await bot.gatehouse.access.request({ requester: PEOPLE.bram, resourceId: 'staging-db', reason: 'last thing before the stop' });
+      await bot.gatehouse.access.request({
+        requester: PEOPLE.bram,
+        resourceId: 'staging-db',
+        reason: 'last thing before the stop',
+      });
       await bot.stop();
-      const head = await t.db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
-      const posted = fake.messagesIn(AUDIT_CHANNEL).filter((m) => m.metadata?.event_type === CHECKPOINT_EVENT_TYPE).map((m) => m.metadata!.event_payload.seq);
+      const head = await t.db
+        .selectFrom('audit_events')
+        .select('seq')
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow();
+      const posted = fake
+        .messagesIn(AUDIT_CHANNEL)
+        .filter((m) => m.metadata?.event_type === CHECKPOINT_EVENT_TYPE)
+        .map((m) => m.metadata!.event_payload.seq);
       expect(posted).toContain(head.seq);
     } finally {
       await fake.stop();

@@ -57,7 +57,9 @@ describe('gatehouse migrate', () => {
     const first = await gatehouse(t.url, 'migrate');
     expect(first.code, first.output).toBe(0);
     expect(first.stdout).toMatch(/Applied \d+ migration\(s\): \S*audit_log/);
-    const tables = await t.query<{ name: string }>(`select tablename as name from pg_tables where tablename = 'audit_events'`);
+    const tables = await t.query<{ name: string }>(
+      `select tablename as name from pg_tables where tablename = 'audit_events'`,
+    );
     expect(tables.rows).toEqual([{ name: 'audit_events' }]);
 
     const second = await gatehouse(t.url, 'migrate');
@@ -124,7 +126,12 @@ describe('gatehouse audit verify', () => {
 
     const json = await gatehouse(tampered.url, 'audit', 'verify', '--json');
     expect(json.code, json.output).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, checked: 1, headSeq: 1, failure: { seq: 2, reason: 'content-changed' } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      checked: 1,
+      headSeq: 1,
+      failure: { seq: 2, reason: 'content-changed' },
+    });
 
     // The triggers are back on, ALWAYS: the table is append-only again.
     await expect(tampered.query('delete from audit_events where seq = 3')).rejects.toThrow(/append-only/);
@@ -185,7 +192,9 @@ describe('gatehouse policy', () => {
 
     expect(result.code, result.output).toBe(0);
     expect(result.stdout).toMatch(/gatehouse\.example\.yml is valid \(sha256 [0-9a-f]{64}\)/);
-    expect(result.stdout).toContain('prod-db-readonly: Production database (read-only); 2 owner(s), 2 approval(s) needed, provisioner none');
+    expect(result.stdout).toContain(
+      'prod-db-readonly: Production database (read-only); 2 owner(s), 2 approval(s) needed, provisioner none',
+    );
   });
 
   it('rejects a bad file, naming the file and the path of the problem in it', async () => {

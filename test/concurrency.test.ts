@@ -9,9 +9,13 @@ const APPENDERS = 20;
 const EACH = 15;
 
 function startWorker(url: string, worker: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'test/support/append-worker.ts', url, String(worker), String(APPENDERS), String(EACH)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/support/append-worker.ts', url, String(worker), String(APPENDERS), String(EACH)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
 }
 
 async function nextLine(child: ChildProcess): Promise<string> {

@@ -20,7 +20,14 @@ function prose(text: string): string {
 /** The anchors GitHub makes for a page's headings: lower case, punctuation dropped, spaces as hyphens. */
 function anchorsOf(text: string): Set<string> {
   const headings = [...prose(text).matchAll(/^#+\s+(.+)$/gm)].map((match) => match[1]!.trim());
-  return new Set(headings.map((heading) => heading.toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-')));
+  return new Set(
+    headings.map((heading) =>
+      heading
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+        .replace(/ /g, '-'),
+    ),
+  );
 }
 
 describe('links between the docs', () => {
@@ -34,11 +41,18 @@ describe('links between the docs', () => {
         const file = path === '' ? page : normalize(join(dirname(page), path));
         if (!existsSync(join(root, file))) {
           broken.push(`${page}: ${target} (no file ${file})`);
-        } else if (fragment && file.endsWith('.md') && !anchorsOf(readFileSync(join(root, file), 'utf8')).has(fragment)) {
+        } else if (
+          fragment &&
+          file.endsWith('.md') &&
+          !anchorsOf(readFileSync(join(root, file), 'utf8')).has(fragment)
+        ) {
           broken.push(`${page}: ${target} (no heading #${fragment} in ${file})`);
         }
       }
     }
-    expect(broken, 'links to nothing: point them at a file of this repository (notes outside it are not for readers of these pages)').toEqual([]);
+    expect(
+      broken,
+      'links to nothing: point them at a file of this repository (notes outside it are not for readers of these pages)',
+    ).toEqual([]);
   });
 });

@@ -34,7 +34,15 @@ describe('the expiry timer', () => {
   beforeAll(async () => {
     t = await createTestDatabase();
     const policy = loadedPolicy(POLICY);
-    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: () => noneProvisioner, log: silentLogger(), now: () => new Date(), secrets: null });
+    service = new AccessService({
+      db: t.db,
+      audit: t.audit,
+      policy: () => policy,
+      provisionerFor: () => noneProvisioner,
+      log: silentLogger(),
+      now: () => new Date(),
+      secrets: null,
+    });
   });
   afterEach(async () => {
     await timer?.stop();
@@ -51,7 +59,12 @@ describe('the expiry timer', () => {
   }
 
   async function startTimer(): Promise<ExpiryTimer> {
-    timer = new ExpiryTimer({ db: t.db, databaseUrl: t.url, endDue: () => service.endDueGrants(), log: silentLogger() });
+    timer = new ExpiryTimer({
+      db: t.db,
+      databaseUrl: t.url,
+      endDue: () => service.endDueGrants(),
+      log: silentLogger(),
+    });
     await timer.start();
     return timer;
   }
@@ -59,7 +72,11 @@ describe('the expiry timer', () => {
   /** Resolves when the grant has ended, with its end and when it ended. */
   async function ended(grantId: string): Promise<{ ends_at: Date; ended_at: Date; end_reason: string | null }> {
     for (;;) {
-      const row = await t.db.selectFrom('grants').select(['status', 'ends_at', 'ended_at', 'end_reason']).where('id', '=', grantId).executeTakeFirstOrThrow();
+      const row = await t.db
+        .selectFrom('grants')
+        .select(['status', 'ends_at', 'ended_at', 'end_reason'])
+        .where('id', '=', grantId)
+        .executeTakeFirstOrThrow();
       if (row.status === 'ended') return { ends_at: row.ends_at, ended_at: row.ended_at!, end_reason: row.end_reason };
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -68,8 +85,13 @@ describe('the expiry timer', () => {
   it('ends a grant that is due when it starts, and one due later once its time comes', async () => {
     const early = await grantFor(ana, '1s');
     // Due before the timer starts: wait out its end.
-    const { ends_at } = await t.db.selectFrom('grants').select('ends_at').where('id', '=', early).executeTakeFirstOrThrow();
-    while (Date.now() <= ends_at.getTime()) await new Promise((resolve) => setTimeout(resolve, ends_at.getTime() - Date.now() + 1));
+    const { ends_at } = await t.db
+      .selectFrom('grants')
+      .select('ends_at')
+      .where('id', '=', early)
+      .executeTakeFirstOrThrow();
+    while (Date.now() <= ends_at.getTime())
+      await new Promise((resolve) => setTimeout(resolve, ends_at.getTime() - Date.now() + 1));
     await startTimer();
     expect(await ended(early)).toMatchObject({ end_reason: 'expired' });
 
@@ -89,11 +111,15 @@ describe('the expiry timer', () => {
 
   it('listens again after the server cuts its connection, and still ends grants on time', async () => {
     await startTimer();
-    const cut = await t.query<{ cut: boolean }>(`select pg_terminate_backend(pid) as cut from pg_stat_activity where application_name = 'gatehouse-expiry-timer' and datname = current_database()`);
+    const cut = await t.query<{ cut: boolean }>(
+      `select pg_terminate_backend(pid) as cut from pg_stat_activity where application_name = 'gatehouse-expiry-timer' and datname = current_database()`,
+    );
     expect(cut.rows.map((row) => row.cut)).toEqual([true]);
     // Wait until it listens again, then make a grant it can only learn of by NOTIFY.
     for (;;) {
-      const listening = await t.query(`select 1 from pg_stat_activity where application_name = 'gatehouse-expiry-timer' and datname = current_database() and state = 'idle'`);
+      const listening = await t.query(
+        `select 1 from pg_stat_activity where application_name = 'gatehouse-expiry-timer' and datname = current_database() and state = 'idle'`,
+      );
       if (listening.rowCount === 1) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

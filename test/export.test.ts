@@ -16,7 +16,12 @@ describe('exporting the log and verifying the file offline', () => {
     t = await createTestDatabase();
     await seedEvents(t, 6);
     // Text that canonical JSON must escape or keep as is: quotes, backslash, non-ASCII, emoji.
-    await t.audit.record({ actor: 'U0ALICE01', action: 'request.created', subject: 'req-ü', body: { reason: 'fix "invoice" \\ export — 日本 😀', n: 1e21 } });
+    await t.audit.record({
+      actor: 'U0ALICE01',
+      action: 'request.created',
+      subject: 'req-ü',
+      body: { reason: 'fix "invoice" \\ export — 日本 😀', n: 1e21 },
+    });
     await t.audit.flush();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-export-'));
     file = path.join(dir, 'audit.jsonl');
@@ -36,7 +41,9 @@ describe('exporting the log and verifying the file offline', () => {
 
   it('writes one event a line, in seq order, with the exact hashed text', async () => {
     expect(lines).toHaveLength(7);
-    const { rows } = await t.query<{ canonical: string; hash: Buffer }>('select canonical, hash from audit_events order by seq');
+    const { rows } = await t.query<{ canonical: string; hash: Buffer }>(
+      'select canonical, hash from audit_events order by seq',
+    );
     lines.forEach((line, i) => {
       const parsed = JSON.parse(line) as { event: { seq: number }; hash: string };
       expect(parsed.event.seq).toBe(i + 1);
@@ -57,7 +64,9 @@ describe('exporting the log and verifying the file offline', () => {
     const at = line.indexOf('"n":3');
     const edited = `${line.slice(0, at + 4)}4${line.slice(at + 5)}`;
     expect(edited.length).toBe(line.length);
-    const result = await verifyExportFile(await variant('edited.jsonl', [lines[0]!, lines[1]!, edited, ...lines.slice(3)]));
+    const result = await verifyExportFile(
+      await variant('edited.jsonl', [lines[0]!, lines[1]!, edited, ...lines.slice(3)]),
+    );
     expect(result.failure).toMatchObject({ seq: 3, reason: 'content-changed', line: 3 });
   });
 
@@ -66,7 +75,9 @@ describe('exporting the log and verifying the file offline', () => {
     const hashAt = line.indexOf('"hash":"') + 8;
     const upper = `${line.slice(0, hashAt)}${line.slice(hashAt, hashAt + 64).toUpperCase()}${line.slice(hashAt + 64)}`;
     expect(upper).not.toBe(line);
-    const result = await verifyExportFile(await variant('upper.jsonl', [...lines.slice(0, 4), upper, ...lines.slice(5)]));
+    const result = await verifyExportFile(
+      await variant('upper.jsonl', [...lines.slice(0, 4), upper, ...lines.slice(5)]),
+    );
     expect(result.failure).toMatchObject({ seq: 5, reason: 'malformed', line: 5 });
   });
 
@@ -74,16 +85,22 @@ describe('exporting the log and verifying the file offline', () => {
     const removed = await verifyExportFile(await variant('removed.jsonl', [...lines.slice(0, 3), ...lines.slice(4)]));
     expect(removed.failure).toMatchObject({ seq: 4, reason: 'gap' });
 
-    const swapped = await verifyExportFile(await variant('swapped.jsonl', [lines[0]!, lines[2]!, lines[1]!, ...lines.slice(3)]));
+    const swapped = await verifyExportFile(
+      await variant('swapped.jsonl', [lines[0]!, lines[2]!, lines[1]!, ...lines.slice(3)]),
+    );
     expect(swapped.failure).toMatchObject({ seq: 2, reason: 'gap' });
 
     const back = await verifyExportFile(await variant('back.jsonl', [lines[0]!, lines[1]!, lines[2]!, lines[1]!]));
     expect(back.failure).toMatchObject({ seq: 2, reason: 'out-of-order', line: 4 });
 
-    const repeated = await verifyExportFile(await variant('repeated.jsonl', [lines[0]!, lines[1]!, lines[1]!, ...lines.slice(2)]));
+    const repeated = await verifyExportFile(
+      await variant('repeated.jsonl', [lines[0]!, lines[1]!, lines[1]!, ...lines.slice(2)]),
+    );
     expect(repeated.failure).toMatchObject({ seq: 2, reason: 'duplicate', line: 3 });
 
-    const broken = await verifyExportFile(await variant('broken.jsonl', [lines[0]!, lines[1]!.slice(0, -1), ...lines.slice(2)]));
+    const broken = await verifyExportFile(
+      await variant('broken.jsonl', [lines[0]!, lines[1]!.slice(0, -1), ...lines.slice(2)]),
+    );
     expect(broken.failure).toMatchObject({ seq: 2, reason: 'malformed', line: 2 });
   });
 

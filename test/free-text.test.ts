@@ -38,7 +38,14 @@ describe('the one limit, on every way a reason reaches the access rules', () => 
   afterAll(async () => t.destroy());
 
   const count = async (table: 'access_requests' | 'audit_queue' | 'audit_log') =>
-    Number((await t.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await t.db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
   it('refuses a 5,000-character reason before anything is recorded, and keeps a 2,000-character one whole', async () => {
     const before = await Promise.all([count('access_requests'), count('audit_queue'), count('audit_log')]);
@@ -52,23 +59,40 @@ describe('the one limit, on every way a reason reaches the access rules', () => 
     const filed = await a.service.request({ requester: ana, resourceId: 'staging-db', reason: whole });
     expect(filed).toMatchObject({ ok: true, request: { reason: whole } });
     await t.audit.flush();
-    const event = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'request.created').executeTakeFirstOrThrow();
+    const event = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'request.created')
+      .executeTakeFirstOrThrow();
     expect((event.body as { reason: string }).reason).toBe(whole);
   });
 
   it('cleans a reason before it is stored: NUL and lone surrogates no longer fail the statement', async () => {
-    const filed = await a.service.request({ requester: bram, resourceId: 'staging-db', reason: 'rebuild\u0000 the index \uD83D' });
+    const filed = await a.service.request({
+      requester: bram,
+      resourceId: 'staging-db',
+      reason: 'rebuild\u0000 the index \uD83D',
+    });
     expect(filed).toMatchObject({ ok: true, request: { reason: 'rebuild the index \uFFFD' } });
   });
 
   it('holds a denial to the same limit, and wants one', async () => {
     const { requests } = await a.service.holdingsOf(ana);
     const requestId = requests[0]!.id;
-    expect(await a.service.deny(requestId, dana, 'd'.repeat(2001))).toEqual({ ok: false, refusal: { kind: 'reason-too-long', length: 2001, max: 2000 } });
-    expect(await a.service.deny(requestId, dana, ' \u0000 ')).toEqual({ ok: false, refusal: { kind: 'deny-reason-required' } });
+    expect(await a.service.deny(requestId, dana, 'd'.repeat(2001))).toEqual({
+      ok: false,
+      refusal: { kind: 'reason-too-long', length: 2001, max: 2000 },
+    });
+    expect(await a.service.deny(requestId, dana, ' \u0000 ')).toEqual({
+      ok: false,
+      refusal: { kind: 'deny-reason-required' },
+    });
     expect((await a.service.findRequest(requestId))?.status).toBe('pending');
     const denied = await a.service.deny(requestId, dana, `use the replica\u0000 ${'d'.repeat(1984)}`);
-    expect(denied).toMatchObject({ ok: true, request: { status: 'denied', denyReason: `use the replica ${'d'.repeat(1984)}` } });
+    expect(denied).toMatchObject({
+      ok: true,
+      request: { status: 'denied', denyReason: `use the replica ${'d'.repeat(1984)}` },
+    });
   });
 
   it('holds an extension to the same limit', async () => {
@@ -76,8 +100,14 @@ describe('the one limit, on every way a reason reaches the access rules', () => 
     const approved = await a.service.approve(requests[0]!.id, dana);
     expect(approved).toMatchObject({ ok: true, grant: { status: 'active' } });
     const grantId = approved.ok ? approved.grant!.id : '';
-    expect(await a.service.extend(grantId, bram, { reason: 'e'.repeat(2001) })).toEqual({ ok: false, refusal: { kind: 'reason-too-long', length: 2001, max: 2000 } });
-    expect(await a.service.extend(grantId, bram, { reason: 'one more hour for the index' })).toMatchObject({ ok: true, request: { extendsGrantId: grantId } });
+    expect(await a.service.extend(grantId, bram, { reason: 'e'.repeat(2001) })).toEqual({
+      ok: false,
+      refusal: { kind: 'reason-too-long', length: 2001, max: 2000 },
+    });
+    expect(await a.service.extend(grantId, bram, { reason: 'one more hour for the index' })).toMatchObject({
+      ok: true,
+      request: { extendsGrantId: grantId },
+    });
   });
 });
 
@@ -95,18 +125,33 @@ describe('extensions, whatever the adapter passes', () => {
   afterAll(async () => t.destroy());
 
   it("refuses an extension of someone else's grant, of another resource, of an ended grant, or of none, filing nothing", async () => {
-    const extension = (requester: string, resourceId: string, extendsGrantId: string) => a.service.request({ requester, resourceId, reason: 'more time', extendsGrantId });
+    const extension = (requester: string, resourceId: string, extendsGrantId: string) =>
+      a.service.request({ requester, resourceId, reason: 'more time', extendsGrantId });
     expect(await extension(bram, 'staging-db', anaGrant)).toEqual({ ok: false, refusal: { kind: 'not-yours' } });
-    expect(await extension(ana, 'prod-db', anaGrant)).toMatchObject({ ok: false, refusal: { kind: 'extension-other-resource', grant: { id: anaGrant }, resource: { id: 'prod-db' } } });
-    expect(await extension(ana, 'staging-db', 'grt-nonexistent')).toEqual({ ok: false, refusal: { kind: 'not-found', id: 'grt-nonexistent' } });
+    expect(await extension(ana, 'prod-db', anaGrant)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'extension-other-resource', grant: { id: anaGrant }, resource: { id: 'prod-db' } },
+    });
+    expect(await extension(ana, 'staging-db', 'grt-nonexistent')).toEqual({
+      ok: false,
+      refusal: { kind: 'not-found', id: 'grt-nonexistent' },
+    });
     expect((await a.service.holdingsOf(bram)).requests).toEqual([]);
 
-    expect(await extension(ana, 'staging-db', anaGrant)).toMatchObject({ ok: true, request: { extendsGrantId: anaGrant } });
+    expect(await extension(ana, 'staging-db', anaGrant)).toMatchObject({
+      ok: true,
+      request: { extendsGrantId: anaGrant },
+    });
     const [extensionRequest] = (await a.service.holdingsOf(ana)).requests;
     await a.service.cancel(extensionRequest!.id, ana);
     await a.service.release(anaGrant, ana);
-    expect(await extension(ana, 'staging-db', anaGrant)).toMatchObject({ ok: false, refusal: { kind: 'extension-of-ended', grant: { id: anaGrant } } });
+    expect(await extension(ana, 'staging-db', anaGrant)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'extension-of-ended', grant: { id: anaGrant } },
+    });
     // Not extending anything, Ana may ask afresh once the grant is over.
-    expect(await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'one more migration' })).toMatchObject({ ok: true });
+    expect(
+      await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'one more migration' }),
+    ).toMatchObject({ ok: true });
   });
 });

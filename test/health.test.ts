@@ -38,8 +38,16 @@ describe('/readyz on the public port', () => {
     const text = await response.text();
     expect(JSON.parse(text)).toEqual({ status: 'not ready', reason: 'database unreachable' });
     expect(text).not.toContain(String(deadPort));
-    const line = JSON.parse(logText.trim().split('\n').at(-1)!) as { level: number; msg: string; err: { message: string; code: string } };
-    expect(line).toMatchObject({ level: 40, msg: 'readiness check: the database did not answer', err: { code: 'ECONNREFUSED', message: expect.stringContaining(String(deadPort)) } });
+    const line = JSON.parse(logText.trim().split('\n').at(-1)!) as {
+      level: number;
+      msg: string;
+      err: { message: string; code: string };
+    };
+    expect(line).toMatchObject({
+      level: 40,
+      msg: 'readiness check: the database did not answer',
+      err: { code: 'ECONNREFUSED', message: expect.stringContaining(String(deadPort)) },
+    });
     expect(logText).not.toContain('not-the-password');
   });
 });

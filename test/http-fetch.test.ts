@@ -42,34 +42,54 @@ describe('the fetch Slack clients are given', () => {
   });
 
   it('posts the body with its headers and answers with a Response to read', async () => {
-    const response = await slackFetch(`${base}/api/chat.postMessage`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer xoxb-1' }, body: '{"text":"hi"}' });
+    const response = await slackFetch(`${base}/api/chat.postMessage`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer xoxb-1' },
+      body: '{"text":"hi"}',
+    });
     expect(response.status).toBe(200);
     expect(response.ok).toBe(true);
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(await response.json()).toEqual({ ok: true, echoed: '{"text":"hi"}' });
-    expect(seen.at(-1)).toMatchObject({ method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer xoxb-1' } });
+    expect(seen.at(-1)).toMatchObject({
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer xoxb-1' },
+    });
   });
 
   it('sends URL-encoded forms as such', async () => {
     await slackFetch(`${base}/api/auth.test`, { method: 'POST', body: new URLSearchParams({ token: 'x', a: 'b c' }) });
-    expect(seen.at(-1)).toMatchObject({ headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' }, body: 'token=x&a=b+c' });
+    expect(seen.at(-1)).toMatchObject({
+      headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' },
+      body: 'token=x&a=b+c',
+    });
   });
 
   it('passes other statuses through, with their headers and body, and an empty one as null', async () => {
     const down = await slackFetch(`${base}/down`, { method: 'POST', body: '' });
-    expect([down.status, down.ok, down.statusText, down.headers.get('retry-after'), await down.text()]).toEqual([503, false, 'Service Unavailable', '7', 'try later']);
+    expect([down.status, down.ok, down.statusText, down.headers.get('retry-after'), await down.text()]).toEqual([
+      503,
+      false,
+      'Service Unavailable',
+      '7',
+      'try later',
+    ]);
     const empty = await slackFetch(`${base}/empty`, { method: 'POST' });
     expect([empty.status, empty.body]).toEqual([204, null]);
   });
 
   it('gives up when the signal says so, and fails like fetch when nothing answers', async () => {
-    await expect(slackFetch(`${base}/hang`, { method: 'POST', body: 'x', signal: AbortSignal.timeout(50) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(
+      slackFetch(`${base}/hang`, { method: 'POST', body: 'x', signal: AbortSignal.timeout(50) }),
+    ).rejects.toMatchObject({ name: 'TimeoutError' });
     const closed = http.createServer();
     closed.listen(0, '127.0.0.1');
     await once(closed, 'listening');
     const port = (closed.address() as AddressInfo).port;
     closed.close();
-    await expect(slackFetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x' })).rejects.toThrow(new TypeError('fetch failed'));
+    await expect(slackFetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x' })).rejects.toThrow(
+      new TypeError('fetch failed'),
+    );
   });
 
   it('leaves bodies it does not handle to the built-in fetch', async () => {

@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { asGrantId, asRequestId, asSlackUserId, newGrantId, newRequestId, type GrantId, type RequestId, type SlackUserId } from '../src/access/ids.ts';
+import {
+  asGrantId,
+  asRequestId,
+  asSlackUserId,
+  newGrantId,
+  newRequestId,
+  type GrantId,
+  type RequestId,
+  type SlackUserId,
+} from '../src/access/ids.ts';
 
 describe('ids typed by kind', () => {
   it('are the plain strings they were, minted readable and unguessable', () => {
     expect(newRequestId()).toMatch(/^req_[0-9a-hjkmnp-tv-z]{12}$/);
     expect(newGrantId()).toMatch(/^grt_[0-9a-hjkmnp-tv-z]{12}$/);
-    expect([asRequestId('req_1'), asGrantId('grt_1'), asSlackUserId('U0ANA0001')]).toEqual(['req_1', 'grt_1', 'U0ANA0001']);
+    expect([asRequestId('req_1'), asGrantId('grt_1'), asSlackUserId('U0ANA0001')]).toEqual([
+      'req_1',
+      'grt_1',
+      'U0ANA0001',
+    ]);
   });
 
   it('never pass for another kind (npm run typecheck holds these lines to it)', () => {

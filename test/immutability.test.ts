@@ -106,6 +106,8 @@ describe('least-privilege roles', () => {
     await expect(appPool.query('truncate audit_events')).rejects.toThrow(/permission denied/);
     await expect(appPool.query('alter table audit_events disable trigger user')).rejects.toThrow(/must be owner/);
     await expect(appPool.query('set session_replication_role = replica')).rejects.toThrow(/permission denied/);
-    await expect(appPool.query(`insert into kysely_migration (name, timestamp) values ('x', 'y')`)).rejects.toThrow(/permission denied/);
+    await expect(appPool.query(`insert into kysely_migration (name, timestamp) values ('x', 'y')`)).rejects.toThrow(
+      /permission denied/,
+    );
   });
 });

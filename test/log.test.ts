@@ -11,7 +11,14 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[] }
       done();
     },
   });
-  return { stream, lines: () => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      text
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }
 
 describe('logging', () => {
@@ -19,7 +26,11 @@ describe('logging', () => {
     const { stream, lines } = capture();
     const log = createLogger({ destination: stream });
     log.info(
-      { password: 'pw-1', slack: { botToken: 'xoxb-2', signingSecret: 'sig-3' }, err: { code: '23505', config: { totpCode: '123456' } } },
+      {
+        password: 'pw-1',
+        slack: { botToken: 'xoxb-2', signingSecret: 'sig-3' },
+        err: { code: '23505', config: { totpCode: '123456' } },
+      },
       'something happened',
     );
     const [line] = lines();
@@ -29,14 +40,18 @@ describe('logging', () => {
   });
 
   it('shows a connection string without its password', () => {
-    expect(describeDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse')).toBe('postgres://app:***@db.example:5432/gatehouse');
+    expect(describeDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse')).toBe(
+      'postgres://app:***@db.example:5432/gatehouse',
+    );
   });
 
   it('keeps Slack request and response bodies out of debug lines, where DMs carry passwords and MFA keys', () => {
     const { stream, lines } = capture();
     const bolt = boltLogger(createLogger({ destination: stream, level: 'debug' }));
     bolt.debug('http request body: {"channel":"D1","text":"password hunter2-secret"}');
-    bolt.debug('http request result: {"ok":true,"message":{"text":"otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DP"}}');
+    bolt.debug(
+      'http request result: {"ok":true,"message":{"text":"otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DP"}}',
+    );
     bolt.debug('http request url: https://slack.com/api/chat.postMessage');
     const text = JSON.stringify(lines());
     expect(text).not.toContain('hunter2-secret');

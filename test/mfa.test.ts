@@ -11,10 +11,10 @@ const KEY = 'a'.repeat(64);
 const STEP = 30_000;
 
 /** The test policy with MFA on: prod-db needs a code from requester and approvers; fatima resets. */
-const MFA_POLICY = TEST_POLICY.replace('  auditors: [U0FATIMA1]\n', '  auditors: [U0FATIMA1]\nmfa_admins: [auditors]\n').replace(
-  '    approvals_required: 2\n',
-  '    approvals_required: 1\n    require_mfa: true\n    approver_mfa: true\n',
-);
+const MFA_POLICY = TEST_POLICY.replace(
+  '  auditors: [U0FATIMA1]\n',
+  '  auditors: [U0FATIMA1]\nmfa_admins: [auditors]\n',
+).replace('    approvals_required: 2\n', '    approvals_required: 1\n    require_mfa: true\n    approver_mfa: true\n');
 
 /** The code an authenticator shows at `at` (plus `steps` time steps). */
 function codeAt(secret: string, at: Date, steps = 0): Promise<string> {
@@ -30,9 +30,16 @@ async function wrongCode(secret: string, at: Date): Promise<string> {
   }
 }
 
-async function events(t: TestDatabase, actor?: string): Promise<{ action: string; subject: string | null; body: Record<string, unknown> }[]> {
+async function events(
+  t: TestDatabase,
+  actor?: string,
+): Promise<{ action: string; subject: string | null; body: Record<string, unknown> }[]> {
   await t.audit.flush();
-  let query = t.db.selectFrom('audit_log').select(['action', 'subject', 'body']).where('action', 'like', 'mfa.%').orderBy('seq');
+  let query = t.db
+    .selectFrom('audit_log')
+    .select(['action', 'subject', 'body'])
+    .where('action', 'like', 'mfa.%')
+    .orderBy('seq');
   if (actor) query = query.where('actor', '=', actor);
   return (await query.execute()) as { action: string; subject: string | null; body: Record<string, unknown> }[];
 }
@@ -71,11 +78,17 @@ describe('MFA enrolment and codes', () => {
 
     const wrong = await a.service.mfa.confirm(ana, await wrongCode(secret, a.clock.now));
     expect(wrong).toEqual({ ok: false, refusal: { kind: 'mfa-wrong', malformed: false, attemptsLeft: 4 } });
-    expect(await a.service.mfa.confirm(ana, 'abc')).toEqual({ ok: false, refusal: { kind: 'mfa-wrong', malformed: true, attemptsLeft: 3 } });
+    expect(await a.service.mfa.confirm(ana, 'abc')).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-wrong', malformed: true, attemptsLeft: 3 },
+    });
     const code = await codeAt(secret, a.clock.now);
     usedCodes.push(code);
     // Apps show codes as "123 456": the space is fine.
-    expect(await a.service.mfa.confirm(ana, `${code.slice(0, 3)} ${code.slice(3)}`)).toEqual({ ok: true, reEnrolment: false });
+    expect(await a.service.mfa.confirm(ana, `${code.slice(0, 3)} ${code.slice(3)}`)).toEqual({
+      ok: true,
+      reEnrolment: false,
+    });
     secrets[ana] = secret;
     expect(await a.service.mfa.status(ana)).toMatchObject({ state: 'on', reEnrolling: false, lockedUntil: null });
     expect((await events(t, ana)).map((e) => [e.action, e.body['reason'] ?? null])).toEqual([
@@ -84,12 +97,21 @@ describe('MFA enrolment and codes', () => {
       ['mfa.failed', 'malformed'],
       ['mfa.enrolled', null],
     ]);
-    const kinds = await t.db.selectFrom('outbox').select('kind').where('kind', 'like', 'notify_mfa_%').orderBy('id').execute();
+    const kinds = await t.db
+      .selectFrom('outbox')
+      .select('kind')
+      .where('kind', 'like', 'notify_mfa_%')
+      .orderBy('id')
+      .execute();
     expect(kinds.map((row) => row.kind)).toEqual(['notify_mfa_enrolment', 'notify_mfa_enrolled']);
   });
 
   it('keeps the secret sealed at rest, bound to its owner', async () => {
-    const row = await t.db.selectFrom('mfa_enrolments').selectAll().where('user_id', '=', ana).executeTakeFirstOrThrow();
+    const row = await t.db
+      .selectFrom('mfa_enrolments')
+      .selectAll()
+      .where('user_id', '=', ana)
+      .executeTakeFirstOrThrow();
     expect(row.pending_secret).toBeNull();
     expect(row.secret?.toString('latin1')).not.toContain(secrets[ana]);
     const box = SecretBox.fromEnv(KEY)!;
@@ -106,20 +128,38 @@ describe('MFA enrolment and codes', () => {
     expect(await a.service.mfa.check(ana, code, 'request')).toMatchObject({ ok: true });
     expect(await a.service.mfa.check(ana, code, 'request')).toEqual({ ok: false, refusal: { kind: 'mfa-replayed' } });
     // An older step than the last one used is a replay too.
-    expect(await a.service.mfa.check(ana, await codeAt(secret, a.clock.now, -1), 'request')).toEqual({ ok: false, refusal: { kind: 'mfa-replayed' } });
+    expect(await a.service.mfa.check(ana, await codeAt(secret, a.clock.now, -1), 'request')).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-replayed' },
+    });
     const next = await codeAt(secret, a.clock.now, 1);
     usedCodes.push(next);
     expect(await a.service.mfa.check(ana, next, 'request')).toMatchObject({ ok: true });
-    expect((await events(t, ana)).filter((e) => e.action === 'mfa.failed').map((e) => e.body['reason'])).toEqual(['wrong', 'malformed', 'replayed', 'replayed']);
+    expect((await events(t, ana)).filter((e) => e.action === 'mfa.failed').map((e) => e.body['reason'])).toEqual([
+      'wrong',
+      'malformed',
+      'replayed',
+      'replayed',
+    ]);
   });
 
   it('allows one step of clock drift either way, not two', async () => {
     const secret = await enrol(bram);
     a.clock.advance(3 * STEP);
-    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, -2), 'request')).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
-    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, 2), 'request')).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
-    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, -1), 'request')).toMatchObject({ ok: true });
-    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, 1), 'request')).toMatchObject({ ok: true });
+    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, -2), 'request')).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-wrong' },
+    });
+    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, 2), 'request')).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-wrong' },
+    });
+    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, -1), 'request')).toMatchObject({
+      ok: true,
+    });
+    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now, 1), 'request')).toMatchObject({
+      ok: true,
+    });
   });
 
   it('locks MFA for 15 minutes after 5 wrong codes in 10 minutes, alerts, and refuses even a right code meanwhile', async () => {
@@ -127,7 +167,11 @@ describe('MFA enrolment and codes', () => {
     // The drift test's two wrong codes drop out of the window first.
     a.clock.advance(FAILURE_WINDOW_MS);
     // Wrong codes spread over more than 10 minutes do not add up: only those in the window count.
-    for (let i = 0; i < 4; i++) expect(await a.service.mfa.check(bram, await wrongCode(secret, a.clock.now), 'approve')).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
+    for (let i = 0; i < 4; i++)
+      expect(await a.service.mfa.check(bram, await wrongCode(secret, a.clock.now), 'approve')).toMatchObject({
+        ok: false,
+        refusal: { kind: 'mfa-wrong' },
+      });
     a.clock.advance(FAILURE_WINDOW_MS + 1000);
     for (let i = 0; i < 4; i++) {
       const result = await a.service.mfa.check(bram, await wrongCode(secret, a.clock.now), 'approve');
@@ -136,13 +180,23 @@ describe('MFA enrolment and codes', () => {
     const locked = await a.service.mfa.check(bram, await wrongCode(secret, a.clock.now), 'approve');
     const until = new Date(a.clock.now.getTime() + LOCKOUT_MS);
     expect(locked).toEqual({ ok: false, refusal: { kind: 'mfa-locked', until } });
-    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now), 'approve')).toEqual({ ok: false, refusal: { kind: 'mfa-locked', until } });
+    expect(await a.service.mfa.check(bram, await codeAt(secret, a.clock.now), 'approve')).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-locked', until },
+    });
     expect((await a.service.mfa.status(bram)).lockedUntil).toEqual(until);
 
     const lockEvents = (await events(t, bram)).filter((e) => ['mfa.locked', 'mfa.refused'].includes(e.action));
-    expect(lockEvents.map((e) => [e.action, e.body['reason']])).toEqual([['mfa.locked', 'wrong'], ['mfa.refused', 'locked']]);
+    expect(lockEvents.map((e) => [e.action, e.body['reason']])).toEqual([
+      ['mfa.locked', 'wrong'],
+      ['mfa.refused', 'locked'],
+    ]);
     expect(lockEvents[0]?.body).toMatchObject({ failures: 5, window_minutes: 10, locked_until: until.toISOString() });
-    const alert = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'notify_mfa_locked').executeTakeFirstOrThrow();
+    const alert = await t.db
+      .selectFrom('outbox')
+      .select('payload')
+      .where('kind', '=', 'notify_mfa_locked')
+      .executeTakeFirstOrThrow();
     expect(alert.payload).toEqual({ userId: bram, until: until.toISOString() });
 
     a.clock.advance(LOCKOUT_MS);
@@ -153,44 +207,89 @@ describe('MFA enrolment and codes', () => {
     // Ana's earlier wrong and replayed codes (four) drop out of the lockout window first.
     a.clock.advance(FAILURE_WINDOW_MS);
     const ask = { requester: ana, resourceId: 'prod-db', reason: 'fix invoice export' };
-    expect(await a.service.request(ask)).toMatchObject({ ok: false, refusal: { kind: 'mfa-code-needed', resource: { id: 'prod-db' } } });
-    expect(await a.service.request({ ...ask, mfaCode: await wrongCode(secrets[ana]!, a.clock.now) })).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
-    expect(await t.db.selectFrom('access_requests').select('id').where('resource_id', '=', 'prod-db').execute()).toEqual([]);
+    expect(await a.service.request(ask)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-code-needed', resource: { id: 'prod-db' } },
+    });
+    expect(await a.service.request({ ...ask, mfaCode: await wrongCode(secrets[ana]!, a.clock.now) })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-wrong' },
+    });
+    expect(
+      await t.db.selectFrom('access_requests').select('id').where('resource_id', '=', 'prod-db').execute(),
+    ).toEqual([]);
     // Someone who never enrolled is told to, and nothing reaches the owners.
-    const unenrolled = testAccess(t, MFA_POLICY.replace(`contractors: [${ana}, ${bram}]`, `contractors: [${ana}, ${bram}, ${mallory}]`), { secrets: SecretBox.fromEnv(KEY) });
-    expect(await unenrolled.service.request({ ...ask, requester: mallory, mfaCode: '123456' })).toEqual({ ok: false, refusal: { kind: 'mfa-not-enrolled', purpose: 'request' } });
+    const unenrolled = testAccess(
+      t,
+      MFA_POLICY.replace(`contractors: [${ana}, ${bram}]`, `contractors: [${ana}, ${bram}, ${mallory}]`),
+      { secrets: SecretBox.fromEnv(KEY) },
+    );
+    expect(await unenrolled.service.request({ ...ask, requester: mallory, mfaCode: '123456' })).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-not-enrolled', purpose: 'request' },
+    });
 
     const code = await codeAt(secrets[ana]!, a.clock.now);
     usedCodes.push(code);
     const filed = await a.service.request({ ...ask, mfaCode: code });
     expect(filed.ok).toBe(true);
     await t.audit.flush();
-    const created = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'request.created').executeTakeFirstOrThrow();
+    const created = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'request.created')
+      .executeTakeFirstOrThrow();
     expect(created.body).toMatchObject({ resource: 'prod-db', mfa_checked: true });
     // A resource without require_mfa needs no code.
-    expect(await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'load test' })).toMatchObject({ ok: true });
+    expect(await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'load test' })).toMatchObject({
+      ok: true,
+    });
   });
 
-  it('with approver_mfa, approves only with the approver\'s own right code, and records that MFA was checked', async () => {
-    const request = await t.db.selectFrom('access_requests').select('id').where('resource_id', '=', 'prod-db').where('status', '=', 'pending').executeTakeFirstOrThrow();
+  it("with approver_mfa, approves only with the approver's own right code, and records that MFA was checked", async () => {
+    const request = await t.db
+      .selectFrom('access_requests')
+      .select('id')
+      .where('resource_id', '=', 'prod-db')
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
     const danaSecret = await enrol(dana);
     a.clock.advance(STEP);
-    expect(await a.service.approve(request.id, dana)).toMatchObject({ ok: false, refusal: { kind: 'mfa-code-needed' } });
-    expect(await a.service.approve(request.id, dana, { mfaCode: await wrongCode(danaSecret, a.clock.now) })).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
+    expect(await a.service.approve(request.id, dana)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-code-needed' },
+    });
+    expect(
+      await a.service.approve(request.id, dana, { mfaCode: await wrongCode(danaSecret, a.clock.now) }),
+    ).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
     // A stranger is refused as a stranger, before any code is looked at.
-    expect(await a.service.approve(request.id, mallory, { mfaCode: '123456' })).toMatchObject({ ok: false, refusal: { kind: 'not-approver' } });
+    expect(await a.service.approve(request.id, mallory, { mfaCode: '123456' })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'not-approver' },
+    });
     // Bram is enrolled, but his code is not Dana's: it cannot approve for her.
-    expect(await a.service.approve(request.id, dana, { mfaCode: await codeAt(secrets[bram]!, a.clock.now) })).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
+    expect(
+      await a.service.approve(request.id, dana, { mfaCode: await codeAt(secrets[bram]!, a.clock.now) }),
+    ).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
     expect(await t.db.selectFrom('approvals').selectAll().where('request_id', '=', request.id).execute()).toEqual([]);
 
     const code = await codeAt(danaSecret, a.clock.now);
     usedCodes.push(code);
     const approved = await a.service.approve(request.id, dana, { mfaCode: code });
     expect(approved).toMatchObject({ ok: true, request: { status: 'approved' } });
-    const approval = await t.db.selectFrom('approvals').selectAll().where('request_id', '=', request.id).executeTakeFirstOrThrow();
+    const approval = await t.db
+      .selectFrom('approvals')
+      .selectAll()
+      .where('request_id', '=', request.id)
+      .executeTakeFirstOrThrow();
     expect(approval).toMatchObject({ approver: dana, mfa_checked: true });
     await t.audit.flush();
-    const recorded = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'approval.recorded').where('subject', '=', request.id).executeTakeFirstOrThrow();
+    const recorded = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'approval.recorded')
+      .where('subject', '=', request.id)
+      .executeTakeFirstOrThrow();
     expect(recorded.body).toMatchObject({ mfa_checked: true });
   });
 
@@ -213,12 +312,18 @@ describe('MFA enrolment and codes', () => {
     expect(await a.service.mfa.confirm(ana, confirm)).toEqual({ ok: true, reEnrolment: true });
     secrets[ana] = fresh;
     a.clock.advance(STEP);
-    expect(await a.service.mfa.check(ana, await codeAt(old, a.clock.now), 'request')).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
+    expect(await a.service.mfa.check(ana, await codeAt(old, a.clock.now), 'request')).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-wrong' },
+    });
   });
 
   it('turns MFA off only with a current code', async () => {
     a.clock.advance(STEP);
-    expect(await a.service.mfa.remove(dana, await wrongCode(secrets[dana]!, a.clock.now))).toMatchObject({ ok: false, refusal: { kind: 'mfa-wrong' } });
+    expect(await a.service.mfa.remove(dana, await wrongCode(secrets[dana]!, a.clock.now))).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-wrong' },
+    });
     expect((await a.service.mfa.status(dana)).state).toBe('on');
     const code = await codeAt(secrets[dana]!, a.clock.now);
     usedCodes.push(code);
@@ -227,7 +332,7 @@ describe('MFA enrolment and codes', () => {
     expect((await events(t, dana)).at(-1)).toMatchObject({ action: 'mfa.removed', subject: dana });
   });
 
-  it('lets an MFA admin reset someone else\'s MFA and lockout; nobody else, and not their own', async () => {
+  it("lets an MFA admin reset someone else's MFA and lockout; nobody else, and not their own", async () => {
     expect(await a.service.mfa.reset(emil, ana)).toEqual({ ok: false, refusal: { kind: 'not-mfa-admin' } });
     expect(await a.service.mfa.reset(fatima, fatima)).toEqual({ ok: false, refusal: { kind: 'mfa-own-reset' } });
     // Lock Ana out, then reset.
@@ -241,7 +346,12 @@ describe('MFA enrolment and codes', () => {
       ['mfa.reset_refused', fatima, 'mfa-own-reset'],
       ['mfa.reset', ana, 'on'],
     ]);
-    const told = await t.db.selectFrom('outbox').select('payload').where('kind', '=', 'notify_mfa_changed').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const told = await t.db
+      .selectFrom('outbox')
+      .select('payload')
+      .where('kind', '=', 'notify_mfa_changed')
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(told.payload).toMatchObject({ userId: ana, change: 'reset', by: fatima });
   });
 
@@ -266,7 +376,9 @@ describe('MFA without GATEHOUSE_SECRETS_KEY', () => {
 
   it('start-up refuses a policy that uses MFA, naming the resource and how to make a key', () => {
     const policy = loadedPolicy(MFA_POLICY);
-    expect(() => checkMfaSetup(policy, undefined)).toThrow(/resources\[0\] \(prod-db\) sets require_mfa and approver_mfa; mfa_admins is set.*GATEHOUSE_SECRETS_KEY is not set.*openssl rand -hex 32/s);
+    expect(() => checkMfaSetup(policy, undefined)).toThrow(
+      /resources\[0\] \(prod-db\) sets require_mfa and approver_mfa; mfa_admins is set.*GATEHOUSE_SECRETS_KEY is not set.*openssl rand -hex 32/s,
+    );
     expect(() => checkMfaSetup(policy, KEY)).not.toThrow();
     expect(() => checkMfaSetup(loadedPolicy(TEST_POLICY), undefined)).not.toThrow();
   });
@@ -275,7 +387,10 @@ describe('MFA without GATEHOUSE_SECRETS_KEY', () => {
     const a = testAccess(t, TEST_POLICY);
     expect(a.service.mfa.available).toBe(false);
     expect(await a.service.mfa.begin(ana)).toEqual({ ok: false, refusal: { kind: 'mfa-unavailable' } });
-    expect(await a.service.mfa.check(ana, '123456', 'request')).toEqual({ ok: false, refusal: { kind: 'mfa-unavailable' } });
+    expect(await a.service.mfa.check(ana, '123456', 'request')).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-unavailable' },
+    });
     expect(await t.db.selectFrom('mfa_enrolments').selectAll().execute()).toEqual([]);
   });
 });
@@ -303,7 +418,10 @@ describe('which steps take a code, asked before a form opens', () => {
   afterAll(async () => t.destroy());
 
   it('a request for a require_mfa resource, by someone who may ask for it; one with no authenticator is told at once', async () => {
-    expect(await a.service.requestNeedsCode(ana, 'prod-db')).toEqual({ ok: false, refusal: { kind: 'mfa-not-enrolled', purpose: 'request' } });
+    expect(await a.service.requestNeedsCode(ana, 'prod-db')).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-not-enrolled', purpose: 'request' },
+    });
     expect(await a.service.requestNeedsCode(ana, 'staging-db')).toEqual({ ok: true, needsCode: false });
     expect(await a.service.requestNeedsCode(ana, undefined)).toEqual({ ok: true, needsCode: false });
     // Mallory may not ask for it at all: requestAccess refuses her, code or not.
@@ -313,17 +431,37 @@ describe('which steps take a code, asked before a form opens', () => {
   });
 
   it('an approval with approver_mfa, for an owner who may decide and has MFA on; a stranger is refused on the record', async () => {
-    const filed = await a.service.request({ requester: ana, resourceId: 'prod-db', reason: 'fix invoice export', mfaCode: await codeAt(secrets[ana]!, a.clock.now) });
+    const filed = await a.service.request({
+      requester: ana,
+      resourceId: 'prod-db',
+      reason: 'fix invoice export',
+      mfaCode: await codeAt(secrets[ana]!, a.clock.now),
+    });
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     prodRequest = filed.request.id;
-    expect(await a.service.approvalNeedsCode(prodRequest, dana)).toEqual({ ok: false, refusal: { kind: 'mfa-not-enrolled', purpose: 'approve' } });
-    expect(await a.service.approvalNeedsCode(prodRequest, mallory)).toMatchObject({ ok: false, refusal: { kind: 'not-approver' } });
+    expect(await a.service.approvalNeedsCode(prodRequest, dana)).toEqual({
+      ok: false,
+      refusal: { kind: 'mfa-not-enrolled', purpose: 'approve' },
+    });
+    expect(await a.service.approvalNeedsCode(prodRequest, mallory)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'not-approver' },
+    });
     await t.audit.flush();
-    expect(await t.db.selectFrom('audit_log').select(['actor', 'action']).where('subject', '=', prodRequest).where('action', '=', 'approval.refused').execute()).toEqual([
-      { actor: mallory, action: 'approval.refused' },
-    ]);
+    expect(
+      await t.db
+        .selectFrom('audit_log')
+        .select(['actor', 'action'])
+        .where('subject', '=', prodRequest)
+        .where('action', '=', 'approval.refused')
+        .execute(),
+    ).toEqual([{ actor: mallory, action: 'approval.refused' }]);
     await enrol(dana);
-    expect(await a.service.approvalNeedsCode(prodRequest, dana)).toMatchObject({ ok: true, needsCode: true, request: { id: prodRequest, status: 'pending' } });
+    expect(await a.service.approvalNeedsCode(prodRequest, dana)).toMatchObject({
+      ok: true,
+      needsCode: true,
+      request: { id: prodRequest, status: 'pending' },
+    });
     // No approver_mfa, or no such request: straight to approve(), which refuses what it must.
     const staging = await a.service.request({ requester: ana, resourceId: 'staging-db', reason: 'load test' });
     if (!staging.ok) throw new Error(JSON.stringify(staging.refusal));
@@ -335,7 +473,10 @@ describe('which steps take a code, asked before a form opens', () => {
     const approved = await a.service.approve(prodRequest, dana, { mfaCode: await codeAt(secrets[dana]!, a.clock.now) });
     if (!approved.ok || !approved.grant) throw new Error(JSON.stringify(approved));
     const grant = approved.grant;
-    expect(await a.service.extensionNeedsCode(grant.id, ana)).toMatchObject({ needsCode: true, grant: { id: grant.id, resourceId: 'prod-db' } });
+    expect(await a.service.extensionNeedsCode(grant.id, ana)).toMatchObject({
+      needsCode: true,
+      grant: { id: grant.id, resourceId: 'prod-db' },
+    });
     // Not hers, or not there: extend() refuses it.
     expect(await a.service.extensionNeedsCode(grant.id, bram)).toEqual({ needsCode: false });
     expect(await a.service.extensionNeedsCode('grt_nosuchgrant', ana)).toEqual({ needsCode: false });

@@ -40,14 +40,24 @@ describe('the migration that renames notification kinds', () => {
     const migrator = new Migrator({ db: t.db, provider: { getMigrations: async () => migrations } });
     expect((await migrator.migrateTo('2026-12-03T0007_grant_end_notify')).error).toBeUndefined();
     // What a replica of the version before queued: one row of every kind, the Home refresh also delivered.
-    for (const [before] of RENAMED_KINDS) await t.query(`insert into outbox (kind, payload) values ($1, '{"userId":"U0ANA0001"}')`, [before]);
-    await t.query(`insert into outbox (kind, payload, done_at) values ('home.refresh', '{"userId":"U0ANA0001"}', now())`);
+    for (const [before] of RENAMED_KINDS)
+      await t.query(`insert into outbox (kind, payload) values ($1, '{"userId":"U0ANA0001"}')`, [before]);
+    await t.query(
+      `insert into outbox (kind, payload, done_at) values ('home.refresh', '{"userId":"U0ANA0001"}', now())`,
+    );
 
     await migrateToLatest(t.db);
-    const { rows } = await t.query<{ kind: string; done: boolean }>('select kind, done_at is not null as done from outbox order by id');
-    expect(rows).toEqual([...RENAMED_KINDS.map(([, after]) => ({ kind: after, done: false })), { kind: 'refresh_home', done: true }]);
+    const { rows } = await t.query<{ kind: string; done: boolean }>(
+      'select kind, done_at is not null as done from outbox order by id',
+    );
+    expect(rows).toEqual([
+      ...RENAMED_KINDS.map(([, after]) => ({ kind: after, done: false })),
+      { kind: 'refresh_home', done: true },
+    ]);
     for (const { kind } of rows) expect(kind).not.toMatch(/\./);
-    const index = await t.query<{ def: string }>(`select indexdef as def from pg_indexes where indexname = 'outbox_home_refresh'`);
+    const index = await t.query<{ def: string }>(
+      `select indexdef as def from pg_indexes where indexname = 'outbox_home_refresh'`,
+    );
     expect(index.rows[0]?.def).toContain(`kind = 'refresh_home'::text`);
 
     expect((await migrator.migrateTo('2026-12-03T0007_grant_end_notify')).error).toBeUndefined();

@@ -17,7 +17,12 @@ interface PolicyEventBody {
 
 async function policyEvents(t: TestDatabase): Promise<PolicyEventBody[]> {
   await t.audit.flush();
-  const rows = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'policy.loaded').orderBy('seq').execute();
+  const rows = await t.db
+    .selectFrom('audit_log')
+    .select('body')
+    .where('action', '=', 'policy.loaded')
+    .orderBy('seq')
+    .execute();
   return rows.map((row) => row.body as unknown as PolicyEventBody);
 }
 
@@ -40,7 +45,9 @@ describe('putting the policy on the record', () => {
   it('records the first policy with the SHA-256 of its bytes', async () => {
     const loaded = await loadPolicyFile(file);
     expect(await recordPolicy(t.audit, loaded)).toBe(true);
-    const sha = createHash('sha256').update(await fs.readFile(file)).digest('hex');
+    const sha = createHash('sha256')
+      .update(await fs.readFile(file))
+      .digest('hex');
     expect(await policyEvents(t)).toEqual([expect.objectContaining({ sha256: sha, previous_sha256: null })]);
   });
 

@@ -67,7 +67,9 @@ function expectProblem(text: string, path: string, line: number | undefined, ...
   for (const part of says) expect(problem?.message).toContain(part);
   const location = line === undefined ? FILE : `${FILE}:${line}`;
   expect(error.message).toMatch(/^Policy file gatehouse\.yml is not valid \(\d+ problems?\):\n/);
-  expect(error.message).toContain(path === '' ? `${location}: ${problem?.message}` : `${location} ${path}: ${problem?.message}`);
+  expect(error.message).toContain(
+    path === '' ? `${location}: ${problem?.message}` : `${location} ${path}: ${problem?.message}`,
+  );
   return error;
 }
 
@@ -158,14 +160,22 @@ describe('policy files on disk', () => {
   it('names the file in problems found while loading it', async () => {
     const file = join(dir, 'bad.yml');
     await writeFile(file, edit(['max_duration: 4h', 'max_duration: 6 hours']));
-    await expect(loadPolicyFile(file)).rejects.toThrow(`${file}:13 resources[0].max_duration: "6 hours" is not a duration`);
+    await expect(loadPolicyFile(file)).rejects.toThrow(
+      `${file}:13 resources[0].max_duration: "6 hours" is not a duration`,
+    );
   });
 });
 
 describe('a policy with problems', () => {
   it('reports a YAML syntax error with its line', () => {
     // The parser notices the missing ] where the next line starts.
-    const error = expectProblem(edit(['  auditors: [U03CCCC1]', '  auditors: [U03CCCC1']), '', 7, 'not valid YAML', 'end with a ]');
+    const error = expectProblem(
+      edit(['  auditors: [U03CCCC1]', '  auditors: [U03CCCC1']),
+      '',
+      7,
+      'not valid YAML',
+      'end with a ]',
+    );
     expect(error.message).toContain(`${FILE}:7: not valid YAML`);
   });
 
@@ -178,8 +188,14 @@ describe('a policy with problems', () => {
   });
 
   it('reports a misspelt resource key, suggesting the right one', () => {
-    expectProblem(edit(['    max_duration: 4h', '    max_duraton: 4h']), 'resources[0].max_duraton', 13,
-      'unknown key "max_duraton"', 'did you mean max_duration?', 'allowed keys are id, name, owners');
+    expectProblem(
+      edit(['    max_duration: 4h', '    max_duraton: 4h']),
+      'resources[0].max_duraton',
+      13,
+      'unknown key "max_duraton"',
+      'did you mean max_duration?',
+      'allowed keys are id, name, owners',
+    );
   });
 
   it('reports each unknown key on its own line', () => {
@@ -189,86 +205,161 @@ describe('a policy with problems', () => {
       { path: 'auditors', line: 3 },
     ]);
     expect(error.problems[0]?.message).toContain('did you mean request_ttl?');
-    expect(error.message).toContain('allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, resources');
+    expect(error.message).toContain(
+      'allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, resources',
+    );
     expect(error.message).toMatch(/\(2 problems\):/);
   });
 
   it('reports an unknown provisioner kind with the kinds allowed', () => {
-    expectProblem(edit(['      kind: none', '      kind: postgress']), 'resources[0].provisioner.kind', 18,
-      '"postgress" is not a provisioner kind', 'allowed kinds are none');
+    expectProblem(
+      edit(['      kind: none', '      kind: postgress']),
+      'resources[0].provisioner.kind',
+      18,
+      '"postgress" is not a provisioner kind',
+      'allowed kinds are none',
+    );
   });
 
   it('reports a duration that is not one', () => {
-    const error = expectProblem(edit(['    max_duration: 4h', '    max_duration: 6 hours']), 'resources[0].max_duration', 13);
+    const error = expectProblem(
+      edit(['    max_duration: 4h', '    max_duration: 6 hours']),
+      'resources[0].max_duration',
+      13,
+    );
     expect(error.message).toContain(
       'gatehouse.yml:13 resources[0].max_duration: "6 hours" is not a duration: use a number and a unit, like 30m, 4h, 1h30m or 2d',
     );
   });
 
   it('reports a default duration above the maximum, with both values', () => {
-    expectProblem(edit(['    default_duration: 1h', '    default_duration: 6h']), 'resources[0].default_duration', 12,
-      '6h is longer than max_duration 4h', 'lower default_duration or raise max_duration');
+    expectProblem(
+      edit(['    default_duration: 1h', '    default_duration: 6h']),
+      'resources[0].default_duration',
+      12,
+      '6h is longer than max_duration 4h',
+      'lower default_duration or raise max_duration',
+    );
   });
 
   it('reports a duplicate resource id at the later resource, naming the earlier one', () => {
-    expectProblem(edit(['  - id: staging-db', '  - id: prod-db']), 'resources[1].id', 19,
-      '"prod-db" is already the id of resources[0]', 'must be unique');
+    expectProblem(
+      edit(['  - id: staging-db', '  - id: prod-db']),
+      'resources[1].id',
+      19,
+      '"prod-db" is already the id of resources[0]',
+      'must be unique',
+    );
   });
 
   it('reports an owner naming a group that does not exist, listing the groups', () => {
-    expectProblem(edit(['[db-owners, U04DDDD1, U02BBBB1]', '[db-owner, U04DDDD1, U02BBBB1]']), 'resources[0].owners[0]', 10,
-      '"db-owner" is not a defined group', 'contractors, db-owners, auditors', 'use a Slack user id');
+    expectProblem(
+      edit(['[db-owners, U04DDDD1, U02BBBB1]', '[db-owner, U04DDDD1, U02BBBB1]']),
+      'resources[0].owners[0]',
+      10,
+      '"db-owner" is not a defined group',
+      'contractors, db-owners, auditors',
+      'use a Slack user id',
+    );
   });
 
   it('reports a requester naming a group that does not exist', () => {
-    expectProblem(edit(['[contractors, auditors]', '[contractors, auditers]']), 'resources[1].requesters[1]', 22,
-      '"auditers" is not a defined group', 'contractors, db-owners, auditors');
+    expectProblem(
+      edit(['[contractors, auditors]', '[contractors, auditers]']),
+      'resources[1].requesters[1]',
+      22,
+      '"auditers" is not a defined group',
+      'contractors, db-owners, auditors',
+    );
   });
 
   it('reports an owner entry that is neither a user id nor a group name', () => {
-    expectProblem(edit(['    owners: [U04DDDD1]', '    owners: ["@dana"]']), 'resources[1].owners[0]', 21,
-      '"@dana" is not a Slack user id or group name', 'U01AB2CD3');
+    expectProblem(
+      edit(['    owners: [U04DDDD1]', '    owners: ["@dana"]']),
+      'resources[1].owners[0]',
+      21,
+      '"@dana" is not a Slack user id or group name',
+      'U01AB2CD3',
+    );
   });
 
   it('reports more approvals required than distinct owners', () => {
-    expectProblem(edit(['    approvals_required: 2', '    approvals_required: 4']), 'resources[0].approvals_required', 14,
-      '4 approvals are required but there are only 3 distinct owners', 'lower approvals_required or add owners');
+    expectProblem(
+      edit(['    approvals_required: 2', '    approvals_required: 4']),
+      'resources[0].approvals_required',
+      14,
+      '4 approvals are required but there are only 3 distinct owners',
+      'lower approvals_required or add owners',
+    );
   });
 
   it('reports approvals_required that is not a whole number of at least 1', () => {
-    expectProblem(edit(['    approvals_required: 2', '    approvals_required: 0']), 'resources[0].approvals_required', 14,
-      '0 is not a number of approvals', 'whole number, 1 or more');
+    expectProblem(
+      edit(['    approvals_required: 2', '    approvals_required: 0']),
+      'resources[0].approvals_required',
+      14,
+      '0 is not a number of approvals',
+      'whole number, 1 or more',
+    );
   });
 
   it('reports a group member that is not a Slack user id', () => {
-    expectProblem(edit(['[U01AAAA1, U01AAAA2]', '[U01AAAA1, ana]']), 'groups.contractors[1]', 4,
-      '"ana" is not a Slack user id', 'U01AB2CD3');
+    expectProblem(
+      edit(['[U01AAAA1, U01AAAA2]', '[U01AAAA1, ana]']),
+      'groups.contractors[1]',
+      4,
+      '"ana" is not a Slack user id',
+      'U01AB2CD3',
+    );
   });
 
   it('reports a group name that could be mistaken for something else', () => {
-    expectProblem(edit(['  auditors:', '  Auditors:']), 'groups.Auditors', 6,
-      '"Auditors" is not a group name', 'lowercase');
+    expectProblem(
+      edit(['  auditors:', '  Auditors:']),
+      'groups.Auditors',
+      6,
+      '"Auditors" is not a group name',
+      'lowercase',
+    );
   });
 
   it('reports a policy without resources', () => {
-    expectProblem(VALID.slice(0, VALID.indexOf('resources:')) + 'resources: []\n', 'resources', 7,
-      'needs at least one resource');
+    expectProblem(
+      VALID.slice(0, VALID.indexOf('resources:')) + 'resources: []\n',
+      'resources',
+      7,
+      'needs at least one resource',
+    );
     expectProblem(VALID.slice(0, VALID.indexOf('resources:')), 'resources', 1, 'is required');
   });
 
   it('reports a resource without owners', () => {
-    expectProblem(edit(['    owners: [U04DDDD1]', '    owners: []']), 'resources[1].owners', 21,
-      'needs at least one owner', 'Slack user ids or group names');
+    expectProblem(
+      edit(['    owners: [U04DDDD1]', '    owners: []']),
+      'resources[1].owners',
+      21,
+      'needs at least one owner',
+      'Slack user ids or group names',
+    );
   });
 
   it('reports owners that expand to no one', () => {
-    expectProblem(edit(['  auditors: [U03CCCC1]', '  auditors: []'], ['    owners: [U04DDDD1]', '    owners: [auditors]']),
-      'resources[1].owners', 21, 'expands to no one');
+    expectProblem(
+      edit(['  auditors: [U03CCCC1]', '  auditors: []'], ['    owners: [U04DDDD1]', '    owners: [auditors]']),
+      'resources[1].owners',
+      21,
+      'expands to no one',
+    );
   });
 
   it('reports a channel given by name instead of id', () => {
-    expectProblem(edit(['audit_channel: C0123456789', 'audit_channel: "#access-audit"']), 'audit_channel', 1,
-      '"#access-audit" is not a Slack channel id', 'C0123456789');
+    expectProblem(
+      edit(['audit_channel: C0123456789', 'audit_channel: "#access-audit"']),
+      'audit_channel',
+      1,
+      '"#access-audit" is not a Slack channel id',
+      'C0123456789',
+    );
   });
 
   it('reports a missing required setting at the resource that lacks it', () => {
@@ -276,11 +367,13 @@ describe('a policy with problems', () => {
   });
 
   it('reports every problem at once, in file order', () => {
-    const error = failure(edit(
-      ['    default_duration: 30m', '    default_duration: 2d'],
-      ['audit_channel: C0123456789', 'audit_channel: general'],
-      ['      kind: none', '      kind: ldap'],
-    ));
+    const error = failure(
+      edit(
+        ['    default_duration: 30m', '    default_duration: 2d'],
+        ['audit_channel: C0123456789', 'audit_channel: general'],
+        ['      kind: none', '      kind: ldap'],
+      ),
+    );
     expect(error.problems.map((problem) => problem.path)).toEqual([
       'audit_channel',
       'resources[0].provisioner.kind',

@@ -73,7 +73,13 @@ function as(url: string, user: string, password: string): string {
 
 /** A connection as the contractor would open it, from the credentials they were sent. */
 async function connectAs(credentials: Record<string, string>): Promise<pg.Client> {
-  const client = new pg.Client({ host: credentials.host, port: Number(credentials.port), database: credentials.database, user: credentials.user, password: credentials.password });
+  const client = new pg.Client({
+    host: credentials.host,
+    port: Number(credentials.port),
+    database: credentials.database,
+    user: credentials.user,
+    password: credentials.password,
+  });
   client.on('error', () => undefined); // the server ending the session is what the tests expect
   await client.connect();
   return client;
@@ -81,7 +87,7 @@ async function connectAs(credentials: Record<string, string>): Promise<pg.Client
 
 describe.each([
   ['the embedded PostgreSQL 18', embedded18],
-  ['Debian\'s PostgreSQL 15', debian15],
+  ["Debian's PostgreSQL 15", debian15],
 ])('revoking a postgres grant on %s, with the least-privilege admin the docs ask for', (_name, start) => {
   const suffix = randomBytes(4).toString('hex');
   const targetDb = `billing_${suffix}`;
@@ -127,7 +133,9 @@ resources:
     );
     const probe = new pg.Client({ connectionString: superuser });
     await probe.connect();
-    version = Number((await probe.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]!.v);
+    version = Number(
+      (await probe.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]!.v,
+    );
     await probe.end();
     adminTargetUrl = as(server.url(targetDb), admin, password);
 
@@ -135,14 +143,26 @@ resources:
     now = new Date();
     const policy = loadedPolicy(policyText);
     const env = { BILLING_DB_ADMIN_URL: adminTargetUrl };
-    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, env), log: silentLogger(), now: () => now, secrets: SecretBox.fromEnv(SECRETS_KEY) });
+    service = new AccessService({
+      db: t.db,
+      audit: t.audit,
+      policy: () => policy,
+      provisionerFor: (c) => provisionerFor(c, env),
+      log: silentLogger(),
+      now: () => now,
+      secrets: SecretBox.fromEnv(SECRETS_KEY),
+    });
   });
 
   afterAll(async () => {
     await closePostgresTargets();
     await t?.destroy();
     const superuser = server.url('postgres');
-    await run(superuser, `drop database if exists ${targetDb} with (force)`, `drop database if exists ${otherDb} with (force)`);
+    await run(
+      superuser,
+      `drop database if exists ${targetDb} with (force)`,
+      `drop database if exists ${otherDb} with (force)`,
+    );
     await run(superuser, `drop role if exists ${readonly}`, `drop role if exists ${admin}`).catch(() => undefined);
     await server.stop();
   });
@@ -152,14 +172,29 @@ resources:
     const filed = await service.request({ requester: ana, resourceId: 'billing-db', reason });
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     expect((await service.approve(filed.request.id, dana)).ok).toBe(true);
-    const grant = await t.db.selectFrom('grants').selectAll().where('request_id', '=', filed.request.id).executeTakeFirstOrThrow();
+    const grant = await t.db
+      .selectFrom('grants')
+      .selectAll()
+      .where('request_id', '=', filed.request.id)
+      .executeTakeFirstOrThrow();
     expect(grant.status).toBe('active');
-    return { grantId: grant.id, credentials: JSON.parse(SecretBox.fromEnv(SECRETS_KEY)!.open(grant.delivery_secret!, grant.id)) as Record<string, string> };
+    return {
+      grantId: grant.id,
+      credentials: JSON.parse(SecretBox.fromEnv(SECRETS_KEY)!.open(grant.delivery_secret!, grant.id)) as Record<
+        string,
+        string
+      >,
+    };
   }
 
   async function revokedEvent(grantId: string): Promise<Record<string, unknown>> {
     await t.audit.flush();
-    const row = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'grant.revoked').where('subject', '=', grantId).executeTakeFirstOrThrow();
+    const row = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'grant.revoked')
+      .where('subject', '=', grantId)
+      .executeTakeFirstOrThrow();
     return row.body as Record<string, unknown>;
   }
 
@@ -172,7 +207,13 @@ resources:
     expect(ownDatabase).toMatchObject({ name: otherDb, systemIdentifier: expect.stringMatching(/^\d+$/) });
     const check = await checkPostgresTarget(adminTargetUrl, [readonly], ownDatabase);
     expect(check.problems).toEqual([]);
-    expect(check.warnings).toContainEqual(expect.stringMatching(new RegExp(`a granted login can connect to other databases of this cluster: .*${otherDb}.* \\(${otherDb} is Gatehouse's own database\\)`)));
+    expect(check.warnings).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `a granted login can connect to other databases of this cluster: .*${otherDb}.* \\(${otherDb} is Gatehouse's own database\\)`,
+        ),
+      ),
+    );
     expect(check.warnings).toContainEqual(expect.stringContaining(`REVOKE CONNECT ON DATABASE <name> FROM PUBLIC`));
     // A database of the same name on another server is not Gatehouse's.
     const elsewhere = await checkPostgresTarget(adminTargetUrl, [readonly], { systemIdentifier: '1', name: otherDb });
@@ -188,27 +229,42 @@ resources:
   it('stops the start with what the admin lacks and the exact statement that fixes it', async () => {
     const weak = `gh_weak_${suffix}`;
     const plain = `gh_plain_${suffix}`;
-    await run(server.url(targetDb), `create role ${weak} login createrole password '${password}'`, `create role ${plain} login password '${password}'`);
+    await run(
+      server.url(targetDb),
+      `create role ${weak} login createrole password '${password}'`,
+      `create role ${plain} login password '${password}'`,
+    );
     try {
       const weakCheck = await checkPostgresTarget(as(server.url(targetDb), weak, password), [readonly]);
       if (version >= 160000) {
-        expect(weakCheck.problems).toEqual([`${weak} cannot give or take ${readonly} (PostgreSQL 16 and newer need ADMIN OPTION): run GRANT "${readonly}" TO "${weak}" WITH ADMIN OPTION;`]);
+        expect(weakCheck.problems).toEqual([
+          `${weak} cannot give or take ${readonly} (PostgreSQL 16 and newer need ADMIN OPTION): run GRANT "${readonly}" TO "${weak}" WITH ADMIN OPTION;`,
+        ]);
       } else {
         // Up to 15, CREATEROLE alone may give and take any role that is not a superuser.
         expect(weakCheck.problems).toEqual([]);
       }
-      const plainCheck = await checkPostgresTarget(as(server.url(targetDb), plain, password), [readonly, 'no_such_role']);
+      const plainCheck = await checkPostgresTarget(as(server.url(targetDb), plain, password), [
+        readonly,
+        'no_such_role',
+      ]);
       expect(plainCheck.problems).toContain(`${plain} may not create roles: run ALTER ROLE "${plain}" CREATEROLE;`);
       expect(plainCheck.problems).toContainEqual(expect.stringContaining('role no_such_role does not exist'));
       const unreachable = await checkPostgresTarget(as(server.url(targetDb), admin, 'not-the-password'), [readonly]);
-      expect(unreachable.problems).toEqual([expect.stringMatching(new RegExp(`^cannot connect to 127\\.0\\.0\\.1:\\d+/${targetDb} as ${admin}: password authentication failed`))]);
+      expect(unreachable.problems).toEqual([
+        expect.stringMatching(
+          new RegExp(`^cannot connect to 127\\.0\\.0\\.1:\\d+/${targetDb} as ${admin}: password authentication failed`),
+        ),
+      ]);
     } finally {
       await run(server.url(targetDb), `drop role ${weak}`, `drop role ${plain}`);
     }
     // The rehearsal rolled back: no throwaway role is left.
     const client = new pg.Client({ connectionString: server.url('postgres') });
     await client.connect();
-    expect((await client.query(`select rolname from pg_roles where rolname like 'gatehouse\\_check\\_%'`)).rows).toEqual([]);
+    expect(
+      (await client.query(`select rolname from pg_roles where rolname like 'gatehouse\\_check\\_%'`)).rows,
+    ).toEqual([]);
     await client.end();
   });
 
@@ -238,7 +294,11 @@ resources:
   it('ends the access even when the role cannot be dropped, and says what was left behind', async () => {
     const { grantId, credentials } = await activeGrant('export for the auditors');
     // Someone made the login own a table in another database, where the revoke cannot reach.
-    await run(server.url(otherDb), 'create table exported (id int)', `alter table exported owner to ${credentials.user}`);
+    await run(
+      server.url(otherDb),
+      'create table exported (id int)',
+      `alter table exported owner to ${credentials.user}`,
+    );
     const session = await connectAs(credentials);
     expect((await service.release(grantId, ana)).ok).toBe(true);
     await expect(session.query('select 1')).rejects.toThrow();
@@ -260,13 +320,21 @@ resources:
     // Someone with more rights than Gatehouse's admin adds the login to a role it cannot
     // take back (a superuser's), and makes it own a table elsewhere, so it cannot be dropped.
     const powerful = `powerful_${suffix}`;
-    await run(server.url('postgres'), `create role ${powerful} superuser nologin`, `grant ${powerful} to ${credentials.user}`);
+    await run(
+      server.url('postgres'),
+      `create role ${powerful} superuser nologin`,
+      `grant ${powerful} to ${credentials.user}`,
+    );
     await run(server.url(otherDb), 'create table kept (id int)', `alter table kept owner to ${credentials.user}`);
     const session = await connectAs(credentials);
 
     const released = await service.release(grantId, ana);
     expect(released.ok && released.grant.status).toBe('revoke_failed');
-    const grant = await t.db.selectFrom('grants').select(['status', 'last_error']).where('id', '=', grantId).executeTakeFirstOrThrow();
+    const grant = await t.db
+      .selectFrom('grants')
+      .select(['status', 'last_error'])
+      .where('id', '=', grantId)
+      .executeTakeFirstOrThrow();
     expect(grant.last_error).toContain(`access still in place: ${credentials.user} is still a member of ${powerful}`);
     // The steps after the one that failed still ran: no login, no session, no other membership.
     await expect(session.query('select 1')).rejects.toThrow();
@@ -285,7 +353,9 @@ resources:
     await run(server.url('postgres'), `revoke ${powerful} from ${credentials.user}`);
     now = new Date(now.getTime() + 3_600_000);
     expect(await service.retryGrants()).toBe(1);
-    expect(await revokedEvent(grantId)).toMatchObject({ access_left: { can_login: false, memberships: [], sessions: 0 } });
+    expect(await revokedEvent(grantId)).toMatchObject({
+      access_left: { can_login: false, memberships: [], sessions: 0 },
+    });
     await run(server.url(otherDb), 'drop table kept');
     await run(server.url('postgres'), `drop role if exists ${credentials.user}`, `drop role ${powerful}`);
   });

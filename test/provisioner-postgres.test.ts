@@ -34,7 +34,13 @@ resources:
 
 /** A connection as the contractor would open it, from the credentials they were sent. */
 async function connectAs(credentials: Record<string, string>): Promise<pg.Client> {
-  const client = new pg.Client({ host: credentials.host, port: Number(credentials.port), database: credentials.database, user: credentials.user, password: credentials.password });
+  const client = new pg.Client({
+    host: credentials.host,
+    port: Number(credentials.port),
+    database: credentials.database,
+    user: credentials.user,
+    password: credentials.password,
+  });
   client.on('error', () => undefined); // the server ending the session is what the tests expect
   await client.connect();
   return client;
@@ -56,7 +62,15 @@ describe('the postgres provisioner', () => {
     const policy = loadedPolicy(POLICY);
     const env = { BILLING_DB_ADMIN_URL: target.url, GATEHOUSE_SECRETS_KEY: SECRETS_KEY };
     checkProvisioners(policy, env);
-    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, env), log: silentLogger(), now: () => new Date(), secrets: box });
+    service = new AccessService({
+      db: t.db,
+      audit: t.audit,
+      policy: () => policy,
+      provisionerFor: (c) => provisionerFor(c, env),
+      log: silentLogger(),
+      now: () => new Date(),
+      secrets: box,
+    });
   });
   afterAll(async () => {
     await closePostgresTargets();
@@ -72,21 +86,30 @@ describe('the postgres provisioner', () => {
       'test-policy.yml resources[0].provisioner.connection_env (resource billing-db): BILLING_DB_ADMIN_URL is not set: set it to a connection string for the target database',
     );
     expect(() => checkProvisioners(policy, { BILLING_DB_ADMIN_URL: 'postgres://x' })).toThrow(ProvisionerSetupError);
-    expect(() => checkProvisioners(policy, { BILLING_DB_ADMIN_URL: 'postgres://x' })).toThrow('GATEHOUSE_SECRETS_KEY is not set');
+    expect(() => checkProvisioners(policy, { BILLING_DB_ADMIN_URL: 'postgres://x' })).toThrow(
+      'GATEHOUSE_SECRETS_KEY is not set',
+    );
   });
 
   it('gives a login that can read during the grant, and takes it away for certain at the end', async () => {
     const filed = await service.request({ requester: ana, resourceId: 'billing-db', reason: 'reconcile November' });
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     expect((await service.approve(filed.request.id, dana)).ok).toBe(true);
-    const grant = await t.db.selectFrom('grants').selectAll().where('request_id', '=', filed.request.id).executeTakeFirstOrThrow();
+    const grant = await t.db
+      .selectFrom('grants')
+      .selectAll()
+      .where('request_id', '=', filed.request.id)
+      .executeTakeFirstOrThrow();
     expect(grant.status).toBe('active');
 
     // The credentials wait sealed, for the holder's direct message only.
     const credentials = JSON.parse(box.open(grant.delivery_secret!, grant.id)) as Record<string, string>;
     expect(credentials.user).toBe(roleNameFor(grant.id));
     expect(grant.delivery_secret!.toString('latin1')).not.toContain(credentials.password);
-    const role = await target.query<{ rolvaliduntil: Date; rolcanlogin: boolean }>('select rolvaliduntil, rolcanlogin from pg_roles where rolname = $1', [credentials.user]);
+    const role = await target.query<{ rolvaliduntil: Date; rolcanlogin: boolean }>(
+      'select rolvaliduntil, rolcanlogin from pg_roles where rolname = $1',
+      [credentials.user],
+    );
     expect(role.rows[0]).toEqual({ rolvaliduntil: grant.ends_at, rolcanlogin: true });
 
     const session = await connectAs(credentials);
@@ -96,9 +119,21 @@ describe('the postgres provisioner', () => {
 
     // The record keeps the role and a fingerprint, never the password.
     await t.audit.flush();
-    const active = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'grant.active').where('subject', '=', grant.id).executeTakeFirstOrThrow();
-    expect(active.body).toMatchObject({ role: credentials.user, roles: [READONLY], credential_sha256: expect.stringMatching(/^[0-9a-f]{16}$/) });
-    const everything = JSON.stringify([await t.query('select canonical from audit_events'), await t.query('select payload, last_error from outbox')]);
+    const active = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'grant.active')
+      .where('subject', '=', grant.id)
+      .executeTakeFirstOrThrow();
+    expect(active.body).toMatchObject({
+      role: credentials.user,
+      roles: [READONLY],
+      credential_sha256: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
+    const everything = JSON.stringify([
+      await t.query('select canonical from audit_events'),
+      await t.query('select payload, last_error from outbox'),
+    ]);
     expect(everything).not.toContain(credentials.password);
 
     // The end: the open session is cut, a new login is refused, the role is gone.
@@ -106,14 +141,32 @@ describe('the postgres provisioner', () => {
     await expect(session.query('select 1')).rejects.toThrow();
     await expect(connectAs(credentials)).rejects.toThrow(/password authentication failed|does not exist/);
     expect((await target.query('select 1 from pg_roles where rolname = $1', [credentials.user])).rowCount).toBe(0);
-    const ended = await t.db.selectFrom('grants').select(['status', 'delivery_secret']).where('id', '=', grant.id).executeTakeFirstOrThrow();
+    const ended = await t.db
+      .selectFrom('grants')
+      .select(['status', 'delivery_secret'])
+      .where('id', '=', grant.id)
+      .executeTakeFirstOrThrow();
     expect(ended).toEqual({ status: 'ended', delivery_secret: null });
     await session.end().catch(() => undefined);
   });
 
   it('is idempotent: a grant retried after its role was made gets a fresh password that works, and revoking twice is fine', async () => {
-    const provisioner = provisionerFor(loadedPolicy(POLICY).policy.resources[0]!.provisioner, { BILLING_DB_ADMIN_URL: target.url });
-    const grant = { id: 'grt_retry_me', requestId: 'req_x', userId: ana, resourceId: 'billing-db', resourceName: 'Billing', status: 'provisioning' as const, startsAt: new Date(), endsAt: new Date(Date.now() + 3_600_000), endedAt: null, endReason: null, lastError: null };
+    const provisioner = provisionerFor(loadedPolicy(POLICY).policy.resources[0]!.provisioner, {
+      BILLING_DB_ADMIN_URL: target.url,
+    });
+    const grant = {
+      id: 'grt_retry_me',
+      requestId: 'req_x',
+      userId: ana,
+      resourceId: 'billing-db',
+      resourceName: 'Billing',
+      status: 'provisioning' as const,
+      startsAt: new Date(),
+      endsAt: new Date(Date.now() + 3_600_000),
+      endedAt: null,
+      endReason: null,
+      lastError: null,
+    };
     const first = await provisioner.grant(grant);
     const second = await provisioner.grant(grant);
     expect(second?.secret?.password).not.toBe(first?.secret?.password);
@@ -136,7 +189,10 @@ describe('a postgres grant in Slack', () => {
     await target.query(`create role ${READONLY}_slack nologin`);
     // The connection string is the environment's, as in production; the policy names the variable.
     process.env.BILLING_DB_ADMIN_URL = target.url;
-    bot = await startBot({ policy: POLICY.replace(`roles: [${READONLY}]`, `roles: [${READONLY}_slack]`), env: { GATEHOUSE_SECRETS_KEY: SECRETS_KEY } });
+    bot = await startBot({
+      policy: POLICY.replace(`roles: [${READONLY}]`, `roles: [${READONLY}_slack]`),
+      env: { GATEHOUSE_SECRETS_KEY: SECRETS_KEY },
+    });
   });
   afterAll(async () => {
     await bot.stop();
@@ -151,10 +207,19 @@ describe('a postgres grant in Slack', () => {
   it('sends the login by direct message only, then forgets it', async () => {
     const requestId = await fileRequest(bot, ana, 'billing-db 1h check the ledger');
     await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
-    await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, dana, requestId) });
+    await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot.fake, dana, requestId),
+    });
     const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 15_000 });
     expect(String(dm.args.text)).not.toMatch(/password/);
-    const grant = await bot.t.db.selectFrom('grants').select(['id']).where('request_id', '=', requestId).executeTakeFirstOrThrow();
+    const grant = await bot.t.db
+      .selectFrom('grants')
+      .select(['id'])
+      .where('request_id', '=', requestId)
+      .executeTakeFirstOrThrow();
     const shown = JSON.stringify(dm.args.blocks);
     loginRole = roleNameFor(grant.id);
     expect(shown).toContain(`user: ${loginRole}`);
@@ -167,7 +232,14 @@ describe('a postgres grant in Slack', () => {
     expect(elsewhere).not.toContain(password);
     expect(JSON.stringify((await bot.t.query('select canonical from audit_events')).rows)).not.toContain(password);
     // Sent once, then forgotten.
-    const sealed = async () => (await bot.t.db.selectFrom('grants').select('delivery_secret').where('id', '=', grant.id).executeTakeFirstOrThrow()).delivery_secret;
+    const sealed = async () =>
+      (
+        await bot.t.db
+          .selectFrom('grants')
+          .select('delivery_secret')
+          .where('id', '=', grant.id)
+          .executeTakeFirstOrThrow()
+      ).delivery_secret;
     while ((await sealed()) !== null) await new Promise((resolve) => setImmediate(resolve));
   });
 });
@@ -183,7 +255,15 @@ describe('the reconcile sweep', () => {
     await target.query(`create role ${READONLY}_rec nologin`);
     const policy = loadedPolicy(POLICY.replace(`roles: [${READONLY}]`, `roles: [${READONLY}_rec]`));
     const env = { BILLING_DB_ADMIN_URL: target.url };
-    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, env), log: silentLogger(), now: () => new Date(), secrets: SecretBox.fromEnv(SECRETS_KEY) });
+    service = new AccessService({
+      db: t.db,
+      audit: t.audit,
+      policy: () => policy,
+      provisionerFor: (c) => provisionerFor(c, env),
+      log: silentLogger(),
+      now: () => new Date(),
+      secrets: SecretBox.fromEnv(SECRETS_KEY),
+    });
   });
   afterAll(async () => {
     await closePostgresTargets();
@@ -196,7 +276,11 @@ describe('the reconcile sweep', () => {
     const filed = await service.request({ requester: ana, resourceId: 'billing-db', reason: 'quarter close' });
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     await service.approve(filed.request.id, dana);
-    const live = await t.db.selectFrom('grants').select('id').where('request_id', '=', filed.request.id).executeTakeFirstOrThrow();
+    const live = await t.db
+      .selectFrom('grants')
+      .select('id')
+      .where('request_id', '=', filed.request.id)
+      .executeTakeFirstOrThrow();
     const ended = { id: 'grt_endedlongago' };
     const readded = roleNameFor(ended.id);
     const stray = roleNameFor('grt_neverexisted');
@@ -205,18 +289,50 @@ describe('the reconcile sweep', () => {
     await target.query(`create role ${stray} login password 'by-hand' in role ${READONLY}_rec`);
     // A role of the same name pattern that is not in this resource's roles is someone else's.
     await target.query(`create role ${roleNameFor('grt_otherdeploy')} login password 'theirs'`);
-    const roles = async () => (await target.query<{ rolname: string }>(`select rolname from pg_roles where rolname like 'gatehouse\\_%' order by rolname`)).rows.map((r) => r.rolname);
+    const roles = async () =>
+      (
+        await target.query<{ rolname: string }>(
+          `select rolname from pg_roles where rolname like 'gatehouse\\_%' order by rolname`,
+        )
+      ).rows.map((r) => r.rolname);
 
     expect(await service.reconcileGrants()).toBe(2);
     expect(await roles()).toEqual([roleNameFor(live.id), roleNameFor('grt_otherdeploy')].sort());
     await target.query(`drop role ${roleNameFor('grt_otherdeploy')}`);
     await t.audit.flush();
-    const drift = await t.db.selectFrom('audit_log').select(['subject', 'body']).where('action', '=', 'grant.drift_revoked').orderBy('subject').execute();
+    const drift = await t.db
+      .selectFrom('audit_log')
+      .select(['subject', 'body'])
+      .where('action', '=', 'grant.drift_revoked')
+      .orderBy('subject')
+      .execute();
     // Each with what the target showed after the revoke: no login, membership or session left.
     const gone = { role_exists: false, can_login: false, memberships: [], sessions: 0 };
     expect(drift).toEqual([
-      { subject: ended.id, body: { resource: 'billing-db', user: null, grant_status: 'unknown', role: readded, memberships_removed: [`${READONLY}_rec`], sessions_ended: 0, access_left: gone } },
-      { subject: 'grt_neverexisted', body: { resource: 'billing-db', user: null, grant_status: 'unknown', role: stray, memberships_removed: [`${READONLY}_rec`], sessions_ended: 0, access_left: gone } },
+      {
+        subject: ended.id,
+        body: {
+          resource: 'billing-db',
+          user: null,
+          grant_status: 'unknown',
+          role: readded,
+          memberships_removed: [`${READONLY}_rec`],
+          sessions_ended: 0,
+          access_left: gone,
+        },
+      },
+      {
+        subject: 'grt_neverexisted',
+        body: {
+          resource: 'billing-db',
+          user: null,
+          grant_status: 'unknown',
+          role: stray,
+          memberships_removed: [`${READONLY}_rec`],
+          sessions_ended: 0,
+          access_left: gone,
+        },
+      },
     ]);
     // Nothing left to do: a second run changes nothing.
     expect(await service.reconcileGrants()).toBe(0);

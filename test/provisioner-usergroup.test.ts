@@ -37,7 +37,14 @@ describe('the slack_usergroup provisioner', () => {
     fake.setUsergroup(GROUP, [KEEPER]);
     const slack = new WebClient('xoxb-test-token', { slackApiUrl: fake.apiUrl });
     const policy = loadedPolicy(POLICY);
-    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (c) => provisionerFor(c, {}, { slack, db: t.db }), log: silentLogger(), now: () => new Date() });
+    service = new AccessService({
+      db: t.db,
+      audit: t.audit,
+      policy: () => policy,
+      provisionerFor: (c) => provisionerFor(c, {}, { slack, db: t.db }),
+      log: silentLogger(),
+      now: () => new Date(),
+    });
   });
   afterAll(async () => {
     await fake.stop();
@@ -45,15 +52,24 @@ describe('the slack_usergroup provisioner', () => {
   });
 
   async function granted(requester: string, reason: string, extendsGrantId?: string): Promise<string> {
-    const filed = await service.request({ requester, resourceId: 'oncall', reason, ...(extendsGrantId ? { extendsGrantId } : {}) });
+    const filed = await service.request({
+      requester,
+      resourceId: 'oncall',
+      reason,
+      ...(extendsGrantId ? { extendsGrantId } : {}),
+    });
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     const decided = await service.approve(filed.request.id, dana);
     if (!decided.ok) throw new Error(JSON.stringify(decided.refusal));
-    return (await t.db.selectFrom('grants').select('id').where('request_id', '=', filed.request.id).executeTakeFirstOrThrow()).id;
+    return (
+      await t.db.selectFrom('grants').select('id').where('request_id', '=', filed.request.id).executeTakeFirstOrThrow()
+    ).id;
   }
 
   it('needs Slack to be configured, and says so at start-up', () => {
-    expect(() => checkProvisioners(loadedPolicy(POLICY), {}, { slackConfigured: false })).toThrow('resources[0].provisioner.kind (resource oncall): slack_usergroup changes a user group through the Slack app, which is not configured');
+    expect(() => checkProvisioners(loadedPolicy(POLICY), {}, { slackConfigured: false })).toThrow(
+      'resources[0].provisioner.kind (resource oncall): slack_usergroup changes a user group through the Slack app, which is not configured',
+    );
     expect(() => checkProvisioners(loadedPolicy(POLICY), {}, { slackConfigured: true })).not.toThrow();
   });
 
@@ -72,7 +88,12 @@ describe('the slack_usergroup provisioner', () => {
     await service.release(first, ana);
     expect(fake.usergroupMembers(GROUP)).toContain(ana);
     await t.audit.flush();
-    const ended = await t.db.selectFrom('audit_log').select('body').where('action', '=', 'grant.revoked').where('subject', '=', first).executeTakeFirstOrThrow();
+    const ended = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'grant.revoked')
+      .where('subject', '=', first)
+      .executeTakeFirstOrThrow();
     expect(ended.body).toMatchObject({ access_kept_for: extension });
     await service.release(extension, ana);
     expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
@@ -85,7 +106,11 @@ describe('the slack_usergroup provisioner', () => {
     expect(await service.reconcileGrants()).toBe(1);
     expect(fake.usergroupMembers(GROUP)?.sort()).toEqual([KEEPER, 'U0PERMANENT', bram].sort());
     await t.audit.flush();
-    const drift = await t.db.selectFrom('audit_log').select(['subject', 'body']).where('action', '=', 'grant.drift_revoked').execute();
+    const drift = await t.db
+      .selectFrom('audit_log')
+      .select(['subject', 'body'])
+      .where('action', '=', 'grant.drift_revoked')
+      .execute();
     expect(drift).toHaveLength(1);
     expect(drift[0]?.body).toMatchObject({ resource: 'oncall', user: ana, grant_status: 'ended' });
     // Nothing left to take: a second run changes nothing.
@@ -99,8 +124,15 @@ describe('the slack_usergroup provisioner', () => {
     const grant = await granted(ana, 'alone in the group');
     expect(fake.usergroupMembers(GROUP)).toEqual([ana]);
     await service.release(grant, ana);
-    const row = await t.db.selectFrom('grants').select(['status', 'last_error']).where('id', '=', grant).executeTakeFirstOrThrow();
-    expect(row).toEqual({ status: 'revoke_failed', last_error: expect.stringContaining('is the last member of user group S0ONCALL01') });
+    const row = await t.db
+      .selectFrom('grants')
+      .select(['status', 'last_error'])
+      .where('id', '=', grant)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({
+      status: 'revoke_failed',
+      last_error: expect.stringContaining('is the last member of user group S0ONCALL01'),
+    });
     expect(fake.usergroupMembers(GROUP)).toEqual([ana]);
   });
 });

@@ -76,7 +76,12 @@ class Receiver {
 describe('the webhook provisioner in the policy', () => {
   it('takes a URL and the name of the secret variable, and refuses the secret itself', () => {
     const policy = parsePolicy(policyFor('https://hooks.example.com/g'), 'p.yml');
-    expect(policy.resources[0]?.provisioner).toEqual({ kind: 'webhook', url: 'https://hooks.example.com/g', secretEnv: 'GATEHOUSE_WEBHOOK_SECRET', timeoutMs: 10_000 });
+    expect(policy.resources[0]?.provisioner).toEqual({
+      kind: 'webhook',
+      url: 'https://hooks.example.com/g',
+      secretEnv: 'GATEHOUSE_WEBHOOK_SECRET',
+      timeoutMs: 10_000,
+    });
     const bad = (text: string) => {
       try {
         parsePolicy(text, 'p.yml');
@@ -88,13 +93,17 @@ describe('the webhook provisioner in the policy', () => {
     };
     expect(bad(policyFor('ftp://x'))).toContain('resources[0].provisioner.url: is not an http(s) URL');
     expect(bad(policyFor('https://x', '\n      secret: hunter2'))).toContain('unknown key "secret"');
-    expect(bad(policyFor('https://x').replace('GATEHOUSE_WEBHOOK_SECRET', 'hunter2'))).toContain('never put the secret itself in the policy');
+    expect(bad(policyFor('https://x').replace('GATEHOUSE_WEBHOOK_SECRET', 'hunter2'))).toContain(
+      'never put the secret itself in the policy',
+    );
   });
 
   it('stops start-up when the secret variable is not set, naming the resource and the field', () => {
     const policy = loadedPolicy(policyFor('https://hooks.example.com/g'));
     expect(() => checkProvisioners(policy, {})).toThrow(ProvisionerSetupError);
-    expect(() => checkProvisioners(policy, {})).toThrow('test-policy.yml resources[0].provisioner.secret_env (resource billing): GATEHOUSE_WEBHOOK_SECRET is not set');
+    expect(() => checkProvisioners(policy, {})).toThrow(
+      'test-policy.yml resources[0].provisioner.secret_env (resource billing): GATEHOUSE_WEBHOOK_SECRET is not set',
+    );
     expect(() => checkProvisioners(policy, ENV)).not.toThrow();
   });
 });
@@ -110,7 +119,14 @@ describe('grants through a webhook receiver', () => {
     receiver = new Receiver();
     // A short timeout, set the way an operator would.
     const policy = loadedPolicy(policyFor(await receiver.start(), '\n      timeout_seconds: 1'));
-    service = new AccessService({ db: t.db, audit: t.audit, policy: () => policy, provisionerFor: (config) => provisionerFor(config, ENV), log: silentLogger(), now: () => clock.now });
+    service = new AccessService({
+      db: t.db,
+      audit: t.audit,
+      policy: () => policy,
+      provisionerFor: (config) => provisionerFor(config, ENV),
+      log: silentLogger(),
+      now: () => clock.now,
+    });
   });
   afterAll(async () => {
     receiver.stop();
@@ -134,17 +150,28 @@ describe('grants through a webhook receiver', () => {
     expect(grant.status).toBe('active');
     const released = await service.release(grant.id, ana);
     expect(released.ok).toBe(true);
-    expect(receiver.received.map((r) => [r.event.type, r.verified])).toEqual([['grant', true], ['revoke', true]]);
+    expect(receiver.received.map((r) => [r.event.type, r.verified])).toEqual([
+      ['grant', true],
+      ['revoke', true],
+    ]);
     expect(receiver.received[0]!.event).toEqual({
-      id: `${grant.id}:grant`, type: 'grant', grant_id: grant.id, user: ana, resource: 'billing',
-      starts_at: grant.starts_at.toISOString(), ends_at: grant.ends_at.toISOString(),
+      id: `${grant.id}:grant`,
+      type: 'grant',
+      grant_id: grant.id,
+      user: ana,
+      resource: 'billing',
+      starts_at: grant.starts_at.toISOString(),
+      ends_at: grant.ends_at.toISOString(),
     });
   });
 
   it('retries a grant the receiver failed, with the same event id, until it answers 2xx', async () => {
     receiver.statuses.push(503);
     const grant = await approvedGrant('first try fails');
-    expect(grant).toMatchObject({ status: 'provision_failed', last_error: expect.stringContaining('answered 503 to grant: receiver is down') });
+    expect(grant).toMatchObject({
+      status: 'provision_failed',
+      last_error: expect.stringContaining('answered 503 to grant: receiver is down'),
+    });
     clock.now = new Date(grant.next_attempt_at!.getTime() + 1);
     expect(await service.retryGrants()).toBe(1);
     const after = await t.db.selectFrom('grants').select('status').where('id', '=', grant.id).executeTakeFirstOrThrow();
@@ -156,11 +183,22 @@ describe('grants through a webhook receiver', () => {
   it('counts a receiver that does not answer in time as a failure, and the holder hears of it', async () => {
     receiver.statuses.push('hang');
     const grant = await approvedGrant('receiver hangs');
-    expect(grant).toMatchObject({ status: 'provision_failed', last_error: expect.stringContaining('grant: no answer within 1000 ms') });
-    const told = await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'notify_grant_failing' and payload ->> 'grantId' = $1`, [grant.id]);
+    expect(grant).toMatchObject({
+      status: 'provision_failed',
+      last_error: expect.stringContaining('grant: no answer within 1000 ms'),
+    });
+    const told = await t.query<{ n: string }>(
+      `select count(*) as n from outbox where kind = 'notify_grant_failing' and payload ->> 'grantId' = $1`,
+      [grant.id],
+    );
     expect(Number(told.rows[0]?.n)).toBe(1);
     await t.audit.flush();
-    const logged = await t.db.selectFrom('audit_log').select(['action', 'body']).where('subject', '=', grant.id).orderBy('seq').execute();
+    const logged = await t.db
+      .selectFrom('audit_log')
+      .select(['action', 'body'])
+      .where('subject', '=', grant.id)
+      .orderBy('seq')
+      .execute();
     expect(logged.map((e) => e.action)).toContain('grant.provision_failed');
     // The secret never reaches the record.
     expect(JSON.stringify(logged)).not.toContain(SECRET);
@@ -173,7 +211,14 @@ describe('grants through a webhook receiver', () => {
     receiver.statuses.push(500, 500, 500, 500);
     await service.release(grant.id, bram);
     const alerts = async () =>
-      Number((await t.query<{ n: string }>(`select count(*) as n from outbox where kind = 'notify_grant_revoke_alert' and payload ->> 'grantId' = $1`, [grant.id])).rows[0]?.n);
+      Number(
+        (
+          await t.query<{ n: string }>(
+            `select count(*) as n from outbox where kind = 'notify_grant_revoke_alert' and payload ->> 'grantId' = $1`,
+            [grant.id],
+          )
+        ).rows[0]?.n,
+      );
     for (let attempt = 1; attempt <= 4; attempt++) {
       const row = await t.db.selectFrom('grants').selectAll().where('id', '=', grant.id).executeTakeFirstOrThrow();
       expect(row).toMatchObject({ status: 'revoke_failed', attempts: attempt });

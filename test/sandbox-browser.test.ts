@@ -80,7 +80,9 @@ describe('the sandbox page, in Chromium', () => {
     await card.getByRole('button', { name: 'Approve' }).click();
     // The card is updated in place, live, and loses its buttons.
     await dana.locator('.message', { hasText: 'Approved by @Dana' }).waitFor();
-    expect(await dana.locator('.message', { hasText: 'asks for Staging database' }).getByRole('button').count()).toBe(0);
+    expect(await dana.locator('.message', { hasText: 'asks for Staging database' }).getByRole('button').count()).toBe(
+      0,
+    );
 
     // Ana's page, open all along, shows the grant without a reload.
     await message(ana, 'Your access to Staging database (staging-db) is active until');
@@ -108,7 +110,9 @@ describe('the sandbox page, in Chromium', () => {
   it("refuses a stranger's click on a card in the approval channel, and says why on the page", async () => {
     const ana = await pageAs(ANA);
     await type(ana, '/request-access prod-db 1h read last month’s invoices');
-    await message(ana, 'Your request for Production database (read-only) (prod-db) for 1h was sent to 2 approvers', { ephemeral: true });
+    await message(ana, 'Your request for Production database (read-only) (prod-db) for 1h was sent to 2 approvers', {
+      ephemeral: true,
+    });
 
     const bram = await pageAs(BRAM, APPROVAL_CHANNEL);
     const card = await message(bram, 'asks for Production database');
@@ -160,13 +164,24 @@ describe('the sandbox page, in Chromium', () => {
 
   it('draws the Block Kit the bot may send, and asks before a button with a confirm dialog acts', async () => {
     const plain = (text: string) => ({ type: 'plain_text' as const, text });
-    const pixel = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
-    await new WebClient('xoxb-sandbox-local-only', { slackApiUrl: sandbox.fake.apiUrl, retryConfig: { retries: 0 } }).chat.postMessage({
+    const pixel =
+      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+    await new WebClient('xoxb-sandbox-local-only', {
+      slackApiUrl: sandbox.fake.apiUrl,
+      retryConfig: { retries: 0 },
+    }).chat.postMessage({
       channel: AUDIT_CHANNEL,
       text: 'Every kind of block',
       blocks: [
         { type: 'header', text: plain('Weekly access report') },
-        { type: 'section', text: { type: 'mrkdwn', text: '*Bold*, _italic_, `code` and <@U0SBXDANA>' }, fields: [{ type: 'mrkdwn', text: '*Grants*\n3' }, { type: 'mrkdwn', text: '*Denied*\n1' }] },
+        {
+          type: 'section',
+          text: { type: 'mrkdwn', text: '*Bold*, _italic_, `code` and <@U0SBXDANA>' },
+          fields: [
+            { type: 'mrkdwn', text: '*Grants*\n3' },
+            { type: 'mrkdwn', text: '*Denied*\n1' },
+          ],
+        },
         { type: 'divider' },
         { type: 'image', image_url: pixel, alt_text: 'a chart', title: plain('Grants per day') },
         { type: 'context', elements: [{ type: 'mrkdwn', text: 'Made by Gatehouse' }] },
@@ -174,7 +189,20 @@ describe('the sandbox page, in Chromium', () => {
           type: 'actions',
           elements: [
             { type: 'button', action_id: 'report.keep', text: plain('Keep'), style: 'primary', value: 'r1' },
-            { type: 'button', action_id: 'report.delete', text: plain('Delete'), style: 'danger', value: 'r1', confirm: { title: plain('Delete the report?'), text: plain('It cannot be brought back.'), confirm: plain('Delete it'), deny: plain('Keep it'), style: 'danger' } },
+            {
+              type: 'button',
+              action_id: 'report.delete',
+              text: plain('Delete'),
+              style: 'danger',
+              value: 'r1',
+              confirm: {
+                title: plain('Delete the report?'),
+                text: plain('It cannot be brought back.'),
+                confirm: plain('Delete it'),
+                deny: plain('Keep it'),
+                style: 'danger',
+              },
+            },
           ],
         },
       ],
@@ -202,11 +230,16 @@ describe('the sandbox page, in Chromium', () => {
     const ana = await pageAs(ANA);
     await ana.getByRole('button', { name: 'Gatehouse · Messages' }).click();
     await type(ana, '/request-access audit-exports 2h check the export format');
-    await message(ana, 'Your request for Audit log exports bucket (audit-exports) for 2h was sent', { ephemeral: true });
+    await message(ana, 'Your request for Audit log exports bucket (audit-exports) for 2h was sent', {
+      ephemeral: true,
+    });
     await ana.getByRole('button', { name: 'Gatehouse · Home' }).click();
     const pending = ana.locator('#home .bk-section', { hasText: 'Audit log exports bucket' });
     await pending.getByRole('button', { name: 'Cancel' }).click();
-    await ana.getByRole('alertdialog', { name: 'Cancel this request?' }).getByRole('button', { name: 'Cancel it' }).click();
+    await ana
+      .getByRole('alertdialog', { name: 'Cancel this request?' })
+      .getByRole('button', { name: 'Cancel it' })
+      .click();
     await pending.waitFor({ state: 'detached' });
     const { requests } = await sandbox.gatehouse.access.holdingsOf(ANA);
     expect(requests.map((r) => r.resourceId)).not.toContain('audit-exports');
@@ -219,8 +252,14 @@ describe('the sandbox page, in Chromium', () => {
     await qr.waitFor();
     // The bytes uploaded through files.uploadV2's three steps are what the page shows.
     const width = await qr.evaluate((element) => {
-      const img = element as unknown as { complete: boolean; naturalWidth: number; addEventListener(type: string, listener: () => void): void };
-      return img.complete ? img.naturalWidth : new Promise<number>((resolve) => img.addEventListener('load', () => resolve(img.naturalWidth)));
+      const img = element as unknown as {
+        complete: boolean;
+        naturalWidth: number;
+        addEventListener(type: string, listener: () => void): void;
+      };
+      return img.complete
+        ? img.naturalWidth
+        : new Promise<number>((resolve) => img.addEventListener('load', () => resolve(img.naturalWidth)));
     });
     expect(width).toBeGreaterThan(0);
     await browser.screenshot(bram, '9-mfa-qr-code');
@@ -241,7 +280,9 @@ describe('the sandbox page, in Chromium', () => {
   it('withdraws a request from the ephemeral answer, and denies another with a reason from the form', async () => {
     const bram = await pageAs(BRAM);
     await type(bram, '/request-access staging-db 1h look at the schema');
-    const answer = await message(bram, 'Your request for Staging database (staging-db) for 1h was sent', { ephemeral: true });
+    const answer = await message(bram, 'Your request for Staging database (staging-db) for 1h was sent', {
+      ephemeral: true,
+    });
     await answer.getByRole('button', { name: 'Cancel request' }).click();
     await message(bram, 'Your request for Staging database is cancelled.', { ephemeral: true });
 

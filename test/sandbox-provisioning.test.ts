@@ -61,35 +61,72 @@ ${options.down ? down : ''}`;
 
 /** A config as `npm run sandbox` reads it, on `settings`. */
 function sandboxConfig(settings: Record<string, string>): Config {
-  return loadConfig({ NODE_ENV: 'development', PORT: '0', GATEHOUSE_SANDBOX_PORT: '0', AUDIT_SEQUENCER_INTERVAL_MS: '20', ...settings });
+  return loadConfig({
+    NODE_ENV: 'development',
+    PORT: '0',
+    GATEHOUSE_SANDBOX_PORT: '0',
+    AUDIT_SEQUENCER_INTERVAL_MS: '20',
+    ...settings,
+  });
 }
 
 /** What the page does: POST /sandbox/do/<action>. */
 async function act(sandbox: Sandbox, action: string, body: Record<string, unknown>): Promise<void> {
-  const response = await fetch(`${sandbox.url}sandbox/do/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(`${sandbox.url}sandbox/do/${action}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   expect(response.status, await response.clone().text()).toBe(200);
 }
 
 /** A message in `userId`'s DMs with a button `actionId`, once the bot has posted it; with that button's value. */
-async function buttonInDMs(sandbox: Sandbox, userId: string, actionId: string, mentioning: string): Promise<{ channel: string; ts: string; value: string }> {
-  const has = (blocks: unknown) => JSON.stringify(blocks ?? []).includes(mentioning) && buttonsIn(blocks).some((b) => b.actionId === actionId);
-  await sandbox.fake.waitForCall('chat.postMessage', (call) => call.args.channel === `D${userId}` && has(call.args.blocks), { timeoutMs: 20_000 });
+async function buttonInDMs(
+  sandbox: Sandbox,
+  userId: string,
+  actionId: string,
+  mentioning: string,
+): Promise<{ channel: string; ts: string; value: string }> {
+  const has = (blocks: unknown) =>
+    JSON.stringify(blocks ?? []).includes(mentioning) && buttonsIn(blocks).some((b) => b.actionId === actionId);
+  await sandbox.fake.waitForCall(
+    'chat.postMessage',
+    (call) => call.args.channel === `D${userId}` && has(call.args.blocks),
+    { timeoutMs: 20_000 },
+  );
   const message = sandbox.fake.dmsTo(userId).find((m) => has(m.blocks))!;
-  return { channel: message.channel, ts: message.ts, value: buttonsIn(message.blocks).find((b) => b.actionId === actionId)!.value! };
+  return {
+    channel: message.channel,
+    ts: message.ts,
+    value: buttonsIn(message.blocks).find((b) => b.actionId === actionId)!.value!,
+  };
 }
 
 /** Ana asks for `resource`, Dana approves it on her card; resolves with the grant once it is active. */
 async function approvedGrant(sandbox: Sandbox, t: TestDatabase, resource: string): Promise<string> {
-  await act(sandbox, 'command', { user: ANA, channel: `D${ANA}`, text: `/request-access ${resource} 1h sandbox provisioning test` });
+  await act(sandbox, 'command', {
+    user: ANA,
+    channel: `D${ANA}`,
+    text: `/request-access ${resource} 1h sandbox provisioning test`,
+  });
   const card = await buttonInDMs(sandbox, DANA, ACTION.approve, resource);
-  await act(sandbox, 'click', { user: DANA, actionId: ACTION.approve, value: card.value, surface: { message: { channel: card.channel, ts: card.ts } } });
+  await act(sandbox, 'click', {
+    user: DANA,
+    actionId: ACTION.approve,
+    value: card.value,
+    surface: { message: { channel: card.channel, ts: card.ts } },
+  });
   return waitForGrant(t, card.value, 'active');
 }
 
 async function waitForGrant(t: TestDatabase, requestId: string, status: string): Promise<string> {
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const row = await t.db.selectFrom('grants').select(['id', 'status']).where('request_id', '=', requestId).executeTakeFirst();
+    const row = await t.db
+      .selectFrom('grants')
+      .select(['id', 'status'])
+      .where('request_id', '=', requestId)
+      .executeTakeFirst();
     if (row?.status === status) return row.id;
     if (Date.now() > deadline) throw new Error(`grant of ${requestId} is ${row?.status ?? 'missing'}, not ${status}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -99,11 +136,23 @@ async function waitForGrant(t: TestDatabase, requestId: string, status: string):
 /** Ana presses I'm done on the message saying her grant is active; resolves once it has ended. */
 async function release(sandbox: Sandbox, t: TestDatabase, grantId: string): Promise<void> {
   const active = await buttonInDMs(sandbox, ANA, ACTION.endGrant, grantId);
-  await act(sandbox, 'click', { user: ANA, actionId: ACTION.endGrant, value: active.value, surface: { message: { channel: active.channel, ts: active.ts } } });
+  await act(sandbox, 'click', {
+    user: ANA,
+    actionId: ACTION.endGrant,
+    value: active.value,
+    surface: { message: { channel: active.channel, ts: active.ts } },
+  });
   const deadline = Date.now() + 20_000;
-  while ((await t.db.selectFrom('grants').select('status').where('id', '=', grantId).executeTakeFirstOrThrow()).status !== 'ended') {
+  while (
+    (await t.db.selectFrom('grants').select('status').where('id', '=', grantId).executeTakeFirstOrThrow()).status !==
+    'ended'
+  ) {
     if (Date.now() > deadline) {
-      const row = await t.db.selectFrom('grants').select(['status', 'last_error']).where('id', '=', grantId).executeTakeFirstOrThrow();
+      const row = await t.db
+        .selectFrom('grants')
+        .select(['status', 'last_error'])
+        .where('id', '=', grantId)
+        .executeTakeFirstOrThrow();
       throw new Error(`grant ${grantId} did not end: ${row.status} ${row.last_error ?? ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -111,9 +160,17 @@ async function release(sandbox: Sandbox, t: TestDatabase, grantId: string): Prom
 }
 
 /** The body of the grant's `action` event, once chained. */
-async function eventBody(sandbox: Sandbox, t: TestDatabase, action: string, grantId: string): Promise<Record<string, unknown>> {
+async function eventBody(
+  sandbox: Sandbox,
+  t: TestDatabase,
+  action: string,
+  grantId: string,
+): Promise<Record<string, unknown>> {
   await sandbox.gatehouse.audit.flush();
-  const { rows } = await t.query<{ body: Record<string, unknown> }>('select body from audit_log where action = $1 and subject = $2', [action, grantId]);
+  const { rows } = await t.query<{ body: Record<string, unknown> }>(
+    'select body from audit_log where action = $1 and subject = $2',
+    [action, grantId],
+  );
   expect(rows).toHaveLength(1);
   return rows[0]!.body;
 }
@@ -188,11 +245,24 @@ afterAll(async () => {
 describe('the sandbox in production', () => {
   it('is refused at start-up with NODE_ENV=production, naming the setting and what to do instead, before anything is touched', async () => {
     const t = await database();
-    const settings = { NODE_ENV: 'production', DATABASE_URL: t.url, GATEHOUSE_POLICY: policyFile, PORT: '0', GATEHOUSE_SANDBOX_PORT: '0', LOG_LEVEL: 'info' };
+    const settings = {
+      NODE_ENV: 'production',
+      DATABASE_URL: t.url,
+      GATEHOUSE_POLICY: policyFile,
+      PORT: '0',
+      GATEHOUSE_SANDBOX_PORT: '0',
+      LOG_LEVEL: 'info',
+    };
     // `npm run sandbox`, even with every Slack setting a production start has.
     const exit = await runNode(
       ['--import', 'tsx', 'src/main.ts', '--sandbox'],
-      childEnv({ ...settings, SLACK_BOT_TOKEN: 'xoxb-production-token', SLACK_SIGNING_SECRET: 'production-secret', [TARGET_ENV]: target.url, GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex') }),
+      childEnv({
+        ...settings,
+        SLACK_BOT_TOKEN: 'xoxb-production-token',
+        SLACK_SIGNING_SECRET: 'production-secret',
+        [TARGET_ENV]: target.url,
+        GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex'),
+      }),
     );
     expect(exit.code, exit.output).toBe(1);
     expect(exit.stderr).toContain('The local Slack sandbox does not run with NODE_ENV=production');
@@ -218,7 +288,10 @@ describe('the sandbox by default: provisioning is a dry run', () => {
     // No GATEHOUSE_SECRETS_KEY and no webhook secret: a dry run needs neither. And no
     // start-up check of a target runs: one of them is down.
     process.env[DOWN_ENV] = 'postgres://gatehouse:never-used@127.0.0.1:1/nowhere';
-    sandbox = await startSandbox(sandboxConfig({ DATABASE_URL: t.url, GATEHOUSE_POLICY: policyWithDownTarget }), createLogger({ level: 'info', destination: output, pretty: false }));
+    sandbox = await startSandbox(
+      sandboxConfig({ DATABASE_URL: t.url, GATEHOUSE_POLICY: policyWithDownTarget }),
+      createLogger({ level: 'info', destination: output, pretty: false }),
+    );
   });
 
   afterAll(async () => {
@@ -234,7 +307,9 @@ describe('the sandbox by default: provisioning is a dry run', () => {
 
     const page = await (await fetch(sandbox.url)).text();
     expect(page).toContain('id="provisioning"');
-    const workspace = (await (await fetch(`${sandbox.url}sandbox/workspace`)).json()) as { provisioning: { mode: string; text: string } };
+    const workspace = (await (await fetch(`${sandbox.url}sandbox/workspace`)).json()) as {
+      provisioning: { mode: string; text: string };
+    };
     expect(workspace.provisioning).toEqual({ mode: 'dry_run', text: line?.msg });
   });
 
@@ -252,7 +327,10 @@ describe('the sandbox by default: provisioning is a dry run', () => {
     const shown = JSON.stringify(sandbox.fake.dmsTo(ANA).find((m) => m.ts === active.ts));
     expect(shown).toContain('is active until');
     expect(shown).not.toContain('Your login');
-    expect((await t.db.selectFrom('grants').select('delivery_secret').where('id', '=', grantId).executeTakeFirstOrThrow()).delivery_secret).toBeNull();
+    expect(
+      (await t.db.selectFrom('grants').select('delivery_secret').where('id', '=', grantId).executeTakeFirstOrThrow())
+        .delivery_secret,
+    ).toBeNull();
 
     await release(sandbox, t, grantId);
     expect(await grantedLogins(target)).toEqual([]);
@@ -268,14 +346,20 @@ describe('the sandbox by default: provisioning is a dry run', () => {
   it('sends a webhook nothing, and records its receiver without credentials or query', async () => {
     const grantId = await approvedGrant(sandbox, t, 'hooks');
     const body = await eventBody(sandbox, t, 'grant.active', grantId);
-    expect(body).toMatchObject({ dry_run: true, would: { kind: 'webhook', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/grant$/) } });
+    expect(body).toMatchObject({
+      dry_run: true,
+      would: { kind: 'webhook', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/grant$/) },
+    });
     expect(JSON.stringify(body)).not.toMatch(/hook-(user|pass|token)/);
     expect(received).toBe(0);
   });
 
   it('grants a postgres resource whose server is down: nothing tries to reach it', async () => {
     const grantId = await approvedGrant(sandbox, t, 'ledger-db');
-    expect(await eventBody(sandbox, t, 'grant.active', grantId)).toMatchObject({ dry_run: true, would: { kind: 'postgres', connection_env: DOWN_ENV } });
+    expect(await eventBody(sandbox, t, 'grant.active', grantId)).toMatchObject({
+      dry_run: true,
+      would: { kind: 'postgres', connection_env: DOWN_ENV },
+    });
   });
 });
 
@@ -285,9 +369,16 @@ describe('the sandbox with GATEHOUSE_SANDBOX_PROVISION=real', () => {
 
   beforeAll(async () => {
     t = await database();
-    const settings = { DATABASE_URL: t.url, GATEHOUSE_POLICY: policyFile, GATEHOUSE_SANDBOX_PROVISION: 'real', GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex') };
+    const settings = {
+      DATABASE_URL: t.url,
+      GATEHOUSE_POLICY: policyFile,
+      GATEHOUSE_SANDBOX_PROVISION: 'real',
+      GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex'),
+    };
     // The real provisioners check their settings at start-up, the webhook's secret included.
-    await expect(startSandbox(sandboxConfig(settings), silentLogger())).rejects.toThrow('SANDBOX_TEST_WEBHOOK_SECRET_UNSET is not set');
+    await expect(startSandbox(sandboxConfig(settings), silentLogger())).rejects.toThrow(
+      'SANDBOX_TEST_WEBHOOK_SECRET_UNSET is not set',
+    );
     process.env.SANDBOX_TEST_WEBHOOK_SECRET_UNSET = 'whsec-sandbox-test';
     sandbox = await startSandbox(sandboxConfig(settings), silentLogger());
   });
@@ -298,7 +389,9 @@ describe('the sandbox with GATEHOUSE_SANDBOX_PROVISION=real', () => {
   });
 
   it('says provisioning is real on the page, and a grant makes a real login in the target', async () => {
-    const workspace = (await (await fetch(`${sandbox.url}sandbox/workspace`)).json()) as { provisioning: { mode: string; text: string } };
+    const workspace = (await (await fetch(`${sandbox.url}sandbox/workspace`)).json()) as {
+      provisioning: { mode: string; text: string };
+    };
     expect(workspace.provisioning.mode).toBe('real');
     expect(workspace.provisioning.text).toContain('Provisioning is REAL');
 

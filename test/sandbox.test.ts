@@ -21,22 +21,39 @@ interface ShownMessage {
 }
 
 /** What the page does: POST /sandbox/do/<action> with a JSON body. */
-async function act(sandbox: Sandbox, action: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${sandbox.url}sandbox/do/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function act(
+  sandbox: Sandbox,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${sandbox.url}sandbox/do/${action}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 /** What the page shows `userId` in `channel`. */
 async function shown(sandbox: Sandbox, userId: string, channel: string): Promise<ShownMessage[]> {
-  const state = (await (await fetch(`${sandbox.url}sandbox/state?user=${userId}`)).json()) as { channels: Record<string, ShownMessage[]> };
+  const state = (await (await fetch(`${sandbox.url}sandbox/state?user=${userId}`)).json()) as {
+    channels: Record<string, ShownMessage[]>;
+  };
   return state.channels[channel] ?? [];
 }
 
-const everything = (messages: ShownMessage[]) => messages.map((m) => `${m.text} ${JSON.stringify(m.blocks ?? [])}`).join('\n');
+const everything = (messages: ShownMessage[]) =>
+  messages.map((m) => `${m.text} ${JSON.stringify(m.blocks ?? [])}`).join('\n');
 
 /** A config as `npm start` reads it with no Slack settings, on `settings`. */
 function sandboxConfig(settings: Record<string, string>): Config {
-  return loadConfig({ NODE_ENV: 'test', PORT: '0', GATEHOUSE_SANDBOX_PORT: '0', AUDIT_SEQUENCER_INTERVAL_MS: '20', ...settings });
+  return loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    GATEHOUSE_SANDBOX_PORT: '0',
+    AUDIT_SEQUENCER_INTERVAL_MS: '20',
+    ...settings,
+  });
 }
 
 describe('the sandbox with no policy file', () => {
@@ -49,7 +66,11 @@ describe('the sandbox with no policy file', () => {
     output.on('data', (chunk: Buffer) => (logged += chunk.toString()));
     t = await createTestDatabase({ migrate: false });
     // As `npm start` in a checkout without gatehouse.yml and without GATEHOUSE_POLICY.
-    const config = { ...sandboxConfig({ DATABASE_URL: t.url }), policyFile: join(tmpdir(), 'no-such-dir', 'gatehouse.yml'), policyFileExplicit: false };
+    const config = {
+      ...sandboxConfig({ DATABASE_URL: t.url }),
+      policyFile: join(tmpdir(), 'no-such-dir', 'gatehouse.yml'),
+      policyFileExplicit: false,
+    };
     sandbox = await startSandbox(config, createLogger({ level: 'info', destination: output, pretty: false }));
   });
 
@@ -59,7 +80,9 @@ describe('the sandbox with no policy file', () => {
   });
 
   it('runs on the demo policy and says so: its contractors, owners and auditor are whom you can be', () => {
-    expect(logLines(logged).map((line) => line.msg)).toContainEqual(expect.stringContaining('the sandbox runs on its demo policy'));
+    expect(logLines(logged).map((line) => line.msg)).toContainEqual(
+      expect.stringContaining('the sandbox runs on its demo policy'),
+    );
     const people = Object.fromEntries(sandbox.workspace.people.map((p) => [p.name, p.roles]));
     expect(people['Ana']).toContain('contractors');
     expect(people['Dana']).toContain('owner of prod-db');
@@ -67,10 +90,15 @@ describe('the sandbox with no policy file', () => {
     expect(sandbox.workspace.channels.map((c) => c.id)).toEqual([AUDIT_CHANNEL, 'C0SBXDBTEAM']);
   });
 
-  it('shows a command\'s ack to whoever typed it, and answers an unknown command as Slack does', async () => {
+  it("shows a command's ack to whoever typed it, and answers an unknown command as Slack does", async () => {
     const sent = sandbox.fake.sentToApp.length;
-    expect((await act(sandbox, 'command', { user: FATIMA, channel: AUDIT_CHANNEL, text: '/verify-audit' })).status).toBe(200);
-    expect((await act(sandbox, 'command', { user: FATIMA, channel: AUDIT_CHANNEL, text: '/grant-me-everything now' })).status).toBe(200);
+    expect(
+      (await act(sandbox, 'command', { user: FATIMA, channel: AUDIT_CHANNEL, text: '/verify-audit' })).status,
+    ).toBe(200);
+    expect(
+      (await act(sandbox, 'command', { user: FATIMA, channel: AUDIT_CHANNEL, text: '/grant-me-everything now' }))
+        .status,
+    ).toBe(200);
     const fatimaSees = await shown(sandbox, FATIMA, AUDIT_CHANNEL);
     expect(fatimaSees.filter((m) => m.ephemeral).map((m) => m.text)).toEqual(
       expect.arrayContaining([
@@ -80,7 +108,9 @@ describe('the sandbox with no policy file', () => {
     );
     expect((await shown(sandbox, ANA, AUDIT_CHANNEL)).filter((m) => m.ephemeral)).toEqual([]);
     // Only the command the app has reached it, signed as a slash command.
-    expect(sandbox.fake.sentToApp.slice(sent).map((request) => new URLSearchParams(request.body).get('command'))).toEqual(['/verify-audit']);
+    expect(
+      sandbox.fake.sentToApp.slice(sent).map((request) => new URLSearchParams(request.body).get('command')),
+    ).toEqual(['/verify-audit']);
   });
 
   // The background thread may still be delivering what start-up queued (the policy event,
@@ -89,11 +119,18 @@ describe('the sandbox with no policy file', () => {
   it('refuses what the page sends malformed, and never passes it on to the app', async () => {
     const sent = sandbox.fake.sentToApp.length;
     const calls = sandbox.fake.calls.length;
-    expect(await act(sandbox, 'command', { user: 'not-a-user', channel: AUDIT_CHANNEL, text: '/access' })).toMatchObject({ status: 400 });
-    expect(await act(sandbox, 'click', { user: ANA, actionId: 'x' })).toMatchObject({ status: 400, body: { error: expect.stringContaining('surface') } });
+    expect(
+      await act(sandbox, 'command', { user: 'not-a-user', channel: AUDIT_CHANNEL, text: '/access' }),
+    ).toMatchObject({ status: 400 });
+    expect(await act(sandbox, 'click', { user: ANA, actionId: 'x' })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining('surface') },
+    });
     expect(await act(sandbox, 'nonsense', { user: ANA })).toMatchObject({ status: 404 });
     expect(sandbox.fake.sentToApp.slice(sent)).toEqual([]);
-    expect(sandbox.fake.calls.slice(calls).filter((call) => JSON.stringify(call.args).includes('not-a-user'))).toEqual([]);
+    expect(sandbox.fake.calls.slice(calls).filter((call) => JSON.stringify(call.args).includes('not-a-user'))).toEqual(
+      [],
+    );
   });
 
   it('takes what people do only from its own page, never from another site open in the browser', async () => {
@@ -107,7 +144,9 @@ describe('the sandbox with no policy file', () => {
     expect(forged.status).toBe(403);
     expect(sandbox.fake.sentToApp.slice(sent)).toEqual([]);
     expect(sandbox.fake.calls.slice(calls).filter((call) => JSON.stringify(call.args).includes('forged'))).toEqual([]);
-    expect((await fetch(`${sandbox.url}sandbox/state?user=${ANA}`, { headers: { origin: 'http://evil.example' } })).status).toBe(403);
+    expect(
+      (await fetch(`${sandbox.url}sandbox/state?user=${ANA}`, { headers: { origin: 'http://evil.example' } })).status,
+    ).toBe(403);
   });
 });
 
@@ -128,15 +167,23 @@ describe('the sandbox on its embedded database', () => {
     const config = sandboxConfig({ GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_POLICY: 'src/sandbox/demo-policy.yml' });
     const first = await startSandbox(config, silentLogger());
     try {
-      await act(first, 'command', { user: ANA, channel: `D${ANA}`, text: '/request-access staging-db 1h survive a restart' });
+      await act(first, 'command', {
+        user: ANA,
+        channel: `D${ANA}`,
+        text: '/request-access staging-db 1h survive a restart',
+      });
       await first.gatehouse.audit.flush();
-      await first.fake.waitForCall('chat.postMessage', (call) => call.args.channel === AUDIT_CHANNEL && JSON.stringify(call.args).includes('request.created'));
+      await first.fake.waitForCall(
+        'chat.postMessage',
+        (call) => call.args.channel === AUDIT_CHANNEL && JSON.stringify(call.args).includes('request.created'),
+      );
     } finally {
       await first.stop();
     }
 
     // The keys it made (checkpoints, and GATEHOUSE_SECRETS_KEY for MFA) are for this user's eyes only.
-    for (const key of ['checkpoint-key.pem', 'secrets-key']) expect((await stat(join(dataDir, 'sandbox', key))).mode & 0o777).toBe(0o600);
+    for (const key of ['checkpoint-key.pem', 'secrets-key'])
+      expect((await stat(join(dataDir, 'sandbox', key))).mode & 0o777).toBe(0o600);
     const second = await startSandbox(config, silentLogger());
     try {
       const before = everything(await shown(second, FATIMA, AUDIT_CHANNEL));
@@ -154,8 +201,10 @@ describe('the sandbox on its embedded database', () => {
 });
 
 describe('names from the policy file', () => {
-  it("reads the comment beside each id, as gatehouse.example.yml writes them", () => {
-    const names = namesFromComments('groups:\n  a:\n    - U05CNTR0001 # Ana (Acme Consulting)\n    - U02DBA00001 # Dana, database lead\n    - U09NONAME1\n');
+  it('reads the comment beside each id, as gatehouse.example.yml writes them', () => {
+    const names = namesFromComments(
+      'groups:\n  a:\n    - U05CNTR0001 # Ana (Acme Consulting)\n    - U02DBA00001 # Dana, database lead\n    - U09NONAME1\n',
+    );
     expect([...names]).toEqual([
       ['U05CNTR0001', 'Ana'],
       ['U02DBA00001', 'Dana'],

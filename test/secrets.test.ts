@@ -29,7 +29,10 @@ describe('sealed secrets', () => {
 
 describe('webhook signatures', () => {
   it('match the worked example in docs/provisioners.md', () => {
-    const body = '{"id":"grt_01JDXK5Q9V:grant","type":"grant","grant_id":"grt_01JDXK5Q9V","user":"U05CNTR0001","resource":"billing","starts_at":"2026-11-27T09:00:00.000Z","ends_at":"2026-11-27T10:00:00.000Z"}';
-    expect(webhookSignature('whsec-example', '1795770000', body)).toBe('v1=cd28871f2b9fcd1e806ecd872cf19598a0ae40ff0b9a330c717ce1e20b31cebd');
+    const body =
+      '{"id":"grt_01JDXK5Q9V:grant","type":"grant","grant_id":"grt_01JDXK5Q9V","user":"U05CNTR0001","resource":"billing","starts_at":"2026-11-27T09:00:00.000Z","ends_at":"2026-11-27T10:00:00.000Z"}';
+    expect(webhookSignature('whsec-example', '1795770000', body)).toBe(
+      'v1=cd28871f2b9fcd1e806ecd872cf19598a0ae40ff0b9a330c717ce1e20b31cebd',
+    );
   });
 });

@@ -38,7 +38,11 @@ describe('the Slack bot, end to end', () => {
     expect(confirmation.body.response_type).toBe('ephemeral');
 
     // Every owner but the requester gets a card: Dana, Emil and Ana (an owner of staging-db).
-    await bot.fake.waitForCall('chat.postMessage', (c) => JSON.stringify(c.args.blocks ?? []).includes(ACTION.approve), { count: 3 });
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) => JSON.stringify(c.args.blocks ?? []).includes(ACTION.approve),
+      { count: 3 },
+    );
     const requestId = await pendingRequestOf(bot, bram);
     const card = cardFor(bot, dana, requestId);
     const shown = bot.fake.message(card.channel, card.ts);
@@ -49,11 +53,18 @@ describe('the Slack bot, end to end', () => {
     await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /approved your request/));
     await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /is active until/));
     // Every owner's card now shows the outcome, without buttons.
-    await bot.fake.waitForCall('chat.update', (c) => c.args.ts === card.ts && /Approved by/.test(JSON.stringify(c.args.blocks)));
+    await bot.fake.waitForCall(
+      'chat.update',
+      (c) => c.args.ts === card.ts && /Approved by/.test(JSON.stringify(c.args.blocks)),
+    );
 
     // The grant ends by itself two seconds after approval, at the next sweep.
     await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /ended at .*its time ran out/));
-    const grant = (await bot.t.db.selectFrom('grants').selectAll().where('request_id', '=', requestId).executeTakeFirstOrThrow());
+    const grant = await bot.t.db
+      .selectFrom('grants')
+      .selectAll()
+      .where('request_id', '=', requestId)
+      .executeTakeFirstOrThrow();
     expect(grant).toMatchObject({ status: 'ended', end_reason: 'expired' });
 
     await bot.settle();
@@ -62,8 +73,19 @@ describe('the Slack bot, end to end', () => {
       return Array.from({ length: payload.last_seq - payload.first_seq + 1 }, (_, i) => payload.first_seq + i);
     });
     expect(posted).toEqual(posted.map((_, i) => i + 1)); // every seq, in order, once
-    const channelText = bot.fake.messagesIn(AUDIT_CHANNEL).map((m) => m.text).join('\n');
-    for (const action of ['policy.loaded', 'request.created', 'approval.recorded', 'request.approved', 'grant.active', 'grant.ending', 'grant.revoked']) {
+    const channelText = bot.fake
+      .messagesIn(AUDIT_CHANNEL)
+      .map((m) => m.text)
+      .join('\n');
+    for (const action of [
+      'policy.loaded',
+      'request.created',
+      'approval.recorded',
+      'request.approved',
+      'grant.active',
+      'grant.ending',
+      'grant.revoked',
+    ]) {
       expect(channelText).toContain(action);
     }
     expect(await bot.gatehouse.audit.verify()).toMatchObject({ ok: true });
@@ -73,11 +95,24 @@ describe('the Slack bot, end to end', () => {
     await bot.slack.command(ana, '/request-access', 'prod-db 1h investigate slow checkout');
     await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /was sent to 2 approvers/));
     const requestId = await pendingRequestOf(bot, ana);
-    await bot.fake.waitForCall('chat.postMessage', (c) => c.args.channel === `D${emil}` && JSON.stringify(c.args.blocks ?? []).includes(requestId));
-    await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: cardFor(bot, dana, requestId) });
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) => c.args.channel === `D${emil}` && JSON.stringify(c.args.blocks ?? []).includes(requestId),
+    );
+    await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot, dana, requestId),
+    });
     await bot.fake.waitForCall('chat.update', (c) => /1 of 2/.test(JSON.stringify(c.args.blocks)));
     expect((await bot.gatehouse.access.findRequest(requestId))?.status).toBe('pending');
-    await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, message: cardFor(bot, emil, requestId) });
+    await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot, emil, requestId),
+    });
     await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/));
   });
 
@@ -90,14 +125,24 @@ describe('the Slack bot, end to end', () => {
     const answer = await bot.fake.waitForResponse((r) => /not an approver/i.test(String(r.body.text)));
     expect(answer.body.response_type).toBe('ephemeral');
     await bot.gatehouse.audit.flush();
-    const refused = await bot.t.db.selectFrom('audit_log').select(['actor', 'body']).where('action', '=', 'approval.refused').where('subject', '=', requestId).execute();
+    const refused = await bot.t.db
+      .selectFrom('audit_log')
+      .select(['actor', 'body'])
+      .where('action', '=', 'approval.refused')
+      .where('subject', '=', requestId)
+      .execute();
     expect(refused).toEqual([{ actor: mallory, body: expect.objectContaining({ reason: 'not-approver' }) }]);
     expect((await bot.gatehouse.access.findRequest(requestId))?.status).toBe('pending');
   });
 
   it('lets an owner deny with a reason the requester reads', async () => {
     const requestId = await pendingRequestOf(bot, bram);
-    const click = await bot.slack.clickButton({ userId: emil, actionId: ACTION.deny, value: requestId, message: cardFor(bot, emil, requestId) });
+    const click = await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.deny,
+      value: requestId,
+      message: cardFor(bot, emil, requestId),
+    });
     const opened = await bot.fake.waitForCall('views.open', (c) => c.args.trigger_id === click.triggerId);
     expect((opened.args.view as { callback_id: string }).callback_id).toBe(VIEW.denyModal);
     const empty = await bot.slack.submitView({
@@ -111,7 +156,11 @@ describe('the Slack bot, end to end', () => {
       userId: emil,
       callbackId: VIEW.denyModal,
       privateMetadata: requestId,
-      values: { [DENY_MODAL.reason.block]: { [DENY_MODAL.reason.action]: { type: 'plain_text_input', value: 'use the read replica' } } },
+      values: {
+        [DENY_MODAL.reason.block]: {
+          [DENY_MODAL.reason.action]: { type: 'plain_text_input', value: 'use the read replica' },
+        },
+      },
     });
     await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /denied your request .*use the read replica/));
   });
@@ -124,25 +173,39 @@ describe('the Slack bot, end to end', () => {
       userId: bram,
       callbackId: VIEW.requestModal,
       values: {
-        [REQUEST_MODAL.resource.block]: { [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'staging-db' } } },
+        [REQUEST_MODAL.resource.block]: {
+          [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'staging-db' } },
+        },
         [REQUEST_MODAL.duration.block]: { [REQUEST_MODAL.duration.action]: { type: 'plain_text_input', value: '9h' } },
-        [REQUEST_MODAL.reason.block]: { [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'load test' } },
+        [REQUEST_MODAL.reason.block]: {
+          [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'load test' },
+        },
       },
     });
-    expect(tooLong.body).toMatchObject({ response_action: 'errors', errors: { [REQUEST_MODAL.duration.block]: expect.stringContaining('2h') } });
+    expect(tooLong.body).toMatchObject({
+      response_action: 'errors',
+      errors: { [REQUEST_MODAL.duration.block]: expect.stringContaining('2h') },
+    });
     const ok = await bot.slack.submitView({
       userId: bram,
       callbackId: VIEW.requestModal,
       values: {
-        [REQUEST_MODAL.resource.block]: { [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'staging-db' } } },
+        [REQUEST_MODAL.resource.block]: {
+          [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'staging-db' } },
+        },
         [REQUEST_MODAL.duration.block]: { [REQUEST_MODAL.duration.action]: { type: 'plain_text_input', value: '' } },
-        [REQUEST_MODAL.reason.block]: { [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'load test' } },
+        [REQUEST_MODAL.reason.block]: {
+          [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'load test' },
+        },
       },
     });
     expect(ok.status).toBe(200);
     expect(ok.body).toBeFalsy();
     const { requests } = await bot.gatehouse.access.holdingsOf(bram);
-    expect(requests.find((r) => r.resourceId === 'staging-db')).toMatchObject({ durationMs: 30 * 60_000, reason: 'load test' });
+    expect(requests.find((r) => r.resourceId === 'staging-db')).toMatchObject({
+      durationMs: 30 * 60_000,
+      reason: 'load test',
+    });
   });
 
   it('answers requests outside policy at once, saying what is allowed', async () => {
@@ -155,12 +218,20 @@ describe('the Slack bot, end to end', () => {
   });
 
   it('rejects unsigned, badly signed and stale requests with 401, changing nothing', async () => {
-    const before = await bot.t.db.selectFrom('access_requests').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const before = await bot.t.db
+      .selectFrom('access_requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     const bad = await bot.slack.command(ana, '/request-access', 'staging-db 1h sneaky', { signature: 'bad' });
     const missing = await bot.slack.command(ana, '/request-access', 'staging-db 1h sneaky', { signature: 'missing' });
-    const stale = await bot.slack.command(ana, '/request-access', 'staging-db 1h sneaky', { timestamp: Math.floor(Date.now() / 1000) - 600 });
+    const stale = await bot.slack.command(ana, '/request-access', 'staging-db 1h sneaky', {
+      timestamp: Math.floor(Date.now() / 1000) - 600,
+    });
     expect([bad.status, missing.status, stale.status]).toEqual([401, 401, 401]);
-    const after = await bot.t.db.selectFrom('access_requests').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const after = await bot.t.db
+      .selectFrom('access_requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(after.n)).toBe(Number(before.n));
   });
 
@@ -171,18 +242,35 @@ describe('the Slack bot, end to end', () => {
     const result = await bot.fake.waitForResponse((r) => /whole/i.test(String(r.body.text)));
     expect(String(result.body.text)).toMatch(/events/);
     await bot.gatehouse.audit.flush();
-    const verified = await bot.t.db.selectFrom('audit_log').select(['actor', 'body']).where('action', '=', 'audit.verified').execute();
+    const verified = await bot.t.db
+      .selectFrom('audit_log')
+      .select(['actor', 'body'])
+      .where('action', '=', 'audit.verified')
+      .execute();
     expect(verified).toEqual([{ actor: fatima, body: expect.objectContaining({ ok: true }) }]);
   });
 
   it('alerts the audit channel and every owner when taking access away keeps failing', async () => {
-    const grant = await bot.t.db.selectFrom('grants').select(['id', 'user_id']).where('resource_id', '=', 'prod-db').executeTakeFirstOrThrow();
+    const grant = await bot.t.db
+      .selectFrom('grants')
+      .select(['id', 'user_id'])
+      .where('resource_id', '=', 'prod-db')
+      .executeTakeFirstOrThrow();
     // As recordFailure leaves it after the third failed revocation, with its alert queued.
-    await bot.t.query(`update grants set status = 'revoke_failed', last_error = 'target database unreachable' where id = $1`, [grant.id]);
-    await bot.t.query(`insert into outbox (kind, payload) values ('notify_grant_revoke_alert', $1)`, [{ grantId: grant.id }]);
-    const alert = await bot.fake.waitForCall('chat.postMessage', (c) => c.args.channel === AUDIT_CHANNEL && /Removing access is failing/.test(String(c.args.text)));
+    await bot.t.query(
+      `update grants set status = 'revoke_failed', last_error = 'target database unreachable' where id = $1`,
+      [grant.id],
+    );
+    await bot.t.query(`insert into outbox (kind, payload) values ('notify_grant_revoke_alert', $1)`, [
+      { grantId: grant.id },
+    ]);
+    const alert = await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) => c.args.channel === AUDIT_CHANNEL && /Removing access is failing/.test(String(c.args.text)),
+    );
     expect(String(alert.args.text)).toContain('target database unreachable');
     expect(String(alert.args.text)).toContain(`<@${grant.user_id}>`);
-    for (const owner of [dana, emil]) await bot.fake.waitForCall('chat.postMessage', dmTo(owner, /Removing access is failing/));
+    for (const owner of [dana, emil])
+      await bot.fake.waitForCall('chat.postMessage', dmTo(owner, /Removing access is failing/));
   });
 });

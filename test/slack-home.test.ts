@@ -23,9 +23,20 @@ describe('/access, the expiry warning and the App Home', () => {
   /** The owner approves on their card; resolves once the requester is told the access is active. */
   async function approveOnCard(owner: string, requestId: string, requester: string): Promise<string> {
     await bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, requestId));
-    await bot.slack.clickButton({ userId: owner, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, owner, requestId) });
-    await bot.fake.waitForCall('chat.postMessage', dmTo(requester, /is active until/), { count: bot.fake.dmsTo(requester).filter((m) => /is active until/.test(m.text)).length + 1 });
-    const grant = await bot.t.db.selectFrom('grants').select('id').where('request_id', '=', requestId).executeTakeFirstOrThrow();
+    await bot.slack.clickButton({
+      userId: owner,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot.fake, owner, requestId),
+    });
+    await bot.fake.waitForCall('chat.postMessage', dmTo(requester, /is active until/), {
+      count: bot.fake.dmsTo(requester).filter((m) => /is active until/.test(m.text)).length + 1,
+    });
+    const grant = await bot.t.db
+      .selectFrom('grants')
+      .select('id')
+      .where('request_id', '=', requestId)
+      .executeTakeFirstOrThrow();
     return grant.id;
   }
 
@@ -40,7 +51,12 @@ describe('/access, the expiry warning and the App Home', () => {
 
   /** A click on a button in an ephemeral answer (which the fake does not keep, so it is taken on trust). */
   async function clickIn(userId: string, actionId: string, value: string) {
-    const click = await bot.slack.clickButton({ userId, actionId, value, message: { channel: GENERAL, ts: `${Date.now() / 1000}` } });
+    const click = await bot.slack.clickButton({
+      userId,
+      actionId,
+      value,
+      message: { channel: GENERAL, ts: `${Date.now() / 1000}` },
+    });
     expect(click.status).toBe(200);
     const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
     expect(answer.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
@@ -62,21 +78,33 @@ describe('/access, the expiry warning and the App Home', () => {
       { actionId: ACTION.cancelRequest, text: 'Cancel', value: prod },
     ]);
 
-    expect(await clickIn(bram, ACTION.endGrant, grantId)).toBe('⚪ Your access to Staging database is ending now. Thanks for giving it back.');
-    await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /Your access to \*Staging database\*.* ended at .*: you ended it\./));
+    expect(await clickIn(bram, ACTION.endGrant, grantId)).toBe(
+      '⚪ Your access to Staging database is ending now. Thanks for giving it back.',
+    );
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      dmTo(bram, /Your access to \*Staging database\*.* ended at .*: you ended it\./),
+    );
     expect(await bot.gatehouse.access.findGrant(grantId)).toMatchObject({ status: 'ended', endReason: 'released' });
 
-    expect(await clickIn(bram, ACTION.cancelRequest, prod)).toBe('✖️ Your request for Production database is cancelled.');
+    expect(await clickIn(bram, ACTION.cancelRequest, prod)).toBe(
+      '✖️ Your request for Production database is cancelled.',
+    );
     expect(await bot.gatehouse.access.findRequest(prod)).toMatchObject({ status: 'cancelled', decidedBy: bram });
     // The owners' cards say so, without buttons.
     for (const owner of [dana, emil]) {
       const card = cardFor(bot.fake, owner, prod);
-      await bot.fake.waitForCall('chat.update', (c) => answered(c) && c.args.ts === card.ts && /^✖️ Cancelled by the requester/.test(String(c.args.text)));
+      await bot.fake.waitForCall(
+        'chat.update',
+        (c) => answered(c) && c.args.ts === card.ts && /^✖️ Cancelled by the requester/.test(String(c.args.text)),
+      );
       expect(buttonsIn(bot.fake.message(card.channel, card.ts)?.blocks)).toEqual([]);
     }
 
     // A second click on the same buttons changes nothing and says why.
-    expect(await clickIn(bram, ACTION.cancelRequest, prod)).toMatch(/is no longer pending: ✖️ Cancelled by the requester/);
+    expect(await clickIn(bram, ACTION.cancelRequest, prod)).toMatch(
+      /is no longer pending: ✖️ Cancelled by the requester/,
+    );
     expect((await access(bram)).text).toMatch(/^You hold no access and have no pending requests\./);
   });
 
@@ -84,7 +112,13 @@ describe('/access, the expiry warning and the App Home', () => {
     const help = await access(bram, 'help');
     expect(help.text).toBe('Gatehouse commands: /request-access, /access, /access help, /access mfa, /verify-audit');
     const shown = JSON.stringify(help.blocks);
-    for (const command of ['/request-access <resource> [duration] [reason…]', '/access', '/access help', '/verify-audit']) expect(shown).toContain(`\`${command}\``);
+    for (const command of [
+      '/request-access <resource> [duration] [reason…]',
+      '/access',
+      '/access help',
+      '/verify-audit',
+    ])
+      expect(shown).toContain(`\`${command}\``);
     expect((await access(bram, 'hepl')).text).toMatch(/^`\/access hepl` is not something I know\. Gatehouse commands:/);
   });
 
@@ -92,16 +126,26 @@ describe('/access, the expiry warning and the App Home', () => {
     const requestId = await fileRequest(bot, ana, 'staging-db 45s apply the hotfix');
     const grantId = await approveOnCard(dana, requestId, ana);
 
-    await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /Your access to \*Staging database\*.* ends in less than a minute, at /));
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      dmTo(ana, /Your access to \*Staging database\*.* ends in less than a minute, at /),
+    );
     const warning = bot.fake.dmsTo(ana).find((m) => / ends in /.test(m.text))!;
     expect(buttonsIn(warning.blocks)).toEqual([
       { actionId: ACTION.extendGrant, text: 'Extend', value: grantId },
       { actionId: ACTION.endGrant, text: "I'm done", value: grantId },
     ]);
 
-    const click = await bot.slack.clickButton({ userId: ana, actionId: ACTION.extendGrant, message: { channel: warning.channel, ts: warning.ts } });
+    const click = await bot.slack.clickButton({
+      userId: ana,
+      actionId: ACTION.extendGrant,
+      message: { channel: warning.channel, ts: warning.ts },
+    });
     const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
-    expect(answer.body).toMatchObject({ response_type: 'ephemeral', text: '⏳ Asked the owners of Staging database to approve an extension.' });
+    expect(answer.body).toMatchObject({
+      response_type: 'ephemeral',
+      text: '⏳ Asked the owners of Staging database to approve an extension.',
+    });
 
     const { requests } = await bot.gatehouse.access.holdingsOf(ana);
     const extension = requests.find((r) => r.extendsGrantId === grantId);
@@ -116,13 +160,21 @@ describe('/access, the expiry warning and the App Home', () => {
 
   it('shows each person their access, their requests and what waits for their approval, and redraws it when that changes', async () => {
     const publishedFor = (userId: string, since: number, match: (view: SlackView) => boolean) =>
-      bot.fake.waitForCall('views.publish', (c: RecordedCall) => answered(c) && c.args.user_id === userId && bot.fake.calls.indexOf(c) >= since && match(c.args.view as SlackView));
+      bot.fake.waitForCall(
+        'views.publish',
+        (c: RecordedCall) =>
+          answered(c) &&
+          c.args.user_id === userId &&
+          bot.fake.calls.indexOf(c) >= since &&
+          match(c.args.view as SlackView),
+      );
 
     // Someone with nothing going on sees that, as soon as they open the tab.
     expect((await bot.slack.homeOpened(fatima)).status).toBe(200);
     await publishedFor(fatima, 0, () => true);
     const empty = textOfView(bot.fake.homeOf(fatima));
-    for (const line of ['You hold no access right now.', 'No requests waiting.', 'Nothing waits for you.']) expect(empty).toContain(line);
+    for (const line of ['You hold no access right now.', 'No requests waiting.', 'Nothing waits for you.'])
+      expect(empty).toContain(line);
 
     const requestId = await fileRequest(bot, bram, 'prod-db 1h export the invoices');
     let since = bot.fake.calls.length;
@@ -130,7 +182,9 @@ describe('/access, the expiry warning and the App Home', () => {
     await bot.slack.homeOpened(dana);
     await publishedFor(bram, since, (view) => textOfView(view).includes(requestId));
     await publishedFor(dana, since, (view) => textOfView(view).includes(requestId));
-    expect(buttonsIn(bot.fake.homeOf(bram)!.blocks).filter((b) => b.value === requestId)).toEqual([{ actionId: ACTION.cancelRequest, text: 'Cancel', value: requestId }]);
+    expect(buttonsIn(bot.fake.homeOf(bram)!.blocks).filter((b) => b.value === requestId)).toEqual([
+      { actionId: ACTION.cancelRequest, text: 'Cancel', value: requestId },
+    ]);
     const danaHome = bot.fake.homeOf(dana)!;
     expect(textOfView(danaHome)).toContain('<@U0BRAM001> asks for *Production database* (`prod-db`) for *1h*');
     expect(buttonsIn(danaHome.blocks).filter((b) => b.value === requestId)).toEqual([
@@ -140,14 +194,24 @@ describe('/access, the expiry warning and the App Home', () => {
 
     // Dana approves from her Home tab: it no longer asks her, and Bram's shows the approval.
     since = bot.fake.calls.length;
-    const click = await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, view: { id: danaHome.id } });
+    const click = await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.approve,
+      value: requestId,
+      view: { id: danaHome.id },
+    });
     expect(click.status).toBe(200);
     await publishedFor(dana, since, (view) => !textOfView(view).includes(requestId));
     await publishedFor(bram, since, (view) => textOfView(view).includes('1 of 2 approvals: <@U0DANA001>'));
 
     // Emil's approval completes it: Bram's tab shows the access with "I'm done", and Emil's no longer asks him.
     since = bot.fake.calls.length;
-    await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, emil, requestId) });
+    await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot.fake, emil, requestId),
+    });
     await publishedFor(bram, since, (view) => buttonsIn(view.blocks).some((b) => b.actionId === ACTION.endGrant));
     await publishedFor(emil, since, (view) => !textOfView(view).includes(requestId));
     const bramHome = bot.fake.homeOf(bram)!;
@@ -156,24 +220,52 @@ describe('/access, the expiry warning and the App Home', () => {
     // Bram gives it back from his Home tab; the tab is redrawn without it.
     const grant = buttonsIn(bramHome.blocks).find((b) => b.actionId === ACTION.endGrant)!;
     since = bot.fake.calls.length;
-    expect((await bot.slack.clickButton({ userId: bram, actionId: ACTION.endGrant, value: grant.value!, view: { id: bramHome.id } })).status).toBe(200);
-    await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /Your access to \*Production database\*.* ended at .*: you ended it\./));
+    expect(
+      (
+        await bot.slack.clickButton({
+          userId: bram,
+          actionId: ACTION.endGrant,
+          value: grant.value!,
+          view: { id: bramHome.id },
+        })
+      ).status,
+    ).toBe(200);
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      dmTo(bram, /Your access to \*Production database\*.* ended at .*: you ended it\./),
+    );
     await publishedFor(bram, since, (view) => textOfView(view).includes('You hold no access right now.'));
   });
 
   it('answers a click on an App Home that is out of date, in the Messages tab', async () => {
     const requestId = await fileRequest(bot, bram, 'staging-db 30m check the cron jobs');
     await bot.slack.homeOpened(emil);
-    await bot.fake.waitForCall('views.publish', (c) => answered(c) && c.args.user_id === emil && textOfView(c.args.view).includes(requestId));
+    await bot.fake.waitForCall(
+      'views.publish',
+      (c) => answered(c) && c.args.user_id === emil && textOfView(c.args.view).includes(requestId),
+    );
     const stale = bot.fake.homeOf(emil)!;
 
     // Dana decides first; Emil still clicks on the tab he had open before it was redrawn.
     await approveOnCard(dana, requestId, bram);
-    await bot.fake.waitForCall('views.publish', (c) => answered(c) && c.args.user_id === emil && !textOfView(c.args.view).includes(requestId));
-    const click = await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, view: { ...stale } });
+    await bot.fake.waitForCall(
+      'views.publish',
+      (c) => answered(c) && c.args.user_id === emil && !textOfView(c.args.view).includes(requestId),
+    );
+    const click = await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.approve,
+      value: requestId,
+      view: { ...stale },
+    });
     expect(click.status).toBe(200);
-    await bot.fake.waitForCall('chat.postMessage', dmTo(emil, /'s request for \*Staging database\*.* is no longer pending: ✅ Approved by <@U0DANA001>/));
-    expect(await bot.t.db.selectFrom('grants').select('id').where('request_id', '=', requestId).execute()).toHaveLength(1);
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      dmTo(emil, /'s request for \*Staging database\*.* is no longer pending: ✅ Approved by <@U0DANA001>/),
+    );
+    expect(await bot.t.db.selectFrom('grants').select('id').where('request_id', '=', requestId).execute()).toHaveLength(
+      1,
+    );
   });
 });
 
@@ -191,10 +283,20 @@ describe('App Home refreshes that pile up', () => {
       .insertInto('outbox')
       .values(Array.from({ length: 50 }, () => ({ kind: 'refresh_home', payload: { userId: busy } })))
       .execute();
-    const published = await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === busy && answered(call), { timeoutMs: 10_000 });
+    const published = await bot.fake.waitForCall(
+      'views.publish',
+      (call) => call.args.user_id === busy && answered(call),
+      { timeoutMs: 10_000 },
+    );
     expect(published.args.user_id).toBe(busy);
     // They are marked done once Slack has the view, a moment after it answered.
-    const left = () => bot.t.db.selectFrom('outbox').select('id').where('kind', '=', 'refresh_home').where('done_at', 'is', null).execute();
+    const left = () =>
+      bot.t.db
+        .selectFrom('outbox')
+        .select('id')
+        .where('kind', '=', 'refresh_home')
+        .where('done_at', 'is', null)
+        .execute();
     while ((await left()).length > 0) await new Promise((resolve) => setImmediate(resolve));
     expect(bot.fake.callsTo('views.publish').filter((call) => call.args.user_id === busy)).toHaveLength(1);
   });
@@ -210,12 +312,29 @@ describe('an App Home refresh Slack refuses', () => {
   it('stays queued and is published when Slack answers again', async () => {
     const waiting = 'U0WAITING1';
     bot.fake.failNext('views.publish', { status: 500 });
-    await bot.t.db.insertInto('outbox').values({ kind: 'refresh_home', payload: { userId: waiting } }).execute();
-    await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && call.failed, { timeoutMs: 10_000 });
-    const row = () => bot.t.db.selectFrom('outbox').select(['done_at', 'last_error']).where('kind', '=', 'refresh_home').executeTakeFirstOrThrow();
+    await bot.t.db
+      .insertInto('outbox')
+      .values({ kind: 'refresh_home', payload: { userId: waiting } })
+      .execute();
+    await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && call.failed, {
+      timeoutMs: 10_000,
+    });
+    const row = () =>
+      bot.t.db
+        .selectFrom('outbox')
+        .select(['done_at', 'last_error'])
+        .where('kind', '=', 'refresh_home')
+        .executeTakeFirstOrThrow();
     // Not lost: the next try gets through, and only then is it done.
-    await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && answered(call), { timeoutMs: 10_000 });
+    await bot.fake.waitForCall('views.publish', (call) => call.args.user_id === waiting && answered(call), {
+      timeoutMs: 10_000,
+    });
     while ((await row()).done_at === null) await new Promise((resolve) => setImmediate(resolve));
-    expect(bot.fake.callsTo('views.publish').filter((call) => call.args.user_id === waiting).map((call) => call.failed)).toEqual([true, false]);
+    expect(
+      bot.fake
+        .callsTo('views.publish')
+        .filter((call) => call.args.user_id === waiting)
+        .map((call) => call.failed),
+    ).toEqual([true, false]);
   });
 });

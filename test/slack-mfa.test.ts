@@ -13,7 +13,10 @@ const STEP_SECONDS = 30;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** prod-db needs a code from the requester and from the approver; one approval is enough. */
-const POLICY = TEST_POLICY.replace('    approvals_required: 2\n', '    approvals_required: 1\n    require_mfa: true\n    approver_mfa: true\n');
+const POLICY = TEST_POLICY.replace(
+  '    approvals_required: 2\n',
+  '    approvals_required: 1\n    require_mfa: true\n    approver_mfa: true\n',
+);
 
 /** The code an authenticator shows now, or `steps` time steps from now. */
 function codeNow(secret: string, steps = 0): Promise<string> {
@@ -26,8 +29,11 @@ async function wrongCode(secret: string): Promise<string> {
   for (let n = 0; ; n++) if (!near.has(String(n).padStart(6, '0'))) return String(n).padStart(6, '0');
 }
 
-const codeValues = (code: string) => ({ [MFA_MODAL.code.block]: { [MFA_MODAL.code.action]: { type: 'plain_text_input', value: code } } });
-const inAuditChannel = (pattern: RegExp) => (call: RecordedCall) => call.args.channel === AUDIT_CHANNEL && pattern.test(String(call.args.text ?? ''));
+const codeValues = (code: string) => ({
+  [MFA_MODAL.code.block]: { [MFA_MODAL.code.action]: { type: 'plain_text_input', value: code } },
+});
+const inAuditChannel = (pattern: RegExp) => (call: RecordedCall) =>
+  call.args.channel === AUDIT_CHANNEL && pattern.test(String(call.args.text ?? ''));
 
 describe('step-up MFA in Slack', () => {
   let bot: RunningBot;
@@ -55,15 +61,27 @@ describe('step-up MFA in Slack', () => {
     const reply = await bot.slack.command(userId, '/access', 'mfa');
     const answer = await bot.fake.waitForResponse(answersTo(reply.responseUrl));
     expect(String(answer.body.text)).toMatch(/I sent you a direct message with your QR code/);
-    const upload = await bot.fake.waitForCall('files.completeUploadExternal', (c) => c.args.channel_id === `D${userId}`);
+    const upload = await bot.fake.waitForCall(
+      'files.completeUploadExternal',
+      (c) => c.args.channel_id === `D${userId}`,
+    );
     const posted = await bot.fake.waitForCall('chat.postMessage', dmTo(userId, /Setting up MFA/));
     const secret = /secret=([A-Z2-7]+)/.exec(JSON.stringify(posted.args.blocks))?.[1];
     if (!secret) throw new Error('no otpauth link in the enrolment message');
     secrets.push(secret);
     const fileId = (JSON.parse(String(upload.args.files)) as { id: string }[])[0]!.id;
     const message = bot.fake.dmsTo(userId).find((m) => m.text.includes('Setting up MFA'))!;
-    await bot.slack.clickButton({ userId, actionId: ACTION.mfaConfirm, message: { channel: message.channel, ts: message.ts } });
-    await bot.fake.waitForCall('views.open', (c) => (c.args.view as { callback_id?: string }).callback_id === VIEW.mfaModal && bot.fake.openedViews(userId).length > 0);
+    await bot.slack.clickButton({
+      userId,
+      actionId: ACTION.mfaConfirm,
+      message: { channel: message.channel, ts: message.ts },
+    });
+    await bot.fake.waitForCall(
+      'views.open',
+      (c) =>
+        (c.args.view as { callback_id?: string }).callback_id === VIEW.mfaModal &&
+        bot.fake.openedViews(userId).length > 0,
+    );
     const confirmed = await submitCode(userId, await codeNow(secret));
     expect(confirmed.status).toBe(200);
     await bot.fake.waitForCall('chat.postMessage', dmTo(userId, /MFA is on/));
@@ -80,7 +98,11 @@ describe('step-up MFA in Slack', () => {
         done();
       },
     });
-    bot = await startBot({ policy: POLICY, env: { GATEHOUSE_SECRETS_KEY: 'b'.repeat(64) }, log: createLogger({ destination: stream, level: 'debug' }) });
+    bot = await startBot({
+      policy: POLICY,
+      env: { GATEHOUSE_SECRETS_KEY: 'b'.repeat(64) },
+      log: createLogger({ destination: stream, level: 'debug' }),
+    });
   });
   afterAll(async () => bot.stop());
 
@@ -101,12 +123,19 @@ describe('step-up MFA in Slack', () => {
     expect(JSON.stringify(posted.args.blocks)).toMatch(/otpauth:\/\/totp\/Gatehouse:[^?]+\?secret=/);
 
     const message = bot.fake.dmsTo(dana).find((m) => m.text.includes('Setting up MFA'))!;
-    const click = await bot.slack.clickButton({ userId: dana, actionId: ACTION.mfaConfirm, message: { channel: message.channel, ts: message.ts } });
+    const click = await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.mfaConfirm,
+      message: { channel: message.channel, ts: message.ts },
+    });
     const opened = await bot.fake.waitForCall('views.open', (c) => c.args.trigger_id === click.triggerId);
     expect((opened.args.view as { callback_id: string }).callback_id).toBe(VIEW.mfaModal);
 
     const wrong = await submitCode(dana, await wrongCode(secret));
-    expect(wrong.body).toMatchObject({ response_action: 'errors', errors: { [MFA_MODAL.code.block]: expect.stringMatching(/not right.*4 more wrong codes/) } });
+    expect(wrong.body).toMatchObject({
+      response_action: 'errors',
+      errors: { [MFA_MODAL.code.block]: expect.stringMatching(/not right.*4 more wrong codes/) },
+    });
     expect((await bot.gatehouse.access.mfa.status(dana)).state).toBe('pending');
 
     const right = await submitCode(dana, await codeNow(secret));
@@ -117,7 +146,10 @@ describe('step-up MFA in Slack', () => {
     expect(bot.fake.dmsTo(dana).some((m) => m.ts === message.ts || m.files !== undefined)).toBe(false);
     expect((await bot.gatehouse.access.mfa.status(dana)).state).toBe('on');
     // The Home tab is redrawn with it.
-    await bot.fake.waitForCall('views.publish', (c) => c.args.user_id === dana && JSON.stringify(c.args.view).includes('MFA is on'));
+    await bot.fake.waitForCall(
+      'views.publish',
+      (c) => c.args.user_id === dana && JSON.stringify(c.args.view).includes('MFA is on'),
+    );
     // /access mfa now shows it, with Re-enrol and Turn off.
     const status = await bot.slack.command(dana, '/access', 'mfa');
     const shown = await bot.fake.waitForResponse(answersTo(status.responseUrl));
@@ -135,18 +167,28 @@ describe('step-up MFA in Slack', () => {
     expect(codeBlock?.optional).toBeUndefined();
 
     const form = (mfaCode: string) => ({
-      [REQUEST_MODAL.resource.block]: { [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'prod-db' } } },
+      [REQUEST_MODAL.resource.block]: {
+        [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'prod-db' } },
+      },
       [REQUEST_MODAL.duration.block]: { [REQUEST_MODAL.duration.action]: { type: 'plain_text_input', value: '2h' } },
-      [REQUEST_MODAL.reason.block]: { [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'fix invoice export' } },
+      [REQUEST_MODAL.reason.block]: {
+        [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'fix invoice export' },
+      },
       [REQUEST_MODAL.mfaCode.block]: { [REQUEST_MODAL.mfaCode.action]: { type: 'plain_text_input', value: mfaCode } },
     });
     const viewId = lastForm(ana).id;
     const empty = await bot.slack.submitView({ userId: ana, viewId, values: form('') });
-    expect(empty.body).toMatchObject({ response_action: 'errors', errors: { [REQUEST_MODAL.mfaCode.block]: expect.stringMatching(/needs a current code/) } });
+    expect(empty.body).toMatchObject({
+      response_action: 'errors',
+      errors: { [REQUEST_MODAL.mfaCode.block]: expect.stringMatching(/needs a current code/) },
+    });
     const bad = await wrongCode(secret);
     codes.push(bad);
     const wrong = await bot.slack.submitView({ userId: ana, viewId, values: form(bad) });
-    expect(wrong.body).toMatchObject({ response_action: 'errors', errors: { [REQUEST_MODAL.mfaCode.block]: expect.stringMatching(/not right/) } });
+    expect(wrong.body).toMatchObject({
+      response_action: 'errors',
+      errors: { [REQUEST_MODAL.mfaCode.block]: expect.stringMatching(/not right/) },
+    });
     expect((await bot.gatehouse.access.holdingsOf(ana)).requests).toEqual([]);
 
     // The confirmation used this time step's code: the next step's is the one to give now.
@@ -154,17 +196,32 @@ describe('step-up MFA in Slack', () => {
     codes.push(code);
     const filed = await bot.slack.submitView({ userId: ana, viewId, values: form(code) });
     expect(filed.body).toBe('');
-    await bot.fake.waitForCall('chat.postMessage', (c) => c.args.channel === `D${dana}` && JSON.stringify(c.args.blocks ?? []).includes(ACTION.approve));
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) => c.args.channel === `D${dana}` && JSON.stringify(c.args.blocks ?? []).includes(ACTION.approve),
+    );
   });
 
   it('opens a code form from Approve with approver_mfa; a stranger gets no form, and a right code approves', async () => {
     const request = (await bot.gatehouse.access.holdingsOf(ana)).requests[0]!;
     const card = bot.fake.dmsTo(dana).find((m) => JSON.stringify(m.blocks ?? []).includes(request.id))!;
-    const stranger = await bot.slack.clickButton({ userId: mallory, actionId: ACTION.approve, value: request.id, message: { channel: card.channel, ts: card.ts } });
-    await bot.fake.waitForResponse((r) => answersTo(stranger.responseUrl)(r) && /not an approver/.test(String(r.body.text)));
+    const stranger = await bot.slack.clickButton({
+      userId: mallory,
+      actionId: ACTION.approve,
+      value: request.id,
+      message: { channel: card.channel, ts: card.ts },
+    });
+    await bot.fake.waitForResponse(
+      (r) => answersTo(stranger.responseUrl)(r) && /not an approver/.test(String(r.body.text)),
+    );
     expect(bot.fake.openedViews(mallory)).toEqual([]);
 
-    const click = await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: request.id, message: { channel: card.channel, ts: card.ts } });
+    const click = await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.approve,
+      value: request.id,
+      message: { channel: card.channel, ts: card.ts },
+    });
     const opened = await bot.fake.waitForCall('views.open', (c) => c.args.trigger_id === click.triggerId);
     const view = opened.args.view as { callback_id: string; private_metadata: string };
     expect(view.callback_id).toBe(VIEW.mfaModal);
@@ -172,17 +229,32 @@ describe('step-up MFA in Slack', () => {
     expect((await bot.gatehouse.access.findRequest(request.id))?.status).toBe('pending');
 
     // Mallory cannot use Dana's form: a forged submission is judged as Mallory's.
-    const forged = await bot.slack.submitView({ userId: mallory, callbackId: VIEW.mfaModal, privateMetadata: view.private_metadata, values: codeValues('123456') });
-    expect(forged.body).toMatchObject({ response_action: 'errors', errors: { [MFA_MODAL.code.block]: expect.stringMatching(/not an approver/) } });
+    const forged = await bot.slack.submitView({
+      userId: mallory,
+      callbackId: VIEW.mfaModal,
+      privateMetadata: view.private_metadata,
+      values: codeValues('123456'),
+    });
+    expect(forged.body).toMatchObject({
+      response_action: 'errors',
+      errors: { [MFA_MODAL.code.block]: expect.stringMatching(/not an approver/) },
+    });
 
     const approved = await submitCode(dana, await codeNow(secrets[0]!, 1));
     expect(approved.body).toBe('');
     await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /approved your request/));
-    const approval = await bot.t.db.selectFrom('approvals').selectAll().where('request_id', '=', request.id).executeTakeFirstOrThrow();
+    const approval = await bot.t.db
+      .selectFrom('approvals')
+      .selectAll()
+      .where('request_id', '=', request.id)
+      .executeTakeFirstOrThrow();
     expect(approval).toMatchObject({ approver: dana, mfa_checked: true });
     // The card says who gave codes: the requester with the request, Dana with her approval.
     expect(JSON.stringify(card.blocks)).toContain('Requested with an MFA code');
-    await bot.fake.waitForCall('chat.update', (c) => c.args.ts === card.ts && JSON.stringify(c.args.blocks).includes(`<@${dana}> 🔐`));
+    await bot.fake.waitForCall(
+      'chat.update',
+      (c) => c.args.ts === card.ts && JSON.stringify(c.args.blocks).includes(`<@${dana}> 🔐`),
+    );
   });
 
   it('locks after 5 wrong codes, says so on the field, alerts the audit channel and tells the person', async () => {
@@ -195,15 +267,20 @@ describe('step-up MFA in Slack', () => {
       expect(answer.body).toMatchObject({ errors: { [MFA_MODAL.code.block]: expect.stringMatching(/not right/) } });
     }
     const locked = await submitCode(ana, bad);
-    expect(locked.body).toMatchObject({ errors: { [MFA_MODAL.code.block]: expect.stringMatching(/MFA is locked .* until/) } });
+    expect(locked.body).toMatchObject({
+      errors: { [MFA_MODAL.code.block]: expect.stringMatching(/MFA is locked .* until/) },
+    });
     await bot.fake.waitForCall('chat.postMessage', inAuditChannel(/MFA locked/));
     await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /MFA is locked until/));
     expect((await bot.gatehouse.access.mfa.status(ana)).state).toBe('on');
   });
 
-  it('starts an enrolment from the Home tab\'s Set up MFA', async () => {
+  it("starts an enrolment from the Home tab's Set up MFA", async () => {
     await bot.slack.homeOpened(emil);
-    const home = await bot.fake.waitForCall('views.publish', (c) => c.args.user_id === emil && JSON.stringify(c.args.view).includes(ACTION.mfaStart));
+    const home = await bot.fake.waitForCall(
+      'views.publish',
+      (c) => c.args.user_id === emil && JSON.stringify(c.args.view).includes(ACTION.mfaStart),
+    );
     expect(JSON.stringify(home.args.view)).toContain('MFA is off');
     await bot.slack.clickButton({ userId: emil, actionId: ACTION.mfaStart, view: { id: bot.fake.homeOf(emil)!.id } });
     await bot.fake.waitForCall('files.completeUploadExternal', (c) => c.args.channel_id === `D${emil}`);
@@ -215,8 +292,12 @@ describe('step-up MFA in Slack', () => {
   it('keeps every secret and code out of the logs and the audit log', async () => {
     await bot.settle();
     const bodies = JSON.stringify(await bot.t.db.selectFrom('audit_log').select('body').execute());
-    const actions = (await bot.t.db.selectFrom('audit_log').select('action').where('action', 'like', 'mfa.%').execute()).map((row) => row.action);
-    expect(actions).toEqual(expect.arrayContaining(['mfa.enrolment_started', 'mfa.failed', 'mfa.enrolled', 'mfa.locked']));
+    const actions = (
+      await bot.t.db.selectFrom('audit_log').select('action').where('action', 'like', 'mfa.%').execute()
+    ).map((row) => row.action);
+    expect(actions).toEqual(
+      expect.arrayContaining(['mfa.enrolment_started', 'mfa.failed', 'mfa.enrolled', 'mfa.locked']),
+    );
     expect(logText).toContain('http request body: [not logged');
     expect(secrets).toHaveLength(3);
     expect(codes.length).toBeGreaterThan(5);

@@ -5,7 +5,16 @@ import { PEOPLE } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
-import { AUDIT_CHANNEL, answered, answersTo, cardFor, cardPostedTo, dmTo, fileRequest, postedSeqs } from './support/slack-stories.ts';
+import {
+  AUDIT_CHANNEL,
+  answered,
+  answersTo,
+  cardFor,
+  cardPostedTo,
+  dmTo,
+  fileRequest,
+  postedSeqs,
+} from './support/slack-stories.ts';
 
 const { ana, bram, dana, emil } = PEOPLE;
 
@@ -19,7 +28,12 @@ async function expectChannelShowsWholeLog(bot: RunningBot): Promise<void> {
 
 async function auditCount(bot: RunningBot, action: string, subject: string): Promise<number> {
   await bot.gatehouse.audit.flush();
-  const rows = await bot.t.db.selectFrom('audit_log').select('seq').where('action', '=', action).where('subject', '=', subject).execute();
+  const rows = await bot.t.db
+    .selectFrom('audit_log')
+    .select('seq')
+    .where('action', '=', action)
+    .where('subject', '=', subject)
+    .execute();
   return rows.length;
 }
 
@@ -31,7 +45,11 @@ async function grantsOf(bot: RunningBot, requestId: string) {
 function expectDMs(fake: FakeSlack, userId: string, patterns: RegExp[]): void {
   const texts = fake.dmsTo(userId).map((m) => m.text);
   expect(texts, `DMs to ${userId}`).toHaveLength(patterns.length);
-  for (const pattern of patterns) expect(texts.filter((text) => pattern.test(text)), `${userId}: ${pattern}`).toHaveLength(1);
+  for (const pattern of patterns)
+    expect(
+      texts.filter((text) => pattern.test(text)),
+      `${userId}: ${pattern}`,
+    ).toHaveLength(1);
 }
 
 describe('when Slack is down while things happen', () => {
@@ -42,53 +60,95 @@ describe('when Slack is down while things happen', () => {
   });
   afterAll(async () => bot.stop());
 
-  it('delivers every DM and card once and posts every audit event once, in order, when Slack is back', { timeout: 60_000 }, async () => {
-    const { fake } = bot;
-    fake.failNext('chat.postMessage', { status: 500 }, 2);
-    fake.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
-    fake.failNext('chat.postMessage', { status: 503 });
-    fake.failNext('conversations.open', { status: 502 });
-    fake.failNext('chat.update', { status: 500 });
+  it(
+    'delivers every DM and card once and posts every audit event once, in order, when Slack is back',
+    { timeout: 60_000 },
+    async () => {
+      const { fake } = bot;
+      fake.failNext('chat.postMessage', { status: 500 }, 2);
+      fake.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
+      fake.failNext('chat.postMessage', { status: 503 });
+      fake.failNext('conversations.open', { status: 502 });
+      fake.failNext('chat.update', { status: 500 });
 
-    const staging = await fileRequest(bot, bram, 'staging-db 1h rebuild the search index');
-    const prod = await fileRequest(bot, ana, 'prod-db 1h investigate slow checkout');
+      const staging = await fileRequest(bot, bram, 'staging-db 1h rebuild the search index');
+      const prod = await fileRequest(bot, ana, 'prod-db 1h investigate slow checkout');
 
-    // The cards get through once Slack answers again; the owners decide on them.
-    await Promise.all([dana, emil, ana].map((owner) => fake.waitForCall('chat.postMessage', cardPostedTo(owner, staging), { timeoutMs: 25_000 })));
-    await Promise.all([dana, emil].map((owner) => fake.waitForCall('chat.postMessage', cardPostedTo(owner, prod), { timeoutMs: 25_000 })));
-    await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: staging, message: cardFor(fake, dana, staging) });
-    await bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: prod, message: cardFor(fake, dana, prod) });
-    // Acked before it is handled, so Dana's and Emil's approvals of prod may commit in either order.
-    await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: prod, message: cardFor(fake, emil, prod) });
+      // The cards get through once Slack answers again; the owners decide on them.
+      await Promise.all(
+        [dana, emil, ana].map((owner) =>
+          fake.waitForCall('chat.postMessage', cardPostedTo(owner, staging), { timeoutMs: 25_000 }),
+        ),
+      );
+      await Promise.all(
+        [dana, emil].map((owner) =>
+          fake.waitForCall('chat.postMessage', cardPostedTo(owner, prod), { timeoutMs: 25_000 }),
+        ),
+      );
+      await bot.slack.clickButton({
+        userId: dana,
+        actionId: ACTION.approve,
+        value: staging,
+        message: cardFor(fake, dana, staging),
+      });
+      await bot.slack.clickButton({
+        userId: dana,
+        actionId: ACTION.approve,
+        value: prod,
+        message: cardFor(fake, dana, prod),
+      });
+      // Acked before it is handled, so Dana's and Emil's approvals of prod may commit in either order.
+      await bot.slack.clickButton({
+        userId: emil,
+        actionId: ACTION.approve,
+        value: prod,
+        message: cardFor(fake, emil, prod),
+      });
 
-    await fake.waitForCall('chat.postMessage', dmTo(bram, /is active until/), { timeoutMs: 25_000 });
-    await fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 25_000 });
-    const cards = [
-      ...[dana, emil, ana].map((owner) => cardFor(fake, owner, staging)),
-      ...[dana, emil].map((owner) => cardFor(fake, owner, prod)),
-    ];
-    await Promise.all(cards.map((card) => fake.waitForCall('chat.update', (c) => answered(c) && c.args.ts === card.ts && /Approved by/.test(String(c.args.text)))));
+      await fake.waitForCall('chat.postMessage', dmTo(bram, /is active until/), { timeoutMs: 25_000 });
+      await fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 25_000 });
+      const cards = [
+        ...[dana, emil, ana].map((owner) => cardFor(fake, owner, staging)),
+        ...[dana, emil].map((owner) => cardFor(fake, owner, prod)),
+      ];
+      await Promise.all(
+        cards.map((card) =>
+          fake.waitForCall(
+            'chat.update',
+            (c) => answered(c) && c.args.ts === card.ts && /Approved by/.test(String(c.args.text)),
+          ),
+        ),
+      );
 
-    // Deliveries retry on their own schedules: wait for each owed DM before counting them.
-    const patient = { timeoutMs: 25_000 };
-    await fake.waitForCall('chat.postMessage', dmTo(bram, /approved your request/), patient);
-    await fake.waitForCall('chat.postMessage', dmTo(ana, /approved your request/), patient);
-    await fake.waitForCall('chat.postMessage', dmTo(bram, /was sent to 3 approvers/), patient);
-    await fake.waitForCall('chat.postMessage', dmTo(ana, /was sent to 2 approvers/), patient);
+      // Deliveries retry on their own schedules: wait for each owed DM before counting them.
+      const patient = { timeoutMs: 25_000 };
+      await fake.waitForCall('chat.postMessage', dmTo(bram, /approved your request/), patient);
+      await fake.waitForCall('chat.postMessage', dmTo(ana, /approved your request/), patient);
+      await fake.waitForCall('chat.postMessage', dmTo(bram, /was sent to 3 approvers/), patient);
+      await fake.waitForCall('chat.postMessage', dmTo(ana, /was sent to 2 approvers/), patient);
 
-    // Slack really was down: every failure the fake was told to give, it gave.
-    expect(fake.calls.filter((call) => call.failed)).toHaveLength(6);
-    // Each card shows the outcome (the update that failed was redone from the current state).
-    for (const card of cards) expect(fake.message(card.channel, card.ts)?.text).toMatch(/^✅ Approved by/);
+      // Slack really was down: every failure the fake was told to give, it gave.
+      expect(fake.calls.filter((call) => call.failed)).toHaveLength(6);
+      // Each card shows the outcome (the update that failed was redone from the current state).
+      for (const card of cards) expect(fake.message(card.channel, card.ts)?.text).toMatch(/^✅ Approved by/);
 
-    expectDMs(fake, bram, [/was sent to 3 approvers/, /<@U0DANA001> approved your request/, /is active until/]);
-    const cardTexts = [/<@U0BRAM001>'s request for \*Staging database\*/, /<@U0ANA0001>'s request for \*Production database\*/];
-    expectDMs(fake, ana, [/Your request for \*Production database\*.* was sent to 2 approvers/, /(<@U0DANA001> and <@U0EMIL001>|<@U0EMIL001> and <@U0DANA001>) approved your request/, /Your access to \*Production database\*.* is active until/, cardTexts[0]!]);
-    expectDMs(fake, dana, cardTexts);
-    expectDMs(fake, emil, cardTexts);
+      expectDMs(fake, bram, [/was sent to 3 approvers/, /<@U0DANA001> approved your request/, /is active until/]);
+      const cardTexts = [
+        /<@U0BRAM001>'s request for \*Staging database\*/,
+        /<@U0ANA0001>'s request for \*Production database\*/,
+      ];
+      expectDMs(fake, ana, [
+        /Your request for \*Production database\*.* was sent to 2 approvers/,
+        /(<@U0DANA001> and <@U0EMIL001>|<@U0EMIL001> and <@U0DANA001>) approved your request/,
+        /Your access to \*Production database\*.* is active until/,
+        cardTexts[0]!,
+      ]);
+      expectDMs(fake, dana, cardTexts);
+      expectDMs(fake, emil, cardTexts);
 
-    await expectChannelShowsWholeLog(bot);
-  });
+      await expectChannelShowsWholeLog(bot);
+    },
+  );
 });
 
 describe('approvals that race', () => {
@@ -103,7 +163,11 @@ describe('approvals that race', () => {
     await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
     const card = cardFor(bot.fake, dana, requestId);
 
-    const clicks = await Promise.all([1, 2].map(() => bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: card })));
+    const clicks = await Promise.all(
+      [1, 2].map(() =>
+        bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: card }),
+      ),
+    );
     expect(clicks.map((c) => c.status)).toEqual([200, 200]);
 
     const answer = await bot.fake.waitForResponse((r) => clicks.some((c) => answersTo(c.responseUrl)(r)));
@@ -119,10 +183,19 @@ describe('approvals that race', () => {
 
   it('lets exactly one of two owners who click at once approve, and tells the other who did', async () => {
     const requestId = await fileRequest(bot, ana, 'staging-db 1h check the replica lag');
-    await Promise.all([dana, emil].map((owner) => bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, requestId))));
+    await Promise.all(
+      [dana, emil].map((owner) => bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, requestId))),
+    );
 
     const clicks = await Promise.all(
-      [dana, emil].map((owner) => bot.slack.clickButton({ userId: owner, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, owner, requestId) })),
+      [dana, emil].map((owner) =>
+        bot.slack.clickButton({
+          userId: owner,
+          actionId: ACTION.approve,
+          value: requestId,
+          message: cardFor(bot.fake, owner, requestId),
+        }),
+      ),
     );
     const answer = await bot.fake.waitForResponse((r) => clicks.some((c) => answersTo(c.responseUrl)(r)));
     const request = await bot.gatehouse.access.findRequest(requestId);
@@ -139,7 +212,10 @@ describe('approvals that race', () => {
     // Both owners' cards end up showing who decided.
     for (const owner of [dana, emil]) {
       const card = cardFor(bot.fake, owner, requestId);
-      await bot.fake.waitForCall('chat.update', (c) => answered(c) && c.args.ts === card.ts && String(c.args.text).includes(`Approved by <@${winner}>`));
+      await bot.fake.waitForCall(
+        'chat.update',
+        (c) => answered(c) && c.args.ts === card.ts && String(c.args.text).includes(`Approved by <@${winner}>`),
+      );
     }
   });
 
@@ -148,14 +224,26 @@ describe('approvals that race', () => {
     await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
     const card = cardFor(bot.fake, dana, requestId);
 
-    const clicks = await Promise.all([1, 2].map(() => bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: card })));
+    const clicks = await Promise.all(
+      [1, 2].map(() =>
+        bot.slack.clickButton({ userId: dana, actionId: ACTION.approve, value: requestId, message: card }),
+      ),
+    );
     const answer = await bot.fake.waitForResponse((r) => clicks.some((c) => answersTo(c.responseUrl)(r)));
     expect(String(answer.body.text)).toMatch(/You already approved .* It needs 1 more approval from another owner/);
-    expect(await bot.gatehouse.access.findRequest(requestId)).toMatchObject({ status: 'pending', approvals: [{ approver: dana }] });
+    expect(await bot.gatehouse.access.findRequest(requestId)).toMatchObject({
+      status: 'pending',
+      approvals: [{ approver: dana }],
+    });
 
     // Each owner's card is its own outbox delivery: Emil's may come after Dana's clicks.
     await bot.fake.waitForCall('chat.postMessage', cardPostedTo(emil, requestId));
-    await bot.slack.clickButton({ userId: emil, actionId: ACTION.approve, value: requestId, message: cardFor(bot.fake, emil, requestId) });
+    await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot.fake, emil, requestId),
+    });
     await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /Production database.*is active until/));
     expect(await grantsOf(bot, requestId)).toHaveLength(1);
     expect(await auditCount(bot, 'approval.recorded', requestId)).toBe(2);
@@ -198,14 +286,25 @@ describe('two app processes on one database', () => {
 
   it('share the sweeps: each grant ends once, and each audit event is posted once', async () => {
     const via = (i: number) => bots[i % 2]!;
-    const requestIds = await Promise.all(CONTRACTORS.map((user, i) => fileRequest(via(i), user, `sandbox 2s try build ${i}`)));
+    const requestIds = await Promise.all(
+      CONTRACTORS.map((user, i) => fileRequest(via(i), user, `sandbox 2s try build ${i}`)),
+    );
     await Promise.all(requestIds.map((id) => fake.waitForCall('chat.postMessage', cardPostedTo(dana, id))));
     // Each approval goes to the other process than the request did.
     await Promise.all(
-      requestIds.map((id, i) => via(i + 1).slack.clickButton({ userId: dana, actionId: ACTION.approve, value: id, message: cardFor(fake, dana, id) })),
+      requestIds.map((id, i) =>
+        via(i + 1).slack.clickButton({
+          userId: dana,
+          actionId: ACTION.approve,
+          value: id,
+          message: cardFor(fake, dana, id),
+        }),
+      ),
     );
 
-    await fake.waitForCall('chat.postMessage', (c) => answered(c) && /its time ran out/.test(String(c.args.text)), { count: CONTRACTORS.length });
+    await fake.waitForCall('chat.postMessage', (c) => answered(c) && /its time ran out/.test(String(c.args.text)), {
+      count: CONTRACTORS.length,
+    });
     const grants = await t.db.selectFrom('grants').select(['id', 'status', 'end_reason']).execute();
     expect(grants).toHaveLength(CONTRACTORS.length);
     expect(grants.every((g) => g.status === 'ended' && g.end_reason === 'expired')).toBe(true);
@@ -213,11 +312,23 @@ describe('two app processes on one database', () => {
       expect(await auditCount(bots[0]!, 'grant.ending', grant.id)).toBe(1);
       expect(await auditCount(bots[0]!, 'grant.revoked', grant.id)).toBe(1);
     }
-    for (const user of CONTRACTORS) expectDMs(fake, user, [/was sent to 1 approver\./, /approved your request/, /is active until/, /its time ran out/]);
+    for (const user of CONTRACTORS)
+      expectDMs(fake, user, [
+        /was sent to 1 approver\./,
+        /approved your request/,
+        /is active until/,
+        /its time ran out/,
+      ]);
 
     await bots[1]!.settle();
     await expectChannelShowsWholeLog(bots[0]!);
-    expect(fake.messagesIn(AUDIT_CHANNEL).map((m) => m.text).join('\n').match(/grant\.revoked/g)).toHaveLength(CONTRACTORS.length);
+    expect(
+      fake
+        .messagesIn(AUDIT_CHANNEL)
+        .map((m) => m.text)
+        .join('\n')
+        .match(/grant\.revoked/g),
+    ).toHaveLength(CONTRACTORS.length);
   });
 });
 
@@ -228,7 +339,9 @@ describe('a bot token Slack refuses', () => {
     try {
       // The audit feed would read the channel and post policy.loaded at once: with a bad token, nothing may try.
       fake.failNext('auth.test', { error: 'invalid_auth' });
-      await expect(startBot({ fake, t })).rejects.toThrow(/Slack refused SLACK_BOT_TOKEN \(invalid_auth\): copy the Bot User OAuth Token again/);
+      await expect(startBot({ fake, t })).rejects.toThrow(
+        /Slack refused SLACK_BOT_TOKEN \(invalid_auth\): copy the Bot User OAuth Token again/,
+      );
       expect(fake.calls.map((call) => call.method)).toEqual(['auth.test']);
     } finally {
       await fake.stop();
@@ -254,14 +367,21 @@ describe('when the background thread dies', () => {
       const response = await fetch(`http://127.0.0.1:${bot.gatehouse.port}/readyz`);
       return { status: response.status, body: (await response.json()) as { reason?: string } };
     };
-    expect(await readyz()).toMatchObject({ status: 503, body: { reason: expect.stringContaining('background thread not running') } });
+    expect(await readyz()).toMatchObject({
+      status: 503,
+      body: { reason: expect.stringContaining('background thread not running') },
+    });
     // /verify-audit, which runs in the thread, runs here meanwhile.
     await expect(bot.gatehouse.background.verify({ publicKeyHex: null, anchors: [] })).rejects.toThrow('not running');
     const verify = await bot.slack.command(PEOPLE.fatima, '/verify-audit');
     await bot.fake.waitForResponse((r) => answersTo(verify.responseUrl)(r) && /whole/.test(String(r.body.text)));
 
     const request = await fileRequest(bot, bram, 'staging-db 1h while the thread restarts');
-    await Promise.all([dana, emil, ana].map((owner) => bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, request), { timeoutMs: 15_000 })));
+    await Promise.all(
+      [dana, emil, ana].map((owner) =>
+        bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, request), { timeoutMs: 15_000 }),
+      ),
+    );
     await bot.settle();
     await expectChannelShowsWholeLog(bot);
     expect((bot.gatehouse.background as unknown as { worker: Worker }).worker).not.toBe(worker);
@@ -279,7 +399,8 @@ describe('the background thread on Linux', () => {
   it.runIf(process.platform === 'linux')('runs at nice 10, below the thread that answers Slack', async () => {
     const { readdir, readFile } = await import('node:fs/promises');
     /** Field 19 of /proc/…/stat, counted after the command name, which may hold spaces. */
-    const niceOf = async (task: string) => Number((await readFile(`/proc/self/task/${task}/stat`, 'utf8')).split(') ')[1]!.split(' ')[16]);
+    const niceOf = async (task: string) =>
+      Number((await readFile(`/proc/self/task/${task}/stat`, 'utf8')).split(') ')[1]!.split(' ')[16]);
     const tasks = await readdir('/proc/self/task');
     const nices = await Promise.all(tasks.map(async (task) => ({ task, nice: await niceOf(task).catch(() => null) })));
     expect(await niceOf(String(process.pid))).toBe(0);

@@ -24,7 +24,9 @@ describe('the Slack bot in Socket Mode', () => {
 
     const answer = await bot.fake.waitForResponse(answersTo(payload.response_url));
     expect(answer.body).toMatchObject({ response_type: 'ephemeral' });
-    expect(String(answer.body.text)).toMatch(/^⏳ Your request for \*Staging database\* \(`staging-db`\) for \*1h\* was sent to 3 approvers\./);
+    expect(String(answer.body.text)).toMatch(
+      /^⏳ Your request for \*Staging database\* \(`staging-db`\) for \*1h\* was sent to 3 approvers\./,
+    );
     const requestId = buttonsIn(answer.body.blocks).find((b) => b.actionId === ACTION.cancelRequest)?.value;
     expect(requestId).toMatch(/^req/);
 

@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { FakeSlack } from '../src/sandbox/fake-slack/fake-slack.ts';
-import { childEnv, freePort, killLeftoverChildren, LEVEL, logLines, runNode, startNode, type Child, type Exit } from './support/process.ts';
+import {
+  childEnv,
+  freePort,
+  killLeftoverChildren,
+  LEVEL,
+  logLines,
+  runNode,
+  startNode,
+  type Child,
+  type Exit,
+} from './support/process.ts';
 
 const HEALTH_LINE = 'health endpoints';
 
@@ -18,10 +28,21 @@ interface Running {
 }
 
 /** `npm start` with `settings` on top of what every start needs: a database, a port, a policy file. */
-async function startGatehouse(t: TestDatabase, policyFile: string, settings: Record<string, string> = {}): Promise<Running> {
+async function startGatehouse(
+  t: TestDatabase,
+  policyFile: string,
+  settings: Record<string, string> = {},
+): Promise<Running> {
   // Port 0: the app and (without Slack settings) the sandbox's stand-in each take a free
   // port when they listen. A port probed beforehand could be taken by the stand-in first.
-  const env = childEnv({ DATABASE_URL: t.url, PORT: '0', GATEHOUSE_POLICY: policyFile, GATEHOUSE_SANDBOX_PORT: '0', LOG_LEVEL: 'info', ...settings });
+  const env = childEnv({
+    DATABASE_URL: t.url,
+    PORT: '0',
+    GATEHOUSE_POLICY: policyFile,
+    GATEHOUSE_SANDBOX_PORT: '0',
+    LOG_LEVEL: 'info',
+    ...settings,
+  });
   const child = startNode(['--import', 'tsx', 'src/main.ts'], env);
   const line = await child.waitForLine((text) => text.includes(HEALTH_LINE));
   return { child, port: (JSON.parse(line) as { port: number }).port };
@@ -37,7 +58,10 @@ async function stopCleanly({ child }: Running): Promise<Exit> {
 
 /** A start that must fail: its exit, with all it printed. */
 function startAndFail(settings: Record<string, string>): Promise<Exit> {
-  return runNode(['--import', 'tsx', 'src/main.ts'], childEnv({ LOG_LEVEL: 'info', GATEHOUSE_SANDBOX_PORT: '0', ...settings }));
+  return runNode(
+    ['--import', 'tsx', 'src/main.ts'],
+    childEnv({ LOG_LEVEL: 'info', GATEHOUSE_SANDBOX_PORT: '0', ...settings }),
+  );
 }
 
 async function get(port: number, path: string): Promise<{ status: number; body: unknown }> {
@@ -61,7 +85,9 @@ async function policyEvents(t: TestDatabase): Promise<PolicyLoaded[]> {
 }
 
 async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 let workDir: string;
@@ -104,7 +130,9 @@ describe('npm start with no Slack credentials', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<title>Gatehouse sandbox</title>');
     // The people of the policy file, named from its comments, are whom the page lets you be.
-    const workspace = (await (await fetch(`${url}sandbox/workspace`)).json()) as { people: { id: string; name: string }[] };
+    const workspace = (await (await fetch(`${url}sandbox/workspace`)).json()) as {
+      people: { id: string; name: string }[];
+    };
     expect(workspace.people).toContainEqual(expect.objectContaining({ id: 'U05CNTR0001', name: 'Ana' }));
     expect(workspace.people).toContainEqual(expect.objectContaining({ id: 'U03AUD00001', name: 'Fatima' }));
 
@@ -121,7 +149,12 @@ describe('npm start with no Slack credentials', () => {
 
   it('is a start-up error in production, which never becomes a sandbox', async () => {
     const t = await database();
-    const exit = await startAndFail({ NODE_ENV: 'production', DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_POLICY: await policyCopy('production.yml') });
+    const exit = await startAndFail({
+      NODE_ENV: 'production',
+      DATABASE_URL: t.url,
+      PORT: String(await freePort()),
+      GATEHOUSE_POLICY: await policyCopy('production.yml'),
+    });
 
     expect(exit.code, exit.output).toBe(1);
     expect(exit.stderr).toContain('Slack is not configured: set SLACK_BOT_TOKEN');
@@ -141,12 +174,15 @@ describe('npm start with no Slack credentials', () => {
       SLACK_SIGNING_SECRET: 'real-looking-secret',
       LOG_LEVEL: 'info',
     });
-    const script = (JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.sandbox;
+    const script = (JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts
+      .sandbox;
     expect(script).toBe('node --import tsx src/main.ts --sandbox');
     const child = startNode(['--import', 'tsx', 'src/main.ts', '--sandbox'], env);
     await child.waitForLine((l) => l.includes('Slack sandbox: open'));
     const exit = await stopCleanly({ child, port });
-    expect(logLines(exit.stdout).find((l) => l.level === LEVEL.warn && l.msg.startsWith('--sandbox'))?.msg).toContain('ignored');
+    expect(logLines(exit.stdout).find((l) => l.level === LEVEL.warn && l.msg.startsWith('--sandbox'))?.msg).toContain(
+      'ignored',
+    );
     expect(exit.output).not.toContain('xoxb-real-looking-token');
   });
 });
@@ -159,7 +195,12 @@ describe('the policy on the record', () => {
 
     await stopCleanly(await startGatehouse(t, file));
     expect(await policyEvents(t)).toEqual([
-      { sha256: firstHash, previous_sha256: null, file, resources: ['prod-db-readonly', 'staging-db', 'audit-exports'] },
+      {
+        sha256: firstHash,
+        previous_sha256: null,
+        file,
+        resources: ['prod-db-readonly', 'staging-db', 'audit-exports'],
+      },
     ]);
 
     await stopCleanly(await startGatehouse(t, file));
@@ -179,7 +220,10 @@ describe('a start that cannot go ahead', () => {
   it('stops on a bad policy file, naming the file and the setting to fix', async () => {
     const t = await database();
     const file = join(workDir, 'bad.yml');
-    await writeFile(file, (await readFile('gatehouse.example.yml', 'utf8')).replace('max_duration: 4h', 'max_duration: 6 hours'));
+    await writeFile(
+      file,
+      (await readFile('gatehouse.example.yml', 'utf8')).replace('max_duration: 4h', 'max_duration: 6 hours'),
+    );
 
     const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_POLICY: file });
 
@@ -193,7 +237,10 @@ describe('a start that cannot go ahead', () => {
   it('stops on a policy that uses MFA without GATEHOUSE_SECRETS_KEY, saying how to make one', async () => {
     const t = await database();
     const file = join(workDir, 'mfa.yml');
-    await writeFile(file, (await readFile('gatehouse.example.yml', 'utf8')).replace('# require_mfa: true', 'require_mfa: true'));
+    await writeFile(
+      file,
+      (await readFile('gatehouse.example.yml', 'utf8')).replace('# require_mfa: true', 'require_mfa: true'),
+    );
 
     const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_POLICY: file });
 
@@ -212,7 +259,11 @@ describe('a start that cannot go ahead', () => {
     await once(taken, 'listening');
     const port = (taken.address() as net.AddressInfo).port;
     try {
-      const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(port), GATEHOUSE_POLICY: await policyCopy('port.yml') });
+      const exit = await startAndFail({
+        DATABASE_URL: t.url,
+        PORT: String(port),
+        GATEHOUSE_POLICY: await policyCopy('port.yml'),
+      });
       expect(exit.code, exit.output).toBe(1);
       expect(exit.stdout).toContain(`PORT ${port} is already in use: set PORT to a free port.`);
     } finally {
@@ -227,9 +278,16 @@ describe('a start that cannot go ahead', () => {
     await once(taken, 'listening');
     const port = (taken.address() as net.AddressInfo).port;
     try {
-      const exit = await startAndFail({ DATABASE_URL: t.url, PORT: String(await freePort()), GATEHOUSE_SANDBOX_PORT: String(port), GATEHOUSE_POLICY: await policyCopy('sandbox-port.yml') });
+      const exit = await startAndFail({
+        DATABASE_URL: t.url,
+        PORT: String(await freePort()),
+        GATEHOUSE_SANDBOX_PORT: String(port),
+        GATEHOUSE_POLICY: await policyCopy('sandbox-port.yml'),
+      });
       expect(exit.code, exit.output).toBe(1);
-      expect(exit.stdout).toContain(`GATEHOUSE_SANDBOX_PORT ${port} is already in use: set GATEHOUSE_SANDBOX_PORT to a free port (0 picks one).`);
+      expect(exit.stdout).toContain(
+        `GATEHOUSE_SANDBOX_PORT ${port} is already in use: set GATEHOUSE_SANDBOX_PORT to a free port (0 picks one).`,
+      );
     } finally {
       taken.close();
     }
@@ -266,7 +324,9 @@ describe('secrets', () => {
     expect(exit.output).not.toContain('shh-signing-456');
     // The checkpoint key: its private half never, its public half for auditors.
     expect(exit.output).not.toContain(checkpointKey.pem.split('\n')[1]);
-    expect(exit.stdout).toContain(`Auditors verify with: gatehouse audit verify --public-key ${checkpointKey.key.publicKey.hex}`);
+    expect(exit.stdout).toContain(
+      `Auditors verify with: gatehouse audit verify --public-key ${checkpointKey.key.publicKey.hex}`,
+    );
     const databasePassword = new URL(t.url).password;
     if (databasePassword) expect(exit.output).not.toContain(databasePassword);
     expect(logLines(exit.stdout).some((line) => line.msg.startsWith('Slack is not configured'))).toBe(false);

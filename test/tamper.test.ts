@@ -43,7 +43,10 @@ describe('verifying a tampered audit log', () => {
   it('catches a changed time', async () => {
     const original = JSON.parse(await canonicalAt(t, 6)) as { time: string };
     const earlier = original.time.replace(/^\d{4}/, '2020');
-    await tamper(t, `update audit_events set canonical = replace(canonical, '${original.time}', '${earlier}') where seq = 6`);
+    await tamper(
+      t,
+      `update audit_events set canonical = replace(canonical, '${original.time}', '${earlier}') where seq = 6`,
+    );
     const { rows } = await t.query<{ occurred_at: Date }>('select occurred_at from audit_log where seq = 6');
     expect(rows[0]?.occurred_at.getUTCFullYear()).toBe(2020);
     const result = await t.audit.verify();
@@ -65,10 +68,22 @@ describe('verifying a tampered audit log', () => {
   });
 
   it('catches a forged row appended with a made-up link', async () => {
-    const forged = encodeEvent({ v: 1, seq: 11, time: '2026-11-26T12:00:00.000000Z', actor: 'U0MALLORY', action: 'grant.active', subject: 'grant-x', body: {} });
+    const forged = encodeEvent({
+      v: 1,
+      seq: 11,
+      time: '2026-11-26T12:00:00.000000Z',
+      actor: 'U0MALLORY',
+      action: 'grant.active',
+      subject: 'grant-x',
+      body: {},
+    });
     const fakePrev = Buffer.alloc(32, 7);
     const hash = chainHash(fakePrev, forged);
-    await t.query('insert into audit_events (seq, canonical, prev_hash, hash) values (11, $1, $2, $3)', [forged, fakePrev, hash]);
+    await t.query('insert into audit_events (seq, canonical, prev_hash, hash) values (11, $1, $2, $3)', [
+      forged,
+      fakePrev,
+      hash,
+    ]);
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 11, reason: 'link-broken' });
     expect(result.checked).toBe(10);
@@ -77,12 +92,21 @@ describe('verifying a tampered audit log', () => {
   it('catches a forged row slipped in beside a real one, even with a correctly computed hash', async () => {
     const { rows } = await t.query<{ hash: Buffer }>('select hash from audit_events where seq = 4');
     const prev = rows[0]!.hash;
-    const forged = encodeEvent({ v: 1, seq: 5, time: '2026-11-26T12:00:00.000000Z', actor: 'U0MALLORY', action: 'request.approved', subject: 'req-x', body: {} });
-    await tamper(
-      t,
-      'alter table audit_events drop constraint audit_events_pkey',
-    );
-    await t.query('insert into audit_events (seq, canonical, prev_hash, hash) values (5, $1, $2, $3)', [forged, prev, chainHash(prev, forged)]);
+    const forged = encodeEvent({
+      v: 1,
+      seq: 5,
+      time: '2026-11-26T12:00:00.000000Z',
+      actor: 'U0MALLORY',
+      action: 'request.approved',
+      subject: 'req-x',
+      body: {},
+    });
+    await tamper(t, 'alter table audit_events drop constraint audit_events_pkey');
+    await t.query('insert into audit_events (seq, canonical, prev_hash, hash) values (5, $1, $2, $3)', [
+      forged,
+      prev,
+      chainHash(prev, forged),
+    ]);
     const result = await t.audit.verify();
     expect(result.failure).toMatchObject({ seq: 5, reason: 'duplicate' });
   });

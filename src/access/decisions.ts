@@ -32,7 +32,12 @@ export const FIRST_RETRY_MS = 30_000;
  * exactly one click moves the request to approved and creates the grant. The grant is
  * then provisioned at once, after the commit.
  */
-export async function approve(ctx: AccessContext, requestId: RequestId, approver: SlackUserId, options: ApproveOptions = {}): Promise<ApproveResult> {
+export async function approve(
+  ctx: AccessContext,
+  requestId: RequestId,
+  approver: SlackUserId,
+  options: ApproveOptions = {},
+): Promise<ApproveResult> {
   const result = await ctx.audit.transact(async (trx): Promise<ApproveResult> => {
     const row = await lockRequest(trx, requestId);
     if (!row) return refuse({ kind: 'not-found', id: requestId });
@@ -42,7 +47,8 @@ export async function approve(ctx: AccessContext, requestId: RequestId, approver
     const resource = resourceOf(ctx, row.resource_id);
     const mfaChecked = Boolean(resource?.approverMfa);
     if (resource?.approverMfa) {
-      if (options.mfaCode === undefined) return refuse({ kind: 'mfa-code-needed', resource: { id: resource.id, name: resource.name } });
+      if (options.mfaCode === undefined)
+        return refuse({ kind: 'mfa-code-needed', resource: { id: resource.id, name: resource.name } });
       const checked = await checkCodeIn(ctx, trx, approver, options.mfaCode, 'approve', requestId);
       if (!checked.ok) return checked;
     }
@@ -63,10 +69,19 @@ export async function approve(ctx: AccessContext, requestId: RequestId, approver
       actor: approver,
       action: 'approval.recorded',
       subject: requestId,
-      body: { resource: row.resource_id, given: Number(given), required: row.approvals_required, mfa_checked: mfaChecked },
+      body: {
+        resource: row.resource_id,
+        given: Number(given),
+        required: row.approvals_required,
+        mfa_checked: mfaChecked,
+      },
     });
     if (Number(given) < row.approvals_required) {
-      await notify(trx, { kind: 'notify_request_progress', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+      await notify(
+        trx,
+        { kind: 'notify_request_progress', requestId },
+        ...homeRefreshes(ctx, row.resource_id, row.requester),
+      );
       return { ok: true, request: await toRequest(ctx, trx, row), grant: null };
     }
 
@@ -100,15 +115,28 @@ export async function approve(ctx: AccessContext, requestId: RequestId, approver
       actor: approver,
       action: 'request.approved',
       subject: requestId,
-      body: { resource: row.resource_id, approvers: (await toRequest(ctx, trx, approved)).approvals.map((a) => a.approver), grant: grantRow.id },
+      body: {
+        resource: row.resource_id,
+        approvers: (await toRequest(ctx, trx, approved)).approvals.map((a) => a.approver),
+        grant: grantRow.id,
+      },
     });
     await ctx.audit.append(trx, {
       actor: 'system',
       action: 'grant.provisioning',
       subject: grantRow.id,
-      body: { request: requestId, user: row.requester, resource: row.resource_id, ends_at: grantRow.ends_at.toISOString() },
+      body: {
+        request: requestId,
+        user: row.requester,
+        resource: row.resource_id,
+        ends_at: grantRow.ends_at.toISOString(),
+      },
     });
-    await notify(trx, { kind: 'notify_request_decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+    await notify(
+      trx,
+      { kind: 'notify_request_decided', requestId },
+      ...homeRefreshes(ctx, row.resource_id, row.requester),
+    );
     return { ok: true, request: await toRequest(ctx, trx, approved), grant: toGrant(ctx, grantRow) };
   });
   if (result.ok && result.grant && !options.deferProvisioning) {
@@ -127,13 +155,21 @@ export async function provisionSoon(ctx: AccessContext, grantId: GrantId): Promi
   try {
     return await provisionGrant(ctx, grantId);
   } catch (err) {
-    ctx.log.warn({ err, grantId }, 'provisioning right after the approval failed; the retry sweep provisions the grant');
+    ctx.log.warn(
+      { err, grantId },
+      'provisioning right after the approval failed; the retry sweep provisions the grant',
+    );
     return null;
   }
 }
 
 /** An owner denies, with a reason the requester will read (the same limit as a request's reason). */
-export async function deny(ctx: AccessContext, requestId: RequestId, denier: SlackUserId, reason: string): Promise<Outcome<{ request: AccessRequest }>> {
+export async function deny(
+  ctx: AccessContext,
+  requestId: RequestId,
+  denier: SlackUserId,
+  reason: string,
+): Promise<Outcome<{ request: AccessRequest }>> {
   const read = readReason(reason);
   if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
   if (read.text === '') return refuse({ kind: 'deny-reason-required' });
@@ -150,8 +186,17 @@ export async function deny(ctx: AccessContext, requestId: RequestId, denier: Sla
       .where('status', '=', 'pending')
       .returningAll()
       .executeTakeFirstOrThrow();
-    await ctx.audit.append(trx, { actor: denier, action: 'request.denied', subject: requestId, body: { resource: row.resource_id, reason: text } });
-    await notify(trx, { kind: 'notify_request_decided', requestId }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+    await ctx.audit.append(trx, {
+      actor: denier,
+      action: 'request.denied',
+      subject: requestId,
+      body: { resource: row.resource_id, reason: text },
+    });
+    await notify(
+      trx,
+      { kind: 'notify_request_decided', requestId },
+      ...homeRefreshes(ctx, row.resource_id, row.requester),
+    );
     return { ok: true as const, request: await toRequest(ctx, trx, denied) };
   });
 }
@@ -160,7 +205,12 @@ export async function deny(ctx: AccessContext, requestId: RequestId, denier: Sla
  * Whether `userId` may decide `requestId` now, before a form for the decision opens (Deny
  * asks for a reason first, an approval with approver_mfa for a code). A refusal of someone who may not decide is on the record.
  */
-export async function mayDecide(ctx: AccessContext, requestId: RequestId, userId: SlackUserId, decision: 'approve' | 'deny'): Promise<Outcome<{ request: AccessRequest }>> {
+export async function mayDecide(
+  ctx: AccessContext,
+  requestId: RequestId,
+  userId: SlackUserId,
+  decision: 'approve' | 'deny',
+): Promise<Outcome<{ request: AccessRequest }>> {
   return ctx.audit.transact(async (trx) => {
     const row = await trx.selectFrom('access_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
     if (!row) return refuse({ kind: 'not-found', id: requestId });
@@ -170,7 +220,10 @@ export async function mayDecide(ctx: AccessContext, requestId: RequestId, userId
 }
 
 /** Who is asked to decide a request: the owners of its resource under the policy in force, never its requester. */
-export function approversOf(ctx: AccessContext, request: Pick<AccessRequest, 'resourceId' | 'requester'>): SlackUserId[] {
+export function approversOf(
+  ctx: AccessContext,
+  request: Pick<AccessRequest, 'resourceId' | 'requester'>,
+): SlackUserId[] {
   return (resourceOf(ctx, request.resourceId)?.owners ?? []).filter((owner) => owner !== request.requester);
 }
 
@@ -182,7 +235,13 @@ async function lockRequest(trx: Transaction<Database>, requestId: RequestId): Pr
  * Who may decide: an owner of the resource under the policy in force, never the requester,
  * and only while the request is pending. A refused attempt by someone else is on the record.
  */
-async function checkDecider(ctx: AccessContext, trx: Transaction<Database>, row: RequestRow, userId: SlackUserId, decision: 'approve' | 'deny'): Promise<Refusal | null> {
+async function checkDecider(
+  ctx: AccessContext,
+  trx: Transaction<Database>,
+  row: RequestRow,
+  userId: SlackUserId,
+  decision: 'approve' | 'deny',
+): Promise<Refusal | null> {
   const request = await toRequest(ctx, trx, row);
   if (row.status !== 'pending') return { kind: 'already-decided', request };
   const owners = resourceOf(ctx, row.resource_id)?.owners ?? [];

@@ -10,10 +10,15 @@ export type GrantCredentials = Record<string, string>;
  * throws they stay, for the retry. `send` gets null when nothing waits (none were made,
  * or they were sent already).
  */
-export async function sendCredentialsOnce(ctx: AccessContext, grantId: GrantId, send: (credentials: GrantCredentials | null) => Promise<void>): Promise<void> {
+export async function sendCredentialsOnce(
+  ctx: AccessContext,
+  grantId: GrantId,
+  send: (credentials: GrantCredentials | null) => Promise<void>,
+): Promise<void> {
   const credentials = await waitingCredentials(ctx, grantId);
   await send(credentials);
-  if (credentials) await ctx.db.updateTable('grants').set({ delivery_secret: null }).where('id', '=', grantId).execute();
+  if (credentials)
+    await ctx.db.updateTable('grants').set({ delivery_secret: null }).where('id', '=', grantId).execute();
 }
 
 /** The sealed credentials waiting for this grant's holder, opened; null when there are none. */

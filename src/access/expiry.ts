@@ -31,7 +31,11 @@ export async function expireStaleRequests(ctx: AccessContext, limit = 200): Prom
         subject: row.id,
         body: { resource: row.resource_id, requester: row.requester, expires_at: row.expires_at.toISOString() },
       });
-      await notify(trx, { kind: 'notify_request_decided', requestId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.requester));
+      await notify(
+        trx,
+        { kind: 'notify_request_decided', requestId: row.id },
+        ...homeRefreshes(ctx, row.resource_id, row.requester),
+      );
     }
     return rows.length;
   });
@@ -62,7 +66,12 @@ export async function remindOwners(ctx: AccessContext, limit = 200): Promise<num
         .set({ reminders_sent: sent, next_reminder_at: new Date(ctx.now().getTime() + base * 2 ** sent) })
         .where('id', '=', row.id)
         .execute();
-      await ctx.audit.append(trx, { actor: 'system', action: 'request.reminded', subject: row.id, body: { reminder: sent } });
+      await ctx.audit.append(trx, {
+        actor: 'system',
+        action: 'request.reminded',
+        subject: row.id,
+        body: { reminder: sent },
+      });
       await notify(trx, { kind: 'notify_request_reminder', requestId: row.id });
     }
     return due.length;

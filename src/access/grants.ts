@@ -33,7 +33,10 @@ export async function provisionGrant(ctx: AccessContext, grantId: GrantId): Prom
     if (!resource) throw new Error(`resource ${claimed.resource_id} is no longer in the policy`);
     outcome = await ctx.provisionerFor(resource.provisioner).grant(grant);
     if (outcome?.secret) {
-      if (!ctx.secrets) throw new Error('GATEHOUSE_SECRETS_KEY is not set, so the credentials made for this grant cannot be kept until they are sent');
+      if (!ctx.secrets)
+        throw new Error(
+          'GATEHOUSE_SECRETS_KEY is not set, so the credentials made for this grant cannot be kept until they are sent',
+        );
       sealed = ctx.secrets.seal(JSON.stringify(outcome.secret), grantId);
     }
   } catch (err) {
@@ -52,7 +55,13 @@ export async function provisionGrant(ctx: AccessContext, grantId: GrantId): Prom
       actor: 'system',
       action: 'grant.active',
       subject: grantId,
-      body: { user: row.user_id, resource: row.resource_id, ends_at: row.ends_at.toISOString(), attempt: row.attempts, ...outcome?.record },
+      body: {
+        user: row.user_id,
+        resource: row.resource_id,
+        ends_at: row.ends_at.toISOString(),
+        attempt: row.attempts,
+        ...outcome?.record,
+      },
     });
     await notify(trx, { kind: 'notify_grant_active', grantId }, { kind: 'refresh_home', userId: row.user_id });
     return toGrant(ctx, row);
@@ -120,7 +129,11 @@ export async function revokeGrant(ctx: AccessContext, grantId: GrantId): Promise
 }
 
 /** The holder gives access back early ("I'm done"). */
-export async function releaseGrant(ctx: AccessContext, grantId: GrantId, userId: SlackUserId): Promise<Outcome<{ grant: Grant }>> {
+export async function releaseGrant(
+  ctx: AccessContext,
+  grantId: GrantId,
+  userId: SlackUserId,
+): Promise<Outcome<{ grant: Grant }>> {
   const started = await ctx.audit.transact(async (trx) => {
     const current = await trx.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst();
     if (!current) return refuse({ kind: 'not-found', id: grantId });
@@ -137,7 +150,13 @@ export async function releaseGrant(ctx: AccessContext, grantId: GrantId, userId:
  * Moves grants to `revoking` with their audit events, in the caller's transaction. Only
  * grants not already ending move; the rows that moved are returned.
  */
-async function beginEnding(ctx: AccessContext, trx: Transaction<Database>, ids: GrantId[], reason: GrantEndReason, actor: string): Promise<GrantRow[]> {
+async function beginEnding(
+  ctx: AccessContext,
+  trx: Transaction<Database>,
+  ids: GrantId[],
+  reason: GrantEndReason,
+  actor: string,
+): Promise<GrantRow[]> {
   if (ids.length === 0) return [];
   const rows = await trx
     .updateTable('grants')
@@ -173,9 +192,18 @@ export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<num
       .forUpdate()
       .skipLocked()
       .execute();
-    return beginEnding(ctx, trx, due.map((d) => d.id), 'expired', 'system');
+    return beginEnding(
+      ctx,
+      trx,
+      due.map((d) => d.id),
+      'expired',
+      'system',
+    );
   });
-  return revokeAll(ctx, rows.map((row) => row.id));
+  return revokeAll(
+    ctx,
+    rows.map((row) => row.id),
+  );
 }
 
 /** Revocations run a few at a time: a minute in which many grants end must not end them one by one. */
@@ -206,7 +234,10 @@ export async function retryGrants(ctx: AccessContext, limit = 50): Promise<numbe
     .execute();
   let done = 0;
   for (const { id, status } of due) {
-    const result = status === 'provisioning' || status === 'provision_failed' ? await provisionGrant(ctx, id) : await revokeGrant(ctx, id);
+    const result =
+      status === 'provisioning' || status === 'provision_failed'
+        ? await provisionGrant(ctx, id)
+        : await revokeGrant(ctx, id);
     if (result && (result.status === 'active' || result.status === 'ended')) done += 1;
   }
   return done;
@@ -240,7 +271,11 @@ export async function warnExpiring(ctx: AccessContext, withinMs: number): Promis
  * Claims a grant for one attempt: bumps its attempt count and leases it for a minute, in a
  * short transaction of its own, so a crash mid-attempt leaves it for the retry sweep.
  */
-async function claim(ctx: AccessContext, grantId: GrantId, statuses: GrantRow['status'][]): Promise<GrantRow | undefined> {
+async function claim(
+  ctx: AccessContext,
+  grantId: GrantId,
+  statuses: GrantRow['status'][],
+): Promise<GrantRow | undefined> {
   return ctx.db.transaction().execute(async (trx) => {
     const locked = await trx
       .selectFrom('grants')
@@ -263,13 +298,25 @@ async function claim(ctx: AccessContext, grantId: GrantId, statuses: GrantRow['s
 /** A revocation failing this many times in a row is no blip: people are alerted. */
 export const REVOKE_ALERT_AFTER_ATTEMPTS = 3;
 
-async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'provision_failed' | 'revoke_failed', err: unknown): Promise<Grant | null> {
+async function recordFailure(
+  ctx: AccessContext,
+  claimed: GrantRow,
+  status: 'provision_failed' | 'revoke_failed',
+  err: unknown,
+): Promise<Grant | null> {
   const message = err instanceof Error ? err.message : String(err);
-  ctx.log.warn({ err, grantId: claimed.id, attempt: claimed.attempts }, status === 'provision_failed' ? 'provisioning failed' : 'revocation failed');
+  ctx.log.warn(
+    { err, grantId: claimed.id, attempt: claimed.attempts },
+    status === 'provision_failed' ? 'provisioning failed' : 'revocation failed',
+  );
   return ctx.audit.transact(async (trx) => {
     const row = await trx
       .updateTable('grants')
-      .set({ status, last_error: message.slice(0, 500), next_attempt_at: new Date(ctx.now().getTime() + retryDelayMs(claimed.attempts)) })
+      .set({
+        status,
+        last_error: message.slice(0, 500),
+        next_attempt_at: new Date(ctx.now().getTime() + retryDelayMs(claimed.attempts)),
+      })
       .where('id', '=', claimed.id)
       .returningAll()
       .executeTakeFirst();
@@ -282,8 +329,14 @@ async function recordFailure(ctx: AccessContext, claimed: GrantRow, status: 'pro
     });
     // The holder hears of it once, not at every retry; a revocation that keeps failing
     // alerts the audit channel and the owners, once.
-    if (claimed.attempts === 1) await notify(trx, { kind: 'notify_grant_failing', grantId: row.id }, ...homeRefreshes(ctx, row.resource_id, row.user_id));
-    if (status === 'revoke_failed' && claimed.attempts === REVOKE_ALERT_AFTER_ATTEMPTS) await notify(trx, { kind: 'notify_grant_revoke_alert', grantId: row.id });
+    if (claimed.attempts === 1)
+      await notify(
+        trx,
+        { kind: 'notify_grant_failing', grantId: row.id },
+        ...homeRefreshes(ctx, row.resource_id, row.user_id),
+      );
+    if (status === 'revoke_failed' && claimed.attempts === REVOKE_ALERT_AFTER_ATTEMPTS)
+      await notify(trx, { kind: 'notify_grant_revoke_alert', grantId: row.id });
     return toGrant(ctx, row);
   });
 }

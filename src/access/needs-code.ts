@@ -15,10 +15,15 @@ import type { AccessRequest, Grant } from './types.ts';
  * A request for a resource with require_mfa, by someone who may ask for it (anyone else is
  * refused by requestAccess, code or not). No resource named yet: no code yet either.
  */
-export async function requestNeedsCode(ctx: AccessContext, requester: SlackUserId, resourceId: string | undefined): Promise<Outcome<{ needsCode: boolean }>> {
+export async function requestNeedsCode(
+  ctx: AccessContext,
+  requester: SlackUserId,
+  resourceId: string | undefined,
+): Promise<Outcome<{ needsCode: boolean }>> {
   const resource = resourceId === undefined ? undefined : resourceOf(ctx, resourceId);
   const needsCode = resource?.requireMfa === true && resource.requesters.includes(requester);
-  if (needsCode && (await new MfaService(ctx).status(requester)).state !== 'on') return refuse({ kind: 'mfa-not-enrolled', purpose: 'request' });
+  if (needsCode && (await new MfaService(ctx).status(requester)).state !== 'on')
+    return refuse({ kind: 'mfa-not-enrolled', purpose: 'request' });
   return { ok: true, needsCode };
 }
 
@@ -35,13 +40,18 @@ export async function approvalNeedsCode(
   if (!(await approverMfaApplies(ctx, requestId))) return { ok: true, needsCode: false };
   const allowed = await mayDecide(ctx, requestId, approver, 'approve');
   if (!allowed.ok) return allowed;
-  if ((await new MfaService(ctx).status(approver)).state !== 'on') return refuse({ kind: 'mfa-not-enrolled', purpose: 'approve' });
+  if ((await new MfaService(ctx).status(approver)).state !== 'on')
+    return refuse({ kind: 'mfa-not-enrolled', purpose: 'approve' });
   return { ok: true, needsCode: true, request: allowed.request };
 }
 
 async function approverMfaApplies(ctx: AccessContext, requestId: RequestId): Promise<boolean> {
   if (!ctx.policy().policy.resources.some((resource) => resource.approverMfa)) return false;
-  const row = await ctx.db.selectFrom('access_requests').select('resource_id').where('id', '=', requestId).executeTakeFirst();
+  const row = await ctx.db
+    .selectFrom('access_requests')
+    .select('resource_id')
+    .where('id', '=', requestId)
+    .executeTakeFirst();
   return row !== undefined && resourceOf(ctx, row.resource_id)?.approverMfa === true;
 }
 
@@ -50,8 +60,13 @@ async function approverMfaApplies(ctx: AccessContext, requestId: RequestId): Pro
  * the request form (it has the code field). Anything else goes to extend() at once, which
  * refuses what it must.
  */
-export async function extensionNeedsCode(ctx: AccessContext, grantId: GrantId, holder: SlackUserId): Promise<{ needsCode: false } | { needsCode: true; grant: Grant }> {
+export async function extensionNeedsCode(
+  ctx: AccessContext,
+  grantId: GrantId,
+  holder: SlackUserId,
+): Promise<{ needsCode: false } | { needsCode: true; grant: Grant }> {
   const grant = await findGrant(ctx, grantId);
-  if (grant && grant.userId === holder && resourceOf(ctx, grant.resourceId)?.requireMfa) return { needsCode: true, grant };
+  if (grant && grant.userId === holder && resourceOf(ctx, grant.resourceId)?.requireMfa)
+    return { needsCode: true, grant };
   return { needsCode: false };
 }

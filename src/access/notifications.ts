@@ -28,7 +28,13 @@ export type Notification =
   | { kind: 'notify_mfa_enrolment'; userId: SlackUserId }
   /** An enrolment confirmed: its QR code message is deleted and the person told. */
   | { kind: 'notify_mfa_enrolled'; userId: SlackUserId; reEnrolment?: boolean }
-  | { kind: 'notify_mfa_changed'; userId: SlackUserId; change: 'removed' | 'reset'; by?: SlackUserId; leftover?: EnrolmentMessage }
+  | {
+      kind: 'notify_mfa_changed';
+      userId: SlackUserId;
+      change: 'removed' | 'reset';
+      by?: SlackUserId;
+      leftover?: EnrolmentMessage;
+    }
   /** Too many wrong codes: the audit channel is alerted and the person told. */
   | { kind: 'notify_mfa_locked'; userId: SlackUserId; until: string };
 

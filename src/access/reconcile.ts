@@ -23,7 +23,11 @@ export async function reconcileGrants(ctx: AccessContext): Promise<number> {
     const provisioner = ctx.provisionerFor(resource.provisioner);
     if (!provisioner.inPlace && !provisioner.holders) continue;
     revoked += await ctx.audit.transact(async (trx) => {
-      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtextextended(${`gatehouse:reconcile:${resource.id}`}, 0)) as locked`.execute(trx);
+      const { rows } = await sql<{
+        locked: boolean;
+      }>`select pg_try_advisory_xact_lock(hashtextextended(${`gatehouse:reconcile:${resource.id}`}, 0)) as locked`.execute(
+        trx,
+      );
       if (!rows[0]?.locked) return 0;
       // What the target reports is typed here, where it arrives: grant ids (parsed from role names), or people.
       const drift = provisioner.inPlace
@@ -33,19 +37,39 @@ export async function reconcileGrants(ctx: AccessContext): Promise<number> {
       for (const { id, row } of drift) {
         const grant: Grant = row
           ? toGrant(ctx, row)
-          : { id, requestId: asRequestId(''), userId: asSlackUserId(''), resourceId: resource.id, resourceName: resource.name, status: 'ended', startsAt: ctx.now(), endsAt: ctx.now(), endedAt: ctx.now(), endReason: null, lastError: null };
+          : {
+              id,
+              requestId: asRequestId(''),
+              userId: asSlackUserId(''),
+              resourceId: resource.id,
+              resourceName: resource.name,
+              status: 'ended',
+              startsAt: ctx.now(),
+              endsAt: ctx.now(),
+              endedAt: ctx.now(),
+              endReason: null,
+              lastError: null,
+            };
         let outcome: RevokeOutcome | void;
         try {
           outcome = await provisioner.revoke(grant);
         } catch (err) {
-          ctx.log.error({ err, grantId: id, resource: resource.id }, 'access found without a live grant could not be taken away; retried at the next reconcile');
+          ctx.log.error(
+            { err, grantId: id, resource: resource.id },
+            'access found without a live grant could not be taken away; retried at the next reconcile',
+          );
           continue;
         }
         await ctx.audit.append(trx, {
           actor: 'system',
           action: 'grant.drift_revoked',
           subject: id,
-          body: { resource: resource.id, user: row?.user_id ?? null, grant_status: row?.status ?? 'unknown', ...outcome?.record },
+          body: {
+            resource: resource.id,
+            user: row?.user_id ?? null,
+            grant_status: row?.status ?? 'unknown',
+            ...outcome?.record,
+          },
         });
         count += 1;
       }
@@ -60,7 +84,12 @@ type Drift = { id: GrantId; row: GrantRow | undefined }[];
 /** Of the grants whose access is in place, those no live grant covers. */
 async function grantsWithoutLiveGrant(trx: Transaction<Database>, found: GrantId[]): Promise<Drift> {
   if (found.length === 0) return [];
-  const live = await trx.selectFrom('grants').select('id').where('id', 'in', found).where('status', 'in', MAY_HOLD_ACCESS).execute();
+  const live = await trx
+    .selectFrom('grants')
+    .select('id')
+    .where('id', 'in', found)
+    .where('status', 'in', MAY_HOLD_ACCESS)
+    .execute();
   const covered = new Set(live.map((row) => row.id));
   const drift: Drift = [];
   for (const id of found.filter((grantId) => !covered.has(grantId))) {
@@ -73,7 +102,11 @@ async function grantsWithoutLiveGrant(trx: Transaction<Database>, found: GrantId
  * Of the people who have shared access, those who held a grant of this resource and hold
  * no live one: each as their latest grant, which the revocation and the record name.
  */
-async function holdersWithoutLiveGrant(trx: Transaction<Database>, resourceId: string, holders: SlackUserId[]): Promise<Drift> {
+async function holdersWithoutLiveGrant(
+  trx: Transaction<Database>,
+  resourceId: string,
+  holders: SlackUserId[],
+): Promise<Drift> {
   if (holders.length === 0) return [];
   const rows = await trx
     .selectFrom('grants')

@@ -35,11 +35,15 @@ export function requestableBy(ctx: AccessContext, userId: SlackUserId): Resource
  * Checks a request against the policy and files it: the request, its audit event and the
  * notifications commit together. At most one pending request per person and resource.
  */
-export async function requestAccess(ctx: AccessContext, input: RequestInput): Promise<Outcome<{ request: AccessRequest }>> {
+export async function requestAccess(
+  ctx: AccessContext,
+  input: RequestInput,
+): Promise<Outcome<{ request: AccessRequest }>> {
   const allowed = requestableBy(ctx, input.requester).map(ref);
   const resource = resourceOf(ctx, input.resourceId);
   if (!resource) return refuse({ kind: 'unknown-resource', given: input.resourceId, allowed });
-  if (!resource.requesters.includes(input.requester)) return refuse({ kind: 'not-allowed', resource: ref(resource), allowed });
+  if (!resource.requesters.includes(input.requester))
+    return refuse({ kind: 'not-allowed', resource: ref(resource), allowed });
   let durationMs = resource.defaultDurationMs;
   if (input.duration !== undefined && input.duration.trim() !== '') {
     try {
@@ -49,7 +53,12 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
     }
   }
   if (durationMs > resource.maxDurationMs) {
-    return refuse({ kind: 'too-long', resource: ref(resource), requestedMs: durationMs, maxMs: resource.maxDurationMs });
+    return refuse({
+      kind: 'too-long',
+      resource: ref(resource),
+      requestedMs: durationMs,
+      maxMs: resource.maxDurationMs,
+    });
   }
   const read = readReason(input.reason);
   if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
@@ -62,7 +71,8 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   }
   // With require_mfa, no code, no request: the owners never see it.
   if (resource.requireMfa) {
-    if (input.mfaCode === undefined || input.mfaCode.trim() === '') return refuse({ kind: 'mfa-code-needed', resource: ref(resource) });
+    if (input.mfaCode === undefined || input.mfaCode.trim() === '')
+      return refuse({ kind: 'mfa-code-needed', resource: ref(resource) });
     const checked = await new MfaService(ctx).check(input.requester, input.mfaCode, 'request');
     if (!checked.ok) return checked;
   }
@@ -97,12 +107,20 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
         .executeTakeFirst();
       if (pending) return refuse({ kind: 'already-pending', request: await toRequest(ctx, ctx.db, pending) });
     }
-    if (attempt >= 3) throw new Error(`could not file the request of ${input.requester} for ${resource.id}: it kept conflicting with one that changed meanwhile`);
+    if (attempt >= 3)
+      throw new Error(
+        `could not file the request of ${input.requester} for ${resource.id}: it kept conflicting with one that changed meanwhile`,
+      );
   }
 }
 
 /** Why `requester` may not extend `grantId` by asking for `resource`; null when they may. */
-async function extensionRefusal(ctx: AccessContext, requester: SlackUserId, resource: ResourcePolicy, grantId: GrantId): Promise<Refusal | null> {
+async function extensionRefusal(
+  ctx: AccessContext,
+  requester: SlackUserId,
+  resource: ResourcePolicy,
+  grantId: GrantId,
+): Promise<Refusal | null> {
   const grant = await findGrant(ctx, grantId);
   if (!grant) return { kind: 'not-found', id: grantId };
   if (grant.userId !== requester) return { kind: 'not-yours' };
@@ -152,7 +170,10 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       policy_sha256: loaded.sha256,
     },
   });
-  const notifications: Notification[] = [{ kind: 'notify_request_submitted', requestId: id }, ...homeRefreshes(ctx, resource.id, requester)];
+  const notifications: Notification[] = [
+    { kind: 'notify_request_submitted', requestId: id },
+    ...homeRefreshes(ctx, resource.id, requester),
+  ];
   const kinds = notifications.map((n) => n.kind);
   const payloads = notifications.map(({ kind: _kind, ...payload }) => JSON.stringify(payload));
   const result = await ctx.audit.statement((db) =>
@@ -186,7 +207,11 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
 }
 
 /** The requester withdraws a pending request. */
-export async function cancelRequest(ctx: AccessContext, requestId: RequestId, userId: SlackUserId): Promise<Outcome<{ request: AccessRequest }>> {
+export async function cancelRequest(
+  ctx: AccessContext,
+  requestId: RequestId,
+  userId: SlackUserId,
+): Promise<Outcome<{ request: AccessRequest }>> {
   return ctx.audit.transact(async (trx) => {
     const current = await findRequest(ctx, requestId, trx);
     if (!current) return refuse({ kind: 'not-found', id: requestId });
@@ -199,14 +224,23 @@ export async function cancelRequest(ctx: AccessContext, requestId: RequestId, us
       .returningAll()
       .executeTakeFirst();
     if (!row) return refuse({ kind: 'already-decided', request: current });
-    await ctx.audit.append(trx, { actor: userId, action: 'request.cancelled', subject: requestId, body: { resource: row.resource_id } });
+    await ctx.audit.append(trx, {
+      actor: userId,
+      action: 'request.cancelled',
+      subject: requestId,
+      body: { resource: row.resource_id },
+    });
     await notify(trx, { kind: 'notify_request_decided', requestId }, ...homeRefreshes(ctx, row.resource_id, userId));
     return { ok: true as const, request: await toRequest(ctx, trx, row) };
   });
 }
 
 /** Home tabs to refresh when a request on `resourceId` changes: the requester's and every owner's. */
-export function homeRefreshes(ctx: AccessContext, resourceId: string, requester: SlackUserId): { kind: 'refresh_home'; userId: SlackUserId }[] {
+export function homeRefreshes(
+  ctx: AccessContext,
+  resourceId: string,
+  requester: SlackUserId,
+): { kind: 'refresh_home'; userId: SlackUserId }[] {
   const owners = resourceOf(ctx, resourceId)?.owners ?? [];
   return [...new Set([requester, ...owners])].map((userId) => ({ kind: 'refresh_home' as const, userId }));
 }

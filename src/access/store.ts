@@ -64,12 +64,20 @@ function requestFrom(ctx: AccessContext, row: RequestRow, approvals: Approval[])
 }
 
 /** Many requests at once, with their approvals in one query rather than one each. */
-export async function toRequests(ctx: AccessContext, db: Kysely<Database>, rows: RequestRow[]): Promise<AccessRequest[]> {
+export async function toRequests(
+  ctx: AccessContext,
+  db: Kysely<Database>,
+  rows: RequestRow[],
+): Promise<AccessRequest[]> {
   if (rows.length === 0) return [];
   const approvals = await db
     .selectFrom('approvals')
     .select(['request_id', 'approver', 'created_at', 'mfa_checked'])
-    .where('request_id', 'in', rows.map((row) => row.id))
+    .where(
+      'request_id',
+      'in',
+      rows.map((row) => row.id),
+    )
     .orderBy('created_at')
     .execute();
   const byRequest = new Map<string, Approval[]>();
@@ -81,7 +89,11 @@ export async function toRequests(ctx: AccessContext, db: Kysely<Database>, rows:
   return rows.map((row) => requestFrom(ctx, row, byRequest.get(row.id) ?? []));
 }
 
-export async function findRequest(ctx: AccessContext, id: RequestId, db: Kysely<Database> = ctx.db): Promise<AccessRequest | null> {
+export async function findRequest(
+  ctx: AccessContext,
+  id: RequestId,
+  db: Kysely<Database> = ctx.db,
+): Promise<AccessRequest | null> {
   const row = await db.selectFrom('access_requests').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toRequest(ctx, db, row) : null;
 }
@@ -92,8 +104,17 @@ export async function findGrant(ctx: AccessContext, id: GrantId, db: Kysely<Data
 }
 
 /** A person's grants that are not over, and their pending requests. */
-export async function holdingsOf(ctx: AccessContext, userId: SlackUserId): Promise<{ grants: Grant[]; requests: AccessRequest[] }> {
-  const grants = await ctx.db.selectFrom('grants').selectAll().where('user_id', '=', userId).where('status', '<>', 'ended').orderBy('ends_at').execute();
+export async function holdingsOf(
+  ctx: AccessContext,
+  userId: SlackUserId,
+): Promise<{ grants: Grant[]; requests: AccessRequest[] }> {
+  const grants = await ctx.db
+    .selectFrom('grants')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('status', '<>', 'ended')
+    .orderBy('ends_at')
+    .execute();
   const requests = await ctx.db
     .selectFrom('access_requests')
     .selectAll()
@@ -109,7 +130,10 @@ export async function holdingsOf(ctx: AccessContext, userId: SlackUserId): Promi
 
 /** Pending requests this person may decide and has not approved yet. */
 export async function awaitingDecisionBy(ctx: AccessContext, userId: SlackUserId): Promise<AccessRequest[]> {
-  const owned = ctx.policy().policy.resources.filter((r) => r.owners.includes(userId)).map((r) => r.id);
+  const owned = ctx
+    .policy()
+    .policy.resources.filter((r) => r.owners.includes(userId))
+    .map((r) => r.id);
   if (owned.length === 0) return [];
   const rows = await ctx.db
     .selectFrom('access_requests')
@@ -118,7 +142,14 @@ export async function awaitingDecisionBy(ctx: AccessContext, userId: SlackUserId
     .where('resource_id', 'in', owned)
     .where('requester', '<>', userId)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('approvals').select('approver').whereRef('approvals.request_id', '=', 'access_requests.id').where('approver', '=', userId))),
+      not(
+        exists(
+          selectFrom('approvals')
+            .select('approver')
+            .whereRef('approvals.request_id', '=', 'access_requests.id')
+            .where('approver', '=', userId),
+        ),
+      ),
     )
     .orderBy('created_at')
     .execute();
@@ -129,8 +160,15 @@ export async function awaitingDecisionBy(ctx: AccessContext, userId: SlackUserId
  * The first `limit` pending requests this person may decide, soonest to expire first, and
  * how many there are in all: enough for a screen, however many are waiting.
  */
-export async function awaitingDecisionPage(ctx: AccessContext, userId: SlackUserId, limit: number): Promise<{ requests: AccessRequest[]; total: number }> {
-  const owned = ctx.policy().policy.resources.filter((r) => r.owners.includes(userId)).map((r) => r.id);
+export async function awaitingDecisionPage(
+  ctx: AccessContext,
+  userId: SlackUserId,
+  limit: number,
+): Promise<{ requests: AccessRequest[]; total: number }> {
+  const owned = ctx
+    .policy()
+    .policy.resources.filter((r) => r.owners.includes(userId))
+    .map((r) => r.id);
   if (owned.length === 0) return { requests: [], total: 0 };
   const base = ctx.db
     .selectFrom('access_requests')
@@ -138,7 +176,14 @@ export async function awaitingDecisionPage(ctx: AccessContext, userId: SlackUser
     .where('resource_id', 'in', owned)
     .where('requester', '<>', userId)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('approvals').select('approver').whereRef('approvals.request_id', '=', 'access_requests.id').where('approver', '=', userId))),
+      not(
+        exists(
+          selectFrom('approvals')
+            .select('approver')
+            .whereRef('approvals.request_id', '=', 'access_requests.id')
+            .where('approver', '=', userId),
+        ),
+      ),
     );
   const [rows, count] = await Promise.all([
     base.selectAll().orderBy('expires_at').limit(limit).execute(),

@@ -10,12 +10,17 @@ import { validateEventInput, type AuditEventInput } from './event.ts';
  * `Action` is never inferred from the input: it is the list in actions.ts unless a caller
  * (an AuditLog built for tests) names another.
  */
-export async function appendEvent<Action extends string = AuditAction>(trx: Kysely<Database>, input: AuditEventInput<NoInfer<Action>>): Promise<void> {
+export async function appendEvent<Action extends string = AuditAction>(
+  trx: Kysely<Database>,
+  input: AuditEventInput<NoInfer<Action>>,
+): Promise<void> {
   await trx.insertInto('audit_queue').values(queueRow<Action>(input)).execute();
 }
 
 /** An event as its `audit_queue` row, validated: for callers that insert it within a larger statement. */
-export function queueRow<Action extends string = AuditAction>(input: AuditEventInput<NoInfer<Action>>): { actor: string; action: string; subject: string | null; body: string } {
+export function queueRow<Action extends string = AuditAction>(
+  input: AuditEventInput<NoInfer<Action>>,
+): { actor: string; action: string; subject: string | null; body: string } {
   const body = validateEventInput(input);
   return { actor: input.actor, action: input.action, subject: input.subject ?? null, body };
 }

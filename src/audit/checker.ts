@@ -1,13 +1,7 @@
 import { GENESIS_HASH, sha256Binary } from './chain.ts';
 
 export type FailureReason =
-  | 'empty'
-  | 'gap'
-  | 'duplicate'
-  | 'out-of-order'
-  | 'link-broken'
-  | 'content-changed'
-  | 'malformed';
+  'empty' | 'gap' | 'duplicate' | 'out-of-order' | 'link-broken' | 'content-changed' | 'malformed';
 
 export interface ChainFailure {
   /** The first seq at which the log is not whole. */
@@ -75,17 +69,24 @@ export class ChainChecker {
         return this.fail(seq, 'duplicate', `seq ${seq} appears more than once`, line);
       }
       if (seq < expected) {
-        return this.fail(seq, 'out-of-order', `seq ${seq} comes after seq ${this.lastSeq}: events are out of order`, line);
+        return this.fail(
+          seq,
+          'out-of-order',
+          `seq ${seq} comes after seq ${this.lastSeq}: events are out of order`,
+          line,
+        );
       }
       if (expected === 1) {
         return this.fail(1, 'gap', `the log starts at seq ${seq}, not 1: events 1 to ${seq - 1} are missing`, line);
       }
-      const missing = seq - 1 === expected ? `seq ${expected} is missing` : `seqs ${expected} to ${seq - 1} are missing`;
+      const missing =
+        seq - 1 === expected ? `seq ${expected} is missing` : `seqs ${expected} to ${seq - 1} are missing`;
       return this.fail(expected, 'gap', `${missing}: seq ${this.lastSeq} is followed by seq ${seq}`, line);
     }
     const prevHash = hashInput.toString('latin1', 0, 32);
     if (hashInput.length < 32 || prevHash !== this.lastHash) {
-      const before = seq === 1 ? 'the genesis value (32 zero bytes)' : `the hash of seq ${this.lastSeq} (${short(this.lastHash)}…)`;
+      const before =
+        seq === 1 ? 'the genesis value (32 zero bytes)' : `the hash of seq ${this.lastSeq} (${short(this.lastHash)}…)`;
       return this.fail(
         seq,
         'link-broken',
@@ -104,7 +105,12 @@ export class ChainChecker {
     }
     const claimed = hashedSeq(hashInput);
     if (claimed !== seq) {
-      return this.fail(seq, 'out-of-order', `the event stored at seq ${seq} was chained as seq ${claimed ?? '(none)'}`, line);
+      return this.fail(
+        seq,
+        'out-of-order',
+        `the event stored at seq ${seq} was chained as seq ${claimed ?? '(none)'}`,
+        line,
+      );
     }
     this.lastSeq = seq;
     this.lastHash = actual;

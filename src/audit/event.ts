@@ -56,11 +56,18 @@ export function validateEventInput(input: AuditEventInput<string>): string {
     throw new InvalidAuditEventError(`audit actor "${input.actor}" is not a Slack user id, "system" or "cli:<name>"`);
   }
   if (!ACTION_PATTERN.test(input.action)) {
-    throw new InvalidAuditEventError(`audit action "${input.action}" must be dotted lower-case words, like request.created`);
+    throw new InvalidAuditEventError(
+      `audit action "${input.action}" must be dotted lower-case words, like request.created`,
+    );
   }
   const subject = input.subject ?? null;
-  if (subject !== null && (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || /\p{Cc}/u.test(subject) || !subject.isWellFormed())) {
-    throw new InvalidAuditEventError(`audit subject must be 1 to ${MAX_SUBJECT_LENGTH} characters, with no control characters or lone surrogates`);
+  if (
+    subject !== null &&
+    (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || /\p{Cc}/u.test(subject) || !subject.isWellFormed())
+  ) {
+    throw new InvalidAuditEventError(
+      `audit subject must be 1 to ${MAX_SUBJECT_LENGTH} characters, with no control characters or lone surrogates`,
+    );
   }
   const body = input.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -74,9 +81,12 @@ export function validateEventInput(input: AuditEventInput<string>): string {
   }
   // PostgreSQL's jsonb, which the audit_log view reads events through, cannot hold U+0000.
   // In canonical JSON it is the escape \u0000 after an even run of backslashes.
-  if (/(?<!\\)(?:\\\\)*\\u0000/.test(text)) throw new InvalidAuditEventError('audit body must not contain the character U+0000');
+  if (/(?<!\\)(?:\\\\)*\\u0000/.test(text))
+    throw new InvalidAuditEventError('audit body must not contain the character U+0000');
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new InvalidAuditEventError(`audit body is ${Buffer.byteLength(text)} bytes; at most ${MAX_BODY_BYTES} are allowed`);
+    throw new InvalidAuditEventError(
+      `audit body is ${Buffer.byteLength(text)} bytes; at most ${MAX_BODY_BYTES} are allowed`,
+    );
   }
   return text;
 }

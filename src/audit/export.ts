@@ -21,12 +21,17 @@ export async function exportChain(pool: pg.Pool, file: string): Promise<{ events
   try {
     let lines: string[] = [];
     const reader = new CopyBinaryReader((buf, starts, lengths) => {
-      const [canonical, prevHash, hash] = [0, 1, 2].map((i) => buf.toString(i === 0 ? 'utf8' : 'hex', starts[i]!, starts[i]! + lengths[i]!));
-      if (lengths[0]! < 0 || lengths[1] !== 32 || lengths[2] !== 32) throw new Error('audit_events has a row with a null or malformed column');
+      const [canonical, prevHash, hash] = [0, 1, 2].map((i) =>
+        buf.toString(i === 0 ? 'utf8' : 'hex', starts[i]!, starts[i]! + lengths[i]!),
+      );
+      if (lengths[0]! < 0 || lengths[1] !== 32 || lengths[2] !== 32)
+        throw new Error('audit_events has a row with a null or malformed column');
       lines.push(`{"event":${canonical},"hash":"${hash}","prev_hash":"${prevHash}"}\n`);
       events += 1;
     });
-    const stream = client.query(copyTo('copy (select canonical, prev_hash, hash from audit_events order by seq) to stdout (format binary)'));
+    const stream = client.query(
+      copyTo('copy (select canonical, prev_hash, hash from audit_events order by seq) to stdout (format binary)'),
+    );
     for await (const chunk of stream) {
       reader.push(chunk as Buffer);
       if (lines.length > 0 && !out.write(lines.join(''))) await once(out, 'drain');

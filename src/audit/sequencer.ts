@@ -79,7 +79,9 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.flush().catch((err: unknown) => this.log.warn({ err }, 'audit events left queued at shutdown; the next start chains them'));
+    await this.flush().catch((err: unknown) =>
+      this.log.warn({ err }, 'audit events left queued at shutdown; the next start chains them'),
+    );
   }
 
   /**

@@ -57,8 +57,14 @@ function parseLine(line: string): ParsedLine | string {
   }
   if (!isRecord(parsed) || !sameKeys(parsed, LINE_KEYS)) return `must have exactly the fields ${LINE_KEYS.join(', ')}`;
   const { event, hash, prev_hash: prevHash } = parsed;
-  if (!isRecord(event) || !sameKeys(event, EVENT_KEYS)) return `event must have exactly the fields ${EVENT_KEYS.join(', ')}`;
-  if (typeof hash !== 'string' || !HEX_HASH_PATTERN.test(hash) || typeof prevHash !== 'string' || !HEX_HASH_PATTERN.test(prevHash)) {
+  if (!isRecord(event) || !sameKeys(event, EVENT_KEYS))
+    return `event must have exactly the fields ${EVENT_KEYS.join(', ')}`;
+  if (
+    typeof hash !== 'string' ||
+    !HEX_HASH_PATTERN.test(hash) ||
+    typeof prevHash !== 'string' ||
+    !HEX_HASH_PATTERN.test(prevHash)
+  ) {
     return 'hash and prev_hash must be 64 lower-case hex digits';
   }
   const problem = eventProblem(event);
@@ -83,9 +89,12 @@ function eventProblem(event: Record<string, unknown>): string | null {
   const { v, seq, time, actor, action, subject, body } = event;
   if (v !== EVENT_VERSION) return `event.v must be ${EVENT_VERSION}`;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return 'event.seq must be a positive integer';
-  if (typeof time !== 'string' || !TIME_PATTERN.test(time)) return `event.time (seq ${seq}) must look like 2026-01-31T23:59:59.123456Z`;
-  if (typeof actor !== 'string' || !ACTOR_PATTERN.test(actor)) return `event.actor (seq ${seq}) is not a Slack user id, "system" or "cli:<name>"`;
-  if (typeof action !== 'string' || !ACTION_PATTERN.test(action)) return `event.action (seq ${seq}) must be dotted lower-case words`;
+  if (typeof time !== 'string' || !TIME_PATTERN.test(time))
+    return `event.time (seq ${seq}) must look like 2026-01-31T23:59:59.123456Z`;
+  if (typeof actor !== 'string' || !ACTOR_PATTERN.test(actor))
+    return `event.actor (seq ${seq}) is not a Slack user id, "system" or "cli:<name>"`;
+  if (typeof action !== 'string' || !ACTION_PATTERN.test(action))
+    return `event.action (seq ${seq}) must be dotted lower-case words`;
   if (subject !== null && typeof subject !== 'string') return `event.subject (seq ${seq}) must be a string or null`;
   if (!isRecord(body)) return `event.body (seq ${seq}) must be an object`;
   return null;

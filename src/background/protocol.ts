@@ -25,7 +25,8 @@ export interface VerifyRequest {
  * `nudge`: the main thread committed events; `chained`: it chained some itself (a flush);
  * `verify`: recompute the chain for /verify-audit here, off the thread that acks Slack.
  */
-export type ToBackground = { type: 'nudge' } | { type: 'chained' } | { type: 'stop' } | ({ type: 'verify'; id: number } & VerifyRequest);
+export type ToBackground =
+  { type: 'nudge' } | { type: 'chained' } | { type: 'stop' } | ({ type: 'verify'; id: number } & VerifyRequest);
 
 export type FromBackground =
   | { type: 'ready' }

@@ -16,7 +16,8 @@ const STOP_TIMEOUT_MS = 30_000;
 
 /** Where `log` writes its lines: the background thread's lines are written there too, as they are. */
 function lineSink(log: Logger): { write(line: string): unknown } | null {
-  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { write?: (line: string) => unknown } | undefined;
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    { write?: (line: string) => unknown } | undefined;
   return stream && typeof stream.write === 'function' ? (stream as { write(line: string): unknown }) : null;
 }
 
@@ -37,7 +38,10 @@ export class BackgroundThread {
   private readonly sink: { write(line: string): unknown } | null;
   private readonly forward = () => this.post({ type: 'chained' });
   /** Verifications asked of the current worker, by id, until it answers (or ends). */
-  private readonly verifying = new Map<number, { resolve(result: AnchoredVerifyResult): void; reject(err: Error): void }>();
+  private readonly verifying = new Map<
+    number,
+    { resolve(result: AnchoredVerifyResult): void; reject(err: Error): void }
+  >();
   private nextVerifyId = 1;
 
   private constructor(
@@ -57,7 +61,10 @@ export class BackgroundThread {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(BOOT, { workerData: { ...this.data, entry: ENTRY } satisfies BackgroundData, name: 'gatehouse-background' });
+    const worker = new Worker(BOOT, {
+      workerData: { ...this.data, entry: ENTRY } satisfies BackgroundData,
+      name: 'gatehouse-background',
+    });
     this.worker = worker;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -98,7 +105,8 @@ export class BackgroundThread {
           this.worker = null;
           this.ready = false;
         }
-        for (const waiting of this.verifying.values()) waiting.reject(new Error(`the background thread ended (code ${code}) during the verification`));
+        for (const waiting of this.verifying.values())
+          waiting.reject(new Error(`the background thread ended (code ${code}) during the verification`));
         this.verifying.clear();
         if (!ready) {
           reject(new Error(`the background thread exited with code ${code} while starting`));

@@ -60,9 +60,13 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
 }
 
 /** The sweeps, after one catch-up run of each. */
-async function startSweeps({ config, db, access, log, checkpointer }: BackgroundContext, parts: ShutdownStack): Promise<Scheduler> {
+async function startSweeps(
+  { config, db, access, log, checkpointer }: BackgroundContext,
+  parts: ShutdownStack,
+): Promise<Scheduler> {
   const jobs = [...accessJobs(access, config), ...maintenanceJobs(db)];
-  if (checkpointer) jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => checkpointer.maybeCheckpoint() });
+  if (checkpointer)
+    jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => checkpointer.maybeCheckpoint() });
   const scheduler = new Scheduler(jobs, log.child({ component: 'sweeps' }));
   await scheduler.runAll();
   scheduler.start();
@@ -70,22 +74,37 @@ async function startSweeps({ config, db, access, log, checkpointer }: Background
   return scheduler;
 }
 
-async function startExpiryTimer({ db, databaseUrl, access, log }: BackgroundContext, parts: ShutdownStack): Promise<ExpiryTimer> {
-  const timer = new ExpiryTimer({ db, databaseUrl, endDue: () => access.endDueGrants(), log: log.child({ component: 'expiry-timer' }) });
+async function startExpiryTimer(
+  { db, databaseUrl, access, log }: BackgroundContext,
+  parts: ShutdownStack,
+): Promise<ExpiryTimer> {
+  const timer = new ExpiryTimer({
+    db,
+    databaseUrl,
+    endDue: () => access.endDueGrants(),
+    log: log.child({ component: 'expiry-timer' }),
+  });
   await timer.start();
   parts.push(() => timer.stop());
   return timer;
 }
 
 /** The outbox delivered to Slack, and the chain posted to the audit channel. */
-async function startDelivery({ policy, db, access, log, cue }: BackgroundContext, client: WebClient, parts: ShutdownStack): Promise<Pick<BackgroundWork, 'notifier' | 'feed'>> {
+async function startDelivery(
+  { policy, db, access, log, cue }: BackgroundContext,
+  client: WebClient,
+  parts: ShutdownStack,
+): Promise<Pick<BackgroundWork, 'notifier' | 'feed'>> {
   const now = access.ctx.now;
   const notifierLog = log.child({ component: 'notifier' });
   const slack = slackNotifications({ client, access, policy: () => policy, db, log: notifierLog, now });
   const notifier = new OutboxPump(db, slack, { cue, log: notifierLog, now });
   notifier.start();
   parts.push(() => notifier.stop());
-  const feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), { channel: () => policy.policy.auditChannel, now });
+  const feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), {
+    channel: () => policy.policy.auditChannel,
+    now,
+  });
   await feed.start();
   parts.push(() => feed.stop());
   return { notifier, feed };

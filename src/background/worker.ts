@@ -27,7 +27,11 @@ const data = workerData as BackgroundData;
 const send = (message: FromBackground) => port.postMessage(message);
 
 // Lines go to the main thread, which writes them where its own lines go: one stream, one order of redaction.
-const log = createLogger({ level: data.logLevel, pretty: false, destination: { write: (line: string) => (send({ type: 'log', line }), true) } as unknown as NodeJS.WritableStream }).child({ thread: 'background' });
+const log = createLogger({
+  level: data.logLevel,
+  pretty: false,
+  destination: { write: (line: string) => (send({ type: 'log', line }), true) } as unknown as NodeJS.WritableStream,
+}).child({ thread: 'background' });
 
 /** Undoes what a start got as far as doing, in reverse; used on a failed start and at stop. */
 const parts = new ShutdownStack(log, 'background shutdown step failed');
@@ -67,8 +71,21 @@ async function start(): Promise<void> {
       );
     }
   });
-  const work = await startBackgroundWork({ config, policy, db, databaseUrl: data.databaseUrl, access, log, client, checkpointer, cue });
-  log.info({ sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null }, 'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''));
+  const work = await startBackgroundWork({
+    config,
+    policy,
+    db,
+    databaseUrl: data.databaseUrl,
+    access,
+    log,
+    client,
+    checkpointer,
+    cue,
+  });
+  log.info(
+    { sweepEverySeconds: config.sweepIntervalSeconds, slack: client !== null, checkpoints: checkpointer !== null },
+    'background work started: sweeps, audit sequencing' + (client ? ', notifications and the audit feed' : ''),
+  );
   finish = async () => {
     // No more sweeps; chain what is queued (the main thread took its last command already),
     // sign the last checkpoint, and give the notifier a few seconds to post it (and
@@ -76,7 +93,10 @@ async function start(): Promise<void> {
     await work.scheduler.stop();
     await work.timer?.stop();
     await audit.flush();
-    if (checkpointer) await checkpointer.checkpointNow().catch((err: unknown) => log.error({ err }, 'the last checkpoint could not be signed'));
+    if (checkpointer)
+      await checkpointer
+        .checkpointNow()
+        .catch((err: unknown) => log.error({ err }, 'the last checkpoint could not be signed'));
     await work.notifier?.drain(SHUTDOWN_DELIVERY_MS);
     await work.stop();
   };

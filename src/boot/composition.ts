@@ -38,7 +38,10 @@ export function accessService({ config, policy, db, audit, log, slack }: CorePar
     db,
     audit,
     policy: () => policy,
-    provisionerFor: config.provisioning === 'dry_run' ? dryRunProvisioner : (settings) => provisionerFor(settings, process.env, { slack, db }),
+    provisionerFor:
+      config.provisioning === 'dry_run'
+        ? dryRunProvisioner
+        : (settings) => provisionerFor(settings, process.env, { slack, db }),
     log: log.child({ component: 'access' }),
     now: () => new Date(),
     secrets: SecretBox.fromEnv(config.secretsKey),
@@ -46,7 +49,11 @@ export function accessService({ config, policy, db, audit, log, slack }: CorePar
 }
 
 /** The checkpoint signer: policy cadence, the anchor file, and with Slack a post to the audit channel. */
-export function checkpointer({ config, policy, db, log, slack }: CoreParts, pool: pg.Pool, key: CheckpointKey): Checkpointer {
+export function checkpointer(
+  { config, policy, db, log, slack }: CoreParts,
+  pool: pg.Pool,
+  key: CheckpointKey,
+): Checkpointer {
   return new Checkpointer(db, pool, key, log.child({ component: 'checkpoints' }), {
     everyEvents: () => policy.policy.checkpointEveryEvents,
     everyMs: () => policy.policy.checkpointEveryMs,

@@ -34,7 +34,10 @@ export interface EndpointParts {
  * What listens on PORT: the Slack app (its requests in HTTP mode, and the health checks),
  * or with no Slack configured the health endpoints alone.
  */
-export async function startEndpoints(parts: EndpointParts, stops: ShutdownStack): Promise<{ slack: SlackRuntime | null; port: number }> {
+export async function startEndpoints(
+  parts: EndpointParts,
+  stops: ShutdownStack,
+): Promise<{ slack: SlackRuntime | null; port: number }> {
   const { config, mode, identity, database, background, audit, access, policy, log, verification } = parts;
   if (mode.kind === 'none') {
     const server = createHealthServer(database.db, log, () => background.running);
@@ -42,9 +45,22 @@ export async function startEndpoints(parts: EndpointParts, stops: ShutdownStack)
     stops.push(() => new Promise((resolve) => server.close(resolve)));
     return { slack: null, port };
   }
-  const deps = { access, audit, policy: () => policy, log, verification, verifyAnchored: (options: AnchoredVerifyOptions) => verifyOffThread(background, audit, log, options) };
+  const deps = {
+    access,
+    audit,
+    policy: () => policy,
+    log,
+    verification,
+    verifyAnchored: (options: AnchoredVerifyOptions) => verifyOffThread(background, audit, log, options),
+  };
   const slack = await startSlack(
-    { mode, port: config.port, identity: identity!, backgroundRunning: () => background.running, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}) },
+    {
+      mode,
+      port: config.port,
+      identity: identity!,
+      backgroundRunning: () => background.running,
+      ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}),
+    },
     deps,
     database.db,
     log,
@@ -69,7 +85,12 @@ async function listen(server: http.Server, port: number): Promise<number> {
  * takes seconds of CPU that, here, made acks ~120 ms late at p99 (docs/benchmarks.md §5). With the
  * thread down (between a crash and its restart), or failing, it runs here.
  */
-async function verifyOffThread(background: BackgroundThread, audit: AuditLog, log: Logger, options: AnchoredVerifyOptions): Promise<AnchoredVerifyResult> {
+async function verifyOffThread(
+  background: BackgroundThread,
+  audit: AuditLog,
+  log: Logger,
+  options: AnchoredVerifyOptions,
+): Promise<AnchoredVerifyResult> {
   if (background.running) {
     try {
       return await background.verify({ publicKeyHex: options.publicKey?.hex ?? null, anchors: options.anchors ?? [] });

@@ -66,8 +66,33 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     const access = accessService(core);
     const { checkpointer, verification } = await startCheckpoints(core, database, parts);
     background = await startBackground(config, policy, database, audit, log, parts);
-    const endpoints = await startEndpoints({ config, mode, identity: slack?.identity ?? null, database, background, audit, access, policy, log, verification }, parts);
-    return { config, log, database, audit, policy, access, background, checkpointer, ...endpoints, stop: () => parts.stop() };
+    const endpoints = await startEndpoints(
+      {
+        config,
+        mode,
+        identity: slack?.identity ?? null,
+        database,
+        background,
+        audit,
+        access,
+        policy,
+        log,
+        verification,
+      },
+      parts,
+    );
+    return {
+      config,
+      log,
+      database,
+      audit,
+      policy,
+      access,
+      background,
+      checkpointer,
+      ...endpoints,
+      stop: () => parts.stop(),
+    };
   } catch (err) {
     await parts.stop();
     throw err;
@@ -94,7 +119,14 @@ async function migrate(config: Config, database: DatabaseHandle, log: Logger): P
  * background thread, which this thread's commits nudge; this one only flushes (for
  * /verify-audit, and at shutdown).
  */
-async function startAudit(config: Config, policy: LoadedPolicy, database: DatabaseHandle, log: Logger, parts: ShutdownStack, nudge: () => void): Promise<AuditLog> {
+async function startAudit(
+  config: Config,
+  policy: LoadedPolicy,
+  database: DatabaseHandle,
+  log: Logger,
+  parts: ShutdownStack,
+  nudge: () => void,
+): Promise<AuditLog> {
   const audit = new AuditLog(database.db, database.pool, log, { intervalMs: config.sequencerIntervalMs, nudge });
   parts.push(() => audit.sequencer.stop());
   if (await recordPolicy(audit, policy)) log.info({ sha256: policy.sha256 }, 'policy change recorded in the audit log');
@@ -105,7 +137,11 @@ async function startAudit(config: Config, policy: LoadedPolicy, database: Databa
  * One Web API client for this thread: auth.test at start-up, and provisioning (approvals
  * provision at once, here; slack_usergroup grants need it). Null without Slack.
  */
-async function connectSlack(config: Config, mode: SlackMode, log: Logger): Promise<{ client: WebClient; identity: SlackIdentity } | null> {
+async function connectSlack(
+  config: Config,
+  mode: SlackMode,
+  log: Logger,
+): Promise<{ client: WebClient; identity: SlackIdentity } | null> {
   if (mode.kind === 'none') return null;
   const client = slackClient(mode.botToken, config.slack.apiUrl, log);
   // A wrong token stops the start here, before the background thread tries to deliver with it.
@@ -113,15 +149,23 @@ async function connectSlack(config: Config, mode: SlackMode, log: Logger): Promi
 }
 
 /** The checkpoint signer, when a key is configured, and what /verify-audit checks with. */
-async function startCheckpoints(core: CoreParts, database: DatabaseHandle, parts: ShutdownStack): Promise<{ checkpointer: Checkpointer | null; verification: VerificationSettings }> {
+async function startCheckpoints(
+  core: CoreParts,
+  database: DatabaseHandle,
+  parts: ShutdownStack,
+): Promise<{ checkpointer: Checkpointer | null; verification: VerificationSettings }> {
   const { config, audit, log } = core;
   const key = await loadCheckpointKey(config.checkpoint);
   const verification: VerificationSettings = {
-    publicKey: config.checkpoint.publicKey ? await loadPublicKey(config.checkpoint.publicKey, 'GATEHOUSE_CHECKPOINT_PUBLIC_KEY') : (key?.publicKey ?? null),
+    publicKey: config.checkpoint.publicKey
+      ? await loadPublicKey(config.checkpoint.publicKey, 'GATEHOUSE_CHECKPOINT_PUBLIC_KEY')
+      : (key?.publicKey ?? null),
     anchorFile: config.checkpoint.anchorFile ?? null,
   };
   if (!key) {
-    log.warn('No checkpoint signing key (GATEHOUSE_CHECKPOINT_KEY or GATEHOUSE_CHECKPOINT_KEY_FILE): the audit chain is checked, but deleted newest events or a rewritten log cannot be detected. Make a key with `gatehouse audit keygen`.');
+    log.warn(
+      'No checkpoint signing key (GATEHOUSE_CHECKPOINT_KEY or GATEHOUSE_CHECKPOINT_KEY_FILE): the audit chain is checked, but deleted newest events or a rewritten log cannot be detected. Make a key with `gatehouse audit keygen`.',
+    );
     return { checkpointer: null, verification };
   }
   const checkpointer = makeCheckpointer(core, database.pool, key);
@@ -142,8 +186,19 @@ async function startCheckpoints(core: CoreParts, database: DatabaseHandle, parts
  * The sweeps, the notifier and the audit feed run in a thread of their own, started (and
  * caught up on whatever fell due while no process ran) before Slack's requests are taken.
  */
-async function startBackground(config: Config, policy: LoadedPolicy, database: DatabaseHandle, audit: AuditLog, log: Logger, parts: ShutdownStack): Promise<BackgroundThread> {
-  const background = await BackgroundThread.start({ config, policy, databaseUrl: database.url, poolSize: BACKGROUND_POOL_SIZE, logLevel: log.level }, log, audit.sequencer);
+async function startBackground(
+  config: Config,
+  policy: LoadedPolicy,
+  database: DatabaseHandle,
+  audit: AuditLog,
+  log: Logger,
+  parts: ShutdownStack,
+): Promise<BackgroundThread> {
+  const background = await BackgroundThread.start(
+    { config, policy, databaseUrl: database.url, poolSize: BACKGROUND_POOL_SIZE, logLevel: log.level },
+    log,
+    audit.sequencer,
+  );
   parts.push(() => background.stop());
   return background;
 }

@@ -16,7 +16,12 @@ export async function readPolicy(config: Config, mode: SlackMode, log: Logger): 
   log.info({ file: policy.path, sha256: policy.sha256, resources: policy.policy.resources.length }, 'policy loaded');
   // A dry run (the sandbox's default) reaches no target, so it needs none of their settings
   // and checks none of them: every check of a target belongs behind this test.
-  if (config.provisioning === 'real') checkProvisioners(policy, { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey }, { slackConfigured: mode.kind !== 'none' });
+  if (config.provisioning === 'real')
+    checkProvisioners(
+      policy,
+      { ...process.env, GATEHOUSE_SECRETS_KEY: config.secretsKey },
+      { slackConfigured: mode.kind !== 'none' },
+    );
   checkMfaSetup(policy, config.secretsKey);
   return policy;
 }

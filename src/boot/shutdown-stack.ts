@@ -26,6 +26,7 @@ export class ShutdownStack {
   }
 
   private async unwind(): Promise<void> {
-    for (const step of this.steps.splice(0).reverse()) await step().catch((err: unknown) => this.log.error({ err }, this.failure));
+    for (const step of this.steps.splice(0).reverse())
+      await step().catch((err: unknown) => this.log.error({ err }, this.failure));
   }
 }

@@ -1,5 +1,10 @@
 import { LogLevel, WebClient } from '@slack/web-api';
-import { readAnchorFile, readAnchorFileIfPresent, readCheckpointArgument, type Anchor } from '../audit/checkpoints/anchors.ts';
+import {
+  readAnchorFile,
+  readAnchorFileIfPresent,
+  readCheckpointArgument,
+  type Anchor,
+} from '../audit/checkpoints/anchors.ts';
 import { loadCheckpointKey, loadPublicKey, type CheckpointPublicKey } from '../audit/checkpoints/keys.ts';
 import { ConfigError, type Config } from '../config/env.ts';
 import { loadPolicyFile } from '../provisioners/index.ts';
@@ -38,12 +43,16 @@ export async function resolveAnchoring(options: AnchoringOptions, cfg: Config): 
     const signing = await loadCheckpointKey(cfg.checkpoint);
     if (signing) {
       publicKey = signing.publicKey;
-      notes.push(`The public key was taken from the signing key (key id ${publicKey.keyId}); auditors should pin theirs with --public-key.`);
+      notes.push(
+        `The public key was taken from the signing key (key id ${publicKey.keyId}); auditors should pin theirs with --public-key.`,
+      );
     }
   }
 
   if (!publicKey && (options.anchors || options.checkpoint)) {
-    throw new ConfigError('--anchors and --checkpoint are checked with the checkpoint public key: pass --public-key KEY_OR_FILE, or set GATEHOUSE_CHECKPOINT_PUBLIC_KEY.');
+    throw new ConfigError(
+      '--anchors and --checkpoint are checked with the checkpoint public key: pass --public-key KEY_OR_FILE, or set GATEHOUSE_CHECKPOINT_PUBLIC_KEY.',
+    );
   }
   const anchors: Anchor[] = [];
   if (options.anchors) {
@@ -51,7 +60,10 @@ export async function resolveAnchoring(options: AnchoringOptions, cfg: Config): 
   } else if (cfg.checkpoint.anchorFile && publicKey) {
     const found = await readAnchorFileIfPresent(cfg.checkpoint.anchorFile);
     if (found) anchors.push(...found);
-    else notes.push(`GATEHOUSE_ANCHOR_FILE names ${cfg.checkpoint.anchorFile}, which does not exist (yet): no anchors were read from it.`);
+    else
+      notes.push(
+        `GATEHOUSE_ANCHOR_FILE names ${cfg.checkpoint.anchorFile}, which does not exist (yet): no anchors were read from it.`,
+      );
   }
   if (options.checkpoint) anchors.push(await readCheckpointArgument(options.checkpoint));
   if (publicKey && options.slack !== false) {
@@ -71,23 +83,37 @@ async function channelAnchors(cfg: Config, token: string, notes: string[]): Prom
   try {
     channel = (await loadPolicyFile(cfg.policyFile)).policy.auditChannel;
   } catch (err) {
-    notes.push(`The policy file could not be read to find the audit channel (${(err as Error).message.split('\n')[0]}): the checkpoints posted there were NOT checked.`);
+    notes.push(
+      `The policy file could not be read to find the audit channel (${(err as Error).message.split('\n')[0]}): the checkpoints posted there were NOT checked.`,
+    );
     return [];
   }
-  const client = new WebClient(token, { logLevel: LogLevel.ERROR, retryConfig: { retries: 2, maxTimeout: 2000 }, ...(cfg.slack.apiUrl ? { slackApiUrl: cfg.slack.apiUrl } : {}) });
+  const client = new WebClient(token, {
+    logLevel: LogLevel.ERROR,
+    retryConfig: { retries: 2, maxTimeout: 2000 },
+    ...(cfg.slack.apiUrl ? { slackApiUrl: cfg.slack.apiUrl } : {}),
+  });
   const leaveOut = 'Pass --no-slack to leave them out on purpose.';
   let botId: string | undefined;
   try {
     botId = (await client.auth.test()).bot_id;
   } catch (err) {
-    notes.push(`The audit channel's checkpoints were NOT checked: could not reach Slack with SLACK_BOT_TOKEN (${describeSlackError(err)}). ${leaveOut}`);
+    notes.push(
+      `The audit channel's checkpoints were NOT checked: could not reach Slack with SLACK_BOT_TOKEN (${describeSlackError(err)}). ${leaveOut}`,
+    );
     return [];
   }
   if (!botId) {
-    notes.push(`The audit channel's checkpoints were NOT checked: SLACK_BOT_TOKEN is not a bot token (auth.test names no bot), so the bot's posts cannot be told from anyone else's. ${leaveOut}`);
+    notes.push(
+      `The audit channel's checkpoints were NOT checked: SLACK_BOT_TOKEN is not a bot token (auth.test names no bot), so the bot's posts cannot be told from anyone else's. ${leaveOut}`,
+    );
     return [];
   }
   const { anchors, problem } = await channelAnchorsForReport(client, channel, botId);
-  notes.push(problem ? `${problem} ${leaveOut}` : `${anchors.length === 1 ? '1 checkpoint was' : `${anchors.length} checkpoints were`} read back from the audit channel ${channel}.`);
+  notes.push(
+    problem
+      ? `${problem} ${leaveOut}`
+      : `${anchors.length === 1 ? '1 checkpoint was' : `${anchors.length} checkpoints were`} read back from the audit channel ${channel}.`,
+  );
   return anchors;
 }

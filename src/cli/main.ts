@@ -6,7 +6,12 @@ import { Command } from 'commander';
 import { AnchorReadError, appendAnchor, readLastAnchor } from '../audit/checkpoints/anchors.ts';
 import { checkpointToJson } from '../audit/checkpoints/checkpoint.ts';
 import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
-import { CheckpointKeyError, generateCheckpointKey, loadCheckpointKey, publicKeyPem } from '../audit/checkpoints/keys.ts';
+import {
+  CheckpointKeyError,
+  generateCheckpointKey,
+  loadCheckpointKey,
+  publicKeyPem,
+} from '../audit/checkpoints/keys.ts';
 import { CheckpointRefusedError, makeCheckpoint } from '../audit/checkpoints/store.ts';
 import { headSeq } from '../audit/verify.ts';
 import { verifyAnchored, verifyFileAnchored } from '../audit/checkpoints/verify-anchored.ts';
@@ -43,14 +48,18 @@ async function withDatabase<T>(work: (database: DatabaseHandle, cfg: Config) => 
 async function requireSchema(database: DatabaseHandle): Promise<void> {
   const pending = await pendingMigrations(database.db);
   if (pending.length > 0) {
-    throw new Error(`The database has no complete Gatehouse schema (${pending.length} migration(s) pending): run \`gatehouse migrate\` first.`);
+    throw new Error(
+      `The database has no complete Gatehouse schema (${pending.length} migration(s) pending): run \`gatehouse migrate\` first.`,
+    );
   }
 }
 
 const program = new Command();
 program
   .name('gatehouse')
-  .description('Gatehouse: just-in-time access approved in Slack, with a tamper-evident audit log.\nDatabase: DATABASE_URL, or the embedded PostgreSQL under GATEHOUSE_DATA_DIR (.data).')
+  .description(
+    'Gatehouse: just-in-time access approved in Slack, with a tamper-evident audit log.\nDatabase: DATABASE_URL, or the embedded PostgreSQL under GATEHOUSE_DATA_DIR (.data).',
+  )
   .showHelpAfterError();
 
 program
@@ -59,22 +68,42 @@ program
   .action(async () => {
     await withDatabase(async (database) => {
       const applied = await migrateToLatest(database.db);
-      console.log(applied.length > 0 ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'The database is up to date.');
+      console.log(
+        applied.length > 0
+          ? `Applied ${applied.length} migration(s): ${applied.join(', ')}`
+          : 'The database is up to date.',
+      );
     });
   });
 
-const audit = program.command('audit').description('check and export the hash-chained audit log, and sign checkpoints of it');
+const audit = program
+  .command('audit')
+  .description('check and export the hash-chained audit log, and sign checkpoints of it');
 
-const KEY_OPTION = ['--public-key <key-or-file>', 'trusted checkpoint key: 64 hex digits, PEM, or a file (default: GATEHOUSE_CHECKPOINT_PUBLIC_KEY)'] as const;
-const ANCHORS_OPTION = ['--anchors <file>', 'anchor file of checkpoints kept outside the database (default: GATEHOUSE_ANCHOR_FILE)'] as const;
-const CHECKPOINT_OPTION = ['--checkpoint <json-or-file>', 'one trusted checkpoint, as JSON or a file holding it'] as const;
+const KEY_OPTION = [
+  '--public-key <key-or-file>',
+  'trusted checkpoint key: 64 hex digits, PEM, or a file (default: GATEHOUSE_CHECKPOINT_PUBLIC_KEY)',
+] as const;
+const ANCHORS_OPTION = [
+  '--anchors <file>',
+  'anchor file of checkpoints kept outside the database (default: GATEHOUSE_ANCHOR_FILE)',
+] as const;
+const CHECKPOINT_OPTION = [
+  '--checkpoint <json-or-file>',
+  'one trusted checkpoint, as JSON or a file holding it',
+] as const;
 
 interface VerifyCommandOptions extends AnchoringOptions {
   json?: boolean;
 }
 
 /** Prints a verification: the full result when signed; the plain chain verdict otherwise, as before checkpoints. */
-function printVerification(result: AnchoredVerifyResult, source: string, notes: string[], json: boolean | undefined): void {
+function printVerification(
+  result: AnchoredVerifyResult,
+  source: string,
+  notes: string[],
+  json: boolean | undefined,
+): void {
   if (json) {
     const { ok, checked, headSeq: seq, headHash, failure } = result;
     console.log(JSON.stringify(result.signed ? result : { ok, checked, headSeq: seq, headHash, failure }, null, 2));
@@ -89,11 +118,16 @@ function printVerification(result: AnchoredVerifyResult, source: string, notes: 
 
 audit
   .command('verify')
-  .description('recompute every hash in the database and check the signed checkpoints and anchors; exit 0 only when the log is whole')
+  .description(
+    'recompute every hash in the database and check the signed checkpoints and anchors; exit 0 only when the log is whole',
+  )
   .option(...KEY_OPTION)
   .option(...ANCHORS_OPTION)
   .option(...CHECKPOINT_OPTION)
-  .option('--no-slack', 'do not read back the checkpoints posted to the audit channel (read by default when SLACK_BOT_TOKEN is set)')
+  .option(
+    '--no-slack',
+    'do not read back the checkpoints posted to the audit channel (read by default when SLACK_BOT_TOKEN is set)',
+  )
   .option('--json', 'print the result as JSON')
   .action(async (options: VerifyCommandOptions) => {
     const anchoring = await resolveAnchoring(options, config());
@@ -112,12 +146,18 @@ audit
 audit
   .command('keygen')
   .description('make an Ed25519 key for signing checkpoints, and print its public key for auditors')
-  .option('--out <file>', 'where to write the private key (PEM, mode 0600; an existing file is never replaced)', 'gatehouse-checkpoint-key.pem')
+  .option(
+    '--out <file>',
+    'where to write the private key (PEM, mode 0600; an existing file is never replaced)',
+    'gatehouse-checkpoint-key.pem',
+  )
   .action(async (options: { out: string }) => {
     const { key, pem } = generateCheckpointKey();
     await writeNewSecret(options.out, pem);
     const file = path.resolve(options.out);
-    console.log(`Wrote a new checkpoint signing key to ${file} (mode 0600). Keep it secret, off the database host, and backed up.`);
+    console.log(
+      `Wrote a new checkpoint signing key to ${file} (mode 0600). Keep it secret, off the database host, and backed up.`,
+    );
     console.log(`Give it to the bot with:\n  GATEHOUSE_CHECKPOINT_KEY_FILE=${file}`);
     console.log(`\nPublic key (key id ${key.publicKey.keyId}), for auditors and for verifying:`);
     console.log(`  GATEHOUSE_CHECKPOINT_PUBLIC_KEY=${key.publicKey.hex}`);
@@ -127,13 +167,15 @@ audit
 
 audit
   .command('checkpoint')
-  .description('sign the log\'s head now, store the checkpoint, and append it to GATEHOUSE_ANCHOR_FILE')
+  .description("sign the log's head now, store the checkpoint, and append it to GATEHOUSE_ANCHOR_FILE")
   .option('--json', 'print only the checkpoint, as one line of JSON')
   .action(async (options: { json?: boolean }) => {
     const cfg = config();
     const key = await loadCheckpointKey(cfg.checkpoint);
     if (!key) {
-      throw new ConfigError('No checkpoint signing key is set: set GATEHOUSE_CHECKPOINT_KEY_FILE (or GATEHOUSE_CHECKPOINT_KEY). Make one with `gatehouse audit keygen --out FILE`.');
+      throw new ConfigError(
+        'No checkpoint signing key is set: set GATEHOUSE_CHECKPOINT_KEY_FILE (or GATEHOUSE_CHECKPOINT_KEY). Make one with `gatehouse audit keygen --out FILE`.',
+      );
     }
     await withDatabase(async (database) => {
       await requireSchema(database);
@@ -151,12 +193,14 @@ audit
         console.log(checkpointToJson(checkpoint));
         return;
       }
-      console.log(`Signed checkpoint #${checkpoint.id}: seq ${checkpoint.seq}, hash ${checkpoint.hash}, ${checkpoint.time}, key ${checkpoint.keyId}.`);
+      console.log(
+        `Signed checkpoint #${checkpoint.id}: seq ${checkpoint.seq}, hash ${checkpoint.hash}, ${checkpoint.time}, key ${checkpoint.keyId}.`,
+      );
       if (cfg.slack.botToken) console.log('The running bot posts it to the audit channel as well.');
       console.log(
         cfg.checkpoint.anchorFile
           ? `Appended to the anchor file ${cfg.checkpoint.anchorFile}.`
-          : 'No anchor file is set (GATEHOUSE_ANCHOR_FILE): keep this line somewhere the database\'s admins cannot write:',
+          : "No anchor file is set (GATEHOUSE_ANCHOR_FILE): keep this line somewhere the database's admins cannot write:",
       );
       console.log(checkpointToJson(checkpoint));
     });
@@ -172,13 +216,17 @@ audit
       const log = new AuditLog(database.db, database.pool, createLogger({ level: 'silent' }));
       await log.flush();
       const { events } = await log.export(options.out);
-      console.log(`Exported ${events} events to ${options.out}. Check it anywhere with: gatehouse audit verify-file ${options.out}`);
+      console.log(
+        `Exported ${events} events to ${options.out}. Check it anywhere with: gatehouse audit verify-file ${options.out}`,
+      );
     });
   });
 
 audit
   .command('verify-file')
-  .description('verify an export with no database or bot, against the public key and the anchors; exit 0 only when it is whole')
+  .description(
+    'verify an export with no database or bot, against the public key and the anchors; exit 0 only when it is whole',
+  )
   .argument('<file>', 'a file written by `gatehouse audit export`')
   .option(...KEY_OPTION)
   .option(...ANCHORS_OPTION)
@@ -188,7 +236,9 @@ audit
     try {
       await access(file, constants.R_OK);
     } catch {
-      throw new Error(`cannot read ${file}: no such file, or no permission. Give the path of a file written by \`gatehouse audit export\`.`);
+      throw new Error(
+        `cannot read ${file}: no such file, or no permission. Give the path of a file written by \`gatehouse audit export\`.`,
+      );
     }
     // Offline by design: the auditor's own anchors only, never the bot's Slack.
     const anchoring = await resolveAnchoring({ ...options, slack: false }, config());
@@ -208,7 +258,9 @@ async function writeNewSecret(file: string, text: string): Promise<void> {
     handle = await open(file, 'wx', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new Error(`${file} already exists, and keygen never replaces a key (checkpoints it signed would stop verifying). Choose another --out, or move the old key away first.`);
+      throw new Error(
+        `${file} already exists, and keygen never replaces a key (checkpoints it signed would stop verifying). Choose another --out, or move the old key away first.`,
+      );
     }
     throw new Error(`cannot create ${file}: ${(err as Error).message}`);
   }
@@ -229,7 +281,9 @@ program
     const loaded = await loadPolicyFile(file ?? config().policyFile);
     console.log(`${loaded.path} is valid (sha256 ${loaded.sha256}).`);
     for (const r of loaded.policy.resources) {
-      console.log(`  ${r.id}: ${r.name}; ${r.owners.length} owner(s), ${r.approvalsRequired} approval(s) needed, provisioner ${r.provisioner.kind}`);
+      console.log(
+        `  ${r.id}: ${r.name}; ${r.owners.length} owner(s), ${r.approvalsRequired} approval(s) needed, provisioner ${r.provisioner.kind}`,
+      );
     }
   });
 
@@ -237,7 +291,12 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   process.exitCode = EXIT_ERROR;
-  if (err instanceof ConfigError || err instanceof CheckpointKeyError || err instanceof PolicyError || err instanceof AnchorReadError) {
+  if (
+    err instanceof ConfigError ||
+    err instanceof CheckpointKeyError ||
+    err instanceof PolicyError ||
+    err instanceof AnchorReadError
+  ) {
     console.error(err.message);
   } else if (err instanceof CheckpointRefusedError) {
     // The log does not extend its newest checkpoint: that is a verdict on the log, not a failure to run.

@@ -13,14 +13,19 @@ export function formatAnchoredReport(result: AnchoredVerifyResult, source: strin
     for (const p of shown) {
       lines.push(`✘ ${source} is NOT whole: ${p.reason} at seq ${p.seq}, caught by ${p.source}.`, `  ${p.message}`);
     }
-    if (result.problems.length > shown.length) lines.push(`  … and ${result.problems.length - shown.length} more problem(s); --json lists them all.`);
+    if (result.problems.length > shown.length)
+      lines.push(`  … and ${result.problems.length - shown.length} more problem(s); --json lists them all.`);
     if (!result.failure && !result.ok) {
-      lines.push(`  The hash chain itself holds: ${plural(result.checked, 'event')} checked; head: seq ${result.headSeq}, hash ${result.headHash}.`);
+      lines.push(
+        `  The hash chain itself holds: ${plural(result.checked, 'event')} checked; head: seq ${result.headSeq}, hash ${result.headHash}.`,
+      );
     }
     const cps = result.checkpoints;
     if (cps && cps.checked > 0) {
       const latest = cps.latestSeq === null ? '' : `; newest: seq ${cps.latestSeq}, ${cps.latestTime}`;
-      lines.push(`${mark(result)} checkpoints: ${plural(cps.checked, 'checkpoint')} in the database checked with key ${result.keyId}${latest}.`);
+      lines.push(
+        `${mark(result)} checkpoints: ${plural(cps.checked, 'checkpoint')} in the database checked with key ${result.keyId}${latest}.`,
+      );
     }
     const anchors = result.anchors;
     if (anchors.checked > 0) {
@@ -46,7 +51,9 @@ function chainLines(result: VerifyResult, source: string): string[] {
     const f = result.failure;
     lines.push(`✘ ${source} is NOT whole: ${f.reason} at seq ${f.seq}${f.line ? ` (line ${f.line})` : ''}.`);
     lines.push(`  ${f.message}`);
-    lines.push(`  ${plural(result.checked, 'event')} before it verified${result.headSeq ? `; the last good one is seq ${result.headSeq}, hash ${result.headHash}` : ''}.`);
+    lines.push(
+      `  ${plural(result.checked, 'event')} before it verified${result.headSeq ? `; the last good one is seq ${result.headSeq}, hash ${result.headHash}` : ''}.`,
+    );
   } else if (result.ok) {
     lines.push(`✔ ${source} is whole: ${plural(result.checked, 'event')} checked, every hash recomputed.`);
     lines.push(`  head: seq ${result.headSeq}, hash ${result.headHash}`);

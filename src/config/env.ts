@@ -29,11 +29,17 @@ const envSchema = z.object({
   SLACK_API_URL: z.string().url().optional(),
   GATEHOUSE_SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(3001),
   GATEHOUSE_SANDBOX_PROVISION: z
-    .enum(['dry_run', 'real'], { error: 'must be dry_run (the default: provisioners only record what they would have done) or real (the sandbox provisions on the targets the policy names)' })
+    .enum(['dry_run', 'real'], {
+      error:
+        'must be dry_run (the default: provisioners only record what they would have done) or real (the sandbox provisions on the targets the policy names)',
+    })
     .default('dry_run'),
   GATEHOUSE_CHECKPOINT_KEY: z
     .string()
-    .includes('-----BEGIN PRIVATE KEY-----', 'must be a PEM private key (-----BEGIN PRIVATE KEY-----); make one with `gatehouse audit keygen`')
+    .includes(
+      '-----BEGIN PRIVATE KEY-----',
+      'must be a PEM private key (-----BEGIN PRIVATE KEY-----); make one with `gatehouse audit keygen`',
+    )
     .optional(),
   GATEHOUSE_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
@@ -141,7 +147,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpoint: {
       privateKey: e.GATEHOUSE_CHECKPOINT_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_KEY),
       privateKeyFile: e.GATEHOUSE_CHECKPOINT_KEY_FILE,
-      publicKey: e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY === undefined ? undefined : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY),
+      publicKey:
+        e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY === undefined
+          ? undefined
+          : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY),
       anchorFile: e.GATEHOUSE_ANCHOR_FILE,
     },
     secretsKey: e.GATEHOUSE_SECRETS_KEY,
@@ -153,7 +162,10 @@ function unescapeNewlines(text: string): string {
   return text.includes('\n') ? text : text.replaceAll('\\n', '\n');
 }
 
-export type SlackMode = { kind: 'http'; botToken: string; signingSecret: string } | { kind: 'socket'; botToken: string; appToken: string } | { kind: 'none' };
+export type SlackMode =
+  | { kind: 'http'; botToken: string; signingSecret: string }
+  | { kind: 'socket'; botToken: string; appToken: string }
+  | { kind: 'none' };
 
 /**
  * Which way Slack reaches us: HTTP (bot token + signing secret), Socket Mode (bot token +
@@ -168,12 +180,15 @@ export function slackMode(config: Config): SlackMode {
     app: 'SLACK_APP_TOKEN (Basic Information > App-Level Tokens, scope connections:write, xapp-…) for Socket Mode',
   };
   if (!botToken && !signingSecret && !appToken) {
-    if (config.nodeEnv === 'production') throw new ConfigError(`Slack is not configured: set ${where.bot}, and ${where.secret} or ${where.app}.`);
+    if (config.nodeEnv === 'production')
+      throw new ConfigError(`Slack is not configured: set ${where.bot}, and ${where.secret} or ${where.app}.`);
     return { kind: 'none' };
   }
   if (!botToken) throw new ConfigError(`Slack is half configured: also set ${where.bot}.`);
   if (signingSecret && appToken) {
-    throw new ConfigError('Both SLACK_SIGNING_SECRET and SLACK_APP_TOKEN are set: keep SLACK_SIGNING_SECRET for HTTP mode or SLACK_APP_TOKEN for Socket Mode, not both.');
+    throw new ConfigError(
+      'Both SLACK_SIGNING_SECRET and SLACK_APP_TOKEN are set: keep SLACK_SIGNING_SECRET for HTTP mode or SLACK_APP_TOKEN for Socket Mode, not both.',
+    );
   }
   if (signingSecret) return { kind: 'http', botToken, signingSecret };
   if (appToken) return { kind: 'socket', botToken, appToken };

@@ -64,11 +64,13 @@ export function strict<T extends z.core.$ZodLooseShape>(shape: T, noun: string, 
   return z.strictObject(shape, {
     error: (issue) => {
       if (issue.code !== 'unrecognized_keys') return otherwise(issue);
-      return issue.keys.map((key) => {
-        const guess = closest(key, keys);
-        const hint = guess === undefined ? '' : ` (did you mean ${guess}?)`;
-        return `unknown key ${JSON.stringify(key)}${hint}: allowed keys are ${keys.join(', ')}`;
-      }).join('\n');
+      return issue.keys
+        .map((key) => {
+          const guess = closest(key, keys);
+          const hint = guess === undefined ? '' : ` (did you mean ${guess}?)`;
+          return `unknown key ${JSON.stringify(key)}${hint}: allowed keys are ${keys.join(', ')}`;
+        })
+        .join('\n');
     },
   });
 }
@@ -77,11 +79,17 @@ export function matching(pattern: RegExp, noun: string, allowed: string) {
   return z.string({ error: explain(noun, allowed) }).regex(pattern);
 }
 
-const channelId = matching(CHANNEL_ID, 'a Slack channel id',
-  'use the channel id (C… or G…, like C0123456789) from the channel details, not its name');
+const channelId = matching(
+  CHANNEL_ID,
+  'a Slack channel id',
+  'use the channel id (C… or G…, like C0123456789) from the channel details, not its name',
+);
 
-const userId = matching(USER_ID, 'a Slack user id',
-  'use member ids like U01AB2CD3 (profile → ⋮ → Copy member ID), not names or @handles');
+const userId = matching(
+  USER_ID,
+  'a Slack user id',
+  'use member ids like U01AB2CD3 (profile → ⋮ → Copy member ID), not names or @handles',
+);
 
 const duration = z.string({ error: explain('a duration', DURATION_HINT) }).transform((text, ctx) => {
   try {
@@ -93,16 +101,24 @@ const duration = z.string({ error: explain('a duration', DURATION_HINT) }).trans
 });
 
 function members(role: 'owner' | 'requester' | 'MFA admin', minimum: number) {
-  const entry = z.string({ error: explain(`a Slack user id or group name`, 'use ids like U01AB2CD3 or group names like db-owners') })
+  const entry = z
+    .string({ error: explain(`a Slack user id or group name`, 'use ids like U01AB2CD3 or group names like db-owners') })
     .refine((value) => USER_ID.test(value) || GROUP_NAME.test(value));
-  return z.array(entry, {
-    error: explain(`a list of ${role}s`, `list Slack user ids or group names, like [db-owners, U01AB2CD3]`),
-  }).min(minimum, { error: `needs at least one ${role}: list Slack user ids or group names, like [db-owners, U01AB2CD3]` });
+  return z
+    .array(entry, {
+      error: explain(`a list of ${role}s`, `list Slack user ids or group names, like [db-owners, U01AB2CD3]`),
+    })
+    .min(minimum, {
+      error: `needs at least one ${role}: list Slack user ids or group names, like [db-owners, U01AB2CD3]`,
+    });
 }
 
 /** The name of an environment variable that holds a secret: the policy names it, never holds it. */
-export const envName = matching(/^[A-Z_][A-Z0-9_]{0,127}$/, 'the name of an environment variable',
-  'name the variable that holds the secret, like GATEHOUSE_WEBHOOK_SECRET; never put the secret itself in the policy');
+export const envName = matching(
+  /^[A-Z_][A-Z0-9_]{0,127}$/,
+  'the name of an environment variable',
+  'name the variable that holds the secret, like GATEHOUSE_WEBHOOK_SECRET; never put the secret itself in the policy',
+);
 
 /**
  * A resource's `provisioner:` block as its kind's schema reads it: plain data (it travels to
@@ -122,10 +138,14 @@ export interface ProvisionerSchema {
 function provisionerSchema(kinds: readonly ProvisionerSchema[]): z.ZodType<ProvisionerConfig> {
   const allowed = `allowed kinds are ${kinds.map((k) => k.kind).join(', ')}`;
   // Each kind's schema has a literal `kind`, so zod can pick it; the types cannot say so.
-  const options = kinds.map((k) => k.schema) as unknown as [z.core.$ZodTypeDiscriminable, ...z.core.$ZodTypeDiscriminable[]];
+  const options = kinds.map((k) => k.schema) as unknown as [
+    z.core.$ZodTypeDiscriminable,
+    ...z.core.$ZodTypeDiscriminable[],
+  ];
   return z.discriminatedUnion('kind', options, {
     error: (issue) => {
-      if (issue.code !== 'invalid_union') return explain('a provisioner', `use a mapping like { kind: none }; ${allowed}`)(issue);
+      if (issue.code !== 'invalid_union')
+        return explain('a provisioner', `use a mapping like { kind: none }; ${allowed}`)(issue);
       const kind = isRecord(issue.input) ? issue.input['kind'] : undefined;
       return kind === undefined ? `is required: ${allowed}` : `${describe(kind)} is not a provisioner kind: ${allowed}`;
     },
@@ -134,44 +154,78 @@ function provisionerSchema(kinds: readonly ProvisionerSchema[]): z.ZodType<Provi
 
 /** One resource, its provisioner block read by the schema of its kind. */
 export function resourceSchema(kinds: readonly ProvisionerSchema[]) {
-  return strict({
-    id: matching(RESOURCE_ID, 'a resource id',
-      'use 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, like prod-db'),
-    name: z.string({ error: explain('a name', 'give a short description people will recognise, like Production database (read-only)') })
-      .trim().min(1),
-    owners: members('owner', 1),
-    requesters: members('requester', 0),
-    default_duration: duration,
-    max_duration: duration,
-    approvals_required: z.number({ error: explain('a number of approvals', 'use a whole number, 1 or more') })
-      .int().min(1).default(1),
-    require_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
-    approver_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
-    approval_channel: channelId.nullish(),
-    provisioner: provisionerSchema(kinds),
-  }, 'a resource', 'each resource is a mapping with id, name, owners, requesters, default_duration, max_duration and provisioner');
+  return strict(
+    {
+      id: matching(
+        RESOURCE_ID,
+        'a resource id',
+        'use 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, like prod-db',
+      ),
+      name: z
+        .string({
+          error: explain(
+            'a name',
+            'give a short description people will recognise, like Production database (read-only)',
+          ),
+        })
+        .trim()
+        .min(1),
+      owners: members('owner', 1),
+      requesters: members('requester', 0),
+      default_duration: duration,
+      max_duration: duration,
+      approvals_required: z
+        .number({ error: explain('a number of approvals', 'use a whole number, 1 or more') })
+        .int()
+        .min(1)
+        .default(1),
+      require_mfa: z.boolean({ error: explain('true or false', 'write true or false, without quotes') }).default(false),
+      approver_mfa: z
+        .boolean({ error: explain('true or false', 'write true or false, without quotes') })
+        .default(false),
+      approval_channel: channelId.nullish(),
+      provisioner: provisionerSchema(kinds),
+    },
+    'a resource',
+    'each resource is a mapping with id, name, owners, requesters, default_duration, max_duration and provisioner',
+  );
 }
 
 export const GroupsSchema = z.record(
   z.string().regex(GROUP_NAME),
   z.array(userId, { error: explain('a list of Slack user ids', 'write the members like [U01AB2CD3, U01AB2CD4]') }),
   {
-    error: (issue) => issue.code === 'invalid_key'
-      ? `${describe(issue.input)} is not a group name: use lowercase letters, digits, - and _, starting with a letter, like db-owners`
-      : explain('a set of groups', 'map each group name to a list of Slack user ids, like contractors: [U01AB2CD3]')(issue),
+    error: (issue) =>
+      issue.code === 'invalid_key'
+        ? `${describe(issue.input)} is not a group name: use lowercase letters, digits, - and _, starting with a letter, like db-owners`
+        : explain(
+            'a set of groups',
+            'map each group name to a list of Slack user ids, like contractors: [U01AB2CD3]',
+          )(issue),
   },
 );
 
-export const FileSchema = strict({
-  audit_channel: channelId,
-  request_ttl: duration.default(DEFAULT_REQUEST_TTL_MS),
-  remind_after: duration.nullish(),
-  checkpoint_every: duration.default(DEFAULT_CHECKPOINT_EVERY_MS),
-  checkpoint_every_events: z.number({ error: explain('a number of events', 'write a whole number like 1000') }).int().min(1).default(1000),
-  groups: GroupsSchema.default({}),
-  mfa_admins: members('MFA admin', 0).default([]),
-  resources: z.array(z.unknown(), { error: explain('a list of resources', 'list resources as YAML items, each starting with - id:') })
-    .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),
-}, 'a policy', 'the file must be a mapping with audit_channel, groups and resources at the top level');
+export const FileSchema = strict(
+  {
+    audit_channel: channelId,
+    request_ttl: duration.default(DEFAULT_REQUEST_TTL_MS),
+    remind_after: duration.nullish(),
+    checkpoint_every: duration.default(DEFAULT_CHECKPOINT_EVERY_MS),
+    checkpoint_every_events: z
+      .number({ error: explain('a number of events', 'write a whole number like 1000') })
+      .int()
+      .min(1)
+      .default(1000),
+    groups: GroupsSchema.default({}),
+    mfa_admins: members('MFA admin', 0).default([]),
+    resources: z
+      .array(z.unknown(), {
+        error: explain('a list of resources', 'list resources as YAML items, each starting with - id:'),
+      })
+      .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),
+  },
+  'a policy',
+  'the file must be a mapping with audit_channel, groups and resources at the top level',
+);
 
 export type ResourceFields = z.output<ReturnType<typeof resourceSchema>>;

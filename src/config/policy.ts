@@ -12,7 +12,14 @@ import type { z } from 'zod';
 import { asSlackUserId, type SlackUserId } from '../db/ids.ts';
 import { formatDuration } from './duration.ts';
 import {
-  FileSchema, GroupsSchema, isRecord, resourceSchema, USER_ID, type ProvisionerConfig, type ProvisionerSchema, type ResourceFields,
+  FileSchema,
+  GroupsSchema,
+  isRecord,
+  resourceSchema,
+  USER_ID,
+  type ProvisionerConfig,
+  type ProvisionerSchema,
+  type ResourceFields,
 } from './policy-schema.ts';
 
 export type { ProvisionerConfig, ProvisionerSchema } from './policy-schema.ts';
@@ -84,7 +91,10 @@ function formatProblem(file: string, { path, line, message }: PolicyProblem): st
 }
 
 type PathSegment = PropertyKey;
-interface Finding { path: PathSegment[]; message: string }
+interface Finding {
+  path: PathSegment[];
+  message: string;
+}
 type Groups = ReadonlyMap<string, readonly SlackUserId[]>;
 
 function findingsFrom(error: z.ZodError, prefix: PathSegment[] = []): Finding[] {
@@ -103,18 +113,25 @@ function uniqueSorted<T extends string>(ids: Iterable<T>): T[] {
 
 /** The policy file is where owners, requesters and admins arrive: their ids are typed here, once the schema has checked them. */
 function expand(entries: readonly string[], groups: Groups): SlackUserId[] {
-  return uniqueSorted(entries.flatMap((entry) => (USER_ID.test(entry) ? [asSlackUserId(entry)] : groups.get(entry) ?? [])));
+  return uniqueSorted(
+    entries.flatMap((entry) => (USER_ID.test(entry) ? [asSlackUserId(entry)] : (groups.get(entry) ?? []))),
+  );
 }
 
 /** Rules that span fields or resources, checked on whatever passed the schema. */
-function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Groups | undefined, mfaAdmins: readonly string[]): Finding[] {
+function crossCheck(
+  resources: ReadonlyMap<number, ResourceFields>,
+  groups: Groups | undefined,
+  mfaAdmins: readonly string[],
+): Finding[] {
   const findings: Finding[] = [];
   const defined = groups === undefined ? '' : [...groups.keys()].join(', ') || 'none';
   const undefinedGroup = (entry: string) =>
     `${JSON.stringify(entry)} is not a defined group (defined groups: ${defined}): add it under groups or use a Slack user id`;
   if (groups !== undefined) {
     mfaAdmins.forEach((entry, k) => {
-      if (!USER_ID.test(entry) && !groups.has(entry)) findings.push({ path: ['mfa_admins', k], message: undefinedGroup(entry) });
+      if (!USER_ID.test(entry) && !groups.has(entry))
+        findings.push({ path: ['mfa_admins', k], message: undefinedGroup(entry) });
     });
   }
   const firstIndexOfId = new Map<string, number>();
@@ -122,7 +139,11 @@ function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Grou
     const at = (...rest: PathSegment[]): PathSegment[] => ['resources', index, ...rest];
     const earlier = firstIndexOfId.get(resource.id);
     if (earlier === undefined) firstIndexOfId.set(resource.id, index);
-    else findings.push({ path: at('id'), message: `${JSON.stringify(resource.id)} is already the id of resources[${earlier}]: resource ids must be unique` });
+    else
+      findings.push({
+        path: at('id'),
+        message: `${JSON.stringify(resource.id)} is already the id of resources[${earlier}]: resource ids must be unique`,
+      });
 
     if (resource.default_duration > resource.max_duration) {
       findings.push({
@@ -133,12 +154,16 @@ function crossCheck(resources: ReadonlyMap<number, ResourceFields>, groups: Grou
     if (groups === undefined) continue;
     for (const field of ['owners', 'requesters'] as const) {
       resource[field].forEach((entry, k) => {
-        if (!USER_ID.test(entry) && !groups.has(entry)) findings.push({ path: at(field, k), message: undefinedGroup(entry) });
+        if (!USER_ID.test(entry) && !groups.has(entry))
+          findings.push({ path: at(field, k), message: undefinedGroup(entry) });
       });
     }
     const owners = expand(resource.owners, groups);
     if (owners.length === 0) {
-      findings.push({ path: at('owners'), message: 'expands to no one: add members to the listed groups or list Slack user ids' });
+      findings.push({
+        path: at('owners'),
+        message: 'expands to no one: add members to the listed groups or list Slack user ids',
+      });
     } else if (resource.approvals_required > owners.length) {
       findings.push({
         path: at('approvals_required'),
@@ -166,12 +191,14 @@ function toResource(resource: ResourceFields, groups: Groups): ResourcePolicy {
 }
 
 function formatPath(path: readonly PathSegment[]): string {
-  return path.map((segment, i) => {
-    if (typeof segment === 'number') return `[${segment}]`;
-    const key = String(segment);
-    if (!/^[A-Za-z0-9_-]+$/.test(key)) return `[${JSON.stringify(key)}]`;
-    return i === 0 ? key : `.${key}`;
-  }).join('');
+  return path
+    .map((segment, i) => {
+      if (typeof segment === 'number') return `[${segment}]`;
+      const key = String(segment);
+      if (!/^[A-Za-z0-9_-]+$/.test(key)) return `[${JSON.stringify(key)}]`;
+      return i === 0 ? key : `.${key}`;
+    })
+    .join('');
 }
 
 /** The line of the deepest YAML node on `path` that exists: the key's line for mapping entries. */
@@ -182,7 +209,7 @@ function lineAt(doc: Document, lines: LineCounter, path: readonly PathSegment[])
     if (isMap(node)) {
       const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
       if (pair === undefined) break;
-      offset = isNode(pair.key) ? pair.key.range?.[0] ?? offset : offset;
+      offset = isNode(pair.key) ? (pair.key.range?.[0] ?? offset) : offset;
       node = pair.value;
     } else if (isSeq(node) && typeof segment === 'number') {
       node = node.items[segment];
@@ -219,11 +246,14 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new PolicyError(file, doc.errors.map((error) => ({
-      path: '',
-      line: lines.linePos(error.pos[0]).line,
-      message: `not valid YAML: ${error.message}`,
-    })));
+    throw new PolicyError(
+      file,
+      doc.errors.map((error) => ({
+        path: '',
+        line: lines.linePos(error.pos[0]).line,
+        message: `not valid YAML: ${error.message}`,
+      })),
+    );
   }
   let data: unknown;
   try {
@@ -247,13 +277,19 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
   });
   const groupsResult = GroupsSchema.default({}).safeParse(raw['groups']);
   const groups = groupsResult.success
-    ? new Map(Object.entries(groupsResult.data).map(([name, ids]) => [name, uniqueSorted(ids.map(asSlackUserId))] as const))
+    ? new Map(
+        Object.entries(groupsResult.data).map(([name, ids]) => [name, uniqueSorted(ids.map(asSlackUserId))] as const),
+      )
     : undefined;
   const mfaAdmins = top.success ? top.data.mfa_admins : [];
   findings.push(...crossCheck(resources, groups, mfaAdmins));
 
   if (!top.success || groups === undefined || findings.length > 0) {
-    const problems = findings.map(({ path, message }) => ({ path: formatPath(path), line: lineAt(doc, lines, path), message }));
+    const problems = findings.map(({ path, message }) => ({
+      path: formatPath(path),
+      line: lineAt(doc, lines, path),
+      message,
+    }));
     // Report in file order, like a compiler, so the operator can fix from the top down.
     problems.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
     throw new PolicyError(file, problems);

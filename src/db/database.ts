@@ -18,7 +18,9 @@ function parseInt8(text: string): number {
 
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === INT8_OID && format !== 'binary'
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 export interface DatabaseHandle {
@@ -70,7 +72,9 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   } catch (err) {
     await pool.end();
     await cluster?.stop();
-    throw new Error(`Cannot connect to PostgreSQL at ${describeDatabaseUrl(url)}: ${(err as Error).message}. Check DATABASE_URL, or unset it to use the embedded database.`);
+    throw new Error(
+      `Cannot connect to PostgreSQL at ${describeDatabaseUrl(url)}: ${(err as Error).message}. Check DATABASE_URL, or unset it to use the embedded database.`,
+    );
   }
   const db = createDb(pool);
   return {

@@ -74,7 +74,9 @@ export class EmbeddedCluster {
     const database = options.database ?? 'gatehouse';
     await fs.mkdir(dataDir, { recursive: true, mode: 0o755 });
     const owner = runAsOwner();
-    const binaries = options.binDir ? { initdb: path.join(options.binDir, 'initdb'), postgres: path.join(options.binDir, 'postgres') } : await resolveBinaries(owner);
+    const binaries = options.binDir
+      ? { initdb: path.join(options.binDir, 'initdb'), postgres: path.join(options.binDir, 'postgres') }
+      : await resolveBinaries(owner);
     const credentials = await loadOrCreateCredentials(dataDir);
 
     const running = await runningPort(pgDir);
@@ -181,7 +183,10 @@ async function resolveBinaries(owner: Owner | null): Promise<Binaries> {
   // The unprivileged user cannot reach node_modules (a checkout under /root, say):
   // run a copy of the binaries from a directory it can read.
   const nativeDir = path.dirname(path.dirname(found.postgres));
-  const copy = path.join(os.tmpdir(), `gatehouse-embedded-pg-${path.basename(path.dirname(nativeDir))}-${(await fs.stat(found.postgres)).size}`);
+  const copy = path.join(
+    os.tmpdir(),
+    `gatehouse-embedded-pg-${path.basename(path.dirname(nativeDir))}-${(await fs.stat(found.postgres)).size}`,
+  );
   const copied: Binaries = { initdb: path.join(copy, 'bin', 'initdb'), postgres: path.join(copy, 'bin', 'postgres') };
   if (!(await exists(copied.postgres))) {
     const staging = `${copy}.${process.pid}`;
@@ -190,7 +195,9 @@ async function resolveBinaries(owner: Owner | null): Promise<Binaries> {
     await fs.rename(staging, copy).catch(async () => fs.rm(staging, { recursive: true, force: true }));
   }
   if (!canRunAs(copied.postgres, owner)) {
-    throw new Error(`The "${RUN_AS_USER}" user cannot run the embedded PostgreSQL binaries at ${copied.postgres}. Set DATABASE_URL to use your own server.`);
+    throw new Error(
+      `The "${RUN_AS_USER}" user cannot run the embedded PostgreSQL binaries at ${copied.postgres}. Set DATABASE_URL to use your own server.`,
+    );
   }
   return copied;
 }
@@ -233,7 +240,13 @@ async function runningPort(pgDir: string): Promise<number | null> {
   return status === 'ready' ? port : null;
 }
 
-async function initialise(pgDir: string, binaries: Binaries, credentials: Credentials, owner: Owner | null, log: Logger): Promise<void> {
+async function initialise(
+  pgDir: string,
+  binaries: Binaries,
+  credentials: Credentials,
+  owner: Owner | null,
+  log: Logger,
+): Promise<void> {
   log.info({ pgDir }, 'creating the embedded PostgreSQL cluster (first start)');
   await fs.mkdir(pgDir, { recursive: true, mode: 0o700 });
   const pwfile = path.join(os.tmpdir(), `gatehouse-pw-${randomBytes(6).toString('hex')}`);
@@ -302,9 +315,17 @@ async function startServer(
   for (;;) {
     if (exitCode !== null) {
       const tail = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
-      throw new Error(`The embedded PostgreSQL exited during start-up (code ${exitCode}). Last lines of ${logFile}:\n${tail}`);
+      throw new Error(
+        `The embedded PostgreSQL exited during start-up (code ${exitCode}). Last lines of ${logFile}:\n${tail}`,
+      );
     }
-    const client = new pg.Client({ host: '127.0.0.1', port, user: credentials.user, password: credentials.password, database: 'postgres' });
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: credentials.user,
+      password: credentials.password,
+      database: 'postgres',
+    });
     try {
       await client.connect();
       await client.end();
@@ -314,7 +335,9 @@ async function startServer(
     }
     if (Date.now() > deadline) {
       child.kill('SIGQUIT');
-      throw new Error(`The embedded PostgreSQL did not accept connections within ${START_TIMEOUT_MS / 1000} s; see ${logFile}.`);
+      throw new Error(
+        `The embedded PostgreSQL did not accept connections within ${START_TIMEOUT_MS / 1000} s; see ${logFile}.`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -326,7 +349,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port')),
+      );
     });
   });
 }

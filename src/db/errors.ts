@@ -1,5 +1,14 @@
 /** Socket errors of a server that cannot be reached, or that went away mid-conversation. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 /**
  * SQLSTATEs of a server that is not there for us: class 08 (connection exceptions), shutting
@@ -8,7 +17,8 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '3D000']);
 
 /** What node-postgres and its pool say when a connection ends, or never comes. */
-const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|not queryable|Client was closed/i;
+const PG_CONNECTION_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|not queryable|Client was closed/i;
 
 /**
  * The error itself, and each error of an AggregateError (a connect to a name with several
@@ -17,7 +27,8 @@ const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when tryi
 function* own(err: unknown): Generator<{ code?: unknown; message?: unknown }> {
   if (typeof err !== 'object' || err === null) return;
   yield err as { code?: unknown; message?: unknown };
-  if (err instanceof AggregateError) for (const inner of err.errors) if (typeof inner === 'object' && inner !== null) yield inner;
+  if (err instanceof AggregateError)
+    for (const inner of err.errors) if (typeof inner === 'object' && inner !== null) yield inner;
 }
 
 /**

@@ -59,7 +59,14 @@ export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'expired', 'ca
 /** `pending` until enough owners approve, one denies, it expires or its requester withdraws it; only `pending` moves. */
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
-export const GRANT_STATUSES = ['provisioning', 'active', 'revoking', 'ended', 'provision_failed', 'revoke_failed'] as const;
+export const GRANT_STATUSES = [
+  'provisioning',
+  'active',
+  'revoking',
+  'ended',
+  'provision_failed',
+  'revoke_failed',
+] as const;
 /** `provisioning` → `active` → `revoking` → `ended`, with `provision_failed` / `revoke_failed` while retries go on. */
 export type GrantStatus = (typeof GRANT_STATUSES)[number];
 

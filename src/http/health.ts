@@ -25,7 +25,11 @@ export type BackgroundCheck = () => boolean;
 export function readyz(db: Db, log: Logger, background: BackgroundCheck = () => true): Handler {
   return (_req, res) => {
     void (async () => {
-      if (!background()) return reply(res, 503, { status: 'not ready', reason: 'background thread not running: sweeps and notifications wait until it is started again' });
+      if (!background())
+        return reply(res, 503, {
+          status: 'not ready',
+          reason: 'background thread not running: sweeps and notifications wait until it is started again',
+        });
       try {
         await sql`select 1`.execute(db);
         const pending = await pendingMigrations(db);
@@ -40,7 +44,11 @@ export function readyz(db: Db, log: Logger, background: BackgroundCheck = () => 
 }
 
 /** The same two endpoints as Bolt custom routes, when Bolt owns the port. */
-export function healthRoutes(db: Db, log: Logger, background?: BackgroundCheck): { path: string; method: string[]; handler: Handler }[] {
+export function healthRoutes(
+  db: Db,
+  log: Logger,
+  background?: BackgroundCheck,
+): { path: string; method: string[]; handler: Handler }[] {
   return [
     { path: '/healthz', method: ['GET'], handler: healthz },
     { path: '/readyz', method: ['GET'], handler: readyz(db, log, background) },

@@ -11,7 +11,9 @@ export function checkMfaSetup(loaded: LoadedPolicy, secretsKey: string | undefin
   const { policy, path } = loaded;
   const uses: string[] = [];
   policy.resources.forEach((resource, i) => {
-    const fields = [resource.requireMfa ? 'require_mfa' : null, resource.approverMfa ? 'approver_mfa' : null].filter((field) => field !== null);
+    const fields = [resource.requireMfa ? 'require_mfa' : null, resource.approverMfa ? 'approver_mfa' : null].filter(
+      (field) => field !== null,
+    );
     if (fields.length > 0) uses.push(`resources[${i}] (${resource.id}) sets ${fields.join(' and ')}`);
   });
   if (policy.mfaAdmins.length > 0) uses.push('mfa_admins is set');

@@ -42,7 +42,13 @@ export function normaliseCode(code: string): string | null {
 export async function matchCode(secret: string, code: string, now: Date, lastStep: number | null): Promise<CodeMatch> {
   const token = normaliseCode(code);
   if (token === null) return { valid: false, reason: 'malformed' };
-  const result = await verify({ secret, token, epoch: Math.floor(now.getTime() / 1000), epochTolerance: DRIFT_SECONDS, period: PERIOD_SECONDS });
+  const result = await verify({
+    secret,
+    token,
+    epoch: Math.floor(now.getTime() / 1000),
+    epochTolerance: DRIFT_SECONDS,
+    period: PERIOD_SECONDS,
+  });
   if (!result.valid) return { valid: false, reason: 'wrong' };
   // The result type also covers HOTP; a TOTP match always carries its time step.
   if (!('timeStep' in result)) throw new Error('otplib matched a TOTP code without a time step');

@@ -99,7 +99,10 @@ export class OutboxPump<M extends { kind: string }> {
     try {
       await merged.deliver(value);
     } catch (err) {
-      await this.postpone(ids, Math.max(1, ...rows.map((row) => row.attempts)), err, { notification: merged.kind, [merged.by]: value });
+      await this.postpone(ids, Math.max(1, ...rows.map((row) => row.attempts)), err, {
+        notification: merged.kind,
+        [merged.by]: value,
+      });
       return 0;
     }
     await markDelivered(this.db, ids);
@@ -110,7 +113,10 @@ export class OutboxPump<M extends { kind: string }> {
   private async postpone(ids: number[], attempts: number, err: unknown, about: Record<string, unknown>): Promise<void> {
     const delay = this.destination.retryDelayMs(err, attempts);
     const why = this.destination.describe(err);
-    this.options.log.warn({ err: why, ...about, attempt: attempts, retryInMs: delay }, 'notification not delivered; will retry');
+    this.options.log.warn(
+      { err: why, ...about, attempt: attempts, retryInMs: delay },
+      'notification not delivered; will retry',
+    );
     await postpone(this.db, ids, new Date(this.options.now().getTime() + delay), why);
   }
 }

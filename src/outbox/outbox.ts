@@ -33,7 +33,12 @@ export async function claimDue(db: Db, limit: number): Promise<OutboxRow[]> {
 }
 
 /** Claims every undelivered row of `kind` whose payload has `field` = `value`, due or not, and leases them. */
-export async function claimAllFor(db: Db, kind: string, field: string, value: string): Promise<{ id: number; attempts: number }[]> {
+export async function claimAllFor(
+  db: Db,
+  kind: string,
+  field: string,
+  value: string,
+): Promise<{ id: number; attempts: number }[]> {
   return db
     .updateTable('outbox')
     .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: LEASE }))
@@ -53,11 +58,19 @@ export async function claimAllFor(db: Db, kind: string, field: string, value: st
 
 export async function markDelivered(db: Db, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.updateTable('outbox').set({ done_at: sql<Date>`now()`, last_error: null }).where('id', 'in', ids).execute();
+  await db
+    .updateTable('outbox')
+    .set({ done_at: sql<Date>`now()`, last_error: null })
+    .where('id', 'in', ids)
+    .execute();
 }
 
 /** Rows that could not be delivered: tried again at `retryAt`, with why they failed. */
 export async function postpone(db: Db, ids: number[], retryAt: Date, error: string): Promise<void> {
   if (ids.length === 0) return;
-  await db.updateTable('outbox').set({ next_attempt_at: retryAt, last_error: error.slice(0, 500) }).where('id', 'in', ids).execute();
+  await db
+    .updateTable('outbox')
+    .set({ next_attempt_at: retryAt, last_error: error.slice(0, 500) })
+    .where('id', 'in', ids)
+    .execute();
 }

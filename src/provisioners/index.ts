@@ -5,7 +5,13 @@
  * it, grants build it, the sandbox's dry run describes it.
  */
 import type { Provisioner } from '../access/ports.ts';
-import { loadPolicyFileWith, parsePolicyWith, type LoadedPolicy, type Policy, type ProvisionerConfig } from '../config/policy.ts';
+import {
+  loadPolicyFileWith,
+  parsePolicyWith,
+  type LoadedPolicy,
+  type Policy,
+  type ProvisionerConfig,
+} from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import { SECRETS_KEY_HINT } from '../secrets/sealed.ts';
 import { ProvisionerSetupError, type OwnDatabase, type ProvisionerDeps, type ProvisionerKind } from './kind.ts';
@@ -22,7 +28,8 @@ export const PROVISIONER_KINDS: readonly ProvisionerKind[] = [noneKind, webhookK
 /** The kind of a `provisioner` block the policy read. */
 export function kindOf(config: ProvisionerConfig): ProvisionerKind {
   const kind = PROVISIONER_KINDS.find((candidate) => candidate.kind === config.kind);
-  if (!kind) throw new Error(`no provisioner of kind ${config.kind}: the policy was read with other kinds than the registry's`);
+  if (!kind)
+    throw new Error(`no provisioner of kind ${config.kind}: the policy was read with other kinds than the registry's`);
   return kind;
 }
 
@@ -37,7 +44,11 @@ export function loadPolicyFile(file: string): Promise<LoadedPolicy> {
 }
 
 /** The provisioner for a resource's `provisioner` block, with its secrets from the environment. */
-export function provisionerFor(config: ProvisionerConfig, env: NodeJS.ProcessEnv = process.env, deps: ProvisionerDeps = {}): Provisioner {
+export function provisionerFor(
+  config: ProvisionerConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  deps: ProvisionerDeps = {},
+): Provisioner {
   return kindOf(config).create(config, env, deps);
 }
 
@@ -45,7 +56,11 @@ export function provisionerFor(config: ProvisionerConfig, env: NodeJS.ProcessEnv
  * Checks every resource's provisioner once, at start-up, so a missing secret stops the
  * start with the resource and the field to fix instead of failing the first grant.
  */
-export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv = process.env, options: { slackConfigured?: boolean } = {}): void {
+export function checkProvisioners(
+  policy: LoadedPolicy,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { slackConfigured?: boolean } = {},
+): void {
   const problems: string[] = [];
   const { resources } = policy.policy;
   resources.forEach((resource, i) => {
@@ -56,7 +71,9 @@ export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv =
       else kind.create(config, env, {});
     } catch (err) {
       if (!(err instanceof ProvisionerSetupError)) throw err;
-      problems.push(`${policy.path} resources[${i}].provisioner.${err.field} (resource ${resource.id}): ${err.message}${err.fix ? `: ${err.fix}` : ''}.`);
+      problems.push(
+        `${policy.path} resources[${i}].provisioner.${err.field} (resource ${resource.id}): ${err.message}${err.fix ? `: ${err.fix}` : ''}.`,
+      );
     }
   });
   if (!env.GATEHOUSE_SECRETS_KEY) {
@@ -66,7 +83,8 @@ export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv =
       }
     }
   }
-  if (problems.length > 0) throw new ProvisionerSetupError(`The policy's provisioners cannot run here:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new ProvisionerSetupError(`The policy's provisioners cannot run here:\n  ${problems.join('\n  ')}`);
 }
 
 /**
@@ -75,7 +93,12 @@ export function checkProvisioners(policy: LoadedPolicy, env: NodeJS.ProcessEnv =
  * run; where a grant could give more than it should, a warning is logged. Only for real
  * provisioning.
  */
-export async function checkProvisionerTargets(policy: LoadedPolicy, log: Logger, own: OwnDatabase | null, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function checkProvisionerTargets(
+  policy: LoadedPolicy,
+  log: Logger,
+  own: OwnDatabase | null,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
   const problems: string[] = [];
   const failing = new Set<string>();
   for (const [i, resource] of policy.policy.resources.entries()) {
@@ -87,7 +110,11 @@ export async function checkProvisionerTargets(policy: LoadedPolicy, log: Logger,
       problems.push(`${policy.path} resources[${i}] (resource ${resource.id}, ${check.via}): ${problem}`);
       failing.add(kind.kind);
     }
-    for (const warning of check.warnings) log.warn({ resource: resource.id }, `${kind.kind} resource ${resource.id}: ${warning}`);
+    for (const warning of check.warnings)
+      log.warn({ resource: resource.id }, `${kind.kind} resource ${resource.id}: ${warning}`);
   }
-  if (problems.length > 0) throw new ProvisionerSetupError(`The policy's ${[...failing].join(' and ')} targets are not ready for Gatehouse:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new ProvisionerSetupError(
+      `The policy's ${[...failing].join(' and ')} targets are not ready for Gatehouse:\n  ${problems.join('\n  ')}`,
+    );
 }

@@ -63,7 +63,11 @@ export interface ProvisionerKind<C extends ProvisionerConfig = ProvisionerConfig
    * Start-up, when provisioning for real, after checkSetup: reaches the target and says what
    * is missing there. `via` names how it was reached (a variable); null when it was not.
    */
-  checkTarget?(config: C, env: NodeJS.ProcessEnv, own: OwnDatabase | null): Promise<(TargetCheck & { via: string }) | null>;
+  checkTarget?(
+    config: C,
+    env: NodeJS.ProcessEnv,
+    own: OwnDatabase | null,
+  ): Promise<(TargetCheck & { via: string }) | null>;
   /** Why it needs GATEHOUSE_SECRETS_KEY, when its grants make a secret for the holder. */
   readonly needsSecretsKey?: string;
   /** For the sandbox's dry run: what it would have done for `grant`, never a secret. */

@@ -5,7 +5,9 @@ import type { OwnDatabase, TargetCheck } from './kind.ts';
 /** Reads what identifies a database's cluster, or null where the function is not allowed. */
 export async function ownDatabaseOf(client: pg.Pool | pg.ClientBase): Promise<OwnDatabase | null> {
   try {
-    const { rows } = await client.query<{ id: string; name: string }>('select system_identifier::text as id, current_database() as name from pg_control_system()');
+    const { rows } = await client.query<{ id: string; name: string }>(
+      'select system_identifier::text as id, current_database() as name from pg_control_system()',
+    );
     return rows[0] ? { systemIdentifier: rows[0].id, name: rows[0].name } : null;
   } catch {
     return null;
@@ -32,22 +34,37 @@ interface AdminFacts {
  * `own` is Gatehouse's own database: when the target is on the same server and a granted
  * login could connect to it, the warning says so.
  */
-export async function checkPostgresTarget(targetUrl: string, roles: readonly string[], own?: OwnDatabase | null): Promise<TargetCheck> {
+export async function checkPostgresTarget(
+  targetUrl: string,
+  roles: readonly string[],
+  own?: OwnDatabase | null,
+): Promise<TargetCheck> {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const client = new pg.Client({ connectionString: targetUrl, application_name: 'gatehouse-provisioner-check', connectionTimeoutMillis: 10_000 });
+  const client = new pg.Client({
+    connectionString: targetUrl,
+    application_name: 'gatehouse-provisioner-check',
+    connectionTimeoutMillis: 10_000,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {
     const url = new URL(targetUrl);
-    return { problems: [`cannot connect to ${url.hostname}:${url.port || '5432'}${url.pathname} as ${decodeURIComponent(url.username) || 'the default user'}: ${(err as Error).message}`], warnings };
+    return {
+      problems: [
+        `cannot connect to ${url.hostname}:${url.port || '5432'}${url.pathname} as ${decodeURIComponent(url.username) || 'the default user'}: ${(err as Error).message}`,
+      ],
+      warnings,
+    };
   }
   try {
     const facts = await adminFacts(client);
     const admin = pg.escapeIdentifier(facts.admin);
     if (facts.superuser) {
-      warnings.push(`${facts.admin} is a superuser: grants work, but a role with CREATEROLE and ADMIN OPTION on ${roles.join(', ')} is enough (docs/provisioners.md, "Set up once").`);
+      warnings.push(
+        `${facts.admin} is a superuser: grants work, but a role with CREATEROLE and ADMIN OPTION on ${roles.join(', ')} is enough (docs/provisioners.md, "Set up once").`,
+      );
     } else if (!facts.createrole) {
       problems.push(`${facts.admin} may not create roles: run ALTER ROLE ${admin} CREATEROLE;`);
     }
@@ -65,7 +82,13 @@ export async function checkPostgresTarget(targetUrl: string, roles: readonly str
 }
 
 async function adminFacts(client: pg.Client): Promise<AdminFacts> {
-  const { rows } = await client.query<{ admin: string; database: string; version: number; superuser: boolean; createrole: boolean }>(
+  const { rows } = await client.query<{
+    admin: string;
+    database: string;
+    version: number;
+    superuser: boolean;
+    createrole: boolean;
+  }>(
     `select current_user as admin, current_database() as database, current_setting('server_version_num')::int as version,
             r.rolsuper as superuser, r.rolcreaterole as createrole
      from pg_roles r where r.rolname = current_user`,
@@ -79,12 +102,20 @@ async function roleProblems(client: pg.Client, facts: AdminFacts, role: string):
     [role],
   );
   const found = rows[0];
-  if (!found) return [`role ${role} does not exist in ${facts.database}'s cluster: create it, e.g. CREATE ROLE ${pg.escapeIdentifier(role)} NOLOGIN; then grant it what a grant should allow.`];
-  if (found.superuser) return [`role ${role} is a superuser: a grant must never make its holder one; name a role with only the privileges a grant should give.`];
+  if (!found)
+    return [
+      `role ${role} does not exist in ${facts.database}'s cluster: create it, e.g. CREATE ROLE ${pg.escapeIdentifier(role)} NOLOGIN; then grant it what a grant should allow.`,
+    ];
+  if (found.superuser)
+    return [
+      `role ${role} is a superuser: a grant must never make its holder one; name a role with only the privileges a grant should give.`,
+    ];
   if (facts.superuser) return [];
   // Up to 15, CREATEROLE alone may grant any role that is not a superuser; from 16 it takes ADMIN OPTION.
   if (facts.version >= 160000 && !found.admin_option) {
-    return [`${facts.admin} cannot give or take ${role} (PostgreSQL 16 and newer need ADMIN OPTION): run GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(facts.admin)} WITH ADMIN OPTION;`];
+    return [
+      `${facts.admin} cannot give or take ${role} (PostgreSQL 16 and newer need ADMIN OPTION): run GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(facts.admin)} WITH ADMIN OPTION;`,
+    ];
   }
   return [];
 }
@@ -99,7 +130,9 @@ async function rehearse(client: pg.Client, roles: readonly string[]): Promise<st
   let doing = 'creating a login role';
   try {
     await client.query('begin');
-    await client.query(`create role ${id} with login nosuperuser nocreatedb nocreaterole noreplication nobypassrls valid until 'infinity'`);
+    await client.query(
+      `create role ${id} with login nosuperuser nocreatedb nocreaterole noreplication nobypassrls valid until 'infinity'`,
+    );
     for (const role of roles) {
       doing = `giving it ${role}`;
       await client.query(`grant ${pg.escapeIdentifier(role)} to ${id}`);
@@ -109,10 +142,17 @@ async function rehearse(client: pg.Client, roles: readonly string[]): Promise<st
       await client.query(`revoke ${pg.escapeIdentifier(role)} from ${id}`);
     }
     doing = 'taking the privileges of the login role, which ending its sessions needs';
-    const { rows } = await client.query<{ usage: boolean }>(`select pg_has_role(current_user, $1, 'USAGE') as usage`, [probe]);
+    const { rows } = await client.query<{ usage: boolean }>(`select pg_has_role(current_user, $1, 'USAGE') as usage`, [
+      probe,
+    ]);
     if (!rows[0]?.usage) await client.query(`grant ${id} to current_user`);
-    const after = await client.query<{ usage: boolean }>(`select pg_has_role(current_user, $1, 'USAGE') as usage`, [probe]);
-    if (!after.rows[0]?.usage) throw new Error('membership was granted but gives no privileges (is the admin NOINHERIT?): give it INHERIT, or GRANT pg_signal_backend to it');
+    const after = await client.query<{ usage: boolean }>(`select pg_has_role(current_user, $1, 'USAGE') as usage`, [
+      probe,
+    ]);
+    if (!after.rows[0]?.usage)
+      throw new Error(
+        'membership was granted but gives no privileges (is the admin NOINHERIT?): give it INHERIT, or GRANT pg_signal_backend to it',
+      );
     doing = 'dropping the login role';
     await client.query(`drop role ${id}`);
     return null;
@@ -144,7 +184,9 @@ async function reachWarnings(client: pg.Client, facts: AdminFacts, ownDatabase?:
     );
   }
   if (rows.some((row) => row.datname === facts.database && row.temp)) {
-    warnings.push(`a granted login can create temporary tables in ${facts.database}: run REVOKE TEMPORARY ON DATABASE ${pg.escapeIdentifier(facts.database)} FROM PUBLIC; if it should not.`);
+    warnings.push(
+      `a granted login can create temporary tables in ${facts.database}: run REVOKE TEMPORARY ON DATABASE ${pg.escapeIdentifier(facts.database)} FROM PUBLIC; if it should not.`,
+    );
   }
   return warnings;
 }

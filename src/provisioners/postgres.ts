@@ -91,7 +91,12 @@ async function accessLeft(client: pg.ClientBase, role: string): Promise<AccessLe
     [role],
   );
   const row = rows[0]!;
-  return { role_exists: row.can_login !== null, can_login: row.can_login === true, memberships: row.memberships ?? [], sessions: row.sessions };
+  return {
+    role_exists: row.can_login !== null,
+    can_login: row.can_login === true,
+    memberships: row.memberships ?? [],
+    sessions: row.sessions,
+  };
 }
 
 /**
@@ -115,7 +120,8 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
         // Nothing but a login: no attribute a default might one day give it.
         const options = `login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password ${pg.escapeLiteral(password)} valid until ${pg.escapeLiteral(grant.endsAt.toISOString())}`;
         await client.query(`${exists ? 'alter' : 'create'} role ${pg.escapeIdentifier(role)} with ${options}`);
-        for (const member of config.roles) await client.query(`grant ${pg.escapeIdentifier(member)} to ${pg.escapeIdentifier(role)}`);
+        for (const member of config.roles)
+          await client.query(`grant ${pg.escapeIdentifier(member)} to ${pg.escapeIdentifier(role)}`);
         await client.query('commit');
       } catch (err) {
         await client.query('rollback').catch(() => undefined);
@@ -133,7 +139,11 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
       return {
         secret: { ...credentials },
         // For the audit log: which role, and a fingerprint to match a credential against, never the password.
-        record: { role, roles: config.roles, credential_sha256: createHash('sha256').update(password).digest('hex').slice(0, 16) },
+        record: {
+          role,
+          roles: config.roles,
+          credential_sha256: createHash('sha256').update(password).digest('hex').slice(0, 16),
+        },
       };
     },
 
@@ -187,15 +197,22 @@ async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeO
   let dropError: string | null = null;
   if (before.role_exists) {
     for (const member of before.memberships) {
-      await step(`removing its membership of ${member}`, () => client.query(`revoke ${pg.escapeIdentifier(member)} from ${id}`));
+      await step(`removing its membership of ${member}`, () =>
+        client.query(`revoke ${pg.escapeIdentifier(member)} from ${id}`),
+      );
     }
     await step('stopping its logins', () => client.query(`alter role ${id} with nologin password null`));
     await step('ending its sessions', async () => {
       // Signalling another role's sessions takes that role's privileges (PostgreSQL 16 and
       // newer no longer give them to the role that created it): take membership of it,
       // which CREATEROLE allows, rather than pg_signal_backend over every session.
-      await client.query(`do $$ begin if not pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') then execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user); end if; end $$`);
-      const { rows } = await client.query<{ ended: boolean }>('select pg_terminate_backend(pid, $2) as ended from pg_stat_activity where usename = $1', [role, SESSION_EXIT_WAIT_MS]);
+      await client.query(
+        `do $$ begin if not pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') then execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user); end if; end $$`,
+      );
+      const { rows } = await client.query<{ ended: boolean }>(
+        'select pg_terminate_backend(pid, $2) as ended from pg_stat_activity where usename = $1',
+        [role, SESSION_EXIT_WAIT_MS],
+      );
       sessionsEnded = rows.filter((row) => row.ended).length;
     });
     try {
@@ -209,7 +226,10 @@ async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeO
   }
   const after = await accessLeft(client, role);
   if (!accessIsGone(after)) failed.push(`access still in place: ${describeAccessLeft(role, after)}`);
-  if (failed.length > 0) throw new Error(`revoking ${role} did not finish: ${[...failed, ...(dropError ? [`dropping the role: ${dropError}`] : [])].join('; ')}`);
+  if (failed.length > 0)
+    throw new Error(
+      `revoking ${role} did not finish: ${[...failed, ...(dropError ? [`dropping the role: ${dropError}`] : [])].join('; ')}`,
+    );
   return {
     record: {
       role,
@@ -223,13 +243,19 @@ async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeO
   };
 }
 
-const schema = strict({
-  kind: z.literal('postgres'),
-  connection_env: envName,
-  roles: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/), {
-    error: explain('a list of role names', 'list the roles a grant joins, like [readonly]'),
-  }).min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
-}, 'a postgres provisioner', 'kind postgres takes connection_env and roles').transform((fields): PostgresProvisionerConfig => ({
+const schema = strict(
+  {
+    kind: z.literal('postgres'),
+    connection_env: envName,
+    roles: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/), {
+        error: explain('a list of role names', 'list the roles a grant joins, like [readonly]'),
+      })
+      .min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
+  },
+  'a postgres provisioner',
+  'kind postgres takes connection_env and roles',
+).transform((fields): PostgresProvisionerConfig => ({
   kind: 'postgres',
   connectionEnv: fields.connection_env,
   roles: fields.roles,
@@ -240,7 +266,12 @@ export const postgresKind: ProvisionerKind<PostgresProvisionerConfig> = {
   schema,
   create(config, env) {
     const url = env[config.connectionEnv];
-    if (!url) throw new ProvisionerSetupError(`${config.connectionEnv} is not set`, 'connection_env', 'set it to a connection string for the target database, as a role that may create roles');
+    if (!url)
+      throw new ProvisionerSetupError(
+        `${config.connectionEnv} is not set`,
+        'connection_env',
+        'set it to a connection string for the target database, as a role that may create roles',
+      );
     return postgresProvisioner(config, url);
   },
   needsSecretsKey: 'postgres grants send the holder a password, which waits sealed with this key until it is sent',
@@ -250,5 +281,10 @@ export const postgresKind: ProvisionerKind<PostgresProvisionerConfig> = {
     if (!url) return null; // checkSetup has said so
     return { ...(await checkPostgresTarget(url, config.roles, own)), via: config.connectionEnv };
   },
-  wouldDo: (config, grant) => ({ kind: 'postgres', connection_env: config.connectionEnv, role: roleNameFor(grant.id), roles: config.roles }),
+  wouldDo: (config, grant) => ({
+    kind: 'postgres',
+    connection_env: config.connectionEnv,
+    role: roleNameFor(grant.id),
+    roles: config.roles,
+  }),
 };

@@ -46,7 +46,9 @@ export function usergroupProvisioner(config: UsergroupProvisionerConfig, slack: 
         if (!users.includes(grant.userId)) return;
         const rest = users.filter((user) => user !== grant.userId);
         if (rest.length === 0) {
-          throw new Error(`${grant.userId} is the last member of user group ${usergroup}, and Slack does not allow an empty group: add a permanent member (an owner) to it`);
+          throw new Error(
+            `${grant.userId} is the last member of user group ${usergroup}, and Slack does not allow an empty group: add a permanent member (an owner) to it`,
+          );
         }
         await write(rest);
       });
@@ -54,10 +56,18 @@ export function usergroupProvisioner(config: UsergroupProvisionerConfig, slack: 
   };
 }
 
-const schema = strict({
-  kind: z.literal('slack_usergroup'),
-  usergroup: matching(/^S[A-Z0-9]{2,}$/, 'a Slack user group id', 'use the group\'s id (S…, like S0123ABCDEF), not its @handle'),
-}, 'a slack_usergroup provisioner', 'kind slack_usergroup takes usergroup');
+const schema = strict(
+  {
+    kind: z.literal('slack_usergroup'),
+    usergroup: matching(
+      /^S[A-Z0-9]{2,}$/,
+      'a Slack user group id',
+      "use the group's id (S…, like S0123ABCDEF), not its @handle",
+    ),
+  },
+  'a slack_usergroup provisioner',
+  'kind slack_usergroup takes usergroup',
+);
 
 export const usergroupKind: ProvisionerKind<UsergroupProvisionerConfig> = {
   kind: 'slack_usergroup',
@@ -69,7 +79,11 @@ export const usergroupKind: ProvisionerKind<UsergroupProvisionerConfig> = {
   /** It needs the Slack app, which start-up knows of before there is a client to build it with. */
   checkSetup(_config, _env, { slackConfigured }) {
     if (!slackConfigured) {
-      throw new ProvisionerSetupError('slack_usergroup changes a user group through the Slack app, which is not configured', 'kind', 'set SLACK_BOT_TOKEN, or use another kind');
+      throw new ProvisionerSetupError(
+        'slack_usergroup changes a user group through the Slack app, which is not configured',
+        'kind',
+        'set SLACK_BOT_TOKEN, or use another kind',
+      );
     }
   },
   shared: true,

@@ -74,12 +74,17 @@ export function webhookProvisioner(config: WebhookProvisionerConfig, secret: str
       });
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      const why = e.name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+      const why =
+        e.name === 'TimeoutError'
+          ? `no answer within ${config.timeoutMs} ms`
+          : (e.cause?.code ?? e.cause?.message ?? e.message);
       throw new Error(`webhook ${describeUrl(config.url)} ${type}: ${why}`);
     }
     const text = await response.text().catch(() => '');
     if (response.status < 200 || response.status > 299) {
-      throw new Error(`webhook ${describeUrl(config.url)} answered ${response.status} to ${type}${text ? `: ${text.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`);
+      throw new Error(
+        `webhook ${describeUrl(config.url)} answered ${response.status} to ${type}${text ? `: ${text.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`,
+      );
     }
   };
   return {
@@ -94,19 +99,32 @@ export function describeUrl(url: string): string {
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }
 
-const schema = strict({
-  kind: z.literal('webhook'),
-  url: z.string({ error: explain('a URL', 'give the receiver\'s address, like https://hooks.example.com/gatehouse') })
-    .refine((text) => {
-      try {
-        return ['http:', 'https:'].includes(new URL(text).protocol);
-      } catch {
-        return false;
-      }
-    }, { error: 'is not an http(s) URL: give the receiver\'s address, like https://hooks.example.com/gatehouse' }),
-  secret_env: envName,
-  timeout_seconds: z.number({ error: explain('a number of seconds', 'use a whole number from 1 to 120, like 10') }).int().min(1).max(120).optional(),
-}, 'a webhook provisioner', 'kind webhook takes url, secret_env and optionally timeout_seconds').transform((fields): WebhookProvisionerConfig => ({
+const schema = strict(
+  {
+    kind: z.literal('webhook'),
+    url: z
+      .string({ error: explain('a URL', "give the receiver's address, like https://hooks.example.com/gatehouse") })
+      .refine(
+        (text) => {
+          try {
+            return ['http:', 'https:'].includes(new URL(text).protocol);
+          } catch {
+            return false;
+          }
+        },
+        { error: "is not an http(s) URL: give the receiver's address, like https://hooks.example.com/gatehouse" },
+      ),
+    secret_env: envName,
+    timeout_seconds: z
+      .number({ error: explain('a number of seconds', 'use a whole number from 1 to 120, like 10') })
+      .int()
+      .min(1)
+      .max(120)
+      .optional(),
+  },
+  'a webhook provisioner',
+  'kind webhook takes url, secret_env and optionally timeout_seconds',
+).transform((fields): WebhookProvisionerConfig => ({
   kind: 'webhook',
   url: fields.url,
   secretEnv: fields.secret_env,
@@ -118,7 +136,12 @@ export const webhookKind: ProvisionerKind<WebhookProvisionerConfig> = {
   schema,
   create(config, env) {
     const secret = env[config.secretEnv];
-    if (!secret) throw new ProvisionerSetupError(`${config.secretEnv} is not set`, 'secret_env', 'set it to the secret the receiver checks signatures with');
+    if (!secret)
+      throw new ProvisionerSetupError(
+        `${config.secretEnv} is not set`,
+        'secret_env',
+        'set it to the secret the receiver checks signatures with',
+      );
     return webhookProvisioner(config, secret);
   },
   wouldDo: (config) => ({ kind: 'webhook', url: describeUrl(config.url) }),

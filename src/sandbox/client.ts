@@ -24,7 +24,8 @@ export interface CommandHint {
 }
 
 /** Slack's words when an app does not answer an interaction in time or answers with an error. */
-const dispatchFailed = (what: string, status: number) => `${what} failed with the error "dispatch_failed" (the app answered HTTP ${status}).`;
+const dispatchFailed = (what: string, status: number) =>
+  `${what} failed with the error "dispatch_failed" (the app answered HTTP ${status}).`;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -47,7 +48,9 @@ export class SandboxClient {
     const text = line.trim().slice(name.length).trim();
     if (!this.commands.some((c) => c.command === name)) {
       const known = this.commands.map((c) => c.command).join(', ');
-      this.fake.ackEphemeral(channel, userId, { text: `${name || line} is not a valid command. This app has ${known}.` });
+      this.fake.ackEphemeral(channel, userId, {
+        text: `${name || line} is not a valid command. This app has ${known}.`,
+      });
       return;
     }
     const reply = await this.driver.command(userId, name, text, { channelId: channel });
@@ -59,7 +62,8 @@ export class SandboxClient {
   }
 
   async click(click: Click): Promise<void> {
-    const surface = 'message' in click.surface ? { message: click.surface.message } : { view: { id: click.surface.viewId } };
+    const surface =
+      'message' in click.surface ? { message: click.surface.message } : { view: { id: click.surface.viewId } };
     const reply = await this.driver.clickButton({
       userId: click.userId,
       actionId: click.actionId,
@@ -70,7 +74,10 @@ export class SandboxClient {
     });
     if (reply.status === 200) return;
     // Under a message Slack says so in the channel; on a modal or Home tab the page does.
-    if ('message' in click.surface) this.fake.ackEphemeral(click.surface.message.channel, click.userId, { text: dispatchFailed('That button', reply.status) });
+    if ('message' in click.surface)
+      this.fake.ackEphemeral(click.surface.message.channel, click.userId, {
+        text: dispatchFailed('That button', reply.status),
+      });
     else throw new Error(dispatchFailed('The click', reply.status));
   }
 
@@ -80,7 +87,10 @@ export class SandboxClient {
     if (reply.status !== 200) throw new Error(dispatchFailed('The form', reply.status));
     const body = isRecord(reply.body) ? reply.body : {};
     if (body.response_action === 'errors' && isRecord(body.errors)) {
-      return { closed: false, errors: Object.fromEntries(Object.entries(body.errors).map(([block, message]) => [block, String(message)])) };
+      return {
+        closed: false,
+        errors: Object.fromEntries(Object.entries(body.errors).map(([block, message]) => [block, String(message)])),
+      };
     }
     if (body.response_action === 'update' || body.response_action === 'push') {
       const answer = this.fake.answerSubmission(userId, viewId, body);

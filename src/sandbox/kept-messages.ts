@@ -58,6 +58,8 @@ async function readKept(file: string): Promise<SlackMessage[]> {
     return Array.isArray(value) ? (value as SlackMessage[]) : [];
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new Error(`The sandbox's kept channels in ${file} cannot be read (${(err as Error).message}): delete the file to start the channels afresh.`);
+    throw new Error(
+      `The sandbox's kept channels in ${file} cannot be read (${(err as Error).message}): delete the file to start the channels afresh.`,
+    );
   }
 }

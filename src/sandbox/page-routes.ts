@@ -14,7 +14,12 @@ import type { SandboxWorkspace } from './workspace.ts';
 
 const LIVE_PATH = '/sandbox/live';
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
-const TYPES: Record<string, string> = { '.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript', '.png': 'image/png' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.css': 'text/css',
+  '.js': 'text/javascript',
+  '.png': 'image/png',
+};
 
 /** A message as the page draws it: posted ones and this person's ephemerals, in order. */
 interface ShownMessage {
@@ -55,7 +60,13 @@ function userField(body: Record<string, unknown>): string {
 function surfaceField(body: Record<string, unknown>): Surface {
   const { surface } = body;
   if (isObject(surface) && isObject(surface.message)) {
-    return { message: { channel: field(surface.message, 'channel'), ts: field(surface.message, 'ts'), ephemeral: surface.message.ephemeral === true } };
+    return {
+      message: {
+        channel: field(surface.message, 'channel'),
+        ts: field(surface.message, 'ts'),
+        ephemeral: surface.message.ephemeral === true,
+      },
+    };
   }
   if (isObject(surface) && typeof surface.viewId === 'string') return { viewId: surface.viewId };
   throw new BadRequest('surface must be {message: {channel, ts}} or {viewId}');
@@ -83,10 +94,16 @@ function fromThePage(request: IncomingMessage, port: number): boolean {
  * The sandbox's web page on the stand-in's port: the page itself, the workspace as one
  * person sees it (JSON), live updates (a WebSocket), and what the person does.
  */
-export function mountPage({ fake, client, workspace, commands, provisioning, log }: PageSettings): { close(): Promise<void> } {
+export function mountPage({ fake, client, workspace, commands, provisioning, log }: PageSettings): {
+  close(): Promise<void>;
+} {
   const port = Number(new URL(fake.origin).port);
   const mount = (prefix: string, handler: RouteHandler) =>
-    fake.mount(prefix, (request, response, url, body) => (fromThePage(request, port) ? handler(request, response, url, body) : sendJson(response, 403, { error: 'forbidden' })));
+    fake.mount(prefix, (request, response, url, body) =>
+      fromThePage(request, port)
+        ? handler(request, response, url, body)
+        : sendJson(response, 403, { error: 'forbidden' }),
+    );
 
   const shownIn = (channel: string, userId: string): ShownMessage[] => {
     const posted = fake.messagesIn(channel).map((m) => ({
@@ -101,13 +118,22 @@ export function mountPage({ fake, client, workspace, commands, provisioning, log
     const ephemeral = fake
       .ephemerals(userId)
       .filter((e) => e.channel === channel)
-      .map((e) => ({ ts: e.message_ts, user: BOT_USER_ID, text: e.text, ...(e.blocks ? { blocks: e.blocks } : {}), ephemeral: true, edited: false }));
+      .map((e) => ({
+        ts: e.message_ts,
+        user: BOT_USER_ID,
+        text: e.text,
+        ...(e.blocks ? { blocks: e.blocks } : {}),
+        ephemeral: true,
+        edited: false,
+      }));
     // Every ts has 10 digits, a dot and 6: as text they sort as they were issued.
     return [...posted, ...ephemeral].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   };
 
   const state = (userId: string) => ({
-    channels: Object.fromEntries([...workspace.channels.map((c) => c.id), dmChannelOf(userId)].map((id) => [id, shownIn(id, userId)])),
+    channels: Object.fromEntries(
+      [...workspace.channels.map((c) => c.id), dmChannelOf(userId)].map((id) => [id, shownIn(id, userId)]),
+    ),
     home: fake.homeOf(userId) ?? null,
     modals: fake.openModals(userId),
   });
@@ -133,10 +159,15 @@ export function mountPage({ fake, client, workspace, commands, provisioning, log
   mount('/sandbox/files', (_request, response, url) => {
     const file = fake.file(path.basename(url.pathname));
     if (!file?.bytes || file.deleted) return sendJson(response, 404, { error: 'file_not_found' });
-    response.writeHead(200, { 'content-type': TYPES[path.extname(file.name)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    response.writeHead(200, {
+      'content-type': TYPES[path.extname(file.name)] ?? 'application/octet-stream',
+      'cache-control': 'no-store',
+    });
     response.end(file.bytes);
   });
-  mount('/sandbox/workspace', (_request, response) => sendJson(response, 200, { ...workspace, commands, provisioning, bot: fake.user(BOT_USER_ID) }));
+  mount('/sandbox/workspace', (_request, response) =>
+    sendJson(response, 200, { ...workspace, commands, provisioning, bot: fake.user(BOT_USER_ID) }),
+  );
   mount('/sandbox/state', (_request, response, url) => {
     const userId = url.searchParams.get('user') ?? '';
     if (!isUserId(userId)) return sendJson(response, 400, { error: 'pass ?user=<a Slack user id>' });
@@ -171,7 +202,8 @@ export function mountPage({ fake, client, workspace, commands, provisioning, log
       const result = await action(body);
       sendJson(response, 200, { ok: true, ...(isObject(result) ? result : {}) });
     } catch (err) {
-      if (err instanceof BadRequest || err instanceof SyntaxError) return sendJson(response, 400, { ok: false, error: err.message });
+      if (err instanceof BadRequest || err instanceof SyntaxError)
+        return sendJson(response, 400, { ok: false, error: err.message });
       log.warn({ err }, 'sandbox: the app did not take what the page sent');
       sendJson(response, 502, { ok: false, error: (err as Error).message });
     }
@@ -187,7 +219,10 @@ export function mountPage({ fake, client, workspace, commands, provisioning, log
 async function sendFile(response: ServerResponse, name: string): Promise<void> {
   try {
     const body = await fs.readFile(path.join(PAGE_DIR, name));
-    response.writeHead(200, { 'content-type': `${TYPES[path.extname(name)] ?? 'application/octet-stream'}; charset=utf-8`, 'cache-control': 'no-store' });
+    response.writeHead(200, {
+      'content-type': `${TYPES[path.extname(name)] ?? 'application/octet-stream'}; charset=utf-8`,
+      'cache-control': 'no-store',
+    });
     response.end(body);
   } catch {
     sendJson(response, 404, { error: 'not_found' });

@@ -15,7 +15,10 @@ function provisioned(policy: Policy): string[] {
 export function provisioningNotice(policy: Policy, mode: ProvisioningMode): ProvisioningNotice {
   const resources = provisioned(policy);
   if (mode === 'real') {
-    const which = resources.length > 0 ? `Approved grants of ${resources.join(', ')} make real access in the systems the policy names` : 'Every resource here is kind: none, so grants are records only; another policy would provision for real';
+    const which =
+      resources.length > 0
+        ? `Approved grants of ${resources.join(', ')} make real access in the systems the policy names`
+        : 'Every resource here is kind: none, so grants are records only; another policy would provision for real';
     return {
       mode,
       text: `Provisioning is REAL (GATEHOUSE_SANDBOX_PROVISION=real). ${which}, and anyone who can open this page can approve as any owner.`,

@@ -16,7 +16,10 @@ import { provisioningNotice } from './provisioning-notice.ts';
 import { SlackDriver } from './fake-slack/driver.ts';
 import { sandboxWorkspace, type SandboxWorkspace } from './workspace.ts';
 
-export const DEMO_POLICY_FILE = path.relative(process.cwd(), fileURLToPath(new URL('./demo-policy.yml', import.meta.url)));
+export const DEMO_POLICY_FILE = path.relative(
+  process.cwd(),
+  fileURLToPath(new URL('./demo-policy.yml', import.meta.url)),
+);
 const MANIFEST_FILE = fileURLToPath(new URL('../../manifest.yml', import.meta.url));
 
 /** The bot token the app is given: the stand-in accepts any xoxb- token, and this one says what it is. */
@@ -98,9 +101,20 @@ export async function startSandbox(config: Config, log: Logger): Promise<Sandbox
     if (provisioning.mode === 'real') log.warn({ provisioning: provisioning.mode }, provisioning.text);
     else log.info({ provisioning: provisioning.mode }, provisioning.text);
     fake.setUser(BOT_USER_ID, { name: 'gatehouse', real_name: 'Gatehouse' });
-    for (const person of workspace.people) fake.setUser(person.id, { real_name: person.name, name: person.name.split(/[\s,]/)[0]?.toLowerCase() ?? person.id });
+    for (const person of workspace.people)
+      fake.setUser(person.id, {
+        real_name: person.name,
+        name: person.name.split(/[\s,]/)[0]?.toLowerCase() ?? person.id,
+      });
     const driver = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret, fake });
-    const page = mountPage({ fake, client: new SandboxClient(fake, driver, commands), workspace, commands, provisioning, log: log.child({ component: 'sandbox' }) });
+    const page = mountPage({
+      fake,
+      client: new SandboxClient(fake, driver, commands),
+      workspace,
+      commands,
+      provisioning,
+      log: log.child({ component: 'sandbox' }),
+    });
     const keptMessages = kept;
     return {
       gatehouse,
@@ -142,7 +156,9 @@ async function startStandIn(config: Config): Promise<FakeSlack> {
     return await FakeSlack.start({ port: config.sandboxPort });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`GATEHOUSE_SANDBOX_PORT ${config.sandboxPort} is already in use: set GATEHOUSE_SANDBOX_PORT to a free port (0 picks one).`);
+      throw new Error(
+        `GATEHOUSE_SANDBOX_PORT ${config.sandboxPort} is already in use: set GATEHOUSE_SANDBOX_PORT to a free port (0 picks one).`,
+      );
     }
     throw err;
   }
@@ -155,7 +171,9 @@ async function sandboxPolicyFile(config: Config, log: Logger): Promise<string> {
     await fs.access(config.policyFile);
     return config.policyFile;
   } catch {
-    log.info(`No ${config.policyFile}: the sandbox runs on its demo policy (${DEMO_POLICY_FILE}): three resources, two contractors, two database owners and an auditor.`);
+    log.info(
+      `No ${config.policyFile}: the sandbox runs on its demo policy (${DEMO_POLICY_FILE}): three resources, two contractors, two database owners and an auditor.`,
+    );
     return DEMO_POLICY_FILE;
   }
 }
@@ -167,5 +185,9 @@ interface Manifest {
 /** The slash commands the app declares, with their usage hints, for the composer. */
 async function manifestCommands(): Promise<CommandHint[]> {
   const manifest = parse(await fs.readFile(MANIFEST_FILE, 'utf8')) as Manifest;
-  return (manifest.features?.slash_commands ?? []).map((c) => ({ command: c.command, description: c.description, ...(c.usage_hint ? { usageHint: c.usage_hint } : {}) }));
+  return (manifest.features?.slash_commands ?? []).map((c) => ({
+    command: c.command,
+    description: c.description,
+    ...(c.usage_hint ? { usageHint: c.usage_hint } : {}),
+  }));
 }

@@ -50,11 +50,17 @@ export function sandboxWorkspace(policy: Policy, policyText: string): SandboxWor
   }
   const people = [...roles].map(([id, list]) => ({ id, name: names.get(id) ?? id, roles: list }));
 
-  const channels: SandboxChannel[] = [{ id: policy.auditChannel, name: 'audit', purpose: 'Every audit event, in order' }];
+  const channels: SandboxChannel[] = [
+    { id: policy.auditChannel, name: 'audit', purpose: 'Every audit event, in order' },
+  ];
   for (const resource of policy.resources) {
     const id = resource.approvalChannel;
     if (id && !channels.some((c) => c.id === id)) {
-      channels.push({ id, name: `approvals-${resource.id}`.slice(0, 80), purpose: `Approval cards for ${resource.name}` });
+      channels.push({
+        id,
+        name: `approvals-${resource.id}`.slice(0, 80),
+        purpose: `Approval cards for ${resource.name}`,
+      });
     }
   }
   return { people, channels };

@@ -112,13 +112,19 @@ export class ExpiryTimer {
 
   /** LISTENs on a connection of its own; if the server drops it, or it cannot connect, it tries again. */
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'gatehouse-expiry-timer' });
+    const client = new pg.Client({
+      connectionString: this.options.databaseUrl,
+      application_name: 'gatehouse-expiry-timer',
+    });
     const lost = (err?: Error) => {
       if (this.listener !== client) return;
       this.listener = null;
       client.end().catch(() => undefined);
       if (this.stopped) return;
-      this.options.log.warn({ err }, 'the expiry timer has no database connection to listen on; it tries again, and the sweep ends grants meanwhile');
+      this.options.log.warn(
+        { err },
+        'the expiry timer has no database connection to listen on; it tries again, and the sweep ends grants meanwhile',
+      );
       this.reconnect = setTimeout(() => {
         this.reconnect = null;
         // Look again once listening: a change may have come while it was not.

@@ -15,7 +15,8 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     // Drift is rare and each check asks every target: once a minute is enough.
     { name: 'reconcile-grants', pattern: '30 * * * * *', run: () => access.reconcileGrants() },
   ];
-  if (config.expiryWarningMs > 0) jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
+  if (config.expiryWarningMs > 0)
+    jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
   return jobs;
 }
 
@@ -26,7 +27,10 @@ export function maintenanceJobs(db: Db): Job[] {
       name: 'purge-delivered-outbox',
       pattern: '0 17 * * * *',
       run: async () => {
-        const result = await db.deleteFrom('outbox').where('done_at', '<', sql<Date>`now() - interval '7 days'`).executeTakeFirst();
+        const result = await db
+          .deleteFrom('outbox')
+          .where('done_at', '<', sql<Date>`now() - interval '7 days'`)
+          .executeTakeFirst();
         return Number(result.numDeletedRows);
       },
     },

@@ -39,7 +39,8 @@ export class Scheduler {
   async runOnce(job: Job): Promise<void> {
     const run = job.run().then(
       (result) => {
-        if (typeof result === 'number' && result > 0) this.log.debug({ job: job.name, count: result }, 'sweep did work');
+        if (typeof result === 'number' && result > 0)
+          this.log.debug({ job: job.name, count: result }, 'sweep did work');
       },
       (err: unknown) => this.log.error({ err, job: job.name }, 'sweep failed; it runs again at its next tick'),
     );

@@ -22,7 +22,8 @@ export class SecretBox {
     if (value === undefined || value.trim() === '') return null;
     const text = value.trim();
     const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
-    if (key.length !== 32) throw new SecretsKeyError(`${name} must be 32 bytes, as 64 hex digits or base64: ${SECRETS_KEY_HINT}.`);
+    if (key.length !== 32)
+      throw new SecretsKeyError(`${name} must be 32 bytes, as 64 hex digits or base64: ${SECRETS_KEY_HINT}.`);
     return new SecretBox(key);
   }
 

@@ -49,6 +49,8 @@ export async function checkSlackToken(client: WebClient, apiUrl: string | undefi
         `Slack refused SLACK_BOT_TOKEN (${describeSlackError(err)}): copy the Bot User OAuth Token again from the app's OAuth & Permissions page, and reinstall the app if it was revoked.`,
       );
     }
-    throw new Error(`Could not reach Slack at ${apiUrl ?? 'https://slack.com/api/'} (${describeSlackError(err)}): check the network, or SLACK_API_URL if it is set.`);
+    throw new Error(
+      `Could not reach Slack at ${apiUrl ?? 'https://slack.com/api/'} (${describeSlackError(err)}): check the network, or SLACK_API_URL if it is set.`,
+    );
   }
 }

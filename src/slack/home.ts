@@ -10,5 +10,13 @@ export async function homeView(access: AccessService, userId: SlackUserId): Prom
     access.awaitingDecisionPage(userId),
     access.mfa.available ? access.mfa.status(userId) : null,
   ]);
-  return ui.appHome({ userId, grants, requests, approvalsWaiting: waiting.requests, approvalsWaitingTotal: waiting.total, mfa, now: access.ctx.now() });
+  return ui.appHome({
+    userId,
+    grants,
+    requests,
+    approvalsWaiting: waiting.requests,
+    approvalsWaitingTotal: waiting.total,
+    mfa,
+    now: access.ctx.now(),
+  });
 }

@@ -37,7 +37,11 @@ function plainBody(body: FetchInit['body']): string | Uint8Array | null | undefi
   return undefined;
 }
 
-function headerRecord(headers: FetchInit['headers'], body: string | Uint8Array | null, urlEncoded: boolean): Record<string, string> {
+function headerRecord(
+  headers: FetchInit['headers'],
+  body: string | Uint8Array | null,
+  urlEncoded: boolean,
+): Record<string, string> {
   const record: Record<string, string> = {};
   if (headers) new Headers(headers).forEach((value, name) => (record[name] = value));
   if (urlEncoded && !record['content-type']) record['content-type'] = 'application/x-www-form-urlencoded;charset=UTF-8';
@@ -61,7 +65,8 @@ function request(url: URL, init: FetchInit, body: string | Uint8Array | null, re
       agent: agents[url.protocol as keyof typeof agents],
       timeout: signal ? undefined : DEFAULT_TIMEOUT_MS,
     });
-    const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('The operation was aborted'));
+    const onAbort = () =>
+      req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('The operation was aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     const done = () => signal?.removeEventListener('abort', onAbort);
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${DEFAULT_TIMEOUT_MS} ms`)));
@@ -90,7 +95,13 @@ function request(url: URL, init: FetchInit, body: string | Uint8Array | null, re
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
         }
-        resolve(new Response(NULL_BODY_STATUSES.has(status) ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers }));
+        resolve(
+          new Response(NULL_BODY_STATUSES.has(status) ? null : Buffer.concat(chunks), {
+            status,
+            statusText: res.statusMessage ?? '',
+            headers,
+          }),
+        );
       });
     });
     req.end(body ?? undefined);

@@ -46,7 +46,11 @@ resources:
 `;
 
 export function loadedPolicy(text = TEST_POLICY): LoadedPolicy {
-  return { policy: parsePolicy(text, 'test-policy.yml'), path: 'test-policy.yml', sha256: createHash('sha256').update(text).digest('hex') };
+  return {
+    policy: parsePolicy(text, 'test-policy.yml'),
+    path: 'test-policy.yml',
+    sha256: createHash('sha256').update(text).digest('hex'),
+  };
 }
 
 /** A provisioner that records calls and fails on demand. */
@@ -80,7 +84,11 @@ export interface TestAccess {
 }
 
 /** The access rules on a test database, with a clock the test moves by hand. */
-export function testAccess(t: TestDatabase, policyText = TEST_POLICY, options: { secrets?: SecretBox | null } = {}): TestAccess {
+export function testAccess(
+  t: TestDatabase,
+  policyText = TEST_POLICY,
+  options: { secrets?: SecretBox | null } = {},
+): TestAccess {
   const provisioner = new RecordingProvisioner();
   const clock = {
     now: new Date(),

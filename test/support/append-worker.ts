@@ -9,7 +9,8 @@ import { silentLogger } from '../../src/log.ts';
 import type { TestAuditAction } from './db.ts';
 
 const [url, worker, appenders, each] = process.argv.slice(2);
-if (!url || !worker || !appenders || !each) throw new Error('usage: append-worker <url> <worker> <appenders> <events-each>');
+if (!url || !worker || !appenders || !each)
+  throw new Error('usage: append-worker <url> <worker> <appenders> <events-each>');
 
 const pool = createPool(url, Number(appenders) + 2);
 const db = createDb(pool);
@@ -23,7 +24,12 @@ await new Promise((resolve) => process.stdin.once('data', resolve));
 await Promise.all(
   Array.from({ length: Number(appenders) }, async (_, appender) => {
     for (let i = 0; i < Number(each); i++) {
-      await audit.record({ actor: 'system', action: 'test.concurrent', subject: `w${worker}-a${appender}`, body: { worker: Number(worker), appender, i } });
+      await audit.record({
+        actor: 'system',
+        action: 'test.concurrent',
+        subject: `w${worker}-a${appender}`,
+        body: { worker: Number(worker), appender, i },
+      });
     }
   }),
 );

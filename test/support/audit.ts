@@ -13,7 +13,11 @@ export async function seedEvents(t: TestDatabase, count: number, actor = 'U0ALIC
  * its triggers (`<table>_no_update_delete`, `<table>_no_truncate`) switched off, then
  * switched back on as they were (ENABLE ALWAYS).
  */
-export async function withTriggersOff(t: TestDatabase, table: 'audit_events' | 'audit_checkpoints', work: () => Promise<unknown>): Promise<void> {
+export async function withTriggersOff(
+  t: TestDatabase,
+  table: 'audit_events' | 'audit_checkpoints',
+  work: () => Promise<unknown>,
+): Promise<void> {
   await t.query(`alter table ${table} disable trigger user`);
   try {
     await work();

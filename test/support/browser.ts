@@ -12,7 +12,14 @@ const DEBIAN_CHROMIUM = '/usr/bin/chromium';
 const PACKAGED_CHROMIUM_DIR = path.join(PROJECT_ROOT, 'node_modules', '@sparticuz', 'chromium');
 
 /** Noto Color Emoji from the npm registry, so the status glyphs show in screenshots on any machine. */
-const EMOJI_WOFF = path.join(PROJECT_ROOT, 'node_modules', '@fontsource', 'noto-color-emoji', 'files', 'noto-color-emoji-emoji-400-normal.woff');
+const EMOJI_WOFF = path.join(
+  PROJECT_ROOT,
+  'node_modules',
+  '@fontsource',
+  'noto-color-emoji',
+  'files',
+  'noto-color-emoji-emoji-400-normal.woff',
+);
 
 /** Where screenshots go: test-artifacts/ is ignored by git; docs/ keeps the one the README shows. */
 export const SCREENSHOT_DIR = path.join(PROJECT_ROOT, 'test-artifacts', 'screenshots');
@@ -25,7 +32,16 @@ export const SCREENSHOT_DIR = path.join(PROJECT_ROOT, 'test-artifacts', 'screens
  * context in the browser's own process, an unsupported mode where one tab's crash ends them
  * all, and `--disable-web-security` would change what the page under test may do).
  */
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export interface Browser {
   context: BrowserContext;
@@ -53,16 +69,27 @@ async function findChromium(): Promise<Executable> {
   const wanted = process.env.GATEHOUSE_CHROMIUM;
   if (wanted) {
     await fs.access(wanted).catch(() => {
-      throw new Error(`GATEHOUSE_CHROMIUM is ${wanted}, which does not exist: name a Chromium executable, or unset it to use the one from @sparticuz/chromium.`);
+      throw new Error(
+        `GATEHOUSE_CHROMIUM is ${wanted}, which does not exist: name a Chromium executable, or unset it to use the one from @sparticuz/chromium.`,
+      );
     });
     return { path: wanted, fontDirs: [] };
   }
-  const debian = await fs.access(DEBIAN_CHROMIUM).then(() => true, () => false);
+  const debian = await fs.access(DEBIAN_CHROMIUM).then(
+    () => true,
+    () => false,
+  );
   if (debian) return { path: DEBIAN_CHROMIUM, fontDirs: [] };
   // The first call unpacks Chromium (and Open Sans) into the temp directory, a few seconds.
   const executable = await packagedChromium.executablePath();
-  const { version } = JSON.parse(await fs.readFile(path.join(PACKAGED_CHROMIUM_DIR, 'package.json'), 'utf8')) as { version: string };
-  return { path: executable, packagedMajor: version.split('.')[0], fontDirs: [path.join(path.dirname(executable), 'fonts')] };
+  const { version } = JSON.parse(await fs.readFile(path.join(PACKAGED_CHROMIUM_DIR, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return {
+    path: executable,
+    packagedMajor: version.split('.')[0],
+    fontDirs: [path.join(path.dirname(executable), 'fonts')],
+  };
 }
 
 /**

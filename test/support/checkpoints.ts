@@ -12,7 +12,12 @@ export function randomKey(): CheckpointKey {
 }
 
 /** Records `count` more events, then signs a checkpoint and appends it to the anchor file, as the bot would. */
-export async function eventsThenCheckpoint(t: TestDatabase, count: number, key: CheckpointKey, anchorFile: string): Promise<StoredCheckpoint> {
+export async function eventsThenCheckpoint(
+  t: TestDatabase,
+  count: number,
+  key: CheckpointKey,
+  anchorFile: string,
+): Promise<StoredCheckpoint> {
   await seedEvents(t, count);
   const checkpoint = await makeCheckpoint(t.db, key);
   if (!checkpoint) throw new Error('no checkpoint was made');
@@ -31,15 +36,27 @@ export async function tamperCheckpoints(t: TestDatabase, ...statements: string[]
  * The full rewrite an owner could do: change the event at `seq` with `edit`, then recompute
  * the hash of it and of every later event, so the chain on its own is whole again.
  */
-export async function rewriteFrom(t: TestDatabase, seq: number, edit: (event: AuditEvent) => AuditEvent): Promise<void> {
-  const { rows } = await t.query<{ seq: number; canonical: string; prev_hash: Buffer }>('select seq, canonical, prev_hash from audit_events where seq >= $1 order by seq', [seq]);
+export async function rewriteFrom(
+  t: TestDatabase,
+  seq: number,
+  edit: (event: AuditEvent) => AuditEvent,
+): Promise<void> {
+  const { rows } = await t.query<{ seq: number; canonical: string; prev_hash: Buffer }>(
+    'select seq, canonical, prev_hash from audit_events where seq >= $1 order by seq',
+    [seq],
+  );
   let prevHash = rows[0]!.prev_hash;
   await withTriggersOff(t, 'audit_events', async () => {
     for (const row of rows) {
       const event = JSON.parse(row.canonical) as AuditEvent;
       const canonical = encodeEvent(row.seq === seq ? edit(event) : event);
       const hash = chainHash(prevHash, canonical);
-      await t.query('update audit_events set canonical = $2, prev_hash = $3, hash = $4 where seq = $1', [row.seq, canonical, prevHash, hash]);
+      await t.query('update audit_events set canonical = $2, prev_hash = $3, hash = $4 where seq = $1', [
+        row.seq,
+        canonical,
+        prevHash,
+        hash,
+      ]);
       prevHash = hash;
     }
   });

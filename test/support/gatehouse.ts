@@ -25,7 +25,9 @@ export interface RunningBot {
  * The real app, started as in production (HTTP mode), on a fresh database, talking to a
  * fake Slack on loopback. Returns it with a driver that sends signed requests to it.
  */
-export async function startBot(options: { policy?: string; env?: Record<string, string>; fake?: FakeSlack; t?: TestDatabase; log?: Logger } = {}): Promise<RunningBot> {
+export async function startBot(
+  options: { policy?: string; env?: Record<string, string>; fake?: FakeSlack; t?: TestDatabase; log?: Logger } = {},
+): Promise<RunningBot> {
   const fake = options.fake ?? (await FakeSlack.start());
   const t = options.t ?? (await createTestDatabase({ migrate: false }));
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-bot-'));
@@ -43,18 +45,27 @@ export async function startBot(options: { policy?: string; env?: Record<string, 
     ...options.env,
   });
   const gatehouse = await startGatehouse(config, options.log ?? silentLogger());
-  const slack = new SlackDriver({ url: `http://127.0.0.1:${gatehouse.port}/slack/events`, signingSecret: SIGNING_SECRET, fake });
+  const slack = new SlackDriver({
+    url: `http://127.0.0.1:${gatehouse.port}/slack/events`,
+    signingSecret: SIGNING_SECRET,
+    fake,
+  });
   const settle = async () => {
     await gatehouse.audit.flush();
     const head = await gatehouse.audit.verify();
     const target = head.headSeq ?? 0;
     const posted = async () =>
-      (await gatehouse.database.db.selectFrom('audit_channel_state').select('posted_seq').executeTakeFirstOrThrow()).posted_seq;
+      (await gatehouse.database.db.selectFrom('audit_channel_state').select('posted_seq').executeTakeFirstOrThrow())
+        .posted_seq;
     if ((await posted()) >= target) return;
-    await fake.waitForCall('chat.postMessage', (call) => {
-      const meta = call.args.metadata as { event_payload?: { last_seq?: number } } | undefined;
-      return (meta?.event_payload?.last_seq ?? 0) >= target;
-    }, { timeoutMs: 30_000 });
+    await fake.waitForCall(
+      'chat.postMessage',
+      (call) => {
+        const meta = call.args.metadata as { event_payload?: { last_seq?: number } } | undefined;
+        return (meta?.event_payload?.last_seq ?? 0) >= target;
+      },
+      { timeoutMs: 30_000 },
+    );
     // The post is answered before the cursor commits: wait for the commit too.
     while ((await posted()) < target) await new Promise((resolve) => setImmediate(resolve));
   };

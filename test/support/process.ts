@@ -50,8 +50,19 @@ export class Child {
           if (this.partial[stream]) this.addLine(this.partial[stream]);
           this.partial[stream] = '';
         }
-        this.exit = { code, signal, stdout: this.stdout, stderr: this.stderr, output: `${this.stdout}\n${this.stderr}` };
-        for (const waiter of this.waiters) waiter.reject(new Error(`the process exited (${describeExit(this.exit)}) before printing the line awaited\n${this.exit.output}`));
+        this.exit = {
+          code,
+          signal,
+          stdout: this.stdout,
+          stderr: this.stderr,
+          output: `${this.stdout}\n${this.stderr}`,
+        };
+        for (const waiter of this.waiters)
+          waiter.reject(
+            new Error(
+              `the process exited (${describeExit(this.exit)}) before printing the line awaited\n${this.exit.output}`,
+            ),
+          );
         this.waiters = [];
         resolve(this.exit);
       });
@@ -62,7 +73,8 @@ export class Child {
   waitForLine(test: (line: string) => boolean): Promise<string> {
     const seen = this.lines.find(test);
     if (seen !== undefined) return Promise.resolve(seen);
-    if (this.exit) return Promise.reject(new Error(`the process has exited (${describeExit(this.exit)})\n${this.exit.output}`));
+    if (this.exit)
+      return Promise.reject(new Error(`the process has exited (${describeExit(this.exit)})\n${this.exit.output}`));
     return new Promise((resolve, reject) => this.waiters.push({ test, resolve, reject }));
   }
 

@@ -15,15 +15,21 @@ export const answered = (call: RecordedCall) => !call.failed && call.error === n
 const toDM = (call: RecordedCall, userId: string) => call.args.channel === `D${userId}` || call.args.channel === userId;
 
 /** A DM to `userId` whose text matches, as delivered. */
-export const dmTo = (userId: string, pattern: RegExp) => (call: RecordedCall) => answered(call) && toDM(call, userId) && pattern.test(textOf(call));
+export const dmTo = (userId: string, pattern: RegExp) => (call: RecordedCall) =>
+  answered(call) && toDM(call, userId) && pattern.test(textOf(call));
 
 /** An approval card for `requestId` posted to `owner`, as delivered. */
 export const cardPostedTo = (owner: string, requestId: string) => (call: RecordedCall) =>
-  answered(call) && toDM(call, owner) && blocksOf(call.args.blocks).includes(ACTION.approve) && blocksOf(call.args.blocks).includes(requestId);
+  answered(call) &&
+  toDM(call, owner) &&
+  blocksOf(call.args.blocks).includes(ACTION.approve) &&
+  blocksOf(call.args.blocks).includes(requestId);
 
 /** The approval card in an owner's DMs for a request, to click on. */
 export function cardFor(fake: FakeSlack, owner: string, requestId: string): { channel: string; ts: string } {
-  const card = fake.dmsTo(owner).find((m) => blocksOf(m.blocks).includes(requestId) && blocksOf(m.blocks).includes('Reason:'));
+  const card = fake
+    .dmsTo(owner)
+    .find((m) => blocksOf(m.blocks).includes(requestId) && blocksOf(m.blocks).includes('Reason:'));
   if (!card) throw new Error(`no card for ${requestId} in ${owner}'s DMs`);
   return { channel: card.channel, ts: card.ts };
 }
@@ -50,7 +56,12 @@ export interface ShownButton {
 export function buttonsIn(blocks: unknown): ShownButton[] {
   if (!Array.isArray(blocks)) return [];
   return (blocks as { elements?: unknown[]; accessory?: unknown }[]).flatMap((block) => {
-    const elements = (block.elements ?? (block.accessory ? [block.accessory] : [])) as { type?: string; action_id?: string; text?: { text?: string }; value?: string }[];
+    const elements = (block.elements ?? (block.accessory ? [block.accessory] : [])) as {
+      type?: string;
+      action_id?: string;
+      text?: { text?: string };
+      value?: string;
+    }[];
     return elements
       .filter((el) => el.type === 'button')
       .map((el) => ({ actionId: String(el.action_id), text: String(el.text?.text), value: el.value }));

@@ -53,7 +53,9 @@ export async function readAnchorFile(file: string): Promise<Anchor[]> {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new AnchorReadError(`cannot read the anchor file ${file} (${code}). Give the file the bot appends checkpoints to (GATEHOUSE_ANCHOR_FILE).`);
+    throw new AnchorReadError(
+      `cannot read the anchor file ${file} (${code}). Give the file the bot appends checkpoints to (GATEHOUSE_ANCHOR_FILE).`,
+    );
   }
   const anchors: Anchor[] = [];
   text.split('\n').forEach((line, i) => {
@@ -92,13 +94,18 @@ export async function readLastAnchor(file: string): Promise<Anchor | null> {
     handle = await fs.open(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new AnchorReadError(`cannot read the anchor file ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}).`);
+    throw new AnchorReadError(
+      `cannot read the anchor file ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}).`,
+    );
   }
   try {
     const { size } = await handle.stat();
     const length = Math.min(size, TAIL_BYTES);
     const { buffer } = await handle.read({ buffer: Buffer.alloc(length), position: size - length });
-    const lines = buffer.toString('utf8').split('\n').map((line) => line.replace(/\r$/, ''));
+    const lines = buffer
+      .toString('utf8')
+      .split('\n')
+      .map((line) => line.replace(/\r$/, ''));
     const last = lines.reverse().find((line) => line.trim() !== '');
     if (last === undefined) return null;
     const source = `${file} (last line)`;
@@ -116,7 +123,9 @@ export async function readCheckpointArgument(jsonOrFile: string, source = '--che
       text = (await fs.readFile(text, 'utf8')).trim();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new AnchorReadError(`${source} is neither checkpoint JSON nor a readable file (${code} for ${jsonOrFile}).`);
+      throw new AnchorReadError(
+        `${source} is neither checkpoint JSON nor a readable file (${code} for ${jsonOrFile}).`,
+      );
     }
   }
   return { source, checkpoint: parseAnchor(text, source) };
@@ -126,7 +135,8 @@ function parseAnchor(text: string, source: string): Checkpoint {
   try {
     return parseCheckpoint(text);
   } catch (err) {
-    if (err instanceof InvalidCheckpointError) throw new AnchorReadError(`${source} is not a checkpoint: ${err.message}.`);
+    if (err instanceof InvalidCheckpointError)
+      throw new AnchorReadError(`${source} is not a checkpoint: ${err.message}.`);
     throw err;
   }
 }

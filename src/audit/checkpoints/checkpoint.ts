@@ -99,7 +99,8 @@ export function parseCheckpoint(value: unknown): Checkpoint {
       throw new InvalidCheckpointError('not valid JSON');
     }
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidCheckpointError('not a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidCheckpointError('not a JSON object');
   const record = parsed as Record<string, unknown>;
   const keys = Object.keys(record).sort();
   if (keys.length !== JSON_KEYS.length || keys.some((key, i) => key !== JSON_KEYS[i])) {
@@ -107,8 +108,10 @@ export function parseCheckpoint(value: unknown): Checkpoint {
   }
   const { v, log_id: logId, seq, hash, time, previous, key_id: keyId, signature } = record;
   if (v !== CHECKPOINT_VERSION) throw new InvalidCheckpointError(`v must be ${CHECKPOINT_VERSION}`);
-  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) throw new InvalidCheckpointError('key_id must be 16 lower-case hex digits');
-  if (typeof signature !== 'string' || !SIGNATURE_PATTERN.test(signature)) throw new InvalidCheckpointError('signature must be 128 lower-case hex digits');
+  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId))
+    throw new InvalidCheckpointError('key_id must be 16 lower-case hex digits');
+  if (typeof signature !== 'string' || !SIGNATURE_PATTERN.test(signature))
+    throw new InvalidCheckpointError('signature must be 128 lower-case hex digits');
   const fields = { logId, seq, hash, time, previous } as CheckpointFields;
   const problem = fieldsProblem(fields);
   if (problem) throw new InvalidCheckpointError(problem);
@@ -117,10 +120,12 @@ export function parseCheckpoint(value: unknown): Checkpoint {
 
 function fieldsProblem(fields: CheckpointFields): string | null {
   const { logId, seq, hash, time, previous } = fields;
-  if (typeof logId !== 'string' || !LOG_ID_PATTERN.test(logId)) return 'the log id must be 1 to 64 letters, digits, dots, dashes or underscores';
+  if (typeof logId !== 'string' || !LOG_ID_PATTERN.test(logId))
+    return 'the log id must be 1 to 64 letters, digits, dots, dashes or underscores';
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return 'seq must be a positive integer';
   if (typeof hash !== 'string' || !HEX_HASH_PATTERN.test(hash)) return 'hash must be 64 lower-case hex digits';
   if (typeof time !== 'string' || !TIME_PATTERN.test(time)) return 'time must look like 2026-01-31T23:59:59.123456Z';
-  if (previous !== null && (typeof previous !== 'string' || !SIGNATURE_PATTERN.test(previous))) return 'previous must be null or 128 lower-case hex digits';
+  if (previous !== null && (typeof previous !== 'string' || !SIGNATURE_PATTERN.test(previous)))
+    return 'previous must be null or 128 lower-case hex digits';
   return null;
 }

@@ -39,7 +39,12 @@ export class Checkpointer {
   /** One tick: a checkpoint if one is due; returns it, or null. */
   async maybeCheckpoint(now = Date.now()): Promise<StoredCheckpoint | null> {
     const last = await latestCheckpoint(this.pool);
-    const head = await this.db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const head = await this.db
+      .selectFrom('audit_events')
+      .select('seq')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!head || (last && head.seq <= last.seq)) return null;
     const behind = head.seq - (last?.seq ?? 0);
     const age = last ? now - Date.parse(last.time) : Number.POSITIVE_INFINITY;
@@ -63,7 +68,10 @@ export class Checkpointer {
       return checkpoint;
     } catch (err) {
       if (err instanceof CheckpointRefusedError) {
-        this.log.error({ err }, 'REFUSED to sign a checkpoint: the audit log no longer extends the last checkpoint or anchor. Run `gatehouse audit verify` now.');
+        this.log.error(
+          { err },
+          'REFUSED to sign a checkpoint: the audit log no longer extends the last checkpoint or anchor. Run `gatehouse audit verify` now.',
+        );
         return null;
       }
       throw err;

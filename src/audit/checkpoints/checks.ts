@@ -101,11 +101,21 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
       return false;
     }
     if (cp.keyId !== key.keyId) {
-      problem('bad-signature', source, cp.seq, `${source} is signed by key ${cp.keyId}, not by the trusted key ${key.keyId}: it was not made with Gatehouse's checkpoint key.`);
+      problem(
+        'bad-signature',
+        source,
+        cp.seq,
+        `${source} is signed by key ${cp.keyId}, not by the trusted key ${key.keyId}: it was not made with Gatehouse's checkpoint key.`,
+      );
       return false;
     }
     if (!checkpointSignedBy(cp, key)) {
-      problem('bad-signature', source, cp.seq, `${source} has a signature that does not verify with key ${key.keyId}: it was changed after signing, or forged.`);
+      problem(
+        'bad-signature',
+        source,
+        cp.seq,
+        `${source} has a signature that does not verify with key ${key.keyId}: it was changed after signing, or forged.`,
+      );
       return false;
     }
     return true;
@@ -145,7 +155,12 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
   for (const [i, cp] of (stored ?? []).entries()) {
     const source = `database checkpoint #${cp.id}`;
     if (cp.message !== safeMessage(cp)) {
-      problem('malformed', source, cp.seq, `${source}: the signed text stored with it does not match its columns: the row was edited.`);
+      problem(
+        'malformed',
+        source,
+        cp.seq,
+        `${source}: the signed text stored with it does not match its columns: the row was edited.`,
+      );
       continue;
     }
     if (!trust(cp, source)) continue;
@@ -160,7 +175,12 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
           : `${source} is the oldest checkpoint in the database but names a previous one: older checkpoints were deleted.`,
       );
     } else if (before && cp.seq < before.seq) {
-      problem('chain-broken', source, cp.seq, `${source} covers seq ${cp.seq}, behind seq ${before.seq} of checkpoint #${before.id} before it.`);
+      problem(
+        'chain-broken',
+        source,
+        cp.seq,
+        `${source} covers seq ${cp.seq}, behind seq ${before.seq} of checkpoint #${before.id} before it.`,
+      );
     }
     held(cp, source);
     latestStored = cp;
@@ -174,13 +194,20 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
     if (!latestAnchor || cp.seq >= latestAnchor.checkpoint.seq) latestAnchor = anchor;
     if (!held(cp, source)) continue;
     if (stored && !storedSignatures.has(cp.signature)) {
-      problem('missing', source, cp.seq, `${source} (seq ${cp.seq}, signed ${cp.time}) is a checkpoint the database does not hold: checkpoint rows were deleted.`);
+      problem(
+        'missing',
+        source,
+        cp.seq,
+        `${source} (seq ${cp.seq}, signed ${cp.time}) is a checkpoint the database does not hold: checkpoint rows were deleted.`,
+      );
     }
   }
 
   const warnings: string[] = [];
   if (stored && stored.length === 0) {
-    warnings.push('The database holds no checkpoints yet: make one with `gatehouse audit checkpoint` (the bot makes them once it has a key).');
+    warnings.push(
+      'The database holds no checkpoints yet: make one with `gatehouse audit checkpoint` (the bot makes them once it has a key).',
+    );
   }
   if (anchors.length === 0) {
     warnings.push(
@@ -195,8 +222,14 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
     signed: true,
     keyId: key.keyId,
     logId,
-    checkpoints: stored ? { checked: stored.length, latestSeq: latestStored?.seq ?? null, latestTime: latestStored?.time ?? null } : null,
-    anchors: { checked: anchors.length, latestSeq: latestAnchor?.checkpoint.seq ?? null, latestSource: latestAnchor?.source ?? null },
+    checkpoints: stored
+      ? { checked: stored.length, latestSeq: latestStored?.seq ?? null, latestTime: latestStored?.time ?? null }
+      : null,
+    anchors: {
+      checked: anchors.length,
+      latestSeq: latestAnchor?.checkpoint.seq ?? null,
+      latestSource: latestAnchor?.source ?? null,
+    },
     problems,
     warnings,
   };
@@ -205,7 +238,10 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
 /** The result when no key is given: the chain's verdict, and why that is not enough. */
 export function unsignedResult(chain: VerifyResult, anchors: Anchor[]): AnchoredVerifyResult {
   const warnings = [NO_KEY_WARNING];
-  if (anchors.length > 0) warnings.push(`${anchors.length} anchor(s) were given but not checked: anchors are checked only with the public key.`);
+  if (anchors.length > 0)
+    warnings.push(
+      `${anchors.length} anchor(s) were given but not checked: anchors are checked only with the public key.`,
+    );
   return {
     ...chain,
     signed: false,

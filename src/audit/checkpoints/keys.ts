@@ -28,8 +28,10 @@ const PKCS8_SEED_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 /** ...and a raw public key only inside SPKI DER. */
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-const HOW_TO_MAKE = 'Make a key with `gatehouse audit keygen --out FILE`, then set GATEHOUSE_CHECKPOINT_KEY_FILE=FILE (or put the PEM text in GATEHOUSE_CHECKPOINT_KEY).';
-const HOW_TO_GET_PUBLIC = 'Give the 64 hex digits (or the PEM) that `gatehouse audit keygen` printed as the public key, or a file holding either.';
+const HOW_TO_MAKE =
+  'Make a key with `gatehouse audit keygen --out FILE`, then set GATEHOUSE_CHECKPOINT_KEY_FILE=FILE (or put the PEM text in GATEHOUSE_CHECKPOINT_KEY).';
+const HOW_TO_GET_PUBLIC =
+  'Give the 64 hex digits (or the PEM) that `gatehouse audit keygen` printed as the public key, or a file holding either.';
 
 /** Signs bytes with Ed25519 (RFC 8032, pure, no context): 64 bytes. */
 export function signBytes(key: CheckpointKey, message: Uint8Array): Buffer {
@@ -66,7 +68,9 @@ export function checkpointKeyFromSeed(seed: Uint8Array): CheckpointKey {
 /** A verifying key from its 32 raw bytes. */
 export function publicKeyFromRaw(raw: Uint8Array): CheckpointPublicKey {
   if (raw.length !== 32) throw new Error(`an Ed25519 public key is 32 bytes, not ${raw.length}`);
-  return describePublic(crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' }));
+  return describePublic(
+    crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' }),
+  );
 }
 
 /** A new random key, with its private half as PKCS#8 PEM to store. */
@@ -86,7 +90,9 @@ export function publicKeyPem(key: CheckpointPublicKey): string {
  */
 export function parseCheckpointKey(pem: string, origin: string): CheckpointKey {
   if (!pem.includes('-----BEGIN PRIVATE KEY-----')) {
-    throw new CheckpointKeyError(`${origin} does not hold a PEM private key (-----BEGIN PRIVATE KEY-----). ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(
+      `${origin} does not hold a PEM private key (-----BEGIN PRIVATE KEY-----). ${HOW_TO_MAKE}`,
+    );
   }
   let privateKey: KeyObject;
   try {
@@ -95,7 +101,9 @@ export function parseCheckpointKey(pem: string, origin: string): CheckpointKey {
     throw new CheckpointKeyError(`${origin} holds a PEM block that is not a readable private key. ${HOW_TO_MAKE}`);
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new CheckpointKeyError(`${origin} holds a ${privateKey.asymmetricKeyType ?? 'non-Ed25519'} key; checkpoints are signed with Ed25519. ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(
+      `${origin} holds a ${privateKey.asymmetricKeyType ?? 'non-Ed25519'} key; checkpoints are signed with Ed25519. ${HOW_TO_MAKE}`,
+    );
   }
   return fromPrivate(privateKey);
 }
@@ -120,7 +128,9 @@ export async function loadCheckpointKey(settings: CheckpointKeySettings): Promis
     pem = await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new CheckpointKeyError(`GATEHOUSE_CHECKPOINT_KEY_FILE names ${file}, which cannot be read (${code}). ${HOW_TO_MAKE}`);
+    throw new CheckpointKeyError(
+      `GATEHOUSE_CHECKPOINT_KEY_FILE names ${file}, which cannot be read (${code}). ${HOW_TO_MAKE}`,
+    );
   }
   return parseCheckpointKey(pem, `GATEHOUSE_CHECKPOINT_KEY_FILE (${file})`);
 }
@@ -130,16 +140,22 @@ export function parsePublicKey(text: string, origin: string): CheckpointPublicKe
   const trimmed = text.trim();
   if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return publicKeyFromRaw(Buffer.from(trimmed, 'hex'));
   if (trimmed.includes('PRIVATE KEY-----')) {
-    throw new CheckpointKeyError(`${origin} holds a private key. Verifying needs only the public key, and the private one must not travel: ${HOW_TO_GET_PUBLIC}`);
+    throw new CheckpointKeyError(
+      `${origin} holds a private key. Verifying needs only the public key, and the private one must not travel: ${HOW_TO_GET_PUBLIC}`,
+    );
   }
-  if (!trimmed.includes('-----BEGIN PUBLIC KEY-----')) throw new CheckpointKeyError(`${origin} is not an Ed25519 public key. ${HOW_TO_GET_PUBLIC}`);
+  if (!trimmed.includes('-----BEGIN PUBLIC KEY-----'))
+    throw new CheckpointKeyError(`${origin} is not an Ed25519 public key. ${HOW_TO_GET_PUBLIC}`);
   let keyObject: KeyObject;
   try {
     keyObject = crypto.createPublicKey({ key: trimmed, format: 'pem' });
   } catch {
     throw new CheckpointKeyError(`${origin} holds a PEM block that is not a readable public key. ${HOW_TO_GET_PUBLIC}`);
   }
-  if (keyObject.asymmetricKeyType !== 'ed25519') throw new CheckpointKeyError(`${origin} is a ${keyObject.asymmetricKeyType ?? 'non-Ed25519'} key, not Ed25519. ${HOW_TO_GET_PUBLIC}`);
+  if (keyObject.asymmetricKeyType !== 'ed25519')
+    throw new CheckpointKeyError(
+      `${origin} is a ${keyObject.asymmetricKeyType ?? 'non-Ed25519'} key, not Ed25519. ${HOW_TO_GET_PUBLIC}`,
+    );
   return describePublic(keyObject);
 }
 
@@ -152,7 +168,9 @@ export async function loadPublicKey(keyOrFile: string, origin: string): Promise<
     text = await fs.readFile(trimmed, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new CheckpointKeyError(`${origin} is neither a public key nor a readable file (${code} for ${trimmed}). ${HOW_TO_GET_PUBLIC}`);
+    throw new CheckpointKeyError(
+      `${origin} is neither a public key nor a readable file (${code} for ${trimmed}). ${HOW_TO_GET_PUBLIC}`,
+    );
   }
   return parsePublicKey(text, `${origin} (${trimmed})`);
 }

@@ -72,30 +72,65 @@ function fromRow(row: CheckpointRow): StoredCheckpoint {
  * when the log no longer holds the head of the newest checkpoint (or of `lastAnchor`), or
  * that checkpoint is not this key's: signing then would vouch for a tampered log.
  */
-export async function makeCheckpoint(db: Kysely<Database>, key: CheckpointKey, options: MakeCheckpointOptions = {}): Promise<StoredCheckpoint | null> {
+export async function makeCheckpoint(
+  db: Kysely<Database>,
+  key: CheckpointKey,
+  options: MakeCheckpointOptions = {},
+): Promise<StoredCheckpoint | null> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${CHECKPOINT_LOCK_KEY})`.execute(trx);
     const logId = await readLogId(trx);
-    const head = await trx.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const head = await trx
+      .selectFrom('audit_events')
+      .select(['seq', 'hash'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!head) return null;
-    const latest = (await sql<CheckpointRow>`select ${sql.raw(COLUMNS)} from audit_checkpoints order by id desc limit 1`.execute(trx)).rows[0];
+    const latest = (
+      await sql<CheckpointRow>`select ${sql.raw(COLUMNS)} from audit_checkpoints order by id desc limit 1`.execute(trx)
+    ).rows[0];
     const previous = latest ? fromRow(latest) : null;
     const context = { logId, key, head };
     if (options.lastAnchor) {
       const { checkpoint, source } = options.lastAnchor;
-      await refuseUnlessExtended(trx, checkpoint, `the newest anchor (${source}: seq ${checkpoint.seq}, ${checkpoint.time})`, context);
-      const held = await trx.selectFrom('audit_checkpoints').select('id').where('signature', '=', Buffer.from(checkpoint.signature, 'hex')).executeTakeFirst();
+      await refuseUnlessExtended(
+        trx,
+        checkpoint,
+        `the newest anchor (${source}: seq ${checkpoint.seq}, ${checkpoint.time})`,
+        context,
+      );
+      const held = await trx
+        .selectFrom('audit_checkpoints')
+        .select('id')
+        .where('signature', '=', Buffer.from(checkpoint.signature, 'hex'))
+        .executeTakeFirst();
       if (!held) {
-        throw new CheckpointRefusedError(`the newest anchor (${source}: seq ${checkpoint.seq}, ${checkpoint.time}) is not among the database's checkpoints: checkpoint rows were deleted. ${CHECK}`);
+        throw new CheckpointRefusedError(
+          `the newest anchor (${source}: seq ${checkpoint.seq}, ${checkpoint.time}) is not among the database's checkpoints: checkpoint rows were deleted. ${CHECK}`,
+        );
       }
     }
     if (previous) {
-      await refuseUnlessExtended(trx, previous, `the newest checkpoint (#${previous.id}, seq ${previous.seq}, ${previous.time})`, context);
+      await refuseUnlessExtended(
+        trx,
+        previous,
+        `the newest checkpoint (#${previous.id}, seq ${previous.seq}, ${previous.time})`,
+        context,
+      );
       if (options.skipIfUnchanged && previous.seq === head.seq) return null;
     }
-    const clock = await sql<{ time: string }>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as time`.execute(trx);
+    const clock = await sql<{
+      time: string;
+    }>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as time`.execute(trx);
     const checkpoint = signCheckpoint(
-      { logId, seq: head.seq, hash: head.hash.toString('hex'), time: clock.rows[0]!.time, previous: previous?.signature ?? null },
+      {
+        logId,
+        seq: head.seq,
+        hash: head.hash.toString('hex'),
+        time: clock.rows[0]!.time,
+        previous: previous?.signature ?? null,
+      },
       key,
     );
     const message = encodeCheckpointMessage(checkpoint);
@@ -129,7 +164,9 @@ async function refuseUnlessExtended(
   { logId, key, head }: { logId: string; key: CheckpointKey; head: { seq: number } },
 ): Promise<void> {
   if (previous.logId !== logId) {
-    throw new CheckpointRefusedError(`${what} names log ${previous.logId}, but this database's log is ${logId}. ${CHECK}`);
+    throw new CheckpointRefusedError(
+      `${what} names log ${previous.logId}, but this database's log is ${logId}. ${CHECK}`,
+    );
   }
   if (!checkpointSignedBy(previous, key.publicKey)) {
     throw new CheckpointRefusedError(
@@ -137,11 +174,15 @@ async function refuseUnlessExtended(
     );
   }
   if (head.seq < previous.seq) {
-    throw new CheckpointRefusedError(`the log's head is seq ${head.seq}, behind ${what}: events were deleted. ${CHECK}`);
+    throw new CheckpointRefusedError(
+      `the log's head is seq ${head.seq}, behind ${what}: events were deleted. ${CHECK}`,
+    );
   }
   const at = await trx.selectFrom('audit_events').select('hash').where('seq', '=', previous.seq).executeTakeFirst();
   if (at?.hash.toString('hex') !== previous.hash) {
-    throw new CheckpointRefusedError(`the event at seq ${previous.seq} no longer has the hash ${what} signed: the log was rewritten. ${CHECK}`);
+    throw new CheckpointRefusedError(
+      `the event at seq ${previous.seq} no longer has the hash ${what} signed: the log was rewritten. ${CHECK}`,
+    );
   }
 }
 
@@ -153,7 +194,9 @@ export async function listCheckpoints(pool: pg.Pool | pg.PoolClient): Promise<St
 
 /** The stored checkpoint with this row id, or null. */
 export async function checkpointById(db: Kysely<Database>, id: number): Promise<StoredCheckpoint | null> {
-  const { rows } = await sql<CheckpointRow>`select ${sql.raw(COLUMNS)} from audit_checkpoints where id = ${id}`.execute(db);
+  const { rows } = await sql<CheckpointRow>`select ${sql.raw(COLUMNS)} from audit_checkpoints where id = ${id}`.execute(
+    db,
+  );
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
@@ -167,7 +210,8 @@ export async function latestCheckpoint(pool: pg.Pool | pg.PoolClient): Promise<S
 export async function readLogId(db: Kysely<Database> | pg.Pool | pg.PoolClient): Promise<string> {
   let value: string | undefined;
   if ('selectFrom' in db) {
-    value = (await db.selectFrom('gatehouse_meta').select('value').where('key', '=', 'log_id').executeTakeFirst())?.value;
+    value = (await db.selectFrom('gatehouse_meta').select('value').where('key', '=', 'log_id').executeTakeFirst())
+      ?.value;
   } else {
     value = (await db.query<{ value: string }>(`select value from gatehouse_meta where key = 'log_id'`)).rows[0]?.value;
   }

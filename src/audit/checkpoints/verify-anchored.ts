@@ -21,7 +21,10 @@ export interface AnchoredVerifyOptions {
  * who can write the database could hide by deleting checkpoints with the events.
  * Checkpoints are read before the events, so every one of them is in the chain's snapshot.
  */
-export async function verifyAnchored(pool: pg.Pool, options: AnchoredVerifyOptions = {}): Promise<AnchoredVerifyResult> {
+export async function verifyAnchored(
+  pool: pg.Pool,
+  options: AnchoredVerifyOptions = {},
+): Promise<AnchoredVerifyResult> {
   const anchors = options.anchors ?? [];
   const key = options.publicKey ?? null;
   if (!key) return unsignedResult(await verifyChain(pool, { onProgress: options.onProgress }), anchors);
@@ -36,7 +39,10 @@ export async function verifyAnchored(pool: pg.Pool, options: AnchoredVerifyOptio
  * verifyExportFile, then the anchors against the export, with no database: an auditor's
  * check from an export, the public key, and the anchor file or a checkpoint.
  */
-export async function verifyFileAnchored(file: string, options: AnchoredVerifyOptions = {}): Promise<AnchoredVerifyResult> {
+export async function verifyFileAnchored(
+  file: string,
+  options: AnchoredVerifyOptions = {},
+): Promise<AnchoredVerifyResult> {
   const anchors = options.anchors ?? [];
   const key = options.publicKey ?? null;
   if (!key) return unsignedResult(await verifyExportFile(file, { onProgress: options.onProgress }), anchors);

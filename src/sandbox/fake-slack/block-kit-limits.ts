@@ -115,7 +115,8 @@ function checkElement(p: Problems, at: string, element: unknown): void {
     p.maxLength(`${at}/value`, element.value, L.buttonValue, 'button value');
     p.maxLength(`${at}/url`, element.url, L.buttonUrl, 'button url');
   }
-  if (element.placeholder !== undefined) p.text(`${at}/placeholder`, element.placeholder, L.placeholder, 'placeholder', true);
+  if (element.placeholder !== undefined)
+    p.text(`${at}/placeholder`, element.placeholder, L.placeholder, 'placeholder', true);
   checkOptions(p, `${at}/options`, element.options);
   if (Array.isArray(element.option_groups)) {
     element.option_groups.forEach((group: unknown, i) => {
@@ -137,7 +138,9 @@ function checkBlock(p: Problems, at: string, block: unknown): void {
       if (block.text !== undefined) p.text(`${at}/text`, block.text, L.sectionText, 'section text');
       p.maxItems(`${at}/fields`, block.fields, L.sectionFields, 'section fields');
       if (Array.isArray(block.fields)) {
-        block.fields.forEach((field: unknown, i) => p.text(`${at}/fields/${i}`, field, L.sectionFieldText, 'section field'));
+        block.fields.forEach((field: unknown, i) =>
+          p.text(`${at}/fields/${i}`, field, L.sectionFieldText, 'section field'),
+        );
       }
       checkElement(p, `${at}/accessory`, block.accessory);
       break;
@@ -146,7 +149,8 @@ function checkBlock(p: Problems, at: string, block: unknown): void {
       break;
     case 'actions':
       p.maxItems(`${at}/elements`, block.elements, L.actionsElements, 'actions elements');
-      if (Array.isArray(block.elements)) block.elements.forEach((el: unknown, i) => checkElement(p, `${at}/elements/${i}`, el));
+      if (Array.isArray(block.elements))
+        block.elements.forEach((el: unknown, i) => checkElement(p, `${at}/elements/${i}`, el));
       break;
     case 'context':
       p.maxItems(`${at}/elements`, block.elements, L.contextElements, 'context elements');
@@ -168,7 +172,8 @@ function checkView(p: Problems, kind: Surface, view: Json): void {
     if (view.submit !== undefined) p.text('/view/submit', view.submit, L.viewSubmit, 'modal submit', true);
     if (view.close !== undefined) p.text('/view/close', view.close, L.viewClose, 'modal close', true);
     const hasInput = Array.isArray(view.blocks) && view.blocks.some((b: unknown) => isObject(b) && b.type === 'input');
-    if (hasInput && view.submit === undefined) p.add('/view/submit', 'modal with input blocks must have a submit button');
+    if (hasInput && view.submit === undefined)
+      p.add('/view/submit', 'modal with input blocks must have a submit button');
   }
   p.maxLength('/view/private_metadata', view.private_metadata, L.privateMetadata, 'private_metadata');
   p.maxLength('/view/callback_id', view.callback_id, L.callbackId, 'callback_id');

@@ -1,4 +1,17 @@
-import { BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, fail, isUserId, missing, ok, str, type Answer, type Args, type MethodHandler } from './protocol.ts';
+import {
+  BOT_ID,
+  BOT_USER_ID,
+  TEAM_DOMAIN,
+  TEAM_ID,
+  fail,
+  isUserId,
+  missing,
+  ok,
+  str,
+  type Answer,
+  type Args,
+  type MethodHandler,
+} from './protocol.ts';
 
 export interface SlackUser {
   id: string;
@@ -93,8 +106,12 @@ export class Directory {
     const id = str(args.usergroup);
     if (!id) return missing('usergroup');
     if (!this.usergroups.has(id)) return fail('no_such_subteam');
-    const users = (str(args.users) ?? '').split(',').map((u) => u.trim()).filter(Boolean);
-    if (users.length === 0) return fail('invalid_users', ['a user group needs at least one member; disable it instead']);
+    const users = (str(args.users) ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
+    if (users.length === 0)
+      return fail('invalid_users', ['a user group needs at least one member; disable it instead']);
     this.usergroups.set(id, users);
     return ok({ usergroup: { id, team_id: TEAM_ID, users, user_count: users.length } });
   }

@@ -97,7 +97,12 @@ export class SlackDriver {
       headers['x-slack-retry-num'] = String(options.retryNum);
       headers['x-slack-retry-reason'] = options.retryReason ?? 'http_timeout';
     }
-    return this.post(JSON.stringify(this.payloads.eventCallback(event, options.eventId)), 'application/json', options, headers);
+    return this.post(
+      JSON.stringify(this.payloads.eventCallback(event, options.eventId)),
+      'application/json',
+      options,
+      headers,
+    );
   }
 
   /** The user opens the bot's Home tab. */
@@ -105,7 +110,12 @@ export class SlackDriver {
     return this.event(this.payloads.appHomeOpened(userId), options);
   }
 
-  private async post(body: string, contentType: string, tamper: Tamper, extraHeaders: Record<string, string> = {}): Promise<DriverReply> {
+  private async post(
+    body: string,
+    contentType: string,
+    tamper: Tamper,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<DriverReply> {
     // The wall clock, not the fake's: the app checks freshness against its own clock.
     const timestamp = tamper.timestamp ?? Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
@@ -116,7 +126,11 @@ export class SlackDriver {
       ...extraHeaders,
     };
     if (tamper.signature !== 'missing') {
-      headers['x-slack-signature'] = signSlackRequest(tamper.signature === 'bad' ? `not-${this.secret}` : this.secret, timestamp, body);
+      headers['x-slack-signature'] = signSlackRequest(
+        tamper.signature === 'bad' ? `not-${this.secret}` : this.secret,
+        timestamp,
+        body,
+      );
     }
     this.fake.sentToApp.push({ contentType, body });
     const response = await fetch(this.url, { method: 'POST', headers, body });

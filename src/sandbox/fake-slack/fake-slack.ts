@@ -51,7 +51,12 @@ function injectedError(failure: Failure): string | null {
 const RESPONSE_URL_USES = 5;
 
 /** Serves a path outside Slack's own (`/api/`, `/response/`, the socket): the sandbox's page. */
-export type RouteHandler = (request: IncomingMessage, response: ServerResponse, url: URL, body: string) => void | Promise<void>;
+export type RouteHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: URL,
+  body: string,
+) => void | Promise<void>;
 
 /** Takes an HTTP upgrade (a WebSocket) for a path of its own. */
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -87,8 +92,14 @@ export class FakeSlack {
   private readonly socket = new FakeSocketMode();
   private readonly failures = new Map<string, Failure[]>();
   private readonly responseUrls = new Map<string, ResponseContext & { uses: number }>();
-  private readonly callWaiters = new Waitlist(() => this.calls, (c) => `${c.method}${c.error ? ` → ${c.error}` : ''}`);
-  private readonly responseWaiters = new Waitlist(() => this.responses, (r) => `${r.id} ${JSON.stringify(r.body).slice(0, 200)}`);
+  private readonly callWaiters = new Waitlist(
+    () => this.calls,
+    (c) => `${c.method}${c.error ? ` → ${c.error}` : ''}`,
+  );
+  private readonly responseWaiters = new Waitlist(
+    () => this.responses,
+    (r) => `${r.id} ${JSON.stringify(r.body).slice(0, 200)}`,
+  );
   private readonly changeListeners = new Set<() => void>();
   private readonly routes = new Map<string, RouteHandler>();
   private readonly socketRoutes = new Map<string, UpgradeHandler>();
@@ -106,9 +117,13 @@ export class FakeSlack {
     const server = createServer();
     const fake = new FakeSlack(server);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-      fake.handle(request, response).catch((err: unknown) => sendJson(response, 500, { ok: false, error: 'fatal_error', detail: String(err) }));
+      fake
+        .handle(request, response)
+        .catch((err: unknown) => sendJson(response, 500, { ok: false, error: 'fatal_error', detail: String(err) }));
     });
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => fake.upgrade(request, socket, head));
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      fake.upgrade(request, socket, head),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -168,11 +183,18 @@ export class FakeSlack {
    * Resolves with the matching call as soon as it is recorded (now, if it already was).
    * Recorded means answered by the fake; the app may still be reading the answer.
    */
-  waitForCall(method: string, predicate: (call: RecordedCall) => boolean = () => true, options?: WaitOptions): Promise<RecordedCall> {
+  waitForCall(
+    method: string,
+    predicate: (call: RecordedCall) => boolean = () => true,
+    options?: WaitOptions,
+  ): Promise<RecordedCall> {
     return this.callWaiters.wait(`${method} call`, (call) => call.method === method && predicate(call), options);
   }
 
-  waitForResponse(predicate: (response: RecordedResponse) => boolean = () => true, options?: WaitOptions): Promise<RecordedResponse> {
+  waitForResponse(
+    predicate: (response: RecordedResponse) => boolean = () => true,
+    options?: WaitOptions,
+  ): Promise<RecordedResponse> {
     return this.responseWaiters.wait('response_url post', predicate, options);
   }
 
@@ -311,14 +333,20 @@ export class FakeSlack {
     const url = new URL(request.url ?? '/', this.origin);
     const body = await readBody(request);
     if (url.pathname.startsWith('/upload/')) {
-      const { status, text } = await this.fileStore.receive(decodeURIComponent(url.pathname.slice('/upload/'.length)), request.headers['content-type'], body);
+      const { status, text } = await this.fileStore.receive(
+        decodeURIComponent(url.pathname.slice('/upload/'.length)),
+        request.headers['content-type'],
+        body,
+      );
       response.writeHead(status, { 'content-type': 'text/plain' });
       response.end(text);
       return;
     }
     const raw = body.toString('utf8');
     const args = parseArgs(request.headers['content-type'], raw, url.searchParams);
-    const mounted = [...this.routes].find(([prefix]) => url.pathname === prefix || (prefix !== '/' && url.pathname.startsWith(`${prefix}/`)));
+    const mounted = [...this.routes].find(
+      ([prefix]) => url.pathname === prefix || (prefix !== '/' && url.pathname.startsWith(`${prefix}/`)),
+    );
     if (mounted) {
       await mounted[1](request, response, url, raw);
     } else if (url.pathname.startsWith('/api/')) {
@@ -336,7 +364,8 @@ export class FakeSlack {
       const error = injectedError(failure);
       this.record({ method, args: args ?? {}, token, failed: true, error });
       if ('hang' in failure || error === null) return;
-      const headers: Record<string, string> = 'retryAfter' in failure ? { 'retry-after': String(failure.retryAfter) } : {};
+      const headers: Record<string, string> =
+        'retryAfter' in failure ? { 'retry-after': String(failure.retryAfter) } : {};
       sendJson(response, 'status' in failure ? failure.status : 200, fail(error), headers);
       return;
     }

@@ -66,7 +66,17 @@ export class FileStore {
     const length = int(args.length, -1);
     if (length < 1) return fail('invalid_arguments', ['length must be the size of the file in bytes']);
     const id = `F0FILE${String(this.nextId++).padStart(4, '0')}`;
-    this.files.set(id, { id, name, title: name, altText: str(args.alt_text), length, bytes: null, completed: false, deleted: false, channels: [] });
+    this.files.set(id, {
+      id,
+      name,
+      title: name,
+      altText: str(args.alt_text),
+      length,
+      bytes: null,
+      completed: false,
+      deleted: false,
+      channels: [],
+    });
     return ok({ upload_url: `${this.origin()}/upload/${id}`, file_id: id });
   }
 
@@ -95,7 +105,15 @@ export class FileStore {
       this.messages.shareFiles(channel, str(args.initial_comment) ?? '', shared);
       for (const file of done) file.channels.push(channel);
     }
-    return ok({ files: done.map((file) => ({ id: file.id, name: file.name, title: file.title, size: file.length, channels: file.channels })) });
+    return ok({
+      files: done.map((file) => ({
+        id: file.id,
+        name: file.name,
+        title: file.title,
+        size: file.length,
+        channels: file.channels,
+      })),
+    });
   }
 
   private remove(args: Args): Answer {

@@ -83,7 +83,10 @@ function contentProblem(args: Args): Answer | undefined {
   const hasBlocks = Array.isArray(args.blocks) && args.blocks.length > 0;
   if (!str(args.text) && !hasBlocks && args.attachments === undefined) return fail('no_text');
   const metadata = args.metadata;
-  if (metadata !== undefined && !(isObject(metadata) && typeof metadata.event_type === 'string' && isObject(metadata.event_payload))) {
+  if (
+    metadata !== undefined &&
+    !(isObject(metadata) && typeof metadata.event_type === 'string' && isObject(metadata.event_payload))
+  ) {
     return fail('invalid_metadata_format', ['metadata needs a string event_type and an object event_payload']);
   }
   return undefined;
@@ -169,7 +172,10 @@ export class MessageStore {
   /** A deleted file takes its share messages with it (when it was their only file). */
   unshareFile(fileId: string): void {
     for (const [channel, messages] of this.channels) {
-      this.channels.set(channel, messages.filter((m) => !(m.files?.length === 1 && m.files[0]?.id === fileId)));
+      this.channels.set(
+        channel,
+        messages.filter((m) => !(m.files?.length === 1 && m.files[0]?.id === fileId)),
+      );
     }
   }
 
@@ -178,11 +184,23 @@ export class MessageStore {
   }
 
   private discard(message: SlackMessage): void {
-    this.channels.set(message.channel, this.messagesIn(message.channel).filter((m) => m !== message));
+    this.channels.set(
+      message.channel,
+      this.messagesIn(message.channel).filter((m) => m !== message),
+    );
   }
 
   private store(channel: string, args: Args): SlackMessage {
-    const message: SlackMessage = { type: 'message', channel, ts: this.clock.nextTs(), text: '', user: BOT_USER_ID, bot_id: BOT_ID, app_id: APP_ID, team: TEAM_ID };
+    const message: SlackMessage = {
+      type: 'message',
+      channel,
+      ts: this.clock.nextTs(),
+      text: '',
+      user: BOT_USER_ID,
+      bot_id: BOT_ID,
+      app_id: APP_ID,
+      team: TEAM_ID,
+    };
     applyContent(message, args);
     const threadTs = str(args.thread_ts);
     if (threadTs) message.thread_ts = threadTs;
@@ -257,7 +275,9 @@ export class MessageStore {
       .filter((m) => (m.thread_ts === undefined || m.thread_ts === m.ts) && inRange(Number(m.ts)))
       .reverse();
     const limit = int(args.limit, 100);
-    const messages = matching.slice(0, limit).map(({ channel: _channel, metadata, ...rest }) => (withMetadata && metadata ? { ...rest, metadata } : rest));
+    const messages = matching
+      .slice(0, limit)
+      .map(({ channel: _channel, metadata, ...rest }) => (withMetadata && metadata ? { ...rest, metadata } : rest));
     return ok({ messages, has_more: matching.length > limit, response_metadata: { next_cursor: '' } });
   }
 }

@@ -65,7 +65,11 @@ function buttonsIn(blocks: unknown): FoundButton[] {
   if (!Array.isArray(blocks)) return [];
   return blocks.flatMap((block: Record<string, unknown>) => {
     const blockId = typeof block.block_id === 'string' ? block.block_id : undefined;
-    const elements: unknown[] = Array.isArray(block.elements) ? block.elements : block.accessory ? [block.accessory] : [];
+    const elements: unknown[] = Array.isArray(block.elements)
+      ? block.elements
+      : block.accessory
+        ? [block.accessory]
+        : [];
     return elements
       .filter((el): el is Record<string, unknown> => (el as { type?: unknown }).type === 'button')
       .map((element) => ({ blockId, element }));
@@ -148,10 +152,19 @@ export class SlackPayloads {
       const { channel, ts } = click.message;
       return {
         ...base,
-        container: { type: 'message', message_ts: ts, channel_id: channel, is_ephemeral: click.message.ephemeral === true },
+        container: {
+          type: 'message',
+          message_ts: ts,
+          channel_id: channel,
+          is_ephemeral: click.message.ephemeral === true,
+        },
         channel: { id: channel, name: channelName(channel) },
         message: stored ? messagePayload(stored) : { type: 'message', ts, text: '' },
-        response_url: this.fake.responseUrl(this.nextId('act'), { userId: click.userId, channel, message: { channel, ts } }),
+        response_url: this.fake.responseUrl(this.nextId('act'), {
+          userId: click.userId,
+          channel,
+          message: { channel, ts },
+        }),
       };
     }
     if (view) return { ...base, container: { type: 'view', view_id: view.id }, view };
@@ -161,7 +174,8 @@ export class SlackPayloads {
   viewSubmission(submission: ViewSubmission): InteractionPayload {
     const stored = submission.viewId ? this.fake.view(submission.viewId) : undefined;
     const callbackId = submission.callbackId ?? stored?.callback_id;
-    if (callbackId === undefined) throw new Error('submitView needs `callbackId`, or `viewId` of a view the fake opened.');
+    if (callbackId === undefined)
+      throw new Error('submitView needs `callbackId`, or `viewId` of a view the fake opened.');
     if (stored && submission.callbackId !== undefined && stored.callback_id !== submission.callbackId) {
       throw new Error(`View ${stored.id} has callback_id "${stored.callback_id}", not "${submission.callbackId}".`);
     }
@@ -211,7 +225,9 @@ export class SlackPayloads {
       type: 'event_callback',
       event_id: eventId ?? this.nextId('Ev'),
       event_time: Math.floor(this.fake.clock.now() / 1000),
-      authorizations: [{ enterprise_id: null, team_id: this.teamId, user_id: BOT_USER_ID, is_bot: true, is_enterprise_install: false }],
+      authorizations: [
+        { enterprise_id: null, team_id: this.teamId, user_id: BOT_USER_ID, is_bot: true, is_enterprise_install: false },
+      ],
       is_ext_shared_channel: false,
     };
   }
@@ -219,7 +235,14 @@ export class SlackPayloads {
   /** The event of a user opening the bot's Home tab, with the view they see, if any. */
   appHomeOpened(userId: string): Record<string, unknown> {
     const view = this.fake.homeOf(userId);
-    return { type: 'app_home_opened', user: userId, channel: dmChannelOf(userId), tab: 'home', ...(view ? { view } : {}), event_ts: this.slackTs() };
+    return {
+      type: 'app_home_opened',
+      user: userId,
+      channel: dmChannelOf(userId),
+      tab: 'home',
+      ...(view ? { view } : {}),
+      event_ts: this.slackTs(),
+    };
   }
 
   private findButton(click: ButtonClick, blocks: unknown, mustExist: boolean): FoundButton | undefined {
@@ -231,8 +254,11 @@ export class SlackPayloads {
         (click.blockId === undefined || blockId === click.blockId),
     );
     if (!found && mustExist) {
-      const offered = buttons.map(({ element }) => `${String(element.action_id)}=${String(element.value)}`).join(', ') || 'none';
-      throw new Error(`No button ${click.actionId}${click.value === undefined ? '' : `=${click.value}`} to click; the surface has: ${offered}.`);
+      const offered =
+        buttons.map(({ element }) => `${String(element.action_id)}=${String(element.value)}`).join(', ') || 'none';
+      throw new Error(
+        `No button ${click.actionId}${click.value === undefined ? '' : `=${click.value}`} to click; the surface has: ${offered}.`,
+      );
     }
     return found;
   }

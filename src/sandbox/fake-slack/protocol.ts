@@ -10,8 +10,7 @@ export const APP_ID = 'A0GATE';
 export type Args = Record<string, unknown>;
 
 export type Answer =
-  | ({ ok: true } & Record<string, unknown>)
-  | { ok: false; error: string; response_metadata?: { messages: string[] } };
+  ({ ok: true } & Record<string, unknown>) | { ok: false; error: string; response_metadata?: { messages: string[] } };
 
 export type MethodHandler = (args: Args, token: string) => Answer;
 

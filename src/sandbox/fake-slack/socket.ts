@@ -52,13 +52,19 @@ export class FakeSocketMode {
       type,
       payload,
       accepts_response_payload: true,
-      ...(options.retryAttempt === undefined ? {} : { retry_attempt: options.retryAttempt, retry_reason: options.retryReason ?? 'timeout' }),
+      ...(options.retryAttempt === undefined
+        ? {}
+        : { retry_attempt: options.retryAttempt, retry_reason: options.retryReason ?? 'timeout' }),
     };
     const timeoutMs = options.timeoutMs ?? 10_000;
     return new Promise<SocketAck>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(envelopeId);
-        reject(new Error(`The app did not ack ${type} envelope ${envelopeId} within ${timeoutMs} ms; was a listener registered and did it call ack()?`));
+        reject(
+          new Error(
+            `The app did not ack ${type} envelope ${envelopeId} within ${timeoutMs} ms; was a listener registered and did it call ack()?`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(envelopeId, (ack) => {
         clearTimeout(timer);
@@ -89,7 +95,14 @@ export class FakeSocketMode {
     this.clients.add(socket);
     socket.on('close', () => this.clients.delete(socket));
     socket.on('message', (data) => this.receive(String(data)));
-    socket.send(JSON.stringify({ type: 'hello', num_connections: this.clients.size, debug_info: { host: 'fake' }, connection_info: { app_id: APP_ID } }));
+    socket.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: this.clients.size,
+        debug_info: { host: 'fake' },
+        connection_info: { app_id: APP_ID },
+      }),
+    );
     for (const listener of [...this.connectListeners]) listener();
   }
 

@@ -1,6 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { blockKitProblems, type Surface } from './block-kit-limits.ts';
-import { APP_ID, BOT_ID, TEAM_ID, fail, isObject, missing, ok, str, type Answer, type Args, type Clock, type MethodHandler } from './protocol.ts';
+import {
+  APP_ID,
+  BOT_ID,
+  TEAM_ID,
+  fail,
+  isObject,
+  missing,
+  ok,
+  str,
+  type Answer,
+  type Args,
+  type Clock,
+  type MethodHandler,
+} from './protocol.ts';
 
 /** A modal or Home tab as Slack returns it from views.*. */
 export interface SlackView extends Record<string, unknown> {
@@ -88,7 +101,8 @@ export class ViewStore {
       this.modals.push({ userId, view, closed: false });
       return ok({ view });
     }
-    if (ack.response_action !== 'update') return fail('invalid_arguments', ['response_action must be update or push here']);
+    if (ack.response_action !== 'update')
+      return fail('invalid_arguments', ['response_action must be update or push here']);
     const { id, root_view_id, previous_view_id } = current;
     Object.assign(current, this.build(ack.view as Args, 'modal', undefined), { id, root_view_id, previous_view_id });
     return ok({ view: current });
@@ -99,7 +113,9 @@ export class ViewStore {
   }
 
   byId(id: string): SlackView | undefined {
-    return this.modals.find((shown) => shown.view.id === id)?.view ?? [...this.homes.values()].find((view) => view.id === id);
+    return (
+      this.modals.find((shown) => shown.view.id === id)?.view ?? [...this.homes.values()].find((view) => view.id === id)
+    );
   }
 
   private open(args: Args, how: 'open' | 'push'): Answer {
@@ -129,7 +145,11 @@ export class ViewStore {
     const problem = viewProblem(current.type, args.view);
     if (problem) return problem;
     const { id, root_view_id, previous_view_id } = current;
-    Object.assign(current, this.build(args.view as Args, current.type, undefined), { id, root_view_id, previous_view_id });
+    Object.assign(current, this.build(args.view as Args, current.type, undefined), {
+      id,
+      root_view_id,
+      previous_view_id,
+    });
     return ok({ view: current });
   }
 
@@ -191,8 +211,12 @@ function hashConflict(current: SlackView, args: Args): Answer | undefined {
 function viewProblem(kind: Surface, view: unknown): Answer | undefined {
   if (!isObject(view)) return fail('invalid_arguments', ['view must be a JSON object']);
   const expected = kind === 'home' ? 'home' : 'modal';
-  if (view.type !== expected) return fail('invalid_arguments', [`view type must be ${expected}, is ${String(view.type)} [json-pointer:/view/type]`]);
-  if (JSON.stringify(view).length > MAX_VIEW_BYTES) return fail('view_too_large', [`view must be at most ${MAX_VIEW_BYTES} bytes`]);
+  if (view.type !== expected)
+    return fail('invalid_arguments', [
+      `view type must be ${expected}, is ${String(view.type)} [json-pointer:/view/type]`,
+    ]);
+  if (JSON.stringify(view).length > MAX_VIEW_BYTES)
+    return fail('view_too_large', [`view must be at most ${MAX_VIEW_BYTES} bytes`]);
   const problems = blockKitProblems(kind, view.blocks, view);
   return problems.length > 0 ? fail('invalid_arguments', problems) : undefined;
 }

@@ -17,7 +17,11 @@ let drawnModal = '';
 let modalErrors = {};
 
 async function post(action, body) {
-  const response = await fetch(`/sandbox/do/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: me, ...body }) });
+  const response = await fetch(`/sandbox/do/${action}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: me, ...body }),
+  });
   const answer = await response.json();
   if (!answer.ok) toast(answer.error ?? `HTTP ${response.status}`);
   return answer;
@@ -57,8 +61,16 @@ function render() {
   $('composer').hidden = home;
   $('home').hidden = !home;
   const channel = workspace.channels.find((c) => c.id === target);
-  $('title').textContent = home ? 'Gatehouse · Home' : target === 'dm' ? 'Gatehouse · Messages' : `# ${channel?.name ?? target}`;
-  $('purpose').textContent = home ? 'Your access, your requests, approvals waiting for you' : target === 'dm' ? 'Your direct messages with the bot' : (channel?.purpose ?? '');
+  $('title').textContent = home
+    ? 'Gatehouse · Home'
+    : target === 'dm'
+      ? 'Gatehouse · Messages'
+      : `# ${channel?.name ?? target}`;
+  $('purpose').textContent = home
+    ? 'Your access, your requests, approvals waiting for you'
+    : target === 'dm'
+      ? 'Your direct messages with the bot'
+      : (channel?.purpose ?? '');
   if (home) renderHome();
   else renderMessages(state.channels[channelOf(target)] ?? []);
   renderModals();
@@ -83,7 +95,8 @@ function buildNav() {
     li.append(button);
     list.append(li);
   }
-  for (const item of document.querySelectorAll('.nav-item')) item.addEventListener('click', () => go(item.dataset.target));
+  for (const item of document.querySelectorAll('.nav-item'))
+    item.addEventListener('click', () => go(item.dataset.target));
 }
 
 async function go(next) {
@@ -119,7 +132,12 @@ function renderMessage(message) {
   const body = node.querySelector('.message-body');
   const channel = channelOf(target);
   if (message.blocks?.length) {
-    body.append(renderBlocks(message.blocks, blockContext({ message: { channel, ts: message.ts, ephemeral: message.ephemeral } })));
+    body.append(
+      renderBlocks(
+        message.blocks,
+        blockContext({ message: { channel, ts: message.ts, ephemeral: message.ephemeral } }),
+      ),
+    );
   } else if (message.text) {
     const text = document.createElement('div');
     text.className = 'bk-text';
@@ -153,7 +171,13 @@ function blockContext(surface, extra = {}) {
     errors: {},
     confirm,
     onButton: (element, blockId) =>
-      post('click', { surface, actionId: element.action_id, value: element.value, blockId, values: extra.values?.() ?? {} }),
+      post('click', {
+        surface,
+        actionId: element.action_id,
+        value: element.value,
+        blockId,
+        values: extra.values?.() ?? {},
+      }),
     ...extra,
   };
 }
@@ -168,7 +192,9 @@ function renderHome() {
     pane.append(empty);
     return;
   }
-  pane.append(renderBlocks(state.home.blocks, blockContext({ viewId: state.home.id }, { values: () => stateValues(pane) })));
+  pane.append(
+    renderBlocks(state.home.blocks, blockContext({ viewId: state.home.id }, { values: () => stateValues(pane) })),
+  );
 }
 
 function renderModals() {
@@ -191,7 +217,13 @@ function renderModal(view) {
   dialog.setAttribute('aria-label', view.title?.text ?? 'Modal');
   dialog.innerHTML = `<header class="modal-title"><h2>${textObject(view.title, users)}</h2><button type="button" class="close" aria-label="Close">×</button></header><div class="modal-body"></div><footer class="modal-footer"></footer>`;
   const body = dialog.querySelector('.modal-body');
-  const draw = () => body.replaceChildren(renderBlocks(view.blocks, blockContext({ viewId: view.id }, { errors: modalErrors, values: () => stateValues(body) })));
+  const draw = () =>
+    body.replaceChildren(
+      renderBlocks(
+        view.blocks,
+        blockContext({ viewId: view.id }, { errors: modalErrors, values: () => stateValues(body) }),
+      ),
+    );
   draw();
   const footer = dialog.querySelector('.modal-footer');
   const cancel = document.createElement('button');
@@ -227,7 +259,11 @@ function renderModal(view) {
   });
   // Redraws with errors shown under their fields, keeping what was typed.
   function keepTyped(root, errors) {
-    const typed = [...root.querySelectorAll('[data-block][data-action]')].map((f) => [f.dataset.block, f.dataset.action, f.value]);
+    const typed = [...root.querySelectorAll('[data-block][data-action]')].map((f) => [
+      f.dataset.block,
+      f.dataset.action,
+      f.value,
+    ]);
     modalErrors = errors;
     draw();
     for (const [block, action, value] of typed) {
@@ -260,7 +296,9 @@ function setupComposer() {
   const hints = $('hints');
   const showHints = () => {
     const typed = line.value.trim().split(/\s+/)[0] ?? '';
-    const matching = line.value.startsWith('/') ? workspace.commands.filter((c) => c.command.startsWith(typed) || typed.startsWith(c.command)) : [];
+    const matching = line.value.startsWith('/')
+      ? workspace.commands.filter((c) => c.command.startsWith(typed) || typed.startsWith(c.command))
+      : [];
     hints.hidden = matching.length === 0;
     hints.replaceChildren(
       ...matching.map((c) => {
@@ -340,7 +378,10 @@ function listen() {
 
 async function start() {
   workspace = await (await fetch('/sandbox/workspace')).json();
-  users = Object.fromEntries([...workspace.people.map((p) => [p.id, p.name]), [workspace.bot.id, workspace.bot.real_name]]);
+  users = Object.fromEntries([
+    ...workspace.people.map((p) => [p.id, p.name]),
+    [workspace.bot.id, workspace.bot.real_name],
+  ]);
   if (!me || !workspace.people.some((p) => p.id === me)) me = workspace.people[0]?.id;
   showProvisioning();
   setupWho();

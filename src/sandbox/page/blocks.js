@@ -28,7 +28,11 @@ function renderBlock(block, ctx) {
     case 'context': {
       const node = el('div', 'bk-context');
       for (const element of block.elements ?? []) {
-        node.append(element.type === 'image' ? image(element, 'bk-context-image') : el('span', '', textObject(element, ctx.users)));
+        node.append(
+          element.type === 'image'
+            ? image(element, 'bk-context-image')
+            : el('span', '', textObject(element, ctx.users)),
+        );
       }
       return node;
     }
@@ -72,7 +76,12 @@ function section(block, ctx) {
     body.append(fields);
   }
   node.append(body);
-  if (block.accessory) node.append(block.accessory.type === 'image' ? image(block.accessory, 'bk-accessory-image') : interactive(block.accessory, block.block_id, ctx));
+  if (block.accessory)
+    node.append(
+      block.accessory.type === 'image'
+        ? image(block.accessory, 'bk-accessory-image')
+        : interactive(block.accessory, block.block_id, ctx),
+    );
   return node;
 }
 
@@ -83,7 +92,11 @@ function interactive(element, blockId, ctx) {
     note.textContent = `(${element.type})`;
     return note;
   }
-  const button = el('button', `bk-button${element.style ? ` bk-${element.style}` : ''}`, escapeHtml(element.text?.text ?? ''));
+  const button = el(
+    'button',
+    `bk-button${element.style ? ` bk-${element.style}` : ''}`,
+    escapeHtml(element.text?.text ?? ''),
+  );
   button.type = 'button';
   button.dataset.actionId = element.action_id ?? '';
   if (element.url) {
@@ -114,7 +127,11 @@ function option(o) {
 function input(block, ctx) {
   const node = el('div', 'bk-input');
   const id = `in-${Math.random().toString(36).slice(2)}`;
-  const label = el('label', 'bk-label', `${textObject(block.label, ctx.users)}${block.optional ? ' <span class="bk-optional">(optional)</span>' : ''}`);
+  const label = el(
+    'label',
+    'bk-label',
+    `${textObject(block.label, ctx.users)}${block.optional ? ' <span class="bk-optional">(optional)</span>' : ''}`,
+  );
   label.htmlFor = id;
   node.append(label);
   const element = block.element ?? {};
@@ -197,7 +214,8 @@ export function clientErrors(root) {
   for (const field of root.querySelectorAll('[data-block][data-action]')) {
     const { block, optional, minLength } = field.dataset;
     if (optional !== 'true' && field.value === '') errors[block] = 'Please complete this required field.';
-    else if (minLength && field.value !== '' && field.value.length < Number(minLength)) errors[block] = `Please enter at least ${minLength} characters.`;
+    else if (minLength && field.value !== '' && field.value.length < Number(minLength))
+      errors[block] = `Please enter at least ${minLength} characters.`;
   }
   return errors;
 }

@@ -26,7 +26,9 @@ const DATE_STYLES = {
 
 function formatDate(unix, format) {
   const date = new Date(Number(unix) * 1000);
-  return format.replace(/\{[a-z_]+\}/g, (token) => (DATE_STYLES[token] ? date.toLocaleString([], DATE_STYLES[token]) : token));
+  return format.replace(/\{[a-z_]+\}/g, (token) =>
+    DATE_STYLES[token] ? date.toLocaleString([], DATE_STYLES[token]) : token,
+  );
 }
 
 function safeUrl(url) {
@@ -68,7 +70,9 @@ export function mrkdwn(text, users = {}) {
   const held = [];
   const hold = (html) => `${MARK}${held.push(html) - 1}${MARK}`;
   let source = String(text ?? '');
-  source = source.replace(/```([\s\S]*?)```/g, (_, code) => hold(`<pre>${escapeHtml(unescapeSlack(code.replace(/^\n/, '')))}</pre>`));
+  source = source.replace(/```([\s\S]*?)```/g, (_, code) =>
+    hold(`<pre>${escapeHtml(unescapeSlack(code.replace(/^\n/, '')))}</pre>`),
+  );
   source = source.replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${escapeHtml(unescapeSlack(code))}</code>`));
   source = source.replace(/<([^<>\n]+)>/g, (_, inner) => hold(token(unescapeSlack(inner), users)));
   const lines = escapeHtml(unescapeSlack(source)).split('\n');

@@ -33,12 +33,22 @@ const nothing = (text: string) => [context(text)];
 /** Where the person's MFA stands, in one line. */
 function mfaLine(mfa: MfaStatus): string {
   const locked = mfa.lockedUntil ? ` Locked after too many wrong codes until ${formatWhen(mfa.lockedUntil)}.` : '';
-  if (mfa.state === 'on') return `${MFA_MARK} MFA is on${mfa.enrolledAt ? ` since ${formatWhen(mfa.enrolledAt)}` : ''}. \`/access mfa\` to move it to a new phone or turn it off.${locked}`;
-  if (mfa.state === 'pending') return `🔓 MFA set-up waits for your first code: use *Enter a code* on the QR code message, or start again.${locked}`;
+  if (mfa.state === 'on')
+    return `${MFA_MARK} MFA is on${mfa.enrolledAt ? ` since ${formatWhen(mfa.enrolledAt)}` : ''}. \`/access mfa\` to move it to a new phone or turn it off.${locked}`;
+  if (mfa.state === 'pending')
+    return `🔓 MFA set-up waits for your first code: use *Enter a code* on the QR code message, or start again.${locked}`;
   return `🔓 MFA is off. Resources marked for MFA ask for a code from an authenticator app: set it up once.${locked}`;
 }
 
-export function appHome({ userId, grants, requests, approvalsWaiting, approvalsWaitingTotal, mfa, now }: AppHomeInput): HomeView {
+export function appHome({
+  userId,
+  grants,
+  requests,
+  approvalsWaiting,
+  approvalsWaitingTotal,
+  mfa,
+  now,
+}: AppHomeInput): HomeView {
   const live = grants.filter(isLive).sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime());
   const pending = requests.filter(isPending).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const waiting = approvalsWaiting.filter(isPending).sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
@@ -46,7 +56,9 @@ export function appHome({ userId, grants, requests, approvalsWaiting, approvalsW
   const requestList = capped(pending, MAX_REQUESTS);
   const approvalList = capped(waiting, MAX_APPROVALS);
   const blocks: Message['blocks'] = [
-    context(`Hi ${mention(userId)}. Gatehouse gives you time-limited access once the owners of a resource approve. \`/access help\` lists the commands.`),
+    context(
+      `Hi ${mention(userId)}. Gatehouse gives you time-limited access once the owners of a resource approve. \`/access help\` lists the commands.`,
+    ),
     actions(
       BLOCK.homeActions,
       button({ text: 'Request access', actionId: ACTION.openRequestModal, style: 'primary' }),
@@ -54,7 +66,9 @@ export function appHome({ userId, grants, requests, approvalsWaiting, approvalsW
     ),
     ...(mfa ? [context(mfaLine(mfa))] : []),
     header('Your access'),
-    ...(live.length === 0 ? nothing('You hold no access right now.') : grantList.shown.map((grant) => grantItem(grant, now))),
+    ...(live.length === 0
+      ? nothing('You hold no access right now.')
+      : grantList.shown.map((grant) => grantItem(grant, now))),
     ...moreLine(grantList.more, 'They end by themselves; the soonest to end are shown first.'),
     divider(),
     header('Your requests'),
@@ -63,7 +77,10 @@ export function appHome({ userId, grants, requests, approvalsWaiting, approvalsW
     divider(),
     header('Waiting for your approval'),
     ...(waiting.length === 0 ? nothing('Nothing waits for you.') : approvalList.shown.flatMap(approvalItem)),
-    ...moreLine(Math.max(approvalList.more, (approvalsWaitingTotal ?? 0) - approvalList.shown.length), 'The soonest to expire are shown first.'),
+    ...moreLine(
+      Math.max(approvalList.more, (approvalsWaitingTotal ?? 0) - approvalList.shown.length),
+      'The soonest to expire are shown first.',
+    ),
   ];
   return { type: 'home', callback_id: VIEW.home, blocks };
 }

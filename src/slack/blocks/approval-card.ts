@@ -3,7 +3,17 @@ import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { ACTION, BLOCK } from './ids.ts';
 import { actions, button, context, section, type Message } from './kit.ts';
-import { GLYPH, formatWhen, listMentions, mention, plural, requestGlyph, resourceLabel, truncate, userText } from './text.ts';
+import {
+  GLYPH,
+  formatWhen,
+  listMentions,
+  mention,
+  plural,
+  requestGlyph,
+  resourceLabel,
+  truncate,
+  userText,
+} from './text.ts';
 
 export interface ApprovalCardOptions {
   /** False where the card is shown to someone who may not decide (it then has no buttons). Default true. */
@@ -16,7 +26,9 @@ const resourceOf = (request: AccessRequest) => ({ id: request.resourceId, name: 
 
 /** "<@U1> asks for *X* (`x`) for *2h*", or the extension form. */
 export function askLine(request: AccessRequest): string {
-  const what = request.extendsGrantId ? `to extend access to ${resourceLabel(resourceOf(request))} by` : `for ${resourceLabel(resourceOf(request))} for`;
+  const what = request.extendsGrantId
+    ? `to extend access to ${resourceLabel(resourceOf(request))} by`
+    : `for ${resourceLabel(resourceOf(request))} for`;
   return `${mention(request.requester)} asks ${what} *${formatDuration(request.durationMs)}*`;
 }
 
@@ -69,7 +81,11 @@ export function approvalCard(request: AccessRequest, options: ApprovalCardOption
   const blocks: Message['blocks'] = [
     section(`${requestGlyph(request.status)} ${ask}`),
     section(reasonPrefix + userText(request.reason, 3000 - reasonPrefix.length)),
-    context(approvalsLine(request), `Request \`${request.id}\``, ...(request.mfaChecked ? [`${MFA_MARK} Requested with an MFA code`] : [])),
+    context(
+      approvalsLine(request),
+      `Request \`${request.id}\``,
+      ...(request.mfaChecked ? [`${MFA_MARK} Requested with an MFA code`] : []),
+    ),
     section(outcome),
   ];
   if (pending && options.viewerIsApprover !== false) {

@@ -5,7 +5,17 @@ import { LIMITS, context, section, type Message } from './kit.ts';
 import { MAX_TEXT, escapeText, mention, truncate, userText } from './text.ts';
 
 /** Body fields worth a glance in the channel, in the order shown; the rest is in the log. */
-const SHOWN_FIELDS = ['resource', 'resourceId', 'resource_id', 'duration', 'durationMs', 'duration_ms', 'reason', 'endReason', 'end_reason'];
+const SHOWN_FIELDS = [
+  'resource',
+  'resourceId',
+  'resource_id',
+  'duration',
+  'durationMs',
+  'duration_ms',
+  'reason',
+  'endReason',
+  'end_reason',
+];
 const MAX_FIELDS = 3;
 const MAX_FIELD_VALUE = 80;
 /** Keeps a 20-event message far below the ~13k total characters at which Slack has been seen to refuse blocks. */
@@ -21,7 +31,8 @@ function actor(who: string): string {
 }
 
 function fieldValue(key: string, value: unknown): string {
-  if (typeof value === 'number' && /ms$/i.test(key) && Number.isFinite(value) && value >= 0) return formatDuration(value);
+  if (typeof value === 'number' && /ms$/i.test(key) && Number.isFinite(value) && value >= 0)
+    return formatDuration(value);
   const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   return userText(text.replace(/\s+/g, ' '), MAX_FIELD_VALUE);
 }
@@ -86,7 +97,8 @@ export function auditChannelMessage(events: readonly AuditEventSummary[]): Messa
   const blocks: Message['blocks'] = texts.map((text) => section(text));
   const left = sorted.slice(count);
   const firstLeft = left[0];
-  if (firstLeft) blocks.push(context(`…and ${left.length} more events (seq ${firstLeft.seq} to ${last.seq}) not shown here.`));
+  if (firstLeft)
+    blocks.push(context(`…and ${left.length} more events (seq ${firstLeft.seq} to ${last.seq}) not shown here.`));
   const shownEvents = sorted.slice(0, count);
   const lastShown = shownEvents.at(-1) ?? first;
   // A backlog's message is already near Slack's size limit in its blocks: its notification text stays one line.

@@ -7,7 +7,7 @@ export function checkpointMessage(checkpoint: Checkpoint): Message {
     `🔏 *Audit checkpoint* signed: the log up to seq ${checkpoint.seq} ends in hash \`${checkpoint.hash}\`` +
     ` (${checkpoint.time}, key \`${checkpoint.keyId}\`).`;
   const note =
-    'The signed checkpoint is in this message\'s metadata. `/verify-audit` and `gatehouse audit verify` read it back ' +
+    "The signed checkpoint is in this message's metadata. `/verify-audit` and `gatehouse audit verify` read it back " +
     'and fail if the database no longer reaches this seq or disagrees with this hash.';
   return { text: summary, blocks: [section(summary), context(note)] };
 }

@@ -38,6 +38,10 @@ export function failureHome(failure: Failure): HomeView {
   return {
     type: 'home',
     callback_id: VIEW.home,
-    blocks: [section(`⚠️ Gatehouse could not show your requests and grants here just now: ${HOME_CAUSE[failure.kind]}. Open this tab again in a minute.`)],
+    blocks: [
+      section(
+        `⚠️ Gatehouse could not show your requests and grants here just now: ${HOME_CAUSE[failure.kind]}. Open this tab again in a minute.`,
+      ),
+    ],
   };
 }

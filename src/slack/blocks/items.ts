@@ -26,7 +26,8 @@ export function grantItem(grant: Grant, now: Date): SectionBlock {
   const text =
     `${grantGlyph(grant.status)} ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })}` +
     `${state ? ` (${state})` : ''}: ${left}, until ${formatWhen(grant.endsAt)}`;
-  const done = grant.status === 'active' ? button({ text: "I'm done", actionId: ACTION.endGrant, value: grant.id }) : undefined;
+  const done =
+    grant.status === 'active' ? button({ text: "I'm done", actionId: ACTION.endGrant, value: grant.id }) : undefined;
   return section(text, done, itemBlockId(BLOCK.grantActions, grant.id));
 }
 
@@ -38,7 +39,12 @@ export function requestItem(request: AccessRequest): SectionBlock {
     text: 'Cancel',
     actionId: ACTION.cancelRequest,
     value: request.id,
-    confirm: { title: 'Cancel this request?', text: `Withdraw your request for ${request.resourceName}?`, confirm: 'Cancel it', deny: 'Keep it' },
+    confirm: {
+      title: 'Cancel this request?',
+      text: `Withdraw your request for ${request.resourceName}?`,
+      confirm: 'Cancel it',
+      deny: 'Keep it',
+    },
   });
   return section(text, cancel, itemBlockId(BLOCK.requestActions, request.id));
 }
@@ -46,7 +52,9 @@ export function requestItem(request: AccessRequest): SectionBlock {
 /** A request waiting for the viewer's decision, with a short reason: two blocks. */
 export function approvalItem(request: AccessRequest): Message['blocks'] {
   return [
-    section(`${askLine(request)}\n*Reason:* ${userText(request.reason, 300)}\n${approvalsLine(request)} · expires ${formatWhen(request.expiresAt)}`),
+    section(
+      `${askLine(request)}\n*Reason:* ${userText(request.reason, 300)}\n${approvalsLine(request)} · expires ${formatWhen(request.expiresAt)}`,
+    ),
     actions(
       itemBlockId(BLOCK.approvalActions, request.id),
       button({ text: 'Approve', actionId: ACTION.approve, value: request.id, style: 'primary' }),

@@ -4,7 +4,16 @@
  * Block Kit reference on docs.slack.dev and the JSDoc of `@slack/types`, the values the
  * sandbox's stand-in enforces (src/sandbox/fake-slack/block-kit-limits.ts).
  */
-import type { ActionsBlock, Button, ContextBlock, DividerBlock, HeaderBlock, KnownBlock, PlainTextElement, SectionBlock } from '@slack/types';
+import type {
+  ActionsBlock,
+  Button,
+  ContextBlock,
+  DividerBlock,
+  HeaderBlock,
+  KnownBlock,
+  PlainTextElement,
+  SectionBlock,
+} from '@slack/types';
 import { MAX_TEXT, truncate } from './text.ts';
 
 /** A message as posted: `text` is the notification and fallback text, always set. */

@@ -36,9 +36,22 @@ export function codeInput(block: string, action: string, label = 'Code from your
 }
 
 const MODAL_COPY: Record<MfaModalContext['purpose'], { title: string; submit: string; intro: string }> = {
-  confirm: { title: 'Confirm MFA', submit: 'Confirm', intro: 'Enter a code from the authenticator you just set up, to show that it works.' },
-  're-enrol': { title: 'Re-enrol MFA', submit: 'Continue', intro: 'Enter a code from your *current* authenticator. A new QR code then comes by direct message; the current one keeps working until you confirm the new one.' },
-  remove: { title: 'Turn off MFA', submit: 'Turn off', intro: 'Enter a current code to turn MFA off. Resources that need MFA will refuse you until you enrol again.' },
+  confirm: {
+    title: 'Confirm MFA',
+    submit: 'Confirm',
+    intro: 'Enter a code from the authenticator you just set up, to show that it works.',
+  },
+  're-enrol': {
+    title: 'Re-enrol MFA',
+    submit: 'Continue',
+    intro:
+      'Enter a code from your *current* authenticator. A new QR code then comes by direct message; the current one keeps working until you confirm the new one.',
+  },
+  remove: {
+    title: 'Turn off MFA',
+    submit: 'Turn off',
+    intro: 'Enter a current code to turn MFA off. Resources that need MFA will refuse you until you enrol again.',
+  },
   approve: { title: 'Approve with MFA', submit: 'Approve', intro: 'This resource needs a code from the approver.' },
 };
 
@@ -97,7 +110,9 @@ export function mfaEnrolmentDM(uri: string, secret: string, reEnrolment: boolean
     blocks: [
       section(steps.join('\n')),
       section(`Link: \`${escapeText(uri)}\`\nKey: \`${grouped(secret)}\``),
-      context('Keep this private: anyone with this key can make your codes. Gatehouse deletes this message and the QR code when you confirm.'),
+      context(
+        'Keep this private: anyone with this key can make your codes. Gatehouse deletes this message and the QR code when you confirm.',
+      ),
       actions(BLOCK.mfaActions, button({ text: 'Enter a code', actionId: ACTION.mfaConfirm, style: 'primary' })),
     ],
   };
@@ -111,8 +126,10 @@ export function mfaEnrolmentStarted(reEnrolment: boolean): Message {
 /** `/access mfa` for someone already enrolled: where it stands, with Re-enrol and Turn off. */
 export function mfaStatusMessage(status: MfaStatus): Message {
   const lines = [`🔐 MFA is *on*${status.enrolledAt ? ` since ${formatWhen(status.enrolledAt)}` : ''}.`];
-  if (status.reEnrolling) lines.push('A re-enrolment waits for its confirmation: use *Enter a code* on the QR code message.');
-  if (status.lockedUntil) lines.push(`${GLYPH.failing} Locked after too many wrong codes until ${formatWhen(status.lockedUntil)}.`);
+  if (status.reEnrolling)
+    lines.push('A re-enrolment waits for its confirmation: use *Enter a code* on the QR code message.');
+  if (status.lockedUntil)
+    lines.push(`${GLYPH.failing} Locked after too many wrong codes until ${formatWhen(status.lockedUntil)}.`);
   const text = lines.join('\n');
   return {
     text: truncate(text),
@@ -162,5 +179,11 @@ export function revokeFailingAlert(grant: Grant, owners: readonly string[]): Mes
     `ended ${formatWhen(grant.endsAt)} but could not be taken away yet; Gatehouse keeps retrying. ` +
     `Last error: ${escapeText(truncate(grant.lastError ?? 'unknown', 300))}`;
   const who = owners.length > 0 ? `Owners: ${listMentions(owners)}. ` : '';
-  return { text: truncate(text), blocks: [section(text), context(`${who}Until it succeeds, check the target by hand and remove the access there if you can.`)] };
+  return {
+    text: truncate(text),
+    blocks: [
+      section(text),
+      context(`${who}Until it succeeds, check the target by hand and remove the access there if you can.`),
+    ],
+  };
 }

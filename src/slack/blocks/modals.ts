@@ -41,7 +41,10 @@ function option(resource: RequestableResource): PlainTextOption {
   return {
     text: plainText(resource.name, LIMITS.optionText),
     value: resource.id,
-    description: plainText(`${resource.id} · default ${formatDuration(resource.defaultDurationMs)}, at most ${formatDuration(resource.maxDurationMs)}`, LIMITS.optionText),
+    description: plainText(
+      `${resource.id} · default ${formatDuration(resource.defaultDurationMs)}, at most ${formatDuration(resource.maxDurationMs)}`,
+      LIMITS.optionText,
+    ),
   };
 }
 
@@ -70,8 +73,12 @@ export function readRequestModalContext(privateMetadata: string | undefined): Re
 }
 
 function durationHint(resources: readonly RequestableResource[], chosen: RequestableResource | undefined): string {
-  if (chosen) return `Leave empty for ${formatDuration(chosen.defaultDurationMs)}; at most ${formatDuration(chosen.maxDurationMs)}. Like 30m, 4h or 1h30m.`;
-  const each = resources.map((resource) => `${resource.id} ${formatDuration(resource.defaultDurationMs)} (at most ${formatDuration(resource.maxDurationMs)})`);
+  if (chosen)
+    return `Leave empty for ${formatDuration(chosen.defaultDurationMs)}; at most ${formatDuration(chosen.maxDurationMs)}. Like 30m, 4h or 1h30m.`;
+  const each = resources.map(
+    (resource) =>
+      `${resource.id} ${formatDuration(resource.defaultDurationMs)} (at most ${formatDuration(resource.maxDurationMs)})`,
+  );
   return truncate(`Leave empty for the resource's default: ${each.join(', ')}. Like 30m, 4h or 1h30m.`, 2000);
 }
 
@@ -87,7 +94,11 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
   if (resources.length === 0) {
     return {
       ...base,
-      blocks: [section('You may not request any resource yet. Ask an administrator to add you to a resource in the Gatehouse policy.')],
+      blocks: [
+        section(
+          'You may not request any resource yet. Ask an administrator to add you to a resource in the Gatehouse policy.',
+        ),
+      ],
     };
   }
   const options = resources.slice(0, MAX_OPTIONS).map(option);
@@ -116,7 +127,10 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
       element: {
         type: 'plain_text_input',
         action_id: REQUEST_MODAL.duration.action,
-        placeholder: plainText(chosen ? `Default: ${formatDuration(chosen.defaultDurationMs)}` : 'Default for the resource, e.g. 2h', 150),
+        placeholder: plainText(
+          chosen ? `Default: ${formatDuration(chosen.defaultDurationMs)}` : 'Default for the resource, e.g. 2h',
+          150,
+        ),
         max_length: 20,
         // Input values are raw text, not mrkdwn: prefill is cut, never escaped.
         ...(prefill.duration ? { initial_value: prefill.duration.slice(0, 20) } : {}),
@@ -147,7 +161,10 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
     blocks.push({
       ...input,
       ...(all ? {} : { optional: true }),
-      hint: plainText(truncate(`Needed for ${needingMfa.map((resource) => resource.id).join(', ')}. ${input.hint.text}`, 2000), 2000),
+      hint: plainText(
+        truncate(`Needed for ${needingMfa.map((resource) => resource.id).join(', ')}. ${input.hint.text}`, 2000),
+        2000,
+      ),
     });
   }
   return { ...base, submit: plainText('Send request', LIMITS.viewTitle), blocks };
@@ -169,7 +186,12 @@ export function denyModal(request: AccessRequest): ModalView {
         block_id: DENY_MODAL.reason.block,
         label: plainText('Reason'),
         hint: plainText('The requester sees this, and it is kept in the audit log.'),
-        element: { type: 'plain_text_input', action_id: DENY_MODAL.reason.action, multiline: true, max_length: MAX_REASON_LENGTH },
+        element: {
+          type: 'plain_text_input',
+          action_id: DENY_MODAL.reason.action,
+          multiline: true,
+          max_length: MAX_REASON_LENGTH,
+        },
       },
     ],
   };

@@ -107,7 +107,7 @@ export function refusalText(refusal: Refusal): string {
       return `Gatehouse has no request or grant ${code(truncate(refusal.id, 100))}. \`/access\` shows what you hold and what you asked for.`;
     case 'not-auditor':
       return (
-        'Only members of the policy\'s `auditors` group can run `/verify-audit`. ' +
+        "Only members of the policy's `auditors` group can run `/verify-audit`. " +
         'Ask an auditor to run it, or ask an administrator to add you to `auditors`.'
       );
     case 'mfa-not-enrolled':
@@ -133,7 +133,7 @@ export function refusalText(refusal: Refusal): string {
     case 'mfa-already-on':
       return 'MFA is already on. To move to a new phone, choose *Re-enrol* in `/access mfa` and confirm with a current code first.';
     case 'not-mfa-admin':
-      return 'Only the policy\'s `mfa_admins` can reset someone\'s MFA. Ask one of them; your attempt has been recorded in the audit log.';
+      return "Only the policy's `mfa_admins` can reset someone's MFA. Ask one of them; your attempt has been recorded in the audit log.";
     case 'mfa-own-reset':
       return 'You cannot reset your own MFA: ask another MFA admin, or turn it off yourself with a current code (`/access mfa`).';
     default:

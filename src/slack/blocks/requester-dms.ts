@@ -4,7 +4,17 @@ import { formatDuration } from '../../config/duration.ts';
 import { approvalsLine } from './approval-card.ts';
 import { ACTION, BLOCK, itemBlockId } from './ids.ts';
 import { actions, button, context, section, type Message } from './kit.ts';
-import { GLYPH, escapeText, formatWhen, listMentions, mention, plural, resourceLabel, truncate, userText } from './text.ts';
+import {
+  GLYPH,
+  escapeText,
+  formatWhen,
+  listMentions,
+  mention,
+  plural,
+  resourceLabel,
+  truncate,
+  userText,
+} from './text.ts';
 
 const ofRequest = (request: AccessRequest) => resourceLabel({ id: request.resourceId, name: request.resourceName });
 const ofGrant = (grant: Grant) => resourceLabel({ id: grant.resourceId, name: grant.resourceName });
@@ -36,7 +46,8 @@ export function sentToApprovers(request: AccessRequest, ownerCount: number): Mes
 
 export function approvedDM(request: AccessRequest, grant: Grant): Message {
   const approvers = request.approvals.map((approval) => approval.approver);
-  const by = approvers.length > 0 ? listMentions(approvers) : request.decidedBy ? mention(request.decidedBy) : 'the owners';
+  const by =
+    approvers.length > 0 ? listMentions(approvers) : request.decidedBy ? mention(request.decidedBy) : 'the owners';
   return dm([
     `${GLYPH.approved} ${by} approved your request for ${ofRequest(request)}.`,
     `Your access lasts ${formatDuration(grant.endsAt.getTime() - grant.startsAt.getTime())}, until ${formatWhen(grant.endsAt)}. I'll tell you as soon as it is active.`,
@@ -75,11 +86,15 @@ export function accessActiveDM(grant: Grant, credentials?: Readonly<Record<strin
   const lines = Object.entries(credentials).map(([key, value]) => `${key}: ${value}`);
   const { host, port, database, user, password } = credentials;
   if (host && port && database && user && password) {
-    lines.push(`url: postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`);
+    lines.push(
+      `url: postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`,
+    );
   }
   const shown = [
     section(`Your login, made for this grant only:\n\`\`\`${lines.join('\n').replace(/`/g, "'")}\`\`\``),
-    context(`This message is the only copy: Gatehouse keeps none it can read. The login stops working at ${formatWhen(grant.endsAt)}, or when you press *I'm done*.`),
+    context(
+      `This message is the only copy: Gatehouse keeps none it can read. The login stops working at ${formatWhen(grant.endsAt)}, or when you press *I'm done*.`,
+    ),
   ];
   return { text: message.text, blocks: [...message.blocks.slice(0, 1), ...shown, ...message.blocks.slice(1)] };
 }

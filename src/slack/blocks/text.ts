@@ -86,7 +86,10 @@ export function formatTimeLeft(ms: number): string {
   const days = Math.floor(ms / DAY_MS);
   const hours = Math.floor((ms % DAY_MS) / HOUR_MS);
   const minutes = Math.floor((ms % HOUR_MS) / MINUTE_MS);
-  const parts = days > 0 ? [`${days}d`, hours > 0 ? `${hours}h` : ''] : [hours > 0 ? `${hours}h` : '', minutes > 0 ? `${minutes}m` : ''];
+  const parts =
+    days > 0
+      ? [`${days}d`, hours > 0 ? `${hours}h` : '']
+      : [hours > 0 ? `${hours}h` : '', minutes > 0 ? `${minutes}m` : ''];
   return `${parts.filter(Boolean).join(' ')} left`;
 }
 

@@ -33,17 +33,26 @@ export function verifyResultMessage(result: AnchoredVerifyResult, notes: readonl
       `${GLYPH.approved} The audit log is whole: ${plural(result.checked, 'event')} checked, ` +
       `head seq ${result.headSeq}, hash \`${escapeText(result.headHash)}\`.`;
   }
-  for (const p of result.problems.slice(0, PROBLEMS_SHOWN)) lines.push(`✘ \`${p.reason}\` at seq ${p.seq} (${escapeText(p.source)}): ${escapeText(p.message)}`);
-  if (result.problems.length > PROBLEMS_SHOWN) lines.push(`…and ${plural(result.problems.length - PROBLEMS_SHOWN, 'more problem')}; \`gatehouse audit verify --json\` lists them all.`);
+  for (const p of result.problems.slice(0, PROBLEMS_SHOWN))
+    lines.push(`✘ \`${p.reason}\` at seq ${p.seq} (${escapeText(p.source)}): ${escapeText(p.message)}`);
+  if (result.problems.length > PROBLEMS_SHOWN)
+    lines.push(
+      `…and ${plural(result.problems.length - PROBLEMS_SHOWN, 'more problem')}; \`gatehouse audit verify --json\` lists them all.`,
+    );
   if (result.signed) {
     const mark = result.problems.length === 0 ? '✔' : '✘';
     const cps = result.checkpoints;
     if (cps && cps.checked > 0) {
       const newest = cps.latestSeq === null ? '' : `; newest: seq ${cps.latestSeq}, ${cps.latestTime}`;
-      lines.push(`${mark} ${plural(cps.checked, 'signed checkpoint')} in the database checked with key \`${result.keyId}\`${newest}.`);
+      lines.push(
+        `${mark} ${plural(cps.checked, 'signed checkpoint')} in the database checked with key \`${result.keyId}\`${newest}.`,
+      );
     }
     if (result.anchors.checked > 0) {
-      const newest = result.anchors.latestSeq === null ? '' : `; newest: seq ${result.anchors.latestSeq} (${escapeText(result.anchors.latestSource ?? '')})`;
+      const newest =
+        result.anchors.latestSeq === null
+          ? ''
+          : `; newest: seq ${result.anchors.latestSeq} (${escapeText(result.anchors.latestSource ?? '')})`;
       lines.push(`${mark} ${plural(result.anchors.checked, 'anchor')} kept outside the database checked${newest}.`);
     }
     const covered = Math.max(cps?.latestSeq ?? 0, result.anchors.latestSeq ?? 0);

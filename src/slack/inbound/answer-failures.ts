@@ -53,9 +53,12 @@ async function answer({ body, ack, respond, client }: Incoming, failure: ui.Fail
   const userId = personOf(body);
   if (body.type === 'view_submission') {
     // Form listeners ack last, with their outcome: a failure comes before it.
-    const field = body.view?.blocks?.find((block) => block.type === 'input')?.block_id ?? FIELD_OF_VIEW[body.view?.callback_id ?? ''];
+    const field =
+      body.view?.blocks?.find((block) => block.type === 'input')?.block_id ??
+      FIELD_OF_VIEW[body.view?.callback_id ?? ''];
     try {
-      if (field && ack) return await ack({ response_action: 'errors', errors: { [field]: ui.truncate(message.text, 2000) } });
+      if (field && ack)
+        return await ack({ response_action: 'errors', errors: { [field]: ui.truncate(message.text, 2000) } });
       await ack?.();
     } catch {
       // Already acked: the form closed, so the answer goes by direct message.
@@ -85,7 +88,10 @@ export function answerFailures(log: Logger): Middleware<AnyMiddlewareArgs> {
       const incoming = args as unknown as Incoming;
       const failure = classifyFailure(err);
       const userId = personOf(incoming.body);
-      log.error({ err, failure: failure.kind, userId, surface: incoming.body.type ?? 'slash_command' }, 'a Slack listener failed; telling the person');
+      log.error(
+        { err, failure: failure.kind, userId, surface: incoming.body.type ?? 'slash_command' },
+        'a Slack listener failed; telling the person',
+      );
       try {
         await answer(incoming, failure);
       } catch (answerErr) {

@@ -50,8 +50,20 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   const customRoutes = healthRoutes(db, log, settings.backgroundRunning);
   const app =
     settings.mode.kind === 'http'
-      ? new App({ ...common, receiver: slackHttpReceiver({ signingSecret: settings.mode.signingSecret, port: settings.port, customRoutes, logger }, log) })
-      : new App({ ...common, customRoutes, appToken: settings.mode.appToken, socketMode: true, installerOptions: { port: settings.port, clientOptions } });
+      ? new App({
+          ...common,
+          receiver: slackHttpReceiver(
+            { signingSecret: settings.mode.signingSecret, port: settings.port, customRoutes, logger },
+            log,
+          ),
+        })
+      : new App({
+          ...common,
+          customRoutes,
+          appToken: settings.mode.appToken,
+          socketMode: true,
+          installerOptions: { port: settings.port, clientOptions },
+        });
   // First, so it wraps every listener: a failure is answered, not left to Slack's silence.
   app.use(answerFailures(log));
   registerCommands(app, deps);

@@ -1,4 +1,11 @@
-import { asGrantId, asRequestId, asSlackUserId, type GrantId, type RequestId, type SlackUserId } from '../../access/ids.ts';
+import {
+  asGrantId,
+  asRequestId,
+  asSlackUserId,
+  type GrantId,
+  type RequestId,
+  type SlackUserId,
+} from '../../access/ids.ts';
 
 /**
  * The ids a Slack payload carries, typed where they arrive (src/db/ids.ts). Nothing is

@@ -26,7 +26,10 @@ export function slackHttpReceiver(options: HTTPReceiverOptions, log: Logger): HT
   const handle = receiver.requestListener;
   receiver.requestListener = (req, res) => {
     if (datedAhead(req)) {
-      log.warn({ timestamp: req.headers['x-slack-request-timestamp'], path: req.url }, 'refused a Slack request dated more than 5 minutes ahead: a replay, or this machine\'s clock is wrong');
+      log.warn(
+        { timestamp: req.headers['x-slack-request-timestamp'], path: req.url },
+        "refused a Slack request dated more than 5 minutes ahead: a replay, or this machine's clock is wrong",
+      );
       res.writeHead(401);
       res.end();
       return;

@@ -23,7 +23,12 @@ export interface AnchorSources {
  * and the checkpoints posted to the audit channel. A source that cannot be read is named in
  * the notes; the verification still runs on the rest.
  */
-export async function gatherAnchors(settings: VerificationSettings, client: WebClient, channel: string, botId: string | undefined): Promise<AnchorSources> {
+export async function gatherAnchors(
+  settings: VerificationSettings,
+  client: WebClient,
+  channel: string,
+  botId: string | undefined,
+): Promise<AnchorSources> {
   const anchors: Anchor[] = [];
   const notes: string[] = [];
   if (!settings.publicKey) return { anchors, notes };
@@ -58,6 +63,8 @@ export function verificationRecord(result: AnchoredVerifyResult): Record<string,
     ...(result.checkpoints ? { checkpoints: result.checkpoints.checked } : {}),
     anchors: result.anchors.checked,
     ...(result.failure ? { failure: { seq: result.failure.seq, reason: result.failure.reason } } : {}),
-    ...(result.problems.length > 0 ? { problems: result.problems.slice(0, 10).map((p) => ({ reason: p.reason, seq: p.seq, source: p.source })) } : {}),
+    ...(result.problems.length > 0
+      ? { problems: result.problems.slice(0, 10).map((p) => ({ reason: p.reason, seq: p.seq, source: p.source })) }
+      : {}),
   };
 }

@@ -46,7 +46,10 @@ export class AuditFeed {
       round: () => this.postOnce(),
       failed: (err, failures) => {
         const next = retryDelayMs(err, failures);
-        this.log.warn({ err: describeSlackError(err), retryInMs: next, failures }, 'posting to the audit channel failed; will retry');
+        this.log.warn(
+          { err: describeSlackError(err), retryInMs: next, failures },
+          'posting to the audit channel failed; will retry',
+        );
         return next;
       },
       cue,
@@ -58,7 +61,12 @@ export class AuditFeed {
   }
 
   async start(): Promise<void> {
-    await this.reconcile().catch((err: unknown) => this.log.warn({ err: describeSlackError(err) }, 'could not read the audit channel back; posting from the recorded position'));
+    await this.reconcile().catch((err: unknown) =>
+      this.log.warn(
+        { err: describeSlackError(err) },
+        'could not read the audit channel back; posting from the recorded position',
+      ),
+    );
     this.pump.start();
   }
 
@@ -69,7 +77,12 @@ export class AuditFeed {
   /** Posts one message with the next events, if there are any and no other replica is posting. */
   async postOnce(): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const state = await trx.selectFrom('audit_channel_state').select('posted_seq').forUpdate().skipLocked().executeTakeFirst();
+      const state = await trx
+        .selectFrom('audit_channel_state')
+        .select('posted_seq')
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst();
       if (!state) return 0;
       const rows = await trx
         .selectFrom('audit_log')
@@ -97,9 +110,15 @@ export class AuditFeed {
         text: message.text,
         blocks: message.blocks,
         unfurl_links: false,
-        metadata: { event_type: FEED_EVENT_TYPE, event_payload: { first_seq: first, last_seq: last.seq, last_hash: last.hash } },
+        metadata: {
+          event_type: FEED_EVENT_TYPE,
+          event_payload: { first_seq: first, last_seq: last.seq, last_hash: last.hash },
+        },
       });
-      await trx.updateTable('audit_channel_state').set({ posted_seq: last.seq, updated_at: sql<Date>`now()` }).execute();
+      await trx
+        .updateTable('audit_channel_state')
+        .set({ posted_seq: last.seq, updated_at: sql<Date>`now()` })
+        .execute();
       return last.seq - first + 1;
     });
   }
@@ -109,7 +128,11 @@ export class AuditFeed {
     // Only our own posts count: another app or person could otherwise make the feed skip events.
     const me = (await this.client.auth.test()).bot_id;
     if (!me) return;
-    const history = await this.client.conversations.history({ channel: this.options.channel(), limit: 20, include_all_metadata: true });
+    const history = await this.client.conversations.history({
+      channel: this.options.channel(),
+      limit: 20,
+      include_all_metadata: true,
+    });
     const posted = (history.messages ?? [])
       .filter((m) => (m as { bot_id?: string }).bot_id === me)
       .map((m) => (m as { metadata?: { event_type?: string; event_payload?: { last_seq?: unknown } } }).metadata)
@@ -122,6 +145,10 @@ export class AuditFeed {
       .set({ posted_seq: lastSeq, updated_at: sql<Date>`now()` })
       .where('posted_seq', '<', lastSeq)
       .executeTakeFirst();
-    if (Number(moved.numUpdatedRows) > 0) this.log.warn({ seq: lastSeq }, 'the audit channel was ahead of the record (a post without its commit); carrying on after it');
+    if (Number(moved.numUpdatedRows) > 0)
+      this.log.warn(
+        { seq: lastSeq },
+        'the audit channel was ahead of the record (a post without its commit); carrying on after it',
+      );
   }
 }

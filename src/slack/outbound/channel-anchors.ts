@@ -1,6 +1,11 @@
 import type { WebClient } from '@slack/web-api';
 import { AnchorReadError, type Anchor } from '../../audit/checkpoints/anchors.ts';
-import { checkpointToJson, InvalidCheckpointError, parseCheckpoint, type Checkpoint } from '../../audit/checkpoints/checkpoint.ts';
+import {
+  checkpointToJson,
+  InvalidCheckpointError,
+  parseCheckpoint,
+  type Checkpoint,
+} from '../../audit/checkpoints/checkpoint.ts';
 import { describeSlackError } from '../slack-errors.ts';
 
 /** Marks the audit channel's checkpoint posts, so they can be told apart when read back. */
@@ -10,8 +15,14 @@ export const CHECKPOINT_EVENT_TYPE = 'gatehouse_checkpoint';
  * The metadata a checkpoint is posted with. The checkpoint travels as its canonical JSON
  * text, one string, so it comes back byte for byte whatever Slack does with numbers and nulls.
  */
-export function checkpointMetadata(checkpoint: Checkpoint): { event_type: string; event_payload: { checkpoint: string; seq: number } } {
-  return { event_type: CHECKPOINT_EVENT_TYPE, event_payload: { checkpoint: checkpointToJson(checkpoint), seq: checkpoint.seq } };
+export function checkpointMetadata(checkpoint: Checkpoint): {
+  event_type: string;
+  event_payload: { checkpoint: string; seq: number };
+} {
+  return {
+    event_type: CHECKPOINT_EVENT_TYPE,
+    event_payload: { checkpoint: checkpointToJson(checkpoint), seq: checkpoint.seq },
+  };
 }
 
 export interface ChannelAnchorOptions {
@@ -34,7 +45,11 @@ interface HistoryMessage {
  * conversations.history. A post of ours whose metadata is not a checkpoint fails the read,
  * naming the message: an anchor that cannot be read must not be silently dropped.
  */
-export async function readChannelAnchors(client: WebClient, channel: string, options: ChannelAnchorOptions): Promise<Anchor[]> {
+export async function readChannelAnchors(
+  client: WebClient,
+  channel: string,
+  options: ChannelAnchorOptions,
+): Promise<Anchor[]> {
   const maxMessages = options.maxMessages ?? 1000;
   const maxAnchors = options.maxAnchors ?? 20;
   const anchors: Anchor[] = [];
@@ -50,7 +65,9 @@ export async function readChannelAnchors(client: WebClient, channel: string, opt
         ...(latest ? { latest } : {}),
       });
     } catch (err) {
-      throw new AnchorReadError(`could not read the audit channel ${channel} back from Slack (${describeSlackError(err)}).`);
+      throw new AnchorReadError(
+        `could not read the audit channel ${channel} back from Slack (${describeSlackError(err)}).`,
+      );
     }
     const messages = (page.messages ?? []) as HistoryMessage[];
     for (const message of messages) {
@@ -73,10 +90,20 @@ export async function readChannelAnchors(client: WebClient, channel: string, opt
  * `problem` says, in a sentence for the report, why none were checked (Slack unreachable,
  * a post that is not a checkpoint, none found).
  */
-export async function channelAnchorsForReport(client: WebClient, channel: string, botId: string): Promise<{ anchors: Anchor[]; problem: string | null }> {
+export async function channelAnchorsForReport(
+  client: WebClient,
+  channel: string,
+  botId: string,
+): Promise<{ anchors: Anchor[]; problem: string | null }> {
   try {
     const anchors = await readChannelAnchors(client, channel, { botId });
-    return { anchors, problem: anchors.length === 0 ? `No checkpoint was found among the recent messages of the audit channel ${channel}.` : null };
+    return {
+      anchors,
+      problem:
+        anchors.length === 0
+          ? `No checkpoint was found among the recent messages of the audit channel ${channel}.`
+          : null,
+    };
   } catch (err) {
     if (!(err instanceof AnchorReadError)) throw err;
     return { anchors: [], problem: `The audit channel's checkpoints were NOT checked: ${err.message}` };
@@ -88,7 +115,8 @@ function parseChannelCheckpoint(value: unknown, source: string): Checkpoint {
     if (typeof value !== 'string') throw new InvalidCheckpointError('the metadata holds no checkpoint text');
     return parseCheckpoint(value);
   } catch (err) {
-    if (err instanceof InvalidCheckpointError) throw new AnchorReadError(`${source} is not a checkpoint: ${err.message}.`);
+    if (err instanceof InvalidCheckpointError)
+      throw new AnchorReadError(`${source} is not a checkpoint: ${err.message}.`);
     throw err;
   }
 }

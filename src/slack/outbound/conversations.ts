@@ -13,7 +13,11 @@ export class Conversations {
   ) {}
 
   async dm(userId: string, message: Message): Promise<void> {
-    await this.client.chat.postMessage({ channel: await this.dmChannel(userId), text: message.text, blocks: message.blocks });
+    await this.client.chat.postMessage({
+      channel: await this.dmChannel(userId),
+      text: message.text,
+      blocks: message.blocks,
+    });
   }
 
   async dmChannel(userId: string): Promise<string> {

@@ -29,11 +29,18 @@ export async function sendEnrolment(out: Outbound, userId: SlackUserId): Promise
   await out.access.mfa.rememberEnrolmentMessage(userId, { channel, ...(file ? { file } : {}) });
   const message = ui.mfaEnrolmentDM(uri, pending.secret, pending.reEnrolment);
   const posted = await out.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
-  await out.access.mfa.rememberEnrolmentMessage(userId, { channel, ...(posted.ts ? { ts: posted.ts } : {}), ...(file ? { file } : {}) });
+  await out.access.mfa.rememberEnrolmentMessage(userId, {
+    channel,
+    ...(posted.ts ? { ts: posted.ts } : {}),
+    ...(file ? { file } : {}),
+  });
 }
 
 /** An enrolment confirmed: its QR code and message are deleted, and the person told. */
-export async function enrolled(out: Outbound, n: Extract<Notification, { kind: 'notify_mfa_enrolled' }>): Promise<void> {
+export async function enrolled(
+  out: Outbound,
+  n: Extract<Notification, { kind: 'notify_mfa_enrolled' }>,
+): Promise<void> {
   await deleteEnrolmentMessage(out, await out.access.mfa.confirmedEnrolmentMessage(n.userId));
   await out.access.mfa.forgetEnrolmentMessage(n.userId);
   await out.to.dm(n.userId, ui.mfaEnrolledDM(n.reEnrolment === true));
@@ -58,7 +65,10 @@ async function displayName(out: Outbound, userId: SlackUserId): Promise<string> 
     const info = await out.client.users.info({ user: userId });
     return info.user?.profile?.display_name || info.user?.real_name || info.user?.name || userId;
   } catch (err) {
-    out.log.warn({ err: describeSlackError(err), userId }, 'could not read a name for the MFA label; using the user id');
+    out.log.warn(
+      { err: describeSlackError(err), userId },
+      'could not read a name for the MFA label; using the user id',
+    );
     return userId;
   }
 }

@@ -14,10 +14,15 @@ export async function requestSubmitted(out: Outbound, requestId: RequestId): Pro
   if (request.status !== 'pending') return updateCards(out, request);
   const resource = resourceById(out.policy().policy, request.resourceId);
   const owners = out.access.approversOf(request);
-  const posted = await out.db.selectFrom('approval_cards').select(['owner', 'channel']).where('request_id', '=', requestId).execute();
+  const posted = await out.db
+    .selectFrom('approval_cards')
+    .select(['owner', 'channel'])
+    .where('request_id', '=', requestId)
+    .execute();
   const card = ui.approvalCard(request, { viewerIsApprover: true });
   if (resource?.approvalChannel) {
-    if (!posted.some((p) => p.channel === resource.approvalChannel)) await postCard(out, request, resource.approvalChannel, null, card);
+    if (!posted.some((p) => p.channel === resource.approvalChannel))
+      await postCard(out, request, resource.approvalChannel, null, card);
   } else {
     for (const owner of owners) {
       if (posted.some((p) => p.owner === owner)) continue;
@@ -58,7 +63,13 @@ export async function remindOwners(out: Outbound, requestId: RequestId): Promise
   }
 }
 
-async function postCard(out: Outbound, request: AccessRequest, channel: string, owner: SlackUserId | null, card: ui.Message): Promise<void> {
+async function postCard(
+  out: Outbound,
+  request: AccessRequest,
+  channel: string,
+  owner: SlackUserId | null,
+  card: ui.Message,
+): Promise<void> {
   const result = await out.client.chat.postMessage({ channel, text: card.text, blocks: card.blocks });
   await out.db
     .insertInto('approval_cards')
@@ -69,9 +80,14 @@ async function postCard(out: Outbound, request: AccessRequest, channel: string, 
 
 /** Sets every owner's card to the request's current state: who decided, when. */
 async function updateCards(out: Outbound, request: AccessRequest): Promise<void> {
-  const cards = await out.db.selectFrom('approval_cards').select(['channel', 'ts']).where('request_id', '=', request.id).execute();
+  const cards = await out.db
+    .selectFrom('approval_cards')
+    .select(['channel', 'ts'])
+    .where('request_id', '=', request.id)
+    .execute();
   const card = ui.approvalCard(request, { viewerIsApprover: true });
-  for (const { channel, ts } of cards) await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
+  for (const { channel, ts } of cards)
+    await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
 }
 
 async function grantOf(out: Outbound, requestId: RequestId) {

@@ -32,7 +32,10 @@ export function registerActions(app: App, deps: SlackDeps): void {
     if (!step.ok) return refuse({ body, respond, client }, step.refusal);
     if (step.needsCode) {
       // approver_mfa: the code form; the code is checked with the approval.
-      await client.views.open({ trigger_id: body.trigger_id, view: ui.mfaModal({ purpose: 'approve', requestId }, step.request) });
+      await client.views.open({
+        trigger_id: body.trigger_id,
+        view: ui.mfaModal({ purpose: 'approve', requestId }, step.request),
+      });
       return;
     }
     const result = await deps.access.approve(requestId, userOf(body));
@@ -58,7 +61,10 @@ export function registerActions(app: App, deps: SlackDeps): void {
     await ack();
     const result = await deps.access.release(grantIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
-    await confirm({ body, respond }, `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.`);
+    await confirm(
+      { body, respond },
+      `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.`,
+    );
   });
 
   app.action<BlockButtonAction>(ui.ACTION.extendGrant, async ({ ack, body, action, respond, client }) => {
@@ -67,12 +73,18 @@ export function registerActions(app: App, deps: SlackDeps): void {
     if (step.needsCode) {
       // Asked for in the request form, which has the code field.
       const prefill = { resourceId: step.grant.resourceId, reason: 'extension of an active grant' };
-      await client.views.open({ trigger_id: body.trigger_id, view: requestModalFor(deps, userOf(body), prefill, { extendsGrantId: step.grant.id }) });
+      await client.views.open({
+        trigger_id: body.trigger_id,
+        view: requestModalFor(deps, userOf(body), prefill, { extendsGrantId: step.grant.id }),
+      });
       return;
     }
     const result = await deps.access.extend(grantIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
-    await confirm({ body, respond }, `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.`);
+    await confirm(
+      { body, respond },
+      `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.`,
+    );
   });
 
   app.action<BlockButtonAction>(ui.ACTION.openRequestModal, async ({ ack, body, client }) => {

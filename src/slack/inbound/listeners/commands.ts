@@ -18,7 +18,10 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     // Refused here too: the form below would otherwise open with the reason cut to fit.
     const reason = parsed.reason === undefined ? null : readReason(parsed.reason);
     if (reason && !reason.ok) {
-      await respond({ response_type: 'ephemeral', ...ui.refusalMessage({ kind: 'reason-too-long', length: reason.length, max: reason.max }) });
+      await respond({
+        response_type: 'ephemeral',
+        ...ui.refusalMessage({ kind: 'reason-too-long', length: reason.length, max: reason.max }),
+      });
       return;
     }
     const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
@@ -30,15 +33,26 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     // A request that takes a code is asked for in the form, which has a field for it.
     if (!parsed.resourceId || !parsed.reason || !durationValid || step.needsCode) {
       // Something is missing or malformed: the form, filled with what was given.
-      await client.views.open({ trigger_id: command.trigger_id, view: requestModalFor(deps, userId, parsed, { channelId: command.channel_id }) });
+      await client.views.open({
+        trigger_id: command.trigger_id,
+        view: requestModalFor(deps, userId, parsed, { channelId: command.channel_id }),
+      });
       return;
     }
-    const result = await deps.access.request({ requester: userId, resourceId: parsed.resourceId, duration: parsed.duration, reason: parsed.reason });
+    const result = await deps.access.request({
+      requester: userId,
+      resourceId: parsed.resourceId,
+      duration: parsed.duration,
+      reason: parsed.reason,
+    });
     if (!result.ok) {
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
       return;
     }
-    await respond({ response_type: 'ephemeral', ...ui.sentToApprovers(result.request, deps.access.approversOf(result.request).length) });
+    await respond({
+      response_type: 'ephemeral',
+      ...ui.sentToApprovers(result.request, deps.access.approversOf(result.request).length),
+    });
   });
 
   app.command('/access', async ({ ack, command, respond, client }) => {
@@ -52,7 +66,10 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       return;
     }
     if (word !== '') {
-      await respond({ response_type: 'ephemeral', text: `\`/access ${ui.escapeText(word)}\` is not something I know. ${ui.accessHelp().text}` });
+      await respond({
+        response_type: 'ephemeral',
+        text: `\`/access ${ui.escapeText(word)}\` is not something I know. ${ui.accessHelp().text}`,
+      });
       return;
     }
     const { grants, requests } = await deps.access.holdingsOf(userId);
@@ -66,9 +83,17 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage(await deps.access.refuseVerification(userId)) });
       return;
     }
-    await ack({ response_type: 'ephemeral', text: 'Verifying the audit log: every hash is being recomputed and every checkpoint checked…' });
+    await ack({
+      response_type: 'ephemeral',
+      text: 'Verifying the audit log: every hash is being recomputed and every checkpoint checked…',
+    });
     await deps.audit.flush();
-    const { anchors, notes } = await gatherAnchors(deps.verification, client, deps.policy().policy.auditChannel, context.botId);
+    const { anchors, notes } = await gatherAnchors(
+      deps.verification,
+      client,
+      deps.policy().policy.auditChannel,
+      context.botId,
+    );
     const result = await deps.verifyAnchored({ publicKey: deps.verification.publicKey, anchors });
     await deps.audit.record({ actor: userId, action: 'audit.verified', body: verificationRecord(result) });
     await respond({ response_type: 'ephemeral', ...ui.verifyResultMessage(result, notes) });

@@ -24,18 +24,30 @@ const ephemeral = (message: ui.Message) => ({ response_type: 'ephemeral' as cons
  * when MFA is on, shows it with Re-enrol and Turn off. Codes are never typed into a
  * command (Slack may show them in the composer's history): they go into a form.
  */
-export async function accessMfa(deps: SlackDeps, { userId, triggerId, words, respond, client }: MfaCommand): Promise<void> {
+export async function accessMfa(
+  deps: SlackDeps,
+  { userId, triggerId, words, respond, client }: MfaCommand,
+): Promise<void> {
   const mfa = deps.access.mfa;
   if (!mfa.available) return void (await respond(ephemeral(ui.refusalMessage({ kind: 'mfa-unavailable' }))));
   const [sub = '', target = ''] = words.map((word, i) => (i === 0 ? word.toLowerCase() : word));
   if (sub === 'reset') {
     const id = MENTION.exec(target);
     const mentioned = id?.[1] ?? id?.[2];
-    if (!mentioned) return void (await respond({ response_type: 'ephemeral', text: 'Say whose MFA to reset: `/access mfa reset @person`.' }));
+    if (!mentioned)
+      return void (await respond({
+        response_type: 'ephemeral',
+        text: 'Say whose MFA to reset: `/access mfa reset @person`.',
+      }));
     const person = asSlackUserId(mentioned);
     const result = await mfa.reset(userId, person);
     if (!result.ok) return void (await respond(ephemeral(ui.refusalMessage(result.refusal))));
-    const was = result.previous === 'off' ? 'had no MFA' : result.previous === 'pending' ? 'had an enrolment waiting' : 'had MFA on';
+    const was =
+      result.previous === 'off'
+        ? 'had no MFA'
+        : result.previous === 'pending'
+          ? 'had an enrolment waiting'
+          : 'had MFA on';
     await respond({
       response_type: 'ephemeral',
       text: `⚪ Reset the MFA of ${ui.mention(person)}, who ${was}${result.wasLocked ? ' and was locked out' : ''}. They can enrol again with \`/access mfa\`; they have been told.`,
@@ -44,12 +56,16 @@ export async function accessMfa(deps: SlackDeps, { userId, triggerId, words, res
   }
   const status = await mfa.status(userId);
   if (sub === 'remove' || sub === 'off') {
-    if (status.state !== 'on') return void (await respond({ response_type: 'ephemeral', text: 'MFA is not on for you: nothing to turn off.' }));
+    if (status.state !== 'on')
+      return void (await respond({ response_type: 'ephemeral', text: 'MFA is not on for you: nothing to turn off.' }));
     await client.views.open({ trigger_id: triggerId, view: ui.mfaModal({ purpose: 'remove' }) });
     return;
   }
   if (sub !== '' && sub !== 're-enrol' && sub !== 'reenrol') {
-    await respond({ response_type: 'ephemeral', text: `\`/access mfa ${ui.escapeText(sub)}\` is not something I know. Try \`/access mfa\`, \`/access mfa remove\` or \`/access mfa reset @person\`.` });
+    await respond({
+      response_type: 'ephemeral',
+      text: `\`/access mfa ${ui.escapeText(sub)}\` is not something I know. Try \`/access mfa\`, \`/access mfa remove\` or \`/access mfa reset @person\`.`,
+    });
     return;
   }
   if (status.state === 'on') {
@@ -90,11 +106,22 @@ export function registerMfa(app: App, deps: SlackDeps): void {
     const context = ui.readMfaModalContext(view.private_metadata);
     const code = (view.state.values as Values)[ui.MFA_MODAL.code.block]?.[ui.MFA_MODAL.code.action]?.value ?? '';
     const userId = userOf(body);
-    if (!context) return void (await ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: 'This form is out of date: close it and start again.' } }));
+    if (!context)
+      return void (await ack({
+        response_action: 'errors',
+        errors: { [ui.MFA_MODAL.code.block]: 'This form is out of date: close it and start again.' },
+      }));
     const mfa = deps.access.mfa;
-    const fail = (refusal: Refusal) => ack({ response_action: 'errors', errors: { [ui.MFA_MODAL.code.block]: ui.truncate(ui.refusalText(refusal), 2000) } });
+    const fail = (refusal: Refusal) =>
+      ack({
+        response_action: 'errors',
+        errors: { [ui.MFA_MODAL.code.block]: ui.truncate(ui.refusalText(refusal), 2000) },
+      });
     if (context.purpose === 'approve') {
-      const approved = await deps.access.approve(context.requestId ?? asRequestId(''), userId, { mfaCode: code, deferProvisioning: true });
+      const approved = await deps.access.approve(context.requestId ?? asRequestId(''), userId, {
+        mfaCode: code,
+        deferProvisioning: true,
+      });
       if (!approved.ok) return void (await fail(approved.refusal));
       // The form closes at once (Slack wants its answer within 3 s); a target may take longer to give access.
       await ack();
@@ -102,7 +129,11 @@ export function registerMfa(app: App, deps: SlackDeps): void {
       return;
     }
     const result =
-      context.purpose === 'confirm' ? await mfa.confirm(userId, code) : context.purpose === 're-enrol' ? await mfa.begin(userId, code) : await mfa.remove(userId, code);
+      context.purpose === 'confirm'
+        ? await mfa.confirm(userId, code)
+        : context.purpose === 're-enrol'
+          ? await mfa.begin(userId, code)
+          : await mfa.remove(userId, code);
     if (!result.ok) return void (await fail(result.refusal));
     // The form closes; what follows comes by direct message: a new QR code, a confirmation.
     await ack();

@@ -33,7 +33,8 @@ function fieldOf(refusal: Refusal): string {
 export function registerViews(app: App, deps: SlackDeps): void {
   app.view(ui.VIEW.requestModal, async ({ ack, body, view }) => {
     const values = view.state.values as Values;
-    const resourceId = values[ui.REQUEST_MODAL.resource.block]?.[ui.REQUEST_MODAL.resource.action]?.selected_option?.value ?? '';
+    const resourceId =
+      values[ui.REQUEST_MODAL.resource.block]?.[ui.REQUEST_MODAL.resource.action]?.selected_option?.value ?? '';
     const duration = values[ui.REQUEST_MODAL.duration.block]?.[ui.REQUEST_MODAL.duration.action]?.value ?? '';
     const reason = values[ui.REQUEST_MODAL.reason.block]?.[ui.REQUEST_MODAL.reason.action]?.value ?? '';
     const mfaCode = values[ui.REQUEST_MODAL.mfaCode.block]?.[ui.REQUEST_MODAL.mfaCode.action]?.value ?? '';
@@ -41,7 +42,10 @@ export function registerViews(app: App, deps: SlackDeps): void {
       try {
         parseDuration(duration.trim());
       } catch (err) {
-        return void (await ack({ response_action: 'errors', errors: { [ui.REQUEST_MODAL.duration.block]: (err as Error).message } }));
+        return void (await ack({
+          response_action: 'errors',
+          errors: { [ui.REQUEST_MODAL.duration.block]: (err as Error).message },
+        }));
       }
     }
     const context = ui.readRequestModalContext(view.private_metadata);
@@ -54,7 +58,10 @@ export function registerViews(app: App, deps: SlackDeps): void {
       ...(mfaCode.trim() !== '' ? { mfaCode } : {}),
     });
     if (!result.ok) {
-      return void (await ack({ response_action: 'errors', errors: { [fieldOf(result.refusal)]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
+      return void (await ack({
+        response_action: 'errors',
+        errors: { [fieldOf(result.refusal)]: ui.truncate(ui.refusalText(result.refusal), 2000) },
+      }));
     }
     // The form closes; the requester hears from us by DM, through the outbox.
     await ack();
@@ -67,7 +74,10 @@ export function registerViews(app: App, deps: SlackDeps): void {
     // The deny form carries the request's id as its private_metadata.
     const result = await deps.access.deny(asRequestId(view.private_metadata), userOf(body), reason);
     if (!result.ok) {
-      return void (await ack({ response_action: 'errors', errors: { [ui.DENY_MODAL.reason.block]: ui.truncate(ui.refusalText(result.refusal), 2000) } }));
+      return void (await ack({
+        response_action: 'errors',
+        errors: { [ui.DENY_MODAL.reason.block]: ui.truncate(ui.refusalText(result.refusal), 2000) },
+      }));
     }
     await ack();
   });
