@@ -1,7 +1,8 @@
-/** p50, p99 and max of a set of timings, by nearest rank (no interpolation). */
+/** p50, p95, p99 and max of a set of timings, by nearest rank (no interpolation). */
 export interface Summary {
   count: number;
   p50: number;
+  p95: number;
   p99: number;
   max: number;
 }
@@ -14,5 +15,5 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 export function summarize(values: readonly number[]): Summary {
   const sorted = [...values].sort((a, b) => a - b);
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
+  return { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
 }

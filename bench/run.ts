@@ -1,9 +1,14 @@
 /**
- * `npm run bench [append|verify|slack|provision|verify-ack]`: the performance targets, each beside a
- * baseline measured in the same run where there is one. Results: docs/benchmarks.md.
+ * `npm run bench [append|verify|slack|expiry|provision|verify-ack]`: the performance targets, each beside a
+ * baseline measured in the same run where there is one (`slack` is the ack benchmark and then
+ * `expiry`). Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
  * BENCH_SLACK_SECONDS (30), BENCH_SLACK_RATE (50), BENCH_EXPIRY_GRANTS (1000),
- * BENCH_EXPIRY_SPREAD_SECONDS (30,0: one expiry run per value, 0 = as fast as possible),
+ * BENCH_EXPIRY_SPREAD_SECONDS (30,0: one set of expiry runs per value, 0 = as fast as possible),
+ * BENCH_EXPIRY_VARIANTS (none,none-tick,postgres,postgres-tick: the provisioner, and `-tick` for
+ * GATEHOUSE_EXPIRY_TIMER=false), BENCH_EXPIRY_SESSIONS (50: `postgres` grants whose holder keeps a
+ * session open across the end, fewer if max_connections leaves no room), BENCH_EXPIRY_DUMP (a path
+ * prefix: each expiry run writes one CSV line per grant to <prefix>-<variant>-<spread>s.csv),
  * BENCH_PROVISION_GRANTS (200: grants of each kind, approved one at a time),
  * BENCH_VERIFY_ACK_EVENTS (1000000: the log /verify-audit checks while acks are timed),
  * BENCH_VERIFY_ACK_BASELINE_SECONDS (10: each quiet window; BENCH_REPEATS rounds, BENCH_SLACK_RATE),
@@ -12,10 +17,10 @@
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
 import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
-import { benchExpiry } from './expiry.ts';
+import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
 import { fmt, median } from './format.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
-import { printAck, printExpiry } from './slack-report.ts';
+import { printAck, printExpiry, printExpiryComparison } from './slack-report.ts';
 import { benchVerify } from './verify.ts';
 import { benchVerifyAck, printVerifyAck, VERIFY_ACK_WARMUP_SECONDS } from './verify-ack.ts';
 
@@ -27,11 +32,16 @@ const slackSeconds = Number(process.env.BENCH_SLACK_SECONDS ?? 30);
 const slackRate = Number(process.env.BENCH_SLACK_RATE ?? 50);
 const expiryGrants = Number(process.env.BENCH_EXPIRY_GRANTS ?? 1000);
 const expirySpreads = (process.env.BENCH_EXPIRY_SPREAD_SECONDS ?? '30,0').split(',').map(Number);
+const expiryVariants = parseExpiryVariants(process.env.BENCH_EXPIRY_VARIANTS ?? 'none,none-tick,postgres,postgres-tick');
+const expirySessions = Number(process.env.BENCH_EXPIRY_SESSIONS ?? 50);
 const provisionGrants = Number(process.env.BENCH_PROVISION_GRANTS ?? 200);
 const verifyAckEvents = Number(process.env.BENCH_VERIFY_ACK_EVENTS ?? 1_000_000);
 const verifyAckBaselineSeconds = Number(process.env.BENCH_VERIFY_ACK_BASELINE_SECONDS ?? 10);
 if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1) throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
 if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600)) throw new Error('BENCH_VERIFY_ACK_BASELINE_SECONDS must be more than 0 and at most 600');
+if (!Number.isInteger(expiryGrants) || expiryGrants < 1) throw new Error('BENCH_EXPIRY_GRANTS must be a whole number of at least 1');
+if (!expirySpreads.every((spread) => spread >= 0)) throw new Error('BENCH_EXPIRY_SPREAD_SECONDS must be a list of seconds, each 0 or more');
+if (!Number.isInteger(expirySessions) || expirySessions < 0 || expirySessions > expiryGrants) throw new Error('BENCH_EXPIRY_SESSIONS must be a whole number from 0 to BENCH_EXPIRY_GRANTS');
 if (!Number.isInteger(provisionGrants) || provisionGrants < 1 || provisionGrants > 10_000) throw new Error('BENCH_PROVISION_GRANTS must be a whole number from 1 to 10000');
 
 
@@ -84,9 +94,18 @@ try {
   if (which === 'all' || which === 'slack') {
     console.error(`slash-command acks at ${slackRate}/s for ${slackSeconds} s (after ${WARMUP_SECONDS} s warm-up), bare Bolt then Gatehouse, ${repeats} rounds…`);
     printAck(await benchAck(server, slackSeconds, slackRate, repeats), slackRate, slackSeconds);
+  }
+
+  if (which === 'all' || which === 'slack' || which === 'expiry') {
     for (const spread of expirySpreads) {
-      console.error(`expiry lag of ${expiryGrants} grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}…`);
-      printExpiry(await benchExpiry(server, expiryGrants, spread));
+      const results: ExpiryResults[] = [];
+      for (const variant of expiryVariants) {
+        console.error(`expiry lag of ${expiryGrants} \`${variant.provisioner}\` grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}, ${variant.timer ? 'expiry timer' : 'sweep tick only'}…`);
+        const result = await benchExpiry(server, { grants: expiryGrants, spreadSeconds: spread, variant, sessions: expirySessions });
+        printExpiry(result);
+        results.push(result);
+      }
+      printExpiryComparison(results);
     }
   }
 
