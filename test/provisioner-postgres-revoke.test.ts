@@ -359,6 +359,33 @@ resources:
     await run(server.url(otherDb), 'drop table kept');
     await run(server.url('postgres'), `drop role if exists ${credentials.user}`, `drop role ${powerful}`);
   });
+
+  it('never takes its own admin for a grant, even one named like the logins it makes', async () => {
+    // The docs once named the admin gatehouse_admin: it is a member of the roles a grant
+    // joins (ADMIN OPTION), and its name starts like a grant's login.
+    const lookalike = `gatehouse_admin_${suffix}`;
+    await run(
+      server.url(targetDb),
+      `create role ${lookalike} login createrole password '${password}'`,
+      `grant ${readonly} to ${lookalike} with admin option`,
+    );
+    try {
+      const settings = loadedPolicy(policyText).policy.resources[0]!.provisioner;
+      const provisioner = provisionerFor(settings, {
+        BILLING_DB_ADMIN_URL: as(server.url(targetDb), lookalike, password),
+      });
+      expect(await provisioner.inPlace!()).toEqual([]);
+      // Asked to revoke the grant its name would belong to, it refuses, and can still log in.
+      const grant = { id: `admin_${suffix}` } as Parameters<typeof provisioner.revoke>[0];
+      await expect(provisioner.revoke(grant)).rejects.toThrow(`${lookalike} is the admin Gatehouse connects as`);
+      const still = new pg.Client({ connectionString: as(server.url(targetDb), lookalike, password) });
+      await still.connect();
+      await still.end();
+    } finally {
+      await closePostgresTargets();
+      await run(server.url(targetDb), `drop role ${lookalike}`);
+    }
+  });
 });
 
 describe('starting with a postgres target whose admin cannot do every step', () => {

@@ -85,6 +85,17 @@ async function otherLiveGrant(ctx: AccessContext, row: GrantRow): Promise<GrantI
 export async function revokeGrant(ctx: AccessContext, grantId: GrantId): Promise<Grant | null> {
   const claimed = await claim(ctx, grantId, ['revoking', 'revoke_failed']);
   if (!claimed) return null;
+  return revokeClaimed(ctx, claimed);
+}
+
+/**
+ * Revokes a grant this process holds the lease of: claimed by `claim`, or moved to
+ * `revoking` by `beginEnding` in a transaction of its own (which is that claim: claiming
+ * again there could skip a row another replica's sweep had just locked while passing over
+ * it, and leave the grant to wait out the lease).
+ */
+async function revokeClaimed(ctx: AccessContext, claimed: GrantRow): Promise<Grant | null> {
+  const grantId = claimed.id;
   const resource = resourceOf(ctx, claimed.resource_id);
   let keptFor: GrantId | null = null;
   let outcome: RevokeOutcome | void;
@@ -139,16 +150,18 @@ export async function releaseGrant(
     if (!current) return refuse({ kind: 'not-found', id: grantId });
     if (current.user_id !== userId) return refuse({ kind: 'not-yours' });
     const rows = await beginEnding(ctx, trx, [grantId], 'released', userId);
-    return { ok: true as const, grant: toGrant(ctx, rows[0] ?? current) };
+    return { ok: true as const, grant: toGrant(ctx, rows[0] ?? current), moved: rows[0] };
   });
   if (!started.ok) return started;
-  const ended = await revokeGrant(ctx, grantId);
+  // Moved here: this process holds it. Already ending: whoever holds it goes on, or the retry sweep.
+  const ended = started.moved ? await revokeClaimed(ctx, started.moved) : await revokeGrant(ctx, grantId);
   return { ok: true, grant: ended ?? started.grant };
 }
 
 /**
- * Moves grants to `revoking` with their audit events, in the caller's transaction. Only
- * grants not already ending move; the rows that moved are returned.
+ * Moves grants to `revoking` with their audit events, in the caller's transaction, and
+ * claims them for their first attempt (the lease keeps the retry sweep off them). Only
+ * grants not already ending move; the rows that moved are returned, for revokeClaimed.
  */
 async function beginEnding(
   ctx: AccessContext,
@@ -160,7 +173,7 @@ async function beginEnding(
   if (ids.length === 0) return [];
   const rows = await trx
     .updateTable('grants')
-    .set({ status: 'revoking', end_reason: reason, attempts: 0, next_attempt_at: LEASE })
+    .set({ status: 'revoking', end_reason: reason, attempts: 1, next_attempt_at: LEASE })
     .where('id', 'in', ids)
     .where('status', 'in', LIVE_GRANT_STATUSES)
     .returningAll()
@@ -200,25 +213,22 @@ export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<num
       'system',
     );
   });
-  return revokeAll(
-    ctx,
-    rows.map((row) => row.id),
-  );
+  return revokeAll(ctx, rows);
 }
 
 /** Revocations run a few at a time: a minute in which many grants end must not end them one by one. */
 const REVOKE_CONCURRENCY = 8;
 
-async function revokeAll(ctx: AccessContext, ids: GrantId[]): Promise<number> {
+async function revokeAll(ctx: AccessContext, claimed: GrantRow[]): Promise<number> {
   let ended = 0;
   let next = 0;
   const worker = async () => {
-    while (next < ids.length) {
-      const id = ids[next++]!;
-      if (await revokeGrant(ctx, id)) ended += 1;
+    while (next < claimed.length) {
+      const row = claimed[next++]!;
+      if (await revokeClaimed(ctx, row)) ended += 1;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(REVOKE_CONCURRENCY, ids.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(REVOKE_CONCURRENCY, claimed.length) }, worker));
   return ended;
 }
 

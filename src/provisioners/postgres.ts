@@ -19,6 +19,24 @@ export const ROLE_PREFIX = 'gatehouse_';
 
 /** How long a revoke waits for an ended session's process to exit before it says so. */
 const SESSION_EXIT_WAIT_MS = 5_000;
+/** How often it looks meanwhile. */
+const SESSION_EXIT_POLL_MS = 5;
+
+/** Waits until no session of `role` is left, or SESSION_EXIT_WAIT_MS (the check that follows says so). */
+async function sessionsGone(client: pg.ClientBase, role: string): Promise<void> {
+  const deadline = Date.now() + SESSION_EXIT_WAIT_MS;
+  while (Date.now() < deadline) {
+    const { rows } = await client.query<{ n: number }>(
+      'select count(*)::int as n from pg_stat_activity where usename = $1',
+      [role],
+    );
+    if (rows[0]?.n === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, SESSION_EXIT_POLL_MS));
+  }
+}
+
+/** What every grant's login starts with: grant ids start `grt_`. Other `gatehouse_…` roles are not grants. */
+const GRANT_ROLE_PREFIX = `${ROLE_PREFIX}grt_`;
 
 /** The login role of one grant: the prefix and the grant id, lower-case, safe as an identifier. */
 export function roleNameFor(grantId: string): string {
@@ -148,17 +166,18 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
     },
 
     /**
-     * Grant roles in place: named like ours and members of this resource's roles. Roles are
-     * cluster-wide, so the membership keeps one resource (or one deployment) from taking
-     * another's for drift when they share a cluster but not their roles.
+     * Grant roles in place: named like a grant's login and members of this resource's roles.
+     * Roles are cluster-wide, so the membership keeps one resource (or one deployment) from
+     * taking another's for drift when they share a cluster but not their roles. The admin
+     * itself is never one, whatever its name (`gatehouse_admin` is a member of the roles too).
      */
     async inPlace(): Promise<string[]> {
       const { rows } = await poolFor(targetUrl).query<{ rolname: string }>(
         `select r.rolname from pg_roles r
-         where r.rolname like $1 and exists (
+         where r.rolname like $1 and r.rolname <> current_user and exists (
            select 1 from pg_auth_members m join pg_roles g on g.oid = m.roleid
            where m.member = r.oid and g.rolname = any($2))`,
-        [`${ROLE_PREFIX.replace(/_/g, '\\_')}%`, config.roles],
+        [`${GRANT_ROLE_PREFIX.replace(/_/g, '\\_')}%`, config.roles],
       );
       return rows.map((row) => row.rolname.slice(ROLE_PREFIX.length));
     },
@@ -184,6 +203,9 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
  */
 async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeOutcome> {
   const id = pg.escapeIdentifier(role);
+  const self = await client.query<{ me: string }>('select current_user as me');
+  if (self.rows[0]?.me === role)
+    throw new Error(`${role} is the admin Gatehouse connects as, not a grant's login: it is never revoked`);
   const failed: string[] = [];
   const step = async (name: string, work: () => Promise<unknown>) => {
     try {
@@ -210,10 +232,13 @@ async function revokeLogin(client: pg.ClientBase, role: string): Promise<RevokeO
         `do $$ begin if not pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') then execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user); end if; end $$`,
       );
       const { rows } = await client.query<{ ended: boolean }>(
-        'select pg_terminate_backend(pid, $2) as ended from pg_stat_activity where usename = $1',
-        [role, SESSION_EXIT_WAIT_MS],
+        'select pg_terminate_backend(pid) as ended from pg_stat_activity where usename = $1',
+        [role],
       );
       sessionsEnded = rows.filter((row) => row.ended).length;
+      // Signalled; wait for the processes to exit. pg_terminate_backend's own timeout looks
+      // only every 100 ms, which would hold every revoke with a session that long.
+      if (sessionsEnded > 0) await sessionsGone(client, role);
     });
     try {
       // Anything it came to own in this database (it should own nothing) is kept, as ours.

@@ -83,10 +83,12 @@ export class ExpiryTimer {
     try {
       let next = await this.earliestEnd();
       if (next !== null && next <= this.now()) {
-        await this.options.endDue();
-        const after = await this.earliestEnd();
-        // Still due: another replica holds it, or it could not be claimed. Look again soon.
-        next = after !== null && after <= this.now() ? this.now() + RETRY_MS : after;
+        const ended = await this.options.endDue();
+        next = await this.earliestEnd();
+        // Something still due after a run that ended nothing: another replica holds it (or
+        // it cannot be claimed now), so look again a little later. After a run that ended
+        // some, what is due now fell due meanwhile (or was past the run's limit): at once.
+        if (ended === 0 && next !== null && next <= this.now()) next = this.now() + RETRY_MS;
       }
       delay = next === null ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, next - this.now()));
     } catch (err) {
