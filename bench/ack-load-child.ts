@@ -62,7 +62,6 @@ function commandBody(plan: LoadPlan, index: number): string {
 
 const agent = new http.Agent({ keepAlive: true });
 
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runLoad(plan: LoadPlan): Promise<LoadResult> {

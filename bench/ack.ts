@@ -10,7 +10,13 @@ import { silentLogger } from '../src/log.ts';
 import { boltLogger } from '../src/slack/logger.ts';
 import { BOT_ID, BOT_USER_ID } from '../src/sandbox/fake-slack/protocol.ts';
 import type { LoadMessage, LoadPlan, LoadResult } from './ack-load-child.ts';
-import { BENCH_BOT_TOKEN, BENCH_SIGNING_SECRET, contractorId, contractorsGroup, startBenchGatehouse } from './bench-gatehouse.ts';
+import {
+  BENCH_BOT_TOKEN,
+  BENCH_SIGNING_SECRET,
+  contractorId,
+  contractorsGroup,
+  startBenchGatehouse,
+} from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';
 import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';
 import { busyPercent, machineCpu, waitForQuiet, type CpuSnapshot } from './machine-cpu.ts';
@@ -88,7 +94,10 @@ export async function runLoad(plan: LoadPlan): Promise<AckRun> {
   let machineBefore: CpuSnapshot | null = null;
   let started = performance.now();
   let result: LoadResult | null = null;
-  const child = fork(script, [JSON.stringify(plan)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [JSON.stringify(plan)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   child.on('message', (message: LoadMessage) => {
     if (message.type === 'counting') {
       cpuBefore = process.cpuUsage();
@@ -147,13 +156,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Gatehouse command comes from a different contractor, so each files a new request (with
  * its audit event and notifications) and none is refused.
  */
-export async function benchAck(server: BenchServer, seconds: number, rate: number, rounds: number): Promise<AckResults> {
+export async function benchAck(
+  server: BenchServer,
+  seconds: number,
+  rate: number,
+  rounds: number,
+): Promise<AckResults> {
   const perRun = Math.round(rate * (WARMUP_SECONDS + seconds));
   const contractors = Math.max(2000, perRun);
   const results: AckRound[] = [];
   for (let round = 1; round <= rounds; round++) {
     const result = await benchRound(server, { seconds, rate, perRun, contractors });
-    console.error(`  round ${round}: p99 bare ${result.bare.summary.p99.toFixed(1)} ms, Gatehouse ${result.gatehouse.summary.p99.toFixed(1)} ms`);
+    console.error(
+      `  round ${round}: p99 bare ${result.bare.summary.p99.toFixed(1)} ms, Gatehouse ${result.gatehouse.summary.p99.toFixed(1)} ms`,
+    );
     results.push(result);
   }
   return { rounds: results, contractors };
@@ -195,7 +211,10 @@ async function benchRound(server: BenchServer, settings: RoundSettings): Promise
   return { bare, gatehouse, after };
 }
 
-async function gatehouseRun(server: BenchServer, settings: RoundSettings): Promise<{ run: AckRun; after: GatehouseAfter }> {
+async function gatehouseRun(
+  server: BenchServer,
+  settings: RoundSettings,
+): Promise<{ run: AckRun; after: GatehouseAfter }> {
   const slack = await FakeSlackProcess.start();
   try {
     const name = 'gatehouse_bench_slack';
@@ -205,7 +224,9 @@ async function gatehouseRun(server: BenchServer, settings: RoundSettings): Promi
     let run: AckRun;
     let after: Omit<GatehouseAfter, 'problems' | 'slack'>;
     try {
-      await slack.registerResponseUrls(Array.from({ length: settings.perRun }, (_, i) => ({ id: `gatehouse-${i}`, userId: contractorId(i) })));
+      await slack.registerResponseUrls(
+        Array.from({ length: settings.perRun }, (_, i) => ({ id: `gatehouse-${i}`, userId: contractorId(i) })),
+      );
       run = await runLoad(plan(slack, settings, app.eventsUrl, 'gatehouse'));
       after = await observe(app.gatehouse.database.db, run.acked);
     } finally {
@@ -220,9 +241,25 @@ async function gatehouseRun(server: BenchServer, settings: RoundSettings): Promi
 
 /** The app's state when the last ack arrived, then how long it took to file every acked command (at most 60 s). */
 async function observe(db: Db, acked: number): Promise<Omit<GatehouseAfter, 'problems' | 'slack'>> {
-  const outbox = await sql<{ total: string; done: string }>`select count(*) as total, count(done_at) as done from outbox`.execute(db);
-  const audit = await sql<{ head: string | null; posted: string }>`select (select max(seq) from audit_events) as head, (select posted_seq from audit_channel_state) as posted`.execute(db);
-  const requests = async () => Number((await db.selectFrom('access_requests').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+  const outbox = await sql<{
+    total: string;
+    done: string;
+  }>`select count(*) as total, count(done_at) as done from outbox`.execute(db);
+  const audit = await sql<{
+    head: string | null;
+    posted: string;
+  }>`select (select max(seq) from audit_events) as head, (select posted_seq from audit_channel_state) as posted`.execute(
+    db,
+  );
+  const requests = async () =>
+    Number(
+      (
+        await db
+          .selectFrom('access_requests')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   const requestsAtEnd = await requests();
   const started = performance.now();
   let filed = requestsAtEnd;

@@ -37,8 +37,12 @@ async function runMode(server: BenchServer, mode: Mode, writers: number, duratio
   const pool = createPool(url, writers + 2);
   const db = createDb(pool);
   await migrateToLatest(db);
-  await sql`create table plain_events (id bigint generated always as identity primary key, occurred_at timestamptz not null default clock_timestamp(), actor text not null, action text not null, subject text, body text not null)`.execute(db);
-  await sql`create table naive_events (seq bigint primary key, canonical text not null, prev_hash bytea not null, hash bytea not null unique)`.execute(db);
+  await sql`create table plain_events (id bigint generated always as identity primary key, occurred_at timestamptz not null default clock_timestamp(), actor text not null, action text not null, subject text, body text not null)`.execute(
+    db,
+  );
+  await sql`create table naive_events (seq bigint primary key, canonical text not null, prev_hash bytea not null, hash bytea not null unique)`.execute(
+    db,
+  );
   const audit = new AuditLog(db, pool, silentLogger());
   if (mode === 'chained') audit.sequencer.start();
 
@@ -58,7 +62,8 @@ async function runMode(server: BenchServer, mode: Mode, writers: number, duratio
   const seconds = (performance.now() - started) / 1000;
   if (mode === 'chained') {
     const result = await audit.verify();
-    if (!result.ok || result.checked !== events) throw new Error(`chain check failed after the benchmark: ${JSON.stringify(result)}`);
+    if (!result.ok || result.checked !== events)
+      throw new Error(`chain check failed after the benchmark: ${JSON.stringify(result)}`);
   }
   await db.destroy();
   return { mode, writers, events, seconds, perSecond: events / seconds };
@@ -68,7 +73,9 @@ function writeFor(mode: Mode, db: Db, audit: AuditLog): (event: AuditEventInput)
   if (mode === 'plain') {
     return async (event) => {
       const body = validateEventInput(event);
-      await sql`insert into plain_events (actor, action, subject, body) values (${event.actor}, ${event.action}, ${event.subject ?? null}, ${body})`.execute(db);
+      await sql`insert into plain_events (actor, action, subject, body) values (${event.actor}, ${event.action}, ${event.subject ?? null}, ${body})`.execute(
+        db,
+      );
     };
   }
   if (mode === 'chained') return (event) => audit.record(event);
@@ -76,11 +83,24 @@ function writeFor(mode: Mode, db: Db, audit: AuditLog): (event: AuditEventInput)
   return async (event) => {
     await db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(42)`.execute(trx);
-      const head = await sql<{ seq: number; hash: Buffer }>`select seq, hash from naive_events order by seq desc limit 1`.execute(trx);
+      const head = await sql<{
+        seq: number;
+        hash: Buffer;
+      }>`select seq, hash from naive_events order by seq desc limit 1`.execute(trx);
       const seq = (head.rows[0]?.seq ?? 0) + 1;
       const prev = head.rows[0]?.hash ?? GENESIS_HASH;
-      const canonical = encodeEvent({ v: 1, seq, time: new Date().toISOString().replace('Z', '000Z'), actor: event.actor, action: event.action, subject: event.subject ?? null, body: event.body ?? {} });
-      await sql`insert into naive_events values (${seq}, ${canonical}, ${prev}, ${chainHash(prev, canonical)})`.execute(trx);
+      const canonical = encodeEvent({
+        v: 1,
+        seq,
+        time: new Date().toISOString().replace('Z', '000Z'),
+        actor: event.actor,
+        action: event.action,
+        subject: event.subject ?? null,
+        body: event.body ?? {},
+      });
+      await sql`insert into naive_events values (${seq}, ${canonical}, ${prev}, ${chainHash(prev, canonical)})`.execute(
+        trx,
+      );
     });
   };
 }
@@ -92,7 +112,9 @@ export async function benchAppend(server: BenchServer, durationMs: number, repea
       // Alternate the modes so that drift in the machine's speed hits each alike.
       for (const mode of ['plain', 'chained', 'naive'] as const) {
         const result = await runMode(server, mode, writers, durationMs);
-        console.error(`  append ${mode.padEnd(7)} ${String(writers).padStart(2)} writers: ${Math.round(result.perSecond)}/s (${result.events} events)`);
+        console.error(
+          `  append ${mode.padEnd(7)} ${String(writers).padStart(2)} writers: ${Math.round(result.perSecond)}/s (${result.events} events)`,
+        );
         results.push(result);
       }
     }

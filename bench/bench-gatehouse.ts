@@ -37,7 +37,12 @@ export interface BenchGatehouse {
  * fake Slack process. It logs at info level to a file, as a production process logs to
  * stdout; the file is read back for problems.
  */
-export async function startBenchGatehouse(options: { databaseUrl: string; policy: string; slack: FakeSlackProcess; env?: Record<string, string> }): Promise<BenchGatehouse> {
+export async function startBenchGatehouse(options: {
+  databaseUrl: string;
+  policy: string;
+  slack: FakeSlackProcess;
+  env?: Record<string, string>;
+}): Promise<BenchGatehouse> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-app-'));
   const policyFile = path.join(dir, 'gatehouse.yml');
   const logFile = path.join(dir, 'gatehouse.log');
@@ -50,7 +55,9 @@ export async function startBenchGatehouse(options: { databaseUrl: string; policy
     SLACK_BOT_TOKEN: BENCH_BOT_TOKEN,
     SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET,
     SLACK_API_URL: options.slack.apiUrl,
-    GATEHOUSE_CHECKPOINT_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    GATEHOUSE_CHECKPOINT_KEY: generateKeyPairSync('ed25519')
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString(),
     GATEHOUSE_ANCHOR_FILE: path.join(dir, 'anchors.jsonl'),
     ...options.env,
   });

@@ -54,7 +54,11 @@ export class ExpiryTarget {
 
   static async start(server: BenchServer): Promise<ExpiryTarget> {
     const superUrl = await server.freshDatabase(TARGET_DB);
-    const superuser = new pg.Pool({ connectionString: superUrl, max: 2, application_name: 'gatehouse-bench-expiry-setup' });
+    const superuser = new pg.Pool({
+      connectionString: superUrl,
+      max: 2,
+      application_name: 'gatehouse-bench-expiry-setup',
+    });
     superuser.on('error', () => undefined);
     const password = randomBytes(18).toString('base64url');
     try {
@@ -79,10 +83,16 @@ export class ExpiryTarget {
 
   /** Sessions the cluster can hold besides everything else, at most `wanted`. */
   async sessionRoom(wanted: number): Promise<{ sessions: number; maxConnections: number; inUse: number }> {
-    const { rows } = await this.superuser.query<{ max: number; used: number }>(`select current_setting('max_connections')::int as max, (select count(*)::int from pg_stat_activity) as used`);
+    const { rows } = await this.superuser.query<{ max: number; used: number }>(
+      `select current_setting('max_connections')::int as max, (select count(*)::int from pg_stat_activity) as used`,
+    );
     const maxConnections = rows[0]!.max;
     const inUse = rows[0]!.used;
-    return { sessions: Math.max(0, Math.min(wanted, maxConnections - inUse - CONNECTION_MARGIN)), maxConnections, inUse };
+    return {
+      sessions: Math.max(0, Math.min(wanted, maxConnections - inUse - CONNECTION_MARGIN)),
+      maxConnections,
+      inUse,
+    };
   }
 
   /** Of these login roles, how many still exist, and their open sessions. */
@@ -102,7 +112,10 @@ export class ExpiryTarget {
    * Each revoke is the real code, the same the app runs. Returns ms, and the roles made.
    */
   async timeRevokes(count: number): Promise<RevokeAlone> {
-    const provisioner = postgresProvisioner({ kind: 'postgres', connectionEnv: 'unused', roles: [EXPIRY_READONLY_ROLE] }, this.adminUrl);
+    const provisioner = postgresProvisioner(
+      { kind: 'postgres', connectionEnv: 'unused', roles: [EXPIRY_READONLY_ROLE] },
+      this.adminUrl,
+    );
     const admin = new pg.Client({ connectionString: this.adminUrl, application_name: 'gatehouse-bench-expiry-raw' });
     await admin.connect();
     const times = { withSession: [] as number[], withoutSession: [] as number[], commit: [] as number[] };
@@ -126,7 +139,9 @@ export class ExpiryTarget {
         const outcome = await provisioner.grant(grant);
         const role = String(outcome?.record?.role);
         this.made.push(role);
-        const session = withSession ? await HeldSession.open(outcome!.secret as unknown as Credentials, grant.endsAt) : null;
+        const session = withSession
+          ? await HeldSession.open(outcome!.secret as unknown as Credentials, grant.endsAt)
+          : null;
         // A commit on the catalogs, as each step of a revoke is: on a role of the bench's own making.
         const committed = performance.now();
         await admin.query(`alter role ${pg.escapeIdentifier(role)} with nologin`);
@@ -141,7 +156,11 @@ export class ExpiryTarget {
       await admin.end().catch(() => undefined);
       await closePostgresTargets();
     }
-    return { withSession: summarize(times.withSession), withoutSession: summarize(times.withoutSession), commit: summarize(times.commit) };
+    return {
+      withSession: summarize(times.withSession),
+      withoutSession: summarize(times.withoutSession),
+      commit: summarize(times.commit),
+    };
   }
 
   /** Drops whatever a failed run left, the bench's roles (cluster-wide), then the database. */
@@ -151,7 +170,10 @@ export class ExpiryTarget {
       await this.superuser.query(`drop role ${pg.escapeIdentifier(role)}`);
     };
     try {
-      const { rows } = await this.superuser.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [[...roles, ...this.made]]);
+      const { rows } = await this.superuser.query<{ rolname: string }>(
+        'select rolname from pg_roles where rolname = any($1)',
+        [[...roles, ...this.made]],
+      );
       for (const { rolname } of rows) await drop(rolname);
       await drop(ADMIN_ROLE);
       await drop(EXPIRY_READONLY_ROLE);
@@ -185,7 +207,12 @@ export class HeldSession {
 
   /** Connects and reads the table through the grant's role; throws if it cannot. */
   static async open(credentials: Credentials, endsAt: Date): Promise<HeldSession> {
-    const client = new pg.Client({ ...credentials, port: Number(credentials.port), connectionTimeoutMillis: 10_000, application_name: 'gatehouse-bench-holder' });
+    const client = new pg.Client({
+      ...credentials,
+      port: Number(credentials.port),
+      connectionTimeoutMillis: 10_000,
+      application_name: 'gatehouse-bench-holder',
+    });
     const session = new HeldSession(client, endsAt.getTime());
     try {
       await client.connect();

@@ -6,7 +6,13 @@ import { roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { contractorId, contractorsGroup, OWNERS, startBenchGatehouse, type BenchGatehouse } from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';
-import { EXPIRY_READONLY_ROLE, ExpiryTarget, HeldSession, type Credentials, type RevokeAlone } from './expiry-target.ts';
+import {
+  EXPIRY_READONLY_ROLE,
+  ExpiryTarget,
+  HeldSession,
+  type Credentials,
+  type RevokeAlone,
+} from './expiry-target.ts';
 import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';
 import { busyPercent, machineCpu, waitForQuiet } from './machine-cpu.ts';
 import { summarize, type Summary } from './percentiles.ts';
@@ -43,7 +49,10 @@ export const EXPIRY_VARIANTS: readonly ExpiryVariant[] = [
 export function parseExpiryVariants(list: string): ExpiryVariant[] {
   return list.split(',').map((name) => {
     const variant = EXPIRY_VARIANTS.find((v) => v.name === name.trim());
-    if (!variant) throw new Error(`BENCH_EXPIRY_VARIANTS: unknown variant "${name}"; choose from ${EXPIRY_VARIANTS.map((v) => v.name).join(', ')}`);
+    if (!variant)
+      throw new Error(
+        `BENCH_EXPIRY_VARIANTS: unknown variant "${name}"; choose from ${EXPIRY_VARIANTS.map((v) => v.name).join(', ')}`,
+      );
     return variant;
   });
 }
@@ -145,9 +154,13 @@ async function keepSealedCredentials(app: BenchGatehouse): Promise<(grantId: str
       insert into ${sql.table(SEALED_TABLE)} values (new.id, new.delivery_secret) on conflict (grant_id) do update set sealed = excluded.sealed;
       return null;
     end $$`.execute(db);
-  await sql`create trigger gatehouse_bench_keep_sealed after update of delivery_secret on grants for each row when (new.delivery_secret is not null) execute function gatehouse_bench_keep_sealed()`.execute(db);
+  await sql`create trigger gatehouse_bench_keep_sealed after update of delivery_secret on grants for each row when (new.delivery_secret is not null) execute function gatehouse_bench_keep_sealed()`.execute(
+    db,
+  );
   return async (grantId) => {
-    const { rows } = await sql<{ sealed: Buffer }>`select sealed from ${sql.table(SEALED_TABLE)} where grant_id = ${grantId}`.execute(db);
+    const { rows } = await sql<{
+      sealed: Buffer;
+    }>`select sealed from ${sql.table(SEALED_TABLE)} where grant_id = ${grantId}`.execute(db);
     return rows[0]?.sealed ?? null;
   };
 }
@@ -209,10 +222,16 @@ export async function benchExpiry(server: BenchServer, options: ExpiryOptions): 
           await sleep((i * spreadSeconds * 1000) / grants);
           while (inFlight >= CREATE_CONCURRENCY) await sleep(1);
           inFlight += 1;
-          const requested = await access.request({ requester: contractorId(i), resourceId: 'bench-expiry', duration: `${durationSeconds}s`, reason: `expiry benchmark ${i}` });
+          const requested = await access.request({
+            requester: contractorId(i),
+            resourceId: 'bench-expiry',
+            duration: `${durationSeconds}s`,
+            reason: `expiry benchmark ${i}`,
+          });
           if (!requested.ok) throw new Error(`request ${i} refused: ${requested.refusal.kind}`);
           const approved = await access.approve(requested.request.id, OWNERS[0]);
-          if (!approved.ok || approved.grant?.status !== 'active') throw new Error(`grant ${i} not active after approval: ${JSON.stringify(approved)}`);
+          if (!approved.ok || approved.grant?.status !== 'active')
+            throw new Error(`grant ${i} not active after approval: ${JSON.stringify(approved)}`);
           if (postgres) roles.push(roleNameFor(approved.grant.id));
           if (sealedOf && holders.has(i)) {
             // The holder logs in with what the app made for them, and stays connected.
@@ -230,7 +249,10 @@ export async function benchExpiry(server: BenchServer, options: ExpiryOptions): 
       );
       const createSeconds = (performance.now() - started) / 1000;
       const createdAt = Date.now();
-      const bounds = await sql<{ first: Date; last: Date }>`select min(ends_at) as first, max(ends_at) as last from grants`.execute(db);
+      const bounds = await sql<{
+        first: Date;
+        last: Date;
+      }>`select min(ends_at) as first, max(ends_at) as last from grants`.execute(db);
       const first = bounds.rows[0]!.first;
       const last = bounds.rows[0]!.last;
       console.error(
@@ -242,7 +264,10 @@ export async function benchExpiry(server: BenchServer, options: ExpiryOptions): 
       const loadBefore = os.loadavg();
       const cpuBefore = await machineCpu();
       const deadline = last.getTime() + 60_000;
-      const ended = async () => Number((await sql<{ n: string }>`select count(*) as n from grants where status = 'ended'`.execute(db)).rows[0]?.n);
+      const ended = async () =>
+        Number(
+          (await sql<{ n: string }>`select count(*) as n from grants where status = 'ended'`.execute(db)).rows[0]?.n,
+        );
       while ((await ended()) < grants && Date.now() < deadline) await sleep(250);
       const machine = { busyPercent: busyPercent(cpuBefore, await machineCpu()), loadBefore, loadAfter: os.loadavg() };
       await audit.flush();
@@ -258,26 +283,60 @@ export async function benchExpiry(server: BenchServer, options: ExpiryOptions): 
       if (process.env.BENCH_EXPIRY_DUMP) {
         // One line per grant, for a closer look at where the lag goes.
         const cuts = new Map(held.map((session) => [session.endsAt, session.cutAt]));
-        const lines = lags.rows.map((r) => [r.id, r.ends_at.toISOString(), Number(r.claim).toFixed(1), Number(r.revoke).toFixed(1), Number(r.lag).toFixed(1), cuts.has(r.ends_at.getTime()) ? String((cuts.get(r.ends_at.getTime()) ?? Number.NaN) - r.ends_at.getTime()) : ''].join(','));
+        const lines = lags.rows.map((r) =>
+          [
+            r.id,
+            r.ends_at.toISOString(),
+            Number(r.claim).toFixed(1),
+            Number(r.revoke).toFixed(1),
+            Number(r.lag).toFixed(1),
+            cuts.has(r.ends_at.getTime())
+              ? String((cuts.get(r.ends_at.getTime()) ?? Number.NaN) - r.ends_at.getTime())
+              : '',
+          ].join(','),
+        );
         const file = `${process.env.BENCH_EXPIRY_DUMP}-${variant.name}-${spreadSeconds}s.csv`;
-        await fs.writeFile(file, ['grant,ends_at,claim_ms,revoke_ms,lag_ms,session_cut_ms', ...lines].join('\n') + '\n');
+        await fs.writeFile(
+          file,
+          ['grant,ends_at,claim_ms,revoke_ms,lag_ms,session_cut_ms', ...lines].join('\n') + '\n',
+        );
         console.error(`  each grant's times: ${file}`);
       }
       const counts = async (column: 'status' | 'end_reason') =>
         Object.fromEntries(
-          (await sql<{ key: string | null; n: string }>`select ${sql.ref(column)} as key, count(*) as n from grants group by 1`.execute(db)).rows.map((r) => [r.key ?? 'none', Number(r.n)]),
+          (
+            await sql<{
+              key: string | null;
+              n: string;
+            }>`select ${sql.ref(column)} as key, count(*) as n from grants group by 1`.execute(db)
+          ).rows.map((r) => [r.key ?? 'none', Number(r.n)]),
         );
-      const outbox = await sql<{ total: string; done: string }>`select count(*) as total, count(done_at) as done from outbox`.execute(db);
-      const head = await sql<{ head: string | null; posted: string }>`select (select max(seq) from audit_events) as head, (select posted_seq from audit_channel_state) as posted`.execute(db);
+      const outbox = await sql<{
+        total: string;
+        done: string;
+      }>`select count(*) as total, count(done_at) as done from outbox`.execute(db);
+      const head = await sql<{
+        head: string | null;
+        posted: string;
+      }>`select (select max(seq) from audit_events) as head, (select posted_seq from audit_channel_state) as posted`.execute(
+        db,
+      );
       const numbers = (pick: (row: { lag: number; claim: number | null; revoke: number | null }) => number | null) =>
-        lags.rows.map(pick).filter((v): v is number => v !== null).map(Number);
+        lags.rows
+          .map(pick)
+          .filter((v): v is number => v !== null)
+          .map(Number);
 
       let sessions: SessionResults | null = null;
       if (target && room) {
         const cutLags = held.filter((s) => s.cutAt !== null).map((s) => s.cutAt! - s.endsAt);
         let nextQueryFailed = 0;
         for (const session of held) if (await session.nextQueryFails()) nextQueryFailed += 1;
-        const recorded = await sql<{ n: number | null }>`select sum((body->>'sessions_ended')::int)::int as n from audit_log where action = 'grant.revoked'`.execute(db);
+        const recorded = await sql<{
+          n: number | null;
+        }>`select sum((body->>'sessions_ended')::int)::int as n from audit_log where action = 'grant.revoked'`.execute(
+          db,
+        );
         const left = await target.left(roles);
         sessions = {
           wanted: options.sessions,

@@ -3,9 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 export type FakeSlackRequest =
-  | { type: 'response-urls'; entries: { id: string; userId: string }[] }
-  | { type: 'counts' }
-  | { type: 'stop' };
+  { type: 'response-urls'; entries: { id: string; userId: string }[] } | { type: 'counts' } | { type: 'stop' };
 
 export interface SlackCounts {
   /** Web API calls the app made, by method. */
@@ -30,7 +28,10 @@ export class FakeSlackProcess {
   ) {}
 
   static async start(): Promise<FakeSlackProcess> {
-    const child = fork(fileURLToPath(new URL('./fake-slack-child.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(new URL('./fake-slack-child.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const ready = await FakeSlackProcess.reply(child, 'ready');
     return new FakeSlackProcess(child, ready.origin, ready.apiUrl);
   }
@@ -60,7 +61,10 @@ export class FakeSlackProcess {
     clearTimeout(timer);
   }
 
-  private static reply<T extends FakeSlackReply['type']>(child: ChildProcess, type: T): Promise<Extract<FakeSlackReply, { type: T }>> {
+  private static reply<T extends FakeSlackReply['type']>(
+    child: ChildProcess,
+    type: T,
+  ): Promise<Extract<FakeSlackReply, { type: T }>> {
     return new Promise((resolve, reject) => {
       const onMessage = (message: FakeSlackReply) => {
         if (message.type !== type) return;

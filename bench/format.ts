@@ -1,6 +1,7 @@
 /** Number formatting and small statistics shared by the benchmark reports. */
 
-export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** Milliseconds, to a tenth. */
 export const ms = (n: number): string => fmt(n, 1);

@@ -15,7 +15,13 @@ import { roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { ACTION, BLOCK } from '../src/slack/blocks/ids.ts';
 import { APP_ID, TEAM_DOMAIN, TEAM_ID } from '../src/sandbox/fake-slack/protocol.ts';
-import { BENCH_SIGNING_SECRET, contractorId, contractorsGroup, OWNERS, startBenchGatehouse } from './bench-gatehouse.ts';
+import {
+  BENCH_SIGNING_SECRET,
+  contractorId,
+  contractorsGroup,
+  OWNERS,
+  startBenchGatehouse,
+} from './bench-gatehouse.ts';
 import type { BenchServer } from './cluster.ts';
 import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';
 import { busyPercent, machineCpu, waitForQuiet } from './machine-cpu.ts';
@@ -130,9 +136,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-
 /** The block_actions body of the owner clicking Approve on the approval card at `card`. */
-function approveClickBody(requestId: string, card: { channel: string; ts: string }, responseUrl: string, n: number): string {
+function approveClickBody(
+  requestId: string,
+  card: { channel: string; ts: string },
+  responseUrl: string,
+  n: number,
+): string {
   const payload = {
     type: 'block_actions',
     user: { id: OWNER, username: OWNER.toLowerCase(), name: OWNER.toLowerCase(), team_id: TEAM_ID },
@@ -192,7 +202,9 @@ class GrantWatcher {
         perform pg_notify(${sql.lit(CHANNEL)}, new.request_id || ' ' || new.status || ' ' || new.attempts);
         return null;
       end $$`.execute(db);
-    await sql`create trigger gatehouse_bench_grant_notify after insert or update on grants for each row execute function gatehouse_bench_grant_notify()`.execute(db);
+    await sql`create trigger gatehouse_bench_grant_notify after insert or update on grants for each row execute function gatehouse_bench_grant_notify()`.execute(
+      db,
+    );
     const client = new pg.Client({ connectionString: databaseUrl, application_name: 'gatehouse-bench-listener' });
     await client.connect();
     await client.query(`listen ${CHANNEL}`);
@@ -262,7 +274,12 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
     process.env[TARGET_ENV] = targetUrl;
     let app: Awaited<ReturnType<typeof startBenchGatehouse>>;
     try {
-      app = await startBenchGatehouse({ databaseUrl, policy: POLICY(contractors), slack, env: { GATEHOUSE_SECRETS_KEY: secretsKey } });
+      app = await startBenchGatehouse({
+        databaseUrl,
+        policy: POLICY(contractors),
+        slack,
+        env: { GATEHOUSE_SECRETS_KEY: secretsKey },
+      });
     } catch (err) {
       restoreEnv();
       throw err;
@@ -276,7 +293,10 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
     try {
       watcher = await GrantWatcher.start(databaseUrl, db);
       const grantWatcher = watcher;
-      const responseIds = Array.from({ length: contractors }, (_, i) => ({ id: `provision-approve-${i}`, userId: OWNER }));
+      const responseIds = Array.from({ length: contractors }, (_, i) => ({
+        id: `provision-approve-${i}`,
+        userId: OWNER,
+      }));
       await slack.registerResponseUrls(responseIds);
 
       let settleTimeouts = 0;
@@ -284,7 +304,11 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
       const settle = async () => {
         const deadline = performance.now() + SETTLE_TIMEOUT_MS;
         for (;;) {
-          const { rows } = await sql<{ n: number }>`select count(*)::int as n from outbox where done_at is null and next_attempt_at <= now() + interval '2 seconds'`.execute(db);
+          const { rows } = await sql<{
+            n: number;
+          }>`select count(*)::int as n from outbox where done_at is null and next_attempt_at <= now() + interval '2 seconds'`.execute(
+            db,
+          );
           if (rows[0]?.n === 0) return;
           if (performance.now() > deadline) {
             settleTimeouts += 1;
@@ -304,23 +328,49 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
 
       const clickOnce = async (kind: Kind, counted: boolean) => {
         const index = n++;
-        const filed = await access.request({ requester: contractorId(index), resourceId: RESOURCE[kind], duration: '1h', reason: `provision benchmark ${index}` });
+        const filed = await access.request({
+          requester: contractorId(index),
+          resourceId: RESOURCE[kind],
+          duration: '1h',
+          reason: `provision benchmark ${index}`,
+        });
         if (!filed.ok) throw new Error(`request ${index} refused: ${filed.refusal.kind}`);
         const requestId = filed.request.id;
         await settle();
-        const card = await db.selectFrom('approval_cards').select(['channel', 'ts']).where('request_id', '=', requestId).where('owner', '=', OWNER).executeTakeFirst();
-        const body = approveClickBody(requestId, card ?? { channel: `D${OWNER}`, ts: `${Math.floor(Date.now() / 1000)}.000100` }, slack.responseUrl(`provision-approve-${index}`), index);
+        const card = await db
+          .selectFrom('approval_cards')
+          .select(['channel', 'ts'])
+          .where('request_id', '=', requestId)
+          .where('owner', '=', OWNER)
+          .executeTakeFirst();
+        const body = approveClickBody(
+          requestId,
+          card ?? { channel: `D${OWNER}`, ts: `${Math.floor(Date.now() / 1000)}.000100` },
+          slack.responseUrl(`provision-approve-${index}`),
+          index,
+        );
 
         const done = grantWatcher.watch(requestId);
         const sent = performance.now();
-        const { outcome } = await sendSigned(eventsUrl, BENCH_SIGNING_SECRET, body, { agent, timeoutMs: CLICK_TIMEOUT_MS });
+        const { outcome } = await sendSigned(eventsUrl, BENCH_SIGNING_SECRET, body, {
+          agent,
+          timeoutMs: CLICK_TIMEOUT_MS,
+        });
         const acked = performance.now() - sent;
-        if (outcome !== '200') throw new Error(`the Approve click of request ${requestId} got ${/^\d+$/.test(outcome) ? `HTTP ${outcome}` : outcome}`);
+        if (outcome !== '200')
+          throw new Error(
+            `the Approve click of request ${requestId} got ${/^\d+$/.test(outcome) ? `HTTP ${outcome}` : outcome}`,
+          );
         const marks = await done;
         if (marks.failed !== undefined || marks.active === undefined) {
           if (counted) failed[kind] += 1;
-          const why = await db.selectFrom('grants').select('last_error').where('request_id', '=', requestId).executeTakeFirst();
-          if (++failures <= 3) console.error(`  ${kind} grant of request ${requestId} failed: ${why?.last_error ?? 'no error recorded'}`);
+          const why = await db
+            .selectFrom('grants')
+            .select('last_error')
+            .where('request_id', '=', requestId)
+            .executeTakeFirst();
+          if (++failures <= 3)
+            console.error(`  ${kind} grant of request ${requestId} failed: ${why?.last_error ?? 'no error recorded'}`);
         } else if (counted) {
           clicks[kind].push({
             ack: acked,
@@ -331,13 +381,27 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
         }
 
         // After the clock: the credentials the holder will be sent work (when their DM has not taken them already).
-        const grant = await db.selectFrom('grants').select(['id', 'delivery_secret']).where('request_id', '=', requestId).executeTakeFirst();
+        const grant = await db
+          .selectFrom('grants')
+          .select(['id', 'delivery_secret'])
+          .where('request_id', '=', requestId)
+          .executeTakeFirst();
         if (kind === 'postgres' && grant) {
           grantRoles.push(roleNameFor(grant.id));
           if (!grant.delivery_secret) logins.alreadyDelivered += 1;
           else {
-            const credentials = JSON.parse(box.open(grant.delivery_secret, grant.id)) as { host: string; port: string; database: string; user: string; password: string };
-            const client = new pg.Client({ ...credentials, port: Number(credentials.port), connectionTimeoutMillis: 5000 });
+            const credentials = JSON.parse(box.open(grant.delivery_secret, grant.id)) as {
+              host: string;
+              port: string;
+              database: string;
+              user: string;
+              password: string;
+            };
+            const client = new pg.Client({
+              ...credentials,
+              port: Number(credentials.port),
+              connectionTimeoutMillis: 5000,
+            });
             client.on('error', () => undefined);
             try {
               await client.connect();
@@ -367,7 +431,9 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
           await client.query('begin');
           const exists = (await client.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1;
           marks.push(performance.now());
-          await client.query(`${exists ? 'alter' : 'create'} role ${pg.escapeIdentifier(role)} with login password ${pg.escapeLiteral(password)} valid until ${pg.escapeLiteral(endsAt.toISOString())}`);
+          await client.query(
+            `${exists ? 'alter' : 'create'} role ${pg.escapeIdentifier(role)} with login password ${pg.escapeLiteral(password)} valid until ${pg.escapeLiteral(endsAt.toISOString())}`,
+          );
           marks.push(performance.now());
           await client.query(`grant ${pg.escapeIdentifier(READONLY_ROLE)} to ${pg.escapeIdentifier(role)}`);
           marks.push(performance.now());
@@ -426,7 +492,12 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
         warmupRounds: PROVISION_WARMUP_ROUNDS,
         kinds: { postgres: of('postgres'), none: of('none') },
         rawSql: stats(rawMs),
-        rawSteps: { begin: stats(rawSteps.begin), create: stats(rawSteps.create), grant: stats(rawSteps.grant), commit: stats(rawSteps.commit) },
+        rawSteps: {
+          begin: stats(rawSteps.begin),
+          create: stats(rawSteps.create),
+          grant: stats(rawSteps.grant),
+          commit: stats(rawSteps.commit),
+        },
         seconds,
         machineBusyPercent,
         eventLoopDelay: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
@@ -442,12 +513,18 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
     }
     await server.dropDatabase(appDbName);
     const describe = await target.query<{ enc: string }>(`select current_setting('password_encryption') as enc`);
-    return { ...measured, slack: await slack.counts(), problems, target: `database ${targetDbName} on the same cluster, password_encryption=${describe.rows[0]?.enc}` };
+    return {
+      ...measured,
+      slack: await slack.counts(),
+      problems,
+      target: `database ${targetDbName} on the same cluster, password_encryption=${describe.rows[0]?.enc}`,
+    };
   } finally {
     // Roles are cluster-wide: on a BENCH_DATABASE_URL server they would outlive the databases.
     // The read-only role's privileges are in the target database: they go with its table.
     try {
-      for (const role of [...grantRoles, ...rawRoles]) await target.query(`drop role if exists ${pg.escapeIdentifier(role)}`);
+      for (const role of [...grantRoles, ...rawRoles])
+        await target.query(`drop role if exists ${pg.escapeIdentifier(role)}`);
       await target.query('drop table if exists bench_rows');
       await target.query(`drop role if exists ${READONLY_ROLE}`);
     } catch (err) {
@@ -460,8 +537,8 @@ export async function benchProvision(server: BenchServer, grants: number): Promi
   }
 }
 
-
-const row = (label: string, s: Stats) => `| ${label} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${fmt(s.count)} |`;
+const row = (label: string, s: Stats) =>
+  `| ${label} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${fmt(s.count)} |`;
 
 export function printProvision(r: ProvisionResults): void {
   const { postgres, none } = r.kinds;
@@ -475,10 +552,15 @@ export function printProvision(r: ProvisionResults): void {
   console.log(row('Approve click → active, `none` (Gatehouse without a target)', none.total));
   console.log(row('provisioning SQL alone, pg on a warm connection', r.rawSql));
   const met = postgres.total.count === r.grants && postgres.total.p50 <= 1000;
-  console.log(`\nTarget p50 ≤ 1 s: ${met ? 'met' : 'NOT met'} (${ms(postgres.total.p50)} ms; ${fmt(postgres.total.count)} of ${fmt(r.grants)} grants active, ${fmt(postgres.failed)} failed).\n`);
+  console.log(
+    `\nTarget p50 ≤ 1 s: ${met ? 'met' : 'NOT met'} (${ms(postgres.total.p50)} ms; ${fmt(postgres.total.count)} of ${fmt(r.grants)} grants active, ${fmt(postgres.failed)} failed).\n`,
+  );
   console.log('| step | `postgres` p50 | p99 | `none` p50 | p99 |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
-  const step = (label: string, pick: (k: KindResults) => Stats) => console.log(`| ${label} | ${ms(pick(postgres).p50)} | ${ms(pick(postgres).p99)} | ${ms(pick(none).p50)} | ${ms(pick(none).p99)} |`);
+  const step = (label: string, pick: (k: KindResults) => Stats) =>
+    console.log(
+      `| ${label} | ${ms(pick(postgres).p50)} | ${ms(pick(postgres).p99)} | ${ms(pick(none).p50)} | ${ms(pick(none).p99)} |`,
+    );
   step('click → ack (HTTP response)', (k) => k.ack);
   step('click → approval committed (grant row, `provisioning`)', (k) => k.approve);
   step('approval committed → grant claimed', (k) => k.claim);
@@ -489,11 +571,15 @@ export function printProvision(r: ProvisionResults): void {
     `- The provisioning SQL alone, by statement (p50 / p99 ms): begin and existence check ${ms(raw.begin.p50)} / ${ms(raw.begin.p99)}, ` +
       `\`create role … login password … valid until\` ${ms(raw.create.p50)} / ${ms(raw.create.p99)}, \`grant\` ${ms(raw.grant.p50)} / ${ms(raw.grant.p99)}, \`commit\` ${ms(raw.commit.p50)} / ${ms(raw.commit.p99)}.`,
   );
-  console.log(`- Counted rounds took ${fmt(r.seconds, 1)} s (filing and settling included). Machine busy ${r.machineBusyPercent === null ? 'n/a' : `${fmt(r.machineBusyPercent)} %`}; main-thread event-loop delay p99 ${ms(r.eventLoopDelay.p99)} ms, max ${ms(r.eventLoopDelay.max)} ms.`);
+  console.log(
+    `- Counted rounds took ${fmt(r.seconds, 1)} s (filing and settling included). Machine busy ${r.machineBusyPercent === null ? 'n/a' : `${fmt(r.machineBusyPercent)} %`}; main-thread event-loop delay p99 ${ms(r.eventLoopDelay.p99)} ms, max ${ms(r.eventLoopDelay.max)} ms.`,
+  );
   console.log(
     `- Logins with the sealed credentials: ${fmt(r.logins.ok)} read the table, ${fmt(r.logins.failed)} failed, ${fmt(r.logins.alreadyDelivered)} already sent and cleared. ` +
       `Roles in place at the end (LOGIN, VALID UNTIL, member of the read-only role): ${fmt(r.rolesInPlace)} of ${fmt(r.postgresGrants)}.`,
   );
-  console.log(`- Outbox not drained within ${SETTLE_TIMEOUT_MS / 1000} s between clicks: ${fmt(r.settleTimeouts)} times. Slack calls: ${counts(r.slack.calls)} (errors ${fmt(r.slack.callErrors)}).`);
+  console.log(
+    `- Outbox not drained within ${SETTLE_TIMEOUT_MS / 1000} s between clicks: ${fmt(r.settleTimeouts)} times. Slack calls: ${counts(r.slack.calls)} (errors ${fmt(r.slack.callErrors)}).`,
+  );
   console.log(`- Warnings and errors logged: ${counts(r.problems)}.\n`);
 }

@@ -32,18 +32,25 @@ const slackSeconds = Number(process.env.BENCH_SLACK_SECONDS ?? 30);
 const slackRate = Number(process.env.BENCH_SLACK_RATE ?? 50);
 const expiryGrants = Number(process.env.BENCH_EXPIRY_GRANTS ?? 1000);
 const expirySpreads = (process.env.BENCH_EXPIRY_SPREAD_SECONDS ?? '30,0').split(',').map(Number);
-const expiryVariants = parseExpiryVariants(process.env.BENCH_EXPIRY_VARIANTS ?? 'none,none-tick,postgres,postgres-tick');
+const expiryVariants = parseExpiryVariants(
+  process.env.BENCH_EXPIRY_VARIANTS ?? 'none,none-tick,postgres,postgres-tick',
+);
 const expirySessions = Number(process.env.BENCH_EXPIRY_SESSIONS ?? 50);
 const provisionGrants = Number(process.env.BENCH_PROVISION_GRANTS ?? 200);
 const verifyAckEvents = Number(process.env.BENCH_VERIFY_ACK_EVENTS ?? 1_000_000);
 const verifyAckBaselineSeconds = Number(process.env.BENCH_VERIFY_ACK_BASELINE_SECONDS ?? 10);
-if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1) throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
-if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600)) throw new Error('BENCH_VERIFY_ACK_BASELINE_SECONDS must be more than 0 and at most 600');
-if (!Number.isInteger(expiryGrants) || expiryGrants < 1) throw new Error('BENCH_EXPIRY_GRANTS must be a whole number of at least 1');
-if (!expirySpreads.every((spread) => spread >= 0)) throw new Error('BENCH_EXPIRY_SPREAD_SECONDS must be a list of seconds, each 0 or more');
-if (!Number.isInteger(expirySessions) || expirySessions < 0 || expirySessions > expiryGrants) throw new Error('BENCH_EXPIRY_SESSIONS must be a whole number from 0 to BENCH_EXPIRY_GRANTS');
-if (!Number.isInteger(provisionGrants) || provisionGrants < 1 || provisionGrants > 10_000) throw new Error('BENCH_PROVISION_GRANTS must be a whole number from 1 to 10000');
-
+if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1)
+  throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
+if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600))
+  throw new Error('BENCH_VERIFY_ACK_BASELINE_SECONDS must be more than 0 and at most 600');
+if (!Number.isInteger(expiryGrants) || expiryGrants < 1)
+  throw new Error('BENCH_EXPIRY_GRANTS must be a whole number of at least 1');
+if (!expirySpreads.every((spread) => spread >= 0))
+  throw new Error('BENCH_EXPIRY_SPREAD_SECONDS must be a list of seconds, each 0 or more');
+if (!Number.isInteger(expirySessions) || expirySessions < 0 || expirySessions > expiryGrants)
+  throw new Error('BENCH_EXPIRY_SESSIONS must be a whole number from 0 to BENCH_EXPIRY_GRANTS');
+if (!Number.isInteger(provisionGrants) || provisionGrants < 1 || provisionGrants > 10_000)
+  throw new Error('BENCH_PROVISION_GRANTS must be a whole number from 1 to 10000');
 
 const server = await benchServer();
 // Interrupted: stop the throwaway cluster (a detached process) and remove its directory.
@@ -62,16 +69,23 @@ try {
     console.error(`append throughput, ${appendSeconds} s per mode, ${repeats} rounds…`);
     const results = await benchAppend(server, appendSeconds * 1000, repeats);
     console.log(`Medians of ${repeats} rounds of ${appendSeconds} s each.\n`);
-    console.log(`| writers | plain INSERT/s | chained/s (end to end) | chained ÷ plain | naive lock-and-hash/s | naive ÷ plain |`);
+    console.log(
+      `| writers | plain INSERT/s | chained/s (end to end) | chained ÷ plain | naive lock-and-hash/s | naive ÷ plain |`,
+    );
     console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
-    const rate = (mode: string, writers: number) => median(results.filter((r) => r.mode === mode && r.writers === writers).map((r) => r.perSecond));
+    const rate = (mode: string, writers: number) =>
+      median(results.filter((r) => r.mode === mode && r.writers === writers).map((r) => r.perSecond));
     for (const writers of [1, 8, 32]) {
       const of = (mode: string) => rate(mode, writers);
       const plain = of('plain');
-      console.log(`| ${writers} | ${fmt(plain)} | ${fmt(of('chained'))} | ${fmt(of('chained') / plain, 2)} | ${fmt(of('naive'))} | ${fmt(of('naive') / plain, 2)} |`);
+      console.log(
+        `| ${writers} | ${fmt(plain)} | ${fmt(of('chained'))} | ${fmt(of('chained') / plain, 2)} | ${fmt(of('naive'))} | ${fmt(of('naive') / plain, 2)} |`,
+      );
     }
     const ratio = rate('chained', 32) / rate('plain', 32);
-    console.log(`\nTarget chained ≥ 0.50 × plain at 32 writers: ${ratio >= 0.5 ? 'met' : 'NOT met'} (${fmt(ratio, 2)}).\n`);
+    console.log(
+      `\nTarget chained ≥ 0.50 × plain at 32 writers: ${ratio >= 0.5 ? 'met' : 'NOT met'} (${fmt(ratio, 2)}).\n`,
+    );
   }
 
   if (which === 'all' || which === 'verify') {
@@ -84,15 +98,21 @@ try {
       const seconds = median(of(mode).map((r) => r.seconds));
       const rss = Math.max(...of(mode).map((r) => r.maxRssMb));
       const label = mode === 'verify' ? 'verify (every hash recomputed)' : 'stream the same rows, no hashing';
-      console.log(`| ${label} | ${fmt(verifyEvents)} | ${fmt(seconds, 2)} | ${fmt(verifyEvents / seconds)} | ${fmt(rss)} |`);
+      console.log(
+        `| ${label} | ${fmt(verifyEvents)} | ${fmt(seconds, 2)} | ${fmt(verifyEvents / seconds)} | ${fmt(rss)} |`,
+      );
     }
     const seconds = median(of('verify').map((r) => r.seconds));
     const rss = Math.max(...of('verify').map((r) => r.maxRssMb));
-    console.log(`\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).\n`);
+    console.log(
+      `\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).\n`,
+    );
   }
 
   if (which === 'all' || which === 'slack') {
-    console.error(`slash-command acks at ${slackRate}/s for ${slackSeconds} s (after ${WARMUP_SECONDS} s warm-up), bare Bolt then Gatehouse, ${repeats} rounds…`);
+    console.error(
+      `slash-command acks at ${slackRate}/s for ${slackSeconds} s (after ${WARMUP_SECONDS} s warm-up), bare Bolt then Gatehouse, ${repeats} rounds…`,
+    );
     printAck(await benchAck(server, slackSeconds, slackRate, repeats), slackRate, slackSeconds);
   }
 
@@ -100,8 +120,15 @@ try {
     for (const spread of expirySpreads) {
       const results: ExpiryResults[] = [];
       for (const variant of expiryVariants) {
-        console.error(`expiry lag of ${expiryGrants} \`${variant.provisioner}\` grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}, ${variant.timer ? 'expiry timer' : 'sweep tick only'}…`);
-        const result = await benchExpiry(server, { grants: expiryGrants, spreadSeconds: spread, variant, sessions: expirySessions });
+        console.error(
+          `expiry lag of ${expiryGrants} \`${variant.provisioner}\` grants created ${spread > 0 ? `over ${spread} s` : 'as fast as possible'}, ${variant.timer ? 'expiry timer' : 'sweep tick only'}…`,
+        );
+        const result = await benchExpiry(server, {
+          grants: expiryGrants,
+          spreadSeconds: spread,
+          variant,
+          sessions: expirySessions,
+        });
         printExpiry(result);
         results.push(result);
       }
@@ -110,7 +137,9 @@ try {
   }
 
   if (which === 'all' || which === 'provision') {
-    console.error(`Approve click to provisioned: ${provisionGrants} grants each of \`postgres\` and \`none\`, one at a time (after ${PROVISION_WARMUP_ROUNDS} warm-up rounds)…`);
+    console.error(
+      `Approve click to provisioned: ${provisionGrants} grants each of \`postgres\` and \`none\`, one at a time (after ${PROVISION_WARMUP_ROUNDS} warm-up rounds)…`,
+    );
     printProvision(await benchProvision(server, provisionGrants));
   }
 
@@ -118,7 +147,14 @@ try {
     console.error(
       `acks at ${slackRate}/s while /verify-audit checks ${verifyAckEvents} events: ${repeats} rounds of a ${verifyAckBaselineSeconds} s baseline and a verification, in the background thread and on the main thread (after ${VERIFY_ACK_WARMUP_SECONDS} s warm-up)…`,
     );
-    printVerifyAck(await benchVerifyAck(server, { events: verifyAckEvents, rate: slackRate, baselineSeconds: verifyAckBaselineSeconds, rounds: repeats }));
+    printVerifyAck(
+      await benchVerifyAck(server, {
+        events: verifyAckEvents,
+        rate: slackRate,
+        baselineSeconds: verifyAckBaselineSeconds,
+        rounds: repeats,
+      }),
+    );
   }
 } finally {
   await server.stop();

@@ -11,7 +11,12 @@ export interface SignedPostOptions {
  * resolves with the HTTP status, or the failure's code, and the time to the end of the
  * response. It never rejects: a failure is an outcome to count.
  */
-export function sendSigned(url: URL, secret: string, body: string, { agent, timeoutMs }: SignedPostOptions): Promise<{ outcome: string; ms: number }> {
+export function sendSigned(
+  url: URL,
+  secret: string,
+  body: string,
+  { agent, timeoutMs }: SignedPostOptions,
+): Promise<{ outcome: string; ms: number }> {
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = {
     'content-type': 'application/x-www-form-urlencoded',

@@ -113,7 +113,6 @@ function requestAccessBody(plan: VerifyAckPlan, index: number): string {
   });
 }
 
-
 /** Receives the answers Bolt's respond() posts to the `/verify-audit` response URLs; the time is taken when a body has been read whole. */
 class AnswerReceiver {
   private readonly waiting = new Map<string, (answer: { at: number; text: string }) => void>();
@@ -215,7 +214,12 @@ async function run(plan: VerifyAckPlan): Promise<VerifyAckResult> {
     await setWhere(where);
     const { sent, answer } = await verify();
     if (!answer) throw new Error(`/verify-audit (${where}, no load) got no answer within ${plan.verifyTimeoutMs} ms`);
-    result.idle.push({ where, seconds: (answer.at - sent) / 1000, whole: answer.text.includes('The audit log is whole'), answer: answer.text.split('\n')[0] ?? '' });
+    result.idle.push({
+      where,
+      seconds: (answer.at - sent) / 1000,
+      whole: answer.text.includes('The audit log is whole'),
+      answer: answer.text.split('\n')[0] ?? '',
+    });
   }
   await setWhere('background');
 
@@ -237,16 +241,22 @@ async function run(plan: VerifyAckPlan): Promise<VerifyAckResult> {
       result.maxLagMs = Math.max(result.maxLagMs, performance.now() - due);
       const sentMs = performance.now() - origin;
       inFlight.push(
-        sendSigned(url, plan.signingSecret, requestAccessBody(plan, k), { agent, timeoutMs: TIMEOUT_MS }).then(({ outcome, ms }) => {
-          result.commands.push({ sentMs, ms: outcome === '200' ? ms : null, outcome });
-        }),
+        sendSigned(url, plan.signingSecret, requestAccessBody(plan, k), { agent, timeoutMs: TIMEOUT_MS }).then(
+          ({ outcome, ms }) => {
+            result.commands.push({ sentMs, ms: outcome === '200' ? ms : null, outcome });
+          },
+        ),
       );
     }
   })();
 
   let windowId = 0;
   /** A window from now until `work` ends; `work` may name its own bounds (performance.now() times). */
-  const window = async (kind: WindowKind, round: number, work: () => Promise<Partial<LoadWindow> & { from?: number; to?: number }>) => {
+  const window = async (
+    kind: WindowKind,
+    round: number,
+    work: () => Promise<Partial<LoadWindow> & { from?: number; to?: number }>,
+  ) => {
     const id = windowId++;
     process.send?.({ type: 'window-start', id, kind } satisfies ChildMessage);
     const started = performance.now();
@@ -269,7 +279,13 @@ async function run(plan: VerifyAckPlan): Promise<VerifyAckResult> {
       await window(where, round, async () => {
         const { sent, ackMs, answer } = await verify();
         if (!answer) return { from: sent, verifyAckMs: ackMs, timedOut: true, whole: false, answer: '' };
-        return { from: sent, to: answer.at, verifyAckMs: ackMs, whole: answer.text.includes('The audit log is whole'), answer: answer.text.split('\n')[0] ?? '' };
+        return {
+          from: sent,
+          to: answer.at,
+          verifyAckMs: ackMs,
+          whole: answer.text.includes('The audit log is whole'),
+          answer: answer.text.split('\n')[0] ?? '',
+        };
       });
       await sleep(plan.gapSeconds * 1000);
     }

@@ -22,7 +22,16 @@ import { FakeSlackProcess, type SlackCounts } from './fake-slack-process.ts';
 import { counts, fmt, median, ms } from './format.ts';
 import { busyPercent, machineCpu, waitForQuiet, type CpuSnapshot } from './machine-cpu.ts';
 import { stats, type Stats } from './provision.ts';
-import type { ChildMessage, IdleVerification, LoadWindow, ParentMessage, VerifyAckPlan, VerifyAckResult, VerifyWhere, WindowKind } from './verify-ack-load-child.ts';
+import type {
+  ChildMessage,
+  IdleVerification,
+  LoadWindow,
+  ParentMessage,
+  VerifyAckPlan,
+  VerifyAckResult,
+  VerifyWhere,
+  WindowKind,
+} from './verify-ack-load-child.ts';
 import { fillChain } from './verify.ts';
 
 /** Sent at the same rate before the first window, not counted. */
@@ -121,16 +130,21 @@ export async function benchVerifyAck(server: BenchServer, settings: VerifyAckSet
   await admin.connect();
   let tableSize = '';
   try {
-    tableSize = (await admin.query<{ size: string }>(`select pg_size_pretty(pg_total_relation_size('audit_events')) as size`)).rows[0]?.size ?? '';
+    tableSize =
+      (await admin.query<{ size: string }>(`select pg_size_pretty(pg_total_relation_size('audit_events')) as size`))
+        .rows[0]?.size ?? '';
     // A log this long was posted to the audit channel long ago: the feed starts at the head, not at seq 1.
     await admin.query('update audit_channel_state set posted_seq = $1', [events]);
   } finally {
     await admin.end();
   }
-  console.error(`  filled ${events.toLocaleString('en-US')} chained events (${tableSize}) in ${fillSeconds.toFixed(1)} s`);
+  console.error(
+    `  filled ${events.toLocaleString('en-US')} chained events (${tableSize}) in ${fillSeconds.toFixed(1)} s`,
+  );
 
   // Every command of the run comes from a different contractor (none is refused as already pending).
-  const loadSeconds = VERIFY_ACK_WARMUP_SECONDS + rounds * 2 * (baselineSeconds + GAP_SECONDS + VERIFY_TIMEOUT_MS / 1000);
+  const loadSeconds =
+    VERIFY_ACK_WARMUP_SECONDS + rounds * 2 * (baselineSeconds + GAP_SECONDS + VERIFY_TIMEOUT_MS / 1000);
   const contractors = Math.ceil(rate * loadSeconds);
   const slack = await FakeSlackProcess.start();
   try {
@@ -146,7 +160,9 @@ export async function benchVerifyAck(server: BenchServer, settings: VerifyAckSet
     let outcome: Omit<VerifyAckResults, 'slack' | 'problems' | 'totalSeconds'>;
     try {
       const prefix = 'verify-ack';
-      await slack.registerResponseUrls(Array.from({ length: contractors }, (_, i) => ({ id: `${prefix}-${i}`, userId: contractorId(i) })));
+      await slack.registerResponseUrls(
+        Array.from({ length: contractors }, (_, i) => ({ id: `${prefix}-${i}`, userId: contractorId(i) })),
+      );
       const plan: VerifyAckPlan = {
         url: app.eventsUrl,
         signingSecret: BENCH_SIGNING_SECRET,
@@ -171,11 +187,21 @@ export async function benchVerifyAck(server: BenchServer, settings: VerifyAckSet
           const of = result.windows.filter((w) => w.kind === kind);
           const commands = of.flatMap((w) => inWindow(result, w));
           const acks = commands.filter((c) => c.ms !== null).map((c) => c.ms!);
-          return [kind, { acks: stats(acks), errors: commands.filter((c) => c.ms === null).length, over3s: acks.filter((ms) => ms > 3000).length, seconds: of.map((w) => (w.endMs - w.startMs) / 1000) }];
+          return [
+            kind,
+            {
+              acks: stats(acks),
+              errors: commands.filter((c) => c.ms === null).length,
+              over3s: acks.filter((ms) => ms > 3000).length,
+              seconds: of.map((w) => (w.endMs - w.startMs) / 1000),
+            },
+          ];
         }),
       ) as VerifyAckResults['byKind'];
       const db = app.gatehouse.database.db;
-      const { rows: records } = await sql<{ body: { ok: boolean; checked: number } }>`select body from audit_log where action = 'audit.verified' order by seq`.execute(db);
+      const { rows: records } = await sql<{
+        body: { ok: boolean; checked: number };
+      }>`select body from audit_log where action = 'audit.verified' order by seq`.execute(db);
       const { rows: head } = await sql<{ seq: string }>`select max(seq) as seq from audit_events`.execute(db);
       outcome = {
         settings,
@@ -211,15 +237,31 @@ function inWindow(result: VerifyAckResult, w: LoadWindow) {
 function windowResult(w: LoadWindow, result: VerifyAckResult, watch: WindowWatch | null): WindowResult {
   const commands = inWindow(result, w);
   const acks = commands.filter((c) => c.ms !== null).map((c) => c.ms!);
-  return { ...w, seconds: (w.endMs - w.startMs) / 1000, acks: stats(acks), errors: commands.length - acks.length, over3s: acks.filter((ms) => ms > 3000).length, watch };
+  return {
+    ...w,
+    seconds: (w.endMs - w.startMs) / 1000,
+    acks: stats(acks),
+    errors: commands.length - acks.length,
+    over3s: acks.filter((ms) => ms > 3000).length,
+    watch,
+  };
 }
 
 /** Runs the load child, switching where the app verifies when it asks, and watching this process over each window. */
-async function runLoad(plan: VerifyAckPlan, background: BackgroundThread): Promise<{ result: VerifyAckResult; watches: Map<number, WindowWatch> }> {
+async function runLoad(
+  plan: VerifyAckPlan,
+  background: BackgroundThread,
+): Promise<{ result: VerifyAckResult; watches: Map<number, WindowWatch> }> {
   const script = fileURLToPath(new URL('./verify-ack-load-child.ts', import.meta.url));
-  const child = fork(script, [JSON.stringify(plan)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [JSON.stringify(plan)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const watches = new Map<number, WindowWatch>();
-  const open = new Map<number, { cpu: NodeJS.CpuUsage; at: number; machine: Promise<CpuSnapshot | null>; delay: IntervalHistogram }>();
+  const open = new Map<
+    number,
+    { cpu: NodeJS.CpuUsage; at: number; machine: Promise<CpuSnapshot | null>; delay: IntervalHistogram }
+  >();
   let result: VerifyAckResult | null = null;
   child.on('message', (message: ChildMessage) => {
     switch (message.type) {
@@ -242,7 +284,11 @@ async function runLoad(plan: VerifyAckPlan, background: BackgroundThread): Promi
         const wallMs = performance.now() - started.at;
         const eventLoopDelay = { p99: started.delay.percentile(99) / 1e6, max: started.delay.max / 1e6 };
         void Promise.all([started.machine, machineCpu()]).then(([before, after]) => {
-          watches.set(message.id, { appCpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100, machineBusyPercent: busyPercent(before, after), eventLoopDelay });
+          watches.set(message.id, {
+            appCpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+            machineBusyPercent: busyPercent(before, after),
+            eventLoopDelay,
+          });
         });
         return;
       }
@@ -277,17 +323,23 @@ export function printVerifyAck(r: VerifyAckResults): void {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const kind of ['baseline', 'background', 'main'] as const) {
     const k = r.byKind[kind];
-    console.log(`| ${LABEL[kind]} | ${ms(k.acks.p50)} | ${ms(k.acks.p90)} | ${ms(k.acks.p99)} | ${ms(k.acks.max)} | ${fmt(k.acks.count)} | ${fmt(k.errors)} | ${fmt(k.over3s)} |`);
+    console.log(
+      `| ${LABEL[kind]} | ${ms(k.acks.p50)} | ${ms(k.acks.p90)} | ${ms(k.acks.p99)} | ${ms(k.acks.max)} | ${fmt(k.acks.count)} | ${fmt(k.errors)} | ${fmt(k.over3s)} |`,
+    );
   }
   const seconds = (kind: VerifyWhere) => r.byKind[kind].seconds.map((x) => fmt(x, 2)).join(', ');
   const idle = (where: VerifyWhere) => r.idle.find((i) => i.where === where);
   console.log('\n| verification | under load: median s (each round) | with no load s |');
   console.log('| --- | ---: | ---: |');
   for (const where of ['background', 'main'] as const) {
-    console.log(`| ${where === 'background' ? 'background thread (today)' : 'main thread (before `ca56cf2`)'} | ${fmt(median(r.byKind[where].seconds), 2)} (${seconds(where)}) | ${fmt(idle(where)?.seconds ?? Number.NaN, 2)} |`);
+    console.log(
+      `| ${where === 'background' ? 'background thread (today)' : 'main thread (before `ca56cf2`)'} | ${fmt(median(r.byKind[where].seconds), 2)} (${seconds(where)}) | ${fmt(idle(where)?.seconds ?? Number.NaN, 2)} |`,
+    );
   }
   console.log('\nBy window:\n');
-  console.log('| round | window | seconds | p50 ms | p99 ms | max ms | count | `/verify-audit` ack ms | event-loop delay p99 / max ms | app process CPU | machine busy |');
+  console.log(
+    '| round | window | seconds | p50 ms | p99 ms | max ms | count | `/verify-audit` ack ms | event-loop delay p99 / max ms | app process CPU | machine busy |',
+  );
   console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const w of r.windows) {
     const watch = w.watch;
@@ -296,21 +348,30 @@ export function printVerifyAck(r: VerifyAckResults): void {
         `${watch ? `${ms(watch.eventLoopDelay.p99)} / ${ms(watch.eventLoopDelay.max)}` : 'n/a'} | ${percent(watch?.appCpuPercent)} | ${percent(watch?.machineBusyPercent)} |`,
     );
   }
-  const answers = [...r.idle.map((i) => i.whole), ...r.windows.filter((w) => w.kind !== 'baseline').map((w) => w.whole === true)];
+  const answers = [
+    ...r.idle.map((i) => i.whole),
+    ...r.windows.filter((w) => w.kind !== 'baseline').map((w) => w.whole === true),
+  ];
   const timedOut = r.windows.filter((w) => w.timedOut).length;
   console.log('');
   console.log(
     `- Answers saying "The audit log is whole": ${answers.filter(Boolean).length} of ${answers.length}${timedOut ? ` (${timedOut} not answered within ${VERIFY_TIMEOUT_MS / 1000} s)` : ''}. ` +
       `The app's \`audit.verified\` records: ${r.verified.filter((v) => v.ok).length} of ${r.verified.length} ok, events checked ${fmt(Math.min(...r.verified.map((v) => v.checked)))}–${fmt(Math.max(...r.verified.map((v) => v.checked)))}; head seq at the end ${fmt(r.headSeq)}.`,
   );
-  console.log(`- The background thread's verify() was called ${r.backgroundVerifyCalls} times (expected ${1 + r.byKind.background.seconds.length}: each background verification, none of the main-thread ones).`);
+  console.log(
+    `- The background thread's verify() was called ${r.backgroundVerifyCalls} times (expected ${1 + r.byKind.background.seconds.length}: each background verification, none of the main-thread ones).`,
+  );
   console.log(`- First line of an answer: ${r.idle[0]?.answer ?? 'none'}`);
   console.log(
     `- ${fmt(r.sent)} commands sent (${fmt(r.contractors)} contractors in the policy${r.exhausted ? '; ran out of them: the run stopped early' : ''}); the sender fell behind its schedule by ${ms(r.maxLagMs)} ms at most. ` +
       `Filling the log took ${fmt(r.fillSeconds, 1)} s; the whole benchmark ${fmt(r.totalSeconds, 0)} s.`,
   );
   const load = (l: number[]) => l.map((x) => fmt(x, 2)).join(' / ');
-  console.log(`- Load average (1 / 5 / 15 min) before: ${load(r.loadAverage.before)}, after: ${load(r.loadAverage.after)}. ${r.waitedForQuiet ? 'The load started after two quiet seconds.' : 'The machine did not get quiet within 60 s; the load started anyway.'}`);
-  console.log(`- Slack calls: ${counts(r.slack.calls)} (errors ${fmt(r.slack.callErrors)}); response_url posts by status: ${counts(r.slack.responses)}.`);
+  console.log(
+    `- Load average (1 / 5 / 15 min) before: ${load(r.loadAverage.before)}, after: ${load(r.loadAverage.after)}. ${r.waitedForQuiet ? 'The load started after two quiet seconds.' : 'The machine did not get quiet within 60 s; the load started anyway.'}`,
+  );
+  console.log(
+    `- Slack calls: ${counts(r.slack.calls)} (errors ${fmt(r.slack.callErrors)}); response_url posts by status: ${counts(r.slack.responses)}.`,
+  );
   console.log(`- Warnings and errors logged: ${counts(r.problems)}.\n`);
 }

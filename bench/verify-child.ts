@@ -10,5 +10,6 @@ const started = performance.now();
 const result = await verifyChain(pool, { readOnly: mode === 'read-only', onProgress: (read) => (rows = read) });
 const seconds = (performance.now() - started) / 1000;
 await pool.end();
-if (mode === 'verify' && (!result.ok || result.checked !== rows)) throw new Error(`verification failed: ${JSON.stringify(result.failure)}`);
+if (mode === 'verify' && (!result.ok || result.checked !== rows))
+  throw new Error(`verification failed: ${JSON.stringify(result.failure)}`);
 process.stdout.write(JSON.stringify({ mode, seconds, rows, maxRssMb: process.resourceUsage().maxRSS / 1024 }));

@@ -10,7 +10,12 @@ import { createDb, createPool } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { BenchServer } from './cluster.ts';
 
-const REASONS = ['fix invoice export', 'investigate slow checkout queries for the EU region', 'rotate the reporting credentials', 'on-call: disk alert'];
+const REASONS = [
+  'fix invoice export',
+  'investigate slow checkout queries for the EU region',
+  'rotate the reporting credentials',
+  'on-call: disk alert',
+];
 
 /** Rows of a valid chain in COPY text format, made by the same encoder and hash the sequencer uses. */
 function* chainRows(count: number): Generator<string> {
@@ -26,7 +31,12 @@ function* chainRows(count: number): Generator<string> {
       actor: seq % 7 === 0 ? 'system' : `U05CNTR${String(seq % 1000).padStart(4, '0')}`,
       action: seq % 3 === 0 ? 'grant.active' : 'request.created',
       subject: `req_${seq.toString(36)}`,
-      body: { resource: 'prod-db-readonly', duration_ms: 3_600_000, reason: REASONS[seq % REASONS.length], approvals: seq % 3 },
+      body: {
+        resource: 'prod-db-readonly',
+        duration_ms: 3_600_000,
+        reason: REASONS[seq % REASONS.length],
+        approvals: seq % 3,
+      },
     });
     const hash = chainHash(prev, canonical);
     // COPY text format: backslashes doubled; bytea as \x-hex (its backslash doubled too).
@@ -65,7 +75,9 @@ export interface VerifyRun {
 
 /** One run in a fresh process, so its peak RSS is its own. */
 async function runChild(url: string, mode: VerifyRun['mode']): Promise<VerifyRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/verify-child.ts', url, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/verify-child.ts', url, mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number];
@@ -80,14 +92,18 @@ export async function benchVerify(server: BenchServer, count: number, repeats: n
   console.error(`  filled ${count} chained events in ${((performance.now() - filled) / 1000).toFixed(1)} s`);
   const check = new pg.Client({ connectionString: url });
   await check.connect();
-  const size = await check.query<{ size: string }>(`select pg_size_pretty(pg_total_relation_size('audit_events')) as size`);
+  const size = await check.query<{ size: string }>(
+    `select pg_size_pretty(pg_total_relation_size('audit_events')) as size`,
+  );
   await check.end();
   console.error(`  audit_events: ${size.rows[0]?.size}`);
   const runs: VerifyRun[] = [];
   for (let i = 0; i < repeats; i++) {
     for (const mode of ['read-only', 'verify'] as const) {
       const run = await runChild(url, mode);
-      console.error(`  ${mode.padEnd(9)} ${run.rows} rows: ${run.seconds.toFixed(2)} s, peak RSS ${run.maxRssMb.toFixed(0)} MB`);
+      console.error(
+        `  ${mode.padEnd(9)} ${run.rows} rows: ${run.seconds.toFixed(2)} s, peak RSS ${run.maxRssMb.toFixed(0)} MB`,
+      );
       runs.push(run);
     }
   }
