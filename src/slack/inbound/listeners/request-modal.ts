@@ -11,15 +11,13 @@ export function requestModalFor(
   prefill: RequestCommand,
   context: ui.RequestModalContext = {},
 ): ModalView {
-  const resources = deps.access
-    .requestable(userId)
-    .map((r) => ({
-      id: r.id,
-      name: r.name,
-      defaultDurationMs: r.defaultDurationMs,
-      maxDurationMs: r.maxDurationMs,
-      requireMfa: r.requireMfa,
-    }));
+  const resources = deps.access.requestable(userId).map((r) => ({
+    id: r.id,
+    name: r.name,
+    defaultDurationMs: r.defaultDurationMs,
+    maxDurationMs: r.maxDurationMs,
+    requireMfa: r.requireMfa,
+  }));
   const known = resources.some((r) => r.id === prefill.resourceId);
   return ui.requestModal({
     resources,
