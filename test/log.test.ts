@@ -1,29 +1,11 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, describeDatabaseUrl } from '../src/log.ts';
 import { boltLogger } from '../src/slack/logger.ts';
-
-function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return {
-    stream,
-    lines: () =>
-      text
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
+import { captureLog } from './support/log-capture.ts';
 
 describe('logging', () => {
   it('redacts secrets wherever they sit in a log object, and keeps error codes', () => {
-    const { stream, lines } = capture();
+    const { stream, lines } = captureLog();
     const log = createLogger({ destination: stream });
     log.info(
       {
@@ -46,7 +28,7 @@ describe('logging', () => {
   });
 
   it('keeps Slack request and response bodies out of debug lines, where DMs carry passwords and MFA keys', () => {
-    const { stream, lines } = capture();
+    const { stream, lines } = captureLog();
     const bolt = boltLogger(createLogger({ destination: stream, level: 'debug' }));
     bolt.debug('http request body: {"channel":"D1","text":"password hunter2-secret"}');
     bolt.debug(

@@ -12,7 +12,7 @@ import { provisionerFor } from '../src/provisioners/index.ts';
 import { checkPostgresTarget, ownDatabaseOf } from '../src/provisioners/postgres-checks.ts';
 import { closePostgresTargets, roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
-import { PEOPLE, loadedPolicy } from './support/access.ts';
+import { PEOPLE, billingDbPolicy, loadedPolicy } from './support/access.ts';
 import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot } from './support/gatehouse.ts';
 
@@ -102,20 +102,7 @@ describe.each([
   let now: Date;
   let service: AccessService;
 
-  const policyText = `
-audit_channel: C0AUDIT01
-groups:
-  contractors: [${ana}]
-  owners: [${dana}]
-resources:
-  - id: billing-db
-    name: Billing database (read-only)
-    owners: [owners]
-    requesters: [contractors]
-    default_duration: 1h
-    max_duration: 2h
-    provisioner: { kind: postgres, connection_env: BILLING_DB_ADMIN_URL, roles: [${readonly}] }
-`;
+  const policyText = billingDbPolicy(readonly);
 
   beforeAll(async () => {
     server = await start();

@@ -7,7 +7,7 @@ import { silentLogger } from '../src/log.ts';
 import { checkProvisioners, provisionerFor, ProvisionerSetupError } from '../src/provisioners/index.ts';
 import { closePostgresTargets, roleNameFor } from '../src/provisioners/postgres.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
-import { PEOPLE, loadedPolicy } from './support/access.ts';
+import { PEOPLE, billingDbPolicy, loadedPolicy } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
@@ -17,20 +17,7 @@ const SECRETS_KEY = randomBytes(32).toString('hex');
 /** Roles are cluster-wide: one of this run's own. */
 const READONLY = `readonly_${randomBytes(4).toString('hex')}`;
 
-const POLICY = `
-audit_channel: C0AUDIT01
-groups:
-  contractors: [${ana}]
-  owners: [${dana}]
-resources:
-  - id: billing-db
-    name: Billing database (read-only)
-    owners: [owners]
-    requesters: [contractors]
-    default_duration: 1h
-    max_duration: 2h
-    provisioner: { kind: postgres, connection_env: BILLING_DB_ADMIN_URL, roles: [${READONLY}] }
-`;
+const POLICY = billingDbPolicy(READONLY);
 
 /** A connection as the contractor would open it, from the credentials they were sent. */
 async function connectAs(credentials: Record<string, string>): Promise<pg.Client> {

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { isDatabaseUnavailable } from '../src/db/errors.ts';
@@ -9,31 +8,13 @@ import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { answersTo, cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
 import { TcpProxy } from './support/tcp-proxy.ts';
+import { captureLog } from './support/log-capture.ts';
 
 const { ana, bram, dana } = PEOPLE;
 
 const NOTHING_RECORDED = '⚠️ Nothing was recorded: Gatehouse could not reach its database. Try again in a minute.';
 /** Each answer must come within Slack's 3 s, as a person would wait for it. */
 const WITHIN_3S = { timeoutMs: 3000 };
-
-function captureLog(): { stream: Writable; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return {
-    stream,
-    lines: () =>
-      text
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 const requestForm = (reason: string) => ({
   [REQUEST_MODAL.resource.block]: {

@@ -108,3 +108,21 @@ export function testAccess(
   });
   return { service, provisioner, clock };
 }
+
+/** One `postgres` resource, billing-db, whose grants join `role`, with its admin in BILLING_DB_ADMIN_URL. */
+export function billingDbPolicy(role: string): string {
+  return `
+audit_channel: C0AUDIT01
+groups:
+  contractors: [${PEOPLE.ana}]
+  owners: [${PEOPLE.dana}]
+resources:
+  - id: billing-db
+    name: Billing database (read-only)
+    owners: [owners]
+    requesters: [contractors]
+    default_duration: 1h
+    max_duration: 2h
+    provisioner: { kind: postgres, connection_env: BILLING_DB_ADMIN_URL, roles: [${role}] }
+`;
+}
