@@ -15,6 +15,7 @@ import { SecretBox } from '../src/secrets/sealed.ts';
 import { PEOPLE, billingDbPolicy, loadedPolicy } from './support/access.ts';
 import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot } from './support/gatehouse.ts';
+import { connectAs } from './support/postgres-target.ts';
 
 const { ana, dana } = PEOPLE;
 const SECRETS_KEY = randomBytes(32).toString('hex');
@@ -69,20 +70,6 @@ function as(url: string, user: string, password: string): string {
   parsed.username = user;
   parsed.password = password;
   return parsed.toString();
-}
-
-/** A connection as the contractor would open it, from the credentials they were sent. */
-async function connectAs(credentials: Record<string, string>): Promise<pg.Client> {
-  const client = new pg.Client({
-    host: credentials.host,
-    port: Number(credentials.port),
-    database: credentials.database,
-    user: credentials.user,
-    password: credentials.password,
-  });
-  client.on('error', () => undefined); // the server ending the session is what the tests expect
-  await client.connect();
-  return client;
 }
 
 describe.each([

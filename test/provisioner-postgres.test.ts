@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessService } from '../src/access/service.ts';
 import { ACTION } from '../src/slack/blocks/ids.ts';
@@ -11,6 +10,7 @@ import { PEOPLE, billingDbPolicy, loadedPolicy } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
+import { connectAs } from './support/postgres-target.ts';
 
 const { ana, dana } = PEOPLE;
 const SECRETS_KEY = randomBytes(32).toString('hex');
@@ -18,20 +18,6 @@ const SECRETS_KEY = randomBytes(32).toString('hex');
 const READONLY = `readonly_${randomBytes(4).toString('hex')}`;
 
 const POLICY = billingDbPolicy(READONLY);
-
-/** A connection as the contractor would open it, from the credentials they were sent. */
-async function connectAs(credentials: Record<string, string>): Promise<pg.Client> {
-  const client = new pg.Client({
-    host: credentials.host,
-    port: Number(credentials.port),
-    database: credentials.database,
-    user: credentials.user,
-    password: credentials.password,
-  });
-  client.on('error', () => undefined); // the server ending the session is what the tests expect
-  await client.connect();
-  return client;
-}
 
 describe('the postgres provisioner', () => {
   let t: TestDatabase;

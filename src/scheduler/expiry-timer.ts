@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { LIVE_GRANT_STATUSES } from '../access/types.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 
@@ -107,7 +108,7 @@ export class ExpiryTimer {
     const row = await this.options.db
       .selectFrom('grants')
       .select((eb) => eb.fn.min('ends_at').as('next'))
-      .where('status', 'in', ['active', 'provisioning', 'provision_failed'])
+      .where('status', 'in', LIVE_GRANT_STATUSES)
       .executeTakeFirst();
     return row?.next ? new Date(row.next).getTime() : null;
   }
