@@ -7,6 +7,7 @@ import * as grantDelivery from './2026-11-27T0005_grant_delivery.ts';
 import * as mfa from './2026-11-27T0006_mfa.ts';
 import * as grantEndNotify from './2026-12-03T0007_grant_end_notify.ts';
 import * as notificationKinds from './2026-12-03T0008_notification_kinds.ts';
+import * as gateway from './2026-12-03T0009_gateway.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-27T0006_mfa': mfa,
   '2026-12-03T0007_grant_end_notify': grantEndNotify,
   '2026-12-03T0008_notification_kinds': notificationKinds,
+  '2026-12-03T0009_gateway': gateway,
 };

@@ -36,7 +36,19 @@ export type Notification =
       leftover?: EnrolmentMessage;
     }
   /** Too many wrong codes: the audit channel is alerted and the person told. */
-  | { kind: 'notify_mfa_locked'; userId: SlackUserId; until: string };
+  | { kind: 'notify_mfa_locked'; userId: SlackUserId; until: string }
+  /** A gateway session ended: one summary in the audit channel (who, resource, duration, statements, rows, refused). */
+  | { kind: 'notify_gateway_session_ended'; sessionId: string }
+  /** A statement the gateway refused: posted to the audit channel at once. */
+  | {
+      kind: 'notify_gateway_refused';
+      sessionId: string;
+      n: number;
+      rule: string;
+      reason: string;
+      /** The statement, cut to 500 characters. */
+      sql: string;
+    };
 
 /** Compiles only while no kind is dotted like an audit action. */
 type NoneOf<T extends never> = T;

@@ -31,6 +31,14 @@ export const AUDIT_ACTIONS = [
   'mfa.failed',
   'mfa.locked',
   'mfa.refused',
+  // Sessions through the database gateway, and every statement in them.
+  'gateway.session_started',
+  'gateway.statement',
+  'gateway.statement_done',
+  'gateway.statement_refused',
+  'gateway.session_ended',
+  'gateway.login_refused',
+  'gateway.end_requested',
   // The log itself and the policy.
   'audit.verified',
   'audit.verify_refused',

@@ -1,4 +1,5 @@
 import type { WebClient } from '@slack/web-api';
+import type { Gateway } from '../gateway/server.ts';
 import type { AccessService } from '../access/service.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadCheckpointKey, loadPublicKey } from '../audit/checkpoints/keys.ts';
@@ -18,6 +19,7 @@ import type { SlackRuntime } from '../slack/inbound/app.ts';
 import type { VerificationSettings } from '../slack/inbound/verify-audit.ts';
 import { accessService, checkpointer as makeCheckpointer, type CoreParts } from './composition.ts';
 import { startEndpoints } from './endpoints.ts';
+import { startGateway } from './gateway.ts';
 import { readPolicy } from './policy-file.ts';
 import { ShutdownStack } from './shutdown-stack.ts';
 
@@ -37,6 +39,8 @@ export interface Gatehouse {
   slack: SlackRuntime | null;
   /** Null when no signing key is configured. */
   checkpointer: Checkpointer | null;
+  /** The database gateway; null when no resource is reached through it. */
+  gateway: Gateway | null;
   /** The port the HTTP endpoints listen on. */
   port: number;
   stop(): Promise<void>;
@@ -45,7 +49,7 @@ export interface Gatehouse {
 /**
  * Start-up, part by part: policy -> database -> migrations -> audit sequencer -> policy on
  * the record -> Slack token -> access rules -> checkpoint signing -> sweeps, outbox and
- * audit feed (after a catch-up run) -> Slack or the health endpoints. Each part, once
+ * audit feed (after a catch-up run) -> the database gateway -> Slack or the health endpoints. Each part, once
  * started, pushes how to stop it; if a later part fails, whatever started is stopped again.
  */
 export async function startGatehouse(config: Config, log: Logger): Promise<Gatehouse> {
@@ -66,6 +70,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
     const access = accessService(core);
     const { checkpointer, verification } = await startCheckpoints(core, database, parts);
     background = await startBackground(config, policy, database, audit, log, parts);
+    const gateway = await startGateway(config, policy, database, log, parts);
     const endpoints = await startEndpoints(
       {
         config,
@@ -90,6 +95,7 @@ export async function startGatehouse(config: Config, log: Logger): Promise<Gateh
       access,
       background,
       checkpointer,
+      gateway,
       ...endpoints,
       stop: () => parts.stop(),
     };

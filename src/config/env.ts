@@ -45,6 +45,22 @@ const envSchema = z.object({
   GATEHOUSE_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
   GATEHOUSE_ANCHOR_FILE: z.string().min(1).optional(),
   GATEHOUSE_SECRETS_KEY: z.string().min(1).optional(),
+  GATEHOUSE_GATEWAY_LISTEN: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, like 0.0.0.0:6432')
+    .default('127.0.0.1:6432'),
+  GATEHOUSE_GATEWAY_PUBLIC_ADDRESS: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, as contractors reach the gateway')
+    .optional(),
+  GATEHOUSE_GATEWAY_TLS_CERT_FILE: z.string().min(1).optional(),
+  GATEHOUSE_GATEWAY_TLS_KEY_FILE: z.string().min(1).optional(),
+  GATEHOUSE_GATEWAY_PLAINTEXT: z
+    .enum(['loopback', 'never', 'always'], {
+      error:
+        'must be loopback (the default: plain TCP from this machine only), never (TLS always) or always (plain TCP from anywhere)',
+    })
+    .default('loopback'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -101,6 +117,15 @@ export interface Config {
   };
   /** Seals credentials waiting to be sent (GATEHOUSE_SECRETS_KEY): a secret, never log it. */
   secretsKey: string | undefined;
+  /** The database gateway (docs/gateway.md); it runs when a resource's provisioner has a `gateway:` block. */
+  gateway: {
+    host: string;
+    port: number;
+    /** Paths of the PEM certificate and key; without them the gateway speaks plain TCP only. */
+    tlsCertFile: string | undefined;
+    tlsKeyFile: string | undefined;
+    plaintext: 'loopback' | 'never' | 'always';
+  };
 }
 
 export class ConfigError extends Error {}
@@ -119,6 +144,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}\nSee the configuration table in README.md.`);
   }
   const e = parsed.data;
+  if (Boolean(e.GATEHOUSE_GATEWAY_TLS_CERT_FILE) !== Boolean(e.GATEHOUSE_GATEWAY_TLS_KEY_FILE)) {
+    throw new ConfigError(
+      'Set both GATEHOUSE_GATEWAY_TLS_CERT_FILE and GATEHOUSE_GATEWAY_TLS_KEY_FILE (the PEM certificate and its key), or neither.',
+    );
+  }
   if (e.GATEHOUSE_CHECKPOINT_KEY && e.GATEHOUSE_CHECKPOINT_KEY_FILE) {
     throw new ConfigError('Both GATEHOUSE_CHECKPOINT_KEY and GATEHOUSE_CHECKPOINT_KEY_FILE are set: keep one.');
   }
@@ -154,7 +184,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       anchorFile: e.GATEHOUSE_ANCHOR_FILE,
     },
     secretsKey: e.GATEHOUSE_SECRETS_KEY,
+    gateway: {
+      ...splitAddress(e.GATEHOUSE_GATEWAY_LISTEN),
+      tlsCertFile: e.GATEHOUSE_GATEWAY_TLS_CERT_FILE,
+      tlsKeyFile: e.GATEHOUSE_GATEWAY_TLS_KEY_FILE,
+      plaintext: e.GATEHOUSE_GATEWAY_PLAINTEXT,
+    },
   };
+}
+
+function splitAddress(text: string): { host: string; port: number } {
+  const at = text.lastIndexOf(':');
+  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) };
 }
 
 /** PEM pasted into a one-line setting often arrives with `\n` for its line breaks. */

@@ -180,6 +180,51 @@ export interface MfaGuardTable {
   locked_until: Date | null;
 }
 
+/** The SCRAM-SHA-256 verifier of a gateway login's password (never the password). See migration 0009. */
+export interface GatewayLoginTable {
+  grant_id: GrantId;
+  username: string;
+  salt: string;
+  iterations: number;
+  stored_key: string;
+  server_key: string;
+  created_at: Generated<Date>;
+}
+
+/** Why a gateway session ended; docs/audit-log.md lists them with `gateway.session_ended`. */
+export const GATEWAY_END_REASONS = [
+  'client_closed',
+  'grant_ended',
+  'ended_by_owner',
+  'upstream_closed',
+  'gateway_stopped',
+] as const;
+export type GatewayEndReason = (typeof GATEWAY_END_REASONS)[number];
+
+/** One session a gateway replica holds, or held. See migration 0009. */
+export interface GatewaySessionTable {
+  id: string;
+  grant_id: GrantId;
+  user_id: SlackUserId;
+  resource_id: string;
+  replica: string;
+  client_address: string | null;
+  application_name: string | null;
+  started_at: Generated<Date>;
+  seen_at: Generated<Date>;
+  ended_at: Date | null;
+  end_reason: GatewayEndReason | null;
+  end_requested_at: Date | null;
+  end_requested_by: SlackUserId | null;
+  statements: Generated<number>;
+  rows: ColumnType<string, string | number | undefined, string | number>;
+  refused: Generated<number>;
+  cancel_pid: number;
+  cancel_secret: number;
+  upstream_pid: number | null;
+  upstream_secret: number | null;
+}
+
 export interface Database {
   audit_events: AuditEventTable;
   audit_log: AuditLogView;
@@ -195,4 +240,6 @@ export interface Database {
   audit_checkpoints: AuditCheckpointTable;
   mfa_enrolments: MfaEnrolmentTable;
   mfa_guards: MfaGuardTable;
+  gateway_logins: GatewayLoginTable;
+  gateway_sessions: GatewaySessionTable;
 }

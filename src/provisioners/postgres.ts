@@ -5,6 +5,15 @@ import type { Grant, GrantOutcome, Provisioner, RevokeOutcome } from '../access/
 import { envName, explain, strict } from '../config/policy-schema.ts';
 import { ProvisionerSetupError, type ProvisionerKind } from './kind.ts';
 import { checkPostgresTarget } from './postgres-checks.ts';
+import {
+  gatewayAddressOf,
+  issueGatewayLogin,
+  PARAMETER_RECORDING,
+  STATEMENT_CLASSES,
+  upstreamPasswordFor,
+  type GatewayLimits,
+} from './postgres-gateway.ts';
+import type { Db } from '../db/database.ts';
 
 export interface PostgresProvisionerConfig {
   kind: 'postgres';
@@ -12,6 +21,8 @@ export interface PostgresProvisionerConfig {
   connectionEnv: string;
   /** Roles each grant's login role joins, like readonly. */
   roles: string[];
+  /** Set when holders reach the database through Gatehouse's gateway only (docs/gateway.md). */
+  gateway?: GatewayLimits;
 }
 
 /** Every login role Gatehouse makes starts with this, so a role it did not make is never touched. */
@@ -50,6 +61,12 @@ export interface PostgresCredentials {
   database: string;
   user: string;
   password: string;
+  /** Through the gateway: `require` when it has a certificate. */
+  sslmode?: string;
+}
+
+function fingerprint(password: string): string {
+  return createHash('sha256').update(password).digest('hex').slice(0, 16);
 }
 
 /** One pool per target database, shared by every grant of the resources that name it. */
@@ -125,12 +142,21 @@ async function accessLeft(client: pg.ClientBase, role: string): Promise<AccessLe
  * already gone checks that nothing is left and is done. Identifiers and literals are
  * escaped by pg, never pasted.
  */
-export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl: string): Provisioner {
+export function postgresProvisioner(
+  config: PostgresProvisionerConfig,
+  targetUrl: string,
+  through?: { db: Db | undefined; env: NodeJS.ProcessEnv },
+): Provisioner {
   const target = new URL(targetUrl);
+  const database = decodeURIComponent(target.pathname.replace(/^\//, '')) || 'postgres';
   return {
     async grant(grant: Grant): Promise<GrantOutcome> {
       const role = roleNameFor(grant.id);
-      const password = randomBytes(24).toString('base64url');
+      // Through the gateway, the role's password is Gatehouse's alone; the holder gets a gateway login.
+      const secretsKey = through?.env.GATEHOUSE_SECRETS_KEY;
+      if (config.gateway && (!through?.db || !secretsKey))
+        throw new Error("a gateway grant needs Gatehouse's database and GATEHOUSE_SECRETS_KEY");
+      const password = config.gateway ? upstreamPasswordFor(secretsKey!, role) : randomBytes(24).toString('base64url');
       const client = await poolFor(targetUrl).connect();
       try {
         await client.query('begin');
@@ -147,21 +173,32 @@ export function postgresProvisioner(config: PostgresProvisionerConfig, targetUrl
       } finally {
         client.release();
       }
+      if (config.gateway) {
+        const login = await issueGatewayLogin(through!.db!, grant.id);
+        const address = gatewayAddressOf(through!.env);
+        const credentials: PostgresCredentials = { ...address, database, ...login };
+        return {
+          secret: { ...credentials },
+          record: {
+            role,
+            roles: config.roles,
+            via: 'gateway',
+            login: login.user,
+            credential_sha256: fingerprint(login.password),
+          },
+        };
+      }
       const credentials: PostgresCredentials = {
         host: target.hostname,
         port: target.port || '5432',
-        database: decodeURIComponent(target.pathname.replace(/^\//, '')) || 'postgres',
+        database,
         user: role,
         password,
       };
       return {
         secret: { ...credentials },
         // For the audit log: which role, and a fingerprint to match a credential against, never the password.
-        record: {
-          role,
-          roles: config.roles,
-          credential_sha256: createHash('sha256').update(password).digest('hex').slice(0, 16),
-        },
+        record: { role, roles: config.roles, credential_sha256: fingerprint(password) },
       };
     },
 
@@ -277,19 +314,47 @@ const schema = strict(
         error: explain('a list of role names', 'list the roles a grant joins, like [readonly]'),
       })
       .min(1, { error: 'needs at least one role: list the roles a grant joins, like [readonly]' }),
+    gateway: strict(
+      {
+        read_only: z.boolean({ error: explain('true or false', 'true makes every session read-only') }).default(false),
+        refuse: z
+          .array(z.enum(STATEMENT_CLASSES), {
+            error: explain('a list of statement classes', `list any of ${STATEMENT_CLASSES.join(', ')}`),
+          })
+          .default([]),
+        parameters: z
+          .enum(PARAMETER_RECORDING, {
+            error: explain('a way to record parameters', 'use record, hash (the default) or omit'),
+          })
+          .default('hash'),
+      },
+      'a gateway block',
+      'gateway takes read_only, refuse and parameters',
+    )
+      .nullish()
+      .transform((block) => block ?? undefined),
   },
   'a postgres provisioner',
-  'kind postgres takes connection_env and roles',
+  'kind postgres takes connection_env, roles and gateway',
 ).transform((fields): PostgresProvisionerConfig => ({
   kind: 'postgres',
   connectionEnv: fields.connection_env,
   roles: fields.roles,
+  ...(fields.gateway
+    ? {
+        gateway: {
+          readOnly: fields.gateway.read_only,
+          refuse: fields.gateway.refuse,
+          parameters: fields.gateway.parameters,
+        },
+      }
+    : {}),
 }));
 
 export const postgresKind: ProvisionerKind<PostgresProvisionerConfig> = {
   kind: 'postgres',
   schema,
-  create(config, env) {
+  create(config, env, deps) {
     const url = env[config.connectionEnv];
     if (!url)
       throw new ProvisionerSetupError(
@@ -297,7 +362,7 @@ export const postgresKind: ProvisionerKind<PostgresProvisionerConfig> = {
         'connection_env',
         'set it to a connection string for the target database, as a role that may create roles',
       );
-    return postgresProvisioner(config, url);
+    return postgresProvisioner(config, url, config.gateway ? { db: deps.db, env } : undefined);
   },
   needsSecretsKey: 'postgres grants send the holder a password, which waits sealed with this key until it is sent',
   /** Every step of a grant and a revoke, rehearsed as the configured admin (see checkPostgresTarget). */

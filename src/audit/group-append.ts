@@ -1,0 +1,92 @@
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { queueRow } from './append.ts';
+import type { AuditEventInput } from './event.ts';
+
+interface Waiting {
+  row: ReturnType<typeof queueRow>;
+  done?: { resolve: () => void; reject: (err: Error) => void };
+}
+
+/** Events kept for a later try at most, while the log cannot be written; the oldest go first, logged. */
+const MAX_KEPT = 10_000;
+
+/**
+ * Group commit into the audit log's queue, for callers that record at a high rate from
+ * many places at once (the gateway's statements). `append` resolves once its event is
+ * committed; every event that arrives while one commit is in flight goes into the next,
+ * as one INSERT, so N sessions pay for about one commit each round, not N. `appendLater`
+ * is for records nothing waits on (a statement's outcome): kept and tried again with the
+ * next commit when one fails.
+ */
+export class GroupAppender {
+  private queue: Waiting[] = [];
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  /** How many commits, and how many events they carried, for the benchmark. */
+  readonly stats = { commits: 0, events: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+  ) {}
+
+  /** Resolves when the event is committed; rejects when it cannot be (the caller must then not act). */
+  append(input: AuditEventInput): Promise<void> {
+    const row = queueRow(input);
+    if (this.closed) return Promise.reject(new Error('the audit log is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ row, done: { resolve, reject } });
+      this.kick();
+    });
+  }
+
+  /** Queues the event with the next commit; if that fails it is kept for the one after. */
+  appendLater(input: AuditEventInput): void {
+    this.queue.push({ row: queueRow(input) });
+    this.kick();
+  }
+
+  /** Commits what is queued and stops taking new events. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    if (this.queue.length > 0) await this.flush();
+    const lost = this.queue.filter((item) => !item.done).length;
+    if (lost > 0) this.log.error({ lost }, 'gateway records could not be written to the audit log before shutdown');
+  }
+
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = null;
+      // What arrived meanwhile goes next; records kept after a failure wait for new work.
+      if (this.queue.some((item) => item.done)) this.kick();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    try {
+      await this.db
+        .insertInto('audit_queue')
+        .values(batch.map((item) => item.row))
+        .execute();
+      this.stats.commits += 1;
+      this.stats.events += batch.length;
+      for (const item of batch) item.done?.resolve();
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const item of batch) item.done?.reject(error);
+      const kept = batch.filter((item) => !item.done);
+      this.queue = [...kept, ...this.queue];
+      if (this.queue.length > MAX_KEPT) {
+        const dropped = this.queue.splice(0, this.queue.length - MAX_KEPT);
+        this.log.error({ dropped: dropped.length }, 'gateway outcome records dropped: the audit log was unavailable');
+      }
+      this.log.warn({ err: error.message, events: batch.length }, 'the audit log could not record gateway events');
+    }
+  }
+}

@@ -1,0 +1,581 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import { createScramSha256Data, verifyScramSha256Password } from 'pg-gateway';
+import { fromNodeSocket } from 'pg-gateway/node';
+import { noteRefusal, recordSessionEnd, recordSessionStart, touchSessions } from '../access/gateway-sessions.ts';
+import { GroupAppender } from '../audit/group-append.ts';
+import { resourceById, type LoadedPolicy, type ResourcePolicy } from '../config/policy.ts';
+import type { Db } from '../db/database.ts';
+import type { GrantId, SlackUserId } from '../db/ids.ts';
+import type { Logger } from '../log.ts';
+import { gatewayConfigOf, upstreamPasswordFor, type GatewayLimits } from '../provisioners/postgres-gateway.ts';
+import { roleNameFor } from '../provisioners/postgres.ts';
+import { fatal } from './backend.ts';
+import { loadStatementParser } from './classify.ts';
+import { CANCEL_REQUEST_CODE, GSS_REQUEST_CODE, SSL_REQUEST_CODE } from './frontend.ts';
+import { GatewaySession, type ClientStreams, type SessionSummary } from './session.ts';
+import { cancelUpstream, openUpstream, upstreamTargetOf, type UpstreamTarget } from './upstream.ts';
+
+/** When plain TCP (no TLS) is accepted: from loopback clients only (the default), never, or from anyone. */
+export type PlaintextPolicy = 'loopback' | 'never' | 'always';
+
+export interface GatewayOptions {
+  db: Db;
+  /** Gatehouse's database, for the connection that LISTENs for ends. */
+  databaseUrl: string;
+  policy: () => LoadedPolicy;
+  /** Where each resource's admin connection string is (its provisioner's connection_env). */
+  env: NodeJS.ProcessEnv;
+  secretsKey: string;
+  host: string;
+  port: number;
+  tls: { key: Buffer; cert: Buffer } | null;
+  plaintext: PlaintextPolicy;
+  log: Logger;
+  /** Names this process in gateway_sessions. */
+  replica?: string;
+}
+
+/** How often a replica re-checks the grants of the sessions it holds, whatever it was told. */
+const RECHECK_MS = 5_000;
+/** How long the listening connection waits before it reconnects. */
+const RECONNECT_MS = 1_000;
+/** setTimeout's longest delay; a later end is looked at again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A grant's gateway login, with what deciding a login needs. */
+interface LoginRow {
+  grant_id: GrantId;
+  username: string;
+  salt: string;
+  iterations: number;
+  stored_key: string;
+  server_key: string;
+  user_id: SlackUserId;
+  resource_id: string;
+  status: string;
+  starts_at: Date;
+  ends_at: Date;
+  ended_at: Date | null;
+}
+
+/** What a connection has once its login is accepted, until its session starts. */
+interface Opened {
+  session: GatewaySession;
+}
+
+const isLoopback = (address: string | undefined) =>
+  address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+
+const formatTime = (at: Date) => `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/**
+ * The database gateway: contractors log in with their grant's gateway login
+ * (SCRAM-SHA-256, TLS when a certificate is configured) and reach the resource's database
+ * through it, as the grant's own login role, whose password only Gatehouse knows. Every
+ * statement is on the audit log before it runs (session.ts). Sessions end on the instant:
+ * a timer at each grant's end, and a NOTIFY from the database when a grant ends early, is
+ * extended, or an owner presses End session, on whichever replica holds the session.
+ */
+export class Gateway {
+  private readonly server: Server;
+  private readonly recorder: GroupAppender;
+  private readonly sessions = new Map<string, GatewaySession>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly sockets = new Set<Socket>();
+  private listener: pg.Client | null = null;
+  /** Sessions that ended here, with their summaries, for whoever waits on one (tests, the benchmark). */
+  private readonly ended = new Map<string, SessionSummary>();
+  private readonly endWaiters = new Map<string, ((summary: SessionSummary) => void)[]>();
+  private recheck: NodeJS.Timeout | null = null;
+  private reconnect: NodeJS.Timeout | null = null;
+  private stopped = false;
+  readonly replica: string;
+
+  private constructor(private readonly options: GatewayOptions) {
+    this.recorder = new GroupAppender(options.db, options.log);
+    this.replica = options.replica ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.server = createServer((socket) => void this.accept(socket));
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    await loadStatementParser();
+    const gateway = new Gateway(options);
+    await gateway.listen();
+    gateway.server.listen(options.port, options.host);
+    await once(gateway.server, 'listening');
+    gateway.recheck = setInterval(() => void gateway.recheckAll(), RECHECK_MS);
+    gateway.recheck.unref();
+    options.log.info({ address: gateway.address() }, 'the database gateway is listening');
+    return gateway;
+  }
+
+  address(): { host: string; port: number } {
+    const address = this.server.address();
+    if (!address || typeof address === 'string') throw new Error('the gateway is not listening');
+    return { host: address.address, port: address.port };
+  }
+
+  /** The sessions this replica holds (for tests and the benchmark). */
+  liveSessions(): GatewaySession[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Resolves once the session has ended on this replica and its end is recorded. */
+  sessionEnded(id: string): Promise<SessionSummary> {
+    const summary = this.ended.get(id);
+    if (summary) return Promise.resolve(summary);
+    return new Promise((resolve) => this.endWaiters.set(id, [...(this.endWaiters.get(id) ?? []), resolve]));
+  }
+
+  /** Group-commit counters of the statement records, for the benchmark. */
+  get recordStats(): { commits: number; events: number } {
+    return this.recorder.stats;
+  }
+
+  /** Stops listening, ends every session (they are told why), and writes what is still to be recorded. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.recheck) clearInterval(this.recheck);
+    if (this.reconnect) clearTimeout(this.reconnect);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all(
+      [...this.sessions.values()].map((session) =>
+        session.end('gateway_stopped', 'the gateway is shutting down: connect again in a moment'),
+      ),
+    );
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    await this.listener?.end().catch(() => undefined);
+    await this.recorder.close();
+  }
+
+  private async accept(socket: Socket): Promise<void> {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    try {
+      let first = await readInitialMessage(socket);
+      let code = first.readInt32BE(4);
+      // GSSAPI encryption is not offered: say no, and the client goes on to TLS or plain.
+      while (code === GSS_REQUEST_CODE || (code === SSL_REQUEST_CODE && !this.options.tls)) {
+        socket.write('N');
+        first = await readInitialMessage(socket);
+        code = first.readInt32BE(4);
+      }
+      if (code === CANCEL_REQUEST_CODE) {
+        await this.cancel(first.readInt32BE(8), first.readInt32BE(12));
+        socket.destroy();
+        return;
+      }
+      const wantsTls = code === SSL_REQUEST_CODE;
+      if (!wantsTls && !this.plaintextAllowed(socket)) {
+        socket.end(
+          fatal(
+            '28000',
+            this.options.tls
+              ? 'this gateway takes TLS connections only: connect with sslmode=require'
+              : 'this gateway takes connections from this address over TLS only, and has no certificate configured',
+          ),
+        );
+        return;
+      }
+      socket.unshift(first);
+      await this.serve(socket, wantsTls);
+    } catch (err) {
+      this.options.log.debug({ err }, 'a gateway connection ended before its login');
+      socket.destroy();
+    }
+  }
+
+  private plaintextAllowed(socket: Socket): boolean {
+    const { plaintext } = this.options;
+    return plaintext === 'always' || (plaintext === 'loopback' && isLoopback(socket.remoteAddress));
+  }
+
+  /** Hands the connection to pg-gateway for TLS and the SCRAM exchange, then runs its session. */
+  private async serve(socket: Socket, tls: boolean): Promise<void> {
+    let login: LoginRow | undefined;
+    let opened: Opened | null = null;
+    const connection = await fromNodeSocket(socket, {
+      ...(tls && this.options.tls ? { tls: arrayBuffers(this.options.tls) } : {}),
+      auth: {
+        method: 'scram-sha-256',
+        getScramSha256Data: async ({ username }) => {
+          login = await this.findLogin(username);
+          // An unknown login gets a made-up verifier, so that a wrong name and a wrong password look alike.
+          if (!login) return createScramSha256Data(randomBytes(24).toString('base64url'));
+          return {
+            salt: login.salt,
+            iterations: login.iterations,
+            storedKey: login.stored_key,
+            serverKey: login.server_key,
+          };
+        },
+        validateCredentials: async ({ authMessage, clientProof, scramSha256Data }, state) => {
+          const right = await verifyScramSha256Password({
+            authMessage,
+            clientProof,
+            storedKey: scramSha256Data.storedKey,
+          });
+          if (!login) return false;
+          const resource = resourceById(this.options.policy().policy, login.resource_id);
+          if (!right) {
+            await this.refuseLogin(login, socket, { reason: 'wrong_password' });
+            return false;
+          }
+          const refusal = this.loginRefusal(login, resource, state.clientParams?.database);
+          if (refusal) {
+            await this.refuseLogin(login, socket, refusal.record);
+            throw new Error(refusal.text);
+          }
+          opened = await this.open(login, resource!, socket, state.clientParams ?? { user: login.username }, tls);
+          return true;
+        },
+      },
+      onAuthenticated: async () => {
+        const streams = (await connection.detach()) as ClientStreams;
+        void this.run(opened!.session, streams);
+      },
+    });
+  }
+
+  /** Starts relaying once pg-gateway has let go of the streams (after its hook returns). */
+  private async run(session: GatewaySession, streams: ClientStreams): Promise<void> {
+    for (let i = 0; streams.readable.locked || streams.writable.locked; i++) {
+      if (i > 1000) throw new Error('the login did not release the connection');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    try {
+      await session.run(streams);
+      this.arm(session);
+    } catch (err) {
+      this.options.log.warn({ err, session: session.id }, 'a gateway session could not start');
+      await session.end('client_closed', '');
+    }
+  }
+
+  private async findLogin(username: string): Promise<LoginRow | undefined> {
+    return this.options.db
+      .selectFrom('gateway_logins as l')
+      .innerJoin('grants as g', 'g.id', 'l.grant_id')
+      .select([
+        'l.grant_id',
+        'l.username',
+        'l.salt',
+        'l.iterations',
+        'l.stored_key',
+        'l.server_key',
+        'g.user_id',
+        'g.resource_id',
+        'g.status',
+        'g.starts_at',
+        'g.ends_at',
+        'g.ended_at',
+      ])
+      .where('l.username', '=', username)
+      .executeTakeFirst();
+  }
+
+  /** Why a right password is still refused: the grant not started, ended, or another database asked for. */
+  private loginRefusal(
+    login: LoginRow,
+    resource: ResourcePolicy | undefined,
+    database: string | undefined,
+  ): { text: string; record: Record<string, unknown> } | null {
+    const name = resource?.name ?? login.resource_id;
+    const now = new Date();
+    if (login.status === 'provisioning' || login.starts_at > now)
+      return {
+        text: `your access to ${name} has not started yet${login.starts_at > now ? `: it starts at ${formatTime(login.starts_at)}` : ''}`,
+        record: { reason: 'not_started', starts_at: login.starts_at.toISOString() },
+      };
+    if (login.status !== 'active' || login.ends_at <= now || !resource || !this.configOf(resource)) {
+      const at = login.ended_at ?? (login.ends_at <= now ? login.ends_at : now);
+      return {
+        text: `your access to ${name} ended at ${formatTime(at)}`,
+        record: { reason: 'ended', ended_at: at.toISOString() },
+      };
+    }
+    const target = this.targetOf(resource);
+    if (database && database !== target.database)
+      return {
+        text: `this login is for the database ${target.database} of ${name}, not ${database}`,
+        record: { reason: 'wrong_database' },
+      };
+    return null;
+  }
+
+  private async refuseLogin(login: LoginRow, socket: Socket, record: Record<string, unknown>): Promise<void> {
+    await this.recorder
+      .append({
+        actor: 'system',
+        action: 'gateway.login_refused',
+        subject: login.grant_id,
+        body: {
+          user: login.user_id,
+          resource: login.resource_id,
+          ...record,
+          client_address: socket.remoteAddress ?? null,
+        },
+      })
+      .catch((err: unknown) => this.options.log.error({ err }, 'a refused gateway login could not be recorded'));
+  }
+
+  private configOf(resource: ResourcePolicy): { connectionEnv: string; gateway: GatewayLimits } | null {
+    return gatewayConfigOf(resource.provisioner);
+  }
+
+  private targetOf(resource: ResourcePolicy): UpstreamTarget {
+    const config = this.configOf(resource)!;
+    const url = this.options.env[config.connectionEnv];
+    if (!url) throw new Error(`${config.connectionEnv} is not set`);
+    return upstreamTargetOf(url);
+  }
+
+  /** Opens the session upstream as the grant's login role, and puts its start on the record. */
+  private async open(
+    login: LoginRow,
+    resource: ResourcePolicy,
+    socket: Socket,
+    params: Record<string, string>,
+    tls: boolean,
+  ): Promise<Opened> {
+    const limits = this.configOf(resource)!.gateway;
+    const id = `ses_${randomBytes(10).toString('hex')}`;
+    const role = roleNameFor(login.grant_id);
+    let upstream;
+    try {
+      upstream = await openUpstream(
+        this.targetOf(resource),
+        {
+          user: role,
+          password: upstreamPasswordFor(this.options.secretsKey, role),
+          applicationName: `gatehouse-gateway ${id}`.slice(0, 63),
+        },
+        limits.readOnly ? { default_transaction_read_only: 'on' } : {},
+      );
+    } catch (err) {
+      this.options.log.warn({ err, grant: login.grant_id }, 'the gateway could not open a session upstream');
+      throw new Error(`could not reach ${resource.name}: ${(err as Error).message}`);
+    }
+    const cancelKey = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(-(2 ** 31), 2 ** 31 - 1) };
+    try {
+      await recordSessionStart(this.options.db, {
+        id,
+        grantId: login.grant_id,
+        userId: login.user_id,
+        resourceId: login.resource_id,
+        replica: this.replica,
+        clientAddress: socket.remoteAddress ?? null,
+        applicationName: params.application_name?.slice(0, 200) ?? null,
+        cancelKey,
+        upstreamKey: { pid: upstream.pid, secret: upstream.secret },
+      });
+      await this.recorder.append({
+        actor: login.user_id,
+        action: 'gateway.session_started',
+        subject: id,
+        body: {
+          grant: login.grant_id,
+          resource: login.resource_id,
+          database: this.targetOf(resource).database,
+          role,
+          client_address: socket.remoteAddress ?? null,
+          application_name: params.application_name?.slice(0, 200) ?? null,
+          tls,
+          replica: this.replica,
+        },
+      });
+    } catch (err) {
+      upstream.socket.destroy();
+      this.options.log.error(
+        { err, grant: login.grant_id },
+        'a gateway session was refused: its start could not be recorded',
+      );
+      throw new Error(
+        'Gatehouse could not record this session in the audit log, so it was not opened; try again shortly',
+      );
+    }
+    const session = new GatewaySession(
+      {
+        id,
+        grant: {
+          id: login.grant_id,
+          userId: login.user_id,
+          resourceId: login.resource_id,
+          resourceName: resource.name,
+          endsAt: login.ends_at,
+        },
+        limits,
+        recorder: this.recorder,
+        log: this.options.log,
+        cancelKey,
+        onEnded: async (summary) => {
+          this.sessions.delete(id);
+          const timer = this.timers.get(id);
+          if (timer) clearTimeout(timer);
+          this.timers.delete(id);
+          await recordSessionEnd(this.options.db, id, summary).finally(() => {
+            this.ended.set(id, summary);
+            for (const resolve of this.endWaiters.get(id) ?? []) resolve(summary);
+            this.endWaiters.delete(id);
+          });
+        },
+        onRefused: (n, refusal, sql) =>
+          noteRefusal(this.options.db, { sessionId: id, n, rule: refusal.rule, reason: refusal.reason, sql }),
+        grantEnded: async () => {
+          const row = await this.options.db
+            .selectFrom('grants')
+            .select(['status', 'ends_at'])
+            .where('id', '=', login.grant_id)
+            .executeTakeFirst();
+          return !row || row.status !== 'active' || row.ends_at <= new Date();
+        },
+      },
+      socket,
+      upstream,
+    );
+    this.sessions.set(id, session);
+    return { session };
+  }
+
+  /** Arms the timer that ends a session at its grant's end. */
+  private arm(session: GatewaySession): void {
+    const previous = this.timers.get(session.id);
+    if (previous) clearTimeout(previous);
+    const delay = Math.min(Math.max(0, session.grant.endsAt.getTime() - Date.now()), MAX_TIMER_MS);
+    this.timers.set(
+      session.id,
+      setTimeout(() => void this.check(session.grant.id, true), delay),
+    );
+  }
+
+  /**
+   * Looks at a grant's sessions on this replica: ends them if the grant is over or an end
+   * was asked for, else re-arms each timer (the end may have moved). `due`: the timer fired;
+   * if the database cannot be asked, the session ends on the end it knew (fail closed).
+   */
+  private async check(grantId: string, due = false): Promise<void> {
+    const mine = [...this.sessions.values()].filter((session) => session.grant.id === grantId);
+    if (mine.length === 0) return;
+    let grant: { status: string; ends_at: Date; ended_at: Date | null } | undefined;
+    let requested: Map<string, string | null>;
+    try {
+      grant = await this.options.db
+        .selectFrom('grants')
+        .select(['status', 'ends_at', 'ended_at'])
+        .where('id', '=', grantId as GrantId)
+        .executeTakeFirst();
+      const rows = await this.options.db
+        .selectFrom('gateway_sessions')
+        .select(['id', 'end_requested_by'])
+        .where('grant_id', '=', grantId as GrantId)
+        .where('end_requested_at', 'is not', null)
+        .execute();
+      requested = new Map(rows.map((row) => [row.id, row.end_requested_by]));
+    } catch (err) {
+      this.options.log.warn(
+        { err, grant: grantId },
+        'the gateway could not look up a grant; it ends sessions on the end it knew',
+      );
+      for (const session of mine) {
+        if (due && session.grant.endsAt.getTime() <= Date.now()) void session.end('grant_ended', session.endedText());
+        else this.arm(session);
+      }
+      return;
+    }
+    const now = new Date();
+    for (const session of mine) {
+      if (requested.has(session.id)) {
+        void session.end('ended_by_owner', `an owner of ${session.grant.resourceName} ended this session`);
+      } else if (!grant || grant.status !== 'active' || grant.ends_at <= now) {
+        const at = grant?.ended_at ?? (grant && grant.ends_at <= now ? grant.ends_at : now);
+        void session.end('grant_ended', session.endedText(at));
+      } else {
+        session.grant.endsAt = grant.ends_at;
+        this.arm(session);
+      }
+    }
+  }
+
+  private async recheckAll(): Promise<void> {
+    const grants = new Set([...this.sessions.values()].map((session) => session.grant.id));
+    await touchSessions(this.options.db, [...this.sessions.keys()]).catch(() => undefined);
+    for (const grant of grants) await this.check(grant);
+  }
+
+  /** A client's cancel request: forwarded to the database session it names, whichever replica holds it. */
+  private async cancel(pid: number, secret: number): Promise<void> {
+    const row = await this.options.db
+      .selectFrom('gateway_sessions')
+      .select(['resource_id', 'upstream_pid', 'upstream_secret'])
+      .where('cancel_pid', '=', pid)
+      .where('cancel_secret', '=', secret)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    if (!row || row.upstream_pid === null || row.upstream_secret === null) return;
+    const resource = resourceById(this.options.policy().policy, row.resource_id);
+    if (!resource || !this.configOf(resource)) return;
+    await cancelUpstream(this.targetOf(resource), row.upstream_pid, row.upstream_secret);
+  }
+
+  /** LISTENs for grants that change and ends asked for; reconnects if the connection is lost. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'gatehouse-gateway' });
+    const lost = (err?: Error) => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.options.log.warn(
+        { err },
+        'the gateway lost its database connection for ends; it re-checks every few seconds meanwhile',
+      );
+      this.reconnect = setTimeout(() => {
+        this.reconnect = null;
+        void this.listen().then(() => this.recheckAll());
+      }, RECONNECT_MS);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (message) => {
+      if (message.payload) void this.check(message.payload);
+    });
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query('listen gatehouse_gateway');
+    } catch (err) {
+      lost(err as Error);
+    }
+  }
+}
+
+/** pg-gateway takes the key and certificate as ArrayBuffers. */
+function arrayBuffers(tls: { key: Buffer; cert: Buffer }): { key: ArrayBuffer; cert: ArrayBuffer } {
+  const copy = (buf: Buffer) => new Uint8Array(buf).buffer;
+  return { key: copy(tls.key), cert: copy(tls.cert) };
+}
+
+/** Reads a connection's first message (length, then the rest), before any protocol library sees it. */
+async function readInitialMessage(socket: Socket): Promise<Buffer> {
+  const head = await readExactly(socket, 8);
+  const length = head.readInt32BE(0);
+  if (length < 8 || length > 10_000) throw new Error(`invalid first message length ${length}`);
+  return length === 8 ? head : Buffer.concat([head, await readExactly(socket, length - 8)]);
+}
+
+async function readExactly(socket: Socket, n: number): Promise<Buffer> {
+  for (;;) {
+    const chunk = socket.read(n) as Buffer | null;
+    if (chunk) return chunk;
+    if (socket.readableEnded || socket.destroyed) throw new Error('the client closed the connection');
+    await Promise.race([once(socket, 'readable'), once(socket, 'close')]);
+  }
+}

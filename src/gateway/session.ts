@@ -1,0 +1,563 @@
+import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { GroupAppender } from '../audit/group-append.ts';
+import type { GrantId, SlackUserId } from '../db/ids.ts';
+import type { GatewayEndReason } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+import type { GatewayLimits } from '../provisioners/postgres-gateway.ts';
+import { backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
+import { refusalFor, type Refusal } from './classify.ts';
+import {
+  FRONTEND,
+  MessageFramer,
+  readBind,
+  readExecute,
+  readFunctionCall,
+  readParse,
+  readQuery,
+  readTarget,
+  type ParameterValue,
+} from './frontend.ts';
+import type { UpstreamSession } from './upstream.ts';
+
+/** Longest statement text kept whole on the record; a longer one is cut and hashed. */
+export const MAX_RECORDED_SQL = 8_192;
+/** Longest parameter kept whole when parameters are recorded. */
+const MAX_RECORDED_PARAM = 1_024;
+
+/** The grant a session runs under, as the gateway checked it at login. */
+export interface SessionGrant {
+  id: GrantId;
+  userId: SlackUserId;
+  resourceId: string;
+  resourceName: string;
+  endsAt: Date;
+}
+
+/** What the session tells whoever holds it (server.ts) when it is over. */
+export interface SessionSummary {
+  reason: GatewayEndReason;
+  statements: number;
+  refused: number;
+  rows: number;
+  inTransaction: boolean;
+}
+
+export interface SessionOptions {
+  id: string;
+  grant: SessionGrant;
+  limits: GatewayLimits;
+  recorder: GroupAppender;
+  log: Logger;
+  /** The cancel key the client was given (ours, not the database's). */
+  cancelKey: { pid: number; secret: number };
+  /** Called once, when the session has ended and its end is recorded. */
+  onEnded: (summary: SessionSummary) => Promise<void>;
+  /** Called for each refused statement, after it is recorded (the audit channel is told at once). */
+  onRefused: (n: number, refusal: Refusal, sql: string) => Promise<void>;
+  /** Asked when the database closes the session, to tell a grant ended from anything else. */
+  grantEnded: () => Promise<boolean>;
+}
+
+/** A duplex of web streams, as pg-gateway hands over a connection once it has authenticated it. */
+export interface ClientStreams {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+/** A statement on the record, waiting for the database's answer. */
+interface Recorded {
+  n: number;
+  started: number;
+  rows: number;
+  tags: string[];
+  error?: { code: string; message: string };
+}
+
+/** What the gateway expects the database to answer next, in the order it forwarded messages. */
+type Expected =
+  | { kind: 'query' | 'function_call' | 'execute'; recorded: Recorded | null }
+  | { kind: 'parse' | 'bind' | 'describe' | 'close' | 'sync' };
+
+/** A refused statement is replaced by this, so the database raises the refusal in its own order and state. */
+function raising(refusal: Refusal): string {
+  return `DO $gatehouse_refused$ BEGIN RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = ${pg.escapeLiteral(
+    refusal.reason,
+  )}, HINT = ${pg.escapeLiteral(`Gatehouse gateway rule: ${refusal.rule}`)}; END $gatehouse_refused$`;
+}
+
+/** The statement text for the record: whole up to MAX_RECORDED_SQL, else cut, with the whole text's length and hash. */
+function sqlForRecord(sql: string): Record<string, unknown> {
+  if (sql.length <= MAX_RECORDED_SQL) return { sql: sql.replaceAll('\0', '') };
+  return {
+    sql: sql.slice(0, MAX_RECORDED_SQL).replaceAll('\0', ''),
+    sql_length: sql.length,
+    sql_sha256: createHash('sha256').update(sql).digest('hex'),
+  };
+}
+
+function rowsOf(tag: string): number {
+  const last = tag.split(' ').at(-1);
+  return last && /^\d+$/.test(last) ? Number(last) : 0;
+}
+
+/**
+ * One client's session through the gateway, after login: bytes are relayed both ways as
+ * they come, and every statement is on the audit log before it is sent on. A simple
+ * query, an Execute (its text from the Parse, its parameters from the Bind) and a function
+ * call are each recorded and committed first (`gateway.statement`); if the record cannot
+ * be written the statement is refused instead. The answers are read, never kept, for each
+ * statement's outcome (`gateway.statement_done`). A statement the resource's limits
+ * refuse is replaced by one that raises the refusal, so the client gets a normal error in
+ * its place and the database's transaction state stays what PostgreSQL would make it.
+ */
+export class GatewaySession {
+  private readonly framer = new MessageFramer();
+  private readonly parser = new Parser();
+  private readonly statements = new Map<string, { sql: string; refused: boolean }>();
+  private readonly portals = new Map<
+    string,
+    { sql: string; params: ParameterValue[]; refused: boolean; statement: string }
+  >();
+  private readonly expected: Expected[] = [];
+  private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private count = 0;
+  private refusedCount = 0;
+  private rows = 0;
+  private status = 'I';
+  private ended: Promise<void> | null = null;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly options: SessionOptions,
+    private readonly clientSocket: Socket,
+    private readonly upstream: UpstreamSession,
+  ) {}
+
+  get id(): string {
+    return this.options.id;
+  }
+
+  get grant(): SessionGrant {
+    return this.options.grant;
+  }
+
+  get statementsRecorded(): number {
+    return this.count;
+  }
+
+  /** Tells the client its session is open (the database's settings, our cancel key) and starts relaying. */
+  async run(client: ClientStreams): Promise<void> {
+    if (this.ended) return;
+    this.writer = client.writable.getWriter();
+    this.reader = client.readable.getReader();
+    const hello = [
+      ...this.upstream.parameters.map(([name, value]) => parameterStatus(name, value)),
+      backendKeyData(this.options.cancelKey.pid, this.options.cancelKey.secret),
+      readyForQuery(this.upstream.status),
+    ];
+    await this.writer.write(Buffer.concat(hello));
+    this.upstream.socket.on('data', (chunk: Buffer) => this.fromDatabase(chunk));
+    this.upstream.socket.on('error', () => undefined);
+    this.upstream.socket.on('close', () => {
+      void this.options
+        .grantEnded()
+        .catch(() => false)
+        .then((ended) =>
+          this.end(
+            ended ? 'grant_ended' : 'upstream_closed',
+            ended ? this.endedText() : 'the database closed this session',
+          ),
+        );
+    });
+    void this.readClient();
+  }
+
+  /** Ends the session: the client is told why (a FATAL error) and both connections close. Idempotent. */
+  end(reason: GatewayEndReason, text: string): Promise<void> {
+    this.ended ??= this.finish(reason, text);
+    return this.ended;
+  }
+
+  /** The message for a session whose grant ended. */
+  endedText(at: Date = this.options.grant.endsAt): string {
+    return `your access to ${this.options.grant.resourceName} ended at ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  }
+
+  private async finish(reason: GatewayEndReason, text: string): Promise<void> {
+    const inTransaction = this.status !== 'I';
+    const code = reason === 'client_closed' ? null : '57P01';
+    try {
+      if (code && this.writer) await this.writer.write(fatal(code, text));
+    } catch {
+      // the client is gone already
+    }
+    this.upstream.socket.removeAllListeners('close');
+    this.upstream.socket.destroy();
+    this.clientSocket.destroy();
+    this.reader?.cancel().catch(() => undefined);
+    // Statements the end cut before their answer: on the record as cut.
+    for (const item of this.expected.splice(0)) {
+      if ('recorded' in item && item.recorded) this.recordDone(item.recorded, { cut: true });
+    }
+    const summary: SessionSummary = {
+      reason,
+      statements: this.count,
+      refused: this.refusedCount,
+      rows: this.rows,
+      inTransaction,
+    };
+    const grant = this.options.grant;
+    const ended = {
+      actor: 'system',
+      action: 'gateway.session_ended' as const,
+      subject: this.options.id,
+      body: {
+        grant: grant.id,
+        resource: grant.resourceId,
+        reason,
+        statements: summary.statements,
+        refused: summary.refused,
+        rows: summary.rows,
+        duration_ms: Date.now() - this.started,
+        in_transaction: inTransaction,
+      },
+    };
+    // Committed before the end is reported; kept for a later try if the log is down now.
+    await this.options.recorder.append(ended).catch(() => this.options.recorder.appendLater(ended));
+    await this.options
+      .onEnded(summary)
+      .catch((err: unknown) =>
+        this.options.log.error({ err, session: this.options.id }, 'could not mark a gateway session ended'),
+      );
+  }
+
+  private async readClient(): Promise<void> {
+    try {
+      for (;;) {
+        const { value, done } = await this.reader!.read();
+        if (done) break;
+        const out: Buffer[] = [];
+        for (const message of this.framer.push(value)) {
+          const type = message[0];
+          if (type === FRONTEND.Terminate) {
+            await this.end('client_closed', '');
+            return;
+          }
+          // A statement about to run: what is queued goes first, then the record is committed, then it is sent.
+          const replacement = await this.handle(message, out);
+          out.push(replacement ?? message);
+        }
+        if (out.length > 0 && !this.ended) this.upstream.socket.write(Buffer.concat(out));
+      }
+      await this.end('client_closed', '');
+    } catch (err) {
+      this.options.log.warn({ err, session: this.options.id }, 'a gateway session ended on a protocol error');
+      await this.end('client_closed', '');
+    }
+  }
+
+  /**
+   * Decides one client message: returns a replacement for a refused one, or undefined to
+   * send it as it is. Statements wait here for their record.
+   */
+  private async handle(message: Buffer, queued: Buffer[]): Promise<Buffer | undefined> {
+    switch (message[0]) {
+      case FRONTEND.Query: {
+        const sql = readQuery(message);
+        const recorded = await this.recordStatement({ via: 'simple', ...sqlForRecord(sql) }, sql, queued);
+        if ('refusal' in recorded) {
+          this.expected.push({ kind: 'query', recorded: null });
+          return serialize.query(raising(recorded.refusal));
+        }
+        this.expected.push({ kind: 'query', recorded: recorded.item });
+        return undefined;
+      }
+      case FRONTEND.Parse: {
+        const parse = readParse(message);
+        this.expected.push({ kind: 'parse' });
+        const refusal = refusalFor(parse.sql, this.options.limits, this.options.grant.resourceName);
+        this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null });
+        if (!refusal) return undefined;
+        await this.refuse(refusal, parse.sql, queued);
+        return serialize.parse({ name: parse.name, text: raising(refusal), types: [] });
+      }
+      case FRONTEND.Bind: {
+        const bind = readBind(message);
+        this.expected.push({ kind: 'bind' });
+        const statement = this.statements.get(bind.statement);
+        const refused = statement?.refused ?? false;
+        this.portals.set(bind.portal, {
+          sql: statement?.sql ?? '',
+          params: bind.params,
+          refused,
+          statement: bind.statement,
+        });
+        // The raising statement takes no parameters.
+        return refused ? serialize.bind({ portal: bind.portal, statement: bind.statement, values: [] }) : undefined;
+      }
+      case FRONTEND.Execute: {
+        const { portal } = readExecute(message);
+        const bound = this.portals.get(portal);
+        if (!bound || bound.refused) {
+          // Nothing runs: no portal (the database says so), or the refusal raising.
+          this.expected.push({ kind: 'execute', recorded: null });
+          return undefined;
+        }
+        const recorded = await this.recordStatement(
+          {
+            via: 'extended',
+            ...sqlForRecord(bound.sql),
+            statement: bound.statement,
+            ...this.paramsForRecord(bound.params),
+          },
+          null,
+          queued,
+        );
+        if ('refusal' in recorded) {
+          // Only the record failing refuses here; the statement was checked at its Parse.
+          this.expected.push({ kind: 'execute', recorded: null });
+          return Buffer.concat([
+            serialize.parse({ name: '', text: raising(recorded.refusal), types: [] }),
+            serialize.bind({}),
+            serialize.execute({}),
+          ]);
+        }
+        this.expected.push({ kind: 'execute', recorded: recorded.item });
+        return undefined;
+      }
+      case FRONTEND.FunctionCall: {
+        const call = readFunctionCall(message);
+        const refusal: Refusal | null = this.options.limits.readOnly
+          ? {
+              rule: 'read_only',
+              reason: `sessions on ${this.options.grant.resourceName} are read-only, and function calls by number are not checked: it was not run`,
+            }
+          : null;
+        const recorded = refusal
+          ? { refusal: await this.refuse(refusal, `function call ${call.oid}`, queued) }
+          : await this.recordStatement(
+              { via: 'function_call', function_oid: call.oid, ...this.paramsForRecord(call.args) },
+              null,
+              queued,
+            );
+        if ('refusal' in recorded) {
+          this.expected.push({ kind: 'function_call', recorded: null });
+          return serialize.query(raising(recorded.refusal));
+        }
+        this.expected.push({ kind: 'function_call', recorded: recorded.item });
+        return undefined;
+      }
+      case FRONTEND.Describe:
+        this.expected.push({ kind: 'describe' });
+        return undefined;
+      case FRONTEND.Close: {
+        const target = readTarget(message);
+        if (target.kind === 'S') this.statements.delete(target.name);
+        else this.portals.delete(target.name);
+        this.expected.push({ kind: 'close' });
+        return undefined;
+      }
+      case FRONTEND.Sync:
+        this.expected.push({ kind: 'sync' });
+        return undefined;
+      default:
+        // Flush, CopyData, CopyDone, CopyFail: relayed as they are.
+        return undefined;
+    }
+  }
+
+  /**
+   * Puts a statement on the record before it runs. Returns the refusal instead when the
+   * limits refuse it (`sql` given: a simple query, checked here) or the record cannot be
+   * committed. What is queued to send is sent first, so the database sees messages in order.
+   */
+  private async recordStatement(
+    body: Record<string, unknown>,
+    sql: string | null,
+    queued: Buffer[],
+  ): Promise<{ item: Recorded } | { refusal: Refusal }> {
+    if (sql !== null) {
+      const refusal = refusalFor(sql, this.options.limits, this.options.grant.resourceName);
+      if (refusal) return { refusal: await this.refuse(refusal, sql, queued) };
+    }
+    this.flushQueued(queued);
+    const n = ++this.count;
+    try {
+      await this.options.recorder.append({
+        actor: this.options.grant.userId,
+        action: 'gateway.statement',
+        subject: this.options.id,
+        body: { grant: this.options.grant.id, n, ...body },
+      });
+    } catch (err) {
+      this.count -= 1;
+      this.options.log.error(
+        { err, session: this.options.id },
+        'a statement was refused: the audit log could not record it',
+      );
+      return {
+        refusal: {
+          rule: 'audit_unavailable',
+          reason: 'Gatehouse could not record this statement in the audit log, so it was not run; try again shortly',
+        },
+      };
+    }
+    return { item: { n, started: performance.now(), rows: 0, tags: [] } };
+  }
+
+  /** Records a refusal (best effort: the statement is refused either way) and has the audit channel told. */
+  private async refuse(refusal: Refusal, sql: string, queued: Buffer[]): Promise<Refusal> {
+    this.flushQueued(queued);
+    const n = ++this.count;
+    this.refusedCount += 1;
+    try {
+      await this.options.recorder.append({
+        actor: this.options.grant.userId,
+        action: 'gateway.statement_refused',
+        subject: this.options.id,
+        body: {
+          grant: this.options.grant.id,
+          resource: this.options.grant.resourceId,
+          n,
+          ...sqlForRecord(sql),
+          rule: refusal.rule,
+          reason: refusal.reason,
+        },
+      });
+      await this.options.onRefused(n, refusal, sql);
+    } catch (err) {
+      this.options.log.error({ err, session: this.options.id }, 'a refused statement could not be recorded');
+    }
+    return refusal;
+  }
+
+  private flushQueued(queued: Buffer[]): void {
+    if (queued.length === 0) return;
+    this.upstream.socket.write(Buffer.concat(queued.splice(0)));
+  }
+
+  private paramsForRecord(params: ParameterValue[]): Record<string, unknown> {
+    const text = (param: ParameterValue) =>
+      param.value === null ? null : param.binary ? `\\x${param.value.toString('hex')}` : param.value.toString('utf8');
+    switch (this.options.limits.parameters) {
+      case 'omit':
+        return { params_omitted: params.length };
+      case 'hash':
+        return {
+          params_sha256: params.map((param) =>
+            param.value === null ? null : createHash('sha256').update(param.value).digest('hex'),
+          ),
+        };
+      case 'record':
+        return {
+          params: params.map((param) => {
+            const value = text(param);
+            return value === null ? null : value.slice(0, MAX_RECORDED_PARAM).replaceAll('\0', '');
+          }),
+        };
+    }
+  }
+
+  private fromDatabase(chunk: Buffer): void {
+    if (this.ended) return;
+    void this.writer?.write(chunk).catch(() => undefined);
+    try {
+      this.parser.parse(chunk, (message) => this.observe(message));
+    } catch (err) {
+      this.options.log.warn({ err, session: this.options.id }, 'could not read an answer from the database');
+    }
+  }
+
+  /** Follows the database's answers to close each recorded statement with its outcome. */
+  private observe(message: BackendMessage): void {
+    const m = message as BackendMessage & Record<string, unknown>;
+    const head = this.expected[0];
+    const recorded = head && 'recorded' in head ? head.recorded : null;
+    switch (message.name) {
+      case 'dataRow':
+        if (recorded) recorded.rows += 1;
+        return;
+      case 'commandComplete':
+      case 'emptyQuery':
+      case 'portalSuspended': {
+        const tag =
+          message.name === 'commandComplete' ? String(m.text) : message.name === 'emptyQuery' ? '' : 'suspended';
+        if (!head) return;
+        if (head.kind === 'query' || head.kind === 'function_call') recorded?.tags.push(tag);
+        else if (head.kind === 'execute') {
+          this.expected.shift();
+          if (recorded) {
+            recorded.tags.push(tag);
+            this.recordDone(recorded, {});
+          }
+        }
+        return;
+      }
+      case 'error': {
+        const error = { code: String(m.code ?? ''), message: String((m as unknown as Error).message ?? '') };
+        if (!head) return;
+        if (head.kind === 'query' || head.kind === 'function_call') {
+          if (recorded) recorded.error = error;
+          return;
+        }
+        // Extended protocol: the database skips to the next Sync; so do we.
+        if (recorded) {
+          recorded.error = error;
+          this.recordDone(recorded, {});
+        }
+        this.expected.shift();
+        while (this.expected.length > 0 && this.expected[0]!.kind !== 'sync') {
+          const skipped = this.expected.shift()!;
+          if ('recorded' in skipped && skipped.recorded) this.recordDone(skipped.recorded, { skipped: true });
+        }
+        return;
+      }
+      case 'parseComplete':
+      case 'bindComplete':
+      case 'closeComplete':
+        this.expected.shift();
+        return;
+      case 'noData':
+      case 'rowDescription':
+        if (head?.kind === 'describe') this.expected.shift();
+        return;
+      case 'readyForQuery':
+        this.status = String(m.status);
+        if (head && (head.kind === 'query' || head.kind === 'function_call' || head.kind === 'sync')) {
+          this.expected.shift();
+          if (recorded) this.recordDone(recorded, {});
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private recordDone(recorded: Recorded, extra: { cut?: boolean; skipped?: boolean }): void {
+    const rows = recorded.tags.reduce((sum, tag) => sum + rowsOf(tag), 0) || recorded.rows;
+    this.rows += rows;
+    const outcome = recorded.error
+      ? { ok: false, error: recorded.error }
+      : extra.cut || extra.skipped
+        ? { ok: false, ...extra }
+        : { ok: true, tag: recorded.tags.length === 1 ? recorded.tags[0] : recorded.tags.join('; ') };
+    this.options.recorder.appendLater({
+      actor: this.options.grant.userId,
+      action: 'gateway.statement_done',
+      subject: this.options.id,
+      body: {
+        grant: this.options.grant.id,
+        n: recorded.n,
+        ...outcome,
+        rows,
+        duration_ms: Math.round((performance.now() - recorded.started) * 1000) / 1000,
+      },
+    });
+  }
+}
