@@ -20,6 +20,15 @@ async function pgClient(credentials: Record<string, string>, password = credenti
   return client;
 }
 
+/** Polls a condition the test cannot be told about (another server's state), at most 10 s. */
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('condition not met within 10 s');
+}
+
 /** The gateway events of one session, from the chain, in order. */
 async function sessionEvents(world: GatewayWorld, sessionId: string) {
   await world.t.audit.flush();
@@ -84,5 +93,141 @@ describe('the database gateway', () => {
     expect(events[5]!.body).toMatchObject({ reason: 'client_closed', statements: 2, rows: 3, refused: 0 });
     // Results are never recorded.
     expect(JSON.stringify(events)).not.toContain('9.99');
+  });
+
+  it('takes node pg: the extended protocol with parameters, named statements, transactions and multi-statement strings', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    expect((await client.query('select total from invoices where id = $1', [2])).rows).toEqual([{ total: '120' }]);
+    await client.query({ name: 'by-id', text: 'select note from invoices where id = $1', values: [1] });
+    expect(
+      (await client.query({ name: 'by-id', text: 'select note from invoices where id = $1', values: [2] })).rows,
+    ).toEqual([{ note: 'second' }]);
+    await client.query('begin');
+    await client.query('update invoices set note = $1 where id = $2', ['changed in a transaction', 1]);
+    await client.query('rollback');
+    const multi = await client.query('select 1 as a; select 2 as b');
+    expect((multi as unknown as pg.QueryResult[]).map((r) => r.rows[0])).toEqual([{ a: 1 }, { b: 2 }]);
+    await expect(client.query('select * from no_such_table')).rejects.toThrow(
+      'relation "no_such_table" does not exist',
+    );
+    expect((await client.query('select 1 as still_open')).rows).toEqual([{ still_open: 1 }]);
+    await client.end();
+    expect((await world.target.query(`select note from invoices where id = 1`)).rows[0]).toEqual({ note: 'first' });
+
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    const statements = events.filter((e) => e.action === 'gateway.statement').map((e) => e.body);
+    expect(statements.map((b) => [b.n, b.via, b.sql, b.params ?? null])).toEqual([
+      [1, 'extended', 'select total from invoices where id = $1', ['2']],
+      [2, 'extended', 'select note from invoices where id = $1', ['1']],
+      [3, 'extended', 'select note from invoices where id = $1', ['2']],
+      [4, 'simple', 'begin', null],
+      [5, 'extended', 'update invoices set note = $1 where id = $2', ['changed in a transaction', '1']],
+      [6, 'simple', 'rollback', null],
+      [7, 'simple', 'select 1 as a; select 2 as b', null],
+      [8, 'simple', 'select * from no_such_table', null],
+      [9, 'simple', 'select 1 as still_open', null],
+    ]);
+    const done = new Map(events.filter((e) => e.action === 'gateway.statement_done').map((e) => [e.body.n, e.body]));
+    expect(done.get(5)).toMatchObject({ ok: true, tag: 'UPDATE 1', rows: 1 });
+    expect(done.get(7)).toMatchObject({ ok: true, tag: 'SELECT 1; SELECT 1' });
+    expect(done.get(8)).toMatchObject({ ok: false, error: { code: '42P01' } });
+    // Every statement before its outcome, in order on the chain.
+    const order = events.filter((e) => e.body.n !== undefined).map((e) => `${e.action.slice(8)}:${e.body.n}`);
+    for (let n = 1; n <= 9; n++)
+      expect(order.indexOf(`statement:${n}`)).toBeLessThan(order.indexOf(`statement_done:${n}`));
+  });
+
+  it('relays COPY both ways and records the statement, not the data', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const out = await psql(credentials, ['-c', 'copy (select id, note from invoices order by id) to stdout']);
+    expect(out.stdout).toBe('1\tfirst\n2\tsecond\n');
+    await psql(credentials, ['-c', '\\copy invoices (id, total, note) from stdin'], {
+      input: '3\t7.5\tcopied in\n\\.\n',
+    });
+    expect((await world.target.query('select note from invoices where id = 3')).rows).toEqual([{ note: 'copied in' }]);
+    await world.target.query('delete from invoices where id = 3');
+    const { rows } = await world.t.query<{ id: string }>(
+      'select id from gateway_sessions where grant_id = $1 order by started_at',
+      [grantId],
+    );
+    await Promise.all(rows.map((row) => world.gateway.sessionEnded(row.id)));
+    const events = (await Promise.all(rows.map((row) => sessionEvents(world, row.id)))).flat();
+    const copyIn = events.find((e) => e.action === 'gateway.statement' && /from stdin/i.test(String(e.body.sql)));
+    expect(String(copyIn?.body.sql)).toMatch(/^copy\s+invoices \( id, total, note \) from stdin/i);
+    expect(events.find((e) => e.action === 'gateway.statement_done' && e.body.tag === 'COPY 1')).toBeTruthy();
+    expect(JSON.stringify(events)).not.toContain('copied in');
+  });
+
+  it('refuses a wrong password, a grant not started and one ended, saying why and when, on the record', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    await expect(psql(credentials, ['-c', 'select 1'], { password: 'not-the-password' })).rejects.toThrow(
+      `password authentication failed for user "${credentials.user}"`,
+    );
+    await expect(psql({ ...credentials, user: 'grt_nobody' }, ['-c', 'select 1'])).rejects.toThrow(
+      'password authentication failed for user "grt_nobody"',
+    );
+    await world.t.query(`update grants set starts_at = '2099-01-01T10:00:00Z' where id = $1`, [grantId]);
+    await expect(psql(credentials, ['-c', 'select 1'])).rejects.toThrow(
+      'your access to Billing database has not started yet: it starts at 2099-01-01 10:00 UTC',
+    );
+    await world.t.query("update grants set starts_at = now() - interval '1 minute' where id = $1", [grantId]);
+    expect((await world.service.release(grantId, ana)).ok).toBe(true);
+    const ended = await world.t.query<{ ended_at: Date }>('select ended_at from grants where id = $1', [grantId]);
+    const at = ended.rows[0]!.ended_at.toISOString().slice(0, 16).replace('T', ' ');
+    await expect(psql(credentials, ['-c', 'select 1'])).rejects.toThrow(
+      `your access to Billing database ended at ${at} UTC`,
+    );
+
+    await world.t.audit.flush();
+    const { rows } = await world.t.query<{ body: Record<string, unknown> }>(
+      `select body from audit_log where action = 'gateway.login_refused' and subject = $1 order by seq`,
+      [grantId],
+    );
+    expect(rows.map((row) => row.body.reason)).toEqual(['wrong_password', 'not_started', 'ended']);
+  });
+
+  it('ends a session at the grant end, with a transaction open: the client is told, nothing half-done stays', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    // The first error is the gateway's FATAL; the socket closing after it is the same end.
+    const gone = new Promise<Error>((resolve) => client.on('error', resolve));
+    await client.query('begin');
+    await client.query(`update invoices set note = 'never committed' where id = 2`);
+    // The end moves close (as an owner's shorter approval or a test clock would); the gateway is told at commit.
+    await world.t.query(`update grants set ends_at = now() + interval '300 milliseconds' where id = $1`, [grantId]);
+    const error = await gone;
+    expect(error.message).toMatch(/^your access to Billing database ended at \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    const id = await endedSessionOf(world, grantId);
+    const summary = await world.gateway.sessionEnded(id);
+    expect(summary).toMatchObject({ reason: 'grant_ended', inTransaction: true, statements: 2 });
+    expect((await world.target.query('select note from invoices where id = 2')).rows).toEqual([{ note: 'second' }]);
+    const events = await sessionEvents(world, id);
+    expect(events.at(-1)).toMatchObject({
+      action: 'gateway.session_ended',
+      body: { reason: 'grant_ended', in_transaction: true },
+    });
+  });
+
+  it('forwards a cancel request to the statement it names', async () => {
+    const { credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    const slow = client.query('select pg_sleep(30)');
+    const key = client as unknown as { processID: number; secretKey: number };
+    // Once the sleep is under way upstream, cancel it as libpq does: a CancelRequest on a new connection.
+    await waitFor(
+      async () =>
+        (
+          await world.target.query(
+            `select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'`,
+          )
+        ).rowCount === 1,
+    );
+    const socket = connect(Number(credentials.port), credentials.host);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.end(serialize.cancel(key.processID, key.secretKey));
+    await expect(slow).rejects.toThrow('canceling statement due to user request');
+    expect((await client.query('select 1 as after_cancel')).rows).toEqual([{ after_cancel: 1 }]);
+    await client.end();
   });
 });

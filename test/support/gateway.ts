@@ -57,7 +57,7 @@ export interface GatewayWorld {
   gateway: Gateway;
   env: Record<string, string>;
   role: string;
-  /** Requests, approves and returns the grant's credentials, as its holder's message gives them. */
+  /** Requests, approves and returns the grant's credentials, as its holder's message gives them; Ana's grant of it before is given back. */
   grant(resourceId: string): Promise<{ grantId: GrantId; credentials: Record<string, string> }>;
   /** Another replica of the gateway on the same Gatehouse database. */
   replica(overrides?: Partial<GatewayOptions>): Promise<Gateway>;
@@ -117,6 +117,15 @@ export async function startGatewayWorld(overrides: Partial<GatewayOptions> = {})
     role,
     replica,
     async grant(resourceId) {
+      // One live grant per person and resource: the one before is given back first.
+      const live = await t.db
+        .selectFrom('grants')
+        .select('id')
+        .where('user_id', '=', PEOPLE.ana)
+        .where('resource_id', '=', resourceId)
+        .where('status', '=', 'active')
+        .execute();
+      for (const held of live) await service.release(held.id, PEOPLE.ana);
       const filed = await service.request({ requester: PEOPLE.ana, resourceId, reason: 'reconcile November' });
       if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
       const approved = await service.approve(filed.request.id, PEOPLE.dana);
