@@ -16,6 +16,8 @@ async function pgClient(credentials: Record<string, string>, password = credenti
     user: credentials.user,
     password,
   });
+  // A session the gateway ends (the grant given back by a later test) is expected; tests that care listen too.
+  client.on('error', () => undefined);
   await client.connect();
   return client;
 }
@@ -229,5 +231,144 @@ describe('the database gateway', () => {
     await expect(slow).rejects.toThrow('canceling statement due to user request');
     expect((await client.query('select 1 as after_cancel')).rows).toEqual([{ after_cancel: 1 }]);
     await client.end();
+  });
+
+  it("keeps privileges the database's own: SET ROLE and SET SESSION AUTHORIZATION cannot raise them", async () => {
+    const { credentials } = await world.grant('reports-db');
+    const client = await pgClient(credentials);
+    const admin = (await world.target.query<{ me: string }>('select current_user as me')).rows[0]!.me;
+    await expect(client.query(`set role ${admin}`)).rejects.toThrow(`permission denied to set role "${admin}"`);
+    await expect(client.query(`set session authorization ${admin}`)).rejects.toThrow(
+      'permission denied to set session authorization',
+    );
+    await expect(client.query('reset role')).resolves.toBeTruthy();
+    expect((await client.query('select current_user as me')).rows[0].me).toBe(`gatehouse_${credentials.user}`);
+    await client.end();
+  });
+
+  it("refuses what the resource's limits refuse, records it, and the session goes on", async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    await expect(client.query('create table sneaky (id int)')).rejects.toThrow(
+      'statements that change the schema (DDL) are not allowed on Billing database: it was not run',
+    );
+    await expect(client.query(`copy invoices to program 'cat > /tmp/out'`)).rejects.toThrow(
+      'COPY to or from a program',
+    );
+    await expect(client.query('alter system set work_mem = 1')).rejects.toThrow('ALTER SYSTEM are not allowed');
+    await expect(client.query(`set role ${world.role}`)).rejects.toThrow('SET ROLE and SET SESSION AUTHORIZATION');
+    // Refused in the extended protocol too, with parameters, and inside others (a CTE).
+    await expect(client.query('with x as (select $1::int as v) select v from x; ', [1])).resolves.toBeTruthy();
+    await expect(client.query('create table sneaky2 as select $1::int as v', [1])).rejects.toThrow('DDL');
+    await client.query('begin');
+    await expect(client.query('drop table invoices')).rejects.toThrow('DDL');
+    // As in PostgreSQL, an error ends the transaction's work: the database itself says so.
+    await expect(client.query('select 1')).rejects.toThrow('current transaction is aborted');
+    await client.query('rollback');
+    expect((await client.query('select count(*)::int as n from invoices')).rows[0]).toEqual({ n: 2 });
+    await client.end();
+    expect((await world.target.query(`select to_regclass('sneaky') as t`)).rows[0]).toEqual({ t: null });
+
+    const sessionId = await endedSessionOf(world, grantId);
+    const events = await sessionEvents(world, sessionId);
+    const refused = events
+      .filter((e) => e.action === 'gateway.statement_refused')
+      .map((e) => [e.body.rule, e.body.sql]);
+    expect(refused).toEqual([
+      ['ddl', 'create table sneaky (id int)'],
+      ['copy_program', `copy invoices to program 'cat > /tmp/out'`],
+      ['alter_system', 'alter system set work_mem = 1'],
+      ['set_role', `set role ${world.role}`],
+      ['ddl', 'create table sneaky2 as select $1::int as v'],
+      ['ddl', 'drop table invoices'],
+    ]);
+    expect(events.at(-1)!.body).toMatchObject({ refused: 6 });
+    // The audit channel is told of each at once.
+    const { rows } = await world.t.query<{ payload: { rule: string } }>(
+      `select payload from outbox where kind = 'notify_gateway_refused' and payload->>'sessionId' = $1 order by id`,
+      [sessionId],
+    );
+    expect(rows.map((row) => row.payload.rule)).toEqual([
+      'ddl',
+      'copy_program',
+      'alter_system',
+      'set_role',
+      'ddl',
+      'ddl',
+    ]);
+  });
+
+  it('keeps a read-only resource read-only: writes fail in the database, and ways to undo it are refused', async () => {
+    const { grantId, credentials } = await world.grant('reports-db');
+    const client = await pgClient(credentials);
+    await expect(client.query(`update invoices set note = 'x'`)).rejects.toThrow(
+      'cannot execute UPDATE in a read-only transaction',
+    );
+    for (const undo of [
+      'set default_transaction_read_only = off',
+      'set session characteristics as transaction read write',
+      'begin read write',
+      `select set_config('default_transaction_read_only', 'off', false)`,
+      `do $$ begin perform 1; end $$`,
+    ]) {
+      await expect(client.query(undo), undo).rejects.toThrow('sessions on Reports database are read-only');
+    }
+    await client.query('begin read only');
+    expect((await client.query('select count(*)::int as n from invoices')).rows[0]).toEqual({ n: 2 });
+    await client.query('commit');
+    await client.end();
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    expect(events.filter((e) => e.action === 'gateway.statement_refused')).toHaveLength(5);
+    // Parameters are hashed for this resource, by default.
+    expect(events.find((e) => e.action === 'gateway.statement')?.body).not.toHaveProperty('params');
+  });
+
+  it('refuses statements while the audit log cannot record them, and loses none', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    await client.query('select 1');
+    await world.t.query('alter table audit_queue rename to audit_queue_away');
+    try {
+      await expect(client.query(`update invoices set note = 'unrecorded' where id = 1`)).rejects.toThrow(
+        'Gatehouse could not record this statement in the audit log, so it was not run',
+      );
+      await expect(client.query('select $1::int as v', [7])).rejects.toThrow('could not record this statement');
+    } finally {
+      await world.t.query('alter table audit_queue_away rename to audit_queue');
+    }
+    expect((await world.target.query('select note from invoices where id = 1')).rows).toEqual([{ note: 'first' }]);
+    expect((await client.query('select 2 as back')).rows).toEqual([{ back: 2 }]);
+    await client.end();
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    const statements = events.filter((e) => e.action === 'gateway.statement').map((e) => [e.body.n, e.body.sql]);
+    expect(statements).toEqual([
+      [1, 'select 1'],
+      [2, 'select 2 as back'],
+    ]);
+    expect(events.filter((e) => e.action === 'gateway.statement_done').map((e) => e.body.n)).toEqual([1, 2]);
+    expect(events.at(-1)!.action).toBe('gateway.session_ended');
+  });
+
+  it('ends a session held by one replica when the grant is given back through another, or an owner ends it', async () => {
+    const other = await world.replica();
+    const { grantId, credentials } = await world.grant('billing-db');
+    const onOther = await pgClient({ ...credentials, port: String(other.address().port) });
+    const toldOther = new Promise<Error>((resolve) => onOther.on('error', resolve));
+    const onFirst = await pgClient(credentials);
+    const toldFirst = new Promise<Error>((resolve) => onFirst.on('error', resolve));
+    expect(other.liveSessions()).toHaveLength(1);
+    // An owner ends the one on the first replica, from anywhere: the database tells every replica.
+    const [first] = world.gateway.liveSessions().filter((session) => session.grant.id === grantId);
+    const ended = await world.service.endGatewaySession(first!.id, PEOPLE.dana);
+    expect(ended.ok).toBe(true);
+    expect((await toldFirst).message).toBe('an owner of Billing database ended this session');
+    expect(await world.gateway.sessionEnded(first!.id)).toMatchObject({ reason: 'ended_by_owner' });
+    // A stranger cannot.
+    const [second] = other.liveSessions();
+    expect(await world.service.endGatewaySession(second!.id, ana)).toEqual({ ok: false, reason: 'not-owner' });
+    // I'm done, wherever it is pressed: the other replica ends its session too.
+    expect((await world.service.release(grantId, ana)).ok).toBe(true);
+    expect((await toldOther).message).toMatch(/^your access to Billing database ended at /);
+    expect(await other.sessionEnded(second!.id)).toMatchObject({ reason: 'grant_ended' });
   });
 });

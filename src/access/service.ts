@@ -2,6 +2,7 @@ import { mayVerifyAudit, refuseVerification } from './auditors.ts';
 import type { AccessContext } from './context.ts';
 import { approve, approversOf, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
+import { requestSessionEnd } from './gateway-sessions.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { MfaService } from './mfa.ts';
 import { approvalNeedsCode, extensionNeedsCode, requestNeedsCode } from './needs-code.ts';
@@ -47,6 +48,10 @@ export class AccessService {
   }
   release(grantId: GrantId, userId: SlackUserId) {
     return releaseGrant(this.ctx, grantId, userId);
+  }
+  /** An owner's End session on a live gateway session (whichever replica holds it ends it). */
+  endGatewaySession(sessionId: string, by: SlackUserId) {
+    return requestSessionEnd(this.ctx, sessionId, by);
   }
   /** Files a request to extend a grant: a new request, approved again by the owners. */
   async extend(grantId: GrantId, userId: SlackUserId, options: { reason?: string; mfaCode?: string } = {}) {
