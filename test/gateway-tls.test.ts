@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { psql, startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
+
+const run = promisify(execFile);
+
+describe('the database gateway with a certificate', () => {
+  let world: GatewayWorld;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-gateway-tls-'));
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
+    const tls = { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) };
+    world = await startGatewayWorld({ tls, plaintext: 'never' });
+  });
+  afterAll(async () => {
+    await world.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tells holders to use TLS, takes sslmode=require, and records that the session was encrypted', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    expect(credentials.sslmode).toBe('require');
+    const { stdout } = await psql(credentials, ['-c', 'select 7']);
+    expect(stdout.trim()).toBe('7');
+    const { rows } = await world.t.query<{ id: string }>('select id from gateway_sessions where grant_id = $1', [
+      grantId,
+    ]);
+    await world.gateway.sessionEnded(rows[0]!.id);
+    await world.t.audit.flush();
+    const started = await world.t.query<{ body: { tls: boolean } }>(
+      `select body from audit_log where action = 'gateway.session_started' and subject = $1`,
+      [rows[0]!.id],
+    );
+    expect(started.rows[0]!.body.tls).toBe(true);
+  });
+
+  it('refuses plain TCP when the operator allows TLS only, saying how to connect', async () => {
+    const { credentials } = await world.grant('billing-db');
+    await expect(psql(credentials, ['-c', 'select 1'], { sslmode: 'disable' })).rejects.toThrow(
+      'this gateway takes TLS connections only: connect with sslmode=require',
+    );
+  });
+});
