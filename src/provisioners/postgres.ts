@@ -318,9 +318,14 @@ const schema = strict(
       {
         read_only: z.boolean({ error: explain('true or false', 'true makes every session read-only') }).default(false),
         refuse: z
-          .array(z.enum(STATEMENT_CLASSES), {
-            error: explain('a list of statement classes', `list any of ${STATEMENT_CLASSES.join(', ')}`),
-          })
+          .array(
+            z.enum(STATEMENT_CLASSES, {
+              error: explain('a statement class', `use any of ${STATEMENT_CLASSES.join(', ')}`),
+            }),
+            {
+              error: explain('a list of statement classes', `list any of ${STATEMENT_CLASSES.join(', ')}`),
+            },
+          )
           .default([]),
         parameters: z
           .enum(PARAMETER_RECORDING, {
