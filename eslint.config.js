@@ -18,6 +18,7 @@ const ADAPTERS = [
   'src/sandbox',
   'src/background',
   'src/scheduler',
+  'src/gateway',
   'src/http',
   'src/boot',
   'src/main.ts',
