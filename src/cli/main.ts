@@ -24,6 +24,7 @@ import { migrateToLatest, pendingMigrations } from '../db/migrate.ts';
 import { createLogger } from '../log.ts';
 import { resolveAnchoring, type AnchoringOptions } from './anchoring.ts';
 import { formatAnchoredReport, progressReporter } from './output.ts';
+import { printSession, readVerifiedSession } from './session.ts';
 
 /** Exit codes: 0 done / log whole, 1 log not whole, 2 could not run. */
 const EXIT_BROKEN = 1;
@@ -92,6 +93,10 @@ const CHECKPOINT_OPTION = [
   '--checkpoint <json-or-file>',
   'one trusted checkpoint, as JSON or a file holding it',
 ] as const;
+const NO_SLACK_OPTION = [
+  '--no-slack',
+  'do not read back the checkpoints posted to the audit channel (read by default when SLACK_BOT_TOKEN is set)',
+] as const;
 
 interface VerifyCommandOptions extends AnchoringOptions {
   json?: boolean;
@@ -124,10 +129,7 @@ audit
   .option(...KEY_OPTION)
   .option(...ANCHORS_OPTION)
   .option(...CHECKPOINT_OPTION)
-  .option(
-    '--no-slack',
-    'do not read back the checkpoints posted to the audit channel (read by default when SLACK_BOT_TOKEN is set)',
-  )
+  .option(...NO_SLACK_OPTION)
   .option('--json', 'print the result as JSON')
   .action(async (options: VerifyCommandOptions) => {
     const anchoring = await resolveAnchoring(options, config());
@@ -140,6 +142,33 @@ audit
         onProgress: options.json ? undefined : progressReporter('verifying', total),
       });
       printVerification(result, 'The audit log', anchoring.notes, options.json);
+    });
+  });
+
+audit
+  .command('session')
+  .description(
+    "verify the log as `audit verify` does, then show one gateway session's statements from it, in order; nothing if the log is not whole",
+  )
+  .argument('<session-id>', 'the session (ses_…), the subject of its gateway.* events')
+  .option(...KEY_OPTION)
+  .option(...ANCHORS_OPTION)
+  .option(...CHECKPOINT_OPTION)
+  .option(...NO_SLACK_OPTION)
+  .option('--json', "print only the session's events, one a line, each exactly as stored and hashed")
+  .action(async (sessionId: string, options: VerifyCommandOptions) => {
+    const anchoring = await resolveAnchoring(options, config());
+    await withDatabase(async (database) => {
+      await requireSchema(database);
+      // As export does: what is queued is chained first, so the newest statements are shown.
+      await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
+      const total = await headSeq(database.pool);
+      const session = await readVerifiedSession(database.pool, sessionId, {
+        publicKey: anchoring.publicKey,
+        anchors: anchoring.anchors,
+        onProgress: options.json ? undefined : progressReporter('verifying', total),
+      });
+      process.exitCode = printSession(sessionId, session, anchoring.notes, Boolean(options.json));
     });
   });
 
