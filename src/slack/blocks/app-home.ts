@@ -1,4 +1,4 @@
-/** The App Home tab: what I hold, what I asked for, what waits for me. */
+/** The App Home tab: what I hold, what I asked for, what waits for me, and the live sessions on what I own. */
 import type { HomeView } from '@slack/types';
 import type { AccessRequest, Grant } from '../../access/types.ts';
 import type { MfaStatus } from '../../access/mfa.ts';
@@ -6,6 +6,7 @@ import { ACTION, BLOCK, VIEW } from './ids.ts';
 import { actions, button, capped, context, divider, header, moreLine, type Message } from './kit.ts';
 import { approvalItem, grantItem, isLive, isPending, requestItem } from './items.ts';
 import { MFA_MARK } from './approval-card.ts';
+import { liveSessionItem, type ShownSession } from './gateway-sessions.ts';
 import { formatWhen, mention } from './text.ts';
 
 export interface AppHomeInput {
@@ -17,16 +18,25 @@ export interface AppHomeInput {
   approvalsWaitingTotal?: number;
   /** The person's MFA; null (or absent) where MFA is not available. */
   mfa?: MfaStatus | null;
+  /**
+   * Live gateway sessions on the resources the person owns, oldest first; null (or absent)
+   * when they own no resource reached through the gateway, and then the section is left out.
+   */
+  liveSessions?: readonly ShownSession[] | null;
   now: Date;
 }
 
 /**
  * Caps per list. The fixed blocks (intro, actions, MFA, 3 headers, 2 dividers) are 8; with
  * each list at its cap plus an "and N more" line: 8 + 21 + 21 + (2 × 20 + 1) = 91 ≤ 100.
+ * Live sessions, last, take what is left of the 100 (a divider, a header and an "and N more"
+ * line, then at least 6 sessions), up to their own cap.
  */
 const MAX_GRANTS = 20;
 const MAX_REQUESTS = 20;
 const MAX_APPROVALS = 20;
+const MAX_SESSIONS = 20;
+const MAX_HOME_BLOCKS = 100;
 
 const nothing = (text: string) => [context(text)];
 
@@ -47,6 +57,7 @@ export function appHome({
   approvalsWaiting,
   approvalsWaitingTotal,
   mfa,
+  liveSessions,
   now,
 }: AppHomeInput): HomeView {
   const live = grants.filter(isLive).sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime());
@@ -82,5 +93,19 @@ export function appHome({
       'The soonest to expire are shown first.',
     ),
   ];
+  if (liveSessions) blocks.push(...sessionsSection(liveSessions, MAX_HOME_BLOCKS - blocks.length));
   return { type: 'home', callback_id: VIEW.home, blocks };
+}
+
+/** The owner's live sessions, each with End session, in at most `room` blocks. */
+function sessionsSection(sessions: readonly ShownSession[], room: number): Message['blocks'] {
+  const list = capped(sessions, Math.min(MAX_SESSIONS, room - 3));
+  return [
+    divider(),
+    header('Live database sessions'),
+    ...(sessions.length === 0
+      ? nothing('No one is connected to your databases through the gateway right now.')
+      : list.shown.map(liveSessionItem)),
+    ...moreLine(list.more, 'The oldest are shown first.'),
+  ];
 }

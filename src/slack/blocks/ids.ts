@@ -4,7 +4,7 @@
  * Ids are namespaced with `gatehouse.` so they never collide with another app's in logs.
  */
 
-/** Button action ids. Every button's `value` carries the id of the request or grant it acts on. */
+/** Button action ids. Every button's `value` carries the id of the request, grant or session it acts on. */
 export const ACTION = {
   approve: 'gatehouse.approve',
   deny: 'gatehouse.deny',
@@ -20,6 +20,8 @@ export const ACTION = {
   mfaStart: 'gatehouse.mfa_start',
   mfaReEnrol: 'gatehouse.mfa_re_enrol',
   mfaRemove: 'gatehouse.mfa_remove',
+  /** App Home: an owner ends a live database session on the gateway. The value is the session's id. */
+  endGatewaySession: 'gatehouse.end_gateway_session',
 } as const;
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
@@ -34,6 +36,7 @@ export const BLOCK = {
   grantActions: 'gatehouse.grant_actions',
   homeActions: 'gatehouse.home_actions',
   mfaActions: 'gatehouse.mfa_actions',
+  gatewaySessionActions: 'gatehouse.gateway_session_actions',
 } as const;
 
 /** View callback ids, matched by `app.view(...)`. */

@@ -14,3 +14,4 @@ export * from './verify-result.ts';
 export * from './checkpoint.ts';
 export * from './mfa.ts';
 export * from './failures.ts';
+export * from './gateway-sessions.ts';

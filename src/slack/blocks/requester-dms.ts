@@ -84,19 +84,39 @@ export function accessActiveDM(grant: Grant, credentials?: Readonly<Record<strin
   );
   if (!credentials) return message;
   const lines = Object.entries(credentials).map(([key, value]) => `${key}: ${value}`);
-  const { host, port, database, user, password } = credentials;
+  const { host, port, database, user, password, sslmode } = credentials;
   if (host && port && database && user && password) {
     lines.push(
       `url: postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`,
     );
   }
+  // Through the gateway (its logins come with sslmode): a command to paste; psql asks for the password.
+  const psql =
+    host && port && database && user && sslmode
+      ? section(
+          `To connect with \`psql\` (it asks for the password above):\n\`\`\`${psqlCommand({ host, port, dbname: database, user, sslmode }).replace(/`/g, "'")}\`\`\``,
+        )
+      : null;
   const shown = [
     section(`Your login, made for this grant only:\n\`\`\`${lines.join('\n').replace(/`/g, "'")}\`\`\``),
+    ...(psql ? [psql] : []),
     context(
       `This message is the only copy: Gatehouse keeps none it can read. The login stops working at ${formatWhen(grant.endsAt)}, or when you press *I'm done*.`,
     ),
   ];
   return { text: message.text, blocks: [...message.blocks.slice(0, 1), ...shown, ...message.blocks.slice(1)] };
+}
+
+/**
+ * `psql "host=… port=… dbname=… user=… sslmode=…"`: each value quoted as libpq reads a
+ * connection string when it has to be, and the whole made safe inside a shell's double quotes.
+ */
+export function psqlCommand(params: Readonly<Record<string, string>>): string {
+  const value = (text: string) => (/^[^\s'\\]+$/.test(text) ? text : `'${text.replace(/[\\']/g, '\\$&')}'`);
+  const conninfo = Object.entries(params)
+    .map(([key, text]) => `${key}=${value(text)}`)
+    .join(' ');
+  return `psql "${conninfo.replace(/[\\"$`]/g, '\\$&')}"`;
 }
 
 export function expiringSoonDM(grant: Grant, minutesLeft: number): Message {

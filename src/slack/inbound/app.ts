@@ -12,6 +12,7 @@ import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
+import { registerGatewaySessions } from './listeners/gateway-sessions.ts';
 import { registerMfa } from './listeners/mfa.ts';
 import { registerViews } from './listeners/views.ts';
 import { slackHttpReceiver } from './receiver.ts';
@@ -71,6 +72,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   registerViews(app, deps);
   registerEvents(app, deps);
   registerMfa(app, deps);
+  registerGatewaySessions(app, deps);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack listener failed');
   });

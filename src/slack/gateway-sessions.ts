@@ -1,0 +1,41 @@
+import { liveSessions, type GatewaySessionRow } from '../access/gateway-sessions.ts';
+import type { SlackUserId } from '../access/ids.ts';
+import type { AccessService } from '../access/service.ts';
+import { resourceById, type Policy, type ResourcePolicy } from '../config/policy.ts';
+import type { Db } from '../db/database.ts';
+import type { PostgresProvisionerConfig } from '../provisioners/postgres.ts';
+import type { ShownSession } from './blocks/index.ts';
+
+/**
+ * Gateway sessions as the Slack surfaces show them. The access rules list live sessions and
+ * end them; one session by its id (to name it in a post or an answer) is read here.
+ */
+
+export async function findSession(db: Db, id: string): Promise<GatewaySessionRow | null> {
+  return (await db.selectFrom('gateway_sessions').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+/** A session with its resource's name under the policy in force (its id, when the policy no longer lists it). */
+export function shownSession(policy: Policy, session: GatewaySessionRow): ShownSession {
+  const resource = resourceById(policy, session.resource_id);
+  return { session, resource: { id: session.resource_id, name: resource?.name ?? session.resource_id } };
+}
+
+const throughGateway = (resource: ResourcePolicy): boolean =>
+  resource.provisioner.kind === 'postgres' && (resource.provisioner as PostgresProvisionerConfig).gateway !== undefined;
+
+/**
+ * The live sessions on the resources `userId` owns, for their App Home; null when they own
+ * no resource reached through the gateway and none of theirs has a session.
+ */
+export async function liveSessionsOwnedBy(access: AccessService, userId: SlackUserId): Promise<ShownSession[] | null> {
+  const { policy } = access.ctx.policy();
+  const owned = policy.resources.filter((resource) => resource.owners.includes(userId));
+  if (owned.length === 0) return null;
+  const sessions = await liveSessions(
+    access.ctx.db,
+    owned.map((resource) => resource.id),
+  );
+  if (sessions.length === 0 && !owned.some(throughGateway)) return null;
+  return sessions.map((session) => shownSession(policy, session));
+}

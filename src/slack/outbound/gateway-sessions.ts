@@ -1,0 +1,45 @@
+import { asSlackUserId } from '../../access/ids.ts';
+import type { Notification } from '../../access/notifications.ts';
+import { resourceById } from '../../config/policy.ts';
+import * as ui from '../blocks/index.ts';
+import { findSession, shownSession } from '../gateway-sessions.ts';
+import { describeSlackError } from '../slack-errors.ts';
+import { publishHome } from './home.ts';
+import type { Outbound } from './outbound.ts';
+
+/**
+ * A gateway session ended: one summary in the audit channel, then its resource's owners'
+ * Home tabs are redrawn without it. The redraws are best effort: a failed one is logged, and
+ * not retried with the summary, which would post it twice; the tab is drawn afresh when opened.
+ */
+export async function sessionEnded(out: Outbound, sessionId: string): Promise<void> {
+  const session = await findSession(out.db, sessionId);
+  if (!session?.ended_at) {
+    out.log.warn({ sessionId }, 'a gateway session said to have ended is not on record as ended; nothing to post');
+    return;
+  }
+  const { policy } = out.policy();
+  await out.to.toAuditChannel(ui.gatewaySessionEnded(shownSession(policy, session)));
+  for (const owner of resourceById(policy, session.resource_id)?.owners ?? []) {
+    try {
+      await publishHome(out, asSlackUserId(owner));
+    } catch (err) {
+      out.log.warn(
+        { err: describeSlackError(err), userId: owner, sessionId },
+        "could not redraw an owner's Home tab after a gateway session ended",
+      );
+    }
+  }
+}
+
+/** A statement the gateway refused: posted to the audit channel at once, with the session's holder and resource. */
+export async function statementRefused(
+  out: Outbound,
+  n: Extract<Notification, { kind: 'notify_gateway_refused' }>,
+): Promise<void> {
+  const session = await findSession(out.db, n.sessionId);
+  const { kind: _kind, ...refusal } = n;
+  await out.to.toAuditChannel(
+    ui.gatewayStatementRefused(refusal, session ? shownSession(out.policy().policy, session) : null),
+  );
+}
