@@ -6,7 +6,7 @@ import type { GrantId } from '../../src/db/ids.ts';
 import { Gateway, type GatewayOptions } from '../../src/gateway/server.ts';
 import { silentLogger } from '../../src/log.ts';
 import { checkProvisioners, provisionerFor } from '../../src/provisioners/index.ts';
-import { closePostgresTargets } from '../../src/provisioners/postgres.ts';
+import { closePostgresTargets, roleNameFor } from '../../src/provisioners/postgres.ts';
 import { SecretBox } from '../../src/secrets/sealed.ts';
 import { PEOPLE, loadedPolicy } from './access.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -141,7 +141,10 @@ export async function startGatewayWorld(overrides: Partial<GatewayOptions> = {})
     async destroy() {
       for (const started of replicas) await started.stop();
       await closePostgresTargets();
+      // Roles are cluster-wide: the logins of grants still live go with the rest.
+      const logins = await t.db.selectFrom('grants').select('id').execute();
       await target.destroy();
+      for (const { id } of logins) await t.query(`drop role if exists ${roleNameFor(id)}`);
       await t.query(`drop role if exists ${role}`);
       await t.destroy();
     },
