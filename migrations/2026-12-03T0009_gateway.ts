@@ -50,6 +50,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       upstream_secret integer
     )`.execute(db);
   await sql`create index gateway_sessions_live on gateway_sessions (grant_id) where ended_at is null`.execute(db);
+  // Owners' Home tabs list the live sessions of their resources.
+  await sql`create index gateway_sessions_live_by_resource on gateway_sessions (resource_id) where ended_at is null`.execute(
+    db,
+  );
   await sql`create unique index gateway_sessions_cancel on gateway_sessions (cancel_pid, cancel_secret)`.execute(db);
   await sql`
     create function gatehouse_gateway_notify_grant() returns trigger language plpgsql as $$
