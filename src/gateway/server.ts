@@ -2,13 +2,13 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
-import pg from 'pg';
 import { createScramSha256Data, verifyScramSha256Password } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
 import { noteRefusal, recordSessionEnd, recordSessionStart, touchSessions } from '../access/gateway-sessions.ts';
 import { GroupAppender } from '../audit/group-append.ts';
 import { resourceById, type LoadedPolicy, type ResourcePolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
+import { Listener } from '../db/listener.ts';
 import type { GrantId, SlackUserId } from '../db/ids.ts';
 import type { Logger } from '../log.ts';
 import { gatewayConfigOf, upstreamPasswordFor, type GatewayLimits } from '../provisioners/postgres-gateway.ts';
@@ -41,8 +41,6 @@ export interface GatewayOptions {
 
 /** How often a replica re-checks the grants of the sessions it holds, whatever it was told. */
 const RECHECK_MS = 5_000;
-/** How long the listening connection waits before it reconnects. */
-const RECONNECT_MS = 1_000;
 /** setTimeout's longest delay; a later end is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -86,12 +84,11 @@ export class Gateway {
   private readonly sessions = new Map<string, GatewaySession>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<Socket>();
-  private listener: pg.Client | null = null;
+  private readonly listener: Listener;
   /** Sessions that ended here, with their summaries, for whoever waits on one (tests, the benchmark). */
   private readonly ended = new Map<string, SessionSummary>();
   private readonly endWaiters = new Map<string, ((summary: SessionSummary) => void)[]>();
   private recheck: NodeJS.Timeout | null = null;
-  private reconnect: NodeJS.Timeout | null = null;
   private stopped = false;
   readonly replica: string;
 
@@ -99,12 +96,22 @@ export class Gateway {
     this.recorder = new GroupAppender(options.db, options.log);
     this.replica = options.replica ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.server = createServer((socket) => void this.accept(socket));
+    this.listener = new Listener({
+      databaseUrl: options.databaseUrl,
+      channel: 'gatehouse_gateway',
+      applicationName: 'gatehouse-gateway',
+      onNotify: (grantId) => void this.check(grantId),
+      onReconnected: () => void this.recheckAll(),
+      log: options.log,
+      lostMessage:
+        'the gateway lost its database connection for ends; it re-checks its sessions every few seconds meanwhile',
+    });
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
     await loadStatementParser();
     const gateway = new Gateway(options);
-    await gateway.listen();
+    await gateway.listener.start();
     gateway.server.listen(options.port, options.host);
     await once(gateway.server, 'listening');
     gateway.recheck = setInterval(() => void gateway.recheckAll(), RECHECK_MS);
@@ -140,7 +147,6 @@ export class Gateway {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.recheck) clearInterval(this.recheck);
-    if (this.reconnect) clearTimeout(this.reconnect);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all(
       [...this.sessions.values()].map((session) =>
@@ -150,11 +156,15 @@ export class Gateway {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     for (const timer of this.timers.values()) clearTimeout(timer);
-    await this.listener?.end().catch(() => undefined);
+    await this.listener.stop();
     await this.recorder.close();
   }
 
   private async accept(socket: Socket): Promise<void> {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -523,37 +533,6 @@ export class Gateway {
     const resource = resourceById(this.options.policy().policy, row.resource_id);
     if (!resource || !this.configOf(resource)) return;
     await cancelUpstream(this.targetOf(resource), row.upstream_pid, row.upstream_secret);
-  }
-
-  /** LISTENs for grants that change and ends asked for; reconnects if the connection is lost. */
-  private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'gatehouse-gateway' });
-    const lost = (err?: Error) => {
-      if (this.listener !== client) return;
-      this.listener = null;
-      client.end().catch(() => undefined);
-      if (this.stopped) return;
-      this.options.log.warn(
-        { err },
-        'the gateway lost its database connection for ends; it re-checks every few seconds meanwhile',
-      );
-      this.reconnect = setTimeout(() => {
-        this.reconnect = null;
-        void this.listen().then(() => this.recheckAll());
-      }, RECONNECT_MS);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
-    client.on('notification', (message) => {
-      if (message.payload) void this.check(message.payload);
-    });
-    this.listener = client;
-    try {
-      await client.connect();
-      await client.query('listen gatehouse_gateway');
-    } catch (err) {
-      lost(err as Error);
-    }
   }
 }
 

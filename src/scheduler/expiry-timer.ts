@@ -1,6 +1,6 @@
-import pg from 'pg';
 import { LIVE_GRANT_STATUSES } from '../access/types.ts';
 import type { Db } from '../db/database.ts';
+import { Listener } from '../db/listener.ts';
 import type { Logger } from '../log.ts';
 
 /** The channel migration 0007's trigger notifies when grants are added or an end moves. */
@@ -10,8 +10,8 @@ export const GRANT_ENDS_CHANNEL = 'gatehouse_grant_ends';
 const MAX_SLEEP_MS = 60_000;
 /** A due grant another replica holds, or a failed run: look again after this long. */
 const RETRY_MS = 200;
-/** How long the listening connection waits before it reconnects after losing the server. */
-const RECONNECT_MS = 1_000;
+/** After a look that failed (the database unreachable): try again after this long. */
+const FAILED_LOOK_MS = 1_000;
 
 export interface ExpiryTimerOptions {
   db: Db;
@@ -33,8 +33,7 @@ export interface ExpiryTimerOptions {
  */
 export class ExpiryTimer {
   private timer: NodeJS.Timeout | null = null;
-  private listener: pg.Client | null = null;
-  private reconnect: NodeJS.Timeout | null = null;
+  private readonly listener: Listener;
   private running: Promise<void> | null = null;
   /** Set when asked to look again while a look is under way. */
   private again = false;
@@ -43,23 +42,31 @@ export class ExpiryTimer {
 
   constructor(private readonly options: ExpiryTimerOptions) {
     this.now = options.now ?? Date.now;
+    this.listener = new Listener({
+      databaseUrl: options.databaseUrl,
+      channel: GRANT_ENDS_CHANNEL,
+      applicationName: 'gatehouse-expiry-timer',
+      onNotify: () => this.rearm(),
+      // Look again once listening: a change may have come while it was not.
+      onReconnected: () => this.rearm(),
+      log: options.log,
+      lostMessage:
+        'the expiry timer has no database connection to listen on; it tries again, and the sweep ends grants meanwhile',
+    });
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    await this.listen();
+    await this.listener.start();
     this.rearm();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.reconnect) clearTimeout(this.reconnect);
-    this.timer = this.reconnect = null;
+    this.timer = null;
     await this.running;
-    const listener = this.listener;
-    this.listener = null;
-    await listener?.end().catch(() => undefined);
+    await this.listener.stop();
   }
 
   /** Looks for the earliest end again (after a change, or when the timer fires). */
@@ -94,7 +101,7 @@ export class ExpiryTimer {
       delay = next === null ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, next - this.now()));
     } catch (err) {
       this.options.log.warn({ err }, 'the expiry timer could not look for due grants; the sweep ends them meanwhile');
-      delay = RECONNECT_MS;
+      delay = FAILED_LOOK_MS;
     }
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
@@ -111,38 +118,5 @@ export class ExpiryTimer {
       .where('status', 'in', LIVE_GRANT_STATUSES)
       .executeTakeFirst();
     return row?.next ? new Date(row.next).getTime() : null;
-  }
-
-  /** LISTENs on a connection of its own; if the server drops it, or it cannot connect, it tries again. */
-  private async listen(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.options.databaseUrl,
-      application_name: 'gatehouse-expiry-timer',
-    });
-    const lost = (err?: Error) => {
-      if (this.listener !== client) return;
-      this.listener = null;
-      client.end().catch(() => undefined);
-      if (this.stopped) return;
-      this.options.log.warn(
-        { err },
-        'the expiry timer has no database connection to listen on; it tries again, and the sweep ends grants meanwhile',
-      );
-      this.reconnect = setTimeout(() => {
-        this.reconnect = null;
-        // Look again once listening: a change may have come while it was not.
-        void this.listen().then(() => this.rearm());
-      }, RECONNECT_MS);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
-    client.on('notification', () => this.rearm());
-    this.listener = client;
-    try {
-      await client.connect();
-      await client.query(`listen ${GRANT_ENDS_CHANNEL}`);
-    } catch (err) {
-      lost(err as Error);
-    }
   }
 }
