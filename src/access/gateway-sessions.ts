@@ -104,6 +104,11 @@ export async function liveSessions(db: Db, resourceIds: string[]): Promise<Gatew
     .execute();
 }
 
+/** One session by its id, live or ended; null when there is none. */
+export async function findSession(db: Db, id: string): Promise<GatewaySessionRow | null> {
+  return (await db.selectFrom('gateway_sessions').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
 export type EndSessionResult =
   { ok: true; session: GatewaySessionRow } | { ok: false; reason: 'unknown' | 'not-owner' | 'already-ended' };
 

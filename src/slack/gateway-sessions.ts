@@ -1,19 +1,12 @@
 import { liveSessions, type GatewaySessionRow } from '../access/gateway-sessions.ts';
+export { findSession } from '../access/gateway-sessions.ts';
 import type { SlackUserId } from '../access/ids.ts';
 import type { AccessService } from '../access/service.ts';
 import { resourceById, type Policy, type ResourcePolicy } from '../config/policy.ts';
-import type { Db } from '../db/database.ts';
-import type { PostgresProvisionerConfig } from '../provisioners/postgres.ts';
+import { gatewayConfigOf } from '../provisioners/postgres-gateway.ts';
 import type { ShownSession } from './blocks/index.ts';
 
-/**
- * Gateway sessions as the Slack surfaces show them. The access rules list live sessions and
- * end them; one session by its id (to name it in a post or an answer) is read here.
- */
-
-export async function findSession(db: Db, id: string): Promise<GatewaySessionRow | null> {
-  return (await db.selectFrom('gateway_sessions').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
-}
+/** Gateway sessions as the Slack surfaces show them; the access rules find, list and end them. */
 
 /** A session with its resource's name under the policy in force (its id, when the policy no longer lists it). */
 export function shownSession(policy: Policy, session: GatewaySessionRow): ShownSession {
@@ -21,8 +14,7 @@ export function shownSession(policy: Policy, session: GatewaySessionRow): ShownS
   return { session, resource: { id: session.resource_id, name: resource?.name ?? session.resource_id } };
 }
 
-const throughGateway = (resource: ResourcePolicy): boolean =>
-  resource.provisioner.kind === 'postgres' && (resource.provisioner as PostgresProvisionerConfig).gateway !== undefined;
+const throughGateway = (resource: ResourcePolicy): boolean => gatewayConfigOf(resource.provisioner) !== null;
 
 /**
  * The live sessions on the resources `userId` owns, for their App Home; null when they own
