@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { GrantId, SlackUserId } from '../db/ids.ts';
-import type { Selectable } from 'kysely';
-import type { GatewayEndReason, GatewaySessionTable } from '../db/schema.ts';
+import type { Selectable, Transaction } from 'kysely';
+import type { Database, GatewayEndReason, GatewaySessionTable } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { notify } from './notifications.ts';
 
@@ -27,7 +27,15 @@ export interface NewSession {
   upstreamKey: { pid: number; secret: number };
 }
 
+/** Records a session opened, and queues the update of its request's approval cards (owners see it live there). */
 export async function recordSessionStart(db: Db, session: NewSession): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await insertSession(trx, session);
+    await notify(trx, { kind: 'notify_gateway_session_started', sessionId: session.id });
+  });
+}
+
+async function insertSession(db: Transaction<Database>, session: NewSession): Promise<void> {
   await db
     .insertInto('gateway_sessions')
     .values({

@@ -37,6 +37,8 @@ export type Notification =
     }
   /** Too many wrong codes: the audit channel is alerted and the person told. */
   | { kind: 'notify_mfa_locked'; userId: SlackUserId; until: string }
+  /** A gateway session started: the owners' approval cards of its request show it, with End session. */
+  | { kind: 'notify_gateway_session_started'; sessionId: string }
   /** A gateway session ended: one summary in the audit channel (who, resource, duration, statements, rows, refused). */
   | { kind: 'notify_gateway_session_ended'; sessionId: string }
   /** A statement the gateway refused: posted to the audit channel at once. */
