@@ -371,4 +371,16 @@ describe('the database gateway', () => {
     expect((await toldOther).message).toMatch(/^your access to Billing database ended at /);
     expect(await other.sessionEnded(second!.id)).toMatchObject({ reason: 'grant_ended' });
   });
+
+  it("carries a result larger than any buffer whole, at the client's pace", async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const { stdout } = await psql(credentials, ['-c', `select i, repeat('x', 1000) from generate_series(1, 20000) i`], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(20_000);
+    expect(lines.at(-1)).toBe(`20000|${'x'.repeat(1000)}`);
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    expect(events.find((e) => e.action === 'gateway.statement_done')?.body).toMatchObject({ ok: true, rows: 20_000 });
+  });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
@@ -26,6 +27,8 @@ import type { UpstreamSession } from './upstream.ts';
 
 /** Longest statement text kept whole on the record; a longer one is cut and hashed. */
 export const MAX_RECORDED_SQL = 8_192;
+/** How long an ending session waits for a client that is not reading to take its FATAL error. */
+const FATAL_WRITE_WAIT_MS = 200;
 /** Longest parameter kept whole when parameters are recorded. */
 const MAX_RECORDED_PARAM = 1_024;
 
@@ -192,11 +195,12 @@ export class GatewaySession {
   private async finish(reason: GatewayEndReason, text: string): Promise<void> {
     const inTransaction = this.status !== 'I';
     const code = reason === 'client_closed' ? null : '57P01';
-    try {
-      if (code && this.writer) await this.writer.write(fatal(code, text));
-    } catch {
-      // the client is gone already
-    }
+    // The client is told why, unless it stopped reading: then it is cut off all the same.
+    if (code && this.writer)
+      await Promise.race([
+        this.writer.write(fatal(code, text)).catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, FATAL_WRITE_WAIT_MS).unref()),
+      ]);
     this.upstream.socket.removeAllListeners('close');
     this.upstream.socket.destroy();
     this.clientSocket.destroy();
@@ -253,7 +257,9 @@ export class GatewaySession {
           const replacement = await this.handle(message, out);
           out.push(replacement ?? message);
         }
-        if (out.length > 0 && !this.ended) this.upstream.socket.write(Buffer.concat(out));
+        // Backpressure: a database slower than the client holds the client's next chunk, not our memory.
+        if (out.length > 0 && !this.ended && !this.upstream.socket.write(Buffer.concat(out)))
+          await Promise.race([once(this.upstream.socket, 'drain'), once(this.upstream.socket, 'close')]);
       }
       await this.end('client_closed', '');
     } catch (err) {
@@ -465,8 +471,17 @@ export class GatewaySession {
   }
 
   private fromDatabase(chunk: Buffer): void {
-    if (this.ended) return;
-    void this.writer?.write(chunk).catch(() => undefined);
+    const writer = this.writer;
+    if (this.ended || !writer) return;
+    writer.write(chunk).catch(() => undefined);
+    // Backpressure: a client slower than the database (a large result) pauses the database's socket.
+    if ((writer.desiredSize ?? 1) <= 0 && !this.upstream.socket.isPaused()) {
+      this.upstream.socket.pause();
+      writer.ready.then(
+        () => this.upstream.socket.resume(),
+        () => undefined,
+      );
+    }
     try {
       this.parser.parse(chunk, (message) => this.observe(message));
     } catch (err) {

@@ -155,11 +155,12 @@ export async function startGatewayWorld(overrides: Partial<GatewayOptions> = {})
 export async function psql(
   credentials: Record<string, string>,
   args: string[],
-  options: { sslmode?: string; password?: string; input?: string } = {},
+  options: { sslmode?: string; password?: string; input?: string; maxBuffer?: number } = {},
 ): Promise<{ stdout: string; stderr: string }> {
   const conninfo = `host=${credentials.host} port=${credentials.port} dbname=${credentials.database} user=${credentials.user} sslmode=${options.sslmode ?? credentials.sslmode ?? 'disable'}`;
   const child = run('psql', [conninfo, '-X', '-v', 'ON_ERROR_STOP=1', '-At', ...args], {
     env: { ...process.env, PGPASSWORD: options.password ?? credentials.password, PGCONNECT_TIMEOUT: '10' },
+    maxBuffer: options.maxBuffer ?? 1024 * 1024,
   });
   if (options.input !== undefined) {
     child.child.stdin?.end(options.input);
