@@ -1,6 +1,8 @@
 import { connect } from 'node:net';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { openUpstream } from '../src/gateway/upstream.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PEOPLE } from './support/access.ts';
 import { psql, startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
@@ -20,6 +22,35 @@ async function pgClient(credentials: Record<string, string>, password = credenti
   client.on('error', () => undefined);
   await client.connect();
   return client;
+}
+
+/** A client speaking the protocol message by message (logged in as libpq would), to send what drivers never do. */
+async function rawSession(credentials: Record<string, string>) {
+  const session = await openUpstream(
+    { host: credentials.host!, port: Number(credentials.port), database: credentials.database!, tls: 'none' },
+    { user: credentials.user!, password: credentials.password!, applicationName: 'raw' },
+    {},
+  );
+  const parser = new Parser();
+  let seen: string[] = [];
+  let waiting: { name: string; resolve: (names: string[]) => void } | null = null;
+  session.socket.on('data', (chunk: Buffer) =>
+    parser.parse(chunk, (message) => {
+      seen.push(message.name);
+      if (waiting && message.name === waiting.name) {
+        const names = seen;
+        seen = [];
+        const { resolve } = waiting;
+        waiting = null;
+        resolve(names);
+      }
+    }),
+  );
+  return {
+    send: (...messages: Buffer[]) => session.socket.write(Buffer.concat(messages)),
+    until: (name: string) => new Promise<string[]>((resolve) => (waiting = { name, resolve })),
+    close: () => session.socket.end(serialize.end()),
+  };
 }
 
 /** Polls a condition the test cannot be told about (another server's state), at most 10 s. */
@@ -382,5 +413,23 @@ describe('the database gateway', () => {
     expect(lines.at(-1)).toBe(`20000|${'x'.repeat(1000)}`);
     const events = await sessionEvents(world, await endedSessionOf(world, grantId));
     expect(events.find((e) => e.action === 'gateway.statement_done')?.body).toMatchObject({ ok: true, rows: 20_000 });
+  });
+
+  it('records what runs when a name is prepared twice: the second, refused by the database, changes nothing', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const raw = await rawSession(credentials);
+    raw.send(serialize.parse({ name: 'x', text: 'update invoices set note = $1 where id = 1' }), serialize.sync());
+    expect(await raw.until('readyForQuery')).toContain('parseComplete');
+    raw.send(serialize.parse({ name: 'x', text: 'select 1' }), serialize.sync());
+    expect(await raw.until('readyForQuery')).toContain('error'); // "prepared statement "x" already exists"
+    raw.send(serialize.bind({ statement: 'x', values: ['sneaked in'] }), serialize.execute({}), serialize.sync());
+    expect(await raw.until('readyForQuery')).toContain('commandComplete');
+    raw.close();
+    expect((await world.target.query('select note from invoices where id = 1')).rows).toEqual([{ note: 'sneaked in' }]);
+    await world.target.query(`update invoices set note = 'first' where id = 1`);
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    expect(events.filter((e) => e.action === 'gateway.statement').map((e) => [e.body.sql, e.body.params])).toEqual([
+      ['update invoices set note = $1 where id = 1', ['sneaked in']],
+    ]);
   });
 });

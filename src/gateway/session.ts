@@ -81,10 +81,30 @@ interface Recorded {
   error?: { code: string; message: string };
 }
 
-/** What the gateway expects the database to answer next, in the order it forwarded messages. */
+/** A prepared statement as the gateway knows it: its text, and whether it was refused (replaced). */
+interface Prepared {
+  sql: string | null;
+  refused: boolean;
+}
+
+/** A portal (a Bind): what it runs, with which parameters. */
+interface Portal {
+  sql: string | null;
+  params: ParameterValue[];
+  refused: boolean;
+  statement: string;
+}
+
+/**
+ * What the gateway expects the database to answer next, in the order it forwarded messages.
+ * A Parse or Bind keeps what its name meant before: if the database refuses it (or skips it
+ * after an earlier error) the name keeps its old meaning, and so must the record.
+ */
 type Expected =
   | { kind: 'query' | 'function_call' | 'execute'; recorded: Recorded | null }
-  | { kind: 'parse' | 'bind' | 'describe' | 'close' | 'sync' };
+  | { kind: 'parse'; name: string; previous: Prepared | undefined }
+  | { kind: 'bind'; name: string; previous: Portal | undefined }
+  | { kind: 'describe' | 'close' | 'sync' };
 
 /** A refused statement is replaced by this, so the database raises the refusal in its own order and state. */
 function raising(refusal: Refusal): string {
@@ -101,6 +121,11 @@ function sqlForRecord(sql: string): Record<string, unknown> {
     sql_length: sql.length,
     sql_sha256: createHash('sha256').update(sql).digest('hex'),
   };
+}
+
+function restore<T>(map: Map<string, T>, name: string, previous: T | undefined): void {
+  if (previous === undefined) map.delete(name);
+  else map.set(name, previous);
 }
 
 function rowsOf(tag: string): number {
@@ -121,11 +146,8 @@ function rowsOf(tag: string): number {
 export class GatewaySession {
   private readonly framer = new MessageFramer();
   private readonly parser = new Parser();
-  private readonly statements = new Map<string, { sql: string; refused: boolean }>();
-  private readonly portals = new Map<
-    string,
-    { sql: string; params: ParameterValue[]; refused: boolean; statement: string }
-  >();
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
   private readonly expected: Expected[] = [];
   private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
@@ -286,7 +308,7 @@ export class GatewaySession {
       }
       case FRONTEND.Parse: {
         const parse = readParse(message);
-        this.expected.push({ kind: 'parse' });
+        this.expected.push({ kind: 'parse', name: parse.name, previous: this.statements.get(parse.name) });
         const refusal = refusalFor(parse.sql, this.options.limits, this.options.grant.resourceName);
         this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null });
         if (!refusal) return undefined;
@@ -295,11 +317,12 @@ export class GatewaySession {
       }
       case FRONTEND.Bind: {
         const bind = readBind(message);
-        this.expected.push({ kind: 'bind' });
+        this.expected.push({ kind: 'bind', name: bind.portal, previous: this.portals.get(bind.portal) });
         const statement = this.statements.get(bind.statement);
         const refused = statement?.refused ?? false;
         this.portals.set(bind.portal, {
-          sql: statement?.sql ?? '',
+          // A statement prepared with SQL PREPARE: that PREPARE is on the record with its text.
+          sql: statement?.sql ?? null,
           params: bind.params,
           refused,
           statement: bind.statement,
@@ -310,21 +333,20 @@ export class GatewaySession {
       case FRONTEND.Execute: {
         const { portal } = readExecute(message);
         const bound = this.portals.get(portal);
-        if (!bound || bound.refused) {
-          // Nothing runs: no portal (the database says so), or the refusal raising.
+        if (bound?.refused) {
+          // The refusal raising: recorded when its Parse was refused.
           this.expected.push({ kind: 'execute', recorded: null });
           return undefined;
         }
-        const recorded = await this.recordStatement(
-          {
-            via: 'extended',
-            ...sqlForRecord(bound.sql),
-            statement: bound.statement,
-            ...this.paramsForRecord(bound.params),
-          },
-          null,
-          queued,
-        );
+        // A portal the gateway did not see bound is a cursor (DECLARE, on the record): named, not described.
+        const what = bound
+          ? {
+              ...(bound.sql === null ? { sql: null } : sqlForRecord(bound.sql)),
+              statement: bound.statement,
+              ...this.paramsForRecord(bound.params),
+            }
+          : { sql: null, portal };
+        const recorded = await this.recordStatement({ via: 'extended', ...what }, null, queued);
         if ('refusal' in recorded) {
           // Only the record failing refuses here; the statement was checked at its Parse.
           this.expected.push({ kind: 'execute', recorded: null });
@@ -526,10 +548,16 @@ export class GatewaySession {
           recorded.error = error;
           this.recordDone(recorded, {});
         }
-        this.expected.shift();
+        const undone = [this.expected.shift()!];
         while (this.expected.length > 0 && this.expected[0]!.kind !== 'sync') {
           const skipped = this.expected.shift()!;
+          undone.push(skipped);
           if ('recorded' in skipped && skipped.recorded) this.recordDone(skipped.recorded, { skipped: true });
+        }
+        // Parses and Binds that did not happen: their names mean what they meant before, latest first.
+        for (const item of undone.reverse()) {
+          if (item.kind === 'parse') restore(this.statements, item.name, item.previous);
+          if (item.kind === 'bind') restore(this.portals, item.name, item.previous);
         }
         return;
       }
