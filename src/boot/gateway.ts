@@ -31,10 +31,16 @@ export async function startGateway(
   if (!config.secretsKey) throw new Error('the database gateway needs GATEHOUSE_SECRETS_KEY');
   const { tlsCertFile, tlsKeyFile } = config.gateway;
   const tls = tlsCertFile && tlsKeyFile ? { cert: await readFile(tlsCertFile), key: await readFile(tlsKeyFile) } : null;
-  if (!tls && config.gateway.plaintext !== 'always')
+  if (!tls && config.gateway.plaintext === 'never')
+    throw new Error(
+      'GATEHOUSE_GATEWAY_PLAINTEXT is never but the gateway has no certificate: set GATEHOUSE_GATEWAY_TLS_CERT_FILE and GATEHOUSE_GATEWAY_TLS_KEY_FILE, or allow loopback',
+    );
+  if (!tls)
     log.warn(
       { resources },
-      'The database gateway has no certificate (GATEHOUSE_GATEWAY_TLS_CERT_FILE, GATEHOUSE_GATEWAY_TLS_KEY_FILE): it takes plain TCP from this machine only.',
+      config.gateway.plaintext === 'always'
+        ? 'The database gateway has no certificate and takes plain TCP from anywhere (GATEHOUSE_GATEWAY_PLAINTEXT=always): passwords are safe (SCRAM), statements and results are not.'
+        : 'The database gateway has no certificate (GATEHOUSE_GATEWAY_TLS_CERT_FILE, GATEHOUSE_GATEWAY_TLS_KEY_FILE): it takes plain TCP from this machine only.',
     );
   const gateway = await Gateway.start({
     db: database.db,
