@@ -2,6 +2,8 @@ import { liveSessions, type GatewaySessionRow } from '../access/gateway-sessions
 export { findSession } from '../access/gateway-sessions.ts';
 import type { SlackUserId } from '../access/ids.ts';
 import type { AccessService } from '../access/service.ts';
+import type { AccessRequest } from '../access/types.ts';
+import type { Db } from '../db/database.ts';
 import { resourceById, type Policy, type ResourcePolicy } from '../config/policy.ts';
 import { gatewayConfigOf } from '../provisioners/postgres-gateway.ts';
 import type { ShownSession } from './blocks/index.ts';
@@ -30,4 +32,21 @@ export async function liveSessionsOwnedBy(access: AccessService, userId: SlackUs
   );
   if (sessions.length === 0 && !owned.some(throughGateway)) return null;
   return sessions.map((session) => shownSession(policy, session));
+}
+
+/**
+ * The live sessions of the grant a request was approved into, for its approval cards: the
+ * access rules' live sessions of its resource (their liveness rule), those of that grant.
+ */
+export async function liveSessionsOfRequest(
+  db: Db,
+  policy: Policy,
+  request: Pick<AccessRequest, 'id' | 'resourceId' | 'status'>,
+): Promise<ShownSession[]> {
+  if (request.status !== 'approved') return [];
+  const grants = await db.selectFrom('grants').select('id').where('request_id', '=', request.id).execute();
+  if (grants.length === 0) return [];
+  const ofGrant = new Set<string>(grants.map((grant) => grant.id));
+  const sessions = await liveSessions(db, [request.resourceId]);
+  return sessions.filter((session) => ofGrant.has(session.grant_id)).map((session) => shownSession(policy, session));
 }

@@ -1,8 +1,9 @@
 /** The card each owner gets for a request: who, what, how long, why; Approve and Deny while it waits. */
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
+import { liveSessionItem, type ShownSession } from './gateway-sessions.ts';
 import { ACTION, BLOCK } from './ids.ts';
-import { actions, button, context, section, type Message } from './kit.ts';
+import { actions, button, capped, context, moreLine, section, type Message } from './kit.ts';
 import {
   GLYPH,
   formatWhen,
@@ -20,7 +21,12 @@ export interface ApprovalCardOptions {
   viewerIsApprover?: boolean;
   /** Mrkdwn that replaces the outcome line computed from the request, for wording the caller knows better. */
   decidedSummary?: string;
+  /** The live gateway sessions of the request's grant, each with End session (oldest first). */
+  liveSessions?: readonly ShownSession[];
 }
+
+/** Sessions a card lists before "and N more": the card stays well inside a message's 50 blocks. */
+export const MAX_CARD_SESSIONS = 5;
 
 const resourceOf = (request: AccessRequest) => ({ id: request.resourceId, name: request.resourceName });
 
@@ -98,6 +104,18 @@ export function approvalCard(request: AccessRequest, options: ApprovalCardOption
       ),
     );
   }
+  blocks.push(...cardSessions(options.liveSessions ?? []));
   const text = pending ? `${GLYPH.pending} ${ask}` : `${outcome} — ${requestPhrase(request)}`;
   return { text: truncate(text), blocks };
+}
+
+/** Who is connected through the gateway with this request's access right now; nothing once no one is. */
+function cardSessions(sessions: readonly ShownSession[]): Message['blocks'] {
+  if (sessions.length === 0) return [];
+  const list = capped(sessions, MAX_CARD_SESSIONS);
+  return [
+    context('*Live database sessions* with this access'),
+    ...list.shown.map(liveSessionItem),
+    ...moreLine(list.more, 'The oldest are shown first; your Home tab lists more.'),
+  ];
 }

@@ -6,11 +6,24 @@ import { findSession, shownSession } from '../gateway-sessions.ts';
 import { describeSlackError } from '../slack-errors.ts';
 import { publishHome } from './home.ts';
 import type { Outbound } from './outbound.ts';
+import { updateCardsOfGrant } from './requests.ts';
+
+/** A gateway session started: its request's approval cards show it live, with End session. */
+export async function sessionStarted(out: Outbound, sessionId: string): Promise<void> {
+  const session = await findSession(out.db, sessionId);
+  if (!session) {
+    out.log.warn({ sessionId }, 'a gateway session said to have started is not on record; no card to update');
+    return;
+  }
+  await updateCardsOfGrant(out, session.grant_id);
+}
 
 /**
- * A gateway session ended: one summary in the audit channel, then its resource's owners'
- * Home tabs are redrawn without it. The redraws are best effort: a failed one is logged, and
- * not retried with the summary, which would post it twice; the tab is drawn afresh when opened.
+ * A gateway session ended: its request's approval cards no longer show it, one summary goes
+ * to the audit channel, then its resource's owners' Home tabs are redrawn without it. The
+ * cards come first because updating one again is harmless: a failure retries them before
+ * the summary is posted. The Home redraws are best effort: a failed one is logged, and not
+ * retried with the summary, which would post it twice; the tab is drawn afresh when opened.
  */
 export async function sessionEnded(out: Outbound, sessionId: string): Promise<void> {
   const session = await findSession(out.db, sessionId);
@@ -18,6 +31,7 @@ export async function sessionEnded(out: Outbound, sessionId: string): Promise<vo
     out.log.warn({ sessionId }, 'a gateway session said to have ended is not on record as ended; nothing to post');
     return;
   }
+  await updateCardsOfGrant(out, session.grant_id);
   const { policy } = out.policy();
   await out.to.toAuditChannel(ui.gatewaySessionEnded(shownSession(policy, session)));
   for (const owner of resourceById(policy, session.resource_id)?.owners ?? []) {

@@ -4,7 +4,7 @@ import type { Destination } from '../../outbox/outbox-pump.ts';
 import { describeSlackError, retryDelayMs } from '../slack-errors.ts';
 import { publishCheckpoint } from './checkpoints.ts';
 import { Conversations } from './conversations.ts';
-import { sessionEnded, statementRefused } from './gateway-sessions.ts';
+import { sessionEnded, sessionStarted, statementRefused } from './gateway-sessions.ts';
 import { alertRevokeFailing, grantNotice } from './grants.ts';
 import { publishHome } from './home.ts';
 import * as mfa from './mfa.ts';
@@ -57,6 +57,8 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
       return mfa.changed(out, n);
     case 'notify_mfa_locked':
       return mfa.locked(out, n);
+    case 'notify_gateway_session_started':
+      return sessionStarted(out, n.sessionId);
     case 'notify_gateway_session_ended':
       return sessionEnded(out, n.sessionId);
     case 'notify_gateway_refused':

@@ -1,7 +1,9 @@
-import type { RequestId, SlackUserId } from '../../access/ids.ts';
+import type { GrantId, RequestId, SlackUserId } from '../../access/ids.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
+import { liveSessionsOfRequest } from '../gateway-sessions.ts';
+import { describeSlackError } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
 
 /**
@@ -19,7 +21,7 @@ export async function requestSubmitted(out: Outbound, requestId: RequestId): Pro
     .select(['owner', 'channel'])
     .where('request_id', '=', requestId)
     .execute();
-  const card = ui.approvalCard(request, { viewerIsApprover: true });
+  const card = await cardOf(out, request);
   if (resource?.approvalChannel) {
     if (!posted.some((p) => p.channel === resource.approvalChannel))
       await postCard(out, request, resource.approvalChannel, null, card);
@@ -78,16 +80,51 @@ async function postCard(
     .execute();
 }
 
-/** Sets every owner's card to the request's current state: who decided, when. */
+/** The card as it stands now: the request's state, and the live gateway sessions of its grant. */
+async function cardOf(out: Outbound, request: AccessRequest): Promise<ui.Message> {
+  const liveSessions = await liveSessionsOfRequest(out.db, out.policy().policy, request);
+  return ui.approvalCard(request, { viewerIsApprover: true, liveSessions });
+}
+
+/**
+ * Errors of a card deleted (or no longer the bot's to edit): retrying cannot bring it back.
+ * Channel errors are retried like any other, since inviting the bot back fixes them.
+ */
+const CARD_GONE = new Set(['message_not_found', 'cant_update_message']);
+
+/**
+ * Sets every owner's card to the request's current state: who decided, when, who is
+ * connected with its grant. A card deleted meanwhile is logged and skipped, so that it
+ * cannot hold back what follows (the requester's DM, a session's summary) forever.
+ */
 async function updateCards(out: Outbound, request: AccessRequest): Promise<void> {
   const cards = await out.db
     .selectFrom('approval_cards')
     .select(['channel', 'ts'])
     .where('request_id', '=', request.id)
     .execute();
-  const card = ui.approvalCard(request, { viewerIsApprover: true });
-  for (const { channel, ts } of cards)
-    await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
+  const card = await cardOf(out, request);
+  for (const { channel, ts } of cards) {
+    try {
+      await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
+    } catch (err) {
+      if (!CARD_GONE.has(describeSlackError(err))) throw err;
+      out.log.warn(
+        { err: describeSlackError(err), requestId: request.id, channel, ts },
+        'an approval card is gone; not updated',
+      );
+    }
+  }
+}
+
+/** The cards of the request a grant was approved from, set to its current state (a gateway session began or ended). */
+export async function updateCardsOfGrant(out: Outbound, grantId: GrantId): Promise<void> {
+  const grant = await out.db.selectFrom('grants').select('request_id').where('id', '=', grantId).executeTakeFirst();
+  if (!grant) {
+    out.log.warn({ grantId }, 'a gateway session names a grant not on record; no card to update');
+    return;
+  }
+  await updateCards(out, await mustRequest(out, grant.request_id));
 }
 
 async function grantOf(out: Outbound, requestId: RequestId) {

@@ -7,9 +7,10 @@ import type { SlackDeps } from '../deps.ts';
 import { userOf } from '../ids.ts';
 
 /**
- * End session, on an owner's App Home. The access rule decides (only an owner of the
- * session's resource may, and only once); this answers the clicker and redraws the tab
- * they clicked on, where the session then shows as ending.
+ * End session, on an owner's App Home or on the approval card of the session's request. The
+ * access rule decides (only an owner of the session's resource may, and only once); this
+ * answers the clicker and redraws the tab they clicked on, where the session then shows as
+ * ending. A card is answered under it, and updated once the session has ended.
  */
 export function registerGatewaySessions(app: App, deps: SlackDeps): void {
   app.action<BlockButtonAction>(ui.ACTION.endGatewaySession, async ({ ack, body, action, respond, client }) => {
