@@ -1,5 +1,5 @@
 /**
- * `npm run bench [append|verify|slack|expiry|provision|verify-ack]`: the performance targets, each beside a
+ * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway]`: the performance targets, each beside a
  * baseline measured in the same run where there is one (`slack` is the ack benchmark and then
  * `expiry`). Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
@@ -12,6 +12,9 @@
  * BENCH_PROVISION_GRANTS (200: grants of each kind, approved one at a time),
  * BENCH_VERIFY_ACK_EVENTS (1000000: the log /verify-audit checks while acks are timed),
  * BENCH_VERIFY_ACK_BASELINE_SECONDS (10: each quiet window; BENCH_REPEATS rounds, BENCH_SLACK_RATE),
+ * BENCH_GATEWAY_SECONDS (5: each pgbench run), BENCH_GATEWAY_MODES (simple,extended,prepared: pgbench -M),
+ * BENCH_GATEWAY_SESSIONS (100) on BENCH_GATEWAY_GRANTS (10) for grant end → session closed,
+ * BENCH_GATEWAY_COMMITS (1000: the commit floor), BENCH_PGBENCH (/usr/lib/postgresql/15/bin/pgbench),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
@@ -19,6 +22,8 @@ import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
 import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
 import { fmt, median } from './format.ts';
+import { printGateway } from './gateway-report.ts';
+import { benchGateway, parseGatewayOptions } from './gateway.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
 import { printAck, printExpiry, printExpiryComparison } from './slack-report.ts';
 import { benchVerify } from './verify.ts';
@@ -39,6 +44,7 @@ const expirySessions = Number(process.env.BENCH_EXPIRY_SESSIONS ?? 50);
 const provisionGrants = Number(process.env.BENCH_PROVISION_GRANTS ?? 200);
 const verifyAckEvents = Number(process.env.BENCH_VERIFY_ACK_EVENTS ?? 1_000_000);
 const verifyAckBaselineSeconds = Number(process.env.BENCH_VERIFY_ACK_BASELINE_SECONDS ?? 10);
+const gatewayOptions = parseGatewayOptions(process.env);
 if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1)
   throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
 if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600))
@@ -155,6 +161,13 @@ try {
         rounds: repeats,
       }),
     );
+  }
+
+  if (which === 'all' || which === 'gateway') {
+    console.error(
+      `the database gateway: pgbench -S, direct and through it, -M ${gatewayOptions.modes.join(', ')}, ${gatewayOptions.seconds} s each; then ${gatewayOptions.sessions} sessions cut at their grants' end…`,
+    );
+    printGateway(await benchGateway(server, gatewayOptions));
   }
 } finally {
   await server.stop();
