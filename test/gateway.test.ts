@@ -432,4 +432,17 @@ describe('the database gateway', () => {
       ['update invoices set note = $1 where id = 1', ['sneaked in']],
     ]);
   });
+
+  it('pauses the database, not its own memory, for a client that stops reading', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    const socket = (client as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+    socket.pause();
+    void client.query(`select repeat('x', 1000) from generate_series(1, 400000)`).catch(() => undefined);
+    const session = () => world.gateway.liveSessions().find((s) => s.grant.id === grantId);
+    await waitFor(async () => session()?.backlog.databasePaused === true);
+    // 400 MB of answers wait in the database's socket and the kernel's buffers, not here.
+    expect(session()!.backlog.bytes).toBeLessThan(4 * 1024 * 1024);
+    socket.destroy();
+  });
 });

@@ -8,6 +8,10 @@ interface Waiting {
   done?: { resolve: () => void; reject: (err: Error) => void };
 }
 
+/** Longest an event nothing waits on waits for a commit to join before it starts one. */
+const LATER_MS = 20;
+/** After a failed commit, events kept for a later try wait this long before the next (unless an append comes). */
+const RETRY_MS = 1_000;
 /** Events kept for a later try at most, while the log cannot be written; the oldest go first, logged. */
 const MAX_KEPT = 10_000;
 
@@ -16,12 +20,15 @@ const MAX_KEPT = 10_000;
  * many places at once (the gateway's statements). `append` resolves once its event is
  * committed; every event that arrives while one commit is in flight goes into the next,
  * as one INSERT, so N sessions pay for about one commit each round, not N. `appendLater`
- * is for records nothing waits on (a statement's outcome): kept and tried again with the
- * next commit when one fails.
+ * is for records nothing waits on (a statement's outcome): they ride with the next commit,
+ * and are kept and tried again when one fails.
  */
 export class GroupAppender {
   private queue: Waiting[] = [];
   private flushing: Promise<void> | null = null;
+  private later: NodeJS.Timeout | null = null;
+  /** The last commit failed: kept events are tried again after RETRY_MS, not at once. */
+  private failing = false;
   private closed = false;
   /** How many commits, and how many events they carried, for the benchmark. */
   readonly stats = { commits: 0, events: 0 };
@@ -41,15 +48,24 @@ export class GroupAppender {
     });
   }
 
-  /** Queues the event with the next commit; if that fails it is kept for the one after. */
+  /**
+   * Queues the event with the next commit, which an `append` starts (the next statement
+   * carries its predecessor's outcome) or, if none comes, a timer LATER_MS on. If that
+   * commit fails the event is kept for the one after.
+   */
   appendLater(input: AuditEventInput): void {
     this.queue.push({ row: queueRow(input) });
-    this.kick();
+    this.later ??= setTimeout(() => {
+      this.later = null;
+      this.kick();
+    }, LATER_MS);
   }
 
   /** Commits what is queued and stops taking new events. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.later) clearTimeout(this.later);
+    this.later = null;
     while (this.flushing) await this.flushing;
     if (this.queue.length > 0) await this.flush();
     const lost = this.queue.filter((item) => !item.done).length;
@@ -60,8 +76,16 @@ export class GroupAppender {
     if (this.flushing) return;
     this.flushing = this.flush().finally(() => {
       this.flushing = null;
-      // What arrived meanwhile goes next; records kept after a failure wait for new work.
+      // What someone waits on goes next at once; the rest when the timer or an append comes.
       if (this.queue.some((item) => item.done)) this.kick();
+      else if (this.queue.length > 0)
+        this.later ??= setTimeout(
+          () => {
+            this.later = null;
+            this.kick();
+          },
+          this.failing ? RETRY_MS : LATER_MS,
+        );
     });
   }
 
@@ -74,10 +98,12 @@ export class GroupAppender {
         .insertInto('audit_queue')
         .values(batch.map((item) => item.row))
         .execute();
+      this.failing = false;
       this.stats.commits += 1;
       this.stats.events += batch.length;
       for (const item of batch) item.done?.resolve();
     } catch (err) {
+      this.failing = true;
       const error = err instanceof Error ? err : new Error(String(err));
       for (const item of batch) item.done?.reject(error);
       const kept = batch.filter((item) => !item.done);

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { sql } from 'kysely';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
@@ -43,6 +44,8 @@ export interface GatewayOptions {
 const RECHECK_MS = 5_000;
 /** setTimeout's longest delay; a later end is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Ended sessions whose summaries sessionEnded() still answers with. */
+const MAX_ENDED_KEPT = 1_000;
 
 /** A grant's gateway login, with what deciding a login needs. */
 interface LoginRow {
@@ -263,7 +266,7 @@ export class Gateway {
     }
     try {
       await session.run(streams);
-      this.arm(session);
+      this.arm(session.grant.id, session.grant.endsAt);
     } catch (err) {
       this.options.log.warn({ err, session: session.id }, 'a gateway session could not start');
       await session.end('client_closed', '');
@@ -428,11 +431,14 @@ export class Gateway {
         cancelKey,
         onEnded: async (summary) => {
           this.sessions.delete(id);
-          const timer = this.timers.get(id);
-          if (timer) clearTimeout(timer);
-          this.timers.delete(id);
+          if (!this.sessionsOf(login.grant_id).length) {
+            clearTimeout(this.timers.get(login.grant_id));
+            this.timers.delete(login.grant_id);
+          }
           await recordSessionEnd(this.options.db, id, summary).finally(() => {
             this.ended.set(id, summary);
+            // Kept for whoever asks soon after; the oldest go.
+            if (this.ended.size > MAX_ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
             for (const resolve of this.endWaiters.get(id) ?? []) resolve(summary);
             this.endWaiters.delete(id);
           });
@@ -455,52 +461,51 @@ export class Gateway {
     return { session };
   }
 
-  /** Arms the timer that ends a session at its grant's end. */
-  private arm(session: GatewaySession): void {
-    const previous = this.timers.get(session.id);
-    if (previous) clearTimeout(previous);
-    const delay = Math.min(Math.max(0, session.grant.endsAt.getTime() - Date.now()), MAX_TIMER_MS);
+  private sessionsOf(grantId: string): GatewaySession[] {
+    return [...this.sessions.values()].filter((session) => session.grant.id === grantId);
+  }
+
+  /** Arms the one timer per grant that ends its sessions here at its end. */
+  private arm(grantId: string, endsAt: Date): void {
+    clearTimeout(this.timers.get(grantId));
+    const delay = Math.min(Math.max(0, endsAt.getTime() - Date.now()), MAX_TIMER_MS);
     this.timers.set(
-      session.id,
-      setTimeout(() => void this.check(session.grant.id, true), delay),
+      grantId,
+      setTimeout(() => void this.check(grantId, true), delay),
     );
   }
 
   /**
-   * Looks at a grant's sessions on this replica: ends them if the grant is over or an end
-   * was asked for, else re-arms each timer (the end may have moved). `due`: the timer fired;
-   * if the database cannot be asked, the session ends on the end it knew (fail closed).
+   * Looks at a grant's sessions on this replica (one query): ends them if the grant is over
+   * or an end was asked for, else re-arms the grant's timer (the end may have moved).
+   * `due`: the timer fired; if the database cannot be asked, the sessions end on the end
+   * they knew (fail closed).
    */
   private async check(grantId: string, due = false): Promise<void> {
-    const mine = [...this.sessions.values()].filter((session) => session.grant.id === grantId);
+    const mine = this.sessionsOf(grantId);
     if (mine.length === 0) return;
-    let grant: { status: string; ends_at: Date; ended_at: Date | null } | undefined;
-    let requested: Map<string, string | null>;
+    const knownEnd = mine[0]!.grant.endsAt;
+    let grant: { status: string; ends_at: Date; ended_at: Date | null; requested: string[] } | undefined;
     try {
-      grant = await this.options.db
-        .selectFrom('grants')
-        .select(['status', 'ends_at', 'ended_at'])
-        .where('id', '=', grantId as GrantId)
-        .executeTakeFirst();
-      const rows = await this.options.db
-        .selectFrom('gateway_sessions')
-        .select(['id', 'end_requested_by'])
-        .where('grant_id', '=', grantId as GrantId)
-        .where('end_requested_at', 'is not', null)
-        .execute();
-      requested = new Map(rows.map((row) => [row.id, row.end_requested_by]));
+      const { rows } = await sql<{ status: string; ends_at: Date; ended_at: Date | null; requested: string[] }>`
+        select g.status, g.ends_at, g.ended_at,
+               array(select s.id from gateway_sessions s
+                     where s.grant_id = g.id and s.end_requested_at is not null and s.ended_at is null) as requested
+        from grants g where g.id = ${grantId}`.execute(this.options.db);
+      grant = rows[0];
     } catch (err) {
       this.options.log.warn(
         { err, grant: grantId },
         'the gateway could not look up a grant; it ends sessions on the end it knew',
       );
-      for (const session of mine) {
-        if (due && session.grant.endsAt.getTime() <= Date.now()) void session.end('grant_ended', session.endedText());
-        else this.arm(session);
-      }
+      if (due && knownEnd.getTime() <= Date.now())
+        for (const session of mine) void session.end('grant_ended', session.endedText());
+      else this.arm(grantId, knownEnd);
       return;
     }
     const now = new Date();
+    const requested = new Set(grant?.requested ?? []);
+    let live = false;
     for (const session of mine) {
       if (requested.has(session.id)) {
         void session.end('ended_by_owner', `an owner of ${session.grant.resourceName} ended this session`);
@@ -509,9 +514,10 @@ export class Gateway {
         void session.end('grant_ended', session.endedText(at));
       } else {
         session.grant.endsAt = grant.ends_at;
-        this.arm(session);
+        live = true;
       }
     }
+    if (live) this.arm(grantId, grant!.ends_at);
   }
 
   private async recheckAll(): Promise<void> {

@@ -27,6 +27,10 @@ import type { UpstreamSession } from './upstream.ts';
 
 /** Longest statement text kept whole on the record; a longer one is cut and hashed. */
 export const MAX_RECORDED_SQL = 8_192;
+/** Answers waiting for a slow client beyond this pause the database's socket … */
+const PAUSE_BYTES = 1024 * 1024;
+/** … until they are down to this. */
+const RESUME_BYTES = 256 * 1024;
 /** How long an ending session waits for a client that is not reading to take its FATAL error. */
 const FATAL_WRITE_WAIT_MS = 200;
 /** Longest parameter kept whole when parameters are recorded. */
@@ -152,6 +156,8 @@ export class GatewaySession {
   private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   private count = 0;
+  /** Bytes of answers written to the client's stream and not yet taken by its socket. */
+  private unsent = 0;
   private refusedCount = 0;
   private rows = 0;
   private status = 'I';
@@ -174,6 +180,11 @@ export class GatewaySession {
 
   get statementsRecorded(): number {
     return this.count;
+  }
+
+  /** Answers waiting for the client, and whether the database's socket is paused for them (tests). */
+  get backlog(): { bytes: number; databasePaused: boolean } {
+    return { bytes: this.unsent, databasePaused: this.upstream.socket.isPaused() };
   }
 
   /** Tells the client its session is open (the database's settings, our cancel key) and starts relaying. */
@@ -495,15 +506,18 @@ export class GatewaySession {
   private fromDatabase(chunk: Buffer): void {
     const writer = this.writer;
     if (this.ended || !writer) return;
-    writer.write(chunk).catch(() => undefined);
-    // Backpressure: a client slower than the database (a large result) pauses the database's socket.
-    if ((writer.desiredSize ?? 1) <= 0 && !this.upstream.socket.isPaused()) {
-      this.upstream.socket.pause();
-      writer.ready.then(
-        () => this.upstream.socket.resume(),
-        () => undefined,
-      );
-    }
+    // Backpressure: a client slower than the database (a large result) pauses the database's
+    // socket. The web stream's own queue counts chunks, not bytes, so the bytes not yet
+    // handed to the client's socket are counted here.
+    this.unsent += chunk.length;
+    writer.write(chunk).then(
+      () => {
+        this.unsent -= chunk.length;
+        if (this.unsent <= RESUME_BYTES && this.upstream.socket.isPaused()) this.upstream.socket.resume();
+      },
+      () => undefined,
+    );
+    if (this.unsent > PAUSE_BYTES && !this.upstream.socket.isPaused()) this.upstream.socket.pause();
     try {
       this.parser.parse(chunk, (message) => this.observe(message));
     } catch (err) {
