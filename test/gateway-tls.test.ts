@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psql, startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
 
@@ -59,5 +62,36 @@ describe('the database gateway with a certificate', () => {
     await expect(psql(credentials, ['-c', 'select 1'], { sslmode: 'disable' })).rejects.toThrow(
       'this gateway takes TLS connections only: connect with sslmode=require',
     );
+  });
+
+  it('survives a client that is not TLS after asking for it, or does not trust the certificate', async () => {
+    const { credentials } = await world.grant('billing-db');
+    const socket = connect(Number(credentials.port), credentials.host);
+    const closed = once(socket, 'close');
+    socket.write(serialize.requestSsl());
+    const [answer] = (await once(socket, 'data')) as [Buffer];
+    expect(answer.toString()).toBe('S');
+    socket.write('not TLS at all\n');
+    await closed;
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=someone-else',
+      '-keyout',
+      join(dir, 'other-key.pem'),
+      '-out',
+      join(dir, 'other.pem'),
+    ]);
+    await expect(
+      psql(credentials, ['-c', 'select 1'], { sslmode: `verify-full sslrootcert=${join(dir, 'other.pem')}` }),
+    ).rejects.toThrow(/certificate verify failed/);
+    // The gateway is still there for everyone else.
+    expect((await psql(credentials, ['-c', 'select 8'])).stdout.trim()).toBe('8');
   });
 });

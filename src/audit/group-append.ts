@@ -10,6 +10,8 @@ interface Waiting {
 
 /** Longest an event nothing waits on waits for a commit to join before it starts one. */
 const LATER_MS = 20;
+/** Commits in flight at once: more sessions than fit in one commit's time start another. */
+const MAX_IN_FLIGHT = 4;
 /** After a failed commit, events kept for a later try wait this long before the next (unless an append comes). */
 const RETRY_MS = 1_000;
 /** Events kept for a later try at most, while the log cannot be written; the oldest go first, logged. */
@@ -18,14 +20,16 @@ const MAX_KEPT = 10_000;
 /**
  * Group commit into the audit log's queue, for callers that record at a high rate from
  * many places at once (the gateway's statements). `append` resolves once its event is
- * committed; every event that arrives while one commit is in flight goes into the next,
- * as one INSERT, so N sessions pay for about one commit each round, not N. `appendLater`
+ * committed. Events that arrive while commits are in flight start another, up to
+ * MAX_IN_FLIGHT, and beyond that go together into the next, as one INSERT: N sessions pay
+ * for a few commits each round, not N, and PostgreSQL flushes concurrent commits together. `appendLater`
  * is for records nothing waits on (a statement's outcome): they ride with the next commit,
  * and are kept and tried again when one fails.
  */
 export class GroupAppender {
   private queue: Waiting[] = [];
-  private flushing: Promise<void> | null = null;
+  /** Commits in flight: at most `maxInFlight`, so PostgreSQL can flush several to disk together. */
+  private readonly flushing = new Set<Promise<void>>();
   private later: NodeJS.Timeout | null = null;
   /** The last commit failed: kept events are tried again after RETRY_MS, not at once. */
   private failing = false;
@@ -36,6 +40,7 @@ export class GroupAppender {
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
+    private readonly maxInFlight = MAX_IN_FLIGHT,
   ) {}
 
   /** Resolves when the event is committed; rejects when it cannot be (the caller must then not act). */
@@ -66,16 +71,16 @@ export class GroupAppender {
     this.closed = true;
     if (this.later) clearTimeout(this.later);
     this.later = null;
-    while (this.flushing) await this.flushing;
+    while (this.flushing.size > 0) await Promise.all(this.flushing);
     if (this.queue.length > 0) await this.flush();
     const lost = this.queue.filter((item) => !item.done).length;
     if (lost > 0) this.log.error({ lost }, 'gateway records could not be written to the audit log before shutdown');
   }
 
   private kick(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => {
-      this.flushing = null;
+    if (this.flushing.size >= this.maxInFlight || this.queue.length === 0) return;
+    const flushing: Promise<void> = this.flush().finally(() => {
+      this.flushing.delete(flushing);
       // What someone waits on goes next at once; the rest when the timer or an append comes.
       if (this.queue.some((item) => item.done)) this.kick();
       else if (this.queue.length > 0)
@@ -87,6 +92,7 @@ export class GroupAppender {
           this.failing ? RETRY_MS : LATER_MS,
         );
     });
+    this.flushing.add(flushing);
   }
 
   private async flush(): Promise<void> {

@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { sql } from 'kysely';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { hostname } from 'node:os';
 import { createScramSha256Data, verifyScramSha256Password } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
@@ -46,6 +47,8 @@ const RECHECK_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Ended sessions whose summaries sessionEnded() still answers with. */
 const MAX_ENDED_KEPT = 1_000;
+/** A connection that has not logged in this long after it opened is closed. */
+const LOGIN_TIMEOUT_MS = 30_000;
 
 /** A grant's gateway login, with what deciding a login needs. */
 interface LoginRow {
@@ -198,8 +201,29 @@ export class Gateway {
         );
         return;
       }
+      if (wantsTls) {
+        // The TLS handshake is ours, not the protocol library's: a client that is not TLS
+        // (or does not trust the certificate) is one failed socket, handled here.
+        socket.write('S');
+        const secure = new TLSSocket(socket, {
+          isServer: true,
+          key: this.options.tls!.key,
+          cert: this.options.tls!.cert,
+        });
+        secure.on('error', () => secure.destroy());
+        secure.setTimeout(LOGIN_TIMEOUT_MS, () => secure.destroy());
+        await Promise.race([
+          once(secure, 'secure'),
+          once(secure, 'close').then(() => {
+            throw new Error('the TLS handshake failed');
+          }),
+        ]);
+        secure.setTimeout(0);
+        await this.serve(secure, socket.remoteAddress, true);
+        return;
+      }
       socket.unshift(first);
-      await this.serve(socket, wantsTls);
+      await this.serve(socket, socket.remoteAddress, false);
     } catch (err) {
       this.options.log.debug({ err }, 'a gateway connection ended before its login');
       socket.destroy();
@@ -211,12 +235,15 @@ export class Gateway {
     return plaintext === 'always' || (plaintext === 'loopback' && isLoopback(socket.remoteAddress));
   }
 
-  /** Hands the connection to pg-gateway for TLS and the SCRAM exchange, then runs its session. */
-  private async serve(socket: Socket, tls: boolean): Promise<void> {
+  /** Hands the connection to pg-gateway for the startup message and the SCRAM exchange, then runs its session. */
+  private async serve(socket: Socket, clientAddress: string | undefined, tls: boolean): Promise<void> {
     let login: LoginRow | undefined;
     let opened: Opened | null = null;
+    // A login not done in time frees its connection.
+    const loginTimer = setTimeout(() => {
+      if (!opened) socket.destroy();
+    }, LOGIN_TIMEOUT_MS);
     const connection = await fromNodeSocket(socket, {
-      ...(tls && this.options.tls ? { tls: arrayBuffers(this.options.tls) } : {}),
       auth: {
         method: 'scram-sha-256',
         getScramSha256Data: async ({ username }) => {
@@ -239,19 +266,27 @@ export class Gateway {
           if (!login) return false;
           const resource = resourceById(this.options.policy().policy, login.resource_id);
           if (!right) {
-            await this.refuseLogin(login, socket, { reason: 'wrong_password' });
+            await this.refuseLogin(login, clientAddress, { reason: 'wrong_password' });
             return false;
           }
           const refusal = this.loginRefusal(login, resource, state.clientParams?.database);
           if (refusal) {
-            await this.refuseLogin(login, socket, refusal.record);
+            await this.refuseLogin(login, clientAddress, refusal.record);
             throw new Error(refusal.text);
           }
-          opened = await this.open(login, resource!, socket, state.clientParams ?? { user: login.username }, tls);
+          opened = await this.open(
+            login,
+            resource!,
+            socket,
+            clientAddress,
+            state.clientParams ?? { user: login.username },
+            tls,
+          );
           return true;
         },
       },
       onAuthenticated: async () => {
+        clearTimeout(loginTimer);
         const streams = (await connection.detach()) as ClientStreams;
         void this.run(opened!.session, streams);
       },
@@ -324,7 +359,11 @@ export class Gateway {
     return null;
   }
 
-  private async refuseLogin(login: LoginRow, socket: Socket, record: Record<string, unknown>): Promise<void> {
+  private async refuseLogin(
+    login: LoginRow,
+    clientAddress: string | undefined,
+    record: Record<string, unknown>,
+  ): Promise<void> {
     await this.recorder
       .append({
         actor: 'system',
@@ -334,7 +373,7 @@ export class Gateway {
           user: login.user_id,
           resource: login.resource_id,
           ...record,
-          client_address: socket.remoteAddress ?? null,
+          client_address: clientAddress ?? null,
         },
       })
       .catch((err: unknown) => this.options.log.error({ err }, 'a refused gateway login could not be recorded'));
@@ -356,6 +395,7 @@ export class Gateway {
     login: LoginRow,
     resource: ResourcePolicy,
     socket: Socket,
+    clientAddress: string | undefined,
     params: Record<string, string>,
     tls: boolean,
   ): Promise<Opened> {
@@ -385,7 +425,7 @@ export class Gateway {
         userId: login.user_id,
         resourceId: login.resource_id,
         replica: this.replica,
-        clientAddress: socket.remoteAddress ?? null,
+        clientAddress: clientAddress ?? null,
         applicationName: params.application_name?.slice(0, 200) ?? null,
         cancelKey,
         upstreamKey: { pid: upstream.pid, secret: upstream.secret },
@@ -399,7 +439,7 @@ export class Gateway {
           resource: login.resource_id,
           database: this.targetOf(resource).database,
           role,
-          client_address: socket.remoteAddress ?? null,
+          client_address: clientAddress ?? null,
           application_name: params.application_name?.slice(0, 200) ?? null,
           tls,
           replica: this.replica,
@@ -540,12 +580,6 @@ export class Gateway {
     if (!resource || !this.configOf(resource)) return;
     await cancelUpstream(this.targetOf(resource), row.upstream_pid, row.upstream_secret);
   }
-}
-
-/** pg-gateway takes the key and certificate as ArrayBuffers. */
-function arrayBuffers(tls: { key: Buffer; cert: Buffer }): { key: ArrayBuffer; cert: ArrayBuffer } {
-  const copy = (buf: Buffer) => new Uint8Array(buf).buffer;
-  return { key: copy(tls.key), cert: copy(tls.cert) };
 }
 
 /** Reads a connection's first message (length, then the rest), before any protocol library sees it. */
