@@ -23,7 +23,7 @@ describe('what the gateway refuses', () => {
   it('finds each class wherever it stands: alone, in a CTE, behind PREPARE or EXPLAIN ANALYZE, in a multi-statement string', () => {
     expect(rule('create index on invoices (id)')).toBe('ddl');
     expect(rule('select 1; drop table invoices')).toBe('ddl');
-    expect(rule('select * into copy_of from invoices')).toBe(null); // a write, refused by read-only in the database
+    expect(rule('select * into temp copy_of from invoices')).toBe('ddl'); // it makes a table
     expect(rule('with gone as (delete from invoices returning *) select count(*) from gone')).toBe('dml');
     expect(rule('prepare p as update invoices set total = 0')).toBe('dml');
     expect(rule('explain analyze insert into invoices values (9)')).toBe('dml');
@@ -47,12 +47,35 @@ describe('what the gateway refuses', () => {
     expect(rule('begin', readOnly)).toBe(null);
   });
 
-  it('refuses what it cannot read when there are limits to check, and leaves it to PostgreSQL when there are none', () => {
-    expect(refusalFor('selec 1', strict, 'Prod')).toEqual({
-      rule: 'unparsable',
-      reason: 'Gatehouse could not read this statement, and Prod has limits it must check: it was not run',
-    });
-    expect(refusalFor('selec 1', { readOnly: false, refuse: [], parameters: 'record' }, 'Prod')).toBe(null);
+  it("refuses what it cannot read, in the parser's words, limits or not", () => {
+    const none: GatewayLimits = { readOnly: false, refuse: [], parameters: 'record' };
+    for (const limits of [strict, none])
+      expect(refusalFor('selec 1', limits, 'Prod')).toEqual({
+        rule: 'unparsable',
+        reason:
+          'syntax error at or near "selec": Gatehouse reads every statement before it runs, and could not read this one, so it was not run',
+      });
+  });
+
+  it("refuses on every resource what would get past the gateway: the role's own password, the settings it reads by", () => {
+    const none: GatewayLimits = { readOnly: false, refuse: [], parameters: 'record' };
+    expect(rule(`alter role current_user password 'mine now'`, none)).toBe('credentials');
+    expect(rule(`alter user current_user set default_transaction_read_only = off`, none)).toBe('credentials');
+    expect(rule('set client_encoding = sjis', none)).toBe('session_settings');
+    expect(rule(`set names 'LATIN1'`, none)).toBe('session_settings');
+    expect(rule('set standard_conforming_strings = off', none)).toBe('session_settings');
+    expect(rule(`select set_config('standard_conforming_strings', 'off', false)`, none)).toBe('session_settings');
+    expect(rule(`select set_config('standard_' || 'conforming_strings', 'off', false)`, none)).toBe('session_settings');
+    expect(rule(`update pg_settings set setting = 'off' where name = 'standard_conforming_strings'`, none)).toBe(
+      'session_settings',
+    );
+    expect(rule('reset client_encoding', none)).toBe(null); // back to what the gateway asked for
+    expect(rule(`select set_config('application_name', 'psql', false)`, none)).toBe(null);
+  });
+
+  it('counts setting the role by function as SET ROLE', () => {
+    const setRole: GatewayLimits = { readOnly: false, refuse: ['set_role'], parameters: 'hash' };
+    expect(rule(`select set_config('role', 'admin', false)`, setRole)).toBe('set_role');
   });
 
   it('reads a gateway block from the policy, with defaults, and names a wrong class with the ones allowed', () => {

@@ -445,4 +445,62 @@ describe('the database gateway', () => {
     expect(session()!.backlog.bytes).toBeLessThan(4 * 1024 * 1024);
     socket.destroy();
   });
+
+  it("keeps the holder from the role's password and from the settings it reads statements by, and ends a session that changes them anyway", async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    await expect(client.query(`alter role current_user password 'mine now'`)).rejects.toThrow(
+      'changing the login role (ALTER ROLE, ALTER USER) is not allowed through the Gatehouse gateway',
+    );
+    await expect(client.query('set standard_conforming_strings = off')).rejects.toThrow(
+      'the gateway keeps client_encoding UTF8 and standard_conforming_strings on',
+    );
+    await expect(client.query(`set client_encoding = 'SJIS'`)).rejects.toThrow('client_encoding UTF8');
+    // With the strings rule pinned, this is one string to PostgreSQL as to the gateway's parser.
+    const { rows } = await client.query(`select '\\' as s, 'it''s' as t`);
+    expect(rows).toEqual([{ s: '\\', t: "it's" }]);
+    // A function the database's owner wrote could still change one: the session ends at once.
+    await world.target.query(
+      `create or replace function latin() returns text language sql as $$ select set_config('client_encoding', 'LATIN1', false) $$`,
+    );
+    const gone = new Promise<Error>((resolve) => client.on('error', resolve));
+    await client.query('select latin()').catch(() => undefined);
+    expect((await gone).message).toBe(
+      'client_encoding changed in this session, which the Gatehouse gateway does not allow',
+    );
+    const summary = await world.gateway.sessionEnded(await endedSessionOf(world, grantId));
+    expect(summary.reason).toBe('setting_changed');
+  });
+
+  it('refuses function calls by number where there are limits, and set_config by number everywhere', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const raw = await rawSession(credentials);
+    const call = (oid: number, ...args: string[]) => {
+      const parts = args.map((arg) => {
+        const value = Buffer.from(arg);
+        const length = Buffer.alloc(4);
+        length.writeInt32BE(value.length);
+        return Buffer.concat([length, value]);
+      });
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(oid, 0);
+      head.writeInt16BE(0, 4);
+      head.writeInt16BE(args.length, 6);
+      const body = Buffer.concat([head, ...parts, Buffer.from([0, 0])]);
+      const header = Buffer.alloc(5);
+      header.write('F');
+      header.writeInt32BE(body.length + 4, 1);
+      return Buffer.concat([header, body]);
+    };
+    raw.send(call(2078, 'role', world.role, 'false'));
+    expect(await raw.until('readyForQuery')).toContain('error');
+    raw.send(call(1299)); // now()
+    expect(await raw.until('readyForQuery')).toContain('error');
+    raw.close();
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    expect(events.filter((e) => e.action === 'gateway.statement_refused').map((e) => e.body.rule)).toEqual([
+      'session_settings',
+      'ddl',
+    ]);
+  });
 });

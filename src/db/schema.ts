@@ -197,6 +197,7 @@ export const GATEWAY_END_REASONS = [
   'grant_ended',
   'ended_by_owner',
   'upstream_closed',
+  'setting_changed',
   'gateway_stopped',
 ] as const;
 export type GatewayEndReason = (typeof GATEWAY_END_REASONS)[number];

@@ -7,8 +7,14 @@ import type { GatewayLimits, StatementClass } from '../provisioners/postgres-gat
  * never decides, and statements inside others (a CTE, PREPARE, EXPLAIN ANALYZE) count.
  */
 
-/** Why a statement is refused: a class the policy refuses, or what a read-only session cannot allow. */
-export type RefusalRule = StatementClass | 'read_only' | 'unparsable' | 'audit_unavailable';
+/**
+ * Why a statement is refused: a class the policy refuses, what a read-only session cannot
+ * allow, or what no session may do through the gateway (`credentials`: changing the
+ * grant's own login role; `session_settings`: the encoding or string rules the gateway reads
+ * statements by).
+ */
+export type RefusalRule =
+  StatementClass | 'read_only' | 'credentials' | 'session_settings' | 'unparsable' | 'audit_unavailable';
 
 export interface Refusal {
   rule: RefusalRule;
@@ -40,11 +46,24 @@ const OTHER_DDL = new Set([
 ]);
 const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'TruncateStmt']);
 
+/**
+ * Settings the gateway reads statements by: it asks for UTF8 and standard strings upstream,
+ * and a session may not change them (a backslash would then quote differently for
+ * PostgreSQL than for the gateway's parser). session.ts ends a session that does anyway.
+ */
+export const PINNED_SETTINGS: Record<string, string> = { client_encoding: 'UTF8', standard_conforming_strings: 'on' };
+
 /** The facts about one tree that the rules need. */
 interface Findings {
   classes: Set<StatementClass>;
   /** Something that would undo a read-only session: SET … read_only, READ WRITE, set_config, DO. */
   unsetsReadOnly: boolean;
+  /** Changes a setting by function or through pg_settings, which SET ROLE's refusal must cover too. */
+  setsByFunction: boolean;
+  /** ALTER ROLE or ALTER USER: the grant's role could set its own password, then log in past the gateway. */
+  altersRole: boolean;
+  /** Changes a pinned setting, or may (set_config with a name not written out). */
+  changesPinned: boolean;
 }
 
 function visit(node: unknown, found: Findings): void {
@@ -68,10 +87,18 @@ function visit(node: unknown, found: Findings): void {
       found.classes.add('do');
       found.unsetsReadOnly = true;
     }
+    if (key === 'intoClause') found.classes.add('ddl'); // SELECT … INTO makes a table
+    if (key === 'AlterRoleStmt' || key === 'AlterRoleSetStmt') found.altersRole = true;
     if (key === 'VariableSetStmt') {
       const name = String(fields.name ?? '').toLowerCase();
       if (name === 'role' || name === 'session_authorization') found.classes.add('set_role');
       if (name.includes('read_only')) found.unsetsReadOnly = true;
+      if (name in PINNED_SETTINGS && fields.kind !== 'VAR_RESET') found.changesPinned = true;
+    }
+    if (key === 'UpdateStmt' && (fields.relation as { relname?: string } | undefined)?.relname === 'pg_settings') {
+      found.setsByFunction = true;
+      found.unsetsReadOnly = true;
+      found.changesPinned = true;
     }
     if (key === 'DefElem' && fields.defname === 'transaction_read_only') {
       // READ WRITE is the constant 0, which the tree leaves out.
@@ -80,7 +107,13 @@ function visit(node: unknown, found: Findings): void {
     }
     if (key === 'FuncCall') {
       const names = (fields.funcname as { String?: { sval?: string } }[] | undefined) ?? [];
-      if (names.at(-1)?.String?.sval?.toLowerCase() === 'set_config') found.unsetsReadOnly = true;
+      if (names.at(-1)?.String?.sval?.toLowerCase() === 'set_config') {
+        found.unsetsReadOnly = true;
+        found.setsByFunction = true;
+        const first = (fields.args as { A_Const?: { sval?: { sval?: string } } }[] | undefined)?.[0];
+        const setting = first?.A_Const?.sval?.sval?.toLowerCase();
+        if (setting === undefined || setting in PINNED_SETTINGS) found.changesPinned = true;
+      }
     }
     visit(value, found);
   }
@@ -97,21 +130,37 @@ const CLASS_NAMES: Record<StatementClass, string> = {
 };
 
 /**
- * The refusal for `sql` under `limits`, or null when it may run. Text the parser cannot
- * read is refused when the resource has limits (fail closed); without limits it is sent
- * on, and PostgreSQL answers it as it would anyone.
+ * The refusal for `sql` under `limits`, or null when it may run. What no session may do is
+ * refused whatever the limits. Text the parser cannot read is refused too (fail closed),
+ * with the parser's own words.
  */
 export function refusalFor(sql: string, limits: GatewayLimits, resourceName: string): Refusal | null {
-  if (!limits.readOnly && limits.refuse.length === 0) return null;
-  const found: Findings = { classes: new Set(), unsetsReadOnly: false };
+  const found: Findings = {
+    classes: new Set(),
+    unsetsReadOnly: false,
+    setsByFunction: false,
+    altersRole: false,
+    changesPinned: false,
+  };
   try {
     visit(parseSync(sql).stmts, found);
-  } catch {
+  } catch (err) {
     return {
       rule: 'unparsable',
-      reason: `Gatehouse could not read this statement, and ${resourceName} has limits it must check: it was not run`,
+      reason: `${(err as Error).message}: Gatehouse reads every statement before it runs, and could not read this one, so it was not run`,
     };
   }
+  if (found.altersRole)
+    return {
+      rule: 'credentials',
+      reason: `changing the login role (ALTER ROLE, ALTER USER) is not allowed through the Gatehouse gateway: it was not run`,
+    };
+  if (found.changesPinned)
+    return {
+      rule: 'session_settings',
+      reason: `the gateway keeps client_encoding UTF8 and standard_conforming_strings on, and this statement could change them: it was not run`,
+    };
+  if (found.setsByFunction && limits.refuse.includes('set_role')) found.classes.add('set_role');
   for (const refused of limits.refuse) {
     if (found.classes.has(refused))
       return { rule: refused, reason: `${CLASS_NAMES[refused]} are not allowed on ${resourceName}: it was not run` };

@@ -16,7 +16,7 @@ import type { Logger } from '../log.ts';
 import { gatewayConfigOf, upstreamPasswordFor, type GatewayLimits } from '../provisioners/postgres-gateway.ts';
 import { roleNameFor } from '../provisioners/postgres.ts';
 import { fatal } from './backend.ts';
-import { loadStatementParser } from './classify.ts';
+import { loadStatementParser, PINNED_SETTINGS } from './classify.ts';
 import { CANCEL_REQUEST_CODE, GSS_REQUEST_CODE, SSL_REQUEST_CODE } from './frontend.ts';
 import { GatewaySession, type ClientStreams, type SessionSummary } from './session.ts';
 import { cancelUpstream, openUpstream, upstreamTargetOf, type UpstreamTarget } from './upstream.ts';
@@ -411,7 +411,12 @@ export class Gateway {
           password: upstreamPasswordFor(this.options.secretsKey, role),
           applicationName: `gatehouse-gateway ${id}`.slice(0, 63),
         },
-        limits.readOnly ? { default_transaction_read_only: 'on' } : {},
+        {
+          ...PINNED_SETTINGS,
+          // PostgreSQL notices a client gone mid-statement within a second (14 and newer).
+          client_connection_check_interval: '1000',
+          ...(limits.readOnly ? { default_transaction_read_only: 'on' } : {}),
+        },
       );
     } catch (err) {
       this.options.log.warn({ err, grant: login.grant_id }, 'the gateway could not open a session upstream');

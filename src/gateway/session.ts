@@ -11,7 +11,7 @@ import type { GatewayEndReason } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { GatewayLimits } from '../provisioners/postgres-gateway.ts';
 import { backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
-import { refusalFor, type Refusal } from './classify.ts';
+import { PINNED_SETTINGS, refusalFor, type Refusal } from './classify.ts';
 import {
   FRONTEND,
   MessageFramer,
@@ -31,6 +31,8 @@ export const MAX_RECORDED_SQL = 8_192;
 const PAUSE_BYTES = 1024 * 1024;
 /** … until they are down to this. */
 const RESUME_BYTES = 256 * 1024;
+/** pg_catalog.set_config(text, text, boolean), the same OID in every PostgreSQL. */
+const SET_CONFIG_OID = 2078;
 /** How long an ending session waits for a client that is not reading to take its FATAL error. */
 const FATAL_WRITE_WAIT_MS = 200;
 /** Longest parameter kept whole when parameters are recorded. */
@@ -372,12 +374,21 @@ export class GatewaySession {
       }
       case FRONTEND.FunctionCall: {
         const call = readFunctionCall(message);
-        const refusal: Refusal | null = this.options.limits.readOnly
-          ? {
-              rule: 'read_only',
-              reason: `sessions on ${this.options.grant.resourceName} are read-only, and function calls by number are not checked: it was not run`,
-            }
-          : null;
+        const { limits } = this.options;
+        // A call by number cannot be judged like a statement: refused where there are limits,
+        // and set_config always (it could change the settings the gateway reads statements by).
+        const refusal: Refusal | null =
+          call.oid === SET_CONFIG_OID
+            ? {
+                rule: 'session_settings',
+                reason: 'set_config by function call is not allowed through the Gatehouse gateway: it was not run',
+              }
+            : limits.readOnly || limits.refuse.length > 0
+              ? {
+                  rule: limits.readOnly ? 'read_only' : limits.refuse[0]!,
+                  reason: `${this.options.grant.resourceName} has limits, and function calls by number cannot be checked against them: it was not run`,
+                }
+              : null;
         const recorded = refusal
           ? { refusal: await this.refuse(refusal, `function call ${call.oid}`, queued) }
           : await this.recordStatement(
@@ -584,6 +595,17 @@ export class GatewaySession {
       case 'rowDescription':
         if (head?.kind === 'describe') this.expected.shift();
         return;
+      case 'parameterStatus': {
+        // A pinned setting changed after all (a way the rules did not foresee): the gateway
+        // would read the next statement differently from PostgreSQL, so the session ends.
+        const name = String(m.parameterName);
+        if (name in PINNED_SETTINGS && m.parameterValue !== PINNED_SETTINGS[name])
+          void this.end(
+            'setting_changed',
+            `${name} changed in this session, which the Gatehouse gateway does not allow`,
+          );
+        return;
+      }
       case 'readyForQuery':
         this.status = String(m.status);
         if (head && (head.kind === 'query' || head.kind === 'function_call' || head.kind === 'sync')) {

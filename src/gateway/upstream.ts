@@ -153,7 +153,6 @@ export async function openUpstream(
           user: login.user,
           database: target.database,
           application_name: login.applicationName,
-          client_encoding: 'UTF8',
           ...settings,
         }),
       );

@@ -61,6 +61,7 @@ function howItEnded(session: GatewaySessionRow): string {
     grant_ended: 'the grant ended',
     ended_by_owner: `ended by ${session.end_requested_by ? mention(session.end_requested_by) : 'an owner'}`,
     upstream_closed: 'the database closed it',
+    setting_changed: 'ended by the gateway: the session changed its encoding or string settings',
     gateway_stopped: 'the gateway stopped',
   };
   return session.end_reason ? words[session.end_reason] : 'for a reason not recorded';
