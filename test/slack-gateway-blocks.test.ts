@@ -247,6 +247,7 @@ describe('the audit channel summary of a session', () => {
       grant_ended: 'the grant ended',
       ended_by_owner: 'ended by <@U0BOB>',
       upstream_closed: 'the database closed it',
+      setting_changed: 'ended by the gateway: the session changed its encoding or string settings',
       gateway_stopped: 'the gateway stopped',
     });
   });
