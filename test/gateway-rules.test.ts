@@ -1,5 +1,7 @@
+import { serialize } from 'pg-protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadStatementParser, refusalFor } from '../src/gateway/classify.ts';
+import { MAX_MESSAGE_BYTES, MessageFramer, ProtocolViolation } from '../src/gateway/frontend.ts';
 import { gatewayConfigOf, type GatewayLimits } from '../src/provisioners/postgres-gateway.ts';
 import { parsePolicy } from '../src/provisioners/index.ts';
 import { gatewayPolicy } from './support/gateway.ts';
@@ -89,5 +91,34 @@ describe('what the gateway refuses', () => {
     ).toThrow(
       /resources\[0\]\.provisioner\.gateway\.refuse\[0\].*ddl, dml, copy, copy_program, alter_system, set_role, do/,
     );
+  });
+});
+
+describe('how the gateway cuts messages from the stream', () => {
+  const query = (text: string) => serialize.query(text);
+
+  it('gives back whole messages however the bytes come: one at a time, or many messages in one chunk', () => {
+    const bytes = Buffer.concat([query('select 1'), query('select 2'), serialize.sync()]);
+    const byByte = new MessageFramer();
+    const got = [...bytes].flatMap((byte) => byByte.push(Buffer.from([byte])));
+    expect(got.map((message) => message.toString('hex'))).toEqual([
+      query('select 1').toString('hex'),
+      query('select 2').toString('hex'),
+      serialize.sync().toString('hex'),
+    ]);
+    expect(new MessageFramer().push(bytes)).toHaveLength(3);
+  });
+
+  it('joins a large message once, from its chunks, and refuses one longer than it takes', () => {
+    const big = query(`select '${'x'.repeat(8 * 1024 * 1024)}'`);
+    const framer = new MessageFramer();
+    const got: Buffer[] = [];
+    for (let at = 0; at < big.length; at += 65_536) got.push(...framer.push(big.subarray(at, at + 65_536)));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.equals(big)).toBe(true);
+    const header = Buffer.alloc(5);
+    header.write('Q');
+    header.writeInt32BE(MAX_MESSAGE_BYTES + 5, 1);
+    expect(() => new MessageFramer().push(header)).toThrow(ProtocolViolation);
   });
 });

@@ -22,29 +22,57 @@ export const FRONTEND = {
   Terminate: 0x58, // X
 } as const;
 
-/** The longest message a client may send; PostgreSQL's own limit for most is 1 GB. */
-const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+/** The longest message a client may send through the gateway (PostgreSQL's own limit is 1 GB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export class ProtocolViolation extends Error {}
 
-/** Cuts whole messages (type byte, int32 length, body) from a stream's chunks. */
+/**
+ * Cuts whole messages (type byte, int32 length, body) from a stream's chunks. Chunks are
+ * kept as they come and joined once per message, so a large message costs its size, not
+ * its size times the number of chunks it came in.
+ */
 export class MessageFramer {
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
 
   /** The whole messages `chunk` completes, in order; a partial one waits for the next chunk. */
   push(chunk: Uint8Array): Buffer[] {
-    const data = this.pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
+    this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.buffered += chunk.byteLength;
     const messages: Buffer[] = [];
-    let at = 0;
-    while (data.length - at >= 5) {
-      const length = data.readInt32BE(at + 1);
-      if (length < 4 || length > MAX_MESSAGE_BYTES) throw new ProtocolViolation(`invalid message length ${length}`);
-      if (data.length - at < 1 + length) break;
-      messages.push(data.subarray(at, at + 1 + length));
-      at += 1 + length;
+    while (this.buffered >= 5) {
+      const length = this.head(5).readInt32BE(1);
+      if (length < 4 || length > MAX_MESSAGE_BYTES)
+        throw new ProtocolViolation(
+          `a message of ${length} bytes is more than the gateway takes (${MAX_MESSAGE_BYTES})`,
+        );
+      if (this.buffered < 1 + length) break;
+      messages.push(this.take(1 + length));
     }
-    this.pending = at === data.length ? Buffer.alloc(0) : Buffer.from(data.subarray(at));
     return messages;
+  }
+
+  /** The first `n` buffered bytes, without taking them. */
+  private head(n: number): Buffer {
+    const first = this.chunks[0]!;
+    return first.length >= n ? first : Buffer.concat(this.chunks, n);
+  }
+
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    let taken: Buffer;
+    if (first.length >= n) {
+      taken = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      const whole = Buffer.concat(this.chunks);
+      taken = whole.subarray(0, n);
+      this.chunks = whole.length > n ? [whole.subarray(n)] : [];
+    }
+    this.buffered -= n;
+    return taken;
   }
 }
 
