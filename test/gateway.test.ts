@@ -503,4 +503,47 @@ describe('the database gateway', () => {
       'ddl',
     ]);
   });
+
+  it('keeps protocol names and SQL names apart, so nothing runs under a name the record does not explain', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const update = `update invoices set note = 'unexplained' where id = 2`;
+    const raw = await rawSession(credentials);
+    // Prepared by the protocol, run by SQL: the SQL name reaches nothing.
+    raw.send(serialize.parse({ name: 'x', text: update }), serialize.sync());
+    await raw.until('readyForQuery');
+    raw.send(serialize.query('execute x'));
+    expect(await raw.until('readyForQuery')).toContain('error');
+    // The gateway's own upstream names are not for SQL.
+    raw.send(serialize.query('execute gatehouse_s1'));
+    expect(await raw.until('readyForQuery')).toContain('error');
+    // A refused statement's name, dropped and prepared again by SQL, is still the refusal to the protocol.
+    raw.send(serialize.parse({ name: 'y', text: 'drop table invoices' }), serialize.sync());
+    await raw.until('readyForQuery');
+    raw.send(serialize.query(`deallocate y; prepare y as ${update}`));
+    await raw.until('readyForQuery');
+    raw.send(serialize.bind({ statement: 'y' }), serialize.execute({}), serialize.sync());
+    expect(await raw.until('readyForQuery')).toContain('error');
+    // A Close the database skips (an error before it in the batch) leaves the name as it was.
+    raw.send(
+      serialize.bind({ portal: 'p', statement: 'nope' }),
+      serialize.close({ type: 'S', name: 'x' }),
+      serialize.sync(),
+    );
+    await raw.until('readyForQuery');
+    raw.send(serialize.bind({ statement: 'x' }), serialize.execute({}), serialize.sync());
+    expect(await raw.until('readyForQuery')).toContain('commandComplete');
+    raw.close();
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    const ran = events.filter((e) => e.action === 'gateway.statement').map((e) => e.body.sql);
+    // The one update that ran is on the record with its text.
+    expect(ran.filter((sql) => sql === update)).toHaveLength(1);
+    expect(events.filter((e) => e.action === 'gateway.statement_refused').map((e) => e.body.rule)).toEqual([
+      'gateway_names',
+      'ddl',
+    ]);
+    expect((await world.target.query('select note from invoices where id = 2')).rows).toEqual([
+      { note: 'unexplained' },
+    ]);
+    await world.target.query(`update invoices set note = 'second' where id = 2`);
+  });
 });

@@ -14,7 +14,13 @@ import type { GatewayLimits, StatementClass } from '../provisioners/postgres-gat
  * statements by).
  */
 export type RefusalRule =
-  StatementClass | 'read_only' | 'credentials' | 'session_settings' | 'unparsable' | 'audit_unavailable';
+  | StatementClass
+  | 'read_only'
+  | 'credentials'
+  | 'session_settings'
+  | 'gateway_names'
+  | 'unparsable'
+  | 'audit_unavailable';
 
 export interface Refusal {
   rule: RefusalRule;
@@ -64,7 +70,22 @@ interface Findings {
   altersRole: boolean;
   /** Changes a pinned setting, or may (set_config with a name not written out). */
   changesPinned: boolean;
+  /** Names a statement or portal the gateway made upstream (EXECUTE gatehouse_s1, FETCH … gatehouse_p2). */
+  namesGatewayObject: boolean;
 }
+
+/** What the gateway names its statements and portals upstream; no SQL may name them. */
+export const GATEWAY_NAME_PREFIX = 'gatehouse_';
+/** Where SQL names a prepared statement or a cursor. */
+const NAME_FIELDS: Record<string, string> = {
+  ExecuteStmt: 'name',
+  PrepareStmt: 'name',
+  DeallocateStmt: 'name',
+  DeclareCursorStmt: 'portalname',
+  FetchStmt: 'portalname',
+  ClosePortalStmt: 'portalname',
+  CurrentOfExpr: 'cursor_name',
+};
 
 function visit(node: unknown, found: Findings): void {
   if (Array.isArray(node)) {
@@ -87,6 +108,8 @@ function visit(node: unknown, found: Findings): void {
       found.classes.add('do');
       found.unsetsReadOnly = true;
     }
+    const nameField = NAME_FIELDS[key];
+    if (nameField && String(fields[nameField] ?? '').startsWith(GATEWAY_NAME_PREFIX)) found.namesGatewayObject = true;
     if (key === 'intoClause') found.classes.add('ddl'); // SELECT … INTO makes a table
     if (key === 'AlterRoleStmt' || key === 'AlterRoleSetStmt') found.altersRole = true;
     if (key === 'VariableSetStmt') {
@@ -141,6 +164,7 @@ export function refusalFor(sql: string, limits: GatewayLimits, resourceName: str
     setsByFunction: false,
     altersRole: false,
     changesPinned: false,
+    namesGatewayObject: false,
   };
   try {
     visit(parseSync(sql).stmts, found);
@@ -154,6 +178,11 @@ export function refusalFor(sql: string, limits: GatewayLimits, resourceName: str
     return {
       rule: 'credentials',
       reason: `changing the login role (ALTER ROLE, ALTER USER) is not allowed through the Gatehouse gateway: it was not run`,
+    };
+  if (found.namesGatewayObject)
+    return {
+      rule: 'gateway_names',
+      reason: `names starting ${GATEWAY_NAME_PREFIX} are the gateway's own: use another name; it was not run`,
     };
   if (found.changesPinned)
     return {

@@ -80,10 +80,18 @@ export class MessageFramer {
 class Fields {
   private at = 5;
   constructor(private readonly message: Buffer) {}
+  /** Text (UTF-8, which the gateway pins for every session). */
   cstring(): string {
+    return this.rawCstring('utf8');
+  }
+  /** A statement or portal name, one character per byte, so that different bytes never make the same name. */
+  name(): string {
+    return this.rawCstring('latin1');
+  }
+  private rawCstring(encoding: BufferEncoding): string {
     const end = this.message.indexOf(0, this.at);
     if (end < 0) throw new ProtocolViolation('unterminated string');
-    const text = this.message.toString('utf8', this.at, end);
+    const text = this.message.toString(encoding, this.at, end);
     this.at = end + 1;
     return text;
   }
@@ -119,7 +127,7 @@ export interface ParseMessage {
 
 export function readParse(message: Buffer): ParseMessage {
   const fields = new Fields(message);
-  const name = fields.cstring();
+  const name = fields.name();
   const sql = fields.cstring();
   const count = fields.int16();
   const paramTypes = Array.from({ length: count }, () => fields.int32());
@@ -140,8 +148,8 @@ export interface BindMessage {
 
 export function readBind(message: Buffer): BindMessage {
   const fields = new Fields(message);
-  const portal = fields.cstring();
-  const statement = fields.cstring();
+  const portal = fields.name();
+  const statement = fields.name();
   const formats = Array.from({ length: fields.int16() }, () => fields.int16());
   const count = fields.int16();
   // No format codes: all text; one: it applies to every parameter.
@@ -151,14 +159,36 @@ export function readBind(message: Buffer): BindMessage {
 }
 
 export function readExecute(message: Buffer): { portal: string } {
-  return { portal: new Fields(message).cstring() };
+  return { portal: new Fields(message).name() };
 }
 
 /** Describe and Close: which kind (`S` statement, `P` portal) and its name. */
 export function readTarget(message: Buffer): { kind: 'S' | 'P'; name: string } {
   const kind = String.fromCharCode(message[5]!) === 'S' ? 'S' : 'P';
   const end = message.indexOf(0, 6);
-  return { kind, name: message.toString('utf8', 6, end < 0 ? message.length : end) };
+  return { kind, name: message.toString('latin1', 6, end < 0 ? message.length : end) };
+}
+
+/**
+ * The message with the names it starts with (after `skip` bytes of its body) replaced:
+ * the gateway gives every statement and portal a name of its own upstream.
+ */
+export function withNames(message: Buffer, skip: number, names: string[]): Buffer {
+  let at = 5 + skip;
+  for (const _ of names) {
+    const end = message.indexOf(0, at);
+    if (end < 0) throw new ProtocolViolation('unterminated string');
+    at = end + 1;
+  }
+  const body = Buffer.concat([
+    message.subarray(5, 5 + skip),
+    ...names.map((name) => Buffer.from(`${name}\0`, 'latin1')),
+    message.subarray(at),
+  ]);
+  const header = Buffer.alloc(5);
+  header[0] = message[0]!;
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
 }
 
 export interface FunctionCallMessage {

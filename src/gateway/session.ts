@@ -21,6 +21,7 @@ import {
   readParse,
   readQuery,
   readTarget,
+  withNames,
   type ParameterValue,
 } from './frontend.ts';
 import type { UpstreamSession } from './upstream.ts';
@@ -87,30 +88,42 @@ interface Recorded {
   error?: { code: string; message: string };
 }
 
-/** A prepared statement as the gateway knows it: its text, and whether it was refused (replaced). */
+/**
+ * A prepared statement as the gateway knows it: its text, whether it was refused (replaced),
+ * and its name upstream. Every named statement and portal gets a name of the gateway's own
+ * upstream (`gatehouse_s…`, `gatehouse_p…`, which no SQL may name), so the client's names
+ * reach only what the gateway parsed and bound, and the record holds the text that runs.
+ */
 interface Prepared {
-  sql: string | null;
+  sql: string;
   refused: boolean;
+  upstream: string;
 }
 
-/** A portal (a Bind): what it runs, with which parameters. */
+/** A portal (a Bind): what it runs, with which parameters, and its name upstream. */
 interface Portal {
-  sql: string | null;
+  sql: string;
   params: ParameterValue[];
   refused: boolean;
   statement: string;
+  upstream: string;
 }
+
+/** An upstream name no statement or portal has: the database answers that it does not exist. */
+const NO_SUCH_NAME = 'gatehouse_unknown';
 
 /**
  * What the gateway expects the database to answer next, in the order it forwarded messages.
- * A Parse or Bind keeps what its name meant before: if the database refuses it (or skips it
- * after an earlier error) the name keeps its old meaning, and so must the record.
+ * A Parse, Bind or Close keeps what its name meant before: if the database refuses it (or
+ * skips it after an earlier error) the name keeps its old meaning, and so must the record.
+ * `name` is null for the gateway's own (a refusal's).
  */
 type Expected =
   | { kind: 'query' | 'function_call' | 'execute'; recorded: Recorded | null }
-  | { kind: 'parse'; name: string; previous: Prepared | undefined }
-  | { kind: 'bind'; name: string; previous: Portal | undefined }
-  | { kind: 'describe' | 'close' | 'sync' };
+  | { kind: 'parse'; name: string | null; previous: Prepared | undefined }
+  | { kind: 'bind'; name: string | null; previous: Portal | undefined }
+  | { kind: 'close'; target: 'S' | 'P'; name: string; previous: Prepared | Portal | undefined }
+  | { kind: 'describe' | 'sync' };
 
 /** A refused statement is replaced by this, so the database raises the refusal in its own order and state. */
 function raising(refusal: Refusal): string {
@@ -158,6 +171,8 @@ export class GatewaySession {
   private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   private count = 0;
+  /** Upstream names given so far. */
+  private names = 0;
   /** Bytes of answers written to the client's stream and not yet taken by its socket. */
   private unsent = 0;
   private refusedCount = 0;
@@ -311,6 +326,9 @@ export class GatewaySession {
     switch (message[0]) {
       case FRONTEND.Query: {
         const sql = readQuery(message);
+        // A simple query destroys the unnamed statement and portal (PostgreSQL's protocol, "Extended Query").
+        this.statements.delete('');
+        this.portals.delete('');
         const recorded = await this.recordStatement({ via: 'simple', ...sqlForRecord(sql) }, sql, queued);
         if ('refusal' in recorded) {
           this.expected.push({ kind: 'query', recorded: null });
@@ -323,54 +341,74 @@ export class GatewaySession {
         const parse = readParse(message);
         this.expected.push({ kind: 'parse', name: parse.name, previous: this.statements.get(parse.name) });
         const refusal = refusalFor(parse.sql, this.options.limits, this.options.grant.resourceName);
-        this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null });
-        if (!refusal) return undefined;
+        // A name already prepared keeps its upstream name, so the database refuses the Parse
+        // as it would have (or, if it was dropped by SQL, takes it: the gateway follows either way).
+        const upstream =
+          parse.name === '' ? '' : (this.statements.get(parse.name)?.upstream ?? `gatehouse_s${++this.names}`);
+        this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null, upstream });
+        if (!refusal) return withNames(message, 0, [upstream]);
         await this.refuse(refusal, parse.sql, queued);
-        return serialize.parse({ name: parse.name, text: raising(refusal), types: [] });
+        return serialize.parse({ name: upstream, text: raising(refusal), types: [] });
       }
       case FRONTEND.Bind: {
         const bind = readBind(message);
         this.expected.push({ kind: 'bind', name: bind.portal, previous: this.portals.get(bind.portal) });
         const statement = this.statements.get(bind.statement);
-        const refused = statement?.refused ?? false;
+        const upstream =
+          bind.portal === '' ? '' : (this.portals.get(bind.portal)?.upstream ?? `gatehouse_p${++this.names}`);
+        if (!statement) {
+          // Not parsed here (a name from SQL PREPARE, or closed): the database says it does not exist.
+          this.portals.delete(bind.portal);
+          return withNames(message, 0, [upstream, NO_SUCH_NAME]);
+        }
         this.portals.set(bind.portal, {
-          // A statement prepared with SQL PREPARE: that PREPARE is on the record with its text.
-          sql: statement?.sql ?? null,
+          sql: statement.sql,
           params: bind.params,
-          refused,
+          refused: statement.refused,
           statement: bind.statement,
+          upstream,
         });
         // The raising statement takes no parameters.
-        return refused ? serialize.bind({ portal: bind.portal, statement: bind.statement, values: [] }) : undefined;
+        return statement.refused
+          ? serialize.bind({ portal: upstream, statement: statement.upstream, values: [] })
+          : withNames(message, 0, [upstream, statement.upstream]);
       }
       case FRONTEND.Execute: {
         const { portal } = readExecute(message);
         const bound = this.portals.get(portal);
-        if (bound?.refused) {
-          // The refusal raising: recorded when its Parse was refused.
+        if (!bound || bound.refused) {
+          // Nothing runs: no such portal here (the database says so), or the refusal raising,
+          // recorded when its Parse was refused.
           this.expected.push({ kind: 'execute', recorded: null });
-          return undefined;
+          return withNames(message, 0, [bound?.upstream ?? NO_SUCH_NAME]);
         }
-        // A portal the gateway did not see bound is a cursor (DECLARE, on the record): named, not described.
-        const what = bound
-          ? {
-              ...(bound.sql === null ? { sql: null } : sqlForRecord(bound.sql)),
-              statement: bound.statement,
-              ...this.paramsForRecord(bound.params),
-            }
-          : { sql: null, portal };
-        const recorded = await this.recordStatement({ via: 'extended', ...what }, null, queued);
+        const recorded = await this.recordStatement(
+          {
+            via: 'extended',
+            ...sqlForRecord(bound.sql),
+            statement: bound.statement,
+            ...this.paramsForRecord(bound.params),
+          },
+          null,
+          queued,
+        );
         if ('refusal' in recorded) {
-          // Only the record failing refuses here; the statement was checked at its Parse.
-          this.expected.push({ kind: 'execute', recorded: null });
+          // Only the record failing refuses here (the statement was checked at its Parse):
+          // the refusal raises under names of the gateway's own, each answer expected.
+          const n = ++this.names;
+          this.expected.push(
+            { kind: 'parse', name: null, previous: undefined },
+            { kind: 'bind', name: null, previous: undefined },
+            { kind: 'execute', recorded: null },
+          );
           return Buffer.concat([
-            serialize.parse({ name: '', text: raising(recorded.refusal), types: [] }),
-            serialize.bind({}),
-            serialize.execute({}),
+            serialize.parse({ name: `gatehouse_r${n}`, text: raising(recorded.refusal), types: [] }),
+            serialize.bind({ portal: `gatehouse_r${n}`, statement: `gatehouse_r${n}` }),
+            serialize.execute({ portal: `gatehouse_r${n}` }),
           ]);
         }
         this.expected.push({ kind: 'execute', recorded: recorded.item });
-        return undefined;
+        return withNames(message, 0, [bound.upstream]);
       }
       case FRONTEND.FunctionCall: {
         const call = readFunctionCall(message);
@@ -403,15 +441,19 @@ export class GatewaySession {
         this.expected.push({ kind: 'function_call', recorded: recorded.item });
         return undefined;
       }
-      case FRONTEND.Describe:
+      case FRONTEND.Describe: {
+        const target = readTarget(message);
+        const known = target.kind === 'S' ? this.statements.get(target.name) : this.portals.get(target.name);
         this.expected.push({ kind: 'describe' });
-        return undefined;
+        return withNames(message, 1, [target.name === '' ? '' : (known?.upstream ?? NO_SUCH_NAME)]);
+      }
       case FRONTEND.Close: {
         const target = readTarget(message);
-        if (target.kind === 'S') this.statements.delete(target.name);
-        else this.portals.delete(target.name);
-        this.expected.push({ kind: 'close' });
-        return undefined;
+        const names = target.kind === 'S' ? this.statements : this.portals;
+        const known = names.get(target.name);
+        names.delete(target.name);
+        this.expected.push({ kind: 'close', target: target.kind, name: target.name, previous: known });
+        return withNames(message, 1, [target.name === '' ? '' : (known?.upstream ?? NO_SUCH_NAME)]);
       }
       case FRONTEND.Sync:
         this.expected.push({ kind: 'sync' });
@@ -581,8 +623,12 @@ export class GatewaySession {
         }
         // Parses and Binds that did not happen: their names mean what they meant before, latest first.
         for (const item of undone.reverse()) {
-          if (item.kind === 'parse') restore(this.statements, item.name, item.previous);
-          if (item.kind === 'bind') restore(this.portals, item.name, item.previous);
+          if (item.kind === 'parse' && item.name !== null) restore(this.statements, item.name, item.previous);
+          if (item.kind === 'bind' && item.name !== null) restore(this.portals, item.name, item.previous);
+          if (item.kind === 'close' && item.target === 'S')
+            restore(this.statements, item.name, item.previous as Prepared | undefined);
+          if (item.kind === 'close' && item.target === 'P')
+            restore(this.portals, item.name, item.previous as Portal | undefined);
         }
         return;
       }
