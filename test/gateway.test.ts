@@ -546,4 +546,43 @@ describe('the database gateway', () => {
     ]);
     await world.target.query(`update invoices set note = 'second' where id = 2`);
   });
+
+  it('stops what a session is running when it is ended, so nothing runs after the end', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    const slow = client.query(`select pg_sleep(30); update invoices set note = 'after the end' where id = 1`);
+    // The statement under way is what the client is told about.
+    const told = slow.then(
+      () => new Error('it ran to the end'),
+      (err: Error) => err,
+    );
+    const running = `select count(*)::int as n from pg_stat_activity where query like 'select pg_sleep(30);%' and state = 'active'`;
+    await waitFor(async () => (await world.target.query<{ n: number }>(running)).rows[0]!.n === 1);
+    const [session] = world.gateway.liveSessions().filter((s) => s.grant.id === grantId);
+    expect((await world.service.endGatewaySession(session!.id, PEOPLE.dana)).ok).toBe(true);
+    expect((await told).message).toBe('an owner of Billing database ended this session');
+    // The database's session is gone, so the update after the sleep can never run.
+    const mine = `select count(*)::int as n from pg_stat_activity where application_name = 'gatehouse-gateway ${session!.id}'`;
+    await waitFor(async () => (await world.target.query<{ n: number }>(mine)).rows[0]!.n === 0);
+    expect((await world.target.query('select note from invoices where id = 1')).rows).toEqual([{ note: 'first' }]);
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    expect(events.find((e) => e.action === 'gateway.statement_done')?.body).toMatchObject({ ok: false, cut: true });
+  });
+
+  it("keeps a record within the log's size, whatever the statement: parameters become hashes, long text is cut and hashed", async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    const params = Array.from({ length: 20 }, (_, i) => `${i}:${'p'.repeat(1_000)}`);
+    const sql = `select ${params.map((_, i) => `length($${i + 1}::text)`).join(' + ')} as total`;
+    expect((await client.query(sql, params)).rows).toEqual([{ total: 20 * 1_000 + 20 * 2 + 10 }]);
+    const long = `select '${'€'.repeat(6_000)}' as euros`;
+    expect((await client.query(long)).rows[0].euros).toHaveLength(6_000);
+    await client.end();
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    const [withParams, withText] = events.filter((e) => e.action === 'gateway.statement').map((e) => e.body);
+    expect(withParams).toMatchObject({ sql, params_cut: true });
+    expect(withParams!.params_sha256).toHaveLength(20);
+    expect(withText).toMatchObject({ sql_length: long.length });
+    expect(String(withText!.sql).length).toBeLessThan(long.length);
+  });
 });

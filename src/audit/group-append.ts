@@ -59,7 +59,15 @@ export class GroupAppender {
    * commit fails the event is kept for the one after.
    */
   appendLater(input: AuditEventInput): void {
-    this.queue.push({ row: queueRow(input) });
+    let row: ReturnType<typeof queueRow>;
+    try {
+      row = queueRow(input);
+    } catch (err) {
+      // Nothing waits to be told: say so here, and never throw into the caller's work.
+      this.log.error({ err, action: input.action, subject: input.subject }, 'an audit event could not be recorded');
+      return;
+    }
+    this.queue.push({ row });
     this.later ??= setTimeout(() => {
       this.later = null;
       this.kick();

@@ -490,6 +490,7 @@ export class Gateway {
         },
         onRefused: (n, refusal, sql) =>
           noteRefusal(this.options.db, { sessionId: id, n, rule: refusal.rule, reason: refusal.reason, sql }),
+        cancelUpstream: () => cancelUpstream(this.targetOf(resource), upstream.pid, upstream.secret),
         grantEnded: async () => {
           const row = await this.options.db
             .selectFrom('grants')

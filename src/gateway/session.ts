@@ -32,6 +32,12 @@ export const MAX_RECORDED_SQL = 8_192;
 const PAUSE_BYTES = 1024 * 1024;
 /** … until they are down to this. */
 const RESUME_BYTES = 256 * 1024;
+/** How long an ending session waits for the database to take its cancel request. */
+const CANCEL_WAIT_MS = 1_000;
+/** A statement's record past this many bytes keeps hashes of its parameters, then a shorter text. */
+const BODY_BUDGET_BYTES = 12 * 1024;
+/** Longest error message kept in a statement's outcome. */
+const MAX_RECORDED_ERROR = 1_000;
 /** pg_catalog.set_config(text, text, boolean), the same OID in every PostgreSQL. */
 const SET_CONFIG_OID = 2078;
 /** How long an ending session waits for a client that is not reading to take its FATAL error. */
@@ -71,6 +77,8 @@ export interface SessionOptions {
   onRefused: (n: number, refusal: Refusal, sql: string) => Promise<void>;
   /** Asked when the database closes the session, to tell a grant ended from anything else. */
   grantEnded: () => Promise<boolean>;
+  /** Cancels what the session is running upstream (a cancel request with the database's key). */
+  cancelUpstream: () => Promise<void>;
 }
 
 /** A duplex of web streams, as pg-gateway hands over a connection once it has authenticated it. */
@@ -139,6 +147,35 @@ function sqlForRecord(sql: string): Record<string, unknown> {
     sql: sql.slice(0, MAX_RECORDED_SQL).replaceAll('\0', ''),
     sql_length: sql.length,
     sql_sha256: createHash('sha256').update(sql).digest('hex'),
+  };
+}
+
+/**
+ * A record within the audit log's size for one event: parameters recorded whole become
+ * their hashes, then the text is cut shorter (its length and hash stay). Never refused for
+ * its size.
+ */
+function fitted(body: Record<string, unknown>): Record<string, unknown> {
+  const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+  if (size(body) <= BODY_BUDGET_BYTES) return body;
+  let smaller = body;
+  if (Array.isArray(body.params)) {
+    const { params, ...rest } = body;
+    smaller = {
+      ...rest,
+      params_sha256: (params as (string | null)[]).map((value) =>
+        value === null ? null : createHash('sha256').update(value).digest('hex'),
+      ),
+      params_cut: true,
+    };
+  }
+  if (size(smaller) <= BODY_BUDGET_BYTES || typeof smaller.sql !== 'string') return smaller;
+  const sql = smaller.sql;
+  return {
+    ...smaller,
+    sql: sql.slice(0, 1_000),
+    sql_length: smaller.sql_length ?? sql.length,
+    sql_sha256: smaller.sql_sha256 ?? createHash('sha256').update(sql).digest('hex'),
   };
 }
 
@@ -250,6 +287,12 @@ export class GatewaySession {
       await Promise.race([
         this.writer.write(fatal(code, text)).catch(() => undefined),
         new Promise((resolve) => setTimeout(resolve, FATAL_WRITE_WAIT_MS).unref()),
+      ]);
+    // A statement still running is cancelled, not left to finish after the end.
+    if (this.expected.some((item) => 'recorded' in item) && reason !== 'upstream_closed')
+      await Promise.race([
+        this.options.cancelUpstream().catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref()),
       ]);
     this.upstream.socket.removeAllListeners('close');
     this.upstream.socket.destroy();
@@ -485,7 +528,7 @@ export class GatewaySession {
         actor: this.options.grant.userId,
         action: 'gateway.statement',
         subject: this.options.id,
-        body: { grant: this.options.grant.id, n, ...body },
+        body: fitted({ grant: this.options.grant.id, n, ...body }),
       });
     } catch (err) {
       this.count -= 1;
@@ -513,14 +556,14 @@ export class GatewaySession {
         actor: this.options.grant.userId,
         action: 'gateway.statement_refused',
         subject: this.options.id,
-        body: {
+        body: fitted({
           grant: this.options.grant.id,
           resource: this.options.grant.resourceId,
           n,
           ...sqlForRecord(sql),
           rule: refusal.rule,
           reason: refusal.reason,
-        },
+        }),
       });
       await this.options.onRefused(n, refusal, sql);
     } catch (err) {
@@ -604,7 +647,10 @@ export class GatewaySession {
         return;
       }
       case 'error': {
-        const error = { code: String(m.code ?? ''), message: String((m as unknown as Error).message ?? '') };
+        const error = {
+          code: String(m.code ?? ''),
+          message: String((m as unknown as Error).message ?? '').slice(0, MAX_RECORDED_ERROR),
+        };
         if (!head) return;
         if (head.kind === 'query' || head.kind === 'function_call') {
           if (recorded) recorded.error = error;
