@@ -55,6 +55,12 @@ const envSchema = z.object({
     .optional(),
   GATEHOUSE_GATEWAY_TLS_CERT_FILE: z.string().min(1).optional(),
   GATEHOUSE_GATEWAY_TLS_KEY_FILE: z.string().min(1).optional(),
+  GATEHOUSE_GATEWAY_SSLMODE: z
+    .enum(['require', 'verify-ca', 'verify-full'], {
+      error:
+        'must be require (the default), or verify-full when the certificate is one holders trust (verify-ca: signed by a CA they trust, any name)',
+    })
+    .optional(),
   GATEHOUSE_GATEWAY_PLAINTEXT: z
     .enum(['loopback', 'never', 'always'], {
       error:

@@ -28,8 +28,8 @@ export interface GatewayLimits {
 export interface GatewayAddress {
   host: string;
   port: string;
-  /** `require` when the gateway has a certificate, else `disable`. */
-  sslmode: 'require' | 'disable';
+  /** With a certificate, GATEHOUSE_GATEWAY_SSLMODE (`require` by default); else `disable`. */
+  sslmode: string;
 }
 
 export const GATEWAY_DEFAULT_LISTEN = '127.0.0.1:6432';
@@ -41,7 +41,7 @@ export function gatewayAddressOf(env: NodeJS.ProcessEnv): GatewayAddress {
   return {
     host: at > 0 ? text.slice(0, at).replace(/^\[|\]$/g, '') : text,
     port: at > 0 ? text.slice(at + 1) : '6432',
-    sslmode: env.GATEHOUSE_GATEWAY_TLS_CERT_FILE ? 'require' : 'disable',
+    sslmode: env.GATEHOUSE_GATEWAY_TLS_CERT_FILE ? env.GATEHOUSE_GATEWAY_SSLMODE || 'require' : 'disable',
   };
 }
 
