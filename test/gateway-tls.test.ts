@@ -11,27 +11,33 @@ import { psql, startGatewayWorld, type GatewayWorld } from './support/gateway.ts
 
 const run = promisify(execFile);
 
+/** A self-signed certificate for `name` and its key, made by openssl (a dependency of Debian's PostgreSQL). */
+async function selfSigned(keyFile: string, certFile: string, name: string): Promise<void> {
+  const subject = `/CN=${name}`;
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    subject,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]);
+}
+
 describe('the database gateway with a certificate', () => {
   let world: GatewayWorld;
   let dir: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'gatehouse-gateway-tls-'));
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
+    await selfSigned(join(dir, 'key.pem'), join(dir, 'cert.pem'), '127.0.0.1');
     const tls = { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) };
     world = await startGatewayWorld({ tls, plaintext: 'never' });
   });
@@ -73,21 +79,7 @@ describe('the database gateway with a certificate', () => {
     expect(answer.toString()).toBe('S');
     socket.write('not TLS at all\n');
     await closed;
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=someone-else',
-      '-keyout',
-      join(dir, 'other-key.pem'),
-      '-out',
-      join(dir, 'other.pem'),
-    ]);
+    await selfSigned(join(dir, 'other-key.pem'), join(dir, 'other.pem'), 'someone-else');
     await expect(
       psql(credentials, ['-c', 'select 1'], { sslmode: `verify-full sslrootcert=${join(dir, 'other.pem')}` }),
     ).rejects.toThrow(/certificate verify failed/);
