@@ -585,4 +585,22 @@ describe('the database gateway', () => {
     expect(withText).toMatchObject({ sql_length: long.length });
     expect(String(withText!.sql).length).toBeLessThan(long.length);
   });
+
+  it('closes a connection that sends more before its login than a login takes', async () => {
+    const { credentials } = await world.grant('billing-db');
+    const socket = connect(Number(credentials.port), credentials.host);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('error', () => undefined);
+    socket.write(serialize.startup({ user: credentials.user!, database: credentials.database! }));
+    await new Promise((resolve) => socket.once('data', resolve)); // AuthenticationSASL
+    const header = Buffer.alloc(5);
+    header.write('p');
+    header.writeInt32BE(0x7ffffff0, 1); // a "password" message of 2 GB
+    socket.write(header);
+    for (let i = 0; i < 40 && !socket.destroyed; i++) socket.write(Buffer.alloc(4096));
+    await closed;
+    // Everyone else is still served.
+    expect((await psql(credentials, ['-c', 'select 9'])).stdout.trim()).toBe('9');
+  });
 });

@@ -47,6 +47,8 @@ const RECHECK_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Ended sessions whose summaries sessionEnded() still answers with. */
 const MAX_ENDED_KEPT = 1_000;
+/** More than a login's messages (startup, SCRAM) ever take: a connection that sends more before it is in is closed. */
+const MAX_LOGIN_BYTES = 64 * 1024;
 /** A connection that has not logged in this long after it opened is closed. */
 const LOGIN_TIMEOUT_MS = 30_000;
 
@@ -239,10 +241,17 @@ export class Gateway {
   private async serve(socket: Socket, clientAddress: string | undefined, tls: boolean): Promise<void> {
     let login: LoginRow | undefined;
     let opened: Opened | null = null;
-    // A login not done in time frees its connection.
+    // A login not done in time frees its connection, and so does one that sends more than
+    // a login takes (the protocol library would buffer a message of any length).
     const loginTimer = setTimeout(() => {
       if (!opened) socket.destroy();
     }, LOGIN_TIMEOUT_MS);
+    let loginBytes = 0;
+    const loginGuard = (chunk: Buffer) => {
+      loginBytes += chunk.length;
+      if (loginBytes > MAX_LOGIN_BYTES) socket.destroy();
+    };
+    socket.on('data', loginGuard);
     const connection = await fromNodeSocket(socket, {
       auth: {
         method: 'scram-sha-256',
@@ -287,6 +296,7 @@ export class Gateway {
       },
       onAuthenticated: async () => {
         clearTimeout(loginTimer);
+        socket.off('data', loginGuard);
         const streams = (await connection.detach()) as ClientStreams;
         void this.run(opened!.session, streams);
       },
