@@ -46,6 +46,7 @@ async function rawSession(credentials: Record<string, string>) {
       }
     }),
   );
+  session.socket.resume();
   return {
     send: (...messages: Buffer[]) => session.socket.write(Buffer.concat(messages)),
     until: (name: string) => new Promise<string[]>((resolve) => (waiting = { name, resolve })),
@@ -500,7 +501,7 @@ describe('the database gateway', () => {
     const events = await sessionEvents(world, await endedSessionOf(world, grantId));
     expect(events.filter((e) => e.action === 'gateway.statement_refused').map((e) => e.body.rule)).toEqual([
       'session_settings',
-      'ddl',
+      'function_call',
     ]);
   });
 
@@ -602,5 +603,30 @@ describe('the database gateway', () => {
     await closed;
     // Everyone else is still served.
     expect((await psql(credentials, ['-c', 'select 9'])).stdout.trim()).toBe('9');
+  });
+
+  it('records what runs when messages the database skipped after an error were sent before it said so', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const update = `update invoices set note = 'pipelined' where id = 2`;
+    const raw = await rawSession(credentials);
+    raw.send(serialize.parse({ text: update }), serialize.flush());
+    await raw.until('parseComplete');
+    raw.send(serialize.execute({ portal: 'nope' }), serialize.flush());
+    await raw.until('error');
+    // Skipped by the database (an error came before the Sync): the unnamed statement is still the update.
+    raw.send(serialize.parse({ text: 'select 1' }), serialize.bind({}), serialize.flush());
+    raw.send(serialize.sync());
+    await raw.until('readyForQuery');
+    raw.send(serialize.bind({}), serialize.execute({}), serialize.sync());
+    expect(await raw.until('readyForQuery')).toContain('commandComplete');
+    raw.close();
+    expect((await world.target.query('select note from invoices where id = 2')).rows).toEqual([{ note: 'pipelined' }]);
+    await world.target.query(`update invoices set note = 'second' where id = 2`);
+    const events = await sessionEvents(world, await endedSessionOf(world, grantId));
+    expect(events.filter((e) => e.action === 'gateway.statement').map((e) => e.body.sql)).toEqual([update]);
+    expect(events.find((e) => e.action === 'gateway.statement_done')?.body).toMatchObject({
+      ok: true,
+      tag: 'UPDATE 1',
+    });
   });
 });

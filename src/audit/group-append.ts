@@ -45,10 +45,10 @@ export class GroupAppender {
 
   /** Resolves when the event is committed; rejects when it cannot be (the caller must then not act). */
   append(input: AuditEventInput): Promise<void> {
-    const row = queueRow(input);
     if (this.closed) return Promise.reject(new Error('the audit log is closed'));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ row, done: { resolve, reject } });
+      // An event that cannot be encoded rejects like a failed commit: the caller must not act.
+      this.queue.push({ row: queueRow(input), done: { resolve, reject } });
       this.kick();
     });
   }
@@ -59,6 +59,10 @@ export class GroupAppender {
    * commit fails the event is kept for the one after.
    */
   appendLater(input: AuditEventInput): void {
+    if (this.closed) {
+      this.log.error({ action: input.action, subject: input.subject }, 'an audit event came after the log was closed');
+      return;
+    }
     let row: ReturnType<typeof queueRow>;
     try {
       row = queueRow(input);

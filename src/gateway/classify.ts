@@ -19,6 +19,7 @@ export type RefusalRule =
   | 'credentials'
   | 'session_settings'
   | 'gateway_names'
+  | 'function_call'
   | 'unparsable'
   | 'audit_unavailable';
 

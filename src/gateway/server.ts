@@ -177,6 +177,8 @@ export class Gateway {
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
+    // Silent from the start: closed like a login not done in time.
+    socket.setTimeout(LOGIN_TIMEOUT_MS, () => socket.destroy());
     try {
       let first = await readInitialMessage(socket);
       let code = first.readInt32BE(4);
@@ -221,11 +223,11 @@ export class Gateway {
           }),
         ]);
         secure.setTimeout(0);
-        await this.serve(secure, socket.remoteAddress, true);
+        await this.serve(secure, socket.remoteAddress, true, () => socket.setTimeout(0));
         return;
       }
       socket.unshift(first);
-      await this.serve(socket, socket.remoteAddress, false);
+      await this.serve(socket, socket.remoteAddress, false, () => socket.setTimeout(0));
     } catch (err) {
       this.options.log.debug({ err }, 'a gateway connection ended before its login');
       socket.destroy();
@@ -238,14 +240,25 @@ export class Gateway {
   }
 
   /** Hands the connection to pg-gateway for the startup message and the SCRAM exchange, then runs its session. */
-  private async serve(socket: Socket, clientAddress: string | undefined, tls: boolean): Promise<void> {
+  private async serve(
+    socket: Socket,
+    clientAddress: string | undefined,
+    tls: boolean,
+    loggedIn: () => void,
+  ): Promise<void> {
     let login: LoginRow | undefined;
     let opened: Opened | null = null;
     // A login not done in time frees its connection, and so does one that sends more than
     // a login takes (the protocol library would buffer a message of any length).
     const loginTimer = setTimeout(() => {
       if (!opened) socket.destroy();
-    }, LOGIN_TIMEOUT_MS);
+    }, LOGIN_TIMEOUT_MS).unref();
+    // A client gone between its login being accepted and its session starting: end that session.
+    let running = false;
+    socket.once('close', () => {
+      clearTimeout(loginTimer);
+      if (opened && !running) void opened.session.end('client_closed', '');
+    });
     let loginBytes = 0;
     const loginGuard = (chunk: Buffer) => {
       loginBytes += chunk.length;
@@ -297,6 +310,8 @@ export class Gateway {
       onAuthenticated: async () => {
         clearTimeout(loginTimer);
         socket.off('data', loginGuard);
+        running = true;
+        loggedIn();
         const streams = (await connection.detach()) as ClientStreams;
         void this.run(opened!.session, streams);
       },
@@ -305,11 +320,11 @@ export class Gateway {
 
   /** Starts relaying once pg-gateway has let go of the streams (after its hook returns). */
   private async run(session: GatewaySession, streams: ClientStreams): Promise<void> {
-    for (let i = 0; streams.readable.locked || streams.writable.locked; i++) {
-      if (i > 1000) throw new Error('the login did not release the connection');
-      await new Promise((resolve) => setImmediate(resolve));
-    }
     try {
+      for (let i = 0; streams.readable.locked || streams.writable.locked; i++) {
+        if (i > 1000) throw new Error('the login did not release the connection');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       await session.run(streams);
       this.arm(session.grant.id, session.grant.endsAt);
     } catch (err) {
@@ -462,6 +477,13 @@ export class Gateway {
       });
     } catch (err) {
       upstream.socket.destroy();
+      // The row, if it was written, must not stay live.
+      await recordSessionEnd(this.options.db, id, {
+        reason: 'upstream_closed',
+        statements: 0,
+        rows: 0,
+        refused: 0,
+      }).catch(() => undefined);
       this.options.log.error(
         { err, grant: login.grant_id },
         'a gateway session was refused: its start could not be recorded',
@@ -524,11 +546,9 @@ export class Gateway {
   /** Arms the one timer per grant that ends its sessions here at its end. */
   private arm(grantId: string, endsAt: Date): void {
     clearTimeout(this.timers.get(grantId));
+    if (this.stopped) return;
     const delay = Math.min(Math.max(0, endsAt.getTime() - Date.now()), MAX_TIMER_MS);
-    this.timers.set(
-      grantId,
-      setTimeout(() => void this.check(grantId, true), delay),
-    );
+    this.timers.set(grantId, setTimeout(() => void this.check(grantId, true), delay).unref());
   }
 
   /**

@@ -144,7 +144,7 @@ function raising(refusal: Refusal): string {
 function sqlForRecord(sql: string): Record<string, unknown> {
   if (sql.length <= MAX_RECORDED_SQL) return { sql: sql.replaceAll('\0', '') };
   return {
-    sql: sql.slice(0, MAX_RECORDED_SQL).replaceAll('\0', ''),
+    sql: cut(sql, MAX_RECORDED_SQL).replaceAll('\0', ''),
     sql_length: sql.length,
     sql_sha256: createHash('sha256').update(sql).digest('hex'),
   };
@@ -169,14 +169,38 @@ function fitted(body: Record<string, unknown>): Record<string, unknown> {
       params_cut: true,
     };
   }
+  if (size(smaller) > BODY_BUDGET_BYTES && Array.isArray(smaller.params_sha256)) {
+    // Hundreds of parameters (a bulk insert): one hash over all their hashes, and how many.
+    const { params_sha256: hashes, ...rest } = smaller;
+    smaller = {
+      ...rest,
+      params_count: (hashes as unknown[]).length,
+      params_sha256_all: createHash('sha256').update(JSON.stringify(hashes)).digest('hex'),
+    };
+  }
   if (size(smaller) <= BODY_BUDGET_BYTES || typeof smaller.sql !== 'string') return smaller;
   const sql = smaller.sql;
   return {
     ...smaller,
-    sql: sql.slice(0, 1_000),
+    sql: cut(sql, 1_000),
     sql_length: smaller.sql_length ?? sql.length,
     sql_sha256: smaller.sql_sha256 ?? createHash('sha256').update(sql).digest('hex'),
   };
+}
+
+/** The first `max` UTF-16 units of `text`, never half a surrogate pair (canonical JSON refuses a lone one). */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
+/** Resolves when `socket` drains or closes, leaving no listener behind. */
+async function drainedOrClosed(socket: Socket): Promise<void> {
+  const done = new AbortController();
+  const wait = (event: string) => once(socket, event, { signal: done.signal }).catch(() => undefined);
+  await Promise.race([wait('drain'), wait('close')]);
+  done.abort();
 }
 
 function restore<T>(map: Map<string, T>, name: string, previous: T | undefined): void {
@@ -253,7 +277,8 @@ export class GatewaySession {
     ];
     await this.writer.write(Buffer.concat(hello));
     this.upstream.socket.on('data', (chunk: Buffer) => this.fromDatabase(chunk));
-    this.upstream.socket.on('error', () => undefined);
+    this.upstream.socket.resume();
+    if (this.upstream.socket.destroyed) void this.end('upstream_closed', 'the database closed this session');
     this.upstream.socket.on('close', () => {
       void this.options
         .grantEnded()
@@ -289,7 +314,7 @@ export class GatewaySession {
         new Promise((resolve) => setTimeout(resolve, FATAL_WRITE_WAIT_MS).unref()),
       ]);
     // A statement still running is cancelled, not left to finish after the end.
-    if (this.expected.some((item) => 'recorded' in item) && reason !== 'upstream_closed')
+    if (this.expected.some((item) => 'recorded' in item && item.recorded) && reason !== 'upstream_closed')
       await Promise.race([
         this.options.cancelUpstream().catch(() => undefined),
         new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref()),
@@ -352,7 +377,7 @@ export class GatewaySession {
         }
         // Backpressure: a database slower than the client holds the client's next chunk, not our memory.
         if (out.length > 0 && !this.ended && !this.upstream.socket.write(Buffer.concat(out)))
-          await Promise.race([once(this.upstream.socket, 'drain'), once(this.upstream.socket, 'close')]);
+          await drainedOrClosed(this.upstream.socket);
       }
       await this.end('client_closed', '');
     } catch (err) {
@@ -390,7 +415,7 @@ export class GatewaySession {
           parse.name === '' ? '' : (this.statements.get(parse.name)?.upstream ?? `gatehouse_s${++this.names}`);
         this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null, upstream });
         if (!refusal) return withNames(message, 0, [upstream]);
-        await this.refuse(refusal, parse.sql, queued);
+        await this.refuse(refusal, sqlForRecord(parse.sql), parse.sql, queued);
         return serialize.parse({ name: upstream, text: raising(refusal), types: [] });
       }
       case FRONTEND.Bind: {
@@ -466,12 +491,12 @@ export class GatewaySession {
               }
             : limits.readOnly || limits.refuse.length > 0
               ? {
-                  rule: limits.readOnly ? 'read_only' : limits.refuse[0]!,
+                  rule: 'function_call',
                   reason: `${this.options.grant.resourceName} has limits, and function calls by number cannot be checked against them: it was not run`,
                 }
               : null;
         const recorded = refusal
-          ? { refusal: await this.refuse(refusal, `function call ${call.oid}`, queued) }
+          ? { refusal: await this.refuse(refusal, { function_oid: call.oid }, `function call ${call.oid}`, queued) }
           : await this.recordStatement(
               { via: 'function_call', function_oid: call.oid, ...this.paramsForRecord(call.args) },
               null,
@@ -519,7 +544,7 @@ export class GatewaySession {
   ): Promise<{ item: Recorded } | { refusal: Refusal }> {
     if (sql !== null) {
       const refusal = refusalFor(sql, this.options.limits, this.options.grant.resourceName);
-      if (refusal) return { refusal: await this.refuse(refusal, sql, queued) };
+      if (refusal) return { refusal: await this.refuse(refusal, sqlForRecord(sql), sql, queued) };
     }
     this.flushQueued(queued);
     const n = ++this.count;
@@ -546,8 +571,17 @@ export class GatewaySession {
     return { item: { n, started: performance.now(), rows: 0, tags: [] } };
   }
 
-  /** Records a refusal (best effort: the statement is refused either way) and has the audit channel told. */
-  private async refuse(refusal: Refusal, sql: string, queued: Buffer[]): Promise<Refusal> {
+  /**
+   * Records a refusal (best effort: the statement is refused either way) and has the audit
+   * channel told. `what` is the record's view of it (its text, or a function's number);
+   * `shown` the text for the channel.
+   */
+  private async refuse(
+    refusal: Refusal,
+    what: Record<string, unknown>,
+    shown: string,
+    queued: Buffer[],
+  ): Promise<Refusal> {
     this.flushQueued(queued);
     const n = ++this.count;
     this.refusedCount += 1;
@@ -560,12 +594,12 @@ export class GatewaySession {
           grant: this.options.grant.id,
           resource: this.options.grant.resourceId,
           n,
-          ...sqlForRecord(sql),
+          ...what,
           rule: refusal.rule,
           reason: refusal.reason,
         }),
       });
-      await this.options.onRefused(n, refusal, sql);
+      await this.options.onRefused(n, refusal, shown);
     } catch (err) {
       this.options.log.error({ err, session: this.options.id }, 'a refused statement could not be recorded');
     }
@@ -593,7 +627,7 @@ export class GatewaySession {
         return {
           params: params.map((param) => {
             const value = text(param);
-            return value === null ? null : value.slice(0, MAX_RECORDED_PARAM).replaceAll('\0', '');
+            return value === null ? null : cut(value, MAX_RECORDED_PARAM).replaceAll('\0', '');
           }),
         };
     }
@@ -647,35 +681,27 @@ export class GatewaySession {
         return;
       }
       case 'error': {
-        const error = {
-          code: String(m.code ?? ''),
-          message: String((m as unknown as Error).message ?? '').slice(0, MAX_RECORDED_ERROR),
-        };
+        const text = String((m as unknown as Error).message ?? '');
+        // pg-protocol does not know FunctionCallResponse ('V'): it is a function call's answer.
+        if (text.startsWith('received invalid response: 56')) {
+          if (head?.kind === 'function_call') recorded?.tags.push('function call');
+          return;
+        }
+        const error = { code: String(m.code ?? ''), message: cut(text, MAX_RECORDED_ERROR) };
         if (!head) return;
         if (head.kind === 'query' || head.kind === 'function_call') {
           if (recorded) recorded.error = error;
           return;
         }
-        // Extended protocol: the database skips to the next Sync; so do we.
+        // An error at a Sync (a deferred constraint at commit): its ReadyForQuery follows.
+        if (head.kind === 'sync') return;
+        // Extended protocol: this message failed, and the database skips what follows up to
+        // the Sync (some of it maybe not sent yet): undone when the Sync's ReadyForQuery comes.
         if (recorded) {
           recorded.error = error;
           this.recordDone(recorded, {});
         }
-        const undone = [this.expected.shift()!];
-        while (this.expected.length > 0 && this.expected[0]!.kind !== 'sync') {
-          const skipped = this.expected.shift()!;
-          undone.push(skipped);
-          if ('recorded' in skipped && skipped.recorded) this.recordDone(skipped.recorded, { skipped: true });
-        }
-        // Parses and Binds that did not happen: their names mean what they meant before, latest first.
-        for (const item of undone.reverse()) {
-          if (item.kind === 'parse' && item.name !== null) restore(this.statements, item.name, item.previous);
-          if (item.kind === 'bind' && item.name !== null) restore(this.portals, item.name, item.previous);
-          if (item.kind === 'close' && item.target === 'S')
-            restore(this.statements, item.name, item.previous as Prepared | undefined);
-          if (item.kind === 'close' && item.target === 'P')
-            restore(this.portals, item.name, item.previous as Portal | undefined);
-        }
+        this.undo([this.expected.shift()!]);
         return;
       }
       case 'parseComplete':
@@ -698,15 +724,36 @@ export class GatewaySession {
           );
         return;
       }
-      case 'readyForQuery':
+      case 'readyForQuery': {
         this.status = String(m.status);
-        if (head && (head.kind === 'query' || head.kind === 'function_call' || head.kind === 'sync')) {
+        if (head && (head.kind === 'query' || head.kind === 'function_call')) {
           this.expected.shift();
           if (recorded) this.recordDone(recorded, {});
+          return;
         }
+        // Everything before the Sync that got no answer was skipped after an error.
+        const skipped: Expected[] = [];
+        while (this.expected.length > 0 && this.expected[0]!.kind !== 'sync') skipped.push(this.expected.shift()!);
+        for (const item of skipped)
+          if ('recorded' in item && item.recorded) this.recordDone(item.recorded, { skipped: true });
+        this.undo(skipped);
+        if (this.expected[0]?.kind === 'sync') this.expected.shift();
         return;
+      }
       default:
         return;
+    }
+  }
+
+  /** Parses, Binds and Closes that did not happen: their names mean what they meant before, latest first. */
+  private undo(items: Expected[]): void {
+    for (const item of [...items].reverse()) {
+      if (item.kind === 'parse' && item.name !== null) restore(this.statements, item.name, item.previous);
+      if (item.kind === 'bind' && item.name !== null) restore(this.portals, item.name, item.previous);
+      if (item.kind === 'close' && item.target === 'S')
+        restore(this.statements, item.name, item.previous as Prepared | undefined);
+      if (item.kind === 'close' && item.target === 'P')
+        restore(this.portals, item.name, item.previous as Portal | undefined);
     }
   }
 

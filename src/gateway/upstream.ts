@@ -116,10 +116,13 @@ export async function openUpstream(
             sasl.finalizeSession(session!, m.data as string);
             break;
           case 'authenticationCleartextPassword':
-            socket.write(serialize.password(login.password));
-            break;
           case 'authenticationMD5Password':
-            fail(new Error('the database asks for md5 passwords; the gateway logs in with SCRAM-SHA-256 only'));
+            // The role's password never leaves Gatehouse in a form that could be replayed.
+            fail(
+              new Error(
+                'the database asks for a password in the clear or md5; the gateway logs in with SCRAM-SHA-256 only',
+              ),
+            );
             break;
           case 'parameterStatus':
             parameters.push([m.parameterName as string, m.parameterValue as string]);
@@ -160,6 +163,9 @@ export async function openUpstream(
     socket.removeAllListeners('data');
     socket.removeAllListeners('error');
     socket.removeAllListeners('close');
+    // Until the session takes it: hold what the database sends, and never let an error go unheard.
+    socket.pause();
+    socket.on('error', () => undefined);
     return { socket, parameters, pid, secret, status };
   } catch (err) {
     socket.destroy();
