@@ -20,6 +20,7 @@ const END_REASONS: Record<string, string> = {
   grant_ended: 'the grant ended',
   ended_by_owner: 'an owner ended it',
   upstream_closed: 'the database closed the connection',
+  setting_changed: 'the gateway ended it: the session changed its encoding or string settings',
   gateway_stopped: 'the gateway stopped',
 };
 
