@@ -328,7 +328,7 @@ export class Gateway {
       await session.run(streams);
       this.arm(session.grant.id, session.grant.endsAt);
     } catch (err) {
-      this.options.log.warn({ err, session: session.id }, 'a gateway session could not start');
+      this.options.log.warn({ err, sessionId: session.id }, 'a gateway session could not start');
       await session.end('client_closed', '');
     }
   }
@@ -444,7 +444,7 @@ export class Gateway {
         },
       );
     } catch (err) {
-      this.options.log.warn({ err, grant: login.grant_id }, 'the gateway could not open a session upstream');
+      this.options.log.warn({ err, grantId: login.grant_id }, 'the gateway could not open a session upstream');
       throw new Error(`could not reach ${resource.name}: ${(err as Error).message}`);
     }
     const cancelKey = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(-(2 ** 31), 2 ** 31 - 1) };
@@ -485,7 +485,7 @@ export class Gateway {
         refused: 0,
       }).catch(() => undefined);
       this.options.log.error(
-        { err, grant: login.grant_id },
+        { err, grantId: login.grant_id },
         'a gateway session was refused: its start could not be recorded',
       );
       throw new Error(
@@ -571,7 +571,7 @@ export class Gateway {
       grant = rows[0];
     } catch (err) {
       this.options.log.warn(
-        { err, grant: grantId },
+        { err, grantId },
         'the gateway could not look up a grant; it ends sessions on the end it knew',
       );
       if (due && knownEnd.getTime() <= Date.now())

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import pg from 'pg';
@@ -12,6 +11,7 @@ import type { Logger } from '../log.ts';
 import type { GatewayLimits } from '../provisioners/postgres-gateway.ts';
 import { backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
 import { PINNED_SETTINGS, refusalFor, type Refusal } from './classify.ts';
+import { cut, fitted, MAX_RECORDED_ERROR, paramsForRecord, sqlForRecord } from './records.ts';
 import {
   FRONTEND,
   MessageFramer,
@@ -26,24 +26,16 @@ import {
 } from './frontend.ts';
 import type { UpstreamSession } from './upstream.ts';
 
-/** Longest statement text kept whole on the record; a longer one is cut and hashed. */
-export const MAX_RECORDED_SQL = 8_192;
 /** Answers waiting for a slow client beyond this pause the database's socket … */
 const PAUSE_BYTES = 1024 * 1024;
 /** … until they are down to this. */
 const RESUME_BYTES = 256 * 1024;
 /** How long an ending session waits for the database to take its cancel request. */
 const CANCEL_WAIT_MS = 1_000;
-/** A statement's record past this many bytes keeps hashes of its parameters, then a shorter text. */
-const BODY_BUDGET_BYTES = 12 * 1024;
-/** Longest error message kept in a statement's outcome. */
-const MAX_RECORDED_ERROR = 1_000;
 /** pg_catalog.set_config(text, text, boolean), the same OID in every PostgreSQL. */
 const SET_CONFIG_OID = 2078;
 /** How long an ending session waits for a client that is not reading to take its FATAL error. */
 const FATAL_WRITE_WAIT_MS = 200;
-/** Longest parameter kept whole when parameters are recorded. */
-const MAX_RECORDED_PARAM = 1_024;
 
 /** The grant a session runs under, as the gateway checked it at login. */
 export interface SessionGrant {
@@ -140,61 +132,6 @@ function raising(refusal: Refusal): string {
   )}, HINT = ${pg.escapeLiteral(`Gatehouse gateway rule: ${refusal.rule}`)}; END $gatehouse_refused$`;
 }
 
-/** The statement text for the record: whole up to MAX_RECORDED_SQL, else cut, with the whole text's length and hash. */
-function sqlForRecord(sql: string): Record<string, unknown> {
-  if (sql.length <= MAX_RECORDED_SQL) return { sql: sql.replaceAll('\0', '') };
-  return {
-    sql: cut(sql, MAX_RECORDED_SQL).replaceAll('\0', ''),
-    sql_length: sql.length,
-    sql_sha256: createHash('sha256').update(sql).digest('hex'),
-  };
-}
-
-/**
- * A record within the audit log's size for one event: parameters recorded whole become
- * their hashes, then the text is cut shorter (its length and hash stay). Never refused for
- * its size.
- */
-function fitted(body: Record<string, unknown>): Record<string, unknown> {
-  const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
-  if (size(body) <= BODY_BUDGET_BYTES) return body;
-  let smaller = body;
-  if (Array.isArray(body.params)) {
-    const { params, ...rest } = body;
-    smaller = {
-      ...rest,
-      params_sha256: (params as (string | null)[]).map((value) =>
-        value === null ? null : createHash('sha256').update(value).digest('hex'),
-      ),
-      params_cut: true,
-    };
-  }
-  if (size(smaller) > BODY_BUDGET_BYTES && Array.isArray(smaller.params_sha256)) {
-    // Hundreds of parameters (a bulk insert): one hash over all their hashes, and how many.
-    const { params_sha256: hashes, ...rest } = smaller;
-    smaller = {
-      ...rest,
-      params_count: (hashes as unknown[]).length,
-      params_sha256_all: createHash('sha256').update(JSON.stringify(hashes)).digest('hex'),
-    };
-  }
-  if (size(smaller) <= BODY_BUDGET_BYTES || typeof smaller.sql !== 'string') return smaller;
-  const sql = smaller.sql;
-  return {
-    ...smaller,
-    sql: cut(sql, 1_000),
-    sql_length: smaller.sql_length ?? sql.length,
-    sql_sha256: smaller.sql_sha256 ?? createHash('sha256').update(sql).digest('hex'),
-  };
-}
-
-/** The first `max` UTF-16 units of `text`, never half a surrogate pair (canonical JSON refuses a lone one). */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const code = text.charCodeAt(max - 1);
-  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
-}
-
 /** Resolves when `socket` drains or closes, leaving no listener behind. */
 async function drainedOrClosed(socket: Socket): Promise<void> {
   const done = new AbortController();
@@ -254,10 +191,6 @@ export class GatewaySession {
 
   get grant(): SessionGrant {
     return this.options.grant;
-  }
-
-  get statementsRecorded(): number {
-    return this.count;
   }
 
   /** Answers waiting for the client, and whether the database's socket is paused for them (tests). */
@@ -355,7 +288,7 @@ export class GatewaySession {
     await this.options
       .onEnded(summary)
       .catch((err: unknown) =>
-        this.options.log.error({ err, session: this.options.id }, 'could not mark a gateway session ended'),
+        this.options.log.error({ err, sessionId: this.options.id }, 'could not mark a gateway session ended'),
       );
   }
 
@@ -381,7 +314,7 @@ export class GatewaySession {
       }
       await this.end('client_closed', '');
     } catch (err) {
-      this.options.log.warn({ err, session: this.options.id }, 'a gateway session ended on a protocol error');
+      this.options.log.warn({ err, sessionId: this.options.id }, 'a gateway session ended on a protocol error');
       await this.end('client_closed', '');
     }
   }
@@ -455,7 +388,7 @@ export class GatewaySession {
             via: 'extended',
             ...sqlForRecord(bound.sql),
             statement: bound.statement,
-            ...this.paramsForRecord(bound.params),
+            ...paramsForRecord(bound.params, this.options.limits.parameters),
           },
           null,
           queued,
@@ -498,7 +431,11 @@ export class GatewaySession {
         const recorded = refusal
           ? { refusal: await this.refuse(refusal, { function_oid: call.oid }, `function call ${call.oid}`, queued) }
           : await this.recordStatement(
-              { via: 'function_call', function_oid: call.oid, ...this.paramsForRecord(call.args) },
+              {
+                via: 'function_call',
+                function_oid: call.oid,
+                ...paramsForRecord(call.args, this.options.limits.parameters),
+              },
               null,
               queued,
             );
@@ -558,7 +495,7 @@ export class GatewaySession {
     } catch (err) {
       this.count -= 1;
       this.options.log.error(
-        { err, session: this.options.id },
+        { err, sessionId: this.options.id },
         'a statement was refused: the audit log could not record it',
       );
       return {
@@ -601,7 +538,7 @@ export class GatewaySession {
       });
       await this.options.onRefused(n, refusal, shown);
     } catch (err) {
-      this.options.log.error({ err, session: this.options.id }, 'a refused statement could not be recorded');
+      this.options.log.error({ err, sessionId: this.options.id }, 'a refused statement could not be recorded');
     }
     return refusal;
   }
@@ -611,31 +548,15 @@ export class GatewaySession {
     this.upstream.socket.write(Buffer.concat(queued.splice(0)));
   }
 
-  private paramsForRecord(params: ParameterValue[]): Record<string, unknown> {
-    const text = (param: ParameterValue) =>
-      param.value === null ? null : param.binary ? `\\x${param.value.toString('hex')}` : param.value.toString('utf8');
-    switch (this.options.limits.parameters) {
-      case 'omit':
-        return { params_omitted: params.length };
-      case 'hash':
-        return {
-          params_sha256: params.map((param) =>
-            param.value === null ? null : createHash('sha256').update(param.value).digest('hex'),
-          ),
-        };
-      case 'record':
-        return {
-          params: params.map((param) => {
-            const value = text(param);
-            return value === null ? null : cut(value, MAX_RECORDED_PARAM).replaceAll('\0', '');
-          }),
-        };
-    }
-  }
-
   private fromDatabase(chunk: Buffer): void {
     const writer = this.writer;
-    if (this.ended || !writer) return;
+    if (!writer) return;
+    if (this.ended) {
+      // Ending: the client is told no more, but an answer that comes now still closes its
+      // statement as done (it ran), not cut.
+      this.observeAll(chunk);
+      return;
+    }
     // Backpressure: a client slower than the database (a large result) pauses the database's
     // socket. The web stream's own queue counts chunks, not bytes, so the bytes not yet
     // handed to the client's socket are counted here.
@@ -648,10 +569,14 @@ export class GatewaySession {
       () => undefined,
     );
     if (this.unsent > PAUSE_BYTES && !this.upstream.socket.isPaused()) this.upstream.socket.pause();
+    this.observeAll(chunk);
+  }
+
+  private observeAll(chunk: Buffer): void {
     try {
       this.parser.parse(chunk, (message) => this.observe(message));
     } catch (err) {
-      this.options.log.warn({ err, session: this.options.id }, 'could not read an answer from the database');
+      this.options.log.warn({ err, sessionId: this.options.id }, 'could not read an answer from the database');
     }
   }
 
