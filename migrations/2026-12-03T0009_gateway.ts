@@ -38,7 +38,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       started_at timestamptz not null default now(),
       seen_at timestamptz not null default now(),
       ended_at timestamptz,
-      end_reason text,
+      end_reason text check (end_reason in ('client_closed', 'grant_ended', 'ended_by_owner', 'upstream_closed', 'setting_changed', 'gateway_stopped')),
       end_requested_at timestamptz,
       end_requested_by text,
       statements integer not null default 0,

@@ -567,11 +567,14 @@ describe('the database gateway', () => {
     await waitFor(async () => (await world.target.query<{ n: number }>(mine)).rows[0]!.n === 0);
     expect((await world.target.query('select note from invoices where id = 1')).rows).toEqual([{ note: 'first' }]);
     const events = await sessionEvents(world, await endedSessionOf(world, grantId));
-    // Its outcome is the cancel: the statement stopped, with the database's own word for it.
-    expect(events.find((e) => e.action === 'gateway.statement_done')?.body).toMatchObject({
-      ok: false,
-      error: { code: '57014' },
-    });
+    // Its outcome: stopped. The database's cancel answer (57014) is recorded if it came
+    // before the connection closed; otherwise the statement is recorded as cut.
+    const done = events.find((e) => e.action === 'gateway.statement_done')!.body;
+    expect(done.ok).toBe(false);
+    expect(
+      done.cut === true || (done.error as { code?: string } | undefined)?.code === '57014',
+      JSON.stringify(done),
+    ).toBe(true);
   });
 
   it("keeps a record within the log's size, whatever the statement: parameters become hashes, long text is cut and hashed", async () => {
