@@ -8,6 +8,9 @@ const booleanText = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/** Where the database gateway listens unless GATEHOUSE_GATEWAY_LISTEN says otherwise. */
+export const GATEWAY_DEFAULT_LISTEN = '127.0.0.1:6432';
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -48,7 +51,7 @@ const envSchema = z.object({
   GATEHOUSE_GATEWAY_LISTEN: z
     .string()
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, like 0.0.0.0:6432')
-    .default('127.0.0.1:6432'),
+    .default(GATEWAY_DEFAULT_LISTEN),
   GATEHOUSE_GATEWAY_PUBLIC_ADDRESS: z
     .string()
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, as contractors reach the gateway')
@@ -199,7 +202,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-function splitAddress(text: string): { host: string; port: number } {
+/** `host:port` (IPv6 in brackets) as its parts. */
+export function splitAddress(text: string): { host: string; port: number } {
   const at = text.lastIndexOf(':');
   return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) };
 }

@@ -37,3 +37,13 @@ export function fatal(code: string, text: string, hint?: string): Buffer {
   const error = BackendError.create({ severity: 'FATAL', code, message: text, ...(hint ? { hint } : {}) });
   return Buffer.from(error.flush());
 }
+
+/** A time as a person reads it in a FATAL error: to the minute, in UTC. */
+export function utcMinute(at: Date): string {
+  return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** What a login refused after the grant, and a session cut at its end, are told. */
+export function accessEnded(resourceName: string, at: Date): string {
+  return `your access to ${resourceName} ended at ${utcMinute(at)}`;
+}

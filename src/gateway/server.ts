@@ -11,15 +11,14 @@ import { GroupAppender } from '../audit/group-append.ts';
 import { resourceById, type LoadedPolicy, type ResourcePolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import { Listener } from '../db/listener.ts';
-import type { GrantId, SlackUserId } from '../db/ids.ts';
 import type { Logger } from '../log.ts';
 import { gatewayConfigOf, upstreamPasswordFor, type GatewayLimits } from '../provisioners/postgres-gateway.ts';
-import { roleNameFor } from '../provisioners/postgres.ts';
-import { fatal } from './backend.ts';
+import { postgresTargetOf, roleNameFor, type PostgresTarget } from '../provisioners/postgres.ts';
+import { accessEnded, fatal, utcMinute } from './backend.ts';
 import { loadStatementParser, PINNED_SETTINGS } from './classify.ts';
 import { CANCEL_REQUEST_CODE, GSS_REQUEST_CODE, SSL_REQUEST_CODE } from './frontend.ts';
 import { GatewaySession, type ClientStreams, type SessionSummary } from './session.ts';
-import { cancelUpstream, openUpstream, upstreamTargetOf, type UpstreamTarget } from './upstream.ts';
+import { cancelUpstream, openUpstream } from './upstream.ts';
 
 /** When plain TCP (no TLS) is accepted: from loopback clients only (the default), never, or from anyone. */
 export type PlaintextPolicy = 'loopback' | 'never' | 'always';
@@ -52,21 +51,30 @@ const MAX_LOGIN_BYTES = 64 * 1024;
 /** A connection that has not logged in this long after it opened is closed. */
 const LOGIN_TIMEOUT_MS = 30_000;
 
-/** A grant's gateway login, with what deciding a login needs. */
-interface LoginRow {
-  grant_id: GrantId;
-  username: string;
-  salt: string;
-  iterations: number;
-  stored_key: string;
-  server_key: string;
-  user_id: SlackUserId;
-  resource_id: string;
-  status: string;
-  starts_at: Date;
-  ends_at: Date;
-  ended_at: Date | null;
+/** A grant's gateway login (its SCRAM verifier), with what deciding a login needs of the grant. */
+async function findLogin(db: Db, username: string) {
+  return db
+    .selectFrom('gateway_logins as l')
+    .innerJoin('grants as g', 'g.id', 'l.grant_id')
+    .select([
+      'l.grant_id',
+      'l.username',
+      'l.salt',
+      'l.iterations',
+      'l.stored_key',
+      'l.server_key',
+      'g.user_id',
+      'g.resource_id',
+      'g.status',
+      'g.starts_at',
+      'g.ends_at',
+      'g.ended_at',
+    ])
+    .where('l.username', '=', username)
+    .executeTakeFirst();
 }
+
+type LoginRow = NonNullable<Awaited<ReturnType<typeof findLogin>>>;
 
 /** What a connection has once its login is accepted, until its session starts. */
 interface Opened {
@@ -75,8 +83,6 @@ interface Opened {
 
 const isLoopback = (address: string | undefined) =>
   address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
-
-const formatTime = (at: Date) => `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /**
  * The database gateway: contractors log in with their grant's gateway login
@@ -269,7 +275,7 @@ export class Gateway {
       auth: {
         method: 'scram-sha-256',
         getScramSha256Data: async ({ username }) => {
-          login = await this.findLogin(username);
+          login = await findLogin(this.options.db, username);
           // An unknown login gets a made-up verifier, so that a wrong name and a wrong password look alike.
           if (!login) return createScramSha256Data(randomBytes(24).toString('base64url'));
           return {
@@ -333,28 +339,6 @@ export class Gateway {
     }
   }
 
-  private async findLogin(username: string): Promise<LoginRow | undefined> {
-    return this.options.db
-      .selectFrom('gateway_logins as l')
-      .innerJoin('grants as g', 'g.id', 'l.grant_id')
-      .select([
-        'l.grant_id',
-        'l.username',
-        'l.salt',
-        'l.iterations',
-        'l.stored_key',
-        'l.server_key',
-        'g.user_id',
-        'g.resource_id',
-        'g.status',
-        'g.starts_at',
-        'g.ends_at',
-        'g.ended_at',
-      ])
-      .where('l.username', '=', username)
-      .executeTakeFirst();
-  }
-
   /** Why a right password is still refused: the grant not started, ended, or another database asked for. */
   private loginRefusal(
     login: LoginRow,
@@ -365,13 +349,13 @@ export class Gateway {
     const now = new Date();
     if (login.status === 'provisioning' || login.starts_at > now)
       return {
-        text: `your access to ${name} has not started yet${login.starts_at > now ? `: it starts at ${formatTime(login.starts_at)}` : ''}`,
+        text: `your access to ${name} has not started yet${login.starts_at > now ? `: it starts at ${utcMinute(login.starts_at)}` : ''}`,
         record: { reason: 'not_started', starts_at: login.starts_at.toISOString() },
       };
     if (login.status !== 'active' || login.ends_at <= now || !resource || !this.configOf(resource)) {
       const at = login.ended_at ?? (login.ends_at <= now ? login.ends_at : now);
       return {
-        text: `your access to ${name} ended at ${formatTime(at)}`,
+        text: accessEnded(name, at),
         record: { reason: 'ended', ended_at: at.toISOString() },
       };
     }
@@ -408,11 +392,11 @@ export class Gateway {
     return gatewayConfigOf(resource.provisioner);
   }
 
-  private targetOf(resource: ResourcePolicy): UpstreamTarget {
+  private targetOf(resource: ResourcePolicy): PostgresTarget {
     const config = this.configOf(resource)!;
     const url = this.options.env[config.connectionEnv];
     if (!url) throw new Error(`${config.connectionEnv} is not set`);
-    return upstreamTargetOf(url);
+    return postgresTargetOf(url);
   }
 
   /** Opens the session upstream as the grant's login role, and puts its start on the record. */

@@ -9,7 +9,7 @@ import type { GrantId, SlackUserId } from '../db/ids.ts';
 import type { GatewayEndReason } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { GatewayLimits } from '../provisioners/postgres-gateway.ts';
-import { backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
+import { accessEnded, backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
 import { PINNED_SETTINGS, refusalFor, type Refusal } from './classify.ts';
 import { cut, fitted, MAX_RECORDED_ERROR, paramsForRecord, sqlForRecord } from './records.ts';
 import {
@@ -234,7 +234,7 @@ export class GatewaySession {
 
   /** The message for a session whose grant ended. */
   endedText(at: Date = this.options.grant.endsAt): string {
-    return `your access to ${this.options.grant.resourceName} ended at ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    return accessEnded(this.options.grant.resourceName, at);
   }
 
   private async finish(reason: GatewayEndReason, text: string): Promise<void> {

@@ -4,31 +4,7 @@ import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import sasl from 'pg/lib/crypto/sasl.js';
-
-/** Where a resource's database is, from its admin connection string (never its admin's password). */
-export interface UpstreamTarget {
-  host: string;
-  port: number;
-  database: string;
-  /** From the URL's sslmode: none for disable (or unset), else TLS, verified for verify-ca and verify-full. */
-  tls: 'none' | 'unverified' | 'verified';
-}
-
-export function upstreamTargetOf(url: string): UpstreamTarget {
-  const parsed = new URL(url);
-  const mode = parsed.searchParams.get('sslmode') ?? 'disable';
-  return {
-    host: decodeURIComponent(parsed.hostname) || 'localhost',
-    port: Number(parsed.port || 5432),
-    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres',
-    tls:
-      mode === 'disable' || mode === 'allow' || mode === 'prefer'
-        ? 'none'
-        : mode.startsWith('verify')
-          ? 'verified'
-          : 'unverified',
-  };
-}
+import type { PostgresTarget } from '../provisioners/postgres.ts';
 
 /** A session opened upstream as the grant's own login, ready for queries. */
 export interface UpstreamSession {
@@ -44,7 +20,7 @@ export interface UpstreamSession {
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-async function openSocket(target: UpstreamTarget): Promise<Socket> {
+async function openSocket(target: PostgresTarget): Promise<Socket> {
   const plain = netConnect({ host: target.host, port: target.port });
   plain.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
@@ -80,7 +56,7 @@ async function openSocket(target: UpstreamTarget): Promise<Socket> {
  * (default_transaction_read_only for a read-only resource).
  */
 export async function openUpstream(
-  target: UpstreamTarget,
+  target: PostgresTarget,
   login: { user: string; password: string; applicationName: string },
   settings: Record<string, string>,
 ): Promise<UpstreamSession> {
@@ -174,7 +150,7 @@ export async function openUpstream(
 }
 
 /** Sends the database a cancel request for one of its sessions, on a new connection, as libpq does. */
-export async function cancelUpstream(target: UpstreamTarget, pid: number, secret: number): Promise<void> {
+export async function cancelUpstream(target: PostgresTarget, pid: number, secret: number): Promise<void> {
   const socket = netConnect({ host: target.host, port: target.port });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createScramSha256Data } from 'pg-gateway';
+import { GATEWAY_DEFAULT_LISTEN, splitAddress } from '../config/env.ts';
 import type { ProvisionerConfig } from '../config/policy-schema.ts';
 import type { Db } from '../db/database.ts';
 import type { GrantId } from '../db/ids.ts';
@@ -32,15 +33,14 @@ export interface GatewayAddress {
   sslmode: string;
 }
 
-export const GATEWAY_DEFAULT_LISTEN = '127.0.0.1:6432';
-
 /** The address the gateway's holders are sent: GATEHOUSE_GATEWAY_PUBLIC_ADDRESS, else where it listens. */
 export function gatewayAddressOf(env: NodeJS.ProcessEnv): GatewayAddress {
-  const text = env.GATEHOUSE_GATEWAY_PUBLIC_ADDRESS || env.GATEHOUSE_GATEWAY_LISTEN || GATEWAY_DEFAULT_LISTEN;
-  const at = text.lastIndexOf(':');
+  const { host, port } = splitAddress(
+    env.GATEHOUSE_GATEWAY_PUBLIC_ADDRESS || env.GATEHOUSE_GATEWAY_LISTEN || GATEWAY_DEFAULT_LISTEN,
+  );
   return {
-    host: at > 0 ? text.slice(0, at).replace(/^\[|\]$/g, '') : text,
-    port: at > 0 ? text.slice(at + 1) : '6432',
+    host,
+    port: String(port),
     sslmode: env.GATEHOUSE_GATEWAY_TLS_CERT_FILE ? env.GATEHOUSE_GATEWAY_SSLMODE || 'require' : 'disable',
   };
 }

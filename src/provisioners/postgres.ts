@@ -69,6 +69,34 @@ function fingerprint(password: string): string {
   return createHash('sha256').update(password).digest('hex').slice(0, 16);
 }
 
+/**
+ * Where a resource's database is, from its admin connection string (never its admin's
+ * password): what a grant's holder is sent, and where the gateway connects.
+ */
+export interface PostgresTarget {
+  host: string;
+  port: number;
+  database: string;
+  /** From the URL's sslmode: none for disable (or unset), else TLS, verified for verify-ca and verify-full. */
+  tls: 'none' | 'unverified' | 'verified';
+}
+
+export function postgresTargetOf(url: string): PostgresTarget {
+  const parsed = new URL(url);
+  const mode = parsed.searchParams.get('sslmode') ?? 'disable';
+  return {
+    host: decodeURIComponent(parsed.hostname) || 'localhost',
+    port: Number(parsed.port || 5432),
+    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres',
+    tls:
+      mode === 'disable' || mode === 'allow' || mode === 'prefer'
+        ? 'none'
+        : mode.startsWith('verify')
+          ? 'verified'
+          : 'unverified',
+  };
+}
+
 /** One pool per target database, shared by every grant of the resources that name it. */
 const pools = new Map<string, pg.Pool>();
 
@@ -147,8 +175,8 @@ export function postgresProvisioner(
   targetUrl: string,
   through?: { db: Db | undefined; env: NodeJS.ProcessEnv },
 ): Provisioner {
-  const target = new URL(targetUrl);
-  const database = decodeURIComponent(target.pathname.replace(/^\//, '')) || 'postgres';
+  const target = postgresTargetOf(targetUrl);
+  const { database } = target;
   return {
     async grant(grant: Grant): Promise<GrantOutcome> {
       const role = roleNameFor(grant.id);
@@ -189,8 +217,8 @@ export function postgresProvisioner(
         };
       }
       const credentials: PostgresCredentials = {
-        host: target.hostname,
-        port: target.port || '5432',
+        host: target.host,
+        port: String(target.port),
         database,
         user: role,
         password,
