@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closePostgresTargets, roleNameFor } from '../src/provisioners/postgres.ts';
-import { ACTION } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { psql, gatewayPolicy } from './support/gateway.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
-import { AUDIT_CHANNEL, cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
+import { approveFromCard, AUDIT_CHANNEL, dmTo, fileRequest } from './support/slack-stories.ts';
 
 const { ana, dana } = PEOPLE;
 const ROLE = `readers_${randomBytes(4).toString('hex')}`;
@@ -61,13 +60,7 @@ describe('a gateway grant in Slack, as Gatehouse runs it', () => {
   it('sends a ready psql command; the session runs through the gateway and its summary reaches the audit channel', async () => {
     expect(bot.gatehouse.gateway).not.toBeNull();
     const requestId = await fileRequest(bot, ana, 'billing-db 1h check the ledger');
-    await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
-    await bot.slack.clickButton({
-      userId: dana,
-      actionId: ACTION.approve,
-      value: requestId,
-      message: cardFor(bot.fake, dana, requestId),
-    });
+    await approveFromCard(bot, dana, requestId);
     const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 15_000 });
     const shown = JSON.stringify(dm.args.blocks);
     const command = /psql \\"host=([^ ]+) port=(\d+) dbname=([^ ]+) user=([^ ]+) sslmode=([a-z]+)\\"/.exec(shown);

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessService } from '../src/access/service.ts';
-import { ACTION } from '../src/slack/blocks/ids.ts';
 import { silentLogger } from '../src/log.ts';
 import { checkProvisioners, provisionerFor, ProvisionerSetupError } from '../src/provisioners/index.ts';
 import { closePostgresTargets, roleNameFor } from '../src/provisioners/postgres.ts';
@@ -9,7 +8,7 @@ import { SecretBox } from '../src/secrets/sealed.ts';
 import { PEOPLE, billingDbPolicy, loadedPolicy } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
-import { cardFor, cardPostedTo, dmTo, fileRequest } from './support/slack-stories.ts';
+import { approveFromCard, dmTo, fileRequest } from './support/slack-stories.ts';
 import { connectAs } from './support/postgres-target.ts';
 
 const { ana, dana } = PEOPLE;
@@ -179,13 +178,7 @@ describe('a postgres grant in Slack', () => {
 
   it('sends the login by direct message only, then forgets it', async () => {
     const requestId = await fileRequest(bot, ana, 'billing-db 1h check the ledger');
-    await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
-    await bot.slack.clickButton({
-      userId: dana,
-      actionId: ACTION.approve,
-      value: requestId,
-      message: cardFor(bot.fake, dana, requestId),
-    });
+    await approveFromCard(bot, dana, requestId);
     const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 15_000 });
     expect(String(dm.args.text)).not.toMatch(/password/);
     const grant = await bot.t.db

@@ -34,6 +34,17 @@ export function cardFor(fake: FakeSlack, owner: string, requestId: string): { ch
   return { channel: card.channel, ts: card.ts };
 }
 
+/** Once the owner's card for the request has arrived, the owner presses Approve on it. */
+export async function approveFromCard(bot: RunningBot, owner: string, requestId: string): Promise<void> {
+  await bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, requestId));
+  await bot.slack.clickButton({
+    userId: owner,
+    actionId: ACTION.approve,
+    value: requestId,
+    message: cardFor(bot.fake, owner, requestId),
+  });
+}
+
 /**
  * `/request-access <text>` as `userId`; resolves, once the app has answered, with the new
  * request's id, which the answer's Cancel button carries.
