@@ -1,5 +1,4 @@
 import { liveSessions, type GatewaySessionRow } from '../access/gateway-sessions.ts';
-export { findSession } from '../access/gateway-sessions.ts';
 import type { SlackUserId } from '../access/ids.ts';
 import type { AccessService } from '../access/service.ts';
 import type { AccessRequest } from '../access/types.ts';

@@ -1,7 +1,8 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { resourceById } from '../../../config/policy.ts';
 import * as ui from '../../blocks/index.ts';
-import { findSession, shownSession } from '../../gateway-sessions.ts';
+import { findSession } from '../../../access/gateway-sessions.ts';
+import { shownSession } from '../../gateway-sessions.ts';
 import { homeView } from '../../home.ts';
 import type { SlackDeps } from '../deps.ts';
 import { userOf } from '../ids.ts';
