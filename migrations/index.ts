@@ -8,6 +8,7 @@ import * as mfa from './2026-11-27T0006_mfa.ts';
 import * as grantEndNotify from './2026-12-03T0007_grant_end_notify.ts';
 import * as notificationKinds from './2026-12-03T0008_notification_kinds.ts';
 import * as gateway from './2026-12-03T0009_gateway.ts';
+import * as alerts from './2026-12-03T0010_alerts.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-03T0007_grant_end_notify': grantEndNotify,
   '2026-12-03T0008_notification_kinds': notificationKinds,
   '2026-12-03T0009_gateway': gateway,
+  '2026-12-03T0010_alerts': alerts,
 };

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GATEWAY_END_REASONS, GRANT_END_REASONS, GRANT_STATUSES, REQUEST_STATUSES } from '../src/db/schema.ts';
+import {
+  ALERT_SEVERITIES,
+  GATEWAY_END_REASONS, GRANT_END_REASONS, GRANT_STATUSES, REQUEST_STATUSES } from '../src/db/schema.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 describe('the statuses, written once', () => {
@@ -26,5 +28,6 @@ describe('the statuses, written once', () => {
     expect(await allowed('grants', 'status')).toEqual([...GRANT_STATUSES].sort());
     expect(await allowed('grants', 'end_reason')).toEqual([...GRANT_END_REASONS].sort());
     expect(await allowed('gateway_sessions', 'end_reason')).toEqual([...GATEWAY_END_REASONS].sort());
+    expect(await allowed('alerts', 'severity')).toEqual([...ALERT_SEVERITIES].sort());
   });
 });

@@ -94,7 +94,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: GrantId): Promise
  * again there could skip a row another replica's sweep had just locked while passing over
  * it, and leave the grant to wait out the lease).
  */
-async function revokeClaimed(ctx: AccessContext, claimed: GrantRow): Promise<Grant | null> {
+export async function revokeClaimed(ctx: AccessContext, claimed: GrantRow): Promise<Grant | null> {
   const grantId = claimed.id;
   const resource = resourceOf(ctx, claimed.resource_id);
   let keptFor: GrantId | null = null;
@@ -163,7 +163,7 @@ export async function releaseGrant(
  * claims them for their first attempt (the lease keeps the retry sweep off them). Only
  * grants not already ending move; the rows that moved are returned, for revokeClaimed.
  */
-async function beginEnding(
+export async function beginEnding(
   ctx: AccessContext,
   trx: Transaction<Database>,
   ids: GrantId[],
@@ -305,9 +305,6 @@ async function claim(
   });
 }
 
-/** A revocation failing this many times in a row is no blip: people are alerted. */
-export const REVOKE_ALERT_AFTER_ATTEMPTS = 3;
-
 async function recordFailure(
   ctx: AccessContext,
   claimed: GrantRow,
@@ -337,16 +334,14 @@ async function recordFailure(
       subject: row.id,
       body: { user: row.user_id, resource: row.resource_id, attempt: row.attempts, error: message.slice(0, 500) },
     });
-    // The holder hears of it once, not at every retry; a revocation that keeps failing
-    // alerts the audit channel and the owners, once.
+    // The holder hears of it once, not at every retry. A revocation that keeps failing is
+    // the watcher's to alert about (src/watch: stuck access), from these events.
     if (claimed.attempts === 1)
       await notify(
         trx,
         { kind: 'notify_grant_failing', grantId: row.id },
         ...homeRefreshes(ctx, row.resource_id, row.user_id),
       );
-    if (status === 'revoke_failed' && claimed.attempts === REVOKE_ALERT_AFTER_ATTEMPTS)
-      await notify(trx, { kind: 'notify_grant_revoke_alert', grantId: row.id });
     return toGrant(ctx, row);
   });
 }

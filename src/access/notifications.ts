@@ -20,8 +20,10 @@ export type Notification =
   | { kind: 'notify_grant_ended'; grantId: GrantId }
   | { kind: 'notify_grant_failing'; grantId: GrantId }
   | { kind: 'refresh_home'; userId: SlackUserId }
-  /** A revocation that keeps failing: the audit channel and the owners are alerted. */
-  | { kind: 'notify_grant_revoke_alert'; grantId: GrantId }
+  /** An alert (access/alerts.ts): posted to the alert channel, sent to the owners and the security group. */
+  | { kind: 'notify_alert'; alertId: string }
+  /** An alert acknowledged or its access ended: every copy of it is updated. */
+  | { kind: 'notify_alert_changed'; alertId: string }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
   | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */

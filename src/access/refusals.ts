@@ -1,3 +1,4 @@
+import type { SlackUserId } from './ids.ts';
 import type { AccessRequest, Grant } from './types.ts';
 
 export interface ResourceRef {
@@ -42,7 +43,12 @@ export type Refusal =
   | { kind: 'mfa-unavailable' }
   | { kind: 'mfa-already-on' }
   | { kind: 'not-mfa-admin' }
-  | { kind: 'mfa-own-reset' };
+  | { kind: 'mfa-own-reset' }
+  /** Only the owners of an alert's resource and the policy's security group act on an alert. */
+  | { kind: 'not-alert-responder'; action: 'acknowledge' | 'end_access' }
+  | { kind: 'alert-already-acknowledged'; by: SlackUserId; at: Date }
+  /** The access an alert is about has already ended (or is not the clicker's to end). */
+  | { kind: 'alert-nothing-to-end'; alert: { id: string; title: string } };
 
 /** What a TOTP code is being asked for: it is on the record with each check. */
 export type MfaPurpose = 'confirm' | 're-enrol' | 'remove' | 'request' | 'approve';

@@ -39,6 +39,31 @@ export async function requestAccess(
   ctx: AccessContext,
   input: RequestInput,
 ): Promise<Outcome<{ request: AccessRequest }>> {
+  const outcome = await fileIfAllowed(ctx, input);
+  if (!outcome.ok && OUTSIDE_POLICY.has(outcome.refusal.kind)) await recordRefusal(ctx, input, outcome.refusal);
+  return outcome;
+}
+
+/** Refusals of a request the policy does not allow: on the record, for the watcher's refusal bursts. */
+const OUTSIDE_POLICY = new Set<Refusal['kind']>(['unknown-resource', 'not-allowed', 'too-long']);
+
+async function recordRefusal(ctx: AccessContext, input: RequestInput, refusal: Refusal): Promise<void> {
+  await ctx.audit
+    .record({
+      actor: input.requester,
+      action: 'request.refused',
+      subject: null,
+      body: {
+        // As typed, cut: an unknown resource is the person's text, not an id.
+        resource: input.resourceId.slice(0, 100),
+        reason: refusal.kind,
+        ...(refusal.kind === 'too-long' ? { duration_ms: refusal.requestedMs, max_ms: refusal.maxMs } : {}),
+      },
+    })
+    .catch((err: unknown) => ctx.log.warn({ err }, 'a refused request could not be recorded'));
+}
+
+async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<Outcome<{ request: AccessRequest }>> {
   const allowed = requestableBy(ctx, input.requester).map(ref);
   const resource = resourceOf(ctx, input.resourceId);
   if (!resource) return refuse({ kind: 'unknown-resource', given: input.resourceId, allowed });

@@ -1,3 +1,11 @@
+import {
+  acknowledgeAlert,
+  alertMessages,
+  endAccessForAlert,
+  findAlert,
+  respondersOf,
+  type AlertRow,
+} from './alerts.ts';
 import { mayVerifyAudit, refuseVerification } from './auditors.ts';
 import type { AccessContext } from './context.ts';
 import { approve, approversOf, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
@@ -52,6 +60,22 @@ export class AccessService {
   /** An owner's End session on a live gateway session (whichever replica holds it ends it). */
   endGatewaySession(sessionId: string, by: SlackUserId) {
     return requestSessionEnd(this.ctx, sessionId, by);
+  }
+  /** Alerts (src/watch raises them): who may act, and their two buttons. */
+  findAlert(alertId: string) {
+    return findAlert(this.ctx, alertId);
+  }
+  alertResponders(alert: Pick<AlertRow, 'resource_id'>) {
+    return respondersOf(this.ctx, alert);
+  }
+  alertMessages(alertId: string) {
+    return alertMessages(this.ctx, alertId);
+  }
+  acknowledgeAlert(alertId: string, userId: SlackUserId) {
+    return acknowledgeAlert(this.ctx, alertId, userId);
+  }
+  endAccessForAlert(alertId: string, userId: SlackUserId) {
+    return endAccessForAlert(this.ctx, alertId, userId);
   }
   /** Files a request to extend a grant: a new request, approved again by the owners. */
   async extend(grantId: GrantId, userId: SlackUserId, options: { reason?: string; mfaCode?: string } = {}) {

@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   'request.denied',
   'request.expired',
   'request.reminded',
+  'request.refused',
   // Owners deciding.
   'approval.recorded',
   'approval.refused',
@@ -39,6 +40,11 @@ export const AUDIT_ACTIONS = [
   'gateway.session_ended',
   'gateway.login_refused',
   'gateway.end_requested',
+  // Alerts raised by the watcher (src/watch) and what people did about them.
+  'alert.raised',
+  'alert.acknowledged',
+  'alert.access_ended',
+  'alert.action_refused',
   // The log itself and the policy.
   'audit.verified',
   'audit.verify_refused',

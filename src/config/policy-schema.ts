@@ -79,7 +79,7 @@ export function matching(pattern: RegExp, noun: string, allowed: string) {
   return z.string({ error: explain(noun, allowed) }).regex(pattern);
 }
 
-const channelId = matching(
+export const channelId = matching(
   CHANNEL_ID,
   'a Slack channel id',
   'use the channel id (C… or G…, like C0123456789) from the channel details, not its name',
@@ -91,7 +91,7 @@ const userId = matching(
   'use member ids like U01AB2CD3 (profile → ⋮ → Copy member ID), not names or @handles',
 );
 
-const duration = z.string({ error: explain('a duration', DURATION_HINT) }).transform((text, ctx) => {
+export const duration = z.string({ error: explain('a duration', DURATION_HINT) }).transform((text, ctx) => {
   try {
     return parseDuration(text);
   } catch (error) {
@@ -184,6 +184,8 @@ export function resourceSchema(kinds: readonly ProvisionerSchema[]) {
         .boolean({ error: explain('true or false', 'write true or false, without quotes') })
         .default(false),
       approval_channel: channelId.nullish(),
+      // Read by ResourceAlertsSchema (alerts-policy.ts), which builds on these helpers.
+      alerts: z.unknown().optional(),
       provisioner: provisionerSchema(kinds),
     },
     'a resource',
@@ -218,6 +220,8 @@ export const FileSchema = strict(
       .default(1000),
     groups: GroupsSchema.default({}),
     mfa_admins: members('MFA admin', 0).default([]),
+    // Read by AlertsSchema (alerts-policy.ts), which builds on these helpers.
+    alerts: z.unknown().optional(),
     resources: z
       .array(z.unknown(), {
         error: explain('a list of resources', 'list resources as YAML items, each starting with - id:'),
@@ -225,7 +229,7 @@ export const FileSchema = strict(
       .min(1, { error: 'needs at least one resource: add one under resources:, see gatehouse.example.yml' }),
   },
   'a policy',
-  'the file must be a mapping with audit_channel, groups and resources at the top level',
+  'the file must be a mapping with audit_channel, groups and resources at the top level (and optionally alerts)',
 );
 
 export type ResourceFields = z.output<ReturnType<typeof resourceSchema>>;

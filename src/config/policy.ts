@@ -10,6 +10,16 @@ import { resolve } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { asSlackUserId, type SlackUserId } from '../db/ids.ts';
+import {
+  AlertsSchema,
+  ResourceAlertsSchema,
+  toAlertPolicy,
+  toResourceAlerts,
+  type AlertPolicy,
+  type AlertsFields,
+  type ResourceAlerts,
+  type ResourceAlertsFields,
+} from './alerts-policy.ts';
 import { formatDuration } from './duration.ts';
 import {
   FileSchema,
@@ -23,6 +33,7 @@ import {
 } from './policy-schema.ts';
 
 export type { ProvisionerConfig, ProvisionerSchema } from './policy-schema.ts';
+export type { AlertPolicy, ResourceAlerts, WorkingHours } from './alerts-policy.ts';
 
 export interface ResourcePolicy {
   id: string;
@@ -39,6 +50,8 @@ export interface ResourcePolicy {
   /** Each approval needs the approver's current TOTP code. */
   approverMfa: boolean;
   approvalChannel: string | null;
+  /** Working hours, sensitive tables and row threshold for the alert detectors. */
+  alerts: ResourceAlerts;
   provisioner: ProvisionerConfig;
 }
 
@@ -53,6 +66,8 @@ export interface Policy {
   groups: ReadonlyMap<string, readonly SlackUserId[]>;
   /** Who may reset another person's MFA (expanded from groups, like owners). */
   mfaAdmins: SlackUserId[];
+  /** The alert detectors, where alerts go and who may act on them (alerts-policy.ts). */
+  alerts: AlertPolicy;
   resources: ResourcePolicy[];
 }
 
@@ -174,7 +189,32 @@ function crossCheck(
   return findings;
 }
 
-function toResource(resource: ResourceFields, groups: Groups): ResourcePolicy {
+/** The alerts section names groups: each must be defined. */
+function checkAlertGroups(alerts: AlertsFields | undefined, groups: Groups): Finding[] {
+  if (!alerts) return [];
+  const defined = [...groups.keys()].join(', ') || 'none';
+  const findings: Finding[] = [];
+  alerts.security.forEach((entry, k) => {
+    if (!USER_ID.test(entry) && !groups.has(entry))
+      findings.push({
+        path: ['alerts', 'security', k],
+        message: `${JSON.stringify(entry)} is not a defined group (defined groups: ${defined}): add it under groups or use a Slack user id`,
+      });
+  });
+  for (const name of Object.keys(alerts.group_working_hours))
+    if (!groups.has(name))
+      findings.push({
+        path: ['alerts', 'group_working_hours', name],
+        message: `${JSON.stringify(name)} is not a defined group (defined groups: ${defined}): add it under groups`,
+      });
+  return findings;
+}
+
+function toResource(
+  resource: ResourceFields,
+  alerts: ResourceAlertsFields | undefined,
+  groups: Groups,
+): ResourcePolicy {
   return {
     id: resource.id,
     name: resource.name,
@@ -186,6 +226,7 @@ function toResource(resource: ResourceFields, groups: Groups): ResourcePolicy {
     requireMfa: resource.require_mfa,
     approverMfa: resource.approver_mfa,
     approvalChannel: resource.approval_channel ?? null,
+    alerts: toResourceAlerts(alerts),
     provisioner: resource.provisioner,
   };
 }
@@ -269,12 +310,20 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
   // Validate each resource on its own so that one bad resource does not hide the others.
   const raw = isRecord(data) ? data : {};
   const resources = new Map<number, ResourceFields>();
+  const resourceAlerts = new Map<number, ResourceAlertsFields>();
   const resourceFields = resourceSchemaFor(kinds);
   (Array.isArray(raw['resources']) ? raw['resources'] : []).forEach((item: unknown, index) => {
     const result = resourceFields.safeParse(item);
     if (result.success) resources.set(index, result.data);
     else findings.push(...findingsFrom(result.error, ['resources', index]));
+    const alerts = ResourceAlertsSchema.optional().safeParse(
+      isRecord(item) ? (item['alerts'] ?? undefined) : undefined,
+    );
+    if (!alerts.success) findings.push(...findingsFrom(alerts.error, ['resources', index, 'alerts']));
+    else if (alerts.data) resourceAlerts.set(index, alerts.data);
   });
+  const alertsResult = AlertsSchema.optional().safeParse(raw['alerts'] ?? undefined);
+  if (!alertsResult.success) findings.push(...findingsFrom(alertsResult.error, ['alerts']));
   const groupsResult = GroupsSchema.default({}).safeParse(raw['groups']);
   const groups = groupsResult.success
     ? new Map(
@@ -283,6 +332,7 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     : undefined;
   const mfaAdmins = top.success ? top.data.mfa_admins : [];
   findings.push(...crossCheck(resources, groups, mfaAdmins));
+  if (groups !== undefined && alertsResult.success) findings.push(...checkAlertGroups(alertsResult.data, groups));
 
   if (!top.success || groups === undefined || findings.length > 0) {
     const problems = findings.map(({ path, message }) => ({
@@ -302,7 +352,10 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     checkpointEveryMs: top.data.checkpoint_every,
     groups,
     mfaAdmins: expand(mfaAdmins, groups),
-    resources: [...resources.values()].map((resource) => toResource(resource, groups)),
+    alerts: toAlertPolicy(alertsResult.success ? alertsResult.data : undefined, (entries) => expand(entries, groups)),
+    resources: [...resources.entries()].map(([index, resource]) =>
+      toResource(resource, resourceAlerts.get(index), groups),
+    ),
   };
 }
 

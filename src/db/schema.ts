@@ -226,6 +226,52 @@ export interface GatewaySessionTable {
   upstream_secret: number | null;
 }
 
+/** How much an alert matters: info is a note for later, critical cannot happen by design. */
+export const ALERT_SEVERITIES = ['info', 'warning', 'high', 'critical'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+
+/** The watcher's cursor on the chain (migration 2026-12-03T0010). */
+export interface WatchStateTable {
+  id: Generated<boolean>;
+  cursor_seq: ColumnType<number, number, number>;
+  updated_at: Generated<Date>;
+}
+
+/** One row per incident; the alert itself is its `alert.raised` audit event. */
+export interface AlertTable {
+  id: string;
+  incident_key: string;
+  detector: string;
+  severity: AlertSeverity;
+  subject: string;
+  user_id: SlackUserId | null;
+  resource_id: string | null;
+  grant_id: GrantId | null;
+  session_id: string | null;
+  title: string;
+  detail: string;
+  evidence: ColumnType<number[], number[], number[]>;
+  raised_at: Generated<Date>;
+  acknowledged_by: SlackUserId | null;
+  acknowledged_at: Date | null;
+  access_ended_by: SlackUserId | null;
+  access_ended_at: Date | null;
+}
+
+export interface AlertMessageTable {
+  alert_id: string;
+  channel: string;
+  ts: string;
+}
+
+/** Where the audit feed posted each range of seqs: an alert links to its evidence there. */
+export interface AuditChannelPostTable {
+  first_seq: number;
+  last_seq: number;
+  channel: string;
+  ts: string;
+}
+
 export interface Database {
   audit_events: AuditEventTable;
   audit_log: AuditLogView;
@@ -243,4 +289,8 @@ export interface Database {
   mfa_guards: MfaGuardTable;
   gateway_logins: GatewayLoginTable;
   gateway_sessions: GatewaySessionTable;
+  watch_state: WatchStateTable;
+  alerts: AlertTable;
+  alert_messages: AlertMessageTable;
+  audit_channel_posts: AuditChannelPostTable;
 }

@@ -1,0 +1,211 @@
+import type { Selectable, Transaction } from 'kysely';
+import { randomBytes } from 'node:crypto';
+import { appendEvent } from '../audit/append.ts';
+import type { AlertSeverity, AlertTable, Database } from '../db/schema.ts';
+import { resourceOf, type AccessContext } from './context.ts';
+import { beginEnding, revokeClaimed } from './grants.ts';
+import type { GrantId, SlackUserId } from './ids.ts';
+import { notify } from './notifications.ts';
+import { refuse, type Outcome } from './refusals.ts';
+import { LIVE_GRANT_STATUSES } from './types.ts';
+
+export type AlertRow = Selectable<AlertTable>;
+
+/** What a detector found: one incident, named by `incidentKey`, with the events that show it. */
+export interface AlertInput {
+  /** The detector that fired, snake_case: `refusal_burst`, `db_after_end`. */
+  detector: string;
+  severity: AlertSeverity;
+  /** Names the incident: the same incident found again (a retried round, a second replica) is recorded once. */
+  incidentKey: string;
+  /** What it is about: a person, a grant, a session or a resource. */
+  subject: string;
+  userId?: SlackUserId | null;
+  resourceId?: string | null;
+  grantId?: GrantId | null;
+  sessionId?: string | null;
+  /** One line a person reads at a glance: "Ana was refused 5 times in 10 minutes". */
+  title: string;
+  /** What happened and what to look at, a sentence or two. */
+  detail: string;
+  /** Seqs of the events that triggered it, oldest first. */
+  evidence: readonly number[];
+}
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+function newAlertId(): string {
+  let id = 'alt_';
+  for (const byte of randomBytes(12)) id += ALPHABET[byte % 32];
+  return id;
+}
+
+/**
+ * Records an alert in the caller's transaction: its row, its `alert.raised` event and its
+ * delivery, or nothing when the incident was already recorded. Returns the new alert's id,
+ * or null for an incident already known.
+ */
+export async function raiseAlert(
+  trx: Transaction<Database>,
+  input: AlertInput,
+  actor = 'system',
+): Promise<string | null> {
+  const inserted = await trx
+    .insertInto('alerts')
+    .values({
+      id: newAlertId(),
+      incident_key: input.incidentKey,
+      detector: input.detector,
+      severity: input.severity,
+      subject: input.subject,
+      user_id: input.userId ?? null,
+      resource_id: input.resourceId ?? null,
+      grant_id: input.grantId ?? null,
+      session_id: input.sessionId ?? null,
+      title: input.title.slice(0, 300),
+      detail: input.detail.slice(0, 2000),
+      evidence: [...input.evidence],
+    })
+    .onConflict((oc) => oc.column('incident_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (!inserted) return null;
+  await appendEvent(trx, {
+    actor,
+    action: 'alert.raised',
+    subject: inserted.id,
+    body: {
+      detector: input.detector,
+      severity: input.severity,
+      incident: input.incidentKey,
+      about: input.subject,
+      user: input.userId ?? null,
+      resource: input.resourceId ?? null,
+      grant: input.grantId ?? null,
+      session: input.sessionId ?? null,
+      title: input.title.slice(0, 300),
+      evidence: [...input.evidence],
+    },
+  });
+  await notify(trx, { kind: 'notify_alert', alertId: inserted.id });
+  return inserted.id;
+}
+
+export async function findAlert(ctx: AccessContext, alertId: string): Promise<AlertRow | undefined> {
+  return ctx.db.selectFrom('alerts').selectAll().where('id', '=', alertId).executeTakeFirst();
+}
+
+/** Who is told of an alert and may act on it: the owners of its resource and the security group. */
+export function respondersOf(ctx: AccessContext, alert: Pick<AlertRow, 'resource_id'>): SlackUserId[] {
+  const owners = alert.resource_id ? (resourceOf(ctx, alert.resource_id)?.owners ?? []) : [];
+  return [...new Set([...owners, ...ctx.policy().policy.alerts.security])].sort();
+}
+
+async function refuseAction(
+  ctx: AccessContext,
+  alertId: string,
+  userId: SlackUserId,
+  action: 'acknowledge' | 'end_access',
+): Promise<void> {
+  await ctx.audit.record({
+    actor: userId,
+    action: 'alert.action_refused',
+    subject: alertId,
+    body: { action, reason: 'not-responder' },
+  });
+}
+
+/** Someone says they have seen an alert: recorded with who and when, every copy of it updated. */
+export async function acknowledgeAlert(
+  ctx: AccessContext,
+  alertId: string,
+  userId: SlackUserId,
+): Promise<Outcome<{ alert: AlertRow }>> {
+  const alert = await findAlert(ctx, alertId);
+  if (!alert) return refuse({ kind: 'not-found', id: alertId });
+  if (!respondersOf(ctx, alert).includes(userId)) {
+    await refuseAction(ctx, alertId, userId, 'acknowledge');
+    return refuse({ kind: 'not-alert-responder', action: 'acknowledge' });
+  }
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx
+      .updateTable('alerts')
+      .set({ acknowledged_by: userId, acknowledged_at: ctx.now() })
+      .where('id', '=', alertId)
+      .where('acknowledged_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      const current = await trx.selectFrom('alerts').selectAll().where('id', '=', alertId).executeTakeFirstOrThrow();
+      return refuse({
+        kind: 'alert-already-acknowledged',
+        by: current.acknowledged_by ?? userId,
+        at: current.acknowledged_at ?? ctx.now(),
+      });
+    }
+    await ctx.audit.append(trx, {
+      actor: userId,
+      action: 'alert.acknowledged',
+      subject: alertId,
+      body: { detector: row.detector, severity: row.severity },
+    });
+    await notify(trx, { kind: 'notify_alert_changed', alertId });
+    return { ok: true as const, alert: row };
+  });
+}
+
+/**
+ * An owner or the security group ends the access an alert is about, now: its grant, or the
+ * person's live grants (on the alert's resource when it names one). Gateway sessions of
+ * those grants are cut at once (their replicas hear the grant change). Recorded, and every
+ * copy of the alert updated.
+ */
+export async function endAccessForAlert(
+  ctx: AccessContext,
+  alertId: string,
+  userId: SlackUserId,
+): Promise<Outcome<{ alert: AlertRow; ended: GrantId[] }>> {
+  const alert = await findAlert(ctx, alertId);
+  if (!alert) return refuse({ kind: 'not-found', id: alertId });
+  if (!respondersOf(ctx, alert).includes(userId)) {
+    await refuseAction(ctx, alertId, userId, 'end_access');
+    return refuse({ kind: 'not-alert-responder', action: 'end_access' });
+  }
+  const security = ctx.policy().policy.alerts.security.includes(userId);
+  const started = await ctx.audit.transact(async (trx) => {
+    let query = trx.selectFrom('grants').select(['id', 'resource_id']).where('status', 'in', LIVE_GRANT_STATUSES);
+    if (alert.grant_id) query = query.where('id', '=', alert.grant_id);
+    else if (alert.user_id) {
+      query = query.where('user_id', '=', alert.user_id);
+      if (alert.resource_id) query = query.where('resource_id', '=', alert.resource_id);
+    } else return refuse({ kind: 'alert-nothing-to-end', alert });
+    // An owner ends access to what they own; the security group, to anything.
+    const owned = (await query.execute())
+      .filter((g) => security || resourceOf(ctx, g.resource_id)?.owners.includes(userId))
+      .map((g) => g.id);
+    if (owned.length === 0) return refuse({ kind: 'alert-nothing-to-end', alert });
+    const moved = await beginEnding(ctx, trx, owned, 'revoked', userId);
+    const row = await trx
+      .updateTable('alerts')
+      .set({ access_ended_by: userId, access_ended_at: ctx.now() })
+      .where('id', '=', alertId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await ctx.audit.append(trx, {
+      actor: userId,
+      action: 'alert.access_ended',
+      subject: alertId,
+      body: { detector: row.detector, grants: moved.map((g) => g.id) },
+    });
+    await notify(trx, { kind: 'notify_alert_changed', alertId });
+    return { ok: true as const, alert: row, moved };
+  });
+  if (!started.ok) return started;
+  for (const claimed of started.moved) await revokeClaimed(ctx, claimed);
+  return { ok: true, alert: started.alert, ended: started.moved.map((g) => g.id) };
+}
+
+/** Where an alert's messages are, to update them. */
+export async function alertMessages(ctx: AccessContext, alertId: string): Promise<{ channel: string; ts: string }[]> {
+  return ctx.db.selectFrom('alert_messages').select(['channel', 'ts']).where('alert_id', '=', alertId).execute();
+}
