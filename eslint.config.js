@@ -19,6 +19,7 @@ const ADAPTERS = [
   'src/background',
   'src/scheduler',
   'src/gateway',
+  'src/watch',
   'src/http',
   'src/boot',
   'src/main.ts',

@@ -20,9 +20,9 @@ export interface AlertInput {
   incidentKey: string;
   /** What it is about: a person, a grant, a session or a resource. */
   subject: string;
-  userId?: SlackUserId | null;
+  userId?: string | null;
   resourceId?: string | null;
-  grantId?: GrantId | null;
+  grantId?: string | null;
   sessionId?: string | null;
   /** One line a person reads at a glance: "Ana was refused 5 times in 10 minutes". */
   title: string;

@@ -7,13 +7,14 @@ import type { Config } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { accessJobs, maintenanceJobs } from '../scheduler/jobs.ts';
+import { accessJobs, maintenanceJobs, watchJobs } from '../scheduler/jobs.ts';
 import { ExpiryTimer } from '../scheduler/expiry-timer.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { Notification } from '../access/notifications.ts';
 import { OutboxPump } from '../outbox/outbox-pump.ts';
 import { AuditFeed } from '../slack/outbound/audit-feed.ts';
 import { slackNotifications } from '../slack/outbound/notifications.ts';
+import { Watcher } from '../watch/watcher.ts';
 
 export interface BackgroundContext {
   config: Config;
@@ -37,6 +38,8 @@ export interface BackgroundWork {
   /** The outbox, delivered to Slack. */
   notifier: OutboxPump<Notification> | null;
   feed: AuditFeed | null;
+  /** The detectors over the chain: alerts are recorded with or without Slack. */
+  watcher: Watcher;
   stop(): Promise<void>;
 }
 
@@ -51,8 +54,9 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
   const scheduler = await startSweeps(ctx, parts);
   try {
     const timer = ctx.config.expiryTimer ? await startExpiryTimer(ctx, parts) : null;
+    const watcher = startWatcher(ctx, parts);
     const delivery = ctx.client ? await startDelivery(ctx, ctx.client, parts) : { notifier: null, feed: null };
-    return { scheduler, timer, ...delivery, stop: () => parts.stop() };
+    return { scheduler, timer, watcher, ...delivery, stop: () => parts.stop() };
   } catch (err) {
     await parts.stop();
     throw err;
@@ -64,7 +68,7 @@ async function startSweeps(
   { config, db, access, log, checkpointer }: BackgroundContext,
   parts: ShutdownStack,
 ): Promise<Scheduler> {
-  const jobs = [...accessJobs(access, config), ...maintenanceJobs(db)];
+  const jobs = [...accessJobs(access, config), ...watchJobs(access), ...maintenanceJobs(db)];
   if (checkpointer)
     jobs.push({ name: 'checkpoint', pattern: '*/5 * * * * *', run: () => checkpointer.maybeCheckpoint() });
   const scheduler = new Scheduler(jobs, log.child({ component: 'sweeps' }));
@@ -72,6 +76,21 @@ async function startSweeps(
   scheduler.start();
   parts.push(() => scheduler.stop());
   return scheduler;
+}
+
+/** The watcher: every chained event through the detectors the policy turns on. */
+function startWatcher({ access, cue, log }: BackgroundContext, parts: ShutdownStack): Watcher {
+  const watcher = new Watcher({
+    db: access.ctx.db,
+    audit: access.ctx.audit,
+    policy: () => access.ctx.policy().policy,
+    cue,
+    log: log.child({ component: 'watcher' }),
+    now: access.ctx.now,
+  });
+  watcher.start();
+  parts.push(() => watcher.stop());
+  return watcher;
 }
 
 async function startExpiryTimer(

@@ -244,9 +244,10 @@ export interface AlertTable {
   detector: string;
   severity: AlertSeverity;
   subject: string;
-  user_id: SlackUserId | null;
+  /** Plain text: detectors read them from events, and a drifted grant may be unknown here. */
+  user_id: string | null;
   resource_id: string | null;
-  grant_id: GrantId | null;
+  grant_id: string | null;
   session_id: string | null;
   title: string;
   detail: string;

@@ -73,7 +73,12 @@ interface Findings {
   changesPinned: boolean;
   /** Names a statement or portal the gateway made upstream (EXECUTE gatehouse_s1, FETCH … gatehouse_p2). */
   namesGatewayObject: boolean;
+  /** Every table or view it names (`schema.name` when qualified), lower-case: the watcher's sensitive tables. */
+  tables: Set<string>;
 }
+
+/** Tables listed in one statement's record, at most. */
+const MAX_TABLES = 20;
 
 /** What the gateway names its statements and portals upstream; no SQL may name them. */
 export const GATEWAY_NAME_PREFIX = 'gatehouse_';
@@ -113,6 +118,10 @@ function visit(node: unknown, found: Findings): void {
     if (nameField && String(fields[nameField] ?? '').startsWith(GATEWAY_NAME_PREFIX)) found.namesGatewayObject = true;
     if (key === 'intoClause') found.classes.add('ddl'); // SELECT … INTO makes a table
     if (key === 'AlterRoleStmt' || key === 'AlterRoleSetStmt') found.altersRole = true;
+    if (key === 'RangeVar' && typeof fields.relname === 'string' && found.tables.size < MAX_TABLES)
+      found.tables.add(
+        (typeof fields.schemaname === 'string' ? `${fields.schemaname}.${fields.relname}` : fields.relname).toLowerCase(),
+      );
     if (key === 'VariableSetStmt') {
       const name = String(fields.name ?? '').toLowerCase();
       if (name === 'role' || name === 'session_authorization') found.classes.add('set_role');
@@ -159,6 +168,21 @@ const CLASS_NAMES: Record<StatementClass, string> = {
  * with the parser's own words.
  */
 export function refusalFor(sql: string, limits: GatewayLimits, resourceName: string): Refusal | null {
+  return judge(sql, limits, resourceName).refusal;
+}
+
+/** What the record of a statement says of it, for the watcher (src/watch): its classes and the tables it names. */
+export interface StatementFacts {
+  classes?: StatementClass[];
+  tables?: string[];
+}
+
+/** A statement's refusal under `limits` (null when it may run), and the facts its record carries. */
+export function judge(
+  sql: string,
+  limits: GatewayLimits,
+  resourceName: string,
+): { refusal: Refusal | null; facts: StatementFacts } {
   const found: Findings = {
     classes: new Set(),
     unsetsReadOnly: false,
@@ -166,15 +190,27 @@ export function refusalFor(sql: string, limits: GatewayLimits, resourceName: str
     altersRole: false,
     changesPinned: false,
     namesGatewayObject: false,
+    tables: new Set(),
   };
   try {
     visit(parseSync(sql).stmts, found);
   } catch (err) {
     return {
-      rule: 'unparsable',
-      reason: `${(err as Error).message}: Gatehouse reads every statement before it runs, and could not read this one, so it was not run`,
+      refusal: {
+        rule: 'unparsable',
+        reason: `${(err as Error).message}: Gatehouse reads every statement before it runs, and could not read this one, so it was not run`,
+      },
+      facts: {},
     };
   }
+  const refusal = refusalOf(found, limits, resourceName);
+  const facts: StatementFacts = {};
+  if (found.classes.size > 0) facts.classes = [...found.classes].sort();
+  if (found.tables.size > 0) facts.tables = [...found.tables].sort();
+  return { refusal, facts };
+}
+
+function refusalOf(found: Findings, limits: GatewayLimits, resourceName: string): Refusal | null {
   if (found.altersRole)
     return {
       rule: 'credentials',

@@ -10,7 +10,7 @@ import type { GatewayEndReason } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { GatewayLimits } from '../provisioners/postgres-gateway.ts';
 import { accessEnded, backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
-import { PINNED_SETTINGS, refusalFor, type Refusal } from './classify.ts';
+import { judge, PINNED_SETTINGS, type Refusal, type StatementFacts } from './classify.ts';
 import { cut, fitted, MAX_RECORDED_ERROR, paramsForRecord, sqlForRecord } from './records.ts';
 import {
   FRONTEND,
@@ -97,12 +97,15 @@ interface Recorded {
 interface Prepared {
   sql: string;
   refused: boolean;
+  /** Its classes and tables, for the record of each Execute. */
+  facts: StatementFacts;
   upstream: string;
 }
 
 /** A portal (a Bind): what it runs, with which parameters, and its name upstream. */
 interface Portal {
   sql: string;
+  facts: StatementFacts;
   params: ParameterValue[];
   refused: boolean;
   statement: string;
@@ -341,14 +344,14 @@ export class GatewaySession {
       case FRONTEND.Parse: {
         const parse = readParse(message);
         this.expected.push({ kind: 'parse', name: parse.name, previous: this.statements.get(parse.name) });
-        const refusal = refusalFor(parse.sql, this.options.limits, this.options.grant.resourceName);
+        const { refusal, facts } = judge(parse.sql, this.options.limits, this.options.grant.resourceName);
         // A name already prepared keeps its upstream name, so the database refuses the Parse
         // as it would have (or, if it was dropped by SQL, takes it: the gateway follows either way).
         const upstream =
           parse.name === '' ? '' : (this.statements.get(parse.name)?.upstream ?? `gatehouse_s${++this.names}`);
-        this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null, upstream });
+        this.statements.set(parse.name, { sql: parse.sql, refused: refusal !== null, facts, upstream });
         if (!refusal) return withNames(message, 0, [upstream]);
-        await this.refuse(refusal, sqlForRecord(parse.sql), parse.sql, queued);
+        await this.refuse(refusal, { ...sqlForRecord(parse.sql), ...facts }, parse.sql, queued);
         return serialize.parse({ name: upstream, text: raising(refusal), types: [] });
       }
       case FRONTEND.Bind: {
@@ -364,6 +367,7 @@ export class GatewaySession {
         }
         this.portals.set(bind.portal, {
           sql: statement.sql,
+          facts: statement.facts,
           params: bind.params,
           refused: statement.refused,
           statement: bind.statement,
@@ -387,6 +391,7 @@ export class GatewaySession {
           {
             via: 'extended',
             ...sqlForRecord(bound.sql),
+            ...bound.facts,
             statement: bound.statement,
             ...paramsForRecord(bound.params, this.options.limits.parameters),
           },
@@ -480,8 +485,9 @@ export class GatewaySession {
     queued: Buffer[],
   ): Promise<{ item: Recorded } | { refusal: Refusal }> {
     if (sql !== null) {
-      const refusal = refusalFor(sql, this.options.limits, this.options.grant.resourceName);
-      if (refusal) return { refusal: await this.refuse(refusal, sqlForRecord(sql), sql, queued) };
+      const { refusal, facts } = judge(sql, this.options.limits, this.options.grant.resourceName);
+      if (refusal) return { refusal: await this.refuse(refusal, { ...sqlForRecord(sql), ...facts }, sql, queued) };
+      body = { ...body, ...facts };
     }
     this.flushQueued(queued);
     const n = ++this.count;

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { AccessService } from '../access/service.ts';
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
+import { alertOverdueGrants, noteUnusedAccess } from '../watch/sweeps.ts';
 import { everySeconds, type Job } from './scheduler.ts';
 
 /** The access sweeps, each on the configured interval (every second by default). */
@@ -18,6 +19,26 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
   if (config.expiryWarningMs > 0)
     jobs.push({ name: 'warn-expiring', pattern, run: () => access.warnExpiring(config.expiryWarningMs) });
   return jobs;
+}
+
+/**
+ * The alerts no event triggers (src/watch/sweeps.ts): a grant still live past its end, and
+ * the weekly note on access never used. Each incident is recorded once, on any replica.
+ */
+export function watchJobs(access: AccessService): Job[] {
+  const { db, audit, policy, now } = access.ctx;
+  return [
+    {
+      name: 'alert-overdue-grants',
+      pattern: '*/15 * * * * *',
+      run: () => alertOverdueGrants(db, audit, policy().policy, now()),
+    },
+    {
+      name: 'note-unused-access',
+      pattern: '0 5 * * * *',
+      run: () => noteUnusedAccess(db, audit, policy().policy, now()),
+    },
+  ];
 }
 
 /** Delivered notifications are kept a week for troubleshooting, then deleted. */

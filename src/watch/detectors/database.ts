@@ -1,0 +1,251 @@
+import type { AlertInput } from '../../access/alerts.ts';
+import type { DatabaseDetector } from '../../config/alerts-policy.ts';
+import {
+  num,
+  resourceNameOf,
+  str,
+  type DetectContext,
+  type Detector,
+  type GrantFacts,
+  type WatchedEvent,
+} from '../detector.ts';
+import { Windows } from '../windows.ts';
+
+/** A statement recorded this long after its grant ended cannot happen by design. */
+export const AFTER_END_GRACE_MS = 2000;
+const MINUTE = 60_000;
+const ROLE_RULES = new Set(['credentials', 'set_role']);
+
+interface SessionState {
+  grant: string;
+  resource: string | null;
+  user: string;
+  startedAt: number;
+  /** Statements in the session's first minute: its own pace. */
+  firstMinute: number;
+}
+
+/**
+ * Database activity through the gateway: refused statements, DDL and role changes,
+ * statements naming tables the resource marks sensitive, a statement returning more rows
+ * than the threshold, a statement rate far above the session's own first minute, and any
+ * statement recorded after its grant ended (critical: the gateway ends sessions with their
+ * grant, so this means something is badly wrong).
+ */
+export function databaseDetector(settings: DatabaseDetector): Detector {
+  const sessions = new Map<string, SessionState>();
+  const rate = new Windows(MINUTE);
+  /** When each grant stopped giving access, from its grant.ending event. */
+  const endings = new Map<string, number>();
+  /** Grants read once: their end moves only by an ending, which `endings` follows. */
+  const grants = new Map<string, GrantFacts | null>();
+
+  async function grantOf(id: string, ctx: DetectContext): Promise<GrantFacts | null> {
+    if (grants.has(id)) return grants.get(id) ?? null;
+    if (grants.size >= 10_000) grants.clear();
+    const facts = await ctx.facts.grant(id);
+    grants.set(id, facts);
+    return facts;
+  }
+
+  async function sessionOf(event: WatchedEvent, ctx: DetectContext): Promise<SessionState | null> {
+    const id = event.subject;
+    if (!id) return null;
+    let state = sessions.get(id);
+    if (state) return state;
+    // Started before the replayed window: its first minute is read from the chain once.
+    const grant = str(event.body['grant']);
+    const start = await ctx.facts.sessionStart(id);
+    const facts = grant ? await grantOf(grant, ctx) : null;
+    if (!grant || !facts) return null;
+    state = {
+      grant,
+      resource: facts.resourceId,
+      user: facts.userId,
+      startedAt: start?.startedAt.getTime() ?? event.time.getTime(),
+      firstMinute: start?.firstMinute ?? 0,
+    };
+    sessions.set(id, state);
+    return state;
+  }
+
+  function alert(
+    event: WatchedEvent,
+    s: SessionState,
+    detector: string,
+    severity: AlertInput['severity'],
+    key: string,
+    title: string,
+    detail: string,
+    evidence: number[] = [event.seq],
+  ): AlertInput {
+    return {
+      detector,
+      severity,
+      incidentKey: `${detector}:${event.subject}:${key}`,
+      subject: event.subject ?? s.grant,
+      userId: s.user,
+      resourceId: s.resource,
+      grantId: s.grant,
+      sessionId: event.subject,
+      title,
+      detail,
+      evidence,
+    };
+  }
+
+  return {
+    actions: [
+      'gateway.session_started',
+      'gateway.statement',
+      'gateway.statement_refused',
+      'gateway.statement_done',
+      'gateway.session_ended',
+      'grant.ending',
+    ],
+    lookbackMs: MINUTE,
+    async observe(event: WatchedEvent, ctx: DetectContext): Promise<AlertInput[]> {
+      const { policy } = ctx;
+      if (event.action === 'grant.ending') {
+        if (event.subject) endings.set(event.subject, event.time.getTime());
+        return [];
+      }
+      if (event.action === 'gateway.session_started') {
+        const grant = str(event.body['grant']);
+        if (event.subject && grant)
+          sessions.set(event.subject, {
+            grant,
+            resource: str(event.body['resource']),
+            user: event.actor,
+            startedAt: event.time.getTime(),
+            firstMinute: 0,
+          });
+        return [];
+      }
+      if (event.action === 'gateway.session_ended') {
+        if (event.subject) sessions.delete(event.subject);
+        return [];
+      }
+      const s = await sessionOf(event, ctx);
+      if (!s) return [];
+      const name = resourceNameOf(policy, s.resource);
+      const resource = policy.resources.find((r) => r.id === s.resource);
+      const found: AlertInput[] = [];
+      const sql = (str(event.body['sql']) ?? '').slice(0, 200);
+
+      if (event.action === 'gateway.statement_done') {
+        const rows = num(event.body['rows']) ?? 0;
+        const over = resource?.alerts.rowsOver ?? settings.rowsOver;
+        if (rows > over)
+          found.push(
+            alert(
+              event,
+              s,
+              'db_rows',
+              'warning',
+              'rows',
+              `A statement returned ${rows} rows`,
+              `On ${name}, statement ${String(event.body['n'])} touched ${rows} rows (the threshold is ${over}). A bulk export looks like this.`,
+            ),
+          );
+        return found;
+      }
+
+      if (event.action === 'gateway.statement_refused') {
+        const rule = str(event.body['rule']) ?? 'unknown';
+        found.push(
+          alert(
+            event,
+            s,
+            'db_refused',
+            'warning',
+            'refused',
+            `A statement was refused on ${name}`,
+            `Rule ${rule}: ${str(event.body['reason']) ?? ''} Statement: ${sql}`,
+          ),
+        );
+        if (ROLE_RULES.has(rule))
+          found.push(
+            alert(
+              event,
+              s,
+              'db_role_change',
+              'high',
+              'role',
+              `Tried to change roles on ${name}`,
+              `Refused (${rule}): ${sql}`,
+            ),
+          );
+      }
+
+      // A statement (run or refused): its time against the grant's end.
+      const time = event.time.getTime();
+      const grant = await grantOf(s.grant, ctx);
+      const ended = Math.min(
+        endings.get(s.grant) ?? Infinity,
+        grant ? grant.endsAt.getTime() : Infinity,
+        grant?.endedAt?.getTime() ?? Infinity,
+      );
+      if (time > ended + AFTER_END_GRACE_MS)
+        found.push(
+          alert(
+            event,
+            s,
+            'db_after_end',
+            'critical',
+            'after_end',
+            `A statement ran on ${name} after the grant ended`,
+            `Recorded ${Math.round((time - ended) / 1000)} s after ${s.grant} ended: the gateway should have closed this session. End access now and check the gateway. Statement: ${sql}`,
+          ),
+        );
+      if (event.action !== 'gateway.statement') return found;
+
+      const classes = Array.isArray(event.body['classes']) ? (event.body['classes'] as string[]) : [];
+      if (classes.includes('ddl') || classes.includes('alter_system'))
+        found.push(alert(event, s, 'db_ddl', 'warning', 'ddl', `Changed the schema of ${name}`, `DDL ran: ${sql}`));
+      if (classes.includes('set_role'))
+        found.push(alert(event, s, 'db_role_change', 'high', 'role', `Changed roles on ${name}`, `Ran: ${sql}`));
+      const tables = Array.isArray(event.body['tables']) ? (event.body['tables'] as string[]) : [];
+      for (const table of tables) {
+        const bare = table.includes('.') ? table.slice(table.indexOf('.') + 1) : table;
+        const sensitive = resource?.alerts.sensitiveTables.find(
+          (t) => t === table || t === bare || (table === bare && t.endsWith(`.${bare}`)),
+        );
+        if (sensitive)
+          found.push(
+            alert(
+              event,
+              s,
+              'db_sensitive_table',
+              'warning',
+              `table:${sensitive}`,
+              `Read or changed ${sensitive} on ${name}`,
+              `${name} marks ${sensitive} sensitive. Statement: ${sql}`,
+            ),
+          );
+      }
+
+      // The session's pace: its first minute against the last one.
+      if (time < s.startedAt + MINUTE) {
+        s.firstMinute += 1;
+        return found;
+      }
+      const threshold = Math.max(settings.rateFloorPerMinute, s.firstMinute * settings.rateFactor);
+      const hits = rate.add(event.subject ?? '', { seq: event.seq, time }, threshold);
+      if (hits)
+        found.push(
+          alert(
+            event,
+            s,
+            'db_rate',
+            'warning',
+            String(event.seq),
+            `${hits.length} statements in a minute on ${name}`,
+            `The session began at ${s.firstMinute} in its first minute; ${settings.rateFactor}× that (at least ${settings.rateFloorPerMinute}) is the alarm. A script dumping data looks like this.`,
+            [hits[0]!.seq, event.seq],
+          ),
+        );
+      return found;
+    },
+  };
+}
