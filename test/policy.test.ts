@@ -99,6 +99,7 @@ describe('a valid policy', () => {
       requireMfa: true,
       approverMfa: false,
       approvalChannel: 'C0999',
+      alerts: { workingHours: null, sensitiveTables: [], rowsOver: null },
       provisioner: { kind: 'none' },
     });
   });
@@ -206,7 +207,7 @@ describe('a policy with problems', () => {
     ]);
     expect(error.problems[0]?.message).toContain('did you mean request_ttl?');
     expect(error.message).toContain(
-      'allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, resources',
+      'allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, alerts, resources',
     );
     expect(error.message).toMatch(/\(2 problems\):/);
   });
@@ -381,5 +382,91 @@ describe('a policy with problems', () => {
     ]);
     expect(error.message.split('\n')).toHaveLength(4);
     expect(error.message).toMatch(/^Policy file gatehouse\.yml is not valid \(3 problems\):/);
+  });
+});
+
+describe('the alerts section', () => {
+  const withAlerts = (alerts: string, resource = '') =>
+    edit(
+      ['resources:', `${alerts}\nresources:`],
+      ['    approval_channel: C0999', `    approval_channel: C0999${resource}`],
+    );
+
+  it('turns every detector on with its defaults when left out, and off with false', () => {
+    const on = parsePolicy(VALID, FILE).alerts;
+    expect(on).toMatchObject({
+      channel: null,
+      security: [],
+      workingHours: null,
+      offHours: true,
+      refusals: { count: 5, withinMs: 600_000 },
+      rubberStamps: { withinMs: 30_000, sharePercent: 80, minApprovals: 10 },
+      sprees: { resources: 4, withinMs: 3_600_000, maxDurationRepeats: 3 },
+      stuckAccess: { revokeFailures: 3, overdueAfterMs: 120_000 },
+      database: { rowsOver: 10_000, rateFactor: 10, rateFloorPerMinute: 120 },
+      unusedAccess: { weekday: 1, hourUtc: 9 },
+    });
+    const off = parsePolicy(withAlerts('alerts: { database: false, refusals: { count: 3 }, off_hours: false }'), FILE);
+    expect(off.alerts).toMatchObject({ database: null, offHours: false, refusals: { count: 3, withinMs: 600_000 } });
+  });
+
+  it('expands the security group, reads working hours, and a resource its own settings', () => {
+    const policy = parsePolicy(
+      withAlerts(
+        'alerts:\n  channel: C0SEC0001\n  security: [auditors, U05EEEE1]\n  working_hours: { days: "mon-fri,sun", hours: 08:30-19:00, time_zone: Europe/Berlin }',
+        '\n    alerts: { sensitive_tables: [Public.Customers, cards], rows_over: 50 }',
+      ),
+      FILE,
+    );
+    expect(policy.alerts.channel).toBe('C0SEC0001');
+    expect(policy.alerts.security).toEqual(['U03CCCC1', 'U05EEEE1']);
+    expect(policy.alerts.workingHours).toMatchObject({
+      days: [0, 1, 2, 3, 4, 5],
+      fromMinute: 510,
+      toMinute: 1140,
+      timeZone: 'Europe/Berlin',
+    });
+    expect(resourceById(policy, 'prod-db')?.alerts).toEqual({
+      workingHours: null,
+      sensitiveTables: ['public.customers', 'cards'],
+      rowsOver: 50,
+    });
+    expect(resourceById(policy, 'staging-db')?.alerts).toEqual({
+      workingHours: null,
+      sensitiveTables: [],
+      rowsOver: null,
+    });
+  });
+
+  it('reports a time zone, hours and days that are not, each at its line', () => {
+    const error = failure(
+      withAlerts('alerts:\n  working_hours: { days: mon-fry, hours: 19:00-08:00, time_zone: Europe/Berlim }'),
+    );
+    expect(error.problems.map((p) => [p.path, p.line])).toEqual([
+      ['alerts.working_hours.days', 8],
+      ['alerts.working_hours.hours', 8],
+      ['alerts.working_hours.time_zone', 8],
+    ]);
+    expect(error.message).toContain('"mon-fry" is not a day or a range of days: use mon … sun, like mon-fri');
+    expect(error.message).toContain('the start before the end');
+    expect(error.message).toContain('"Europe/Berlim" is not a time zone this system knows');
+  });
+
+  it('reports an unknown detector with a suggestion, thresholds out of range, and undefined groups', () => {
+    expectProblem(withAlerts('alerts: { refusal: false }'), 'alerts.refusal', 7, 'did you mean refusals?');
+    expectProblem(withAlerts('alerts: { refusals: { count: 1 } }'), 'alerts.refusals.count', 7, 'must be 2 or more');
+    expectProblem(withAlerts('alerts: { refusals: yes please }'), 'alerts.refusals', 7, 'write false to turn it off');
+    expectProblem(
+      withAlerts('alerts: { security: [secops] }'),
+      'alerts.security[0]',
+      7,
+      '"secops" is not a defined group',
+    );
+    expectProblem(
+      withAlerts('alerts: {}', '\n    alerts: { sensitive_tables: ["drop table x"] }'),
+      'resources[0].alerts.sensitive_tables[0]',
+      18,
+      'public.customers',
+    );
   });
 });
