@@ -15,7 +15,8 @@ const run = promisify(execFile);
 
 /**
  * Two resources reached through the gateway, on one target database: `billing-db`
- * (parameters recorded, DDL, COPY TO PROGRAM, ALTER SYSTEM and SET ROLE refused) and
+ * (parameters recorded, DDL, COPY TO PROGRAM, ALTER SYSTEM and SET ROLE refused; its invoices
+ * table sensitive, more than 2 rows an alert) and
  * `reports-db` (read-only sessions, parameters hashed).
  */
 export function gatewayPolicy(role: string): string {
@@ -36,6 +37,7 @@ resources:
       connection_env: BILLING_DB_ADMIN_URL
       roles: [${role}]
       gateway: { parameters: record, refuse: [ddl, copy_program, alter_system, set_role] }
+    alerts: { sensitive_tables: [public.invoices], rows_over: 2 }
   - id: reports-db
     name: Reports database
     owners: [owners]
