@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { NO_KEY_WARNING } from '../src/audit/checkpoints/checks.ts';
+import type { AlertRow } from '../src/access/alerts.ts';
 import type { Refusal } from '../src/access/refusals.ts';
 import type { AccessRequest, AuditEventSummary, Grant } from '../src/access/types.ts';
+import type { GrantId, SlackUserId } from '../src/access/ids.ts';
 import {
   ACTION,
   BLOCK,
@@ -12,6 +14,9 @@ import {
   accessActiveDM,
   accessHelp,
   accessList,
+  alertAccessEndedAnswer,
+  alertAcknowledgedAnswer,
+  alertMessage,
   appHome,
   approvalCard,
   approvedDM,
@@ -28,13 +33,11 @@ import {
   mfaEnrolledDM,
   mfaEnrolmentDM,
   mfaEnrolmentStarted,
-  mfaLockedAlert,
   mfaLockedDM,
   mfaModal,
   mfaStatusMessage,
   provisioningFailingDM,
   readMfaModalContext,
-  revokeFailingAlert,
   readRequestModalContext,
   refusalMessage,
   requestExpiredDM,
@@ -43,6 +46,7 @@ import {
   truncate,
   verifyResultMessage,
   type Message,
+  type ShownAlert,
 } from '../src/slack/blocks/index.ts';
 import { blockKitProblems, blockTexts, type Surface } from '../src/sandbox/fake-slack/block-kit-limits.ts';
 
@@ -312,6 +316,10 @@ const REFUSALS: Refusal[] = [
   { kind: 'mfa-already-on' },
   { kind: 'not-mfa-admin' },
   { kind: 'mfa-own-reset' },
+  { kind: 'not-alert-responder', action: 'acknowledge' },
+  { kind: 'not-alert-responder', action: 'end_access' },
+  { kind: 'alert-already-acknowledged', by: 'U0DANA' as SlackUserId, at: at(HOUR) },
+  { kind: 'alert-nothing-to-end', alert: { id: 'alt_1', title: 'Ana read <b>100,000 rows</b>' } },
 ];
 
 describe('refusals', () => {
@@ -334,6 +342,19 @@ describe('refusals', () => {
       "You already approved <@U0ALICE>'s request for *Production database* (`prod-db`) for 2h. It needs 1 more approval from another owner (1 of 2 approvals: <@U0BOB>).",
     );
     expect(say(REFUSALS[11] as Refusal)).toContain(`is no longer pending: ⛔ Denied by <@U0BOB> at ${when(HOUR)}.`);
+  });
+
+  it('tell a stranger on an alert who may act on it, and a responder who acknowledged it already or that nothing is left to end', () => {
+    expect(say({ kind: 'not-alert-responder', action: 'end_access' })).toBe(
+      "Only the owners of the resource this alert is about and the policy's `security` group can end access from it. Nothing was changed, and your attempt has been recorded in the audit log. If it needs attention, tell one of them.",
+    );
+    expect(say({ kind: 'not-alert-responder', action: 'acknowledge' })).toContain('can acknowledge it.');
+    expect(say({ kind: 'alert-already-acknowledged', by: 'U0DANA' as SlackUserId, at: at(HOUR) })).toBe(
+      `<@U0DANA> already acknowledged this alert at ${when(HOUR)}. Nothing more to do here; talk to them if it needs more.`,
+    );
+    expect(say({ kind: 'alert-nothing-to-end', alert: { id: 'alt_1', title: 'Ana read <b>100,000 rows</b>' } })).toBe(
+      'There is no access left to end for *Ana read &lt;b&gt;100,000 rows&lt;/b&gt;* (`alt_1`): it has already ended or is being taken away, or it is not yours to end (an owner ends access to what they own; the `security` group, to anything). `/access` and your Home tab show what is still live.',
+    );
   });
 
   it('have words for every kind, within the limits', () => {
@@ -549,6 +570,138 @@ function anEvent(seq: number, body: Record<string, unknown> = {}): AuditEventSum
   };
 }
 
+const SEQS = (n: number) => Array.from({ length: n }, (_, i) => 100 + i);
+
+function anAlert(overrides: Partial<AlertRow> = {}): AlertRow {
+  return {
+    id: 'alt_1',
+    incident_key: 'refusal_burst:U0ANA:1',
+    detector: 'refusal_burst',
+    severity: 'high',
+    subject: 'U0ANA',
+    user_id: 'U0ANA' as SlackUserId,
+    resource_id: PROD.id,
+    grant_id: 'grt_1' as GrantId,
+    session_id: null,
+    title: 'Ana was refused 5 times in 10 minutes',
+    detail: 'Five statements on prod-db were refused: <b>DROP</b> and friends.',
+    evidence: [12, 13, 14],
+    raised_at: T0,
+    acknowledged_by: null,
+    acknowledged_at: null,
+    access_ended_by: null,
+    access_ended_at: null,
+    ...overrides,
+  };
+}
+
+/** Seqs 12 and 13 are in one audit-channel post; 14 is not posted yet. */
+function shown(overrides: Partial<AlertRow> = {}): ShownAlert {
+  const post = { channel: 'C0AUDIT01', ts: '1767348000.000200' };
+  return {
+    alert: anAlert(overrides),
+    resource: PROD,
+    evidence: [
+      { seq: 12, post },
+      { seq: 13, post },
+      { seq: 14, post: null },
+    ],
+  };
+}
+
+describe('alerts', () => {
+  it('say at a glance what happened, to whom, when, and link the evidence to the audit channel, with End access now and Acknowledge', () => {
+    const message = alertMessage(shown());
+    expect(message.text).toBe('⚠️ High: Ana was refused 5 times in 10 minutes');
+    expect(sectionTexts(message)).toEqual([
+      '⚠️ *High: Ana was refused 5 times in 10 minutes*\nFive statements on prod-db were refused: &lt;b&gt;DROP&lt;/b&gt; and friends.',
+      [
+        '*About:* <@U0ANA> on *Production database* (`prod-db`)',
+        `*Raised:* ${when(0)}`,
+        '*Evidence:* 3 audit events: <https://slack.com/archives/C0AUDIT01/p1767348000000200|#12>, <https://slack.com/archives/C0AUDIT01/p1767348000000200|#13>, `#14`',
+        'Not in the audit channel yet: check the log with `gatehouse audit verify`',
+      ].join('\n'),
+    ]);
+    expect(buttons(message.blocks)).toMatchObject([
+      {
+        action_id: ACTION.endAlertAccess,
+        value: 'alt_1',
+        style: 'danger',
+        text: { text: 'End access now' },
+        confirm: {
+          title: { text: 'End this access now?' },
+          text: {
+            text: 'End this access to Production database now? Its grant ends at once and its open database sessions are closed. The holder must ask again to get it back.',
+          },
+          confirm: { text: 'End access' },
+        },
+      },
+      { action_id: ACTION.acknowledgeAlert, value: 'alt_1', text: { text: 'Acknowledge' } },
+    ]);
+    expect(JSON.stringify(message.blocks.at(-1))).toContain('Alert `alt_1` · `refusal_burst` · grant `grt_1`');
+    expect(messageProblems(message)).toEqual([]);
+  });
+
+  it('name the session command for a session alert, and the subject when it is about no one', () => {
+    const session = alertMessage(shown({ session_id: 'ses_9', user_id: null, resource_id: null }));
+    expect(sectionTexts(session)[1]).toContain(
+      "The session's statements, from the verified log: `gatehouse audit session ses_9`",
+    );
+    expect(JSON.stringify(session.blocks)).toContain('session `ses_9`');
+    const about = alertMessage({ ...shown({ user_id: null, resource_id: null, subject: 'policy' }), resource: null });
+    expect(sectionTexts(about)[1]).toMatch(/^\*About:\* `policy`\n/);
+  });
+
+  it('say who acknowledged and who ended the access, and lose each button once it is done', () => {
+    const acknowledged = alertMessage(shown({ acknowledged_by: 'U0DANA' as SlackUserId, acknowledged_at: at(HOUR) }));
+    expect(sectionTexts(acknowledged)).toContain(`✅ Acknowledged by <@U0DANA> at ${when(HOUR)}`);
+    expect(buttons(acknowledged.blocks).map((b) => b.action_id)).toEqual([ACTION.endAlertAccess]);
+    expect(acknowledged.text).toContain(`(✅ Acknowledged by <@U0DANA> at ${when(HOUR)})`);
+
+    const ended = alertMessage(shown({ access_ended_by: 'U0SEC' as SlackUserId, access_ended_at: at(2 * HOUR) }));
+    expect(sectionTexts(ended)).toContain(`⚪ Access ended by <@U0SEC> at ${when(2 * HOUR)}`);
+    expect(buttons(ended.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
+
+    const both = alertMessage(
+      shown({
+        acknowledged_by: 'U0DANA' as SlackUserId,
+        acknowledged_at: at(HOUR),
+        access_ended_by: 'U0SEC' as SlackUserId,
+        access_ended_at: at(2 * HOUR),
+      }),
+    );
+    expect(sectionTexts(both)).toContain(
+      `✅ Acknowledged by <@U0DANA> at ${when(HOUR)}\n⚪ Access ended by <@U0SEC> at ${when(2 * HOUR)}`,
+    );
+    expect(buttons(both.blocks)).toEqual([]);
+  });
+
+  it('offer no End access now on an info note, nor where there is no one whose access to end', () => {
+    const note = alertMessage(shown({ severity: 'info', title: 'Ana has not used prod-db this week' }));
+    expect(note.text).toBe('ℹ️ Info: Ana has not used prod-db this week');
+    expect(buttons(note.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
+    const nobody = alertMessage(shown({ severity: 'critical', user_id: null, grant_id: null }));
+    expect(nobody.text).toMatch(/^🚨 Critical: /);
+    expect(buttons(nobody.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
+  });
+
+  it('answer the buttons in a few words', () => {
+    expect(alertAcknowledgedAnswer().text).toBe('✅ Acknowledged.');
+    expect(alertAccessEndedAnswer([{ resourceName: 'Staging database' }]).text).toBe(
+      '⚪ Access ended: 1 grant of Staging database. Its sessions are being closed.',
+    );
+    expect(
+      alertAccessEndedAnswer([
+        { resourceName: 'Staging database' },
+        { resourceName: 'Staging database' },
+        { resourceName: 'Production <database>' },
+      ]).text,
+    ).toBe(
+      '⚪ Access ended: 3 grants of Staging database and Production &lt;database&gt;. Their sessions are being closed.',
+    );
+  });
+});
+
 describe('the audit channel', () => {
   it('shows seq, action, who, what and a short hash, in seq order', () => {
     const message = auditChannelMessage([
@@ -705,17 +858,18 @@ describe("every message within Slack's limits, whatever people type", () => {
       grantEndedDM(grant),
       requestExpiredDM(request),
       provisioningFailingDM({ ...grant, status: 'revoke_failed' }),
-      revokeFailingAlert(
-        { ...grant, status: 'revoke_failed', lastError: 'e'.repeat(5000) },
-        Array.from({ length: 40 }, (_, i) => `U0OWNER${i}`),
-      ),
+      alertMessage({
+        alert: anAlert({ title: '<b>'.repeat(300), detail: '&'.repeat(2000), evidence: SEQS(500) }),
+        resource: { id: 'x'.repeat(300), name },
+        evidence: SEQS(500).map((seq) => ({ seq, post: { channel: 'C0AUDIT01', ts: `1767348000.${seq}` } })),
+      }),
+      alertAccessEndedAnswer(Array.from({ length: 40 }, (_, i) => ({ resourceName: `${name}${i}` }))),
       mfaEnrolmentDM(
         `otpauth://totp/Gatehouse:${name}?secret=${'A'.repeat(32)}&issuer=Gatehouse`,
         'A'.repeat(32),
         true,
       ),
       mfaStatusMessage({ state: 'on', reEnrolling: true, enrolledAt: T0, lockedUntil: at(HOUR) }),
-      mfaLockedAlert('U0ANA', T0),
       mfaLockedDM(T0),
       mfaEnrolledDM(false),
       mfaChangedDM('reset', 'U0ADMIN'),
@@ -762,6 +916,7 @@ describe("every message within Slack's limits, whatever people type", () => {
       expiringSoonDM(aGrant(), 5),
       accessList({ grants: [aGrant()], requests: [aRequest()], now: T0 }),
       appHome({ userId: 'U0BOB', grants: [aGrant()], requests: [aRequest()], approvalsWaiting: [aRequest()], now: T0 }),
+      alertMessage(shown()).blocks,
     ]).flatMap((node) => (typeof node.action_id === 'string' ? [node.action_id] : []));
     for (const id of used) expect(Object.values(ACTION)).toContain(id);
   });

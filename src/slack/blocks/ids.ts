@@ -4,7 +4,7 @@
  * Ids are namespaced with `gatehouse.` so they never collide with another app's in logs.
  */
 
-/** Button action ids. Every button's `value` carries the id of the request, grant or session it acts on. */
+/** Button action ids. Every button's `value` carries the id of the request, grant, session or alert it acts on. */
 export const ACTION = {
   approve: 'gatehouse.approve',
   deny: 'gatehouse.deny',
@@ -22,6 +22,10 @@ export const ACTION = {
   mfaRemove: 'gatehouse.mfa_remove',
   /** App Home: an owner ends a live database session on the gateway. The value is the session's id. */
   endGatewaySession: 'gatehouse.end_gateway_session',
+  /** On an alert: a responder says they have seen it. The value is the alert's id. */
+  acknowledgeAlert: 'gatehouse.acknowledge_alert',
+  /** On an alert: a responder ends the access it is about, now. The value is the alert's id. */
+  endAlertAccess: 'gatehouse.end_alert_access',
 } as const;
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
@@ -37,6 +41,7 @@ export const BLOCK = {
   homeActions: 'gatehouse.home_actions',
   mfaActions: 'gatehouse.mfa_actions',
   gatewaySessionActions: 'gatehouse.gateway_session_actions',
+  alertActions: 'gatehouse.alert_actions',
 } as const;
 
 /** View callback ids, matched by `app.view(...)`. */

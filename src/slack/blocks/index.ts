@@ -15,3 +15,4 @@ export * from './checkpoint.ts';
 export * from './mfa.ts';
 export * from './failures.ts';
 export * from './gateway-sessions.ts';
+export * from './alerts.ts';

@@ -1,13 +1,13 @@
-/** Step-up MFA on Slack's surfaces: the enrolment message, the code form, status and alerts. */
+/** Step-up MFA on Slack's surfaces: the enrolment message, the code form, status and the lockout notice. */
 import type { ModalView } from '@slack/types';
 import { asRequestId, type RequestId } from '../../access/ids.ts';
 import type { MfaPurpose } from '../../access/refusals.ts';
-import type { AccessRequest, Grant } from '../../access/types.ts';
+import type { AccessRequest } from '../../access/types.ts';
 import type { MfaStatus } from '../../access/mfa.ts';
 import { requestPhrase } from './approval-card.ts';
 import { ACTION, BLOCK, MFA_MODAL, VIEW } from './ids.ts';
 import { LIMITS, actions, button, context, plainText, section, type Message } from './kit.ts';
-import { GLYPH, escapeText, formatWhen, listMentions, mention, resourceLabel, truncate } from './text.ts';
+import { GLYPH, escapeText, formatWhen, mention, truncate } from './text.ts';
 
 /** What a code form is for; it travels in the modal's private_metadata. */
 export interface MfaModalContext {
@@ -164,26 +164,4 @@ export function mfaLockedDM(until: Date): Message {
     `${GLYPH.failing} Your Gatehouse MFA is locked until ${formatWhen(until)} after 5 wrong codes in 10 minutes. ` +
     'If you did not enter them, tell your security team now: someone may be trying to act as you.';
   return { text, blocks: [section(text)] };
-}
-
-/** The audit channel's alert for a lockout. */
-export function mfaLockedAlert(userId: string, until: Date): Message {
-  const text = `🚨 *MFA locked* for ${mention(userId)} until ${formatWhen(until)}: 5 wrong codes within 10 minutes. Check with them that it was them.`;
-  return { text, blocks: [section(text)] };
-}
-
-/** The audit channel's (and each owner's) alert for a revocation that keeps failing. */
-export function revokeFailingAlert(grant: Grant, owners: readonly string[]): Message {
-  const text =
-    `🚨 *Removing access is failing*: ${mention(grant.userId)}'s access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })} ` +
-    `ended ${formatWhen(grant.endsAt)} but could not be taken away yet; Gatehouse keeps retrying. ` +
-    `Last error: ${escapeText(truncate(grant.lastError ?? 'unknown', 300))}`;
-  const who = owners.length > 0 ? `Owners: ${listMentions(owners)}. ` : '';
-  return {
-    text: truncate(text),
-    blocks: [
-      section(text),
-      context(`${who}Until it succeeds, check the target by hand and remove the access there if you can.`),
-    ],
-  };
 }

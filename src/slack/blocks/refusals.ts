@@ -7,7 +7,7 @@ import type { Refusal, ResourceRef } from '../../access/refusals.ts';
 import { DURATION_HINT, formatDuration } from '../../config/duration.ts';
 import { approvalsLine, outcomeLine, requestPhrase } from './approval-card.ts';
 import { section, type Message } from './kit.ts';
-import { escapeText, formatWhen, plural, resourceLabel, truncate } from './text.ts';
+import { escapeText, formatWhen, mention, plural, resourceLabel, truncate, userText } from './text.ts';
 
 export type { Refusal, ResourceRef } from '../../access/refusals.ts';
 
@@ -136,6 +136,19 @@ export function refusalText(refusal: Refusal): string {
       return "Only the policy's `mfa_admins` can reset someone's MFA. Ask one of them; your attempt has been recorded in the audit log.";
     case 'mfa-own-reset':
       return 'You cannot reset your own MFA: ask another MFA admin, or turn it off yourself with a current code (`/access mfa`).';
+    case 'not-alert-responder':
+      return (
+        `Only the owners of the resource this alert is about and the policy's \`security\` group can ${refusal.action === 'acknowledge' ? 'acknowledge it' : 'end access from it'}. ` +
+        'Nothing was changed, and your attempt has been recorded in the audit log. If it needs attention, tell one of them.'
+      );
+    case 'alert-already-acknowledged':
+      return `${mention(refusal.by)} already acknowledged this alert at ${formatWhen(refusal.at)}. Nothing more to do here; talk to them if it needs more.`;
+    case 'alert-nothing-to-end':
+      return (
+        `There is no access left to end for *${userText(refusal.alert.title, 300)}* (\`${escapeText(refusal.alert.id)}\`): ` +
+        'it has already ended or is being taken away, or it is not yours to end (an owner ends access to what they own; the `security` group, to anything). ' +
+        '`/access` and your Home tab show what is still live.'
+      );
     default:
       return unhandled(refusal);
   }

@@ -10,6 +10,7 @@ import { boltLogger } from '../logger.ts';
 import { answerFailures } from './answer-failures.ts';
 import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
+import { registerAlerts } from './listeners/alerts.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
 import { registerGatewaySessions } from './listeners/gateway-sessions.ts';
@@ -73,6 +74,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   registerEvents(app, deps);
   registerMfa(app, deps);
   registerGatewaySessions(app, deps);
+  registerAlerts(app, deps);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack listener failed');
   });

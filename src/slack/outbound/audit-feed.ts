@@ -1,8 +1,9 @@
 import type { WebClient } from '@slack/web-api';
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { AuditEventSummary } from '../../access/types.ts';
 import type { ChainedCue } from '../../audit/sequencer.ts';
 import type { Db } from '../../db/database.ts';
+import type { AuditChannelPostTable } from '../../db/schema.ts';
 import type { Logger } from '../../log.ts';
 import { Pump } from '../../outbox/pump.ts';
 import { auditChannelMessage } from '../blocks/audit-channel.ts';
@@ -20,6 +21,22 @@ export interface AuditFeedOptions {
 
 /** Marks our posts so they can be recognised when reading the channel back. */
 export const FEED_EVENT_TYPE = 'gatehouse_audit_events';
+
+/** A message as conversations.history returns it, with its metadata. */
+interface FeedMessage {
+  ts?: string;
+  metadata?: { event_type?: string; event_payload?: { first_seq?: unknown; last_seq?: unknown } };
+}
+
+/** The range of seqs one of our feed's messages shows, and where it is; nothing for any other message. */
+function feedPostOf(message: FeedMessage, channel: string): Selectable<AuditChannelPostTable>[] {
+  const { ts, metadata } = message;
+  const first = metadata?.event_payload?.first_seq;
+  const last = metadata?.event_payload?.last_seq;
+  if (metadata?.event_type !== FEED_EVENT_TYPE || !ts || typeof first !== 'number' || typeof last !== 'number')
+    return [];
+  return [{ first_seq: first, last_seq: last, channel, ts }];
+}
 
 /**
  * Posts every audit event to the audit channel, in seq order, driven from the committed
@@ -105,8 +122,9 @@ export class AuditFeed {
       // A batch too long for one message is posted in parts: record only what this one shows.
       const first = events[0]!.seq;
       const last = events[Math.max(1, message.shown) - 1]!;
-      await this.client.chat.postMessage({
-        channel: this.options.channel(),
+      const channel = this.options.channel();
+      const posted = await this.client.chat.postMessage({
+        channel,
         text: message.text,
         blocks: message.blocks,
         unfurl_links: false,
@@ -119,6 +137,13 @@ export class AuditFeed {
         .updateTable('audit_channel_state')
         .set({ posted_seq: last.seq, updated_at: sql<Date>`now()` })
         .execute();
+      // Where these events are shown, so an alert can link to its evidence.
+      if (posted.ts)
+        await trx
+          .insertInto('audit_channel_posts')
+          .values({ first_seq: first, last_seq: last.seq, channel: posted.channel ?? channel, ts: posted.ts })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
       return last.seq - first + 1;
     });
   }
@@ -128,18 +153,19 @@ export class AuditFeed {
     // Only our own posts count: another app or person could otherwise make the feed skip events.
     const me = (await this.client.auth.test()).bot_id;
     if (!me) return;
-    const history = await this.client.conversations.history({
-      channel: this.options.channel(),
-      limit: 20,
-      include_all_metadata: true,
-    });
-    const posted = (history.messages ?? [])
+    const channel = this.options.channel();
+    const history = await this.client.conversations.history({ channel, limit: 20, include_all_metadata: true });
+    const posts = (history.messages ?? [])
       .filter((m) => (m as { bot_id?: string }).bot_id === me)
-      .map((m) => (m as { metadata?: { event_type?: string; event_payload?: { last_seq?: unknown } } }).metadata)
-      .filter((m) => m?.event_type === FEED_EVENT_TYPE && typeof m.event_payload?.last_seq === 'number')
-      .map((m) => m!.event_payload!.last_seq as number);
-    if (posted.length === 0) return;
-    const lastSeq = Math.max(...posted);
+      .flatMap((m) => feedPostOf(m as FeedMessage, channel));
+    if (posts.length === 0) return;
+    // A post whose commit was lost is not on record either: alerts can link to it all the same.
+    await this.db
+      .insertInto('audit_channel_posts')
+      .values(posts)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    const lastSeq = Math.max(...posts.map((post) => post.last_seq));
     const moved = await this.db
       .updateTable('audit_channel_state')
       .set({ posted_seq: lastSeq, updated_at: sql<Date>`now()` })

@@ -1,7 +1,5 @@
 import { sendCredentialsOnce } from '../../access/delivery.ts';
-import type { GrantId } from '../../access/ids.ts';
 import type { Notification } from '../../access/notifications.ts';
-import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
 import type { Outbound } from './outbound.ts';
 
@@ -26,15 +24,4 @@ export async function grantNotice(out: Outbound, n: GrantNotice): Promise<void> 
         ? ui.grantEndedDM(grant)
         : ui.provisioningFailingDM(grant);
   await out.to.dm(grant.userId, message);
-}
-
-/** A revocation still failing after several attempts: the audit channel and every owner hear of it. */
-export async function alertRevokeFailing(out: Outbound, grantId: GrantId): Promise<void> {
-  const grant = await out.access.findGrant(grantId);
-  // Taken away meanwhile: nothing to alert about any more.
-  if (!grant || grant.status !== 'revoke_failed') return;
-  const owners = resourceById(out.policy().policy, grant.resourceId)?.owners ?? [];
-  const alert = ui.revokeFailingAlert(grant, owners);
-  await out.to.toAuditChannel(alert);
-  for (const owner of owners) await out.to.dm(owner, alert);
 }

@@ -52,11 +52,9 @@ export async function changed(out: Outbound, n: Extract<Notification, { kind: 'n
   await out.to.dm(n.userId, ui.mfaChangedDM(n.change, n.by));
 }
 
-/** Too many wrong codes: the audit channel is alerted and the person told. */
+/** Too many wrong codes: the person is told (the watcher alerts the security group: an mfa_lockout alert). */
 export async function locked(out: Outbound, n: Extract<Notification, { kind: 'notify_mfa_locked' }>): Promise<void> {
-  const until = new Date(n.until);
-  await out.to.toAuditChannel(ui.mfaLockedAlert(n.userId, until));
-  await out.to.dm(n.userId, ui.mfaLockedDM(until));
+  await out.to.dm(n.userId, ui.mfaLockedDM(new Date(n.until)));
 }
 
 /** The label an authenticator app shows: the person's name when Slack gives it, else their id. */

@@ -2,10 +2,11 @@ import { asSlackUserId } from '../../access/ids.ts';
 import type { Notification } from '../../access/notifications.ts';
 import type { Destination } from '../../outbox/outbox-pump.ts';
 import { describeSlackError, retryDelayMs } from '../slack-errors.ts';
+import { alertChanged, alertRaised } from './alerts.ts';
 import { publishCheckpoint } from './checkpoints.ts';
 import { Conversations } from './conversations.ts';
 import { sessionEnded, sessionStarted, statementRefused } from './gateway-sessions.ts';
-import { alertRevokeFailing, grantNotice } from './grants.ts';
+import { grantNotice } from './grants.ts';
 import { publishHome } from './home.ts';
 import * as mfa from './mfa.ts';
 import type { Outbound } from './outbound.ts';
@@ -43,8 +44,10 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
     case 'notify_grant_ended':
     case 'notify_grant_failing':
       return grantNotice(out, n);
-    case 'notify_grant_revoke_alert':
-      return alertRevokeFailing(out, n.grantId);
+    case 'notify_alert':
+      return alertRaised(out, n.alertId);
+    case 'notify_alert_changed':
+      return alertChanged(out, n.alertId);
     case 'refresh_home':
       return publishHome(out, n.userId);
     case 'publish_checkpoint':
