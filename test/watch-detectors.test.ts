@@ -391,3 +391,42 @@ describe('the policy', () => {
     expect(engine.actions).toEqual([]);
   });
 });
+
+describe('a detector that fails', () => {
+  it('is skipped for that event and said, while the others still see it', async () => {
+    const failures: [unknown, number][] = [];
+    const facts = new StubFacts();
+    facts.grants.set('grt_1', {
+      userId: ANA,
+      resourceId: 'prod-db',
+      status: 'active',
+      endsAt: new Date(T0 + 60 * MIN),
+      endedAt: null,
+    });
+    const policy = policyWith('alerts: { working_hours: { days: sat, hours: 00:00-01:00, time_zone: UTC } }');
+    const engine = new WatchEngine(policy, facts, (err, detector, event) => failures.push([err, event.seq]));
+    const feed = feeder(engine);
+    // A record no gateway writes (tables that are not names): the database detector throws on it.
+    await feed(0, 'gateway.session_started', ANA, { grant: 'grt_1', resource: 'prod-db' }, 'ses_1');
+    expect(failures).toEqual([]);
+    expect(await feed(1000, 'gateway.statement', ANA, { grant: 'grt_1', tables: [42] }, 'ses_1')).toEqual([]);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]![1]).toBe(2);
+    // The off-hours detector saw the session start all the same.
+    const engine2 = new WatchEngine(policy, facts, () => undefined);
+    expect(
+      await feeder(engine2)(0, 'gateway.session_started', ANA, { grant: 'grt_1', resource: 'prod-db' }, 'ses_1'),
+    ).toMatchObject([{ detector: 'off_hours' }]);
+  });
+
+  it('that could not look something up fails the round instead: nothing is skipped', async () => {
+    const facts = new StubFacts();
+    facts.requestCreatedAt = () => Promise.reject(new Error('connection terminated'));
+    const engine = new WatchEngine(policyWith(''), facts, () => {
+      throw new Error('not a detector failure');
+    });
+    await expect(feeder(engine)(0, 'approval.recorded', DANA, { resource: 'prod-db' }, 'req_1')).rejects.toThrow(
+      'connection terminated',
+    );
+  });
+});

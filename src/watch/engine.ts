@@ -8,6 +8,27 @@ import { rubberStampsDetector } from './detectors/rubber-stamps.ts';
 import { spreesDetector } from './detectors/sprees.ts';
 import { stuckAccessDetector } from './detectors/stuck-access.ts';
 
+/** A lookup that failed (the database, most likely): the round fails and is tried again, nothing skipped. */
+class FactsUnavailable extends Error {
+  constructor(readonly reason: unknown) {
+    super('a detector could not look up what it needed');
+  }
+}
+
+/** `facts` whose failures are told apart from a detector's own. */
+function guarded(facts: Facts): Facts {
+  return new Proxy(facts, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        Promise.resolve(value.apply(target, args)).catch((err: unknown) => {
+          throw new FactsUnavailable(err);
+        });
+    },
+  });
+}
+
 /** The detectors the policy turns on, each with fresh (empty) windows. */
 export function detectorsFor(policy: Policy): Detector[] {
   const a = policy.alerts;
@@ -31,10 +52,17 @@ export class WatchEngine {
   private readonly byAction = new Map<string, Detector[]>();
   readonly lookbackMs: number;
 
+  private readonly facts: Facts;
+
   constructor(
     readonly policy: Policy,
-    private readonly facts: Facts,
+    facts: Facts,
+    /** A detector that throws on an event is skipped for it, and said here: one bad event must not stop every alert. */
+    private readonly failed: (err: unknown, detector: number, event: WatchedEvent) => void = (err) => {
+      throw err;
+    },
   ) {
+    this.facts = guarded(facts);
     this.detectors = detectorsFor(policy);
     for (const detector of this.detectors)
       for (const action of detector.actions)
@@ -63,8 +91,13 @@ export class WatchEngine {
     if (replaying) detectors = detectors.filter((d) => d.lookbackMs > 0);
     const found: AlertInput[] = [];
     for (const detector of detectors) {
-      const result = detector.observe(event, { policy: this.policy, facts: this.facts });
-      found.push(...(result instanceof Promise ? await result : result));
+      try {
+        const result = detector.observe(event, { policy: this.policy, facts: this.facts });
+        found.push(...(result instanceof Promise ? await result : result));
+      } catch (err) {
+        if (err instanceof FactsUnavailable) throw err.reason;
+        this.failed(err, this.detectors.indexOf(detector), event);
+      }
     }
     return found;
   }

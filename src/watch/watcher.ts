@@ -116,7 +116,12 @@ export class Watcher {
 
   /** Fresh detectors, their windows rebuilt from the chain up to `cursor`. */
   private async rebuild(trx: Transaction<Database>, policy: Policy, cursor: number): Promise<WatchEngine> {
-    const engine = new WatchEngine(policy, this.facts);
+    const engine = new WatchEngine(policy, this.facts, (err, detector, event) =>
+      this.options.log.error(
+        { err, detector, seq: event.seq, action: event.action },
+        'a detector failed on an event; it was skipped for that event',
+      ),
+    );
     this.rebuilds += 1;
     if (engine.lookbackMs === 0 || cursor === 0) return engine;
     const last = await readEvents(trx, cursor - 1, cursor);
