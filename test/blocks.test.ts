@@ -699,6 +699,7 @@ describe('alerts', () => {
     ).toBe(
       '⚪ Access ended: 3 grants of Staging database and Production &lt;database&gt;. Their sessions are being closed.',
     );
+    expect(alertAccessEndedAnswer([]).text).toBe('⏳ The access this alert is about is already being taken away.');
   });
 });
 

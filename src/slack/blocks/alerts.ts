@@ -145,6 +145,11 @@ export function alertAcknowledgedAnswer(): Message {
 
 /** The answer to End access now: how many grants of what ended. */
 export function alertAccessEndedAnswer(ended: readonly { resourceName: string }[]): Message {
+  if (ended.length === 0) {
+    // Another click or the sweep moved them first: they are on their way out already.
+    const text = `${GLYPH.pending} The access this alert is about is already being taken away.`;
+    return { text, blocks: [section(text)] };
+  }
   const names = [...new Set(ended.map((g) => g.resourceName))].map((name) => escapeText(truncate(name, 150)));
   const where = names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
   const sessions = ended.length === 1 ? 'Its sessions are' : 'Their sessions are';
