@@ -46,7 +46,7 @@ describe('the migration that renames notification kinds', () => {
       `insert into outbox (kind, payload, done_at) values ('home.refresh', '{"userId":"U0ANA0001"}', now())`,
     );
 
-    await migrateToLatest(t.db);
+    expect((await migrator.migrateTo('2026-12-03T0008_notification_kinds')).error).toBeUndefined();
     const { rows } = await t.query<{ kind: string; done: boolean }>(
       'select kind, done_at is not null as done from outbox order by id',
     );
@@ -54,6 +54,15 @@ describe('the migration that renames notification kinds', () => {
       ...RENAMED_KINDS.map(([, after]) => ({ kind: after, done: false })),
       { kind: 'refresh_home', done: true },
     ]);
+    // Later, alerts (0010) replace the revoke alert of old: one still queued is not sent as well.
+    await migrateToLatest(t.db);
+    const after = await t.query<{ kind: string; done: boolean }>(
+      'select kind, done_at is not null as done from outbox order by id',
+    );
+    expect(after.rows).toEqual(
+      rows.map((row) => (row.kind === 'notify_grant_revoke_alert' ? { ...row, done: true } : row)),
+    );
+    expect(after.rows.filter((row) => row.kind === 'notify_grant_revoke_alert')).toHaveLength(1);
     for (const { kind } of rows) expect(kind).not.toMatch(/\./);
     const index = await t.query<{ def: string }>(
       `select indexdef as def from pg_indexes where indexname = 'outbox_home_refresh'`,

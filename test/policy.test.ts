@@ -400,7 +400,7 @@ describe('the alerts section', () => {
       workingHours: null,
       offHours: true,
       refusals: { count: 5, withinMs: 600_000 },
-      rubberStamps: { withinMs: 30_000, sharePercent: 80, minApprovals: 10 },
+      rubberStamps: { withinMs: 10_000, sharePercent: 80, minApprovals: 10 },
       sprees: { resources: 4, withinMs: 3_600_000, maxDurationRepeats: 3 },
       stuckAccess: { revokeFailures: 3, overdueAfterMs: 120_000 },
       database: { rowsOver: 10_000, rateFactor: 10, rateFloorPerMinute: 120 },
@@ -408,6 +408,15 @@ describe('the alerts section', () => {
     });
     const off = parsePolicy(withAlerts('alerts: { database: false, refusals: { count: 3 }, off_hours: false }'), FILE);
     expect(off.alerts).toMatchObject({ database: null, offHours: false, refusals: { count: 3, withinMs: 600_000 } });
+    expect(parsePolicy(withAlerts('alerts: false'), FILE).alerts).toMatchObject({
+      offHours: false,
+      refusals: null,
+      rubberStamps: null,
+      sprees: null,
+      stuckAccess: null,
+      database: null,
+      unusedAccess: null,
+    });
   });
 
   it('expands the security group, reads working hours, and a resource its own settings', () => {

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ALERT_SEVERITIES,
-  GATEWAY_END_REASONS, GRANT_END_REASONS, GRANT_STATUSES, REQUEST_STATUSES } from '../src/db/schema.ts';
+  GATEWAY_END_REASONS,
+  GRANT_END_REASONS,
+  GRANT_STATUSES,
+  REQUEST_STATUSES,
+} from '../src/db/schema.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 describe('the statuses, written once', () => {

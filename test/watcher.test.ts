@@ -96,7 +96,7 @@ describe('the watcher', () => {
 
   /** Each test's refusals are by people of its own, so their alerts are its own. */
   async function alertsOf(who: string) {
-    const { rows } = await t.query<{ id: string; detector: string; evidence: string[]; incident_key: string }>(
+    const { rows } = await t.query<{ id: string; detector: string; evidence: number[]; incident_key: string }>(
       `select id, detector, evidence, incident_key from alerts where user_id = $1 order by raised_at`,
       [who],
     );
@@ -116,7 +116,7 @@ describe('the watcher', () => {
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({
       detector: 'refusal_burst',
-      evidence: [String(first), String(first + 1), String(third)],
+      evidence: [first, first + 1, third],
     });
     await t.audit.flush();
     const { rows } = await t.query<{ body: { detector: string; evidence: number[]; severity: string } }>(

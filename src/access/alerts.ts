@@ -32,6 +32,12 @@ export interface AlertInput {
   evidence: readonly number[];
 }
 
+/** At most `max` characters, never splitting one (an emoji is two UTF-16 units). */
+function cut(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
+}
+
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 function newAlertId(): string {
@@ -62,8 +68,8 @@ export async function raiseAlert(
       resource_id: input.resourceId ?? null,
       grant_id: input.grantId ?? null,
       session_id: input.sessionId ?? null,
-      title: input.title.slice(0, 300),
-      detail: input.detail.slice(0, 2000),
+      title: cut(input.title, 300),
+      detail: cut(input.detail, 2000),
       evidence: [...input.evidence],
     })
     .onConflict((oc) => oc.column('incident_key').doNothing())
@@ -83,7 +89,7 @@ export async function raiseAlert(
       resource: input.resourceId ?? null,
       grant: input.grantId ?? null,
       session: input.sessionId ?? null,
-      title: input.title.slice(0, 300),
+      title: cut(input.title, 300),
       evidence: [...input.evidence],
     },
   });
@@ -185,6 +191,9 @@ export async function endAccessForAlert(
       .map((g) => g.id);
     if (owned.length === 0) return refuse({ kind: 'alert-nothing-to-end', alert });
     const moved = await beginEnding(ctx, trx, owned, 'revoked', userId);
+    // Another click or the expiry sweep moved them first: they are on their way out, and
+    // this click ended nothing, so nothing is recorded as ended by it.
+    if (moved.length === 0) return { ok: true as const, alert, moved };
     const row = await trx
       .updateTable('alerts')
       .set({ access_ended_by: userId, access_ended_at: ctx.now() })

@@ -37,7 +37,7 @@ export type Notification =
       by?: SlackUserId;
       leftover?: EnrolmentMessage;
     }
-  /** Too many wrong codes: the audit channel is alerted and the person told. */
+  /** Too many wrong codes: the person is told (the watcher raises the `mfa_lockout` alert). */
   | { kind: 'notify_mfa_locked'; userId: SlackUserId; until: string }
   /** A gateway session started: the owners' approval cards of its request show it, with End session. */
   | { kind: 'notify_gateway_session_started'; sessionId: string }

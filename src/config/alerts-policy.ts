@@ -96,7 +96,7 @@ export interface ResourceAlerts {
 
 export const DEFAULT_REFUSALS: RefusalsDetector = { count: 5, withinMs: parseDuration('10m') };
 export const DEFAULT_RUBBER_STAMPS: RubberStampsDetector = {
-  withinMs: 30_000,
+  withinMs: 10_000,
   sharePercent: 80,
   overMs: parseDuration('30d'),
   minApprovals: 10,
@@ -241,7 +241,7 @@ export const AlertsSchema = strict(
         over: duration.optional(),
         min_approvals: whole('a number of approvals', 1).optional(),
       },
-      '{ within: 30s, share_percent: 80, over: 30d, min_approvals: 10 }',
+      '{ within: 10s, share_percent: 80, over: 30d, min_approvals: 10 }',
       (v) => ({
         withinMs: v.within ?? DEFAULT_RUBBER_STAMPS.withinMs,
         sharePercent: v.share_percent ?? DEFAULT_RUBBER_STAMPS.sharePercent,
@@ -302,6 +302,17 @@ export const AlertsSchema = strict(
 );
 
 export type AlertsFields = z.output<typeof AlertsSchema>;
+
+/** `alerts: false`: every detector off (the section as if each were written `false`). */
+export const ALERTS_OFF = {
+  off_hours: false,
+  refusals: false,
+  rubber_stamps: false,
+  sprees: false,
+  stuck_access: false,
+  database: false,
+  unused_access: false,
+} as const;
 
 export const ResourceAlertsSchema = strict(
   {

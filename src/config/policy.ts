@@ -11,6 +11,7 @@ import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import type { z } from 'zod';
 import { asSlackUserId, type SlackUserId } from '../db/ids.ts';
 import {
+  ALERTS_OFF,
   AlertsSchema,
   ResourceAlertsSchema,
   toAlertPolicy,
@@ -322,7 +323,9 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     if (!alerts.success) findings.push(...findingsFrom(alerts.error, ['resources', index, 'alerts']));
     else if (alerts.data) resourceAlerts.set(index, alerts.data);
   });
-  const alertsResult = AlertsSchema.optional().safeParse(raw['alerts'] ?? undefined);
+  const alertsResult = AlertsSchema.optional().safeParse(
+    raw['alerts'] === false ? ALERTS_OFF : (raw['alerts'] ?? undefined),
+  );
   if (!alertsResult.success) findings.push(...findingsFrom(alertsResult.error, ['alerts']));
   const groupsResult = GroupsSchema.default({}).safeParse(raw['groups']);
   const groups = groupsResult.success

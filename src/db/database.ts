@@ -8,6 +8,7 @@ import type { Database } from './schema.ts';
 export type Db = Kysely<Database>;
 
 const INT8_OID = 20;
+const INT8_ARRAY_OID = 1016;
 
 /** bigint columns (seq, ids) come back as numbers; a value past 2^53 is an error, not a silent rounding. */
 function parseInt8(text: string): number {
@@ -16,11 +17,22 @@ function parseInt8(text: string): number {
   return value;
 }
 
+/** bigint[] (an alert's evidence seqs) likewise. */
+function parseInt8Array(text: string): number[] {
+  return (
+    pg.types.getTypeParser(INT8_ARRAY_OID as Parameters<typeof pg.types.getTypeParser>[0], 'text')(text) as string[]
+  ).map(parseInt8);
+}
+
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary'
-      ? parseInt8
-      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    format === 'binary'
+      ? pg.types.getTypeParser(oid, format)
+      : oid === INT8_OID
+        ? parseInt8
+        : oid === INT8_ARRAY_OID
+          ? parseInt8Array
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 export interface DatabaseHandle {

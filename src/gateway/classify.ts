@@ -120,7 +120,10 @@ function visit(node: unknown, found: Findings): void {
     if (key === 'AlterRoleStmt' || key === 'AlterRoleSetStmt') found.altersRole = true;
     if (key === 'RangeVar' && typeof fields.relname === 'string' && found.tables.size < MAX_TABLES)
       found.tables.add(
-        (typeof fields.schemaname === 'string' ? `${fields.schemaname}.${fields.relname}` : fields.relname).toLowerCase(),
+        (typeof fields.schemaname === 'string'
+          ? `${fields.schemaname}.${fields.relname}`
+          : fields.relname
+        ).toLowerCase(),
       );
     if (key === 'VariableSetStmt') {
       const name = String(fields.name ?? '').toLowerCase();

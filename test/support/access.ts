@@ -27,6 +27,9 @@ groups:
   contractors: [${PEOPLE.ana}, ${PEOPLE.bram}]
   db-owners: [${PEOPLE.dana}, ${PEOPLE.emil}]
   auditors: [${PEOPLE.fatima}]
+# Tests approve within milliseconds of asking: every approval would be a rubber stamp, and
+# its alert messages ones the tests of other things do not count. Alerts have tests of their own.
+alerts: { rubber_stamps: false }
 resources:
   - id: prod-db
     name: Production database
