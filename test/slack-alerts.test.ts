@@ -5,7 +5,7 @@ import { asSlackUserId } from '../src/access/ids.ts';
 import type { RecordedCall, SlackMessage } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { ACTION } from '../src/slack/blocks/ids.ts';
 import { formatWhen } from '../src/slack/blocks/text.ts';
-import { PEOPLE, TEST_POLICY } from './support/access.ts';
+import { PEOPLE, testPolicyWithAlerts } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import {
   AUDIT_CHANNEL,
@@ -22,7 +22,7 @@ const { ana, bram, dana, emil, fatima, mallory } = PEOPLE;
 const sam = asSlackUserId('U0SEC0001');
 const ALERTS_CHANNEL = 'C0ALERTS1';
 
-const withAlerts = (section: string) => `${TEST_POLICY}alerts:\n${section}`;
+const withAlerts = testPolicyWithAlerts;
 
 /** The Alert `alt_…` line every copy of an alert carries (the audit feed's line for alert.raised does not). */
 const marker = (alertId: string) => `Alert \`${alertId}\``;

@@ -48,6 +48,13 @@ resources:
     provisioner: { kind: none }
 `;
 
+/** TEST_POLICY with more of an alerts section (its lines, indented two spaces, under `alerts:`). */
+export function testPolicyWithAlerts(section: string): string {
+  const line = 'alerts: { rubber_stamps: false }\n';
+  if (!TEST_POLICY.includes(line)) throw new Error('TEST_POLICY has no alerts line to extend');
+  return TEST_POLICY.replace(line, `alerts:\n  rubber_stamps: false\n${section.replace(/\n?$/, '\n')}`);
+}
+
 export function loadedPolicy(text = TEST_POLICY): LoadedPolicy {
   return {
     policy: parsePolicy(text, 'test-policy.yml'),
