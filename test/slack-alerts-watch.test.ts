@@ -62,6 +62,16 @@ describe('the watcher in the running app', () => {
       actor: 'system',
       body: { detector: 'refusal_burst', user: mallory, resource: 'prod-db', evidence: refused.map((r) => r.seq) },
     });
+    // Its evidence links to the audit channel's posts of the refusals, once the feed has posted
+    // them (the alert is usually faster: its copies are set again when they are there).
+    const linked = (blocks: unknown) =>
+      refused.every((r) => new RegExp(`archives/${AUDIT_CHANNEL}/p\\d+\\|#${r.seq}>`).test(JSON.stringify(blocks)));
+    if (!linked(posted.args.blocks))
+      await bot.fake.waitForCall(
+        'chat.update',
+        (c) => answered(c) && c.args.channel === AUDIT_CHANNEL && linked(c.args.blocks),
+      );
+
     // Once: the fourth refusal is the same burst.
     const click = await bot.slack.clickButton({
       userId: mallory,

@@ -74,3 +74,11 @@ export async function postpone(db: Db, ids: number[], retryAt: Date, error: stri
     .where('id', 'in', ids)
     .execute();
 }
+
+/**
+ * Queues a delivery for later, outside any change: a destination that must come back to a
+ * message once something else has happened (an alert's evidence reaching the audit channel).
+ */
+export async function queueAt(db: Db, kind: string, payload: Record<string, unknown>, at: Date): Promise<void> {
+  await db.insertInto('outbox').values({ kind, payload, next_attempt_at: at }).execute();
+}

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { AlertRow } from '../../access/alerts.ts';
 import { resourceById } from '../../config/policy.ts';
 import type { Db } from '../../db/database.ts';
+import { queueAt } from '../../outbox/outbox.ts';
 import * as ui from '../blocks/index.ts';
 import { describeSlackError } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
@@ -21,7 +22,8 @@ export async function alertRaised(out: Outbound, alertId: string): Promise<void>
   }
   const { policy } = out.policy();
   const posted = new Set((await out.access.alertMessages(alertId)).map((m) => m.channel));
-  const message = ui.alertMessage(await shownAlert(out, alert));
+  const shown = await shownAlert(out, alert);
+  const message = { ...ui.alertMessage(shown), unlinked: unlinkedOf(shown) };
   const destinations: { userId?: string; channel: () => Promise<string> }[] = [
     { channel: async () => policy.alerts.channel ?? policy.auditChannel },
     ...out.access.alertResponders(alert).map((userId) => ({ userId, channel: () => out.to.dmChannel(userId) })),
@@ -59,7 +61,23 @@ export async function alertRaised(out: Outbound, alertId: string): Promise<void>
     (stamp(now.acknowledged_at) !== stamp(alert.acknowledged_at) ||
       stamp(now.access_ended_at) !== stamp(alert.access_ended_at))
   )
-    await updateCopies(out, now);
+    await linkLater(out, now, await updateCopies(out, now));
+  else await linkLater(out, alert, message.unlinked);
+}
+
+/** How long after an alert is raised its copies wait for the audit feed to post its evidence, at most. */
+const LINK_WITHIN_MS = 5 * 60_000;
+const LINK_RETRY_MS = 3000;
+
+/**
+ * The watcher usually raises an alert before the audit feed (about one post a second) has
+ * posted the events it was raised from: then the copies show the seqs, and are set again
+ * a few seconds later with links, until every link is there or the feed is long behind.
+ */
+async function linkLater(out: Outbound, alert: AlertRow, unlinked: number): Promise<void> {
+  const now = out.now();
+  if (unlinked === 0 || now.getTime() - alert.raised_at.getTime() > LINK_WITHIN_MS) return;
+  await queueAt(out.db, 'notify_alert_changed', { alertId: alert.id }, new Date(now.getTime() + LINK_RETRY_MS));
 }
 
 /** An alert acknowledged or its access ended: every copy of it is set to its current state. */
@@ -69,7 +87,8 @@ export async function alertChanged(out: Outbound, alertId: string): Promise<void
     out.log.warn({ alertId }, 'an alert said to have changed is not on record; nothing to update');
     return;
   }
-  await updateCopies(out, alert);
+  const unlinked = await updateCopies(out, alert);
+  await linkLater(out, alert, unlinked);
 }
 
 const stamp = (date: Date | null) => date?.getTime() ?? null;
@@ -77,8 +96,10 @@ const stamp = (date: Date | null) => date?.getTime() ?? null;
 /** Errors of a message deleted (or no longer the bot's to edit): retrying cannot bring it back. */
 const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message']);
 
-async function updateCopies(out: Outbound, alert: AlertRow): Promise<void> {
-  const message = ui.alertMessage(await shownAlert(out, alert));
+/** Sets every copy to the alert's current state; returns how many of its evidence seqs are shown without a link. */
+async function updateCopies(out: Outbound, alert: AlertRow): Promise<number> {
+  const shown = await shownAlert(out, alert);
+  const message = ui.alertMessage(shown);
   for (const { channel, ts } of await out.access.alertMessages(alert.id)) {
     try {
       await out.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks });
@@ -90,12 +111,15 @@ async function updateCopies(out: Outbound, alert: AlertRow): Promise<void> {
       );
     }
   }
+  return unlinkedOf(shown);
 }
+
+const unlinkedOf = (shown: ui.ShownAlert) =>
+  shown.evidence.slice(0, ui.MAX_EVIDENCE_SHOWN).filter((e) => e.post === null).length;
 
 /** The alert with its resource's name and its evidence linked to the audit channel where the feed has posted it. */
 async function shownAlert(out: Outbound, alert: AlertRow): Promise<ui.ShownAlert> {
-  // bigint[] comes back from pg as strings.
-  const seqs = alert.evidence.map(Number);
+  const seqs = alert.evidence;
   const posts = await auditPostsOf(out.db, seqs.slice(0, ui.MAX_EVIDENCE_SHOWN));
   const resource = alert.resource_id
     ? { id: alert.resource_id, name: resourceById(out.policy().policy, alert.resource_id)?.name ?? alert.resource_id }
