@@ -40,6 +40,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       title text not null,
       detail text not null,
       evidence bigint[] not null default '{}',
+      ends text not null check (ends in ('grant', 'person', 'none')),
       raised_at timestamptz not null default now(),
       acknowledged_by text,
       acknowledged_at timestamptz,

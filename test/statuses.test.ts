@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ALERT_ENDS,
   ALERT_SEVERITIES,
   GATEWAY_END_REASONS,
   GRANT_END_REASONS,
@@ -33,5 +34,6 @@ describe('the statuses, written once', () => {
     expect(await allowed('grants', 'end_reason')).toEqual([...GRANT_END_REASONS].sort());
     expect(await allowed('gateway_sessions', 'end_reason')).toEqual([...GATEWAY_END_REASONS].sort());
     expect(await allowed('alerts', 'severity')).toEqual([...ALERT_SEVERITIES].sort());
+    expect(await allowed('alerts', 'ends')).toEqual([...ALERT_ENDS].sort());
   });
 });

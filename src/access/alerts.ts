@@ -1,7 +1,7 @@
 import type { Selectable, Transaction } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { appendEvent } from '../audit/append.ts';
-import type { AlertSeverity, AlertTable, Database } from '../db/schema.ts';
+import type { AlertEnds, AlertSeverity, AlertTable, Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { beginEnding, revokeClaimed } from './grants.ts';
 import type { GrantId, SlackUserId } from './ids.ts';
@@ -30,6 +30,24 @@ export interface AlertInput {
   detail: string;
   /** Seqs of the events that triggered it, oldest first. */
   evidence: readonly number[];
+  /** What End access now ends; by default the grant when there is one, else the person's access, else nothing. */
+  ends?: AlertEnds;
+  /** More for the record, small (ids a sweep found: it has no events to point at). */
+  facts?: Record<string, unknown>;
+}
+
+/** Seqs of evidence kept with an alert, and on its event, at most: the first ones and the last. */
+export const MAX_EVIDENCE = 100;
+
+/** The evidence within MAX_EVIDENCE: the first seqs and the last one, which made it an incident. */
+function keptEvidence(evidence: readonly number[]): number[] {
+  if (evidence.length <= MAX_EVIDENCE) return [...evidence];
+  return [...evidence.slice(0, MAX_EVIDENCE - 1), evidence.at(-1)!];
+}
+
+/** A plain string, at most `max` characters, for the record. */
+function field(value: string | null | undefined, max: number): string | null {
+  return value === null || value === undefined ? null : cut(value, max);
 }
 
 /** At most `max` characters, never splitting one (an emoji is two UTF-16 units). */
@@ -56,22 +74,27 @@ export async function raiseAlert(
   input: AlertInput,
   actor = 'system',
 ): Promise<string | null> {
+  // Every field is bounded, so the event always fits the log's limit: an alert too big to
+  // record would stop the watcher at that event for good.
+  const evidence = keptEvidence(input.evidence);
+  const ends: AlertEnds = input.ends ?? (input.grantId ? 'grant' : input.userId ? 'person' : 'none');
+  const row = {
+    incident_key: cut(input.incidentKey, 300),
+    detector: cut(input.detector, 50),
+    severity: input.severity,
+    subject: cut(input.subject, 200),
+    user_id: field(input.userId, 50),
+    resource_id: field(input.resourceId, 100),
+    grant_id: field(input.grantId, 100),
+    session_id: field(input.sessionId, 100),
+    title: cut(input.title, 300),
+    detail: cut(input.detail, 2000),
+    ends,
+  };
+  const facts = input.facts && JSON.stringify(input.facts).length <= 4000 ? input.facts : undefined;
   const inserted = await trx
     .insertInto('alerts')
-    .values({
-      id: newAlertId(),
-      incident_key: input.incidentKey,
-      detector: input.detector,
-      severity: input.severity,
-      subject: input.subject,
-      user_id: input.userId ?? null,
-      resource_id: input.resourceId ?? null,
-      grant_id: input.grantId ?? null,
-      session_id: input.sessionId ?? null,
-      title: cut(input.title, 300),
-      detail: cut(input.detail, 2000),
-      evidence: [...input.evidence],
-    })
+    .values({ id: newAlertId(), ...row, evidence })
     .onConflict((oc) => oc.column('incident_key').doNothing())
     .returning('id')
     .executeTakeFirst();
@@ -81,16 +104,20 @@ export async function raiseAlert(
     action: 'alert.raised',
     subject: inserted.id,
     body: {
-      detector: input.detector,
-      severity: input.severity,
-      incident: input.incidentKey,
-      about: input.subject,
-      user: input.userId ?? null,
-      resource: input.resourceId ?? null,
-      grant: input.grantId ?? null,
-      session: input.sessionId ?? null,
-      title: cut(input.title, 300),
-      evidence: [...input.evidence],
+      detector: row.detector,
+      severity: row.severity,
+      incident: row.incident_key,
+      about: row.subject,
+      user: row.user_id,
+      resource: row.resource_id,
+      grant: row.grant_id,
+      session: row.session_id,
+      title: row.title,
+      detail: row.detail,
+      ends,
+      evidence,
+      ...(evidence.length < input.evidence.length ? { evidence_count: input.evidence.length } : {}),
+      ...(facts ? { facts } : {}),
     },
   });
   await notify(trx, { kind: 'notify_alert', alertId: inserted.id });
@@ -101,10 +128,17 @@ export async function findAlert(ctx: AccessContext, alertId: string): Promise<Al
   return ctx.db.selectFrom('alerts').selectAll().where('id', '=', alertId).executeTakeFirst();
 }
 
-/** Who is told of an alert and may act on it: the owners of its resource and the security group. */
+/**
+ * Who is told of an alert and may act on it: the owners of its resource and the security
+ * group. An alert about no resource (a spree, an MFA lockout) with no security group set
+ * goes to the owners of every resource, so that someone can act on it.
+ */
 export function respondersOf(ctx: AccessContext, alert: Pick<AlertRow, 'resource_id'>): SlackUserId[] {
-  const owners = alert.resource_id ? (resourceOf(ctx, alert.resource_id)?.owners ?? []) : [];
-  return [...new Set([...owners, ...ctx.policy().policy.alerts.security])].sort();
+  const { policy } = ctx.policy();
+  const resource = alert.resource_id ? resourceOf(ctx, alert.resource_id) : undefined;
+  const owners =
+    resource?.owners ?? (policy.alerts.security.length === 0 ? policy.resources.flatMap((r) => r.owners) : []);
+  return [...new Set([...owners, ...policy.alerts.security])].sort();
 }
 
 async function refuseAction(
@@ -112,13 +146,9 @@ async function refuseAction(
   alertId: string,
   userId: SlackUserId,
   action: 'acknowledge' | 'end_access',
+  reason: 'not-responder' | 'about-you' = 'not-responder',
 ): Promise<void> {
-  await ctx.audit.record({
-    actor: userId,
-    action: 'alert.action_refused',
-    subject: alertId,
-    body: { action, reason: 'not-responder' },
-  });
+  await ctx.audit.record({ actor: userId, action: 'alert.action_refused', subject: alertId, body: { action, reason } });
 }
 
 /** Someone says they have seen an alert: recorded with who and when, every copy of it updated. */
@@ -132,6 +162,11 @@ export async function acknowledgeAlert(
   if (!respondersOf(ctx, alert).includes(userId)) {
     await refuseAction(ctx, alertId, userId, 'acknowledge');
     return refuse({ kind: 'not-alert-responder', action: 'acknowledge' });
+  }
+  // Acknowledging takes the alert off everyone's list: never by the person it is about.
+  if (alert.user_id === userId) {
+    await refuseAction(ctx, alertId, userId, 'acknowledge', 'about-you');
+    return refuse({ kind: 'alert-about-you' });
   }
   return ctx.audit.transact(async (trx) => {
     const row = await trx
@@ -180,8 +215,8 @@ export async function endAccessForAlert(
   const security = ctx.policy().policy.alerts.security.includes(userId);
   const started = await ctx.audit.transact(async (trx) => {
     let query = trx.selectFrom('grants').select(['id', 'resource_id']).where('status', 'in', LIVE_GRANT_STATUSES);
-    if (alert.grant_id) query = query.where('id', '=', alert.grant_id);
-    else if (alert.user_id) {
+    if (alert.ends === 'grant' && alert.grant_id) query = query.where('id', '=', alert.grant_id);
+    else if (alert.ends === 'person' && alert.user_id) {
       query = query.where('user_id', '=', alert.user_id);
       if (alert.resource_id) query = query.where('resource_id', '=', alert.resource_id);
     } else return refuse({ kind: 'alert-nothing-to-end', alert });

@@ -47,6 +47,8 @@ export type Refusal =
   /** Only the owners of an alert's resource and the policy's security group act on an alert. */
   | { kind: 'not-alert-responder'; action: 'acknowledge' | 'end_access' }
   | { kind: 'alert-already-acknowledged'; by: SlackUserId; at: Date }
+  /** The person an alert is about may not acknowledge it (it would take it off everyone's list). */
+  | { kind: 'alert-about-you' }
   /** The access an alert is about has already ended (or is not the clicker's to end). */
   | { kind: 'alert-nothing-to-end'; alert: { id: string; title: string } };
 

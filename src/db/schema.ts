@@ -229,6 +229,13 @@ export interface GatewaySessionTable {
 /** How much an alert matters: info is a note for later, critical cannot happen by design. */
 export const ALERT_SEVERITIES = ['info', 'warning', 'high', 'critical'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+/**
+ * What End access now ends: the alert's grant, the live grants of the person it is about
+ * (on its resource, if it names one), or nothing (an alert about an approver, or access
+ * already on its way out).
+ */
+export const ALERT_ENDS = ['grant', 'person', 'none'] as const;
+export type AlertEnds = (typeof ALERT_ENDS)[number];
 
 /** The watcher's cursor on the chain (migration 2026-12-03T0010). */
 export interface WatchStateTable {
@@ -252,6 +259,7 @@ export interface AlertTable {
   title: string;
   detail: string;
   evidence: ColumnType<number[], number[], number[]>;
+  ends: AlertEnds;
   raised_at: Generated<Date>;
   acknowledged_by: SlackUserId | null;
   acknowledged_at: Date | null;
