@@ -56,7 +56,7 @@ describe('the watcher', () => {
     await Promise.all(watchers.splice(0).map((w) => w.stop()));
   });
 
-  function watcher(options: { batch?: number } = {}): Watcher {
+  function watcher(options: { batch?: number; leadership?: boolean; leaderRetryMs?: number } = {}): Watcher {
     const w = new Watcher({
       db: t.db,
       audit: t.audit as unknown as AuditLog,
@@ -82,6 +82,31 @@ describe('the watcher', () => {
     const { rows } = await t.query<{ seq: string }>('select max(seq) as seq from audit_events');
     return Number(rows[0]!.seq);
   }
+
+  /** `count` events of one kind, `stepMs` apart from `clock + atMs`, queued in bulk and chained. */
+  async function many(
+    count: number,
+    atMs: number,
+    stepMs: number,
+    action: string,
+    actor: string,
+    body: (i: number) => Record<string, unknown>,
+    subject: string | null = null,
+  ): Promise<void> {
+    for (let from = 0; from < count; from += 1000) {
+      const part = Array.from({ length: Math.min(1000, count - from) }, (_, k) => from + k);
+      const values = part.map((_, k) => `($${k * 5 + 1}, $${k * 5 + 2}, $${k * 5 + 3}, $${k * 5 + 4}, $${k * 5 + 5})`);
+      await t.query(
+        `insert into audit_queue (occurred_at, actor, action, subject, body) values ${values.join(', ')}`,
+        part.flatMap((i) => [new Date(clock + atMs + i * stepMs), actor, action, subject, canonicalJson(body(i))]),
+      );
+    }
+    await t.audit.flush();
+  }
+
+  const head = async () => Number((await t.query<{ h: string }>('select max(seq) as h from audit_events')).rows[0]!.h);
+  const cursor = async () =>
+    Number((await t.query<{ c: string }>('select cursor_seq as c from watch_state')).rows[0]!.c);
 
   const refused = (atMs: number, who: string = ana) =>
     put(atMs, 'approval.refused', who, { resource: 'prod-db', decision: 'approve', reason: 'not-approver' });
@@ -177,6 +202,75 @@ describe('the watcher', () => {
     const alerts = await alertsOf(dana);
     expect(alerts).toHaveLength(2);
     expect(c.rebuilds + d.rebuilds).toBeGreaterThanOrEqual(3);
+  });
+
+  it('keeps watching after an alert with thousands of events as evidence: the record keeps the first and the last', async () => {
+    const [yuri, zoe] = ['U0YURI001', 'U0ZOE0001'];
+    // Yuri asks for prod-db again and again (cancelling in between), then for three other
+    // resources: a spree whose evidence is every request of the hour.
+    await many(4000, 0, 500, 'request.created', yuri, () => ({ resource: 'prod-db', duration_ms: 3_600_000 }));
+    for (const [i, resource] of ['staging-db', 'logs', 'metrics'].entries())
+      await many(1, 40 * MIN + i * 1000, 0, 'request.created', yuri, () => ({ resource, duration_ms: 3_600_000 }));
+    // Then someone else's ordinary burst.
+    await many(3, 45 * MIN, 1000, 'approval.refused', zoe, () => ({ resource: 'prod-db', reason: 'not-approver' }));
+    await drain(watcher());
+    expect(await cursor()).toBe(await head());
+    const { rows } = await t.query<{ detector: string; user_id: string; evidence: number[] }>(
+      `select detector, user_id, evidence from alerts where user_id = any($1) order by detector`,
+      [[yuri, zoe]],
+    );
+    expect(rows.map((r) => [r.detector, r.user_id])).toEqual([
+      ['refusal_burst', zoe],
+      ['spree', yuri],
+    ]);
+    expect(rows[1]!.evidence).toHaveLength(100);
+    await t.audit.flush();
+    const event = await t.query<{ body: { evidence: number[]; evidence_count: number } }>(
+      `select body from audit_log where action = 'alert.raised' and body ->> 'user' = $1`,
+      [yuri],
+    );
+    expect(event.rows[0]!.body.evidence_count).toBe(4003);
+    expect(event.rows[0]!.body.evidence.at(-1)).toBe(rows[1]!.evidence.at(-1));
+  });
+
+  it("replays each detector's own window when rebuilding: a minute of statements, not the spree's hour", async () => {
+    await many(1, 0, 0, 'gateway.session_started', ana, () => ({ grant: 'grt_busy', resource: 'prod-db' }), 'ses_busy');
+    await many(
+      3000,
+      1000,
+      1000,
+      'gateway.statement',
+      ana,
+      (i) => ({ grant: 'grt_busy', n: i + 1, sql: 'select 1' }),
+      'ses_busy',
+    );
+    const [a, b] = [watcher(), watcher()];
+    await drain(a);
+    // Replicas taking turns, one new event a round: each turn rebuilds.
+    for (let i = 0; i < 4; i++) {
+      await many(1, 51 * MIN + i * 1000, 0, 'approval.refused', emil, () => ({ resource: 'prod-db' }));
+      const w = i % 2 === 0 ? b : a;
+      await w.round();
+      // The statements of the last minute or so (and the margin), of 3,000 over 50 minutes.
+      expect(w.replayed).toBeLessThan(200);
+    }
+    expect(a.rebuilds + b.rebuilds).toBeGreaterThanOrEqual(5);
+  });
+
+  it('with leadership, one replica watches while it holds the lock, and another takes over when it stops', async () => {
+    const a = watcher({ leadership: true, leaderRetryMs: 0 });
+    const b = watcher({ leadership: true, leaderRetryMs: 0 });
+    await refused(0, PEOPLE.fatima);
+    expect(await a.round()).toBeGreaterThan(0);
+    await refused(1000, PEOPLE.fatima);
+    // A holds the lock: B does not watch, however many events wait.
+    expect(await b.round()).toBe(0);
+    expect(await a.round()).toBe(1);
+    await a.stop();
+    await refused(2000, PEOPLE.fatima);
+    await drain(b);
+    expect(await cursor()).toBe(await head());
+    expect((await alertsOf(PEOPLE.fatima)).map((r) => r.detector)).toEqual(['refusal_burst']);
   });
 
   it('reads only what is after its cursor: events before an upgrade are not alerted on', async () => {

@@ -87,6 +87,7 @@ function startWatcher({ access, cue, log }: BackgroundContext, parts: ShutdownSt
     cue,
     log: log.child({ component: 'watcher' }),
     now: access.ctx.now,
+    leadership: true,
   });
   watcher.start();
   parts.push(() => watcher.stop());

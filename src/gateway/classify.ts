@@ -75,10 +75,12 @@ interface Findings {
   namesGatewayObject: boolean;
   /** Every table or view it names (`schema.name` when qualified), lower-case: the watcher's sensitive tables. */
   tables: Set<string>;
+  /** Names its WITH clauses define: not tables, unless qualified by a schema. */
+  ctes: Set<string>;
 }
 
 /** Tables listed in one statement's record, at most. */
-const MAX_TABLES = 20;
+const MAX_TABLES = 100;
 
 /** What the gateway names its statements and portals upstream; no SQL may name them. */
 export const GATEWAY_NAME_PREFIX = 'gatehouse_';
@@ -118,7 +120,8 @@ function visit(node: unknown, found: Findings): void {
     if (nameField && String(fields[nameField] ?? '').startsWith(GATEWAY_NAME_PREFIX)) found.namesGatewayObject = true;
     if (key === 'intoClause') found.classes.add('ddl'); // SELECT … INTO makes a table
     if (key === 'AlterRoleStmt' || key === 'AlterRoleSetStmt') found.altersRole = true;
-    if (key === 'RangeVar' && typeof fields.relname === 'string' && found.tables.size < MAX_TABLES)
+    if (key === 'CommonTableExpr' && typeof fields.ctename === 'string') found.ctes.add(fields.ctename.toLowerCase());
+    if (key === 'RangeVar' && typeof fields.relname === 'string')
       found.tables.add(
         (typeof fields.schemaname === 'string'
           ? `${fields.schemaname}.${fields.relname}`
@@ -178,6 +181,8 @@ export function refusalFor(sql: string, limits: GatewayLimits, resourceName: str
 export interface StatementFacts {
   classes?: StatementClass[];
   tables?: string[];
+  /** More than MAX_TABLES names: the list holds the first ones. */
+  tables_truncated?: true;
 }
 
 /** A statement's refusal under `limits` (null when it may run), and the facts its record carries. */
@@ -194,6 +199,7 @@ export function judge(
     changesPinned: false,
     namesGatewayObject: false,
     tables: new Set(),
+    ctes: new Set(),
   };
   try {
     visit(parseSync(sql).stmts, found);
@@ -209,7 +215,10 @@ export function judge(
   const refusal = refusalOf(found, limits, resourceName);
   const facts: StatementFacts = {};
   if (found.classes.size > 0) facts.classes = [...found.classes].sort();
-  if (found.tables.size > 0) facts.tables = [...found.tables].sort();
+  // A WITH name read as a table is the CTE (a schema-qualified name never is).
+  const tables = [...found.tables].filter((t) => !found.ctes.has(t)).sort();
+  if (tables.length > 0) facts.tables = tables.slice(0, MAX_TABLES);
+  if (tables.length > MAX_TABLES) facts.tables_truncated = true;
   return { refusal, facts };
 }
 

@@ -32,8 +32,8 @@ export interface GrantFacts {
 /** What detectors may look up beyond their windows; read from the database. */
 export interface Facts {
   grant(grantId: string): Promise<GrantFacts | null>;
-  /** When a request was made. */
-  requestCreatedAt(requestId: string): Promise<Date | null>;
+  /** The grant a request gave, once approved. */
+  grantOfRequest(requestId: string): Promise<string | null>;
   /** Approvals of a resource's requests given in [since, until], by approver. */
   approvalsBy(resourceId: string, since: Date, until: Date): Promise<Map<string, number>>;
   /** A person's requests made in [since, until]. */

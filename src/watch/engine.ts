@@ -50,8 +50,6 @@ export function detectorsFor(policy: Policy): Detector[] {
 export class WatchEngine {
   private readonly detectors: Detector[];
   private readonly byAction = new Map<string, Detector[]>();
-  readonly lookbackMs: number;
-
   private readonly facts: Facts;
 
   constructor(
@@ -67,28 +65,50 @@ export class WatchEngine {
     for (const detector of this.detectors)
       for (const action of detector.actions)
         this.byAction.set(action, [...(this.byAction.get(action) ?? []), detector]);
-    this.lookbackMs = Math.max(0, ...this.detectors.map((d) => d.lookbackMs));
   }
 
-  /** Actions some detector reads: a replay reads only these. */
+  /** Actions some detector reads. */
   get actions(): string[] {
     return [...this.byAction.keys()];
   }
 
-  /** Actions whose detector has windows to rebuild. */
-  get replayedActions(): string[] {
-    return [...new Set(this.detectors.filter((d) => d.lookbackMs > 0).flatMap((d) => d.actions))];
+  /**
+   * What a rebuild replays: for each detector with windows, how far back it looks and the
+   * actions it reads, so a detector looking back a minute is not fed an hour of statements.
+   */
+  get replays(): { detector: number; lookbackMs: number; actions: readonly string[] }[] {
+    return this.detectors.flatMap((d, detector) =>
+      d.lookbackMs > 0 ? [{ detector, lookbackMs: d.lookbackMs, actions: d.actions }] : [],
+    );
   }
 
-  /** A replayed event, to rebuild windows: only detectors with windows see it, and what they find is dropped. */
-  async replay(event: WatchedEvent): Promise<void> {
-    await this.observe(event, true);
+  /** A replayed event, to rebuild one detector's windows: what it finds was raised (or not) the first time, and is only remembered as raised. */
+  async replay(detector: number, event: WatchedEvent): Promise<void> {
+    for (const found of await this.run([this.detectors[detector]!], event)) this.remember(found.incidentKey);
   }
 
-  async observe(event: WatchedEvent, replaying = false): Promise<AlertInput[]> {
-    let detectors = this.byAction.get(event.action);
+  /** What the detectors find in `event`, less the incidents this engine has already raised. */
+  async observe(event: WatchedEvent): Promise<AlertInput[]> {
+    const detectors = this.byAction.get(event.action);
     if (!detectors) return [];
-    if (replaying) detectors = detectors.filter((d) => d.lookbackMs > 0);
+    const found = (await this.run(detectors, event)).filter((f) => !this.raised.has(f.incidentKey));
+    for (const f of found) this.remember(f.incidentKey);
+    return found;
+  }
+
+  /**
+   * Incidents raised, remembered so that one found again and again (every statement of a
+   * session at night) costs no round trip; the alerts table's unique key is what makes an
+   * incident once, this only spares it the work.
+   */
+  private readonly raised = new Set<string>();
+
+  private remember(key: string): void {
+    if (this.raised.size >= 50_000) this.raised.clear();
+    this.raised.add(key);
+  }
+
+  private async run(detectors: readonly Detector[], event: WatchedEvent): Promise<AlertInput[]> {
     const found: AlertInput[] = [];
     for (const detector of detectors) {
       try {

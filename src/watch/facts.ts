@@ -27,13 +27,13 @@ export function databaseFacts(db: Kysely<Database>): Facts {
         : null;
     },
 
-    async requestCreatedAt(requestId: string): Promise<Date | null> {
+    async grantOfRequest(requestId: string): Promise<string | null> {
       const row = await db
-        .selectFrom('access_requests')
-        .select('created_at')
-        .where('id', '=', requestId as never)
+        .selectFrom('grants')
+        .select('id')
+        .where('request_id', '=', requestId as never)
         .executeTakeFirst();
-      return row?.created_at ?? null;
+      return row?.id ?? null;
     },
 
     async approvalsBy(resourceId: string, since: Date, until: Date): Promise<Map<string, number>> {

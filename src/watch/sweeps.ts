@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { raiseAlert } from '../access/alerts.ts';
+import { LIVE_GRANT_STATUSES } from '../access/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { formatDuration } from '../config/duration.ts';
 import type { Policy } from '../config/policy.ts';
@@ -37,6 +38,9 @@ export async function alertOverdueGrants(db: Db, audit: AuditLog, policy: Policy
   for (const grant of overdue) {
     const name = resourceNameOf(policy, grant.resource_id);
     const late = formatDuration(Math.floor((now.getTime() - grant.ends_at.getTime()) / 60_000) * 60_000 || 60_000);
+    // Still giving access and not yet being ended: End access now can end it. Being revoked
+    // (and failing): the retries go on, and the target needs a look by hand.
+    const live = LIVE_GRANT_STATUSES.includes(grant.status);
     const id = await audit.transact((trx) =>
       raiseAlert(trx, {
         detector: 'grant_overdue',
@@ -47,8 +51,10 @@ export async function alertOverdueGrants(db: Db, audit: AuditLog, policy: Policy
         resourceId: grant.resource_id,
         grantId: grant.id,
         title: `Access to ${name} is still live past its end`,
-        detail: `${grant.id} should have ended at ${grant.ends_at.toISOString()} and is still ${grant.status} ${late} later${grant.last_error ? ` (last error: ${grant.last_error})` : ''}. End access now, and check the expiry sweep.`,
+        detail: `${grant.id} should have ended at ${grant.ends_at.toISOString()} and is still ${grant.status} ${late} later${grant.last_error ? ` (last error: ${grant.last_error})` : ''}. ${live ? 'End access now, and check the expiry sweep.' : `Gatehouse keeps retrying the revoke: check ${name} by hand.`}`,
         evidence: [],
+        ends: live ? 'grant' : 'none',
+        facts: { status: grant.status, ends_at: grant.ends_at.toISOString() },
       }),
     );
     if (id) raised += 1;
@@ -106,6 +112,8 @@ export async function noteUnusedAccess(db: Db, audit: AuditLog, policy: Policy, 
         title: `${grants.length} grant${grants.length === 1 ? '' : 's'} of ${name} never used`,
         detail: `In the week to ${week}, ${people.length} ${people.length === 1 ? 'person' : 'people'} held ${formatDuration(Math.max(60_000, Math.round(hours / 60_000) * 60_000))} of access to ${name} without opening a session (${grants.map((g) => g.id).join(', ')}). Consider a shorter default_duration, or asking for access when it is needed.`,
         evidence: [],
+        ends: 'none',
+        facts: { grants: grants.slice(0, 50).map((g) => g.id), count: grants.length },
       }),
     );
     if (id) raised += 1;

@@ -9,6 +9,8 @@ export interface Hit {
   time: number;
   /** What the event adds to the window's distinct values (a resource id), if anything. */
   value?: string;
+  /** The resource the event was about, if any. */
+  resource?: string | null;
 }
 
 interface Entry {

@@ -1,5 +1,8 @@
 import type { AlertInput } from '../../access/alerts.ts';
+import { createHash } from 'node:crypto';
 import type { DatabaseDetector } from '../../config/alerts-policy.ts';
+import type { Policy } from '../../config/policy.ts';
+import { offHoursAlert } from './off-hours.ts';
 import {
   num,
   resourceNameOf,
@@ -23,7 +26,37 @@ interface SessionState {
   startedAt: number;
   /** Statements in the session's first minute: its own pace. */
   firstMinute: number;
+  /** The first minute was counted from the chain (a session older than this process's memory): not counted again. */
+  counted: boolean;
+  /** The last event of it seen, for forgetting sessions whose end never came. */
+  lastSeen: number;
 }
+
+/** Only the strings of a list a record carries (a forged record may hold anything). */
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+const firstWord = (sql: string) => /^\s*(\w+)/.exec(sql)?.[1]?.toLowerCase() ?? '';
+
+/** A short, stable name for a text, for incident keys. */
+function fingerprint(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+/**
+ * A statement outside working hours: the same incident as the off-hours detector's (one
+ * per person, resource and local day), so a session opened at 18:50 and used at 03:00 is
+ * noted, and one started at night is noted once.
+ */
+function offHoursOf(policy: Policy, event: WatchedEvent, s: SessionState): AlertInput | null {
+  if (!policy.alerts.offHours) return null;
+  const found = offHoursAlert(policy, event, s.resource, s.user, 'ran statements');
+  return found ? { ...found, grantId: s.grant, sessionId: event.subject } : null;
+}
+
+/** Sessions and grant ends are forgotten this long after they were last seen. */
+const FORGET_AFTER_MS = 24 * 60 * MINUTE;
 
 /**
  * Database activity through the gateway: refused statements, DDL and role changes,
@@ -39,6 +72,12 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
   const endings = new Map<string, number>();
   /** Grants read once: their end moves only by an ending, which `endings` follows. */
   const grants = new Map<string, GrantFacts | null>();
+
+  let observed = 0;
+  function forget(now: number): void {
+    for (const [id, session] of sessions) if (session.lastSeen < now - FORGET_AFTER_MS) sessions.delete(id);
+    for (const [id, at] of endings) if (at < now - FORGET_AFTER_MS) endings.delete(id);
+  }
 
   async function grantOf(id: string, ctx: DetectContext): Promise<GrantFacts | null> {
     if (grants.has(id)) return grants.get(id) ?? null;
@@ -64,6 +103,8 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
       user: facts.userId,
       startedAt: start?.startedAt.getTime() ?? event.time.getTime(),
       firstMinute: start?.firstMinute ?? 0,
+      counted: start !== null,
+      lastSeen: event.time.getTime(),
     };
     sessions.set(id, state);
     return state;
@@ -106,6 +147,7 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
     lookbackMs: MINUTE,
     async observe(event: WatchedEvent, ctx: DetectContext): Promise<AlertInput[]> {
       const { policy } = ctx;
+      if (++observed % 10_000 === 0) forget(event.time.getTime());
       if (event.action === 'grant.ending') {
         if (event.subject) endings.set(event.subject, event.time.getTime());
         return [];
@@ -119,6 +161,8 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
             user: event.actor,
             startedAt: event.time.getTime(),
             firstMinute: 0,
+            counted: false,
+            lastSeen: event.time.getTime(),
           });
         return [];
       }
@@ -128,6 +172,7 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
       }
       const s = await sessionOf(event, ctx);
       if (!s) return [];
+      s.lastSeen = event.time.getTime();
       const name = resourceNameOf(policy, s.resource);
       const resource = policy.resources.find((r) => r.id === s.resource);
       const found: AlertInput[] = [];
@@ -143,7 +188,8 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
               s,
               'db_rows',
               'warning',
-              'rows',
+              // A read ten times bigger than the one alerted on is a new incident.
+              `rows:${Math.floor(Math.log10(rows))}`,
               `A statement returned ${rows} rows`,
               `On ${name}, statement ${String(event.body['n'])} touched ${rows} rows (the threshold is ${over}). A bulk export looks like this.`,
             ),
@@ -171,7 +217,7 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
               s,
               'db_role_change',
               'high',
-              'role',
+              `role:${fingerprint(sql)}`,
               `Tried to change roles on ${name}`,
               `Refused (${rule}): ${sql}`,
             ),
@@ -200,12 +246,48 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
         );
       if (event.action !== 'gateway.statement') return found;
 
-      const classes = Array.isArray(event.body['classes']) ? (event.body['classes'] as string[]) : [];
+      const offHours = offHoursOf(policy, event, s);
+      if (offHours) found.push(offHours);
+      const classes = strings(event.body['classes']);
+      const tables = strings(event.body['tables']);
+      // One incident per kind of change and what it names: a harmless CREATE TEMP TABLE does
+      // not hide the DROP … CASCADE that follows it.
       if (classes.includes('ddl') || classes.includes('alter_system'))
-        found.push(alert(event, s, 'db_ddl', 'warning', 'ddl', `Changed the schema of ${name}`, `DDL ran: ${sql}`));
+        found.push(
+          alert(
+            event,
+            s,
+            'db_ddl',
+            'warning',
+            `ddl:${fingerprint(`${firstWord(sql)} ${tables.join(',')}`)}`,
+            `Changed the schema of ${name}`,
+            `DDL ran: ${sql}`,
+          ),
+        );
       if (classes.includes('set_role'))
-        found.push(alert(event, s, 'db_role_change', 'high', 'role', `Changed roles on ${name}`, `Ran: ${sql}`));
-      const tables = Array.isArray(event.body['tables']) ? (event.body['tables'] as string[]) : [];
+        found.push(
+          alert(
+            event,
+            s,
+            'db_role_change',
+            'high',
+            `role:${fingerprint(sql)}`,
+            `Changed roles on ${name}`,
+            `Ran: ${sql}`,
+          ),
+        );
+      if (event.body['tables_truncated'] === true && (resource?.alerts.sensitiveTables.length ?? 0) > 0)
+        found.push(
+          alert(
+            event,
+            s,
+            'db_sensitive_table',
+            'warning',
+            'table:truncated',
+            `Named more tables than the record keeps on ${name}`,
+            `A statement named over ${tables.length} tables; ${name}'s sensitive tables may be among those not recorded by name. Statement: ${sql}`,
+          ),
+        );
       for (const table of tables) {
         const bare = table.includes('.') ? table.slice(table.indexOf('.') + 1) : table;
         const sensitive = resource?.alerts.sensitiveTables.find(
@@ -227,7 +309,7 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
 
       // The session's pace: its first minute against the last one.
       if (time < s.startedAt + MINUTE) {
-        s.firstMinute += 1;
+        if (!s.counted) s.firstMinute += 1;
         return found;
       }
       const threshold = Math.max(settings.rateFloorPerMinute, s.firstMinute * settings.rateFactor);

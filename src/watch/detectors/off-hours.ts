@@ -19,8 +19,37 @@ export function hoursFor(policy: Policy, resourceId: string | null, person: stri
 }
 
 /**
+ * The off-hours alert for `person` acting on `resource` at the event's time, or null within
+ * working hours (or with none set). One incident per person, resource and local day.
+ */
+export function offHoursAlert(
+  policy: Policy,
+  event: WatchedEvent,
+  resource: string | null,
+  person: string,
+  what: string,
+): AlertInput | null {
+  const hours = hoursFor(policy, resource, person);
+  if (!hours || withinWorkingHours(hours, event.time)) return null;
+  const local = localClock(hours.timeZone, event.time);
+  const clock = `${String(Math.floor(local.minute / 60)).padStart(2, '0')}:${String(local.minute % 60).padStart(2, '0')}`;
+  return {
+    detector: 'off_hours',
+    severity: 'warning',
+    incidentKey: `off_hours:${person}:${resource ?? '-'}:${local.date}`,
+    subject: person,
+    userId: person,
+    resourceId: resource,
+    title: `${what.replace(/^./, (c) => c.toUpperCase())} outside working hours`,
+    detail: `At ${clock} on ${local.date} (${hours.timeZone}), on ${resourceNameOf(policy, resource)}; working hours are ${hours.text}.`,
+    evidence: [event.seq],
+  };
+}
+
+/**
  * Off hours: a request, an approval or a gateway session outside the working hours set for
- * the resource or the person's group, in its time zone. Once per person, resource and
+ * the resource or the person's group, in its time zone (statements in a session are the
+ * database detector's, which knows the session's resource). Once per person, resource and
  * local day: a night's work is one incident.
  */
 export function offHoursDetector(): Detector {
@@ -29,24 +58,15 @@ export function offHoursDetector(): Detector {
     lookbackMs: 0,
     observe(event: WatchedEvent, { policy }: DetectContext): AlertInput[] {
       const resource = str(event.body['resource']);
-      const hours = hoursFor(policy, resource, event.actor);
-      if (!hours || withinWorkingHours(hours, event.time)) return [];
-      const local = localClock(hours.timeZone, event.time);
-      const clock = `${String(Math.floor(local.minute / 60)).padStart(2, '0')}:${String(local.minute % 60).padStart(2, '0')}`;
-      const session = event.action === 'gateway.session_started' ? event.subject : null;
+      const found = offHoursAlert(policy, event, resource, event.actor, WHAT[event.action]!);
+      if (!found) return [];
       return [
         {
-          detector: 'off_hours',
-          severity: 'warning',
-          incidentKey: `off_hours:${event.actor}:${resource ?? '-'}:${local.date}`,
-          subject: event.actor,
-          userId: event.actor,
-          resourceId: resource,
+          ...found,
           grantId: str(event.body['grant']),
-          sessionId: session,
-          title: `${WHAT[event.action]!.replace(/^./, (c) => c.toUpperCase())} outside working hours`,
-          detail: `At ${clock} on ${local.date} (${hours.timeZone}), on ${resourceNameOf(policy, resource)}; working hours are ${hours.text}.`,
-          evidence: [event.seq],
+          sessionId: event.action === 'gateway.session_started' ? event.subject : null,
+          // An approval outside hours is the approver's act: ending their own access would be wrong.
+          ...(event.action === 'approval.recorded' ? { ends: 'none' as const } : {}),
         },
       ];
     },

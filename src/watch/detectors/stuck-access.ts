@@ -28,6 +28,8 @@ export function stuckAccessDetector(settings: StuckAccessDetector): Detector {
             userId: user,
             resourceId: resource,
             grantId: grant,
+            // Already being taken away, and retried: there is nothing more for a button to end.
+            ends: 'none',
             title: `Access to ${name} could not be taken away`,
             detail: `Revoking ${grant} failed ${settings.revokeFailures} times in a row (last: ${str(event.body['error']) ?? 'unknown error'}). Gatehouse keeps retrying; until it succeeds the access is still there: check ${name} by hand.`,
             evidence: [event.seq],
@@ -43,6 +45,8 @@ export function stuckAccessDetector(settings: StuckAccessDetector): Detector {
           userId: user,
           resourceId: resource,
           grantId: grant,
+          // Reconcile removed it already.
+          ends: 'none',
           title: `Access to ${name} was found that no live grant gives`,
           detail: `Reconcile found ${grant} still in ${name} (grant status ${str(event.body['grant_status']) ?? 'unknown'}) and removed it. Someone or something put access back outside Gatehouse.`,
           evidence: [event.seq],
