@@ -320,6 +320,7 @@ const REFUSALS: Refusal[] = [
   { kind: 'not-alert-responder', action: 'end_access' },
   { kind: 'alert-already-acknowledged', by: 'U0DANA' as SlackUserId, at: at(HOUR) },
   { kind: 'alert-nothing-to-end', alert: { id: 'alt_1', title: 'Ana read <b>100,000 rows</b>' } },
+  { kind: 'alert-about-you' },
 ];
 
 describe('refusals', () => {
@@ -344,11 +345,14 @@ describe('refusals', () => {
     expect(say(REFUSALS[11] as Refusal)).toContain(`is no longer pending: ⛔ Denied by <@U0BOB> at ${when(HOUR)}.`);
   });
 
-  it('tell a stranger on an alert who may act on it, and a responder who acknowledged it already or that nothing is left to end', () => {
+  it('tell a stranger on an alert who may act on it, the person it is about who may acknowledge it instead, and a responder who acknowledged it already or that nothing is left to end', () => {
     expect(say({ kind: 'not-alert-responder', action: 'end_access' })).toBe(
       "Only the owners of the resource this alert is about and the policy's `security` group can end access from it. Nothing was changed, and your attempt has been recorded in the audit log. If it needs attention, tell one of them.",
     );
     expect(say({ kind: 'not-alert-responder', action: 'acknowledge' })).toContain('can acknowledge it.');
+    expect(say({ kind: 'alert-about-you' })).toBe(
+      "You cannot acknowledge an alert about yourself, even as an owner: acknowledging takes it off everyone's list, so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. If there is an explanation, tell one of them.",
+    );
     expect(say({ kind: 'alert-already-acknowledged', by: 'U0DANA' as SlackUserId, at: at(HOUR) })).toBe(
       `<@U0DANA> already acknowledged this alert at ${when(HOUR)}. Nothing more to do here; talk to them if it needs more.`,
     );
@@ -586,6 +590,7 @@ function anAlert(overrides: Partial<AlertRow> = {}): AlertRow {
     title: 'Ana was refused 5 times in 10 minutes',
     detail: 'Five statements on prod-db were refused: <b>DROP</b> and friends.',
     evidence: [12, 13, 14],
+    ends: 'grant',
     raised_at: T0,
     acknowledged_by: null,
     acknowledged_at: null,
@@ -680,9 +685,39 @@ describe('alerts', () => {
     const note = alertMessage(shown({ severity: 'info', title: 'Ana has not used prod-db this week' }));
     expect(note.text).toBe('ℹ️ Info: Ana has not used prod-db this week');
     expect(buttons(note.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
-    const nobody = alertMessage(shown({ severity: 'critical', user_id: null, grant_id: null }));
+    const nobody = alertMessage(shown({ severity: 'critical', user_id: null, grant_id: null, ends: 'none' }));
     expect(nobody.text).toMatch(/^🚨 Critical: /);
     expect(buttons(nobody.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
+  });
+
+  it('offer no End access now on an alert that ends nothing: about an approver, or access already on its way out', () => {
+    // About an approver (most of a resource's approvals are theirs): ending the approver's own access is no answer to it.
+    const approver = alertMessage(shown({ detector: 'approval_share', grant_id: null, ends: 'none' }));
+    expect(buttons(approver.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
+    expect(sectionTexts(approver)[1]).toMatch(/^\*About:\* <@U0ANA> on \*Production database\*/);
+    // A revoke that keeps failing names its grant, which is being taken away already.
+    const failing = alertMessage(shown({ detector: 'stuck_access', ends: 'none' }));
+    expect(buttons(failing.blocks).map((b) => b.action_id)).toEqual([ACTION.acknowledgeAlert]);
+    expect(messageProblems(failing)).toEqual([]);
+  });
+
+  it("ask before ending all of a person's access, when the alert names no one grant", () => {
+    const person = alertMessage(shown({ grant_id: null, ends: 'person' }));
+    expect(buttons(person.blocks)).toMatchObject([
+      {
+        action_id: ACTION.endAlertAccess,
+        confirm: {
+          text: {
+            text: "End all of this person's access to Production database now? Their grants end at once and their open database sessions are closed. They must ask again to get it back.",
+          },
+        },
+      },
+      { action_id: ACTION.acknowledgeAlert },
+    ]);
+    const anywhere = alertMessage({ ...shown({ grant_id: null, resource_id: null, ends: 'person' }), resource: null });
+    expect(buttons(anywhere.blocks)[0]).toMatchObject({
+      confirm: { text: { text: expect.stringMatching(/^End all of this person's access now\? /) } },
+    });
   });
 
   it('answer the buttons in a few words', () => {

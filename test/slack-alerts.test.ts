@@ -1,10 +1,15 @@
 import { sql } from 'kysely';
+import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlert, type AlertInput } from '../src/access/alerts.ts';
 import { asSlackUserId } from '../src/access/ids.ts';
+import { silentLogger } from '../src/log.ts';
+import { OutboxPump } from '../src/outbox/outbox-pump.ts';
 import type { RecordedCall, SlackMessage } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { ACTION } from '../src/slack/blocks/ids.ts';
 import { formatWhen } from '../src/slack/blocks/text.ts';
+import { slackClient } from '../src/slack/client.ts';
+import { slackNotifications } from '../src/slack/outbound/notifications.ts';
 import { PEOPLE, testPolicyWithAlerts } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import {
@@ -74,6 +79,62 @@ async function eventsOf(bot: RunningBot, action: string, alertId: string) {
     .orderBy('seq')
     .execute();
 }
+
+/** Waits until `check` gives something, a few milliseconds at a time. */
+async function until<T>(check: () => Promise<T | null | undefined | false>): Promise<T> {
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** The looks at an alert's copies queued and not yet tried: when each was queued and when it is due. */
+const waitingLooks = (bot: RunningBot, alertId: string) =>
+  bot.t.db
+    .selectFrom('outbox')
+    .select(['id', 'created_at', 'next_attempt_at'])
+    .where('kind', '=', 'notify_alert_changed')
+    .where('done_at', 'is', null)
+    .where('attempts', '=', 0)
+    .where(sql`payload ->> 'alertId'`, '=', alertId)
+    .orderBy('id')
+    .execute();
+
+/** The newest change queued for an alert, once it is delivered: the copies show it. */
+async function latestChangeDelivered(bot: RunningBot, alertId: string): Promise<void> {
+  const { id } = await bot.t.db
+    .selectFrom('outbox')
+    .select('id')
+    .where('kind', '=', 'notify_alert_changed')
+    .where(sql`payload ->> 'alertId'`, '=', alertId)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  await until(() =>
+    bot.t.db
+      .selectFrom('outbox')
+      .select('done_at')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
+      .then((r) => r.done_at),
+  );
+}
+
+/** The grant a request became, once it is active. */
+const activeGrantOf = (bot: RunningBot, requestId: string) =>
+  until(() =>
+    bot.t.db
+      .selectFrom('grants')
+      .select('id')
+      .where('request_id', '=', requestId)
+      .where('status', '=', 'active')
+      .executeTakeFirst()
+      .then((g) => g?.id),
+  );
+
+const grantStatus = async (bot: RunningBot, grantId: string) =>
+  (await bot.t.db.selectFrom('grants').select('status').where('id', '=', grantId).executeTakeFirstOrThrow()).status;
 
 describe('alerts in Slack', () => {
   let bot: RunningBot;
@@ -282,6 +343,181 @@ describe('alerts in Slack', () => {
     expect(copy.args.channel).toBe(dmChannel(sam));
     expect((await bot.gatehouse.access.findAlert(later))?.access_ended_at).toBeNull();
   });
+
+  it('tells the person an alert is about that another owner or the security group acknowledges it, on the record, changing nothing', async () => {
+    // Ana owns staging-db and uses it: an alert about her reaches her as an owner.
+    const aboutAna = await raise(bot, {
+      incidentKey: 'db_sensitive_table:ana:1',
+      detector: 'db_sensitive_table',
+      severity: 'warning',
+      subject: ana,
+      userId: ana,
+      resourceId: 'staging-db',
+      title: 'Ana read public.customers on Staging database',
+      detail: 'Ana read 12 rows of public.customers.',
+    });
+    await delivered(bot, 'notify_alert', aboutAna);
+    const before = destinations().map((channel) => JSON.stringify(copiesIn(bot, channel, aboutAna)));
+    const copy = copiesIn(bot, dmChannel(ana), aboutAna)[0]!;
+    const click = await bot.slack.clickButton({
+      userId: ana,
+      actionId: ACTION.acknowledgeAlert,
+      message: { channel: copy.channel, ts: copy.ts },
+    });
+    const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
+    expect(answer.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
+    expect(answer.body.text).toBe(
+      "You cannot acknowledge an alert about yourself, even as an owner: acknowledging takes it off everyone's list, so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. If there is an explanation, tell one of them.",
+    );
+    expect(await eventsOf(bot, 'alert.action_refused', aboutAna)).toEqual([
+      { actor: ana, body: { action: 'acknowledge', reason: 'about-you' } },
+    ]);
+    expect((await bot.gatehouse.access.findAlert(aboutAna))?.acknowledged_at).toBeNull();
+    expect(destinations().map((channel) => JSON.stringify(copiesIn(bot, channel, aboutAna)))).toEqual(before);
+
+    const danaCopy = copiesIn(bot, dmChannel(dana), aboutAna)[0]!;
+    const byDana = await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.acknowledgeAlert,
+      message: { channel: danaCopy.channel, ts: danaCopy.ts },
+    });
+    expect((await bot.fake.waitForResponse(answersTo(byDana.responseUrl))).body.text).toBe('✅ Acknowledged.');
+  });
+
+  it("never ends an approver's own access: an alert about approving offers no End access now, and a rubber stamp's ends the grant it approved", async () => {
+    // Ana holds staging-db herself, approved by Dana; then she approves Bram's request at once.
+    const anasRequest = await fileRequest(bot, ana, 'staging-db 1h check the migration');
+    await approveFromCard(bot, dana, anasRequest);
+    const anasGrant = await activeGrantOf(bot, anasRequest);
+    const bramsRequest = await fileRequest(bot, bram, 'staging-db 1h look at the invoices');
+    await approveFromCard(bot, ana, bramsRequest);
+    const bramsGrant = await activeGrantOf(bot, bramsRequest);
+
+    const share = await raise(bot, {
+      incidentKey: `approval_share:${ana}:1`,
+      detector: 'approval_share',
+      severity: 'warning',
+      subject: ana,
+      userId: ana,
+      resourceId: 'staging-db',
+      title: 'Ana approved 9 of the last 10 requests for Staging database',
+      ends: 'none',
+    });
+    await delivered(bot, 'notify_alert', share);
+    for (const channel of destinations())
+      expect(
+        buttonsIn(copiesIn(bot, channel, share)[0]!.blocks).map((b) => b.text),
+        channel,
+      ).toEqual(['Acknowledge']);
+    // Pressed anyway (on a copy an older version posted), it ends nothing.
+    expect(await bot.gatehouse.access.endAccessForAlert(share, emil)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'alert-nothing-to-end' },
+    });
+
+    const stamp = await raise(bot, {
+      incidentKey: `rubber_stamp:${bramsRequest}`,
+      detector: 'rubber_stamp',
+      severity: 'warning',
+      subject: ana,
+      userId: ana,
+      resourceId: 'staging-db',
+      grantId: bramsGrant,
+      ends: 'grant',
+      title: "Ana approved Bram's request for Staging database within a second",
+    });
+    await delivered(bot, 'notify_alert', stamp);
+    const copy = copiesIn(bot, dmChannel(emil), stamp)[0]!;
+    const click = await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.endAlertAccess,
+      message: { channel: copy.channel, ts: copy.ts },
+    });
+    expect((await bot.fake.waitForResponse(answersTo(click.responseUrl))).body.text).toBe(
+      '⚪ Access ended: 1 grant of Staging database. Its sessions are being closed.',
+    );
+    expect(await grantStatus(bot, bramsGrant)).not.toBe('active');
+    expect(await grantStatus(bot, anasGrant)).toBe('active');
+  });
+
+  it('keeps one look for evidence links queued per alert, however often it is acknowledged or its access ended', async () => {
+    const requestId = await fileRequest(bot, bram, 'prod-db 1h rerun the invoice export');
+    await approveFromCard(bot, dana, requestId);
+    await approveFromCard(bot, emil, requestId);
+    const prodGrant = await activeGrantOf(bot, requestId);
+    // Evidence the audit channel has not shown (a seq far ahead of the feed): its copies are looked at again later.
+    const unlinked = await raise(bot, {
+      incidentKey: 'refusal_burst:bram:links',
+      userId: bram,
+      resourceId: 'prod-db',
+      grantId: prodGrant,
+      evidence: [9_000_000],
+    });
+    await delivered(bot, 'notify_alert', unlinked);
+    expect(await waitingLooks(bot, unlinked)).toHaveLength(1);
+
+    for (const [who, actionId] of [
+      [dana, ACTION.acknowledgeAlert],
+      [sam, ACTION.endAlertAccess],
+    ] as const) {
+      const copy = copiesIn(bot, dmChannel(who), unlinked)[0]!;
+      const click = await bot.slack.clickButton({
+        userId: who,
+        actionId,
+        message: { channel: copy.channel, ts: copy.ts },
+      });
+      expect((await bot.fake.waitForResponse(answersTo(click.responseUrl))).body.text).toMatch(/^(✅|⚪) /);
+      await latestChangeDelivered(bot, unlinked);
+      expect(await waitingLooks(bot, unlinked), who).toHaveLength(1);
+    }
+  });
+
+  it('looks for evidence links 3 s after an alert is raised, then backing off to a minute apart, within 5 minutes', async () => {
+    const unlinked = await raise(bot, {
+      incidentKey: 'refusal_burst:bram:backoff',
+      userId: bram,
+      resourceId: 'staging-db',
+      evidence: [9_000_001],
+    });
+    await delivered(bot, 'notify_alert', unlinked);
+    /** The look queued after the one before (due now), once that one has been made: how long after it was queued it is due. */
+    const nextLookAfter = async (secondsSinceRaised: number): Promise<number | null> => {
+      const [look] = await waitingLooks(bot, unlinked);
+      // As if the alert had been raised that long ago, and the look were due now.
+      await bot.t.db
+        .updateTable('alerts')
+        .set({ raised_at: sql`now() - make_interval(secs => ${secondsSinceRaised})` })
+        .where('id', '=', unlinked)
+        .execute();
+      await bot.t.db
+        .updateTable('outbox')
+        .set({ next_attempt_at: sql`now()` })
+        .where('id', '=', look!.id)
+        .execute();
+      await until(() =>
+        bot.t.db
+          .selectFrom('outbox')
+          .select('done_at')
+          .where('id', '=', look!.id)
+          .executeTakeFirstOrThrow()
+          .then((r) => r.done_at),
+      );
+      const [next] = await waitingLooks(bot, unlinked);
+      return next ? next.next_attempt_at.getTime() - next.created_at.getTime() : null;
+    };
+    const [first] = await waitingLooks(bot, unlinked);
+    expect(first!.next_attempt_at.getTime() - first!.created_at.getTime()).toBeGreaterThan(2500);
+    expect(first!.next_attempt_at.getTime() - first!.created_at.getTime()).toBeLessThanOrEqual(3000);
+    // Looks at 3, 9, 21, 45 s…: 40 s in, the next is 48 s later; 200 s in, a minute later.
+    const at40 = await nextLookAfter(40);
+    expect(at40).toBeGreaterThan(47_000);
+    expect(at40).toBeLessThanOrEqual(48_000);
+    const at200 = await nextLookAfter(200);
+    expect(at200).toBeGreaterThan(59_000);
+    expect(at200).toBeLessThanOrEqual(60_000);
+    // A minute after 250 s is past the 5 minutes: no more looks.
+    expect(await nextLookAfter(250)).toBeNull();
+  });
 });
 
 describe('alerts with a channel of their own, while Slack fails', () => {
@@ -346,6 +582,70 @@ describe('alerts with a channel of their own, while Slack fails', () => {
     await expectOneCopyEach(alertId);
   });
 
+  it('sets the copies posted before a retry to what happened in between: acknowledged while another replica had no copy to update', async () => {
+    // Another replica's notifier, on the same database and Slack: it delivers the Acknowledge.
+    const replica = new OutboxPump(
+      bot.t.db,
+      slackNotifications({
+        client: slackClient('xoxb-test-token', bot.fake.apiUrl, silentLogger()),
+        access: bot.gatehouse.access,
+        policy: () => bot.gatehouse.policy,
+        db: bot.t.db,
+        log: silentLogger(),
+        now: () => new Date(),
+      }),
+      { cue: new EventEmitter(), log: silentLogger(), now: () => new Date() },
+    );
+    let alertId = '';
+    await bot.t.db.transaction().execute(async (feedHeld) => {
+      // The audit feed waits (it would take the failure meant for the alert).
+      await feedHeld.selectFrom('audit_channel_state').select('posted_seq').forUpdate().execute();
+      await bot.t.db.transaction().execute(async (postsHeld) => {
+        // The first copy is posted, and its delivery waits to record it.
+        await sql`lock table alert_messages in exclusive mode`.execute(postsHeld);
+        alertId = await raise(bot, {
+          incidentKey: 'sprees:ana:3',
+          detector: 'sprees',
+          severity: 'warning',
+          subject: ana,
+          userId: ana,
+          resourceId: 'prod-db',
+          title: 'Ana asked for 5 resources within an hour',
+        });
+        await bot.fake.waitForCall(
+          'chat.postMessage',
+          (c) => answered(c) && c.args.channel === ALERTS_CHANNEL && postOf(alertId)(c),
+        );
+        // Dana acknowledges; the other replica finds no copy on record yet, so updates none.
+        expect((await bot.gatehouse.access.acknowledgeAlert(alertId, dana)).ok).toBe(true);
+        await replica.deliverDue();
+        await delivered(bot, 'notify_alert_changed', alertId);
+        // The next post fails: the copies posted before it, as they were rendered, wait for the retry.
+        bot.fake.failNext('chat.postMessage', { status: 500 });
+      });
+      await delivered(bot, 'notify_alert', alertId);
+    });
+    expect(postsOf(alertId)).toEqual([
+      `${ALERTS_CHANNEL} ok`,
+      `${dmChannel(dana)} internal_error`,
+      `${dmChannel(emil)} ok`,
+      `${dmChannel(sam)} ok`,
+      `${dmChannel(dana)} ok`,
+    ]);
+    await expectOneCopyEach(alertId);
+    const alert = (await bot.gatehouse.access.findAlert(alertId))!;
+    for (const channel of destinations) {
+      const [copy] = copiesIn(bot, channel, alertId);
+      expect(JSON.stringify(copy!.blocks), channel).toContain(
+        `✅ Acknowledged by <@${dana}> at ${formatWhen(alert.acknowledged_at!)}`,
+      );
+      expect(
+        buttonsIn(copy!.blocks).map((b) => b.text),
+        channel,
+      ).toEqual(['End access now']);
+    }
+  });
+
   it("stops at a rate limit and posts the rest after Slack's Retry-After", async () => {
     bot.fake.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
     const alertId = await raisedWhileFeedWaits({
@@ -365,5 +665,47 @@ describe('alerts with a channel of their own, while Slack fails', () => {
       `${dmChannel(sam)} ok`,
     ]);
     await expectOneCopyEach(alertId);
+  });
+});
+
+describe('alerts when the policy names no security group', () => {
+  let bot: RunningBot;
+  beforeAll(async () => {
+    bot = await startBot();
+    await bot.settle();
+  });
+  afterAll(async () => bot.stop());
+
+  it('sends an alert about no resource to the owners of every resource, who can act on it', async () => {
+    const spree = await raise(bot, {
+      incidentKey: `spree:${bram}:1`,
+      detector: 'spree',
+      severity: 'warning',
+      subject: bram,
+      userId: bram,
+      title: 'Bram asked for 4 different resources within an hour',
+    });
+    const owners = [ana, dana, emil];
+    for (const owner of owners)
+      await bot.fake.waitForCall(
+        'chat.postMessage',
+        (c) => answered(c) && c.args.channel === dmChannel(owner) && postOf(spree)(c),
+      );
+    await delivered(bot, 'notify_alert', spree);
+    for (const channel of [AUDIT_CHANNEL, ...owners.map(dmChannel)])
+      expect(copiesIn(bot, channel, spree), channel).toHaveLength(1);
+
+    const copy = copiesIn(bot, dmChannel(dana), spree)[0]!;
+    const click = await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.acknowledgeAlert,
+      message: { channel: copy.channel, ts: copy.ts },
+    });
+    expect((await bot.fake.waitForResponse(answersTo(click.responseUrl))).body.text).toBe('✅ Acknowledged.');
+    await delivered(bot, 'notify_alert_changed', spree);
+    for (const channel of [AUDIT_CHANNEL, ...owners.map(dmChannel)])
+      expect(JSON.stringify(copiesIn(bot, channel, spree)[0]!.blocks), channel).toContain(
+        `✅ Acknowledged by <@${dana}>`,
+      );
   });
 });

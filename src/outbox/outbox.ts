@@ -76,9 +76,25 @@ export async function postpone(db: Db, ids: number[], retryAt: Date, error: stri
 }
 
 /**
- * Queues a delivery for later, outside any change: a destination that must come back to a
- * message once something else has happened (an alert's evidence reaching the audit channel).
+ * Queues a delivery for later, outside any change (a destination that must come back to a
+ * message once something else has happened), unless one of `kind` about the same
+ * `payload[key]` is still waiting to be tried: however many deliveries ask, one is queued.
+ * A row being delivered has been tried, so the delivery may queue the one after it.
+ * Returns whether it queued.
  */
-export async function queueAt(db: Db, kind: string, payload: Record<string, unknown>, at: Date): Promise<void> {
-  await db.insertInto('outbox').values({ kind, payload, next_attempt_at: at }).execute();
+export async function queueOnceAt(
+  db: Db,
+  kind: string,
+  payload: Record<string, unknown>,
+  key: string,
+  at: Date,
+): Promise<boolean> {
+  const result = await sql`
+    insert into outbox (kind, payload, next_attempt_at)
+    select ${kind}::text, ${JSON.stringify(payload)}::jsonb, ${at}::timestamptz
+     where not exists (
+       select 1 from outbox
+        where kind = ${kind} and done_at is null and attempts = 0
+          and payload ->> ${key} = ${String(payload[key])})`.execute(db);
+  return Number(result.numAffectedRows ?? 0) > 0;
 }

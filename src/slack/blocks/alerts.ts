@@ -80,16 +80,31 @@ function stateLines(alert: AlertRow): string[] {
   return lines;
 }
 
-/** Whether End access now can do anything: an info note asks for none, and an alert about no one has nothing to end. */
+/**
+ * Whether End access now can do anything: not on an info note, nor once access was ended,
+ * nor where the alert ends nothing (it is about an approver, or the access is on its way
+ * out already); as the access rules decide, a grant it names or the live access of its person.
+ */
 function mayEndAccess(alert: AlertRow): boolean {
-  return alert.severity !== 'info' && !alert.access_ended_at && Boolean(alert.grant_id || alert.user_id);
+  if (alert.severity === 'info' || alert.access_ended_at) return false;
+  return alert.ends === 'grant' ? Boolean(alert.grant_id) : alert.ends === 'person' && Boolean(alert.user_id);
+}
+
+/** The confirmation's question: what exactly ends. */
+function endQuestion({ alert, resource }: ShownAlert): string {
+  if (alert.ends === 'person')
+    return (
+      `End all of this person's access${resource ? ` to ${resource.name}` : ''} now? Their grants end at once and their open database sessions are closed. ` +
+      'They must ask again to get it back.'
+    );
+  const what = resource ? `this access to ${resource.name}` : 'the access this alert is about';
+  return `End ${what} now? Its grant ends at once and its open database sessions are closed. The holder must ask again to get it back.`;
 }
 
 function alertButtons(shown: ShownAlert): Message['blocks'] {
-  const { alert, resource } = shown;
+  const { alert } = shown;
   const buttons = [];
   if (mayEndAccess(alert)) {
-    const what = resource ? `this access to ${resource.name}` : 'the access this alert is about';
     buttons.push(
       button({
         text: 'End access now',
@@ -98,7 +113,7 @@ function alertButtons(shown: ShownAlert): Message['blocks'] {
         style: 'danger',
         confirm: {
           title: 'End this access now?',
-          text: `End ${what} now? Its grant ends at once and its open database sessions are closed. The holder must ask again to get it back.`,
+          text: endQuestion(shown),
           confirm: 'End access',
           deny: 'Keep it',
         },

@@ -143,6 +143,12 @@ export function refusalText(refusal: Refusal): string {
       );
     case 'alert-already-acknowledged':
       return `${mention(refusal.by)} already acknowledged this alert at ${formatWhen(refusal.at)}. Nothing more to do here; talk to them if it needs more.`;
+    case 'alert-about-you':
+      return (
+        "You cannot acknowledge an alert about yourself, even as an owner: acknowledging takes it off everyone's list, " +
+        "so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. " +
+        'If there is an explanation, tell one of them.'
+      );
     case 'alert-nothing-to-end':
       return (
         `There is no access left to end for *${userText(refusal.alert.title, 300)}* (\`${escapeText(refusal.alert.id)}\`): ` +

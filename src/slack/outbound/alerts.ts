@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { AlertRow } from '../../access/alerts.ts';
 import { resourceById } from '../../config/policy.ts';
 import type { Db } from '../../db/database.ts';
-import { queueAt } from '../../outbox/outbox.ts';
+import { queueOnceAt } from '../../outbox/outbox.ts';
 import * as ui from '../blocks/index.ts';
 import { describeSlackError } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
@@ -54,30 +54,47 @@ export async function alertRaised(out: Outbound, alertId: string): Promise<void>
     }
   }
   if (failure) throw failure;
-  // Acknowledged or ended while the copies were posted: those rendered before are set to the new state.
   const now = await out.access.findAlert(alertId);
-  if (
-    now &&
-    (stamp(now.acknowledged_at) !== stamp(alert.acknowledged_at) ||
-      stamp(now.access_ended_at) !== stamp(alert.access_ended_at))
-  )
-    await linkLater(out, now, await updateCopies(out, now));
+  // Copies posted by an earlier attempt show the state it rendered, which may have moved on
+  // (acknowledged or ended, its change delivered before they were on record); this
+  // attempt's, if it changed while they were posted. Then every copy is set to the current state.
+  if (now && (posted.size > 0 || changed(alert, now))) await linkLater(out, now, await updateCopies(out, now));
   else await linkLater(out, alert, message.unlinked);
 }
 
+const changed = (before: AlertRow, now: AlertRow) =>
+  stamp(now.acknowledged_at) !== stamp(before.acknowledged_at) ||
+  stamp(now.access_ended_at) !== stamp(before.access_ended_at);
+
 /** How long after an alert is raised its copies wait for the audit feed to post its evidence, at most. */
 const LINK_WITHIN_MS = 5 * 60_000;
-const LINK_RETRY_MS = 3000;
+const LINK_FIRST_MS = 3000;
+const LINK_LONGEST_MS = 60_000;
+
+/**
+ * How long until the copies are set again, `elapsedMs` after the alert was raised: 3 s,
+ * then 6, 12, 24… (looks at 3, 9, 21, 45 s), at most a minute apart. Taken from the time
+ * since the raise, not from a count, so every delivery that asks gets the same answer.
+ */
+function linkRetryMs(elapsedMs: number): number {
+  let delay = LINK_FIRST_MS;
+  while (delay <= elapsedMs && delay < LINK_LONGEST_MS) delay *= 2;
+  return Math.min(delay, LINK_LONGEST_MS);
+}
 
 /**
  * The watcher usually raises an alert before the audit feed (about one post a second) has
  * posted the events it was raised from: then the copies show the seqs, and are set again
- * a few seconds later with links, until every link is there or the feed is long behind.
+ * later with links, backing off, until every link is there or the feed is long behind.
+ * One look is queued per alert at a time: an Acknowledge or End access now delivered
+ * meanwhile does not start another.
  */
 async function linkLater(out: Outbound, alert: AlertRow, unlinked: number): Promise<void> {
   const now = out.now();
-  if (unlinked === 0 || now.getTime() - alert.raised_at.getTime() > LINK_WITHIN_MS) return;
-  await queueAt(out.db, 'notify_alert_changed', { alertId: alert.id }, new Date(now.getTime() + LINK_RETRY_MS));
+  const elapsed = now.getTime() - alert.raised_at.getTime();
+  const delay = linkRetryMs(elapsed);
+  if (unlinked === 0 || elapsed + delay > LINK_WITHIN_MS) return;
+  await queueOnceAt(out.db, 'notify_alert_changed', { alertId: alert.id }, 'alertId', new Date(now.getTime() + delay));
 }
 
 /** An alert acknowledged or its access ended: every copy of it is set to its current state. */
