@@ -34,7 +34,6 @@ import {
 } from './policy-schema.ts';
 
 export type { ProvisionerConfig, ProvisionerSchema } from './policy-schema.ts';
-export type { AlertPolicy, ResourceAlerts, WorkingHours } from './alerts-policy.ts';
 
 export interface ResourcePolicy {
   id: string;

@@ -1,8 +1,8 @@
 import type { AlertInput } from '../../access/alerts.ts';
-import { createHash } from 'node:crypto';
 import type { DatabaseDetector } from '../../config/alerts-policy.ts';
 import type { Policy } from '../../config/policy.ts';
 import { offHoursAlert } from './off-hours.ts';
+import { fingerprint, firstWord, sensitiveMatch, strings } from './statement-records.ts';
 import {
   num,
   resourceNameOf,
@@ -30,18 +30,6 @@ interface SessionState {
   counted: boolean;
   /** The last event of it seen, for forgetting sessions whose end never came. */
   lastSeen: number;
-}
-
-/** Only the strings of a list a record carries (a forged record may hold anything). */
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-const firstWord = (sql: string) => /^\s*(\w+)/.exec(sql)?.[1]?.toLowerCase() ?? '';
-
-/** A short, stable name for a text, for incident keys. */
-function fingerprint(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }
 
 /**
@@ -289,10 +277,7 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
           ),
         );
       for (const table of tables) {
-        const bare = table.includes('.') ? table.slice(table.indexOf('.') + 1) : table;
-        const sensitive = resource?.alerts.sensitiveTables.find(
-          (t) => t === table || t === bare || (table === bare && t.endsWith(`.${bare}`)),
-        );
+        const sensitive = sensitiveMatch(resource?.alerts.sensitiveTables ?? [], table);
         if (sensitive)
           found.push(
             alert(

@@ -1,5 +1,5 @@
 import type { AlertInput } from '../../access/alerts.ts';
-import { localClock, withinWorkingHours, type WorkingHours } from '../../config/alerts-policy.ts';
+import { localClock, withinWorkingHours, type WorkingHours } from '../../config/working-hours.ts';
 import type { Policy } from '../../config/policy.ts';
 import { resourceNameOf, str, type DetectContext, type Detector, type WatchedEvent } from '../detector.ts';
 
