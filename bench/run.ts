@@ -1,5 +1,5 @@
 /**
- * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway]`: the performance targets, each beside a
+ * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts]`: the performance targets, each beside a
  * baseline measured in the same run where there is one (`slack` is the ack benchmark and then
  * `expiry`). Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
@@ -15,9 +15,17 @@
  * BENCH_GATEWAY_SECONDS (5: each pgbench run), BENCH_GATEWAY_MODES (simple,extended,prepared: pgbench -M),
  * BENCH_GATEWAY_SESSIONS (100) on BENCH_GATEWAY_GRANTS (10) for grant end → session closed,
  * BENCH_GATEWAY_COMMITS (1000: the commit floor), BENCH_PGBENCH (/usr/lib/postgresql/15/bin/pgbench),
+ * BENCH_ALERTS_PARTS (throughput,latency), BENCH_ALERTS_RATE (5000: events/s offered) for
+ * BENCH_ALERTS_SECONDS (20), BENCH_ALERTS_BACKLOG (200000: chained before the watcher starts, its
+ * ceiling), BENCH_ALERTS_BATCH (2000: the watcher's events per round), BENCH_ALERTS_LATENCY_RATES
+ * (1000,5000: background events/s, one latency run each), BENCH_ALERTS_TRIGGERS (200 alerts a run),
+ * BENCH_ALERTS_TRIGGER_EVERY_MS (250), BENCH_ALERTS_PRELINKED (0; 1: a diagnostic, every seq counted as
+ * posted by the audit feed, so alerts are not set again while their evidence links are missing),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
+import { benchAlerts, parseAlertsOptions } from './alerts.ts';
+import { printAlerts } from './alerts-report.ts';
 import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
 import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
@@ -45,6 +53,7 @@ const provisionGrants = Number(process.env.BENCH_PROVISION_GRANTS ?? 200);
 const verifyAckEvents = Number(process.env.BENCH_VERIFY_ACK_EVENTS ?? 1_000_000);
 const verifyAckBaselineSeconds = Number(process.env.BENCH_VERIFY_ACK_BASELINE_SECONDS ?? 10);
 const gatewayOptions = parseGatewayOptions(process.env);
+const alertsOptions = parseAlertsOptions(process.env);
 if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1)
   throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
 if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600))
@@ -168,6 +177,14 @@ try {
       `the database gateway: pgbench -S, direct and through it, -M ${gatewayOptions.modes.join(', ')}, ${gatewayOptions.seconds} s each; then ${gatewayOptions.sessions} sessions cut at their grants' end…`,
     );
     printGateway(await benchGateway(server, gatewayOptions));
+  }
+
+  if (which === 'all' || which === 'alerts') {
+    const { throughput: t, latency: l } = alertsOptions;
+    console.error(
+      `the watcher: ${t.rate} events/s for ${t.seconds} s with and without it, a restart, a backlog of ${t.backlog}; then ${l.triggers} alerts timed to Slack at ${l.rates.join(' and ')} events/s (${alertsOptions.parts.join(', ')})…`,
+    );
+    printAlerts(await benchAlerts(server, alertsOptions));
   }
 } finally {
   await server.stop();
