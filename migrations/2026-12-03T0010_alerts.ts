@@ -52,6 +52,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     update outbox set done_at = now(), last_error = 'replaced by the stuck-access alert'
      where kind = 'notify_grant_revoke_alert' and done_at is null`.execute(db);
   await sql`create index alerts_raised_at on alerts (raised_at)`.execute(db);
+  // The approval-share detector counts a resource's approvals over a window at each approval.
+  await sql`create index approvals_created_at on approvals (created_at)`.execute(db);
   await sql`
     create table alert_messages (
       alert_id text not null references alerts (id),
@@ -70,6 +72,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop index approvals_created_at`.execute(db);
   await sql`drop table audit_channel_posts`.execute(db);
   await sql`drop table alert_messages`.execute(db);
   await sql`drop table alerts`.execute(db);

@@ -57,6 +57,12 @@ async function raise(bot: RunningBot, input: Partial<AlertInput> & Pick<AlertInp
 }
 
 /** Every queued notification of `kind` for the alert delivered (marked done a moment after Slack answered). */
+/** The last seq the audit feed has posted. */
+async function feedPosition(bot: RunningBot): Promise<number> {
+  const state = await bot.t.db.selectFrom('audit_channel_state').select('posted_seq').executeTakeFirstOrThrow();
+  return state.posted_seq;
+}
+
 async function delivered(bot: RunningBot, kind: string, alertId: string): Promise<void> {
   const waiting = () =>
     bot.t.db
@@ -445,13 +451,14 @@ describe('alerts in Slack', () => {
     await approveFromCard(bot, dana, requestId);
     await approveFromCard(bot, emil, requestId);
     const prodGrant = await activeGrantOf(bot, requestId);
-    // Evidence the audit channel has not shown (a seq far ahead of the feed): its copies are looked at again later.
+    // Evidence the audit channel has not shown yet (a seq ahead of the feed, within its reach
+    // of the 5 minutes, and past anything this test will chain): its copies are looked at again later.
     const unlinked = await raise(bot, {
       incidentKey: 'refusal_burst:bram:links',
       userId: bram,
       resourceId: 'prod-db',
       grantId: prodGrant,
-      evidence: [9_000_000],
+      evidence: [(await feedPosition(bot)) + 20_000],
     });
     await delivered(bot, 'notify_alert', unlinked);
     expect(await waitingLooks(bot, unlinked)).toHaveLength(1);
@@ -472,12 +479,23 @@ describe('alerts in Slack', () => {
     }
   });
 
+  it('does not wait for evidence the audit feed cannot reach within the 5 minutes (a busy gateway leaves it far behind)', async () => {
+    const far = await raise(bot, {
+      incidentKey: 'refusal_burst:bram:far',
+      userId: bram,
+      resourceId: 'prod-db',
+      evidence: [(await feedPosition(bot)) + 100_000],
+    });
+    await delivered(bot, 'notify_alert', far);
+    expect(await waitingLooks(bot, far)).toEqual([]);
+  });
+
   it('looks for evidence links 3 s after an alert is raised, then backing off to a minute apart, within 5 minutes', async () => {
     const unlinked = await raise(bot, {
       incidentKey: 'refusal_burst:bram:backoff',
       userId: bram,
       resourceId: 'staging-db',
-      evidence: [9_000_001],
+      evidence: [(await feedPosition(bot)) + 20_001],
     });
     await delivered(bot, 'notify_alert', unlinked);
     /** The look queued after the one before (due now), once that one has been made: how long after it was queued it is due. */

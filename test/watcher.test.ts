@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { AuditLog } from '../src/audit/audit-log.ts';
 import { canonicalJson } from '../src/audit/event.ts';
 import { silentLogger } from '../src/log.ts';
+import { databaseFacts } from '../src/watch/facts.ts';
 import { alertOverdueGrants, lastWeeklyMoment, noteUnusedAccess } from '../src/watch/sweeps.ts';
 import { Watcher } from '../src/watch/watcher.ts';
 import { loadedPolicy, PEOPLE, testAccess } from './support/access.ts';
@@ -271,6 +272,27 @@ describe('the watcher', () => {
     await drain(b);
     expect(await cursor()).toBe(await head());
     expect((await alertsOf(PEOPLE.fatima)).map((r) => r.detector)).toEqual(['refusal_burst']);
+  });
+
+  it("reads a session's first minute from the chain when it started before the watcher's memory", async () => {
+    const a = testAccess(t, POLICY);
+    const asked = await a.service.request({ requester: bram, resourceId: 'prod-db', duration: '1h', reason: 'pace' });
+    if (!asked.ok) throw new Error('request refused');
+    await a.service.approve(asked.request.id, dana);
+    const grant = (await t.query<{ id: string }>(`select id from grants where request_id = $1`, [asked.request.id]))
+      .rows[0]!.id;
+    await t.query(
+      `insert into gateway_sessions (id, grant_id, user_id, resource_id, replica, started_at, cancel_pid, cancel_secret)
+       values ('ses_pace', $1, $2, 'prod-db', 'r1', $3, 1, 1)`,
+      [grant, bram, new Date(clock)],
+    );
+    const statement = (i: number) => ({ grant, n: i + 1, sql: 'select 1' });
+    // 30 in its first minute, another session's between them, then 10 more later.
+    await many(30, 0, 1900, 'gateway.statement', bram, statement, 'ses_pace');
+    await many(20, 500, 2000, 'gateway.statement', bram, statement, 'ses_other');
+    await many(10, 61_000, 1000, 'gateway.statement', bram, statement, 'ses_pace');
+    expect(await databaseFacts(t.db).sessionStart('ses_pace')).toEqual({ startedAt: new Date(clock), firstMinute: 30 });
+    expect(await databaseFacts(t.db).sessionStart('ses_unknown')).toBeNull();
   });
 
   it('reads only what is after its cursor: events before an upgrade are not alerted on', async () => {

@@ -23,7 +23,8 @@ export type Notification =
   /** An alert (access/alerts.ts): posted to the alert channel, sent to the owners and the security group. */
   | { kind: 'notify_alert'; alertId: string }
   /** An alert acknowledged or its access ended: every copy of it is updated. */
-  | { kind: 'notify_alert_changed'; alertId: string }
+  /** With `unlinked`, a look for evidence links the audit feed has posted since (how many were unlinked then). */
+  | { kind: 'notify_alert_changed'; alertId: string; unlinked?: number }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
   | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */

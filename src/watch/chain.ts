@@ -2,27 +2,33 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { WatchedEvent } from './detector.ts';
 
-interface LogRow {
-  seq: number;
-  occurred_at: Date;
-  actor: string;
-  action: string;
-  subject: string | null;
-  body: unknown;
-}
-
-function toEvent(row: LogRow): WatchedEvent {
+/**
+ * An event from its canonical text, parsed here rather than by PostgreSQL (the audit_log
+ * view parses it to jsonb, then pg parses the body again: several times the work).
+ */
+function toEvent(seq: number, canonical: string): WatchedEvent {
+  const e = JSON.parse(canonical) as {
+    time: string;
+    actor: string;
+    action: string;
+    subject: string | null;
+    body: unknown;
+  };
   return {
-    seq: row.seq,
-    time: row.occurred_at,
-    actor: row.actor,
-    action: row.action,
-    subject: row.subject,
-    body: typeof row.body === 'object' && row.body !== null ? (row.body as Record<string, unknown>) : {},
+    seq,
+    time: new Date(e.time),
+    actor: e.actor,
+    action: e.action,
+    subject: e.subject ?? null,
+    body: typeof e.body === 'object' && e.body !== null ? (e.body as Record<string, unknown>) : {},
   };
 }
 
-/** Events with seq in (after, upTo], in seq order; only `actions` when given. */
+/**
+ * Events with seq in (after, upTo], in seq order; only `actions` when given. The canonical
+ * form (RFC 8785) writes `"action":"…"` exactly so, which lets PostgreSQL pass over the
+ * others without parsing them; the action parsed here is what decides.
+ */
 export async function readEvents(
   db: Kysely<Database>,
   after: number,
@@ -31,13 +37,36 @@ export async function readEvents(
 ): Promise<WatchedEvent[]> {
   if (actions && actions.length === 0) return [];
   let query = db
-    .selectFrom('audit_log')
-    .select(['seq', 'occurred_at', 'actor', 'action', 'subject', 'body'])
+    .selectFrom('audit_events')
+    .select(['seq', 'canonical'])
     .where('seq', '>', after)
     .where('seq', '<=', upTo)
     .orderBy('seq');
-  if (actions) query = query.where('action', 'in', actions);
-  return ((await query.execute()) as LogRow[]).map(toEvent);
+  if (actions)
+    query = query.where((eb) =>
+      eb.or(actions.map((action) => eb(sql`strpos(canonical, ${`"action":${JSON.stringify(action)}`})`, '>', 0))),
+    );
+  const events = (await query.execute()).map((row) => toEvent(row.seq, row.canonical));
+  return actions ? events.filter((e) => actions.includes(e.action)) : events;
+}
+
+/** Events of one subject with seq in (after, upTo], as readEvents. */
+export async function readSubjectEvents(
+  db: Kysely<Database>,
+  after: number,
+  upTo: number,
+  subject: string,
+  action: string,
+): Promise<WatchedEvent[]> {
+  const rows = await db
+    .selectFrom('audit_events')
+    .select(['seq', 'canonical'])
+    .where('seq', '>', after)
+    .where('seq', '<=', upTo)
+    .where(sql`strpos(canonical, ${`"subject":${JSON.stringify(subject)}`})`, '>', 0)
+    .orderBy('seq')
+    .execute();
+  return rows.map((row) => toEvent(row.seq, row.canonical)).filter((e) => e.subject === subject && e.action === action);
 }
 
 export async function headSeq(db: Kysely<Database>): Promise<number> {
@@ -49,12 +78,8 @@ export async function headSeq(db: Kysely<Database>): Promise<number> {
 }
 
 async function timeOf(db: Kysely<Database>, seq: number): Promise<number | null> {
-  const row = await db
-    .selectFrom('audit_events')
-    .select(sql<string>`canonical::jsonb ->> 'time'`.as('time'))
-    .where('seq', '=', seq)
-    .executeTakeFirst();
-  return row ? Date.parse(row.time) : null;
+  const row = await db.selectFrom('audit_events').select('canonical').where('seq', '=', seq).executeTakeFirst();
+  return row ? toEvent(seq, row.canonical).time.getTime() : null;
 }
 
 /**

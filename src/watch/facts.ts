@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { headSeq, readEvents, seqBefore } from './chain.ts';
+import { headSeq, readSubjectEvents, seqBefore } from './chain.ts';
 import type { Facts, GrantFacts } from './detector.ts';
 
 const MINUTE = 60_000;
@@ -71,8 +71,8 @@ export function databaseFacts(db: Kysely<Database>): Facts {
       const head = await headSeq(db);
       const from = await seqBefore(db, new Date(start - MARGIN_MS), head);
       const to = await seqBefore(db, new Date(start + MINUTE + MARGIN_MS), head);
-      const events = await readEvents(db, from, to, ['gateway.statement']);
-      const firstMinute = events.filter((e) => e.subject === sessionId && e.time.getTime() < start + MINUTE).length;
+      const events = await readSubjectEvents(db, from, to, sessionId, 'gateway.statement');
+      const firstMinute = events.filter((e) => e.time.getTime() < start + MINUTE).length;
       return { startedAt: session.started_at, firstMinute };
     },
   };

@@ -23,7 +23,7 @@ export async function alertRaised(out: Outbound, alertId: string): Promise<void>
   const { policy } = out.policy();
   const posted = new Set((await out.access.alertMessages(alertId)).map((m) => m.channel));
   const shown = await shownAlert(out, alert);
-  const message = { ...ui.alertMessage(shown), unlinked: unlinkedOf(shown) };
+  const message = ui.alertMessage(shown);
   const destinations: { userId?: string; channel: () => Promise<string> }[] = [
     { channel: async () => policy.alerts.channel ?? policy.auditChannel },
     ...out.access.alertResponders(alert).map((userId) => ({ userId, channel: () => out.to.dmChannel(userId) })),
@@ -59,7 +59,7 @@ export async function alertRaised(out: Outbound, alertId: string): Promise<void>
   // (acknowledged or ended, its change delivered before they were on record); this
   // attempt's, if it changed while they were posted. Then every copy is set to the current state.
   if (now && (posted.size > 0 || changed(alert, now))) await linkLater(out, now, await updateCopies(out, now));
-  else await linkLater(out, alert, message.unlinked);
+  else await linkLater(out, alert, unlinkedOf(shown));
 }
 
 const changed = (before: AlertRow, now: AlertRow) =>
@@ -89,23 +89,43 @@ function linkRetryMs(elapsedMs: number): number {
  * One look is queued per alert at a time: an Acknowledge or End access now delivered
  * meanwhile does not start another.
  */
-async function linkLater(out: Outbound, alert: AlertRow, unlinked: number): Promise<void> {
+async function linkLater(out: Outbound, alert: AlertRow, unlinked: readonly number[]): Promise<void> {
   const now = out.now();
   const elapsed = now.getTime() - alert.raised_at.getTime();
   const delay = linkRetryMs(elapsed);
-  if (unlinked === 0 || elapsed + delay > LINK_WITHIN_MS) return;
-  await queueOnceAt(out.db, 'notify_alert_changed', { alertId: alert.id }, 'alertId', new Date(now.getTime() + delay));
+  if (unlinked.length === 0 || elapsed + delay > LINK_WITHIN_MS) return;
+  // The feed posts about a hundred events a second: evidence it cannot reach within the
+  // window (a busy gateway leaves it far behind) is not waited for.
+  const feed = await out.db.selectFrom('audit_channel_state').select('posted_seq').executeTakeFirst();
+  if (feed && Math.min(...unlinked) - feed.posted_seq > FEED_REACH) return;
+  await queueOnceAt(
+    out.db,
+    'notify_alert_changed',
+    { alertId: alert.id, unlinked: unlinked.length },
+    'alertId',
+    new Date(now.getTime() + delay),
+  );
 }
 
-/** An alert acknowledged or its access ended: every copy of it is set to its current state. */
-export async function alertChanged(out: Outbound, alertId: string): Promise<void> {
+/** Events the audit feed can post within the link window, about. */
+const FEED_REACH = 25_000;
+
+/**
+ * An alert acknowledged or its access ended: every copy of it is set to its current state.
+ * A look for evidence links (`unlinkedBefore`: how many were unlinked when it was queued)
+ * sets the copies only when the feed has linked more of them since.
+ */
+export async function alertChanged(out: Outbound, alertId: string, unlinkedBefore?: number): Promise<void> {
   const alert = await out.access.findAlert(alertId);
   if (!alert) {
     out.log.warn({ alertId }, 'an alert said to have changed is not on record; nothing to update');
     return;
   }
-  const unlinked = await updateCopies(out, alert);
-  await linkLater(out, alert, unlinked);
+  if (unlinkedBefore !== undefined) {
+    const unlinked = unlinkedOf(await shownAlert(out, alert));
+    if (unlinked.length >= unlinkedBefore) return linkLater(out, alert, unlinked);
+  }
+  await linkLater(out, alert, await updateCopies(out, alert));
 }
 
 const stamp = (date: Date | null) => date?.getTime() ?? null;
@@ -113,8 +133,8 @@ const stamp = (date: Date | null) => date?.getTime() ?? null;
 /** Errors of a message deleted (or no longer the bot's to edit): retrying cannot bring it back. */
 const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message']);
 
-/** Sets every copy to the alert's current state; returns how many of its evidence seqs are shown without a link. */
-async function updateCopies(out: Outbound, alert: AlertRow): Promise<number> {
+/** Sets every copy to the alert's current state; returns the evidence seqs shown without a link. */
+async function updateCopies(out: Outbound, alert: AlertRow): Promise<number[]> {
   const shown = await shownAlert(out, alert);
   const message = ui.alertMessage(shown);
   for (const { channel, ts } of await out.access.alertMessages(alert.id)) {
@@ -131,8 +151,11 @@ async function updateCopies(out: Outbound, alert: AlertRow): Promise<number> {
   return unlinkedOf(shown);
 }
 
-const unlinkedOf = (shown: ui.ShownAlert) =>
-  shown.evidence.slice(0, ui.MAX_EVIDENCE_SHOWN).filter((e) => e.post === null).length;
+const unlinkedOf = (shown: ui.ShownAlert): number[] =>
+  shown.evidence
+    .slice(0, ui.MAX_EVIDENCE_SHOWN)
+    .filter((e) => e.post === null)
+    .map((e) => e.seq);
 
 /** The alert with its resource's name and its evidence linked to the audit channel where the feed has posted it. */
 async function shownAlert(out: Outbound, alert: AlertRow): Promise<ui.ShownAlert> {

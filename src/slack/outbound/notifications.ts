@@ -47,7 +47,7 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
     case 'notify_alert':
       return alertRaised(out, n.alertId);
     case 'notify_alert_changed':
-      return alertChanged(out, n.alertId);
+      return alertChanged(out, n.alertId, n.unlinked);
     case 'refresh_home':
       return publishHome(out, n.userId);
     case 'publish_checkpoint':
