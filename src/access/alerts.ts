@@ -1,10 +1,9 @@
 import type { Selectable, Transaction } from 'kysely';
-import { randomBytes } from 'node:crypto';
 import { appendEvent } from '../audit/append.ts';
 import type { AlertEnds, AlertSeverity, AlertTable, Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { beginEnding, revokeClaimed } from './grants.ts';
-import type { GrantId, SlackUserId } from './ids.ts';
+import { newAlertId, type GrantId, type SlackUserId } from './ids.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome } from './refusals.ts';
 import { LIVE_GRANT_STATUSES } from './types.ts';
@@ -24,7 +23,7 @@ export interface AlertInput {
   resourceId?: string | null;
   grantId?: string | null;
   sessionId?: string | null;
-  /** One line a person reads at a glance: "Ana was refused 5 times in 10 minutes". */
+  /** One line a person reads at a glance, without the person (shown beside it): "Refused 5 times in 10 minutes". */
   title: string;
   /** What happened and what to look at, a sentence or two. */
   detail: string;
@@ -54,14 +53,6 @@ function field(value: string | null | undefined, max: number): string | null {
 function cut(text: string, max: number): string {
   const chars = [...text];
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
-}
-
-const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
-
-function newAlertId(): string {
-  let id = 'alt_';
-  for (const byte of randomBytes(12)) id += ALPHABET[byte % 32];
-  return id;
 }
 
 /**

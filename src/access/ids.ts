@@ -5,8 +5,8 @@ export { asGrantId, asRequestId, asSlackUserId, type GrantId, type RequestId, ty
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
-/** Short, unguessable, readable ids: `req_7x3k…`, `grt_…`. */
-function newId(prefix: 'req' | 'grt'): string {
+/** Short, unguessable, readable ids: `req_7x3k…`, `grt_…`, `alt_…`. */
+function newId(prefix: 'req' | 'grt' | 'alt'): string {
   const bytes = randomBytes(12);
   let id = '';
   for (const byte of bytes) id += ALPHABET[byte % 32];
@@ -15,3 +15,4 @@ function newId(prefix: 'req' | 'grt'): string {
 
 export const newRequestId = (): RequestId => newId('req') as RequestId;
 export const newGrantId = (): GrantId => newId('grt') as GrantId;
+export const newAlertId = (): string => newId('alt');
