@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { LogLevel, WebClient } from '@slack/web-api';
 import {
   readAnchorFile,
@@ -27,12 +28,20 @@ export interface Anchoring {
   notes: string[];
 }
 
+/** A local key trusted in place of a public key given: the caveat, in one sentence. */
+const LOCAL_KEY_CAVEAT =
+  'A key read on the machine that holds the log proves less than a public key kept elsewhere, since whoever can rewrite the log here may have read the key too: auditors pin their own copy with --public-key.';
+
 /**
  * The trusted key and the anchors for a verification: flags first, then the settings.
- * With no public key set, the signing key's public half is used when the signing key is
- * configured (on the bot's host); auditors pin theirs with --public-key.
+ * With no public key set, the public half of a local signing key is trusted, and the report
+ * says which: the one configured (on the bot's host), else `localKeyFile` (the sandbox's).
  */
-export async function resolveAnchoring(options: AnchoringOptions, cfg: Config): Promise<Anchoring> {
+export async function resolveAnchoring(
+  options: AnchoringOptions,
+  cfg: Config,
+  localKeyFile: string | null = null,
+): Promise<Anchoring> {
   const notes: string[] = [];
   let publicKey: CheckpointPublicKey | null = null;
   if (options.publicKey) {
@@ -40,11 +49,17 @@ export async function resolveAnchoring(options: AnchoringOptions, cfg: Config): 
   } else if (cfg.checkpoint.publicKey) {
     publicKey = await loadPublicKey(cfg.checkpoint.publicKey, 'GATEHOUSE_CHECKPOINT_PUBLIC_KEY');
   } else {
-    const signing = await loadCheckpointKey(cfg.checkpoint);
+    const configured = await loadCheckpointKey(cfg.checkpoint);
+    const signing = configured ?? (localKeyFile ? await loadCheckpointKey({ privateKeyFile: localKeyFile }) : null);
     if (signing) {
       publicKey = signing.publicKey;
+      const from = cfg.checkpoint.privateKey
+        ? 'GATEHOUSE_CHECKPOINT_KEY'
+        : configured
+          ? `GATEHOUSE_CHECKPOINT_KEY_FILE (${path.resolve(cfg.checkpoint.privateKeyFile ?? '')})`
+          : `${localKeyFile}, the key the sandbox made beside its data`;
       notes.push(
-        `The public key was taken from the signing key (key id ${publicKey.keyId}); auditors should pin theirs with --public-key.`,
+        `No public key was given, so the checkpoints were checked with the signing key read from ${from}: key id ${publicKey.keyId}. ${LOCAL_KEY_CAVEAT}`,
       );
     }
   }

@@ -23,6 +23,7 @@ import { openDatabase, type DatabaseHandle } from '../db/database.ts';
 import { migrateToLatest, pendingMigrations } from '../db/migrate.ts';
 import { createLogger } from '../log.ts';
 import { resolveAnchoring, type AnchoringOptions } from './anchoring.ts';
+import { locateData, type DataLocation } from './data-location.ts';
 import { formatAnchoredReport, progressReporter } from './output.ts';
 import { printSession, readVerifiedSession } from './session.ts';
 
@@ -34,16 +35,48 @@ function config(): Config {
   return loadConfig();
 }
 
-async function withDatabase<T>(work: (database: DatabaseHandle, cfg: Config) => Promise<T>): Promise<T> {
-  const cfg = config();
+function cliLogger(cfg: Config) {
   // Progress and reports go to the terminal; only warnings from the plumbing are logged.
-  const log = createLogger({ level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, destination: process.stderr });
-  const database = await openDatabase({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir, log, poolSize: 2 });
+  return createLogger({ level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, destination: process.stderr });
+}
+
+async function withDatabaseHandle<T>(
+  database: DatabaseHandle,
+  work: (database: DatabaseHandle) => Promise<T>,
+): Promise<T> {
   try {
-    return await work(database, cfg);
+    return await work(database);
   } finally {
     await database.close();
   }
+}
+
+/** `migrate` only: the database is made when it does not exist yet, the embedded cluster included. */
+async function withNewOrExistingDatabase<T>(work: (database: DatabaseHandle) => Promise<T>): Promise<T> {
+  const cfg = config();
+  const database = await openDatabase({
+    databaseUrl: cfg.databaseUrl,
+    dataDir: cfg.dataDir,
+    log: cliLogger(cfg),
+    poolSize: 2,
+  });
+  return withDatabaseHandle(database, work);
+}
+
+/** The database the app records into, found where it keeps it; never a new one. */
+async function withRecordedDatabase<T>(
+  location: DataLocation,
+  work: (database: DatabaseHandle) => Promise<T>,
+): Promise<T> {
+  const cfg = config();
+  const database = await openDatabase({
+    databaseUrl: cfg.databaseUrl,
+    dataDir: location.dataDir ?? cfg.dataDir,
+    createCluster: false,
+    log: cliLogger(cfg),
+    poolSize: 2,
+  });
+  return withDatabaseHandle(database, work);
 }
 
 async function requireSchema(database: DatabaseHandle): Promise<void> {
@@ -59,7 +92,7 @@ const program = new Command();
 program
   .name('gatehouse')
   .description(
-    'Gatehouse: just-in-time access approved in Slack, with a tamper-evident audit log.\nDatabase: DATABASE_URL, or the embedded PostgreSQL under GATEHOUSE_DATA_DIR (.data).',
+    'Gatehouse: just-in-time access approved in Slack, with a tamper-evident audit log.\nDatabase: DATABASE_URL, or the embedded PostgreSQL under GATEHOUSE_DATA_DIR (.data), or that of the sandbox in its sandbox/ directory.\nOnly `migrate` creates a database; the other commands read the one the app records into.',
   )
   .showHelpAfterError();
 
@@ -67,7 +100,7 @@ program
   .command('migrate')
   .description('apply pending database migrations (safe to run from several processes at once)')
   .action(async () => {
-    await withDatabase(async (database) => {
+    await withNewOrExistingDatabase(async (database) => {
       const applied = await migrateToLatest(database.db);
       console.log(
         applied.length > 0
@@ -132,8 +165,10 @@ audit
   .option(...NO_SLACK_OPTION)
   .option('--json', 'print the result as JSON')
   .action(async (options: VerifyCommandOptions) => {
-    const anchoring = await resolveAnchoring(options, config());
-    await withDatabase(async (database) => {
+    const location = await locateData(config());
+    const anchoring = await resolveAnchoring(options, config(), location.localKeyFile);
+    const notes = [...location.notes, ...anchoring.notes];
+    await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
       const total = await headSeq(database.pool);
       const result = await verifyAnchored(database.pool, {
@@ -141,7 +176,7 @@ audit
         anchors: anchoring.anchors,
         onProgress: options.json ? undefined : progressReporter('verifying', total),
       });
-      printVerification(result, 'The audit log', anchoring.notes, options.json);
+      printVerification(result, 'The audit log', notes, options.json);
     });
   });
 
@@ -157,8 +192,10 @@ audit
   .option(...NO_SLACK_OPTION)
   .option('--json', "print only the session's events, one a line, each exactly as stored and hashed")
   .action(async (sessionId: string, options: VerifyCommandOptions) => {
-    const anchoring = await resolveAnchoring(options, config());
-    await withDatabase(async (database) => {
+    const location = await locateData(config());
+    const anchoring = await resolveAnchoring(options, config(), location.localKeyFile);
+    const notes = [...location.notes, ...anchoring.notes];
+    await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
       // As export does: what is queued is chained first, so the newest statements are shown.
       await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
@@ -168,7 +205,7 @@ audit
         anchors: anchoring.anchors,
         onProgress: options.json ? undefined : progressReporter('verifying', total),
       });
-      process.exitCode = printSession(sessionId, session, anchoring.notes, Boolean(options.json));
+      process.exitCode = printSession(sessionId, session, notes, Boolean(options.json));
     });
   });
 
@@ -206,7 +243,7 @@ audit
         'No checkpoint signing key is set: set GATEHOUSE_CHECKPOINT_KEY_FILE (or GATEHOUSE_CHECKPOINT_KEY). Make one with `gatehouse audit keygen --out FILE`.',
       );
     }
-    await withDatabase(async (database) => {
+    await withRecordedDatabase(await locateData(cfg), async (database) => {
       await requireSchema(database);
       await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
       const lastAnchor = cfg.checkpoint.anchorFile ? await readLastAnchor(cfg.checkpoint.anchorFile) : null;
@@ -240,7 +277,9 @@ audit
   .description('write the log as JSON Lines, one event a line, with all that is needed to verify it offline')
   .requiredOption('--out <file>', 'file to write (replaced only once the export is complete)')
   .action(async (options: { out: string }) => {
-    await withDatabase(async (database) => {
+    const location = await locateData(config());
+    for (const note of location.notes) console.log(note);
+    await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
       const log = new AuditLog(database.db, database.pool, createLogger({ level: 'silent' }));
       await log.flush();

@@ -1,4 +1,5 @@
 import { Kysely, PostgresDialect } from 'kysely';
+import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
 import { describeDatabaseUrl } from '../log.ts';
@@ -63,17 +64,31 @@ export interface OpenDatabaseOptions {
   dataDir: string;
   log: Logger;
   poolSize?: number;
+  /**
+   * False: attach only to an embedded cluster that already exists under `dataDir`, never
+   * create one (the CLI's commands that read the log). Default true.
+   */
+  createCluster?: boolean;
 }
 
 /**
  * Connects to DATABASE_URL when set; otherwise starts (or attaches to) the embedded
- * PostgreSQL under `dataDir`. `close()` ends the pool and stops a cluster this process started.
+ * PostgreSQL under `dataDir` (or, with `createCluster: false`, only to one already there). `close()` ends the pool and stops a cluster this process started.
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   let cluster: EmbeddedCluster | null = null;
   let url = options.databaseUrl;
   if (!url) {
-    cluster = await EmbeddedCluster.open({ dataDir: options.dataDir, log: options.log });
+    if (options.createCluster === false) {
+      cluster = await EmbeddedCluster.openExisting({ dataDir: options.dataDir, log: options.log });
+      if (!cluster) {
+        throw new Error(
+          `There is no embedded PostgreSQL in ${path.resolve(options.dataDir)} (nothing was created there). Set GATEHOUSE_DATA_DIR to the directory Gatehouse keeps its data in, or DATABASE_URL.`,
+        );
+      }
+    } else {
+      cluster = await EmbeddedCluster.open({ dataDir: options.dataDir, log: options.log });
+    }
     url = cluster.url();
   }
   const pool = createPool(url, options.poolSize);

@@ -85,9 +85,48 @@ export class EmbeddedCluster {
       return new EmbeddedCluster(dataDir, running, credentials, null, log);
     }
 
-    const fresh = !(await exists(path.join(pgDir, 'PG_VERSION')));
+    const fresh = !(await hasEmbeddedCluster(dataDir));
     if (fresh) await initialise(pgDir, binaries, credentials, owner, log);
+    const cluster = await EmbeddedCluster.start(dataDir, binaries, credentials, owner, log);
+    if (fresh) await cluster.createDatabase(database);
+    return cluster;
+  }
 
+  /**
+   * Attaches to (or starts) the cluster in `dataDir` only when one was created there
+   * before, and null when there is none: it creates nothing, not even the directory. For
+   * commands that read what the app recorded, where a new empty cluster would only mislead.
+   */
+  static async openExisting(options: Omit<EmbeddedClusterOptions, 'database'>): Promise<EmbeddedCluster | null> {
+    const dataDir = path.resolve(options.dataDir);
+    if (!(await hasEmbeddedCluster(dataDir))) return null;
+    const log = options.log.child({ component: 'embedded-postgres' });
+    const credentialsFile = path.join(dataDir, 'credentials.json');
+    let credentials: Credentials;
+    try {
+      credentials = JSON.parse(await fs.readFile(credentialsFile, 'utf8')) as Credentials;
+    } catch (err) {
+      throw new Error(
+        `The embedded PostgreSQL in ${dataDir} has no readable ${credentialsFile} (${(err as NodeJS.ErrnoException).code ?? 'not JSON'}): run the command as the user that runs Gatehouse, or set DATABASE_URL.`,
+      );
+    }
+    const running = await runningPort(path.join(dataDir, 'pg'));
+    if (running !== null) return new EmbeddedCluster(dataDir, running, credentials, null, log);
+    const owner = runAsOwner();
+    const binaries = options.binDir
+      ? { initdb: path.join(options.binDir, 'initdb'), postgres: path.join(options.binDir, 'postgres') }
+      : await resolveBinaries(owner);
+    return EmbeddedCluster.start(dataDir, binaries, credentials, owner, log);
+  }
+
+  private static async start(
+    dataDir: string,
+    binaries: Binaries,
+    credentials: Credentials,
+    owner: Owner | null,
+    log: Logger,
+  ): Promise<EmbeddedCluster> {
+    const pgDir = path.join(dataDir, 'pg');
     const port = await freePort();
     let child: ChildProcess;
     try {
@@ -98,10 +137,8 @@ export class EmbeddedCluster {
       if (raced !== null) return new EmbeddedCluster(dataDir, raced, credentials, null, log);
       throw err;
     }
-    const cluster = new EmbeddedCluster(dataDir, port, credentials, child, log);
-    if (fresh) await cluster.createDatabase(database);
     log.info({ port, dataDir }, 'embedded PostgreSQL started');
-    return cluster;
+    return new EmbeddedCluster(dataDir, port, credentials, child, log);
   }
 
   async createDatabase(name: string): Promise<void> {
@@ -354,6 +391,11 @@ async function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/** True when `dataDir` holds a cluster made by `EmbeddedCluster.open` (its `pg/PG_VERSION`). */
+export async function hasEmbeddedCluster(dataDir: string): Promise<boolean> {
+  return exists(path.join(dataDir, 'pg', 'PG_VERSION'));
 }
 
 async function exists(file: string): Promise<boolean> {
