@@ -405,6 +405,11 @@ describe('/access', () => {
     ]) {
       expect(help).toContain(command);
     }
+    // Examples are written out, not quoted: a quote marker or an escaped one showed as a literal `>`.
+    expect(help).toContain(
+      'For example: `/request-access prod-db 2h fix invoice export`, or `/request-access staging`',
+    );
+    expect(help).not.toMatch(/^>|\n>|&gt;/m);
   });
 
   it('stays within 50 blocks for a long list', () => {

@@ -42,8 +42,8 @@ export function accessList({ grants, requests, now }: AccessListInput): Message 
 const HELP = [
   '*Gatehouse* gives you access to a resource for a limited time, once its owners approve.',
   '`/request-access <resource> [duration] [reason…]`: ask for access. The owners get Approve and Deny buttons; you get a message at each step. ' +
-    "The duration is like `30m`, `4h` or `1h30m`; leave it out for the resource's default. Leave anything out and a form opens instead.\n" +
-    '>`/request-access prod-db 2h fix invoice export`\n>`/request-access staging`',
+    "The duration is like `30m`, `4h` or `1h30m`; leave it out for the resource's default. Leave anything out and a form opens instead, filled with what you typed.\n" +
+    'For example: `/request-access prod-db 2h fix invoice export`, or `/request-access staging` for the form.',
   "`/access`: what you hold (with time left and an *I'm done* button) and what you are waiting for (with *Cancel*).",
   '`/access help`: this help.',
   '`/access mfa`: set up MFA (a QR code for your authenticator app), or see it, move it to a new phone or turn it off. ' +

@@ -3,7 +3,7 @@ import type { InputBlock, ModalView, PlainTextOption } from '@slack/types';
 import { MAX_REASON_LENGTH } from '../../access/free-text.ts';
 import { asGrantId, type GrantId } from '../../access/ids.ts';
 import type { AccessRequest } from '../../access/types.ts';
-import { formatDuration } from '../../config/duration.ts';
+import { formatDuration, parseDuration } from '../../config/duration.ts';
 import { requestPhrase } from './approval-card.ts';
 import { codeInput } from './mfa.ts';
 import { DENY_MODAL, REQUEST_MODAL, VIEW } from './ids.ts';
@@ -30,8 +30,17 @@ export interface RequestModalContext {
 export interface RequestModalInput {
   /** Only what this person may request. */
   resources: RequestableResource[];
-  prefill: { resourceId?: string; duration?: string; reason?: string };
+  prefill: RequestModalPrefill;
   context?: RequestModalContext;
+}
+
+export interface RequestModalPrefill {
+  resourceId?: string;
+  /** The resource as typed, when it was not `resourceId`: the form says what it chose instead. */
+  typedResource?: string;
+  /** As typed: one that is not a duration, or is over the chosen resource's maximum, is marked. */
+  duration?: string;
+  reason?: string;
 }
 
 /** Slack allows 100 options in a static select. */
@@ -82,6 +91,33 @@ function durationHint(resources: readonly RequestableResource[], chosen: Request
   return truncate(`Leave empty for the resource's default: ${each.join(', ')}. Like 30m, 4h or 1h30m.`, 2000);
 }
 
+/** Shown above a field's usual hint when what was typed for it cannot be used as it is. */
+const PROBLEM = '⚠️ ';
+
+function resourceHint(typed: string | undefined, chosen: RequestableResource | undefined): string | undefined {
+  if (typed === undefined) return undefined;
+  const given = JSON.stringify(truncate(typed, 100));
+  return chosen
+    ? `${PROBLEM}${given} is not a resource id: ${chosen.name} (${chosen.id}) is the closest you may request. Choose another if that is not it.`
+    : `${PROBLEM}${given} is not a resource you may request: choose one of these.`;
+}
+
+/** What is wrong with the duration typed, if anything, and what is allowed instead. */
+function durationProblem(typed: string | undefined, chosen: RequestableResource | undefined): string | undefined {
+  if (typed === undefined) return undefined;
+  const given = JSON.stringify(truncate(typed, 20));
+  const allows = chosen ? ` ${chosen.name} allows up to ${formatDuration(chosen.maxDurationMs)}.` : '';
+  let ms: number;
+  try {
+    ms = parseDuration(typed);
+  } catch {
+    return `${PROBLEM}${given} is not a duration: write it like 30m, 2h or 1h30m.${allows}`;
+  }
+  if (chosen && ms > chosen.maxDurationMs)
+    return `${PROBLEM}${given} is more than ${chosen.name} allows: at most ${formatDuration(chosen.maxDurationMs)}.`;
+  return undefined;
+}
+
 export function requestModal({ resources, prefill, context = {} }: RequestModalInput): ModalView {
   const base = {
     type: 'modal' as const,
@@ -105,11 +141,13 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
   const chosenIndex = resources.findIndex((resource) => resource.id === prefill.resourceId);
   const chosen = chosenIndex >= 0 && chosenIndex < MAX_OPTIONS ? resources[chosenIndex] : undefined;
   const initialOption = chosen ? options[chosenIndex] : undefined;
+  const resourceHintText = resourceHint(prefill.typedResource, chosen);
   const blocks: InputBlock[] = [
     {
       type: 'input',
       block_id: REQUEST_MODAL.resource.block,
       label: plainText('Resource'),
+      ...(resourceHintText ? { hint: plainText(resourceHintText, 2000) } : {}),
       element: {
         type: 'static_select',
         action_id: REQUEST_MODAL.resource.action,
@@ -123,7 +161,13 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
       block_id: REQUEST_MODAL.duration.block,
       optional: true,
       label: plainText('Duration'),
-      hint: plainText(durationHint(resources, chosen), 2000),
+      hint: plainText(
+        truncate(
+          [durationProblem(prefill.duration, chosen), durationHint(resources, chosen)].filter(Boolean).join(' '),
+          2000,
+        ),
+        2000,
+      ),
       element: {
         type: 'plain_text_input',
         action_id: REQUEST_MODAL.duration.action,

@@ -7,7 +7,7 @@ import { commandUser } from '../ids.ts';
 import { parseRequestCommand } from '../parse-command.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
 import { accessMfa } from './mfa.ts';
-import { requestModalFor } from './request-modal.ts';
+import { closestRequestable, requestModalFor } from './request-modal.ts';
 
 /** The three slash commands. Each acks at once; the work happens after. */
 export function registerCommands(app: App, deps: SlackDeps): void {
@@ -25,18 +25,24 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       return;
     }
     const durationValid = parsed.duration === undefined || isDuration(parsed.duration);
-    const step = await deps.access.requestNeedsCode(userId, parsed.resourceId);
+    // `staging` or `prod-dbb` for a resource they may request: the form, with it chosen, to confirm.
+    const resourceId =
+      parsed.resourceId === undefined ? undefined : closestRequestable(deps, userId, parsed.resourceId);
+    const guessed = resourceId !== undefined && resourceId !== parsed.resourceId;
+    const step = await deps.access.requestNeedsCode(userId, resourceId ?? parsed.resourceId);
     if (!step.ok) {
       await respond({ response_type: 'ephemeral', ...ui.refusalMessage(step.refusal) });
       return;
     }
-    // A request that takes a code is asked for in the form, which has a field for it.
-    if (!parsed.resourceId || !parsed.reason || !durationValid || step.needsCode) {
-      // Something is missing or malformed: the form, filled with what was given.
-      await client.views.open({
+    const openForm = () =>
+      client.views.open({
         trigger_id: command.trigger_id,
         view: requestModalFor(deps, userId, parsed, { channelId: command.channel_id }),
       });
+    // A request that takes a code is asked for in the form, which has a field for it.
+    if (!parsed.resourceId || guessed || !parsed.reason || !durationValid || step.needsCode) {
+      // Something is missing or malformed: the form, filled with what was given and marked where it is wrong.
+      await openForm();
       return;
     }
     const result = await deps.access.request({
@@ -46,7 +52,9 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       reason: parsed.reason,
     });
     if (!result.ok) {
-      await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
+      // Over the maximum: the form keeps the reason typed and says the maximum (the refusal is on the record).
+      if (result.refusal.kind === 'too-long') await openForm();
+      else await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
       return;
     }
     await respond({
