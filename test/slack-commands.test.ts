@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModalView } from '@slack/types';
-import { REQUEST_MODAL } from '../src/slack/blocks/ids.ts';
+import { ACTION, REQUEST_MODAL } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
-import { answersTo } from './support/slack-stories.ts';
+import { answersTo, approveFromCard, buttonsIn, dmTo, fileRequest } from './support/slack-stories.ts';
 
-const { bram } = PEOPLE;
+const { ana, bram } = PEOPLE;
 
 /** The form a typed command opened: each field's block, by block id. */
 interface OpenedForm {
@@ -99,5 +99,34 @@ describe('typed commands', () => {
       resource: undefined,
       resourceHint: '⚠️ "mainframe" is not a resource you may request: choose one of these.',
     });
+  });
+
+  it('typed in the bot’s DM, a request is answered once: by the DM, not also an ephemeral copy', async () => {
+    const before = bot.fake.dmsTo(ana).filter((m) => /was sent to/.test(m.text)).length;
+    const reply = await bot.slack.command(ana, '/request-access', 'prod-db 1h check the invoice export', {
+      channelId: `D${ana}`,
+    });
+    await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /was sent to 2 approvers/), { count: before + 1 });
+    await bot.settle();
+    expect(bot.fake.responses.filter(answersTo(reply.responseUrl))).toEqual([]);
+    expect(bot.fake.dmsTo(ana).filter((m) => /was sent to/.test(m.text))).toHaveLength(before + 1);
+  });
+
+  it("I'm done pressed in the bot's DM gives one confirmation: the DM saying the access ended", async () => {
+    const requestId = await fileRequest(bot, ana, 'staging-db 1h rebuild the search index');
+    await approveFromCard(bot, PEOPLE.dana, requestId);
+    await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/));
+    const active = bot.fake.dmsTo(ana).find((m) => buttonsIn(m.blocks).some((b) => b.actionId === ACTION.endGrant));
+    const done = buttonsIn(active?.blocks).find((b) => b.actionId === ACTION.endGrant)!;
+
+    const click = await bot.slack.clickButton({
+      userId: ana,
+      actionId: ACTION.endGrant,
+      value: done.value,
+      message: { channel: active!.channel, ts: active!.ts },
+    });
+    await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /ended at .*: you ended it\./));
+    await bot.settle();
+    expect(bot.fake.responses.filter(answersTo(click.responseUrl))).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { Refusal } from '../../../access/refusals.ts';
 import * as ui from '../../blocks/index.ts';
+import { isBotDm } from '../bot-dm.ts';
 import type { SlackDeps } from '../deps.ts';
 import { grantIdIn, requestIdIn, userOf } from '../ids.ts';
 import { requestModalFor } from './request-modal.ts';
@@ -21,6 +22,15 @@ async function refuse({ body, respond, client }: Click, refusal: Refusal): Promi
 /** A confirmation, under the message clicked; on the App Home the redrawn tab shows the change. */
 async function confirm({ body, respond }: Pick<Click, 'body' | 'respond'>, text: string): Promise<void> {
   if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, text });
+}
+
+/**
+ * The same, for a change the person also hears of by DM through the outbox (a grant ended):
+ * clicked in the bot's own DM, that DM is the one confirmation.
+ */
+async function confirmUnlessDmFollows(click: Click, text: string): Promise<void> {
+  if (await isBotDm(click.client, click.body.channel?.id, userOf(click.body))) return;
+  await confirm(click, text);
 }
 
 /** Buttons on cards, DMs, /access and App Home. The id they act on travels in `value`. */
@@ -61,8 +71,8 @@ export function registerActions(app: App, deps: SlackDeps): void {
     await ack();
     const result = await deps.access.release(grantIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
-    await confirm(
-      { body, respond },
+    await confirmUnlessDmFollows(
+      { body, respond, client },
       `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.`,
     );
   });

@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { cleanFreeText, readReason } from '../../../access/free-text.ts';
 import { parseDuration } from '../../../config/duration.ts';
 import * as ui from '../../blocks/index.ts';
+import { isBotDm } from '../bot-dm.ts';
 import type { SlackDeps } from '../deps.ts';
 import { commandUser } from '../ids.ts';
 import { parseRequestCommand } from '../parse-command.ts';
@@ -57,6 +58,8 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       else await respond({ response_type: 'ephemeral', ...ui.refusalMessage(result.refusal) });
       return;
     }
+    // Typed in the bot's own DM, the request's DM (sent through the outbox) is the one answer.
+    if (await isBotDm(client, command.channel_id, userId)) return;
     await respond({
       response_type: 'ephemeral',
       ...ui.sentToApprovers(result.request, deps.access.approversOf(result.request).length),
