@@ -744,32 +744,36 @@ describe('alerts', () => {
 });
 
 describe('the audit channel', () => {
-  it('shows seq, action, who, what and a short hash, in seq order', () => {
+  it('tells each event in a sentence, its seq, time, action and short hash small beneath, in seq order', () => {
     const message = auditChannelMessage([
-      anEvent(2, { resource: 'prod-db', durationMs: 2 * HOUR, reason: 'fix <it> & go' }),
+      anEvent(2, { resource: 'prod-db', duration_ms: 2 * HOUR, reason: 'fix <it> & go' }),
       anEvent(1),
     ]);
-    expect(sectionTexts(message)).toEqual([
-      '`#1` *request.created* by <@U0ALICE> on `req-1` · `aaaaaaaaaaaa`\n' +
-        '`#2` *request.created* by `system` on `req-2` · resource: prod-db, duration: 2h, reason: fix &lt;it&gt; &amp; go · `aaaaaaaaaaaa`',
+    expect(blockTexts(message.blocks)).toEqual([
+      '<@U0ALICE> requested a resource.',
+      `\`#1\` · ${when(0)} · request.created · \`req-1\` · \`aaaaaaaaaaaa\``,
+      'Gatehouse requested `prod-db`, 2 h: “fix &lt;it&gt; &amp; go”',
+      `\`#2\` · ${when(0)} · request.created · \`req-2\` · \`aaaaaaaaaaaa\``,
     ]);
+    expect(message.blocks.map((block) => block.type)).toEqual(['section', 'context', 'section', 'context']);
     expect(message.text).toBe(
       'Audit events #1 to #2:\n#1 request.created by <@U0ALICE> on `req-1` (aaaaaaaaaaaa)\n#2 request.created by `system` on `req-2` (aaaaaaaaaaaa)',
     );
   });
 
-  it('batches 30 events with long bodies within the limits, every seq once and in order', () => {
+  it('batches 30 events with long reasons within the limits, every seq once and in order, no reason cut', () => {
     const events = Array.from({ length: 30 }, (_, i) =>
-      anEvent(30 - i, { resource: 'p'.repeat(500), reason: '<&>'.repeat(2000) }),
+      anEvent(30 - i, { resource: 'p'.repeat(500), reason: '<&>'.repeat(600) }),
     );
     const message = auditChannelMessage(events);
     expect(messageProblems(message)).toEqual([]);
-    const seqs = [
-      ...sectionTexts(message)
-        .join('\n')
-        .matchAll(/`#(\d+)`/g),
-    ].map((match) => Number(match[1]));
-    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(message.shown).toBeGreaterThan(0);
+    const shownText = blockTexts(message.blocks).join('\n');
+    const seqs = [...shownText.matchAll(/`#(\d+)[` ]/g)].map((match) => Number(match[1]));
+    expect(seqs).toEqual(Array.from({ length: message.shown }, (_, i) => i + 1));
+    // Split across sections, never cut, and never inside an escape.
+    expect(shownText.match(/&lt;/g)).toHaveLength(600 * message.shown);
+    expect(shownText.match(/&amp;/g)).toHaveLength(600 * message.shown);
     expect(message.text.length).toBeLessThanOrEqual(3000);
   });
 
@@ -852,6 +856,11 @@ describe('/verify-audit', () => {
       '⚠️ The audit log is NOT whole: `truncated` at seq 50, caught by audit channel C0AUDIT01 message 1700000000.000100. The hash chain itself holds (40 events, head seq 40), but the signed checkpoints show events were removed or rewritten.',
     );
     const lines = blockTexts(cut.blocks);
+    // On screen: a link to the message, the reader's own time, the channel by name.
+    const anchor = `<https://slack.com/archives/C0AUDIT01/p1700000000000100|the checkpoint posted ${formatWhen(new Date(1_700_000_000_000))}> in <#C0AUDIT01>`;
+    expect(lines[0]).toContain(`caught by ${anchor}. `);
+    expect(lines[1]).toBe(`✘ \`truncated\` at seq 50 (${anchor}): it vouches for seq 50, but the log ends at seq 40.`);
+    expect(lines.join(' ')).not.toMatch(/message \d+\.\d+/);
     expect(lines.filter((line) => line.startsWith('✘ `truncated`'))).toHaveLength(5);
     expect(lines).toContain('…and 2 more problems; `gatehouse audit verify --json` lists them all.');
     expect(lines.join(' ')).toContain('does not exist yet');
@@ -869,7 +878,7 @@ describe('/verify-audit', () => {
     });
     expect(blockTexts(whole.blocks)).toEqual([
       whole.text,
-      '✔ 3 signed checkpoints in the database checked with key `0123456789abcdef`; newest: seq 55, 2026-11-27T00:00:00.000000Z.',
+      `✔ 3 signed checkpoints in the database checked with key \`0123456789abcdef\`; newest: seq 55, signed ${formatWhen(new Date('2026-11-27T00:00:00Z'))}.`,
       '✔ 2 anchors kept outside the database checked; newest: seq 55 (anchors.jsonl line 2).',
       'Events after seq 55 are not covered by a checkpoint yet.',
     ]);

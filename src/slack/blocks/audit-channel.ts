@@ -1,28 +1,18 @@
-/** Audit events as posted to the audit channel: one line each, in seq order, several to a message. */
+/**
+ * Audit events as posted to the audit channel, in seq order, several to a message: each
+ * one sentence, with its seq, time, action and short hash small beneath it.
+ */
+import type { KnownBlock } from '@slack/types';
 import type { AuditEventSummary } from '../../access/types.ts';
-import { formatDuration } from '../../config/duration.ts';
+import { eventSentence, type ResourceNames } from './event-sentences.ts';
 import { LIMITS, context, section, type Message } from './kit.ts';
-import { MAX_TEXT, escapeText, mention, truncate, userText } from './text.ts';
+import { MAX_TEXT, escapeText, formatWhen, mention, plural, truncate, userText } from './text.ts';
 
-/** Body fields worth a glance in the channel, in the order shown; the rest is in the log. */
-const SHOWN_FIELDS = [
-  'resource',
-  'resourceId',
-  'resource_id',
-  'duration',
-  'durationMs',
-  'duration_ms',
-  'reason',
-  'endReason',
-  'end_reason',
-];
-const MAX_FIELDS = 3;
-const MAX_FIELD_VALUE = 80;
-/** Keeps a 20-event message far below the ~13k total characters at which Slack has been seen to refuse blocks. */
-const MAX_LINE = 300;
 const SHORT_HASH = 12;
 /** Room is left for the closing line that names the events that did not fit. */
 const LINES_BUDGET = LIMITS.messageChars - 200;
+/** Kept back for that closing line. */
+const BLOCKS_BUDGET = LIMITS.messageBlocks - 1;
 
 export const shortHash = (hash: string): string => hash.slice(0, SHORT_HASH);
 
@@ -30,75 +20,132 @@ function actor(who: string): string {
   return who === 'system' || who.startsWith('cli:') ? `\`${escapeText(who)}\`` : mention(who);
 }
 
-function fieldValue(key: string, value: unknown): string {
-  if (typeof value === 'number' && /ms$/i.test(key) && Number.isFinite(value) && value >= 0)
-    return formatDuration(value);
-  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
-  return userText(text.replace(/\s+/g, ' '), MAX_FIELD_VALUE);
+/**
+ * Cuts mrkdwn into pieces of at most `max` characters, at a space where there is one, and
+ * never inside a surrogate pair, an escape like `&amp;` or a token like `<@U1>`.
+ */
+export function splitText(text: string, max = MAX_TEXT): string[] {
+  const pieces: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    let cut = rest.lastIndexOf(' ', max);
+    if (cut < max / 2) cut = max;
+    const head = rest.slice(0, cut);
+    const amp = head.lastIndexOf('&');
+    if (amp >= 0 && !head.slice(amp).includes(';') && head.length - amp <= 5) cut = amp;
+    const open = head.lastIndexOf('<');
+    if (open > head.lastIndexOf('>')) cut = Math.min(cut, open);
+    if (/[\uD800-\uDBFF]/.test(rest.charAt(cut - 1))) cut -= 1;
+    if (cut <= 0) cut = max;
+    pieces.push(rest.slice(0, cut));
+    rest = rest.slice(cut).replace(/^ /, '');
+  }
+  pieces.push(rest);
+  return pieces;
 }
 
-function fields(body: Record<string, unknown>): string {
-  const shown = SHOWN_FIELDS.filter((key) => body[key] !== undefined && body[key] !== null)
-    .slice(0, MAX_FIELDS)
-    .map((key) => `${key.replace(/_?ms$/i, '').replace(/_/g, ' ')}: ${fieldValue(key, body[key])}`);
-  return shown.length > 0 ? ` · ${shown.join(', ')}` : '';
-}
-
-function subject(event: AuditEventSummary): string {
-  return event.subject ? ` on \`${userText(event.subject, 80)}\`` : '';
-}
-
-/** `#42` *request.created* by <@U1> on `req_1` · resource: prod-db · `a1b2c3d4e5f6` */
-export function auditLine(event: AuditEventSummary): string {
-  const hash = ` · \`${shortHash(event.hash)}\``;
-  // The hash is kept whole: it is what ties the line to the log.
-  const rest = `\`#${event.seq}\` *${userText(event.action, 100)}* by ${actor(event.actor)}${subject(event)}${fields(event.body)}`;
-  return truncate(rest, MAX_LINE - hash.length) + hash;
+/** `#42` · 2 Jan 10:00 · request.created · `req_1` · `a1b2c3d4e5f6`: what ties the sentence to the log. */
+export function eventMeta(event: AuditEventSummary): string {
+  const subject = event.subject ? ` · \`${userText(event.subject, 80)}\`` : '';
+  return `\`#${event.seq}\` · ${formatWhen(event.occurredAt)} · ${userText(event.action, 100)}${subject} · \`${shortHash(event.hash)}\``;
 }
 
 /** The same line for notifications: no body fields, so a batch's text stays short. */
 function textLine(event: AuditEventSummary): string {
-  return `#${event.seq} ${userText(event.action, 100)} by ${actor(event.actor)}${subject(event)} (${shortHash(event.hash)})`;
+  const on = event.subject ? ` on \`${userText(event.subject, 80)}\`` : '';
+  return `#${event.seq} ${userText(event.action, 100)} by ${actor(event.actor)}${on} (${shortHash(event.hash)})`;
 }
 
-/** Takes lines in order while they fit the message's total and block budgets, packed into sections of 3,000. */
-function pack(lines: readonly string[]): { texts: string[]; count: number } {
+interface Layout {
+  blocks: KnownBlock[];
+  count: number;
+}
+
+/** Each event its own section (two or more for a long reason) and a small context line: the usual, live case. */
+function spacious(events: readonly AuditEventSummary[], names?: ResourceNames): Layout {
+  const blocks: KnownBlock[] = [];
+  let total = 0;
+  let count = 0;
+  for (const event of events) {
+    const pieces = splitText(eventSentence(event, names));
+    const meta = eventMeta(event);
+    const size = pieces.reduce((sum, piece) => sum + piece.length, meta.length);
+    if (count > 0 && (total + size > LINES_BUDGET || blocks.length + pieces.length + 1 > BLOCKS_BUDGET)) break;
+    blocks.push(...pieces.map((piece) => section(piece)), context(meta));
+    total += size;
+    count += 1;
+  }
+  return { blocks, count };
+}
+
+/**
+ * A backlog, when the feed is catching up: sentences packed into shared sections, each
+ * followed by its seq and short hash in code, so one message carries many more events.
+ */
+function compact(events: readonly AuditEventSummary[], names?: ResourceNames): Layout {
   const texts: string[] = [];
   let total = 0;
   let count = 0;
-  for (const line of lines) {
+  for (const event of events) {
+    const line = `${eventSentence(event, names)} \`#${event.seq} ${shortHash(event.hash)}\``;
+    const pieces = splitText(line);
     const last = texts.at(-1);
-    const joins = last !== undefined && last.length + 1 + line.length <= MAX_TEXT;
-    // Likewise one block is kept back for that closing line.
-    if (total + line.length > LINES_BUDGET || (!joins && texts.length >= LIMITS.messageBlocks - 1)) break;
+    const joins = pieces.length === 1 && last !== undefined && last.length + 1 + line.length <= MAX_TEXT;
+    const added = joins ? 0 : pieces.length;
+    if (count > 0 && (total + line.length > LINES_BUDGET || texts.length + added > BLOCKS_BUDGET)) break;
     if (joins) texts[texts.length - 1] = `${last}\n${line}`;
-    else texts.push(line);
+    else texts.push(...pieces);
     total += line.length;
     count += 1;
   }
-  return { texts, count };
+  return { blocks: texts.map((text) => section(text)), count };
+}
+
+/**
+ * Cuts a single event too long for any message (a reason of thousands of escaped
+ * characters) so that it still goes out: the feed must show at least one event a message.
+ */
+function fitFirst(layout: Layout): Layout {
+  let total = 0;
+  const blocks = layout.blocks.filter((block) => {
+    const text = block.type === 'section' ? (block.text?.text ?? '') : '';
+    total += text.length;
+    return block.type !== 'section' || total <= LINES_BUDGET;
+  });
+  return blocks.length === layout.blocks.length ? layout : { blocks, count: layout.count };
 }
 
 /** Up to this many events, the notification text lists them too. */
 const LISTED_IN_TEXT = 20;
 
 /**
- * One message for one or more consecutive events: as many as fit, up to about 90 of the
- * usual length when the feed is catching up. A batch too big
- * for one message shows the first `shown` events and ends in a line naming the seqs left
- * out, which the caller posts next.
+ * One message for one or more consecutive events: as many as fit, up to about 100 short
+ * ones when the feed is catching up. A batch too big for one message shows the first
+ * `shown` events and ends in a line naming the seqs left out, which the caller posts next.
+ * `names` turns resource ids into their names, when the caller has the policy at hand.
  */
-export function auditChannelMessage(events: readonly AuditEventSummary[]): Message & { shown: number } {
+export function auditChannelMessage(
+  events: readonly AuditEventSummary[],
+  names?: ResourceNames,
+): Message & { shown: number } {
   const sorted = [...events].sort((a, b) => a.seq - b.seq);
   const first = sorted[0];
   const last = sorted.at(-1);
   if (!first || !last) return { text: 'No audit events.', blocks: [context('No audit events.')], shown: 0 };
-  const { texts, count } = pack(sorted.map(auditLine));
-  const blocks: Message['blocks'] = texts.map((text) => section(text));
+  let layout = spacious(sorted, names);
+  if (layout.count < sorted.length) {
+    const packed = compact(sorted, names);
+    if (packed.count > layout.count) layout = packed;
+  }
+  layout = fitFirst(layout);
+  const { count } = layout;
+  const blocks = [...layout.blocks];
   const left = sorted.slice(count);
   const firstLeft = left[0];
   if (firstLeft)
-    blocks.push(context(`…and ${left.length} more events (seq ${firstLeft.seq} to ${last.seq}) not shown here.`));
+    blocks.push(
+      context(`…and ${plural(left.length, 'more event')} (seq ${firstLeft.seq} to ${last.seq}) not shown here.`),
+    );
   const shownEvents = sorted.slice(0, count);
   const lastShown = shownEvents.at(-1) ?? first;
   // A backlog's message is already near Slack's size limit in its blocks: its notification text stays one line.
