@@ -25,8 +25,8 @@ async function confirm({ body, respond }: Pick<Click, 'body' | 'respond'>, text:
 }
 
 /**
- * The same, for a change the person also hears of by DM through the outbox (a grant ended):
- * clicked in the bot's own DM, that DM is the one confirmation.
+ * The same, for a change the person also hears of by DM through the outbox (a grant ended,
+ * an extension sent to the owners): clicked in the bot's own DM, that DM is the one confirmation.
  */
 async function confirmUnlessDmFollows(click: Click, text: string): Promise<void> {
   if (await isBotDm(click.client, click.body.channel?.id, userOf(click.body))) return;
@@ -91,8 +91,9 @@ export function registerActions(app: App, deps: SlackDeps): void {
     }
     const result = await deps.access.extend(grantIdIn(action), userOf(body));
     if (!result.ok) return refuse({ body, respond, client }, result.refusal);
-    await confirm(
-      { body, respond },
+    // In the bot's DM, the DM saying the extension was sent to the owners is the one answer.
+    await confirmUnlessDmFollows(
+      { body, respond, client },
       `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.`,
     );
   });
