@@ -122,3 +122,16 @@ describe('the audit channel in sentences', () => {
     expect(shown.at(-1)).toBe('…and 1 more event (seq 3 to 3) not shown here.');
   });
 });
+
+describe('an event longer than any message', () => {
+  it('goes out all the same, saying where the rest is, so the feed never stalls on it', () => {
+    // Longer than anything Gatehouse records (reasons stop at 2,000 characters), escaped fivefold.
+    const huge = anEvent('request.denied', { resource: 'staging-db', reason: '&'.repeat(3000) });
+    const message = auditChannelMessage([huge, { ...huge, seq: 8 }], names);
+    expect(message.shown).toBe(1);
+    expect(blockKitProblems('message', message.blocks)).toEqual([]);
+    expect(blockTexts(message.blocks)).toContain(
+      'The rest of event #7 is too long for Slack: `gatehouse audit export` shows it whole.',
+    );
+  });
+});

@@ -105,14 +105,18 @@ function compact(events: readonly AuditEventSummary[], names?: ResourceNames): L
  * Cuts a single event too long for any message (a reason of thousands of escaped
  * characters) so that it still goes out: the feed must show at least one event a message.
  */
-function fitFirst(layout: Layout): Layout {
+function fitFirst(layout: Layout, event: AuditEventSummary): Layout {
   let total = 0;
   const blocks = layout.blocks.filter((block) => {
     const text = block.type === 'section' ? (block.text?.text ?? '') : '';
     total += text.length;
     return block.type !== 'section' || total <= LINES_BUDGET;
   });
-  return blocks.length === layout.blocks.length ? layout : { blocks, count: layout.count };
+  if (blocks.length === layout.blocks.length) return layout;
+  const note = context(
+    `The rest of event #${event.seq} is too long for Slack: \`gatehouse audit export\` shows it whole.`,
+  );
+  return { blocks: [...blocks, note], count: layout.count };
 }
 
 /** Up to this many events, the notification text lists them too. */
@@ -137,7 +141,7 @@ export function auditChannelMessage(
     const packed = compact(sorted, names);
     if (packed.count > layout.count) layout = packed;
   }
-  layout = fitFirst(layout);
+  layout = fitFirst(layout, first);
   const { count } = layout;
   const blocks = [...layout.blocks];
   const left = sorted.slice(count);
