@@ -113,7 +113,8 @@ describe('/access, the expiry warning and the App Home', () => {
     expect(help.text).toBe('Gatehouse commands: /request-access, /access, /access help, /access mfa, /verify-audit');
     const shown = JSON.stringify(help.blocks);
     for (const command of [
-      '/request-access <resource> [duration] [reason…]',
+      // Escaped as Slack asks: a bare <resource> would be read as a link.
+      '/request-access &lt;resource&gt; [duration] [reason…]',
       '/access',
       '/access help',
       '/verify-audit',

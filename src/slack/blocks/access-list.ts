@@ -9,7 +9,7 @@ const MAX_ITEMS = 20;
 const SEE_HOME = 'Open Gatehouse in the sidebar (App Home) to see everything.';
 
 const HOW_TO_ASK =
-  'Ask with `/request-access <resource> [duration] [reason…]`, e.g. `/request-access prod-db 2h fix invoice export`, ' +
+  'Ask with `/request-access &lt;resource&gt; [duration] [reason…]`, e.g. `/request-access prod-db 2h fix invoice export`, ' +
   'or just `/request-access` for a form. `/access help` explains every command.';
 
 export interface AccessListInput {
@@ -41,7 +41,7 @@ export function accessList({ grants, requests, now }: AccessListInput): Message 
 
 const HELP = [
   '*Gatehouse* gives you access to a resource for a limited time, once its owners approve.',
-  '`/request-access <resource> [duration] [reason…]`: ask for access. The owners get Approve and Deny buttons; you get a message at each step. ' +
+  '`/request-access &lt;resource&gt; [duration] [reason…]`: ask for access. The owners get Approve and Deny buttons; you get a message at each step. ' +
     "The duration is like `30m`, `4h` or `1h30m`; leave it out for the resource's default. Leave anything out and a form opens instead, filled with what you typed.\n" +
     'For example: `/request-access prod-db 2h fix invoice export`, or `/request-access staging` for the form.',
   "`/access`: what you hold (with time left and an *I'm done* button) and what you are waiting for (with *Cancel*).",
