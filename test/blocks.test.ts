@@ -300,7 +300,7 @@ const REFUSALS: Refusal[] = [
   { kind: 'already-held', grant: aGrant() },
   { kind: 'already-pending', request: aRequest() },
   { kind: 'not-approver', request: aRequest() },
-  { kind: 'own-request', request: aRequest() },
+  { kind: 'own-request', request: aRequest(), owner: true },
   { kind: 'already-approved-by-you', request: aRequest() },
   { kind: 'already-decided', request: aRequest({ status: 'denied', decidedBy: 'U0BOB', decidedAt: at(HOUR) }) },
   { kind: 'not-yours' },
@@ -345,13 +345,30 @@ describe('refusals', () => {
     expect(say(REFUSALS[11] as Refusal)).toContain(`is no longer pending: ⛔ Denied by <@U0BOB> at ${when(HOUR)}.`);
   });
 
+  it('speaks to a person of their own request as theirs, and of ownership only to owners', () => {
+    const decided = REFUSALS[11] as Refusal & { kind: 'already-decided' };
+    // Said to the requester herself: her request, not "@Alice's request".
+    expect(refusalMessage(decided, decided.request.requester).text).toMatch(
+      /^Your request for Production database is no longer pending: ⛔ Denied by <@U0BOB>/,
+    );
+    expect(refusalMessage(decided, 'U0SOMEONE').text).toMatch(/^<@U0ALICE>'s request for/);
+    expect(say({ kind: 'own-request', request: aRequest(), owner: true })).toContain(
+      'even as an owner of Production database',
+    );
+    const notOwner = say({ kind: 'own-request', request: aRequest(), owner: false });
+    expect(notOwner).not.toContain('owner of');
+    expect(notOwner).toBe(
+      'You cannot decide your own request: the owners of Production database approve or deny it, and you will hear from Gatehouse when they do.',
+    );
+  });
+
   it('tell a stranger on an alert who may act on it, the person it is about who may acknowledge it instead, and a responder who acknowledged it already or that nothing is left to end', () => {
     expect(say({ kind: 'not-alert-responder', action: 'end_access' })).toBe(
       "Only the owners of the resource this alert is about and the policy's `security` group can end access from it. Nothing was changed, and your attempt has been recorded in the audit log. If it needs attention, tell one of them.",
     );
     expect(say({ kind: 'not-alert-responder', action: 'acknowledge' })).toContain('can acknowledge it.');
     expect(say({ kind: 'alert-about-you' })).toBe(
-      "You cannot acknowledge an alert about yourself, even as an owner: acknowledging takes it off everyone's list, so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. If there is an explanation, tell one of them.",
+      "You cannot acknowledge an alert about yourself: acknowledging takes it off everyone's list, so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. If there is an explanation, tell one of them.",
     );
     expect(say({ kind: 'alert-already-acknowledged', by: 'U0DANA' as SlackUserId, at: at(HOUR) })).toBe(
       `<@U0DANA> already acknowledged this alert at ${when(HOUR)}. Nothing more to do here; talk to them if it needs more.`,
@@ -506,9 +523,13 @@ describe('modals', () => {
     expect(view.submit).toBeUndefined();
   });
 
-  it('the deny form asks for a reason and remembers the request', () => {
+  it('the deny form shows the request it denies, asks for a reason and remembers the request', () => {
     const view = denyModal(aRequest());
     expect(problems('modal', view.blocks, view as unknown as Node)).toEqual([]);
+    const shown = JSON.stringify(view.blocks[0]);
+    expect(shown).toContain("<@U0ALICE>'s request for *Production database* (`prod-db`) for 2h");
+    expect(shown).toContain(`*Why they ask:* ${aRequest().reason}`);
+    expect(shown).toContain('1 of 2 approvals: <@U0BOB>');
     expect(view).toMatchObject({ callback_id: VIEW.denyModal, private_metadata: 'req-1' });
     expect(view.blocks[1]).toMatchObject({
       block_id: DENY_MODAL.reason.block,
@@ -927,7 +948,7 @@ describe("every message within Slack's limits, whatever people type", () => {
       mfaEnrolmentStarted(true),
       accessList({ grants: [grant], requests: [request], now: T0 }),
       accessHelp(),
-      ...REFUSALS.map(refusalMessage),
+      ...REFUSALS.map((refusal) => refusalMessage(refusal)),
       refusalMessage({
         kind: 'unknown-resource',
         given: 'g'.repeat(5000),

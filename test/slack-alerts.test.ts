@@ -373,7 +373,7 @@ describe('alerts in Slack', () => {
     const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
     expect(answer.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
     expect(answer.body.text).toBe(
-      "You cannot acknowledge an alert about yourself, even as an owner: acknowledging takes it off everyone's list, so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. If there is an explanation, tell one of them.",
+      "You cannot acknowledge an alert about yourself: acknowledging takes it off everyone's list, so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. If there is an explanation, tell one of them.",
     );
     expect(await eventsOf(bot, 'alert.action_refused', aboutAna)).toEqual([
       { actor: ana, body: { action: 'acknowledge', reason: 'about-you' } },

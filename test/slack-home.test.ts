@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTION } from '../src/slack/blocks/ids.ts';
+import { ACTION, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import type { RecordedCall, SlackView } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
@@ -206,6 +206,14 @@ describe('/access, the expiry warning and the App Home', () => {
     expect(click.status).toBe(200);
     await publishedFor(dana, since, (view) => !textOfView(view).includes(requestId));
     await publishedFor(bram, since, (view) => textOfView(view).includes('1 of 2 approvals: <@U0DANA001>'));
+    // The tab just redraws without the request: what her click did is said in a small window.
+    const notice = await bot.fake.waitForCall(
+      'views.open',
+      (c) => answered(c) && (c.args.view as SlackView).callback_id === VIEW.approvedNotice,
+    );
+    expect(JSON.stringify((notice.args.view as SlackView).blocks)).toContain(
+      'Your approval is counted (1 of 2 approvals: <@U0DANA001>): it needs one more, from another owner.',
+    );
 
     // Emil's approval completes it: Bram's tab shows the access with "I'm done", and Emil's no longer asks him.
     since = bot.fake.calls.length;

@@ -246,7 +246,7 @@ async function checkDecider(
   if (row.status !== 'pending') return { kind: 'already-decided', request };
   const owners = resourceOf(ctx, row.resource_id)?.owners ?? [];
   let refusal: Refusal | null = null;
-  if (userId === row.requester) refusal = { kind: 'own-request', request };
+  if (userId === row.requester) refusal = { kind: 'own-request', request, owner: owners.includes(userId) };
   else if (!owners.includes(userId)) refusal = { kind: 'not-approver', request };
   if (refusal) {
     await ctx.audit.append(trx, {

@@ -26,7 +26,8 @@ export type Refusal =
   | { kind: 'already-held'; grant: Grant }
   | { kind: 'already-pending'; request: AccessRequest }
   | { kind: 'not-approver'; request: AccessRequest }
-  | { kind: 'own-request'; request: AccessRequest }
+  /** `owner`: the requester is also an owner of the resource (and still may not decide their own request). */
+  | { kind: 'own-request'; request: AccessRequest; owner: boolean }
   | { kind: 'already-approved-by-you'; request: AccessRequest }
   | { kind: 'already-decided'; request: AccessRequest }
   | { kind: 'not-yours' }

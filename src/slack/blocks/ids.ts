@@ -50,6 +50,8 @@ export const VIEW = {
   denyModal: 'gatehouse.deny_modal',
   /** Asks for a TOTP code; what it is for travels in private_metadata (MfaModalContext). */
   mfaModal: 'gatehouse.mfa_modal',
+  /** What an approval pressed on the App Home did (nothing to submit). */
+  approvedNotice: 'gatehouse.approved_notice',
   home: 'gatehouse.home',
 } as const;
 

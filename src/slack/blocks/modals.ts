@@ -4,11 +4,11 @@ import { MAX_REASON_LENGTH } from '../../access/free-text.ts';
 import { asGrantId, type GrantId } from '../../access/ids.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration, parseDuration } from '../../config/duration.ts';
-import { requestPhrase } from './approval-card.ts';
+import { approvalsLine, requestPhrase } from './approval-card.ts';
 import { codeInput } from './mfa.ts';
 import { DENY_MODAL, REQUEST_MODAL, VIEW } from './ids.ts';
 import { LIMITS, plainText, section } from './kit.ts';
-import { truncate } from './text.ts';
+import { escapeText, formatWhen, truncate } from './text.ts';
 
 export interface RequestableResource {
   id: string;
@@ -214,6 +214,25 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
   return { ...base, submit: plainText('Send request', LIMITS.viewTitle), blocks };
 }
 
+/**
+ * What an approval from the App Home did, in a small window: the tab redraws without the
+ * request, and a card elsewhere changes, but the person pressing Approve there sees neither.
+ */
+export function approvedNotice(request: AccessRequest): ModalView {
+  const missing = Math.max(0, request.approvalsRequired - request.approvals.length);
+  const outcome =
+    request.status === 'approved'
+      ? 'Approved: access is being set up, and they are told when it is ready.'
+      : `Your approval is counted (${approvalsLine(request)}): it needs ${missing === 1 ? 'one more, from another owner' : `${missing} more, from other owners`}.`;
+  return {
+    type: 'modal',
+    callback_id: VIEW.approvedNotice,
+    title: plainText('Approved', LIMITS.viewTitle),
+    close: plainText('OK', LIMITS.viewTitle),
+    blocks: [section(`✅ ${requestPhrase(request)}\n${outcome}`)],
+  };
+}
+
 export function denyModal(request: AccessRequest): ModalView {
   return {
     type: 'modal',
@@ -224,7 +243,11 @@ export function denyModal(request: AccessRequest): ModalView {
     submit: plainText('Deny', LIMITS.viewTitle),
     close: plainText('Cancel', LIMITS.viewTitle),
     blocks: [
-      section(`Deny ${requestPhrase(request)}?`),
+      // The request itself, as its card shows it: who, what, how long, why, what is given so far.
+      section(
+        `Deny ${requestPhrase(request)}?\n*Why they ask:* ${escapeText(truncate(request.reason, 2000))}\n` +
+          `*Asked:* ${formatWhen(request.createdAt)} · ${approvalsLine(request)}`,
+      ),
       {
         type: 'input',
         block_id: DENY_MODAL.reason.block,

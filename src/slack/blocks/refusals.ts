@@ -32,7 +32,7 @@ function tryOne(allowed: readonly ResourceRef[]): string {
 }
 
 /** The sentences for one refusal, in mrkdwn. */
-export function refusalText(refusal: Refusal): string {
+export function refusalText(refusal: Refusal, viewer?: string): string {
   switch (refusal.kind) {
     case 'unknown-resource':
       return `There is no resource called ${code(truncate(refusal.given, 100))}. ${allowedList(refusal.allowed)}${tryOne(refusal.allowed)}`;
@@ -93,14 +93,18 @@ export function refusalText(refusal: Refusal): string {
         'only its owners can approve or deny this request. Your attempt has been recorded in the audit log.'
       );
     case 'own-request':
-      return `You cannot decide your own request, even as an owner of ${escapeText(refusal.request.resourceName)}: another owner must approve or deny it.`;
+      return refusal.owner
+        ? `You cannot decide your own request, even as an owner of ${escapeText(refusal.request.resourceName)}: another owner must approve or deny it.`
+        : `You cannot decide your own request: the owners of ${escapeText(refusal.request.resourceName)} approve or deny it, and you will hear from Gatehouse when they do.`;
     case 'already-approved-by-you': {
       const { request } = refusal;
       const missing = Math.max(0, request.approvalsRequired - request.approvals.length);
       return `You already approved ${requestPhrase(request)}. It needs ${plural(missing, 'more approval')} from ${missing === 1 ? 'another owner' : 'other owners'} (${approvalsLine(request)}).`;
     }
     case 'already-decided':
-      return `${requestPhrase(refusal.request)} is no longer pending: ${outcomeLine(refusal.request)}. Nothing more to do.`;
+      return viewer === refusal.request.requester
+        ? `Your request for ${escapeText(refusal.request.resourceName)} is no longer pending: ${outcomeLine(refusal.request)}. Nothing more to do.`
+        : `${requestPhrase(refusal.request)} is no longer pending: ${outcomeLine(refusal.request)}. Nothing more to do.`;
     case 'not-yours':
       return 'That is not yours to change: only the person who holds a grant or made a request can end or cancel it. `/access` shows yours.';
     case 'not-found':
@@ -145,7 +149,7 @@ export function refusalText(refusal: Refusal): string {
       return `${mention(refusal.by)} already acknowledged this alert at ${formatWhen(refusal.at)}. Nothing more to do here; talk to them if it needs more.`;
     case 'alert-about-you':
       return (
-        "You cannot acknowledge an alert about yourself, even as an owner: acknowledging takes it off everyone's list, " +
+        "You cannot acknowledge an alert about yourself: acknowledging takes it off everyone's list, " +
         "so another owner or a member of the policy's `security` group must. Nothing was changed, and your attempt has been recorded in the audit log. " +
         'If there is an explanation, tell one of them.'
       );
@@ -166,7 +170,8 @@ function unhandled(refusal: never): string {
 }
 
 /** An ephemeral answer to a refused command or click. */
-export function refusalMessage(refusal: Refusal): Message {
-  const text = refusalText(refusal);
+/** `viewer`: who is told, when known, so that a person hears of their own request as theirs. */
+export function refusalMessage(refusal: Refusal, viewer?: string): Message {
+  const text = refusalText(refusal, viewer);
   return { text: truncate(text), blocks: [section(text)] };
 }

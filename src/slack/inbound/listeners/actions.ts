@@ -14,7 +14,7 @@ type Click = Pick<SlackActionMiddlewareArgs<BlockButtonAction> & AllMiddlewareAr
  * bot's Messages tab.
  */
 async function refuse({ body, respond, client }: Click, refusal: Refusal): Promise<void> {
-  const message = ui.refusalMessage(refusal);
+  const message = ui.refusalMessage(refusal, body.user.id);
   if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
   else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
 }
@@ -49,8 +49,11 @@ export function registerActions(app: App, deps: SlackDeps): void {
       return;
     }
     const result = await deps.access.approve(requestId, userOf(body));
-    if (!result.ok) await refuse({ body, respond, client }, result.refusal);
-    // Success shows on every owner's card through the outbox.
+    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
+    // Success shows on every owner's card through the outbox. Pressed on the App Home, whose
+    // tab just redraws without the request, it is said in a small window.
+    if (body.view?.type === 'home')
+      await client.views.open({ trigger_id: body.trigger_id, view: ui.approvedNotice(result.request) });
   });
 
   app.action<BlockButtonAction>(ui.ACTION.deny, async ({ ack, body, action, respond, client }) => {
