@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asSlackUserId } from '../src/access/ids.ts';
 import { ACTION } from '../src/slack/blocks/ids.ts';
+import { FEED_EVENT_TYPE } from '../src/slack/outbound/audit-feed.ts';
 import { PEOPLE, testPolicyWithAlerts } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { AUDIT_CHANNEL, answered, answersTo, cardFor, cardPostedTo, fileRequest } from './support/slack-stories.ts';
@@ -88,6 +89,10 @@ describe('the watcher in the running app', () => {
       head[0]!.seq;
     while (!(await watchedPast())) await new Promise((resolve) => setImmediate(resolve));
     const { rows } = await bot.t.query(`select 1 from alerts`);
+    // The audit feed's sentences name the resource as the policy does.
+    await bot.settle();
+    const feedPosts = bot.fake.messagesIn(AUDIT_CHANNEL).filter((m) => m.metadata?.event_type === FEED_EVENT_TYPE);
+    expect(JSON.stringify(feedPosts.map((m) => m.blocks))).toContain('Production database');
     expect(rows).toHaveLength(1);
   });
 });

@@ -4,7 +4,7 @@ import type { AccessService } from '../access/service.ts';
 import type { Checkpointer } from '../audit/checkpoints/checkpointer.ts';
 import type { ChainedCue } from '../audit/sequencer.ts';
 import type { Config } from '../config/env.ts';
-import type { LoadedPolicy } from '../config/policy.ts';
+import { resourceById, type LoadedPolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { accessJobs, maintenanceJobs, watchJobs } from '../scheduler/jobs.ts';
@@ -123,6 +123,7 @@ async function startDelivery(
   parts.push(() => notifier.stop());
   const feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), {
     channel: () => policy.policy.auditChannel,
+    resourceName: (id) => resourceById(policy.policy, id)?.name,
     now,
   });
   await feed.start();

@@ -12,6 +12,8 @@ import { describeSlackError, retryDelayMs } from '../slack-errors.ts';
 export interface AuditFeedOptions {
   /** The policy's audit channel, read at each post (the policy may change). */
   channel: () => string;
+  /** A resource's name in the policy, for the sentences (the id is shown when there is none). */
+  resourceName?: (id: string) => string | undefined;
   /** Events read for one message when a backlog builds up; the message shows as many as fit. */
   batchMax?: number;
   /** Slack allows about one message per second per channel. */
@@ -118,7 +120,7 @@ export class AuditFeed {
         body: row.body,
         hash: row.hash,
       }));
-      const message = auditChannelMessage(events);
+      const message = auditChannelMessage(events, this.options.resourceName);
       // A batch too long for one message is posted in parts: record only what this one shows.
       const first = events[0]!.seq;
       const last = events[Math.max(1, message.shown) - 1]!;
