@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { WebClient } from '@slack/web-api';
 import { generate } from 'otplib';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/env.ts';
 import { silentLogger } from '../src/log.ts';
@@ -48,14 +48,32 @@ afterAll(async () => {
 });
 
 /** The page as `userId`, showing `view` (a channel id, `dm` or `home`). */
-function pageAs(userId: string, view = 'dm'): Promise<Page> {
-  return browser.open(`${sandbox.url}?as=${userId}&view=${view}`);
+function pageAs(userId: string, view = 'dm', viewport?: typeof PHONE): Promise<Page> {
+  return browser.open(`${sandbox.url}?as=${userId}&view=${view}`, viewport);
 }
 
 /** Types a slash command into the composer and sends it. */
 async function type(page: Page, line: string): Promise<void> {
   await page.locator('#line').fill(line);
   await page.locator('#line').press('Enter');
+}
+
+/** A phone's screen: the narrow end of what the page is laid out for. */
+const PHONE = { width: 375, height: 740 };
+
+/** Whether the page scrolls sideways, which a phone's reader should never have to do. */
+function overflowsSideways(page: Page): Promise<boolean> {
+  // Given as text: the tests are compiled without the DOM's types.
+  return page.evaluate('document.scrollingElement.scrollWidth > innerWidth') as Promise<boolean>;
+}
+
+/** Whether `locator`, scrolled to as a reader would, lies wholly on a screen of `size`. */
+async function onScreen(locator: Locator, size: typeof PHONE): Promise<boolean> {
+  await locator.scrollIntoViewIfNeeded();
+  const box = await locator.boundingBox();
+  return (
+    box !== null && box.x >= 0 && box.y >= 0 && box.x + box.width <= size.width && box.y + box.height <= size.height
+  );
 }
 
 /** A message on the page that contains `text`, once it is there. */
@@ -69,8 +87,9 @@ describe('the sandbox page, in Chromium', () => {
   it('carries a request from the contractor to the owner and back, to its end, and the auditor finds the chain whole', async () => {
     const ana = await pageAs(ANA);
     await type(ana, '/request-access staging-db 1h fix the invoice export');
-    const sent = await message(ana, 'was sent to 2 approvers', { ephemeral: true });
-    expect(await sent.textContent()).toContain('Only visible to you');
+    // Typed in the bot's DM, the request is answered there once, by a DM rather than an ephemeral.
+    const sent = await message(ana, 'was sent to 2 approvers');
+    expect(await sent.textContent()).not.toContain('Only visible to you');
     await browser.screenshot(ana, '1-contractor-request-sent');
 
     const dana = await pageAs(DANA);
@@ -110,9 +129,7 @@ describe('the sandbox page, in Chromium', () => {
   it("refuses a stranger's click on a card in the approval channel, and says why on the page", async () => {
     const ana = await pageAs(ANA);
     await type(ana, '/request-access prod-db 1h read last month’s invoices');
-    await message(ana, 'Your request for Production database (read-only) (prod-db) for 1h was sent to 2 approvers', {
-      ephemeral: true,
-    });
+    await message(ana, 'Your request for Production database (read-only) (prod-db) for 1h was sent to 2 approvers');
 
     const bram = await pageAs(BRAM, APPROVAL_CHANNEL);
     const card = await message(bram, 'asks for Production database');
@@ -230,9 +247,7 @@ describe('the sandbox page, in Chromium', () => {
     const ana = await pageAs(ANA);
     await ana.getByRole('button', { name: 'Gatehouse · Messages' }).click();
     await type(ana, '/request-access audit-exports 2h check the export format');
-    await message(ana, 'Your request for Audit log exports bucket (audit-exports) for 2h was sent', {
-      ephemeral: true,
-    });
+    await message(ana, 'Your request for Audit log exports bucket (audit-exports) for 2h was sent');
     await ana.getByRole('button', { name: 'Gatehouse · Home' }).click();
     const pending = ana.locator('#home .bk-section', { hasText: 'Audit log exports bucket' });
     await pending.getByRole('button', { name: 'Cancel' }).click();
@@ -278,7 +293,8 @@ describe('the sandbox page, in Chromium', () => {
   }, 60_000);
 
   it('withdraws a request from the ephemeral answer, and denies another with a reason from the form', async () => {
-    const bram = await pageAs(BRAM);
+    // Typed in a channel, the answer is an ephemeral only its author sees.
+    const bram = await pageAs(BRAM, AUDIT_CHANNEL);
     await type(bram, '/request-access staging-db 1h look at the schema');
     const answer = await message(bram, 'Your request for Staging database (staging-db) for 1h was sent', {
       ephemeral: true,
@@ -295,6 +311,72 @@ describe('the sandbox page, in Chromium', () => {
     await form.getByRole('button', { name: 'Deny' }).click();
     await form.waitFor({ state: 'detached' });
     await dana.locator('.message', { hasText: 'Denied by @Dana' }).waitFor();
+    await bram.getByRole('button', { name: 'Gatehouse · Messages' }).click();
     await message(bram, 'denied your request for Staging database (staging-db): use the read replica instead');
+  }, 60_000);
+
+  it('fits a phone: a request is made and approved at 375 px wide, and nothing scrolls sideways', async () => {
+    const fatima = await pageAs(FATIMA, 'dm', PHONE);
+    expect(await overflowsSideways(fatima)).toBe(false);
+    // The channels and the bot stay one tap away, above the conversation.
+    expect(await onScreen(fatima.getByRole('button', { name: 'Gatehouse · Home' }), PHONE)).toBe(true);
+
+    await type(fatima, '/request-access');
+    const modal = fatima.getByRole('dialog', { name: 'Request access' });
+    await modal.waitFor();
+    expect(await overflowsSideways(fatima)).toBe(false);
+    await modal.getByLabel('Resource').selectOption({ label: 'Staging database' });
+    await modal.getByLabel('Duration').fill('1h');
+    await modal.getByLabel('Reason').fill('sample the audit trail on staging');
+    const send = modal.getByRole('button', { name: 'Send request' });
+    expect(await onScreen(send, PHONE)).toBe(true);
+    await browser.screenshot(fatima, '10-phone-request-modal');
+    await send.click();
+    await modal.waitFor({ state: 'detached' });
+    await message(fatima, 'Your request for Staging database (staging-db) for 1h was sent');
+    expect(await overflowsSideways(fatima)).toBe(false);
+
+    const dana = await pageAs(DANA, 'dm', PHONE);
+    const card = await message(dana, 'sample the audit trail on staging');
+    const approve = card.getByRole('button', { name: 'Approve' });
+    expect(await onScreen(approve, PHONE)).toBe(true);
+    expect(await overflowsSideways(dana)).toBe(false);
+    await browser.screenshot(dana, '11-phone-approval-card');
+    await approve.click();
+    await dana.locator('.message', { hasText: 'Approved by @Dana' }).waitFor();
+    await message(fatima, 'Your access to Staging database (staging-db) is active until');
+    expect(await overflowsSideways(fatima)).toBe(false);
+
+    await fatima.getByRole('button', { name: 'Gatehouse · Home' }).click();
+    await fatima.locator('#home .bk-section', { hasText: 'Staging database' }).waitFor();
+    expect(await overflowsSideways(fatima)).toBe(false);
+  }, 60_000);
+
+  it("shows times in the reader's own zone, and says which zone that is", async () => {
+    // 2026-01-01 00:00 UTC, which is 05:30 in India: a zone no test machine is likely to be in.
+    const newYear = Date.UTC(2026, 0, 1) / 1000;
+    await new WebClient('xoxb-sandbox-local-only', {
+      slackApiUrl: sandbox.fake.apiUrl,
+      retryConfig: { retries: 0 },
+    }).chat.postMessage({
+      channel: AUDIT_CHANNEL,
+      text: `Checkpoint due <!date^${newYear}^{date_num} {time}|2026-01-01T00:00:00Z>`,
+    });
+    const fatima = await pageAs(FATIMA, AUDIT_CHANNEL);
+    const cdp = await fatima.context().newCDPSession(fatima);
+    await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'Asia/Kolkata' });
+    await fatima.reload();
+    await fatima.locator('body[data-ready="true"]').waitFor();
+
+    const due = await message(fatima, 'Checkpoint due');
+    const when = due.locator('.bk-text time');
+    expect(await when.getAttribute('datetime')).toBe('2026-01-01T00:00:00.000Z');
+    const shown = (await when.textContent()) ?? '';
+    expect(shown).toContain('2026-01-01');
+    expect(shown).toMatch(/\b0?5:30\b/);
+    expect(shown).toMatch(/GMT\+5:30|UTC\+5:30|IST/);
+    expect(await due.textContent()).not.toContain('2026-01-01T00:00:00Z');
+    // When each message was posted carries the zone too.
+    expect(await due.locator('.meta .time').textContent()).toMatch(/GMT\+5:30|UTC\+5:30|IST/);
   }, 60_000);
 });

@@ -45,8 +45,8 @@ const ARGS = [
 
 export interface Browser {
   context: BrowserContext;
-  /** A new tab at `url`, once the sandbox page has drawn its first state. */
-  open(url: string): Promise<Page>;
+  /** A new tab at `url`, once the sandbox page has drawn its first state; `viewport` for a screen other than a laptop's. */
+  open(url: string, viewport?: { width: number; height: number }): Promise<Page>;
   screenshot(page: Page, name: string): Promise<string>;
   /** Closes the tabs opened so far; for afterEach. */
   closePages(): Promise<void>;
@@ -176,8 +176,9 @@ export async function launchBrowser(): Promise<Browser> {
   await fs.mkdir(SCREENSHOT_DIR, { recursive: true });
   return {
     context,
-    async open(url) {
+    async open(url, viewport) {
       const page = await context.newPage();
+      if (viewport) await page.setViewportSize(viewport);
       await page.goto(url);
       await page.locator('body[data-ready="true"]').waitFor();
       return page;

@@ -126,9 +126,10 @@ function renderMessage(message) {
   const node = document.createElement('article');
   node.className = `message${message.ephemeral ? ' ephemeral' : ''}`;
   node.dataset.ts = message.ts;
-  const time = new Date(Number(message.ts) * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const sent = new Date(Number(message.ts) * 1000);
+  const time = `<time class="time" datetime="${sent.toISOString()}" title="${escapeHtml(sent.toString())}">${escapeHtml(sent.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', timeZoneName: 'short' }))}</time>`;
   const author = users[message.user] ?? message.user;
-  node.innerHTML = `<div class="avatar">G</div><div class="message-body"><div class="meta"><strong>${escapeHtml(author)}</strong><span class="app-badge">APP</span><span class="time">${time}</span>${message.edited ? '<span class="edited">(edited)</span>' : ''}${message.ephemeral ? '<span class="only-you">Only visible to you</span>' : ''}</div></div>`;
+  node.innerHTML = `<div class="avatar">G</div><div class="message-body"><div class="meta"><strong>${escapeHtml(author)}</strong><span class="app-badge">APP</span>${time}${message.edited ? '<span class="edited">(edited)</span>' : ''}${message.ephemeral ? '<span class="only-you">Only visible to you</span>' : ''}</div></div>`;
   const body = node.querySelector('.message-body');
   const channel = channelOf(target);
   if (message.blocks?.length) {

@@ -13,6 +13,8 @@ function unescapeSlack(text) {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
+// Slack shows a date token in the reader's own zone; times here also name it, since the
+// people trying the sandbox and the bot's logs are often in different zones.
 const DATE_STYLES = {
   '{date_short_pretty}': { dateStyle: 'medium' },
   '{date_short}': { dateStyle: 'medium' },
@@ -20,15 +22,30 @@ const DATE_STYLES = {
   '{date_long}': { dateStyle: 'full' },
   '{date_pretty}': { dateStyle: 'long' },
   '{date_long_pretty}': { dateStyle: 'full' },
-  '{time}': { timeStyle: 'short' },
-  '{time_secs}': { timeStyle: 'medium' },
+  '{time}': { hour: '2-digit', minute: '2-digit', timeZoneName: 'short' },
+  '{time_secs}': { hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' },
 };
 
-function formatDate(unix, format) {
+/** YYYY-MM-DD in the reader's zone, as Slack shows {date_num}. */
+function dateNum(date) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+function formatDate(date, format) {
+  return format.replace(/\{[a-z_]+\}/g, (token) => {
+    if (token === '{date_num}') return dateNum(date);
+    return DATE_STYLES[token] ? date.toLocaleString([], DATE_STYLES[token]) : token;
+  });
+}
+
+/** `<!date^unix^format^link|fallback>` in the reader's time zone; the fallback when the time is not a number. */
+function dateToken(target, fallback) {
+  const [, unix, format = '{date_short_pretty}', link] = target.split('^');
   const date = new Date(Number(unix) * 1000);
-  return format.replace(/\{[a-z_]+\}/g, (token) =>
-    DATE_STYLES[token] ? date.toLocaleString([], DATE_STYLES[token]) : token,
-  );
+  if (!/^\d+$/.test(unix ?? '') || Number.isNaN(date.getTime())) return escapeHtml(fallback ?? target);
+  const time = `<time datetime="${date.toISOString()}" title="${escapeHtml(date.toString())}">${escapeHtml(formatDate(date, format))}</time>`;
+  return link ? `<a href="${escapeHtml(safeUrl(link))}" target="_blank" rel="noreferrer">${time}</a>` : time;
 }
 
 function safeUrl(url) {
@@ -43,10 +60,7 @@ function token(inner, users) {
     return `<span class="mention" data-user="${escapeHtml(id)}">@${escapeHtml(users[id] ?? label ?? id)}</span>`;
   }
   if (target.startsWith('#')) return `<span class="mention">#${escapeHtml(label ?? target.slice(1))}</span>`;
-  if (target.startsWith('!date^')) {
-    const [, unix, format] = target.split('^');
-    return `<time datetime="${escapeHtml(label ?? '')}">${escapeHtml(formatDate(unix, format ?? '{date_short_pretty}'))}</time>`;
-  }
+  if (target.startsWith('!date^')) return dateToken(target, label);
   if (target.startsWith('!')) return `<span class="mention">@${escapeHtml(label ?? target.slice(1))}</span>`;
   return `<a href="${escapeHtml(safeUrl(target))}" target="_blank" rel="noreferrer">${escapeHtml(label ?? target)}</a>`;
 }
