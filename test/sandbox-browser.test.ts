@@ -67,7 +67,7 @@ function overflowsSideways(page: Page): Promise<boolean> {
   return page.evaluate('document.scrollingElement.scrollWidth > innerWidth') as Promise<boolean>;
 }
 
-/** Whether `locator`, scrolled to as a reader would, lies wholly on a screen of `size`. */
+/** Whether `locator`, scrolled to as a reader would, lies wholly on a screen of `size`; polled, as a live update may redraw it. */
 async function onScreen(locator: Locator, size: typeof PHONE): Promise<boolean> {
   await locator.scrollIntoViewIfNeeded();
   const box = await locator.boundingBox();
@@ -319,7 +319,7 @@ describe('the sandbox page, in Chromium', () => {
     const fatima = await pageAs(FATIMA, 'dm', PHONE);
     expect(await overflowsSideways(fatima)).toBe(false);
     // The channels and the bot stay one tap away, above the conversation.
-    expect(await onScreen(fatima.getByRole('button', { name: 'Gatehouse · Home' }), PHONE)).toBe(true);
+    await expect.poll(() => onScreen(fatima.getByRole('button', { name: 'Gatehouse · Home' }), PHONE)).toBe(true);
 
     await type(fatima, '/request-access');
     const modal = fatima.getByRole('dialog', { name: 'Request access' });
@@ -329,17 +329,22 @@ describe('the sandbox page, in Chromium', () => {
     await modal.getByLabel('Duration').fill('1h');
     await modal.getByLabel('Reason').fill('sample the audit trail on staging');
     const send = modal.getByRole('button', { name: 'Send request' });
-    expect(await onScreen(send, PHONE)).toBe(true);
+    await expect.poll(() => onScreen(send, PHONE)).toBe(true);
     await browser.screenshot(fatima, '10-phone-request-modal');
     await send.click();
     await modal.waitFor({ state: 'detached' });
     await message(fatima, 'Your request for Staging database (staging-db) for 1h was sent');
     expect(await overflowsSideways(fatima)).toBe(false);
 
-    const dana = await pageAs(DANA, 'dm', PHONE);
+    // Opened wide and then narrowed, as a phone turned upright, the newest message stays in view.
+    const dana = await pageAs(DANA);
     const card = await message(dana, 'sample the audit trail on staging');
+    await dana.setViewportSize(PHONE);
+    await expect
+      .poll(() => dana.locator('#messages').evaluate((pane) => pane.scrollHeight - pane.scrollTop - pane.clientHeight))
+      .toBeLessThan(2);
     const approve = card.getByRole('button', { name: 'Approve' });
-    expect(await onScreen(approve, PHONE)).toBe(true);
+    await expect.poll(() => onScreen(approve, PHONE)).toBe(true);
     expect(await overflowsSideways(dana)).toBe(false);
     await browser.screenshot(dana, '11-phone-approval-card');
     await approve.click();

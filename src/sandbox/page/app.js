@@ -107,6 +107,18 @@ async function go(next) {
   if (next === 'home') await post('home', {});
 }
 
+/** Keeps the newest message in view when the pane changes size (a phone turned, a window narrowed) if it was in view before. */
+function keepNewestInView() {
+  const pane = $('messages');
+  let atBottom = true;
+  pane.addEventListener('scroll', () => {
+    atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 80;
+  });
+  new ResizeObserver(() => {
+    if (atBottom) pane.scrollTop = pane.scrollHeight;
+  }).observe(pane);
+}
+
 function renderMessages(messages) {
   const pane = $('messages');
   const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 80 || pane.dataset.channel !== target;
@@ -388,6 +400,7 @@ async function start() {
   setupWho();
   buildNav();
   setupComposer();
+  keepNewestInView();
   setLocation();
   await refresh();
   if (target === 'home') await post('home', {});
