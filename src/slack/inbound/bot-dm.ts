@@ -8,6 +8,11 @@ import type { SlackUserId } from '../../access/ids.ts';
  */
 export async function isBotDm(client: WebClient, channelId: string | undefined, userId: SlackUserId): Promise<boolean> {
   if (!channelId?.startsWith('D')) return false;
-  const opened = await client.conversations.open({ users: userId });
-  return opened.channel?.id === channelId;
+  try {
+    const opened = await client.conversations.open({ users: userId });
+    return opened.channel?.id === channelId;
+  } catch {
+    // Slack could not say: answer here as well. Twice is better than not at all.
+    return false;
+  }
 }
