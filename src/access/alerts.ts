@@ -1,5 +1,6 @@
 import type { Selectable, Transaction } from 'kysely';
 import { appendEvent } from '../audit/append.ts';
+import { cut } from '../audit/event.ts';
 import type { AlertEnds, AlertSeverity, AlertTable, Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { beginEnding, revokeClaimed } from './grants.ts';
@@ -47,12 +48,6 @@ function keptEvidence(evidence: readonly number[]): number[] {
 /** A plain string, at most `max` characters, for the record. */
 function field(value: string | null | undefined, max: number): string | null {
   return value === null || value === undefined ? null : cut(value, max);
-}
-
-/** At most `max` characters, never splitting one (an emoji is two UTF-16 units). */
-function cut(text: string, max: number): string {
-  const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
 /**

@@ -44,6 +44,13 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
+/** The first `max` UTF-16 units of `text`, never half a surrogate pair (canonical JSON refuses a lone one): text cut to fit a record. */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
 export class InvalidAuditEventError extends Error {}
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ParameterRecording } from '../provisioners/postgres-gateway.ts';
 import type { ParameterValue } from './frontend.ts';
+import { cut } from '../audit/event.ts';
 
 /**
  * How a statement looks on the record: its text (cut and hashed when long), its parameters
@@ -16,13 +17,6 @@ const BODY_BUDGET_BYTES = 12 * 1024;
 export const MAX_RECORDED_ERROR = 1_000;
 /** Longest parameter kept whole when parameters are recorded. */
 const MAX_RECORDED_PARAM = 1_024;
-
-/** The first `max` UTF-16 units of `text`, never half a surrogate pair (canonical JSON refuses a lone one). */
-export function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const code = text.charCodeAt(max - 1);
-  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
-}
 
 /** The statement text for the record: whole up to MAX_RECORDED_SQL, else cut, with the whole text's length and hash. */
 export function sqlForRecord(sql: string): Record<string, unknown> {

@@ -11,7 +11,8 @@ import type { Logger } from '../log.ts';
 import type { GatewayLimits } from '../provisioners/postgres-gateway.ts';
 import { accessEnded, backendKeyData, fatal, parameterStatus, readyForQuery } from './backend.ts';
 import { judge, PINNED_SETTINGS, type Refusal, type StatementFacts } from './classify.ts';
-import { cut, fitted, MAX_RECORDED_ERROR, paramsForRecord, sqlForRecord } from './records.ts';
+import { cut } from '../audit/event.ts';
+import { fitted, MAX_RECORDED_ERROR, paramsForRecord, sqlForRecord } from './records.ts';
 import {
   FRONTEND,
   MessageFramer,

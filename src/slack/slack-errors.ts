@@ -14,3 +14,9 @@ export function describeSlackError(err: unknown): string {
   const e = err as { data?: { error?: string }; statusCode?: number; code?: string; message?: string };
   return e.data?.error ?? (e.statusCode ? `HTTP ${e.statusCode}` : (e.message ?? String(err)));
 }
+
+/**
+ * Errors of a message deleted (or no longer the bot's to edit): retrying an update cannot
+ * bring it back. Channel errors are retried like any other, since inviting the bot back fixes them.
+ */
+export const MESSAGE_GONE: ReadonlySet<string> = new Set(['message_not_found', 'cant_update_message']);

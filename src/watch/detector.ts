@@ -8,7 +8,7 @@
  * reads the tables the same transactions wrote.
  */
 import type { AlertInput } from '../access/alerts.ts';
-import type { Policy } from '../config/policy.ts';
+import { resourceById, type Policy } from '../config/policy.ts';
 import type { GrantStatus } from '../db/schema.ts';
 
 export interface WatchedEvent {
@@ -73,5 +73,5 @@ export function spoken(ms: number): string {
 
 export function resourceNameOf(policy: Policy, id: string | null): string {
   if (id === null) return 'an unknown resource';
-  return policy.resources.find((r) => r.id === id)?.name ?? id;
+  return resourceById(policy, id)?.name ?? id;
 }

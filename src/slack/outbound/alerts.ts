@@ -4,7 +4,7 @@ import { resourceById } from '../../config/policy.ts';
 import type { Db } from '../../db/database.ts';
 import { queueOnceAt } from '../../outbox/outbox.ts';
 import * as ui from '../blocks/index.ts';
-import { describeSlackError } from '../slack-errors.ts';
+import { describeSlackError, MESSAGE_GONE } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
 
 /**
@@ -129,9 +129,6 @@ export async function alertChanged(out: Outbound, alertId: string, unlinkedBefor
 }
 
 const stamp = (date: Date | null) => date?.getTime() ?? null;
-
-/** Errors of a message deleted (or no longer the bot's to edit): retrying cannot bring it back. */
-const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message']);
 
 /** Sets every copy to the alert's current state; returns the evidence seqs shown without a link. */
 async function updateCopies(out: Outbound, alert: AlertRow): Promise<number[]> {

@@ -3,7 +3,7 @@ import type { AccessRequest } from '../../access/types.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
 import { liveSessionsOfRequest } from '../gateway-sessions.ts';
-import { describeSlackError } from '../slack-errors.ts';
+import { describeSlackError, MESSAGE_GONE } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
 
 /**
@@ -87,12 +87,6 @@ async function cardOf(out: Outbound, request: AccessRequest): Promise<ui.Message
 }
 
 /**
- * Errors of a card deleted (or no longer the bot's to edit): retrying cannot bring it back.
- * Channel errors are retried like any other, since inviting the bot back fixes them.
- */
-const CARD_GONE = new Set(['message_not_found', 'cant_update_message']);
-
-/**
  * Sets every owner's card to the request's current state: who decided, when, who is
  * connected with its grant. A card deleted meanwhile is logged and skipped, so that it
  * cannot hold back what follows (the requester's DM, a session's summary) forever.
@@ -108,7 +102,7 @@ async function updateCards(out: Outbound, request: AccessRequest): Promise<void>
     try {
       await out.client.chat.update({ channel, ts, text: card.text, blocks: card.blocks });
     } catch (err) {
-      if (!CARD_GONE.has(describeSlackError(err))) throw err;
+      if (!MESSAGE_GONE.has(describeSlackError(err))) throw err;
       out.log.warn(
         { err: describeSlackError(err), requestId: request.id, channel, ts },
         'an approval card is gone; not updated',

@@ -1,6 +1,6 @@
 import type { AlertInput } from '../../access/alerts.ts';
 import type { DatabaseDetector } from '../../config/alerts-policy.ts';
-import type { Policy } from '../../config/policy.ts';
+import { resourceById, type Policy } from '../../config/policy.ts';
 import { offHoursAlert } from './off-hours.ts';
 import { fingerprint, firstWord, sensitiveMatch, strings } from './statement-records.ts';
 import {
@@ -162,7 +162,7 @@ export function databaseDetector(settings: DatabaseDetector): Detector {
       if (!s) return [];
       s.lastSeen = event.time.getTime();
       const name = resourceNameOf(policy, s.resource);
-      const resource = policy.resources.find((r) => r.id === s.resource);
+      const resource = s.resource ? resourceById(policy, s.resource) : undefined;
       const found: AlertInput[] = [];
       const sql = (str(event.body['sql']) ?? '').slice(0, 200);
 

@@ -1,6 +1,6 @@
 import type { AlertInput } from '../../access/alerts.ts';
 import { localClock, withinWorkingHours, type WorkingHours } from '../../config/working-hours.ts';
-import type { Policy } from '../../config/policy.ts';
+import { resourceById, type Policy } from '../../config/policy.ts';
 import { resourceNameOf, str, type DetectContext, type Detector, type WatchedEvent } from '../detector.ts';
 
 const WHAT: Record<string, string> = {
@@ -11,7 +11,7 @@ const WHAT: Record<string, string> = {
 
 /** The hours that apply: the resource's own, else those of the person's first group that has some, else the policy's. */
 export function hoursFor(policy: Policy, resourceId: string | null, person: string): WorkingHours | null {
-  const resource = resourceId ? policy.resources.find((r) => r.id === resourceId) : undefined;
+  const resource = resourceId ? resourceById(policy, resourceId) : undefined;
   if (resource?.alerts.workingHours) return resource.alerts.workingHours;
   for (const [group, hours] of policy.alerts.groupWorkingHours)
     if (policy.groups.get(group)?.includes(person as never)) return hours;

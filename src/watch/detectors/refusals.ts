@@ -1,6 +1,6 @@
 import type { AlertInput } from '../../access/alerts.ts';
 import type { RefusalsDetector } from '../../config/alerts-policy.ts';
-import type { Policy } from '../../config/policy.ts';
+import { resourceById, type Policy } from '../../config/policy.ts';
 import { resourceNameOf, spoken, str, type DetectContext, type Detector, type WatchedEvent } from '../detector.ts';
 import { Windows, type Hit } from '../windows.ts';
 
@@ -23,7 +23,7 @@ const REFUSALS: Record<string, { what: string; person: (e: WatchedEvent) => stri
 function mostRefused(policy: Policy, hits: readonly Hit[]): string | null {
   const counts = new Map<string, number>();
   for (const hit of hits)
-    if (hit.resource && policy.resources.some((r) => r.id === hit.resource))
+    if (hit.resource && resourceById(policy, hit.resource))
       counts.set(hit.resource, (counts.get(hit.resource) ?? 0) + 1);
   let best: string | null = null;
   for (const [resource, n] of counts) if (best === null || n > (counts.get(best) ?? 0)) best = resource;

@@ -1,4 +1,5 @@
 import type { AlertInput } from '../../access/alerts.ts';
+import { resourceById } from '../../config/policy.ts';
 import type { SpreesDetector } from '../../config/alerts-policy.ts';
 import { num, resourceNameOf, spoken, str, type DetectContext, type Detector, type WatchedEvent } from '../detector.ts';
 import { Windows } from '../windows.ts';
@@ -36,13 +37,13 @@ export function spreesDetector(settings: SpreesDetector): Detector {
           evidence: hits.map((h) => h.seq),
         });
       }
-      const max = policy.resources.find((r) => r.id === resource)?.maxDurationMs;
+      const max = resourceById(policy, resource)?.maxDurationMs;
       const asked = num(event.body['duration_ms']);
       if (max !== undefined && asked !== null && asked >= max) {
         const since = new Date(event.time.getTime() - settings.maxWithinMs);
         const requests = await facts.requestsOf(event.actor, since, event.time);
         const atMax = requests.filter(
-          (r) => r.durationMs >= (policy.resources.find((p) => p.id === r.resourceId)?.maxDurationMs ?? Infinity),
+          (r) => r.durationMs >= (resourceById(policy, r.resourceId)?.maxDurationMs ?? Infinity),
         ).length;
         // The N-th fires; the (N+1)-th is the same habit, not a new incident.
         if (atMax === settings.maxDurationRepeats)
