@@ -156,18 +156,22 @@ describe('the approver card', () => {
   it('says who asks, for what, how long, why, and how many approvals, with Approve and Deny carrying the request id', () => {
     const card = approvalCard(aRequest());
     expect(card.text).toBe('⏳ <@U0ALICE> asks for *Production database* (`prod-db`) for *2h*');
-    expect(blockTexts(card.blocks).slice(0, 5)).toEqual([
+    expect(blockTexts(card.blocks)).toEqual([
+      'Access request: Production database',
       '⏳ <@U0ALICE> asks for *Production database* (`prod-db`) for *2h*',
       '*Reason:* fix invoice export',
       '1 of 2 approvals: <@U0BOB>',
-      'Request `req-1`',
+      `Asked ${when(0)} · for 2h from approval`,
       `⏳ Waiting for approval until ${when(24 * HOUR)}`,
+      'Approve',
+      'Deny',
+      'Request `req-1`',
     ]);
     expect(buttons(card.blocks).map((b) => [b.action_id, b.value, b.style])).toEqual([
       [ACTION.approve, 'req-1', 'primary'],
       [ACTION.deny, 'req-1', 'danger'],
     ]);
-    expect(card.blocks.at(-1)).toMatchObject({ type: 'actions', block_id: BLOCK.approvalActions });
+    expect(card.blocks.at(-2)).toMatchObject({ type: 'actions', block_id: BLOCK.approvalActions });
   });
 
   it('loses its buttons and shows the outcome once decided', () => {

@@ -1,4 +1,5 @@
 import type { GrantId, RequestId, SlackUserId } from '../../access/ids.ts';
+import { grantToExtend, requesterHistory } from '../../access/history.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
@@ -80,10 +81,54 @@ async function postCard(
     .execute();
 }
 
-/** The card as it stands now: the request's state, and the live gateway sessions of its grant. */
+/**
+ * The card as it stands now: the request's state, who asks (by name when Slack gives it)
+ * and what they had of the resource before, who may decide, the grant an extension would
+ * move, and the live gateway sessions of its grant. A name Slack cannot give is left out:
+ * the card is posted with the mention alone rather than not at all.
+ */
 async function cardOf(out: Outbound, request: AccessRequest): Promise<ui.Message> {
-  const liveSessions = await liveSessionsOfRequest(out.db, out.policy().policy, request);
-  return ui.approvalCard(request, { viewerIsApprover: true, liveSessions });
+  const requesterName = async () => {
+    try {
+      const { user } = await out.client.users.info({ user: request.requester });
+      // The mention shows the display name (the full name when there is none): the full name is added when it differs.
+      const full = user?.real_name?.trim();
+      const display = user?.profile?.display_name?.trim();
+      return full && display && full.toLowerCase() !== display.toLowerCase() ? full : undefined;
+    } catch (err) {
+      out.log.warn({ err: describeSlackError(err), userId: request.requester }, 'no name for an approval card');
+      return undefined;
+    }
+  };
+  const extended = request.extendsGrantId ? grantToExtend(out.access.ctx, request.extendsGrantId) : undefined;
+  const [liveSessions, name, history, grant] = await Promise.all([
+    liveSessionsOfRequest(out.db, out.policy().policy, request),
+    requesterName(),
+    requesterHistory(out.access.ctx, request.requester, request.resourceId, {
+      before: request.createdAt,
+      excludeRequestId: request.id,
+    }),
+    extended,
+  ]);
+  const now = out.now().getTime();
+  const extendedGrant =
+    grant === undefined
+      ? undefined
+      : grant && {
+          originalReason: grant.originalReason,
+          startsAt: grant.startsAt,
+          endsAt: grant.over ? (grant.endedAt ?? grant.endsAt) : grant.endsAt,
+          heldMs: (grant.endedAt?.getTime() ?? Math.min(now, grant.endsAt.getTime())) - grant.startsAt.getTime(),
+          ended: grant.over,
+        };
+  return ui.approvalCard(request, {
+    viewerIsApprover: true,
+    liveSessions,
+    history,
+    approvers: out.access.approversOf(request),
+    ...(name ? { requesterName: name } : {}),
+    ...(extendedGrant !== undefined ? { extendedGrant } : {}),
+  });
 }
 
 /**
