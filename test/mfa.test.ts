@@ -469,16 +469,25 @@ describe('which steps take a code, asked before a form opens', () => {
     expect(await a.service.approvalNeedsCode('req_nosuchrequest', dana)).toEqual({ ok: true, needsCode: false });
   });
 
-  it('an extension of a require_mfa grant by its holder, asked for in the request form', async () => {
+  it('an extension of a require_mfa grant by its holder: the Extend form asks for a code, and only the holder gets it', async () => {
     const approved = await a.service.approve(prodRequest, dana, { mfaCode: await codeAt(secrets[dana]!, a.clock.now) });
     if (!approved.ok || !approved.grant) throw new Error(JSON.stringify(approved));
     const grant = approved.grant;
-    expect(await a.service.extensionNeedsCode(grant.id, ana)).toMatchObject({
+    expect(await a.service.extensionForm(grant.id, ana)).toMatchObject({
+      ok: true,
       needsCode: true,
       grant: { id: grant.id, resourceId: 'prod-db' },
     });
-    // Not hers, or not there: extend() refuses it.
-    expect(await a.service.extensionNeedsCode(grant.id, bram)).toEqual({ needsCode: false });
-    expect(await a.service.extensionNeedsCode('grt_nosuchgrant', ana)).toEqual({ needsCode: false });
+    // Not hers, or not there: refused before any form opens.
+    expect(await a.service.extensionForm(grant.id, bram)).toEqual({ ok: false, refusal: { kind: 'not-yours' } });
+    expect(await a.service.extensionForm('grt_nosuchgrant', ana)).toEqual({
+      ok: false,
+      refusal: { kind: 'not-found', id: 'grt_nosuchgrant' },
+    });
+    // Without a code, the extension itself is refused: the owners never see it.
+    expect(await a.service.extend(grant.id, ana, { reason: 'one more hour', duration: '1h' })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'mfa-code-needed' },
+    });
   });
 });

@@ -61,6 +61,8 @@ describe('the slack_usergroup provisioner', () => {
     if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
     const decided = await service.approve(filed.request.id, dana);
     if (!decided.ok) throw new Error(JSON.stringify(decided.refusal));
+    // An extension moves the grant it extends; anything else is a grant of its own.
+    if (decided.grant) return decided.grant.id;
     return (
       await t.db.selectFrom('grants').select('id').where('request_id', '=', filed.request.id).executeTakeFirstOrThrow()
     ).id;
@@ -82,9 +84,41 @@ describe('the slack_usergroup provisioner', () => {
     expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
   });
 
-  it('keeps the membership until the last of overlapping grants ends', async () => {
+  it('an extension keeps the membership: the same grant, its end moved, and the member removed once, at its end', async () => {
+    const grant = await granted(ana, 'long migration');
+    const before = await service.findGrant(grant);
+    const extension = await granted(ana, 'the migration runs over', grant);
+    // No second grant: the extension moved the first one's end, and the group was not touched.
+    expect(extension).toBe(grant);
+    const after = await service.findGrant(grant);
+    expect(after?.endsAt.getTime()).toBe(before!.endsAt.getTime() + 3_600_000);
+    expect(fake.usergroupMembers(GROUP)).toContain(ana);
+    await service.release(grant, ana);
+    expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
+  });
+
+  it('keeps the membership until the last of overlapping grants ends (two live grants, as extensions made before they moved the end)', async () => {
     const first = await granted(ana, 'long migration');
-    const extension = await granted(ana, 'the migration runs over', first);
+    // Before extensions moved a grant's end, an approved one was a second live grant of the resource.
+    const filed = await service.request({
+      requester: ana,
+      resourceId: 'oncall',
+      reason: 'runs over',
+      extendsGrantId: first,
+    });
+    if (!filed.ok) throw new Error(JSON.stringify(filed.refusal));
+    await t.db.updateTable('access_requests').set({ status: 'approved' }).where('id', '=', filed.request.id).execute();
+    const row = await t.db.selectFrom('grants').selectAll().where('id', '=', first).executeTakeFirstOrThrow();
+    const second = `${first}x`;
+    await t.db
+      .insertInto('grants')
+      .values({
+        ...row,
+        id: second,
+        request_id: filed.request.id,
+        ends_at: new Date(row.ends_at.getTime() + 3_600_000),
+      })
+      .execute();
     await service.release(first, ana);
     expect(fake.usergroupMembers(GROUP)).toContain(ana);
     await t.audit.flush();
@@ -94,8 +128,8 @@ describe('the slack_usergroup provisioner', () => {
       .where('action', '=', 'grant.revoked')
       .where('subject', '=', first)
       .executeTakeFirstOrThrow();
-    expect(ended.body).toMatchObject({ access_kept_for: extension });
-    await service.release(extension, ana);
+    expect(ended.body).toMatchObject({ access_kept_for: second });
+    await service.release(second as typeof first, ana);
     expect(fake.usergroupMembers(GROUP)).toEqual([KEEPER]);
   });
 

@@ -2,14 +2,14 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { readReason } from './free-text.ts';
-import { provisionGrant } from './grants.ts';
+import { extendSoon, provisionGrant, withdrawExtensions } from './grants.ts';
 import { newGrantId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
 import { checkCodeIn } from './mfa.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome, type Refusal } from './refusals.ts';
 import { homeRefreshes } from './requests.ts';
 import { toGrant, toRequest, type RequestRow } from './store.ts';
-import type { AccessRequest, Grant } from './types.ts';
+import { LIVE_GRANT_STATUSES, type AccessRequest, type Grant } from './types.ts';
 
 export type ApproveResult = Outcome<{ request: AccessRequest; grant: Grant | null }>;
 
@@ -85,6 +85,7 @@ export async function approve(
       return { ok: true, request: await toRequest(ctx, trx, row), grant: null };
     }
 
+    if (row.extends_grant_id !== null) return approveExtension(ctx, trx, row, approver);
     const now = ctx.now();
     const approved = await trx
       .updateTable('access_requests')
@@ -140,10 +141,86 @@ export async function approve(
     return { ok: true, request: await toRequest(ctx, trx, approved), grant: toGrant(ctx, grantRow) };
   });
   if (result.ok && result.grant && !options.deferProvisioning) {
-    const grant = await provisionSoon(ctx, result.grant.id);
+    const grant =
+      result.request.extendsGrantId !== null
+        ? await extendSoon(ctx, result.grant.id)
+        : await provisionSoon(ctx, result.grant.id);
     return { ...result, grant: grant ?? result.grant };
   }
   return result;
+}
+
+/**
+ * The last approval of an extension: the grant it extends keeps its id, its login and its
+ * sessions, and its end moves by the time asked for, from the end it had. The target is
+ * told after the commit (extendSoon, then the retry sweep); the holder is warned again
+ * before the new end. A grant that stopped giving access meanwhile has nothing to extend:
+ * the request is withdrawn, and the approver told why.
+ */
+async function approveExtension(
+  ctx: AccessContext,
+  trx: Transaction<Database>,
+  row: RequestRow,
+  approver: SlackUserId,
+): Promise<ApproveResult> {
+  const grantId = row.extends_grant_id!;
+  const held = await trx.selectFrom('grants').selectAll().where('id', '=', grantId).forUpdate().executeTakeFirst();
+  if (!held || !LIVE_GRANT_STATUSES.includes(held.status)) {
+    await withdrawExtensions(ctx, trx, [grantId]);
+    return held
+      ? refuse({ kind: 'extension-of-ended', grant: toGrant(ctx, held) })
+      : refuse({ kind: 'not-found', id: grantId });
+  }
+  const now = ctx.now();
+  const endsAt = new Date(held.ends_at.getTime() + row.duration_ms);
+  const approved = await trx
+    .updateTable('access_requests')
+    .set({ status: 'approved', decided_at: now, decided_by: approver })
+    .where('id', '=', row.id)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const extended = await trx
+    .updateTable('grants')
+    .set({
+      ends_at: endsAt,
+      warned_at: null,
+      // A provisioned grant's target is told now, or by the retry sweep from here on.
+      ...(held.status === 'active' ? { attempts: 0, next_attempt_at: new Date(now.getTime() + FIRST_RETRY_MS) } : {}),
+    })
+    .where('id', '=', grantId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const request = await toRequest(ctx, trx, approved);
+  await ctx.audit.append(trx, {
+    actor: approver,
+    action: 'request.approved',
+    subject: row.id,
+    body: {
+      resource: row.resource_id,
+      approvers: request.approvals.map((a) => a.approver),
+      grant: grantId,
+      extends_grant: grantId,
+    },
+  });
+  await ctx.audit.append(trx, {
+    actor: 'system',
+    action: 'grant.extending',
+    subject: grantId,
+    body: {
+      request: row.id,
+      user: held.user_id,
+      resource: held.resource_id,
+      previous_ends_at: held.ends_at.toISOString(),
+      ends_at: endsAt.toISOString(),
+    },
+  });
+  await notify(
+    trx,
+    { kind: 'notify_request_decided', requestId: row.id },
+    ...homeRefreshes(ctx, row.resource_id, row.requester),
+  );
+  return { ok: true, request, grant: toGrant(ctx, extended) };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import type { GrantId, SlackUserId } from './ids.ts';
 import { notify } from './notifications.ts';
-import type { GrantOutcome, RevokeOutcome } from './ports.ts';
+import type { ExtendOutcome, GrantOutcome, RevokeOutcome } from './ports.ts';
 import { refuse, type Outcome } from './refusals.ts';
 import { homeRefreshes } from './requests.ts';
 import { toGrant, type GrantRow } from './store.ts';
@@ -45,7 +45,14 @@ export async function provisionGrant(ctx: AccessContext, grantId: GrantId): Prom
   return ctx.audit.transact(async (trx) => {
     const row = await trx
       .updateTable('grants')
-      .set({ status: 'active', next_attempt_at: null, last_error: null, delivery_secret: sealed })
+      .set({
+        status: 'active',
+        last_error: null,
+        delivery_secret: sealed,
+        // The target holds the end it was given; an extension approved meanwhile is applied next.
+        target_ends_at: claimed.ends_at,
+        next_attempt_at: sql<Date | null>`case when ends_at > ${claimed.ends_at}::timestamptz then now() else null end`,
+      })
       .where('id', '=', grantId)
       .where('status', 'in', ['provisioning', 'provision_failed'])
       .returningAll()
@@ -178,6 +185,11 @@ export async function beginEnding(
     .where('status', 'in', LIVE_GRANT_STATUSES)
     .returningAll()
     .execute();
+  await withdrawExtensions(
+    ctx,
+    trx,
+    rows.map((row) => row.id),
+  );
   for (const row of rows) {
     await ctx.audit.append(trx, {
       actor,
@@ -187,6 +199,95 @@ export async function beginEnding(
     });
   }
   return rows;
+}
+
+/**
+ * Pending extensions of grants that no longer give access are withdrawn (`system`), with
+ * their owners' cards and the requester told: there is nothing left for them to extend.
+ */
+export async function withdrawExtensions(
+  ctx: AccessContext,
+  trx: Transaction<Database>,
+  grantIds: readonly GrantId[],
+): Promise<void> {
+  if (grantIds.length === 0) return;
+  const rows = await trx
+    .updateTable('access_requests')
+    .set({ status: 'cancelled', decided_at: ctx.now(), decided_by: 'system' })
+    .where('extends_grant_id', 'in', [...grantIds])
+    .where('status', '=', 'pending')
+    .returning(['id', 'resource_id', 'requester', 'extends_grant_id'])
+    .execute();
+  for (const row of rows) {
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: 'request.cancelled',
+      subject: row.id,
+      body: { resource: row.resource_id, reason: 'grant_ended', grant: row.extends_grant_id },
+    });
+    await notify(
+      trx,
+      { kind: 'notify_request_decided', requestId: row.id },
+      ...homeRefreshes(ctx, row.resource_id, row.requester),
+    );
+  }
+}
+
+/**
+ * Tells the target that an approved extension moved a grant's end (Provisioner.extend):
+ * claims the grant while the end it holds is behind, calls the provisioner, and records
+ * `grant.extended`, or a failure the retry sweep tries again. Safe from any replica.
+ */
+export async function applyExtension(ctx: AccessContext, grantId: GrantId): Promise<Grant | null> {
+  const claimed = await claim(ctx, grantId, ['active'], true);
+  if (!claimed) return null;
+  const resource = resourceOf(ctx, claimed.resource_id);
+  let outcome: ExtendOutcome | void;
+  try {
+    // A resource dropped from the policy has no provisioner left to tell; its revoke is the sweep's.
+    if (resource) outcome = await ctx.provisionerFor(resource.provisioner).extend?.(toGrant(ctx, claimed));
+  } catch (err) {
+    return recordExtendFailure(ctx, claimed, err);
+  }
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx
+      .updateTable('grants')
+      .set({
+        target_ends_at: claimed.ends_at,
+        last_error: null,
+        // Another extension approved during this one: the sweep applies it next.
+        next_attempt_at: sql<Date | null>`case when ends_at > ${claimed.ends_at}::timestamptz then now() else null end`,
+      })
+      .where('id', '=', grantId)
+      .where('status', '=', 'active')
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return null;
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: 'grant.extended',
+      subject: grantId,
+      body: {
+        user: row.user_id,
+        resource: row.resource_id,
+        ends_at: claimed.ends_at.toISOString(),
+        attempt: claimed.attempts,
+        ...outcome?.record,
+      },
+    });
+    await notify(trx, { kind: 'refresh_home', userId: row.user_id });
+    return toGrant(ctx, row);
+  });
+}
+
+/** Applies an extension just approved; if that fails, the retry sweep does (as provisionSoon). */
+export async function extendSoon(ctx: AccessContext, grantId: GrantId): Promise<Grant | null> {
+  try {
+    return await applyExtension(ctx, grantId);
+  } catch (err) {
+    ctx.log.warn({ err, grantId }, 'applying an extension right after its approval failed; the retry sweep does');
+    return null;
+  }
 }
 
 /**
@@ -232,12 +333,12 @@ async function revokeAll(ctx: AccessContext, claimed: GrantRow[]): Promise<numbe
   return ended;
 }
 
-/** The sweep for provisioning and revocation that failed, or was cut short by a crash. */
+/** The sweep for provisioning, revocation and extensions that failed, or were cut short by a crash. */
 export async function retryGrants(ctx: AccessContext, limit = 50): Promise<number> {
   const due = await ctx.db
     .selectFrom('grants')
     .select(['id', 'status'])
-    .where('status', 'in', ['provisioning', 'provision_failed', 'revoking', 'revoke_failed'])
+    .where('status', 'in', ['provisioning', 'provision_failed', 'active', 'revoking', 'revoke_failed'])
     .where('next_attempt_at', '<=', ctx.now())
     .orderBy('next_attempt_at')
     .limit(limit)
@@ -245,10 +346,12 @@ export async function retryGrants(ctx: AccessContext, limit = 50): Promise<numbe
   let done = 0;
   for (const { id, status } of due) {
     const result =
-      status === 'provisioning' || status === 'provision_failed'
-        ? await provisionGrant(ctx, id)
-        : await revokeGrant(ctx, id);
-    if (result && (result.status === 'active' || result.status === 'ended')) done += 1;
+      status === 'active'
+        ? await applyExtension(ctx, id)
+        : status === 'provisioning' || status === 'provision_failed'
+          ? await provisionGrant(ctx, id)
+          : await revokeGrant(ctx, id);
+    if (result && (result.status === 'active' || result.status === 'ended') && !result.extending) done += 1;
   }
   return done;
 }
@@ -285,6 +388,8 @@ async function claim(
   ctx: AccessContext,
   grantId: GrantId,
   statuses: GrantRow['status'][],
+  /** Only while the target holds an earlier end than the grant's (an extension to apply). */
+  behind = false,
 ): Promise<GrantRow | undefined> {
   return ctx.db.transaction().execute(async (trx) => {
     const locked = await trx
@@ -292,6 +397,7 @@ async function claim(
       .select('id')
       .where('id', '=', grantId)
       .where('status', 'in', statuses)
+      .$if(behind, (qb) => qb.where(sql<boolean>`target_ends_at < ends_at`))
       .forUpdate()
       .skipLocked()
       .executeTakeFirst();
@@ -302,6 +408,47 @@ async function claim(
       .where('id', '=', grantId)
       .returningAll()
       .executeTakeFirst();
+  });
+}
+
+/**
+ * Applying an extension failed: the grant stays active (it gives access until the end the
+ * target holds, at least), the sweep retries with backoff, and the holder hears once.
+ */
+async function recordExtendFailure(ctx: AccessContext, claimed: GrantRow, err: unknown): Promise<Grant | null> {
+  const message = err instanceof Error ? err.message : String(err);
+  ctx.log.warn({ err, grantId: claimed.id, attempt: claimed.attempts }, 'applying an extension failed');
+  return ctx.audit.transact(async (trx) => {
+    const row = await trx
+      .updateTable('grants')
+      .set({
+        last_error: message.slice(0, 500),
+        next_attempt_at: new Date(ctx.now().getTime() + retryDelayMs(claimed.attempts)),
+      })
+      .where('id', '=', claimed.id)
+      .where('status', '=', 'active')
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return null;
+    await ctx.audit.append(trx, {
+      actor: 'system',
+      action: 'grant.extend_failed',
+      subject: row.id,
+      body: {
+        user: row.user_id,
+        resource: row.resource_id,
+        ends_at: claimed.ends_at.toISOString(),
+        attempt: row.attempts,
+        error: message.slice(0, 500),
+      },
+    });
+    if (!claimed.last_error)
+      await notify(
+        trx,
+        { kind: 'notify_grant_failing', grantId: row.id },
+        ...homeRefreshes(ctx, row.resource_id, row.user_id),
+      );
+    return toGrant(ctx, row);
   });
 }
 

@@ -8,8 +8,8 @@ import { mayDecide } from './decisions.ts';
 import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 import { MfaService } from './mfa.ts';
 import { refuse, type Outcome } from './refusals.ts';
-import { findGrant } from './store.ts';
-import type { AccessRequest, Grant } from './types.ts';
+import { findGrant, toRequest } from './store.ts';
+import { LIVE_GRANT_STATUSES, type AccessRequest, type Grant } from './types.ts';
 
 /**
  * A request for a resource with require_mfa, by someone who may ask for it (anyone else is
@@ -55,18 +55,55 @@ async function approverMfaApplies(ctx: AccessContext, requestId: RequestId): Pro
   return row !== undefined && resourceOf(ctx, row.resource_id)?.approverMfa === true;
 }
 
+/** What the Extend form shows: the grant, how long an extension may be, and whether it takes a code. */
+export interface ExtensionForm {
+  grant: Grant;
+  /** What the form offers first (the resource's default duration) and the most it takes (its maximum). */
+  defaultMs: number;
+  maxMs: number;
+  needsCode: boolean;
+  /** The reason the grant was asked for, to remind the holder. */
+  originalReason: string | null;
+}
+
 /**
- * The holder's extension of a grant of a resource with require_mfa, which is asked for in
- * the request form (it has the code field). Anything else goes to extend() at once, which
- * refuses what it must.
+ * Before the Extend form opens: only the holder's own grant that still gives access, with
+ * no extension already waiting, and (with require_mfa) a holder who can give a code. A
+ * stale button is answered from the grant as it is now.
  */
-export async function extensionNeedsCode(
+export async function extensionForm(
   ctx: AccessContext,
   grantId: GrantId,
   holder: SlackUserId,
-): Promise<{ needsCode: false } | { needsCode: true; grant: Grant }> {
+): Promise<Outcome<ExtensionForm>> {
   const grant = await findGrant(ctx, grantId);
-  if (grant && grant.userId === holder && resourceOf(ctx, grant.resourceId)?.requireMfa)
-    return { needsCode: true, grant };
-  return { needsCode: false };
+  if (!grant) return refuse({ kind: 'not-found', id: grantId });
+  if (grant.userId !== holder) return refuse({ kind: 'not-yours' });
+  if (!LIVE_GRANT_STATUSES.includes(grant.status)) return refuse({ kind: 'extension-of-ended', grant });
+  const resource = resourceOf(ctx, grant.resourceId);
+  if (!resource) return refuse({ kind: 'extension-of-ended', grant });
+  const pending = await ctx.db
+    .selectFrom('access_requests')
+    .selectAll()
+    .where('requester', '=', holder)
+    .where('resource_id', '=', grant.resourceId)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  if (pending) return refuse({ kind: 'already-pending', request: await toRequest(ctx, ctx.db, pending) });
+  const needsCode = resource.requireMfa;
+  if (needsCode && (await new MfaService(ctx).status(holder)).state !== 'on')
+    return refuse({ kind: 'mfa-not-enrolled', purpose: 'request' });
+  const original = await ctx.db
+    .selectFrom('access_requests')
+    .select('reason')
+    .where('id', '=', grant.requestId)
+    .executeTakeFirst();
+  return {
+    ok: true,
+    grant,
+    defaultMs: Math.min(resource.defaultDurationMs, resource.maxDurationMs),
+    maxMs: resource.maxDurationMs,
+    needsCode,
+    originalReason: original?.reason ?? null,
+  };
 }

@@ -20,6 +20,12 @@ export interface Provisioner {
   grant(grant: Grant): Promise<GrantOutcome | void>;
   revoke(grant: Grant): Promise<RevokeOutcome | void>;
   /**
+   * An approved extension moved `grant.endsAt`: the target is told, in place (a login's
+   * `VALID UNTIL` moves; its password, its sessions and a group's membership stay).
+   * Idempotent, like the others, and absent where nothing in the target knows the end.
+   */
+  extend?(grant: Grant): Promise<ExtendOutcome | void>;
+  /**
    * True when the access is the person's, not the grant's (a group membership): while
    * another grant of the same resource to the same person is live, ending one must not
    * take the access away.
@@ -49,6 +55,12 @@ export interface GrantOutcome {
 /** What taking access away did, for the record. */
 export interface RevokeOutcome {
   /** Safe to keep: added to the `grant.revoked` audit event. */
+  record?: Record<string, unknown>;
+}
+
+/** What moving a grant's end in the target did, for the record. */
+export interface ExtendOutcome {
+  /** Safe to keep: added to the `grant.extended` audit event. */
   record?: Record<string, unknown>;
 }
 

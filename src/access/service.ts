@@ -13,7 +13,7 @@ import { expireStaleRequests, remindOwners } from './expiry.ts';
 import { requestSessionEnd } from './gateway-sessions.ts';
 import { endDueGrants, releaseGrant, retryGrants, warnExpiring } from './grants.ts';
 import { MfaService } from './mfa.ts';
-import { approvalNeedsCode, extensionNeedsCode, requestNeedsCode } from './needs-code.ts';
+import { approvalNeedsCode, extensionForm, requestNeedsCode } from './needs-code.ts';
 import { reconcileGrants } from './reconcile.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
 import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
@@ -77,16 +77,24 @@ export class AccessService {
   endAccessForAlert(alertId: string, userId: SlackUserId) {
     return endAccessForAlert(this.ctx, alertId, userId);
   }
-  /** Files a request to extend a grant: a new request, approved again by the owners. */
-  async extend(grantId: GrantId, userId: SlackUserId, options: { reason?: string; mfaCode?: string } = {}) {
+  /**
+   * The holder asks to extend a grant by `duration` (at most the resource's maximum), with
+   * a reason: a request the owners approve again, which moves that grant's end when approved.
+   */
+  async extend(
+    grantId: GrantId,
+    userId: SlackUserId,
+    options: { reason: string; duration?: string; mfaCode?: string },
+  ) {
     const grant = await findGrant(this.ctx, grantId);
     if (!grant) return { ok: false as const, refusal: { kind: 'not-found' as const, id: grantId } };
     if (grant.userId !== userId) return { ok: false as const, refusal: { kind: 'not-yours' as const } };
     return requestAccess(this.ctx, {
       requester: userId,
       resourceId: grant.resourceId,
-      reason: options.reason ?? 'extension of an active grant',
+      reason: options.reason,
       extendsGrantId: grantId,
+      ...(options.duration !== undefined ? { duration: options.duration } : {}),
       ...(options.mfaCode !== undefined ? { mfaCode: options.mfaCode } : {}),
     });
   }
@@ -102,8 +110,9 @@ export class AccessService {
   approvalNeedsCode(requestId: RequestId, userId: SlackUserId) {
     return approvalNeedsCode(this.ctx, requestId, userId);
   }
-  extensionNeedsCode(grantId: GrantId, userId: SlackUserId) {
-    return extensionNeedsCode(this.ctx, grantId, userId);
+  /** Before the Extend form opens: what it offers, or why there is nothing to extend. */
+  extensionForm(grantId: GrantId, userId: SlackUserId) {
+    return extensionForm(this.ctx, grantId, userId);
   }
   approversOf(request: Pick<AccessRequest, 'resourceId' | 'requester'>) {
     return approversOf(this.ctx, request);

@@ -20,6 +20,8 @@ export function toGrant(ctx: AccessContext, row: GrantRow): Grant {
     endedAt: row.ended_at,
     endReason: row.end_reason,
     lastError: row.last_error,
+    extending:
+      row.status === 'active' && row.target_ends_at !== null && row.target_ends_at.getTime() < row.ends_at.getTime(),
   };
 }
 

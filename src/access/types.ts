@@ -53,8 +53,10 @@ export interface Grant {
   endsAt: Date;
   endedAt: Date | null;
   endReason: GrantEndReason | null;
-  /** Set while provisioning or revoking keeps failing. */
+  /** Set while provisioning, revoking or applying an extension keeps failing. */
   lastError: string | null;
+  /** An approved extension moved `endsAt`, and the target is still being told (the retry sweep goes on). */
+  extending?: boolean;
 }
 
 /** A summary of one audit event, as posted to the audit channel. */

@@ -118,6 +118,8 @@ export interface GrantTable {
   warned_at: Date | null;
   /** Credentials for the holder, sealed (SecretBox), until their direct message is sent. */
   delivery_secret: Buffer | null;
+  /** The end the target was last told; behind `ends_at` while an approved extension is being applied. */
+  target_ends_at: Generated<Date | null>;
 }
 
 export interface ApprovalCardTable {
@@ -125,6 +127,21 @@ export interface ApprovalCardTable {
   channel: string;
   ts: string;
   owner: SlackUserId | null;
+}
+
+/** What a direct message to a requester or holder shows (migration 2026-12-03T0011). */
+export const PERSON_MESSAGE_KINDS = ['request', 'approved', 'grant', 'credentials', 'expiring', 'failing'] as const;
+export type PersonMessageKind = (typeof PERSON_MESSAGE_KINDS)[number];
+
+/** A direct message that shows a request's or grant's state, set to the current state on each change. */
+export interface PersonMessageTable {
+  channel: string;
+  ts: string;
+  user_id: SlackUserId;
+  kind: PersonMessageKind;
+  request_id: RequestId | null;
+  grant_id: GrantId | null;
+  created_at: Generated<Date>;
 }
 
 export interface OutboxTable {
@@ -291,6 +308,7 @@ export interface Database {
   approvals: ApprovalTable;
   grants: GrantTable;
   approval_cards: ApprovalCardTable;
+  person_messages: PersonMessageTable;
   outbox: OutboxTable;
   audit_channel_state: AuditChannelStateTable;
   audit_checkpoints: AuditCheckpointTable;

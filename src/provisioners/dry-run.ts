@@ -31,5 +31,8 @@ export function dryRunProvisioner(config: ProvisionerConfig): Provisioner {
     async revoke(grant) {
       return record(grant);
     },
+    async extend(grant) {
+      return record(grant);
+    },
   };
 }

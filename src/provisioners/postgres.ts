@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { z } from 'zod';
-import type { Grant, GrantOutcome, Provisioner, RevokeOutcome } from '../access/ports.ts';
+import type { ExtendOutcome, Grant, GrantOutcome, Provisioner, RevokeOutcome } from '../access/ports.ts';
 import { envName, explain, strict } from '../config/policy-schema.ts';
 import { ProvisionerSetupError, type ProvisionerKind } from './kind.ts';
 import { checkPostgresTarget } from './postgres-checks.ts';
@@ -245,6 +245,30 @@ export function postgresProvisioner(
         [`${GRANT_ROLE_PREFIX.replace(/_/g, '\\_')}%`, config.roles],
       );
       return rows.map((row) => row.rolname.slice(ROLE_PREFIX.length));
+    },
+
+    /**
+     * An extension: the login's `VALID UNTIL` moves to the grant's new end, and nothing else
+     * changes (its password, its memberships, its open sessions, a gateway login). A role
+     * that is gone cannot be extended: that is an error for the retry sweep, and reconcile.
+     */
+    async extend(grant: Grant): Promise<ExtendOutcome> {
+      const role = roleNameFor(grant.id);
+      const client = await poolFor(targetUrl).connect();
+      try {
+        const exists = (await client.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1;
+        if (!exists) throw new Error(`the login role ${role} is not in the target database, so it cannot be extended`);
+        await client.query(
+          `alter role ${pg.escapeIdentifier(role)} valid until ${pg.escapeLiteral(grant.endsAt.toISOString())}`,
+        );
+        const { rows } = await client.query<{ valid_until: Date | null }>(
+          'select rolvaliduntil as valid_until from pg_roles where rolname = $1',
+          [role],
+        );
+        return { record: { role, valid_until: rows[0]?.valid_until?.toISOString() ?? null } };
+      } finally {
+        client.release();
+      }
     },
 
     async revoke(grant: Grant): Promise<RevokeOutcome> {

@@ -19,7 +19,8 @@ export const DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10;
 export const TIMESTAMP_HEADER = 'x-gatehouse-timestamp';
 export const SIGNATURE_HEADER = 'x-gatehouse-signature';
 
-export type WebhookEventType = 'grant' | 'revoke';
+/** `extend`: an approved extension moved `ends_at`; the access itself stays as it is. */
+export type WebhookEventType = 'grant' | 'revoke' | 'extend';
 
 /**
  * The JSON a receiver gets. `id` is the same on every retry of one event, so a receiver
@@ -48,7 +49,8 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 export function webhookProvisioner(config: WebhookProvisionerConfig, secret: string): Provisioner {
   const send = async (type: WebhookEventType, grant: Grant): Promise<void> => {
     const event: WebhookEvent = {
-      id: `${grant.id}:${type}`,
+      // Each extension is an event of its own: its id names the end it moves to.
+      id: type === 'extend' ? `${grant.id}:extend:${grant.endsAt.toISOString()}` : `${grant.id}:${type}`,
       type,
       grant_id: grant.id,
       user: grant.userId,
@@ -90,6 +92,7 @@ export function webhookProvisioner(config: WebhookProvisionerConfig, secret: str
   return {
     grant: (grant) => send('grant', grant),
     revoke: (grant) => send('revoke', grant),
+    extend: (grant) => send('extend', grant),
   };
 }
 

@@ -50,6 +50,8 @@ export const VIEW = {
   denyModal: 'gatehouse.deny_modal',
   /** Asks for a TOTP code; what it is for travels in private_metadata (MfaModalContext). */
   mfaModal: 'gatehouse.mfa_modal',
+  /** The holder's Extend form: how much longer, and why. The grant's id travels in private_metadata. */
+  extendModal: 'gatehouse.extend_modal',
   /** What an approval pressed on the App Home did (nothing to submit). */
   approvedNotice: 'gatehouse.approved_notice',
   home: 'gatehouse.home',
@@ -61,6 +63,13 @@ export const REQUEST_MODAL = {
   duration: { block: 'gatehouse.request.duration', action: 'gatehouse.request.duration_input' },
   reason: { block: 'gatehouse.request.reason', action: 'gatehouse.request.reason_input' },
   mfaCode: { block: 'gatehouse.request.mfa', action: 'gatehouse.request.mfa_input' },
+} as const;
+
+/** Input blocks of the Extend form. */
+export const EXTEND_MODAL = {
+  duration: { block: 'gatehouse.extend.duration', action: 'gatehouse.extend.duration_select' },
+  reason: { block: 'gatehouse.extend.reason', action: 'gatehouse.extend.reason_input' },
+  mfaCode: { block: 'gatehouse.extend.mfa', action: 'gatehouse.extend.mfa_input' },
 } as const;
 
 /** Input block of the MFA code modal. */

@@ -8,6 +8,7 @@ export * from './owner-dms.ts';
 export * from './refusals.ts';
 export * from './access-list.ts';
 export * from './modals.ts';
+export * from './extend-modal.ts';
 export * from './app-home.ts';
 export * from './audit-channel.ts';
 export * from './verify-result.ts';

@@ -82,23 +82,10 @@ export function registerActions(app: App, deps: SlackDeps): void {
 
   app.action<BlockButtonAction>(ui.ACTION.extendGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
-    const step = await deps.access.extensionNeedsCode(grantIdIn(action), userOf(body));
-    if (step.needsCode) {
-      // Asked for in the request form, which has the code field.
-      const prefill = { resourceId: step.grant.resourceId, reason: 'extension of an active grant' };
-      await client.views.open({
-        trigger_id: body.trigger_id,
-        view: requestModalFor(deps, userOf(body), prefill, { extendsGrantId: step.grant.id }),
-      });
-      return;
-    }
-    const result = await deps.access.extend(grantIdIn(action), userOf(body));
-    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
-    // In the bot's DM, the DM saying the extension was sent to the owners is the one answer.
-    await confirmUnlessDmFollows(
-      { body, respond, client },
-      `⏳ Asked the owners of ${ui.escapeText(result.request.resourceName)} to approve an extension.`,
-    );
+    // The form asks how much longer and why; a grant that ended, or has an extension waiting, is said at once.
+    const form = await deps.access.extensionForm(grantIdIn(action), userOf(body));
+    if (!form.ok) return refuse({ body, respond, client }, form.refusal);
+    await client.views.open({ trigger_id: body.trigger_id, view: ui.extendModal(form, deps.access.ctx.now()) });
   });
 
   app.action<BlockButtonAction>(ui.ACTION.openRequestModal, async ({ ack, body, client }) => {

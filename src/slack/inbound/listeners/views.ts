@@ -1,5 +1,5 @@
 import type { App } from '@slack/bolt';
-import { asRequestId } from '../../../access/ids.ts';
+import { asGrantId, asRequestId } from '../../../access/ids.ts';
 import type { Refusal } from '../../../access/refusals.ts';
 import { parseDuration } from '../../../config/duration.ts';
 import * as ui from '../../blocks/index.ts';
@@ -29,7 +29,15 @@ function fieldOf(refusal: Refusal): string {
   }
 }
 
-/** Submissions of the request and deny forms. Problems come back on the field they concern. */
+/** The Extend form's field a refusal is about: the code, the reason, or (anything else) how much longer. */
+function extendFieldOf(refusal: Refusal): string {
+  const field = fieldOf(refusal);
+  if (field === ui.REQUEST_MODAL.mfaCode.block) return ui.EXTEND_MODAL.mfaCode.block;
+  if (field === ui.REQUEST_MODAL.reason.block) return ui.EXTEND_MODAL.reason.block;
+  return ui.EXTEND_MODAL.duration.block;
+}
+
+/** Submissions of the request, Extend and deny forms. Problems come back on the field they concern. */
 export function registerViews(app: App, deps: SlackDeps): void {
   app.view(ui.VIEW.requestModal, async ({ ack, body, view }) => {
     const values = view.state.values as Values;
@@ -64,6 +72,28 @@ export function registerViews(app: App, deps: SlackDeps): void {
       }));
     }
     // The form closes; the requester hears from us by DM, through the outbox.
+    await ack();
+  });
+
+  app.view(ui.VIEW.extendModal, async ({ ack, body, view }) => {
+    const values = view.state.values as Values;
+    const duration =
+      values[ui.EXTEND_MODAL.duration.block]?.[ui.EXTEND_MODAL.duration.action]?.selected_option?.value ?? '';
+    const reason = values[ui.EXTEND_MODAL.reason.block]?.[ui.EXTEND_MODAL.reason.action]?.value ?? '';
+    const mfaCode = values[ui.EXTEND_MODAL.mfaCode.block]?.[ui.EXTEND_MODAL.mfaCode.action]?.value ?? '';
+    // The form carries the grant's id; extend() checks it is the submitter's own live grant.
+    const result = await deps.access.extend(asGrantId(view.private_metadata), userOf(body), {
+      reason,
+      ...(duration !== '' ? { duration } : {}),
+      ...(mfaCode.trim() !== '' ? { mfaCode } : {}),
+    });
+    if (!result.ok) {
+      return void (await ack({
+        response_action: 'errors',
+        errors: { [extendFieldOf(result.refusal)]: ui.truncate(ui.refusalText(result.refusal), 2000) },
+      }));
+    }
+    // The form closes; the owners get their cards and the holder a DM, through the outbox.
     await ack();
   });
 
