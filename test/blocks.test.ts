@@ -159,9 +159,9 @@ describe('the approver card', () => {
     expect(blockTexts(card.blocks)).toEqual([
       'Access request: Production database',
       '⏳ <@U0ALICE> asks for *Production database* (`prod-db`) for *2h*',
+      `Asked ${when(0)} · for 2h from approval`,
       '*Reason:* fix invoice export',
       '1 of 2 approvals: <@U0BOB>',
-      `Asked ${when(0)} · for 2h from approval`,
       `⏳ Waiting for approval until ${when(24 * HOUR)}`,
       'Approve',
       'Deny',

@@ -185,16 +185,16 @@ export function approvalCard(request: AccessRequest, options: ApprovalCardOption
   const blocks: Message['blocks'] = [
     header(cardHeading(request)),
     section(`${requestGlyph(request.status)} ${askLine(request, named(request, options.requesterName))}`),
+    context(whenLine(request)),
     section(reasonPrefix + userText(request.reason, 3000 - reasonPrefix.length)),
     ...(request.extendsGrantId && options.extendedGrant !== undefined
       ? [section(extensionLines(request, options.extendedGrant))]
       : []),
+    ...(options.history ? [context(historyLine(request, options.history))] : []),
     context(
       whoDecidesLine(request, options.approvers),
-      whenLine(request),
       ...(request.mfaChecked ? [`${MFA_MARK} Requested with an MFA code`] : []),
     ),
-    ...(options.history ? [context(historyLine(request, options.history))] : []),
     section(outcome),
   ];
   if (pending && options.viewerIsApprover !== false) {
