@@ -284,12 +284,13 @@ describe("an owner's card, through Slack", () => {
   });
 
   it("shows an extension's original reason, the grant's end now and asked for, and how long access has been held", async () => {
-    const filed = await access().extend(grantId, bram, { reason: 'the migration runs long' });
+    const filed = await access().extend(grantId, bram, { reason: 'the migration runs long', duration: '45m' });
     if (!filed.ok) throw new Error(`not filed: ${JSON.stringify(filed)}`);
     const extension = filed.request;
     const grant = (await access().findGrant(grantId))!;
     const card = await cardTo(dana, extension.id);
     expect(card).toContain('Extension request: Staging database');
+    expect(card).toContain(`Asked ${formatWhen(extension.createdAt)} · 45m more`);
     expect(card).toContain('*Reason:* the migration runs long');
     expect(card).toContain(
       '*Originally asked for:* run the invoice migration\n' +
@@ -307,7 +308,10 @@ describe("an owner's card, through Slack", () => {
       'chat.update',
       (c) => answered(c) && bot.fake.calls.indexOf(c) >= since && /Approved by/.test(shownText(c)),
     );
-    expect(shownText(update)).toMatch(/\*Access (now ends|ended)\* <!date\^/);
+    // The grant's end has moved by the 45 minutes asked for, and the card shows where it is now.
+    const moved = (await access().findGrant(grantId))!;
+    expect(moved.endsAt.getTime() - grant.endsAt.getTime()).toBe(45 * 60_000);
+    expect(shownText(update)).toContain(`*Access now ends* ${formatWhen(moved.endsAt)}`);
     expect(shownText(update)).not.toContain('if approved');
   });
 
