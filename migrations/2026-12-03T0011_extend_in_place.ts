@@ -12,6 +12,8 @@ import { sql, type Kysely } from 'kysely';
  * request's or a grant's state (request sent, approved, access active, its login, ending
  * soon, failing): every change of that state sets each of them to what is true now, and a
  * click on one that was not updated yet is answered from the state, not the message.
+ *
+ * Two indexes serve an approval card's history of its requester with the resource.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`alter table grants add column target_ends_at timestamptz`.execute(db);
@@ -37,12 +39,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     db,
   );
   await sql`create index person_messages_grant on person_messages (grant_id) where grant_id is not null`.execute(db);
+  // An approval card's history of its requester with the resource (src/access/history.ts).
+  await sql`create index access_requests_history on access_requests (requester, resource_id, created_at)`.execute(db);
+  await sql`create index grants_history on grants (user_id, resource_id, starts_at)`.execute(db);
   await sql`create index access_requests_extends on access_requests (extends_grant_id) where extends_grant_id is not null`.execute(
     db,
   );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop index grants_history`.execute(db);
+  await sql`drop index access_requests_history`.execute(db);
   await sql`drop index access_requests_extends`.execute(db);
   await sql`drop table person_messages`.execute(db);
   await sql`drop index grants_extend_retry`.execute(db);

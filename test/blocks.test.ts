@@ -12,6 +12,8 @@ import {
   REQUEST_MODAL,
   VIEW,
   accessActiveDM,
+  loginDM,
+  requestSentDM,
   accessHelp,
   accessList,
   alertAccessEndedAnswer,
@@ -232,7 +234,7 @@ describe('messages to the requester', () => {
   it('tell each step in words, with buttons where there is something to do', () => {
     const sent = sentToApprovers(request, 3);
     expect(sectionTexts(sent)[0]).toBe(
-      `⏳ Your request for *Production database* (\`prod-db\`) for *2h* was sent to 3 approvers.\nIt needs 2 approvals and expires unanswered ${when(24 * HOUR)}. I'll message you when it is decided.`,
+      `⏳ Your request for *Production database* (\`prod-db\`) for *2h* was sent to 3 approvers.\nIt needs 2 approvals and expires unanswered ${when(24 * HOUR)}. So far: 1 of 2 approvals: <@U0BOB>. I'll message you when it is decided.`,
     );
     expect(buttons(sent.blocks).map((b) => [b.action_id, b.value])).toEqual([[ACTION.cancelRequest, 'req-1']]);
     const approved = aRequest({
@@ -245,14 +247,22 @@ describe('messages to the requester', () => {
     expect(approvedDM(approved, grant).text).toBe(
       '✅ <@U0BOB> and <@U0CAROL> approved your request for *Production database* (`prod-db`).',
     );
-    expect(sectionTexts(approvedDM(approved, grant))[0]).toContain(`Your access lasts 2h, until ${when(2 * HOUR)}.`);
+    // Its second line follows the grant: being set up, then active.
+    expect(sectionTexts(approvedDM(approved, aGrant({ status: 'provisioning' })))[0]).toContain(
+      `Your access lasts 2h, until ${when(2 * HOUR)}.`,
+    );
+    expect(sectionTexts(approvedDM(approved, grant))[0]).toContain(`Your access is active until ${when(2 * HOUR)}.`);
     expect(deniedDM(aRequest({ status: 'denied', decidedBy: 'U0BOB', denyReason: 'use <staging>' })).text).toBe(
       '⛔ <@U0BOB> denied your request for *Production database* (`prod-db`): use &lt;staging&gt;',
     );
     expect(accessActiveDM(grant).text).toBe(
       `🟢 Your access to *Production database* (\`prod-db\`) is active until ${when(2 * HOUR)}.`,
     );
-    // A database login made for the grant: in the blocks, never in the notification text.
+    expect(buttons(accessActiveDM(grant).blocks).map((b) => [b.action_id, b.value])).toEqual([
+      [ACTION.extendGrant, 'grant-1'],
+      [ACTION.endGrant, 'grant-1'],
+    ]);
+    // A database login made for the grant: a message of its own, in the blocks, never in the notification text.
     const login = {
       host: 'db.internal',
       port: '5432',
@@ -260,14 +270,19 @@ describe('messages to the requester', () => {
       user: 'gatehouse_grt_1',
       password: 'S3cr3t-p4ss_w0rd',
     };
-    const withLogin = accessActiveDM(grant, login);
-    expect(withLogin.text).toBe(accessActiveDM(grant).text);
-    expect(withLogin.text).not.toContain(login.password);
+    const withLogin = loginDM(grant, login);
+    expect(withLogin.text).toBe('🔑 Your login for *Production database* (`prod-db`)');
     const shown = sectionTexts(withLogin).join('\n');
     expect(shown).toContain('user: gatehouse_grt_1\npassword: S3cr3t-p4ss_w0rd');
     expect(shown).toContain('url: postgresql://gatehouse_grt_1:S3cr3t-p4ss_w0rd@db.internal:5432/billing');
     expect(messageProblems(withLogin)).toEqual([]);
-    const expiring = expiringSoonDM(grant, 10);
+    // Once the access ended, the login's message shows no credentials.
+    const ended = loginDM(aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'released' }), null);
+    expect(JSON.stringify(ended)).not.toContain('S3cr3t');
+    expect(ended.text).toBe(
+      `🔒 The login made for your access to *Production database* (\`prod-db\`) no longer works: the access ended at ${when(HOUR)}.`,
+    );
+    const expiring = expiringSoonDM({ ...grant, warnedAt: at(HOUR) }, 10);
     expect(expiring.text).toBe(
       `⌛ Your access to *Production database* (\`prod-db\`) ends in 10 minutes, at ${when(2 * HOUR)}.`,
     );
@@ -290,6 +305,56 @@ describe('messages to the requester', () => {
     expect(
       JSON.stringify(provisioningFailingDM(aGrant({ status: 'provision_failed', lastError: 'password=hunter2' }))),
     ).not.toContain('hunter2');
+  });
+});
+
+describe('messages to the requester, as they stand after a change', () => {
+  it('a request sent: Cancel only while it waits; then what became of it', () => {
+    const pending = aRequest();
+    expect(buttons(requestSentDM(pending, 3, null).blocks)).toHaveLength(1);
+    const approved = aRequest({
+      status: 'approved',
+      decidedAt: at(HOUR),
+      approvals: [{ approver: 'U0BOB', at: at(HOUR) }],
+    });
+    const active = requestSentDM(approved, 3, aGrant());
+    expect(buttons(active.blocks)).toEqual([]);
+    expect(active.text).toBe(
+      `✅ Your request for *Production database* (\`prod-db\`) for *2h* was approved by <@U0BOB> at ${when(HOUR)}.`,
+    );
+    expect(sectionTexts(active)[0]).toContain(`Your access is active until ${when(2 * HOUR)}.`);
+    const ended = requestSentDM(approved, 3, aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'expired' }));
+    expect(sectionTexts(ended)[0]).toContain(`That access ended at ${when(HOUR)}: its time ran out.`);
+    expect(
+      requestSentDM(aRequest({ status: 'cancelled', decidedBy: 'U0ANA', decidedAt: at(HOUR) }), 3, null).text,
+    ).toBe(`✖️ Your request for *Production database* (\`prod-db\`) for *2h* was cancelled at ${when(HOUR)}.`);
+    expect(
+      requestSentDM(
+        aRequest({ status: 'cancelled', decidedBy: 'system', decidedAt: at(HOUR), extendsGrantId: 'grant-1' }),
+        3,
+        null,
+      ).text,
+    ).toContain('Your request to extend *Production database* (`prod-db`) by *2h* was withdrawn');
+  });
+
+  it('access active: no Extend while an extension waits, and no button once it ended', () => {
+    const grant = aGrant();
+    const waiting = accessActiveDM(grant, {
+      pendingExtension: aRequest({ extendsGrantId: 'grant-1', durationMs: HOUR }),
+    });
+    expect(buttons(waiting.blocks).map((b) => b.action_id)).toEqual([ACTION.endGrant]);
+    expect(sectionTexts(waiting)[0]).toContain('You asked to extend it by *1h*: waiting for the owners');
+    const ended = accessActiveDM(aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'released' }));
+    expect(buttons(ended.blocks)).toEqual([]);
+    expect(ended.text).toContain(`That access ended at ${when(HOUR)}: you ended it.`);
+  });
+
+  it('ending soon, then extended: the warning says the new end', () => {
+    const extended = expiringSoonDM({ ...aGrant(), endsAt: at(3 * HOUR), warnedAt: null }, 60);
+    expect(extended.text).toBe(
+      `✅ Your access to *Production database* (\`prod-db\`) was extended: it now ends ${when(3 * HOUR)}.`,
+    );
+    expect(buttons(extended.blocks).map((b) => b.action_id)).toEqual([ACTION.extendGrant, ACTION.endGrant]);
   });
 });
 
@@ -930,6 +995,9 @@ describe("every message within Slack's limits, whatever people type", () => {
       approvedDM(request, grant),
       deniedDM(request),
       accessActiveDM(grant),
+      loginDM(grant, { user: 'u'.repeat(3000), password: 'p'.repeat(3000) }),
+      loginDM(grant, null),
+      requestSentDM({ ...request, status: 'denied' }, 12, null),
       expiringSoonDM(grant, 0.5),
       grantEndedDM(grant),
       requestExpiredDM(request),

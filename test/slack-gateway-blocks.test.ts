@@ -4,7 +4,7 @@ import type { AccessRequest, Grant } from '../src/access/types.ts';
 import { GATEWAY_END_REASONS } from '../src/db/schema.ts';
 import {
   ACTION,
-  accessActiveDM,
+  loginDM,
   appHome,
   endSessionAnswer,
   formatWhen,
@@ -93,7 +93,7 @@ describe('the credentials message of a gateway grant', () => {
   };
 
   it('adds a psql command without the password, and keeps the url line', () => {
-    const message = accessActiveDM(aGrant(), gateway);
+    const message = loginDM(aGrant(), gateway);
     expect(blockKitProblems('message', message.blocks)).toEqual([]);
     const texts = sectionTexts(message);
     expect(texts).toContain(
@@ -109,7 +109,7 @@ describe('the credentials message of a gateway grant', () => {
 
   it('has no psql command for a login without sslmode (straight to the database)', () => {
     const { sslmode: _sslmode, ...direct } = gateway;
-    expect(sectionTexts(accessActiveDM(aGrant(), direct)).join('\n')).not.toContain('psql');
+    expect(sectionTexts(loginDM(aGrant(), direct)).join('\n')).not.toContain('psql');
   });
 
   it('quotes values as libpq and the shell need', () => {

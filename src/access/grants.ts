@@ -156,6 +156,8 @@ export async function releaseGrant(
     const current = await trx.selectFrom('grants').selectAll().where('id', '=', grantId).executeTakeFirst();
     if (!current) return refuse({ kind: 'not-found', id: grantId });
     if (current.user_id !== userId) return refuse({ kind: 'not-yours' });
+    // A stale I'm done: nothing to give back, and the person is told when and why it ended.
+    if (current.status === 'ended') return refuse({ kind: 'already-ended', grant: toGrant(ctx, current) });
     const rows = await beginEnding(ctx, trx, [grantId], 'released', userId);
     return { ok: true as const, grant: toGrant(ctx, rows[0] ?? current), moved: rows[0] };
   });
@@ -275,7 +277,12 @@ export async function applyExtension(ctx: AccessContext, grantId: GrantId): Prom
         ...outcome?.record,
       },
     });
-    await notify(trx, { kind: 'refresh_home', userId: row.user_id });
+    await notify(
+      trx,
+      { kind: 'refresh_home', userId: row.user_id },
+      // The holder was told it was failing: the messages saying so are set right.
+      ...(claimed.last_error ? [{ kind: 'notify_grant_changed' as const, grantId }] : []),
+    );
     return toGrant(ctx, row);
   });
 }

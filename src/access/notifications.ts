@@ -19,6 +19,8 @@ export type Notification =
   | { kind: 'notify_grant_expiring'; grantId: GrantId }
   | { kind: 'notify_grant_ended'; grantId: GrantId }
   | { kind: 'notify_grant_failing'; grantId: GrantId }
+  /** Nothing new to say: the holder's messages about the grant are set to where it stands (an extension applied after failing). */
+  | { kind: 'notify_grant_changed'; grantId: GrantId }
   | { kind: 'refresh_home'; userId: SlackUserId }
   /** An alert (access/alerts.ts): posted to the alert channel, sent to the owners and the security group. */
   | { kind: 'notify_alert'; alertId: string }

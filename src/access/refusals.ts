@@ -21,6 +21,8 @@ export type Refusal =
   | { kind: 'deny-reason-required' }
   /** An extension of a grant that no longer gives access (ended, or being taken away). */
   | { kind: 'extension-of-ended'; grant: Grant }
+  /** I'm done on a grant that had already ended. */
+  | { kind: 'already-ended'; grant: Grant }
   /** An extension asked for another resource than the grant's. */
   | { kind: 'extension-other-resource'; grant: Grant; resource: ResourceRef }
   | { kind: 'already-held'; grant: Grant }

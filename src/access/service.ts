@@ -16,7 +16,15 @@ import { MfaService } from './mfa.ts';
 import { approvalNeedsCode, extensionForm, requestNeedsCode } from './needs-code.ts';
 import { reconcileGrants } from './reconcile.ts';
 import { cancelRequest, requestableBy, requestAccess, type RequestInput } from './requests.ts';
-import { awaitingDecisionBy, awaitingDecisionPage, findGrant, findRequest, holdingsOf } from './store.ts';
+import {
+  awaitingDecisionBy,
+  awaitingDecisionPage,
+  findGrant,
+  findRequest,
+  grantOfRequest,
+  holdingsOf,
+  pendingExtensionOf,
+} from './store.ts';
 import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 import type { AccessRequest } from './types.ts';
 
@@ -129,6 +137,13 @@ export class AccessService {
   }
   findGrant(id: GrantId) {
     return findGrant(this.ctx, id);
+  }
+  /** The grant a request was approved into, or the one it extends. */
+  grantOfRequest(request: Pick<AccessRequest, 'id' | 'extendsGrantId'>) {
+    return grantOfRequest(this.ctx, request);
+  }
+  pendingExtensionOf(grantId: GrantId) {
+    return pendingExtensionOf(this.ctx, grantId);
   }
   holdingsOf(userId: SlackUserId) {
     return holdingsOf(this.ctx, userId);

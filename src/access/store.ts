@@ -20,6 +20,7 @@ export function toGrant(ctx: AccessContext, row: GrantRow): Grant {
     endedAt: row.ended_at,
     endReason: row.end_reason,
     lastError: row.last_error,
+    warnedAt: row.warned_at,
     extending:
       row.status === 'active' && row.target_ends_at !== null && row.target_ends_at.getTime() < row.ends_at.getTime(),
   };
@@ -103,6 +104,27 @@ export async function findRequest(
 export async function findGrant(ctx: AccessContext, id: GrantId, db: Kysely<Database> = ctx.db): Promise<Grant | null> {
   const row = await db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toGrant(ctx, row) : null;
+}
+
+/** The grant a request is about: the one it was approved into, or the one it extends (null while there is none). */
+export async function grantOfRequest(
+  ctx: AccessContext,
+  request: Pick<AccessRequest, 'id' | 'extendsGrantId'>,
+): Promise<Grant | null> {
+  if (request.extendsGrantId) return findGrant(ctx, request.extendsGrantId);
+  const row = await ctx.db.selectFrom('grants').selectAll().where('request_id', '=', request.id).executeTakeFirst();
+  return row ? toGrant(ctx, row) : null;
+}
+
+/** The extension of a grant that waits for its owners, if any (at most one: one pending request per person and resource). */
+export async function pendingExtensionOf(ctx: AccessContext, grantId: GrantId): Promise<AccessRequest | null> {
+  const row = await ctx.db
+    .selectFrom('access_requests')
+    .selectAll()
+    .where('extends_grant_id', '=', grantId)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return row ? toRequest(ctx, ctx.db, row) : null;
 }
 
 /** A person's grants that are not over, and their pending requests. */

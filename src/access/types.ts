@@ -57,6 +57,8 @@ export interface Grant {
   lastError: string | null;
   /** An approved extension moved `endsAt`, and the target is still being told (the retry sweep goes on). */
   extending?: boolean;
+  /** When its holder was warned that it ends soon; null again after an extension (warned anew). */
+  warnedAt?: Date | null;
 }
 
 /** A summary of one audit event, as posted to the audit channel. */

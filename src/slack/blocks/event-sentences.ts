@@ -96,7 +96,10 @@ const SENTENCES: Record<string, Sentence> = {
     const mfa = b.mfa_checked === true ? ' (MFA code checked)' : '';
     return `${who(e.actor)} requested ${r(b.resource)}${ms === undefined ? '' : `, ${durationWords(ms)}${extension}`}${mfa}${quoted(str(b, 'reason'))}`;
   },
-  'request.cancelled': (e, b, r) => `${who(e.actor)} withdrew their request for ${r(b.resource)}.`,
+  'request.cancelled': (e, b, r) =>
+    b.reason === 'grant_ended'
+      ? `Gatehouse withdrew a request to extend access to ${r(b.resource)}: the access had ended.`
+      : `${who(e.actor)} withdrew their request for ${r(b.resource)}.`,
   'approval.recorded': (e, b, r) => {
     const given = num(b, 'given');
     const required = num(b, 'required');
@@ -108,7 +111,7 @@ const SENTENCES: Record<string, Sentence> = {
   'request.approved': (_e, b, r) => {
     const approvers = Array.isArray(b.approvers) ? b.approvers.filter((a) => typeof a === 'string') : [];
     const by = approvers.length > 0 ? ` by ${approvers.map(who).join(', ')}` : '';
-    return `The request for ${r(b.resource)} is approved${by}.`;
+    return `The ${str(b, 'extends_grant') ? 'extension' : 'request'} for ${r(b.resource)} is approved${by}.`;
   },
   'request.denied': (e, b, r) => `${who(e.actor)} denied a request for ${r(b.resource)}${quoted(str(b, 'reason'))}`,
   'request.expired': (_e, b, r) =>
@@ -127,6 +130,12 @@ const SENTENCES: Record<string, Sentence> = {
     `Gatehouse is giving ${who(str(b, 'user'))} access to ${r(b.resource)}${until(b)}.`,
   'grant.active': (_e, b, r) =>
     `${who(str(b, 'user'))} has access to ${r(b.resource)}${until(b)}${tries(b)}${b.dry_run === true ? ' (dry run: nothing was changed)' : ''}.`,
+  'grant.extending': (_e, b, r) =>
+    `${whose(str(b, 'user'))} access to ${r(b.resource)} is extended${until(b)}${when(b.previous_ends_at) ? ` (it was to end ${when(b.previous_ends_at)})` : ''}.`,
+  'grant.extended': (_e, b, r) =>
+    `${r(b.resource)} now holds ${whose(str(b, 'user'))} access${until(b)}${tries(b)}${b.dry_run === true ? ' (dry run: nothing was changed)' : ''}.`,
+  'grant.extend_failed': (_e, b, r) =>
+    `Moving the end of ${whose(str(b, 'user'))} access to ${r(b.resource)} failed${attempt(b)}${detail(str(b, 'error'))}; retrying.`,
   'grant.provision_failed': (_e, b, r) =>
     `Giving ${who(str(b, 'user'))} access to ${r(b.resource)} failed${attempt(b)}; Gatehouse will try again${detail(str(b, 'error'))}`,
   'grant.ending': (e, b, r) =>

@@ -4,6 +4,7 @@
  * must not import Slack; it is re-exported here for listeners.
  */
 import type { Refusal, ResourceRef } from '../../access/refusals.ts';
+import type { Grant, GrantEndReason } from '../../access/types.ts';
 import { DURATION_HINT, formatDuration } from '../../config/duration.ts';
 import { approvalsLine, outcomeLine, requestPhrase } from './approval-card.ts';
 import { section, type Message } from './kit.ts';
@@ -32,6 +33,19 @@ function tryOne(allowed: readonly ResourceRef[]): string {
 }
 
 /** The sentences for one refusal, in mrkdwn. */
+const ENDED_BECAUSE: Record<GrantEndReason, string> = {
+  expired: 'its time ran out',
+  released: 'you ended it',
+  revoked: 'it was revoked',
+};
+
+/** "ended at <time> (its time ran out)", or "is no longer active" while it is being ended. */
+function endedPhrase(grant: Grant): string {
+  if (grant.status !== 'ended') return 'is no longer active';
+  const why = grant.endReason ? ` (${ENDED_BECAUSE[grant.endReason]})` : '';
+  return `ended at ${formatWhen(grant.endedAt ?? grant.endsAt)}${why}`;
+}
+
 export function refusalText(refusal: Refusal, viewer?: string): string {
   switch (refusal.kind) {
     case 'unknown-resource':
@@ -62,9 +76,13 @@ export function refusalText(refusal: Refusal, viewer?: string): string {
     case 'extension-of-ended': {
       const { grant } = refusal;
       return (
-        `Your access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })} is no longer active, so there is nothing to extend. ` +
+        `Your access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })} ${endedPhrase(grant)}, so there is nothing to extend. ` +
         `Ask for it again instead, e.g. ${example(grant.resourceId)}.`
       );
+    }
+    case 'already-ended': {
+      const { grant } = refusal;
+      return `Your access to ${resourceLabel({ id: grant.resourceId, name: grant.resourceName })} ${endedPhrase(grant)}: there is nothing to give back.`;
     }
     case 'extension-other-resource': {
       const { grant } = refusal;

@@ -7,6 +7,7 @@ import { actions, button, context, section, type Message } from './kit.ts';
 import {
   GLYPH,
   escapeText,
+  grantGlyph,
   formatWhen,
   listMentions,
   mention,
@@ -30,11 +31,72 @@ function reasonContext(request: AccessRequest): Message['blocks'] {
   return [context(`Reason: ${userText(request.reason, 500)}`)];
 }
 
+/** "Your request for *X* (`x`) for *2h*", or "Your request to extend *X* (`x`) by *1h*". */
+function yourRequest(request: AccessRequest): string {
+  const how = `*${formatDuration(request.durationMs)}*`;
+  return request.extendsGrantId
+    ? `Your request to extend ${ofRequest(request)} by ${how}`
+    : `Your request for ${ofRequest(request)} for ${how}`;
+}
+
+/**
+ * The DM a request's requester gets when it is filed, as it stands now: while it waits,
+ * who was asked, with Cancel; once decided, what became of it and of its access, with no
+ * button left to press.
+ */
+export function requestSentDM(request: AccessRequest, ownerCount: number, grant: Grant | null): Message {
+  if (request.status === 'pending') return sentToApprovers(request, ownerCount);
+  return dm([requestOutcome(request), ...(request.status === 'approved' && grant ? [grantLine(grant)] : [])]);
+}
+
+/** What became of a request that is no longer pending, said to its requester. */
+function requestOutcome(request: AccessRequest): string {
+  const at = request.decidedAt ? ` at ${formatWhen(request.decidedAt)}` : '';
+  switch (request.status) {
+    case 'pending':
+      return `${GLYPH.pending} ${yourRequest(request)} is waiting for approval (${approvalsLine(request)}).`;
+    case 'approved': {
+      const approvers = request.approvals.map((approval) => approval.approver);
+      const by = approvers.length > 0 ? listMentions(approvers) : request.decidedBy ? mention(request.decidedBy) : '';
+      return `${GLYPH.approved} ${yourRequest(request)} was approved${by ? ` by ${by}` : ''}${at}.`;
+    }
+    case 'denied': {
+      const by = request.decidedBy ? ` by ${mention(request.decidedBy)}` : '';
+      const reason = request.denyReason ? `: ${userText(request.denyReason, 2000)}` : '.';
+      return `${GLYPH.denied} ${yourRequest(request)} was denied${by}${at}${reason}`;
+    }
+    case 'expired':
+      return `${GLYPH.expired} ${yourRequest(request)} expired unanswered${at}.`;
+    case 'cancelled':
+      return request.decidedBy === 'system'
+        ? `${GLYPH.cancelled} ${yourRequest(request)} was withdrawn${at}: the access it would extend had ended.`
+        : `${GLYPH.cancelled} ${yourRequest(request)} was cancelled${at}.`;
+  }
+}
+
+/** Where a grant stands, in one line for its holder. */
+function grantLine(grant: Grant): string {
+  switch (grant.status) {
+    case 'provisioning':
+      return `Your access is being set up; it lasts until ${formatWhen(grant.endsAt)}. I'll tell you as soon as it is active.`;
+    case 'provision_failed':
+      return `Setting up your access is failing; Gatehouse keeps retrying. It still ends at ${formatWhen(grant.endsAt)}.`;
+    case 'active':
+      return `Your access is active until ${formatWhen(grant.endsAt)}.`;
+    case 'revoking':
+    case 'revoke_failed':
+      return 'Your access is ending now.';
+    case 'ended':
+      return `That access ended at ${formatWhen(grant.endedAt ?? grant.endsAt)}${grant.endReason ? `: ${END_REASONS[grant.endReason]}` : ''}.`;
+  }
+}
+
 export function sentToApprovers(request: AccessRequest, ownerCount: number): Message {
+  const progress = request.approvals.length > 0 ? ` So far: ${approvalsLine(request)}.` : '';
   return dm(
     [
-      `${GLYPH.pending} Your request for ${ofRequest(request)} for *${formatDuration(request.durationMs)}* was sent to ${plural(ownerCount, 'approver')}.`,
-      `It needs ${plural(request.approvalsRequired, 'approval')} and expires unanswered ${formatWhen(request.expiresAt)}. I'll message you when it is decided.`,
+      `${GLYPH.pending} ${yourRequest(request)} was sent to ${plural(ownerCount, 'approver')}.`,
+      `It needs ${plural(request.approvalsRequired, 'approval')} and expires unanswered ${formatWhen(request.expiresAt)}.${progress} I'll message you when it is decided.`,
     ],
     ...reasonContext(request),
     actions(
@@ -44,13 +106,27 @@ export function sentToApprovers(request: AccessRequest, ownerCount: number): Mes
   );
 }
 
+/**
+ * The approval, said to the requester; its second line follows the grant (being set up,
+ * active until, ended), and an extension says the new end.
+ */
 export function approvedDM(request: AccessRequest, grant: Grant): Message {
   const approvers = request.approvals.map((approval) => approval.approver);
   const by =
     approvers.length > 0 ? listMentions(approvers) : request.decidedBy ? mention(request.decidedBy) : 'the owners';
+  if (request.extendsGrantId) {
+    return dm([
+      `${GLYPH.approved} ${by} approved your extension of ${ofRequest(request)} by *${formatDuration(request.durationMs)}*.`,
+      grant.status === 'active' || grant.status === 'provisioning' || grant.status === 'provision_failed'
+        ? `Your access now lasts until ${formatWhen(grant.endsAt)}: the same access, nothing to reconnect.`
+        : grantLine(grant),
+    ]);
+  }
   return dm([
     `${GLYPH.approved} ${by} approved your request for ${ofRequest(request)}.`,
-    `Your access lasts ${formatDuration(grant.endsAt.getTime() - grant.startsAt.getTime())}, until ${formatWhen(grant.endsAt)}. I'll tell you as soon as it is active.`,
+    grant.status === 'provisioning'
+      ? `Your access lasts ${formatDuration(grant.endsAt.getTime() - grant.startsAt.getTime())}, until ${formatWhen(grant.endsAt)}. I'll tell you as soon as it is active.`
+      : grantLine(grant),
   ]);
 }
 
@@ -69,20 +145,65 @@ function grantButtons(grant: Grant, extend: boolean): Message['blocks'] {
   return [actions(itemBlockId(BLOCK.grantActions, grant.id), ...(extend ? [more, done] : [done]))];
 }
 
+/** What a grant's messages add while it is live: an extension waiting, or one not yet applied. */
+export interface GrantExtras {
+  /** An extension of this grant waiting for the owners. */
+  pendingExtension?: AccessRequest | null;
+}
+
+function extensionLines(grant: Grant, extras: GrantExtras): string[] {
+  const pending = extras.pendingExtension;
+  const lines: string[] = [];
+  if (pending)
+    lines.push(
+      `${GLYPH.pending} You asked to extend it by *${formatDuration(pending.durationMs)}*: waiting for the owners (${approvalsLine(pending)}).`,
+    );
+  if (grant.extending && grant.lastError)
+    lines.push(
+      `${GLYPH.failing} The new end is approved, but ${ofGrant(grant)} has not taken it yet; Gatehouse keeps trying.`,
+    );
+  return lines;
+}
+
+/** The buttons of a live grant: Extend unless an extension is already waiting, and I'm done. */
+function liveButtons(grant: Grant, extras: GrantExtras): Message['blocks'] {
+  return grantButtons(grant, !extras.pendingExtension);
+}
+
 /**
- * Access is active. With `credentials` (a database login made for this grant), they are
- * shown in the blocks only, never in `text`, which Slack shows in notifications and
- * previews.
+ * Access is active: the message that stays with the grant, set to where it stands at each
+ * change (extended, an extension waiting, ending, ended). A login made for the grant comes
+ * in a message of its own (loginDM), which is never rewritten while the login works.
  */
-export function accessActiveDM(grant: Grant, credentials?: Readonly<Record<string, string>>): Message {
-  const message = dm(
+export function accessActiveDM(grant: Grant, extras: GrantExtras = {}): Message {
+  if (grant.status !== 'active') return grantSettledDM(grant);
+  return dm(
     [
       `${GLYPH.active} Your access to ${ofGrant(grant)} is active until ${formatWhen(grant.endsAt)}.`,
-      `It ends by itself then; press *I'm done* to end it sooner.`,
+      `It ends by itself then; *Extend* asks the owners for more time, *I'm done* ends it sooner.`,
+      ...extensionLines(grant, extras),
     ],
-    ...grantButtons(grant, false),
+    ...liveButtons(grant, extras),
   );
-  if (!credentials) return message;
+}
+
+/** A grant's message once it is no longer active (being set up, ending, ended): no buttons that could mislead. */
+function grantSettledDM(grant: Grant): Message {
+  const glyph = grant.status === 'ended' || grant.status === 'revoking' ? GLYPH.ended : grantGlyph(grant.status);
+  return dm([`${glyph} ${ofGrant(grant)}: ${grantLine(grant)}`]);
+}
+
+/**
+ * The login made for a grant (a database role), shown in the blocks only, never in `text`,
+ * which Slack shows in notifications and previews. `credentials` null: the grant ended, and
+ * the message no longer shows them.
+ */
+export function loginDM(grant: Grant, credentials: Readonly<Record<string, string>> | null): Message {
+  if (!credentials || grant.status === 'ended' || grant.status === 'revoking' || grant.status === 'revoke_failed') {
+    return dm([
+      `🔒 The login made for your access to ${ofGrant(grant)} no longer works: the access ended${grant.endedAt ? ` at ${formatWhen(grant.endedAt)}` : ''}.`,
+    ]);
+  }
   const lines = Object.entries(credentials).map(([key, value]) => `${key}: ${value}`);
   const { host, port, database, user, password, sslmode } = credentials;
   if (host && port && database && user && password) {
@@ -97,14 +218,18 @@ export function accessActiveDM(grant: Grant, credentials?: Readonly<Record<strin
           `To connect with \`psql\` (it asks for the password above):\n\`\`\`${psqlCommand({ host, port, dbname: database, user, sslmode }).replace(/`/g, "'")}\`\`\``,
         )
       : null;
-  const shown = [
-    section(`Your login, made for this grant only:\n\`\`\`${lines.join('\n').replace(/`/g, "'")}\`\`\``),
-    ...(psql ? [psql] : []),
-    context(
-      `This message is the only copy: Gatehouse keeps none it can read. The login stops working at ${formatWhen(grant.endsAt)}, or when you press *I'm done*.`,
-    ),
-  ];
-  return { text: message.text, blocks: [...message.blocks.slice(0, 1), ...shown, ...message.blocks.slice(1)] };
+  return {
+    text: truncate(`🔑 Your login for ${ofGrant(grant)}`),
+    blocks: [
+      section(
+        `Your login for ${ofGrant(grant)}, made for this grant only:\n\`\`\`${lines.join('\n').replace(/`/g, "'")}\`\`\``,
+      ),
+      ...(psql ? [psql] : []),
+      context(
+        "This message is the only copy: Gatehouse keeps none it can read. The login works while your access does (an extension keeps it), and stops when it ends or you press *I'm done*.",
+      ),
+    ],
+  };
 }
 
 /**
@@ -119,14 +244,31 @@ export function psqlCommand(params: Readonly<Record<string, string>>): string {
   return `psql "${conninfo.replace(/[\\"$`]/g, '\\$&')}"`;
 }
 
-export function expiringSoonDM(grant: Grant, minutesLeft: number): Message {
+/**
+ * The warning before a grant ends, as it stands now: while it holds, how long is left, with
+ * Extend and I'm done; after an extension (the holder is warned again before the new end),
+ * the new end; once ended, the end.
+ */
+export function expiringSoonDM(grant: Grant, minutesLeft: number, extras: GrantExtras = {}): Message {
+  if (grant.status !== 'active') return grantSettledDM(grant);
+  if (grant.warnedAt === null) {
+    return dm(
+      [
+        `${GLYPH.approved} Your access to ${ofGrant(grant)} was extended: it now ends ${formatWhen(grant.endsAt)}.`,
+        ...extensionLines(grant, extras),
+      ],
+      ...liveButtons(grant, extras),
+    );
+  }
   const left = minutesLeft < 1 ? 'in less than a minute' : `in ${plural(Math.floor(minutesLeft), 'minute')}`;
   return dm(
     [
       `${GLYPH.expired} Your access to ${ofGrant(grant)} ends ${left}, at ${formatWhen(grant.endsAt)}.`,
-      `Need more time? *Extend* sends a new request that the owners approve again.`,
+      extras.pendingExtension
+        ? extensionLines(grant, extras).join('\n')
+        : `Need more time? *Extend* asks the owners; when they approve, this same access lasts longer.`,
     ],
-    ...grantButtons(grant, true),
+    ...liveButtons(grant, extras),
   );
 }
 
@@ -160,6 +302,15 @@ export function requestExpiredDM(request: AccessRequest): Message {
  * left out on purpose: it can name hosts or accounts the requester has no need to see.
  */
 export function provisioningFailingDM(grant: Grant): Message {
+  // Set at each change: once it works (or ends), the message says so instead.
+  if (grant.status === 'active' && !(grant.extending && grant.lastError))
+    return dm([`${GLYPH.active} Your access to ${ofGrant(grant)} is set up now: ${grantLine(grant)}`]);
+  if (grant.status === 'active')
+    return dm([
+      `${GLYPH.failing} Your extension of ${ofGrant(grant)} is approved, but the system that holds it has not taken the new end yet; Gatehouse keeps retrying.`,
+      `Until it has, your access may stop at the end it had. If you need it urgently, tell one of its owners.`,
+    ]);
+  if (grant.status === 'ended' || grant.status === 'revoking') return grantSettledDM(grant);
   const revoking = grant.status === 'revoke_failed';
   return dm([
     revoking

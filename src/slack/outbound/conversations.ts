@@ -12,12 +12,11 @@ export class Conversations {
     private readonly auditChannel: () => string,
   ) {}
 
-  async dm(userId: string, message: Message): Promise<void> {
-    await this.client.chat.postMessage({
-      channel: await this.dmChannel(userId),
-      text: message.text,
-      blocks: message.blocks,
-    });
+  /** Posts to a person's DM; where it landed, to update it later. */
+  async dm(userId: string, message: Message): Promise<{ channel: string; ts: string }> {
+    const channel = await this.dmChannel(userId);
+    const posted = await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
+    return { channel: posted.channel ?? channel, ts: posted.ts ?? '' };
   }
 
   async dmChannel(userId: string): Promise<string> {

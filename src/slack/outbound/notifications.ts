@@ -43,6 +43,7 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
     case 'notify_grant_expiring':
     case 'notify_grant_ended':
     case 'notify_grant_failing':
+    case 'notify_grant_changed':
       return grantNotice(out, n);
     case 'notify_alert':
       return alertRaised(out, n.alertId);

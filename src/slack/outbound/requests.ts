@@ -6,6 +6,7 @@ import * as ui from '../blocks/index.ts';
 import { liveSessionsOfRequest } from '../gateway-sessions.ts';
 import { describeSlackError, MESSAGE_GONE } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
+import { refreshPersonMessages, sendToPerson } from './person-dms.ts';
 
 /**
  * A new request: an approval card to the resource's approval channel, or to each owner by
@@ -32,22 +33,26 @@ export async function requestSubmitted(out: Outbound, requestId: RequestId): Pro
       await postCard(out, request, await out.to.dmChannel(owner), owner, card);
     }
   }
-  await out.to.dm(request.requester, ui.sentToApprovers(request, owners.length));
+  await sendToPerson(out, request.requester, 'request', { requestId }, ui.sentToApprovers(request, owners.length));
+  // An extension waiting shows on the messages of the grant it extends (no second Extend there).
+  if (request.extendsGrantId) await refreshPersonMessages(out, { grantId: request.extendsGrantId });
 }
 
 /** An approval that was not yet enough: the cards show who approved. */
 export async function requestProgress(out: Outbound, requestId: RequestId): Promise<void> {
-  return updateCards(out, await mustRequest(out, requestId));
+  await updateCards(out, await mustRequest(out, requestId));
+  await refreshPersonMessages(out, { requestId });
 }
 
 /** A request approved, denied or expired: the cards say so, and the requester hears. */
 export async function requestDecided(out: Outbound, requestId: RequestId): Promise<void> {
   const request = await mustRequest(out, requestId);
   await updateCards(out, request);
+  // The requester's messages about it (and about the grant it extends) stop offering what no longer applies.
+  await refreshPersonMessages(out, { requestId });
   if (request.status === 'approved') {
-    const grant = (await out.access.holdingsOf(request.requester)).grants.find((g) => g.requestId === request.id);
-    const held = grant ?? (await grantOf(out, request.id));
-    if (held) await out.to.dm(request.requester, ui.approvedDM(request, held));
+    const grant = await out.access.grantOfRequest(request);
+    if (grant) await sendToPerson(out, request.requester, 'approved', { requestId }, ui.approvedDM(request, grant));
   } else if (request.status === 'denied') {
     await out.to.dm(request.requester, ui.deniedDM(request));
   } else if (request.status === 'expired') {
@@ -164,11 +169,6 @@ export async function updateCardsOfGrant(out: Outbound, grantId: GrantId): Promi
     return;
   }
   await updateCards(out, await mustRequest(out, grant.request_id));
-}
-
-async function grantOf(out: Outbound, requestId: RequestId) {
-  const row = await out.db.selectFrom('grants').select('id').where('request_id', '=', requestId).executeTakeFirst();
-  return row ? out.access.findGrant(row.id) : null;
 }
 
 async function mustRequest(out: Outbound, id: RequestId): Promise<AccessRequest> {

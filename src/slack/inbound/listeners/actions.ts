@@ -1,6 +1,7 @@
 import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { Refusal } from '../../../access/refusals.ts';
 import * as ui from '../../blocks/index.ts';
+import { refreshClicked } from '../../person-messages.ts';
 import { isBotDm } from '../bot-dm.ts';
 import type { SlackDeps } from '../deps.ts';
 import { grantIdIn, requestIdIn, userOf } from '../ids.ts';
@@ -17,6 +18,21 @@ async function refuse({ body, respond, client }: Click, refusal: Refusal): Promi
   const message = ui.refusalMessage(refusal, body.user.id);
   if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
   else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
+}
+
+/**
+ * A button on a person's own message that no longer applies (a request decided, access
+ * ended, an extension waiting): they are told what happened, and the message pressed is
+ * set to the state of now, if an update to it had not reached Slack yet.
+ */
+async function refuseStale(deps: SlackDeps, click: Click, refusal: Refusal): Promise<void> {
+  await refuse(click, refusal);
+  const { body, client } = click;
+  await refreshClicked(
+    { client, access: deps.access, db: deps.access.ctx.db, log: deps.log, now: deps.access.ctx.now },
+    body.channel?.id ?? body.container?.channel_id,
+    body.message?.ts ?? body.container?.message_ts,
+  ).catch((err: unknown) => deps.log.warn({ err }, 'a stale message could not be updated'));
 }
 
 /** A confirmation, under the message clicked; on the App Home the redrawn tab shows the change. */
@@ -66,14 +82,14 @@ export function registerActions(app: App, deps: SlackDeps): void {
   app.action<BlockButtonAction>(ui.ACTION.cancelRequest, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.cancel(requestIdIn(action), userOf(body));
-    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
+    if (!result.ok) return refuseStale(deps, { body, respond, client }, result.refusal);
     await confirm({ body, respond }, `✖️ Your request for ${ui.escapeText(result.request.resourceName)} is cancelled.`);
   });
 
   app.action<BlockButtonAction>(ui.ACTION.endGrant, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.release(grantIdIn(action), userOf(body));
-    if (!result.ok) return refuse({ body, respond, client }, result.refusal);
+    if (!result.ok) return refuseStale(deps, { body, respond, client }, result.refusal);
     await confirmUnlessDmFollows(
       { body, respond, client },
       `⚪ Your access to ${ui.escapeText(result.grant.resourceName)} is ending now. Thanks for giving it back.`,
@@ -84,7 +100,7 @@ export function registerActions(app: App, deps: SlackDeps): void {
     await ack();
     // The form asks how much longer and why; a grant that ended, or has an extension waiting, is said at once.
     const form = await deps.access.extensionForm(grantIdIn(action), userOf(body));
-    if (!form.ok) return refuse({ body, respond, client }, form.refusal);
+    if (!form.ok) return refuseStale(deps, { body, respond, client }, form.refusal);
     await client.views.open({ trigger_id: body.trigger_id, view: ui.extendModal(form, deps.access.ctx.now()) });
   });
 
