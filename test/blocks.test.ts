@@ -346,7 +346,7 @@ describe('messages to the requester, as they stand after a change', () => {
     expect(sectionTexts(waiting)[0]).toContain('You asked to extend it by *1h*: waiting for the owners');
     const ended = accessActiveDM(aGrant({ status: 'ended', endedAt: at(HOUR), endReason: 'released' }));
     expect(buttons(ended.blocks)).toEqual([]);
-    expect(ended.text).toContain(`That access ended at ${when(HOUR)}: you ended it.`);
+    expect(ended.text).toBe(`⚪ Access to *Production database* (\`prod-db\`): ended at ${when(HOUR)} (you ended it).`);
   });
 
   it('ending soon, then extended: the warning says the new end', () => {

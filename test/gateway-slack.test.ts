@@ -61,7 +61,7 @@ describe('a gateway grant in Slack, as Gatehouse runs it', () => {
     expect(bot.gatehouse.gateway).not.toBeNull();
     const requestId = await fileRequest(bot, ana, 'billing-db 1h check the ledger');
     await approveFromCard(bot, dana, requestId);
-    const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 15_000 });
+    const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /Your login for/), { timeoutMs: 15_000 });
     const shown = JSON.stringify(dm.args.blocks);
     const command = /psql \\"host=([^ ]+) port=(\d+) dbname=([^ ]+) user=([^ ]+) sslmode=([a-z]+)\\"/.exec(shown);
     expect(command, shown).not.toBeNull();

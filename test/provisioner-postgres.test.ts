@@ -108,6 +108,33 @@ describe('the postgres provisioner', () => {
     ]);
     expect(everything).not.toContain(credentials.password);
 
+    // An extension moves the login's VALID UNTIL and nothing else: the open session goes on, the password still works.
+    const asked = await service.extend(grant.id, ana, { reason: 'the reconciliation runs over', duration: '30m' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked.refusal));
+    const extended = await service.approve(asked.request.id, dana);
+    expect(extended).toMatchObject({ ok: true, grant: { id: grant.id, status: 'active' } });
+    const newEnd = new Date(grant.ends_at.getTime() + 30 * 60_000);
+    const moved = await target.query<{ rolvaliduntil: Date }>('select rolvaliduntil from pg_roles where rolname = $1', [
+      credentials.user,
+    ]);
+    expect(moved.rows[0]?.rolvaliduntil).toEqual(newEnd);
+    expect((await session.query('select 1 as still')).rows[0]).toEqual({ still: 1 });
+    const again = await connectAs(credentials);
+    await again.end();
+    expect(await t.db.selectFrom('grants').select('id').where('user_id', '=', ana).execute()).toHaveLength(1);
+    await t.audit.flush();
+    const applied = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'grant.extended')
+      .where('subject', '=', grant.id)
+      .executeTakeFirstOrThrow();
+    expect(applied.body).toMatchObject({
+      role: credentials.user,
+      valid_until: newEnd.toISOString(),
+      ends_at: newEnd.toISOString(),
+    });
+
     // The end: the open session is cut, a new login is refused, the role is gone.
     expect((await service.release(grant.id, ana)).ok).toBe(true);
     await expect(session.query('select 1')).rejects.toThrow();
@@ -179,7 +206,7 @@ describe('a postgres grant in Slack', () => {
   it('sends the login by direct message only, then forgets it', async () => {
     const requestId = await fileRequest(bot, ana, 'billing-db 1h check the ledger');
     await approveFromCard(bot, dana, requestId);
-    const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /is active until/), { timeoutMs: 15_000 });
+    const dm = await bot.fake.waitForCall('chat.postMessage', dmTo(ana, /Your login for/), { timeoutMs: 15_000 });
     expect(String(dm.args.text)).not.toMatch(/password/);
     const grant = await bot.t.db
       .selectFrom('grants')

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
+import { EXTEND_MODAL, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 
@@ -98,8 +98,37 @@ describe('requests Slack would not send', () => {
     expect((await forged(ana, 'staging-db')).body).toEqual({
       response_action: 'errors',
       errors: {
-        [REQUEST_MODAL.resource.block]: expect.stringMatching(/no longer active, so there is nothing to extend/),
+        [REQUEST_MODAL.resource.block]: expect.stringMatching(
+          /ended at .* \(you ended it\), so there is nothing to extend/,
+        ),
       },
+    });
+    expect(await requestCount()).toBe(before);
+  });
+
+  it("refuses a forged Extend form for someone else's grant, or one that ended, filing nothing", async () => {
+    const before = await requestCount();
+    const extendForm = (userId: string, grantId: string) =>
+      bot.slack.submitView({
+        userId,
+        callbackId: VIEW.extendModal,
+        privateMetadata: grantId,
+        values: {
+          [EXTEND_MODAL.duration.block]: {
+            [EXTEND_MODAL.duration.action]: { type: 'static_select', selected_option: { value: '1h' } },
+          },
+          [EXTEND_MODAL.reason.block]: { [EXTEND_MODAL.reason.action]: { type: 'plain_text_input', value: 'more' } },
+        },
+      });
+    expect((await extendForm(bram, anaGrant)).body).toEqual({
+      response_action: 'errors',
+      errors: { [EXTEND_MODAL.duration.block]: expect.stringMatching(/not yours/) },
+    });
+    expect((await extendForm(ana, 'grt_nosuchgrant')).body).toMatchObject({ response_action: 'errors' });
+    // anaGrant ended in the test before.
+    expect((await extendForm(ana, anaGrant)).body).toEqual({
+      response_action: 'errors',
+      errors: { [EXTEND_MODAL.duration.block]: expect.stringMatching(/nothing to extend/) },
     });
     expect(await requestCount()).toBe(before);
   });

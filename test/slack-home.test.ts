@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTION, VIEW } from '../src/slack/blocks/ids.ts';
+import { ACTION, EXTEND_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import type { RecordedCall, SlackView } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
@@ -29,9 +29,9 @@ describe('/access, the expiry warning and the App Home', () => {
       value: requestId,
       message: cardFor(bot.fake, owner, requestId),
     });
-    await bot.fake.waitForCall('chat.postMessage', dmTo(requester, /is active until/), {
-      count: bot.fake.dmsTo(requester).filter((m) => /is active until/.test(m.text)).length + 1,
-    });
+    const since = bot.fake.calls.length;
+    const active = dmTo(requester, /is active until/);
+    await bot.fake.waitForCall('chat.postMessage', (c) => bot.fake.calls.indexOf(c) >= since && active(c));
     const grant = await bot.t.db
       .selectFrom('grants')
       .select('id')
@@ -39,6 +39,42 @@ describe('/access, the expiry warning and the App Home', () => {
       .executeTakeFirstOrThrow();
     return grant.id;
   }
+
+  /** The form of `callbackId` opened for `userId` by a click made after call index `since`. */
+  async function waitForView(userId: string, callbackId: string, since: number): Promise<SlackView> {
+    await bot.fake.waitForCall(
+      'views.open',
+      (c) => bot.fake.calls.indexOf(c) >= since && answered(c) && JSON.stringify(c.args.view).includes(callbackId),
+    );
+    const view = bot.fake
+      .openedViews(userId)
+      .filter((v) => v.callback_id === callbackId)
+      .at(-1);
+    if (!view) throw new Error(`no ${callbackId} opened for ${userId}`);
+    return view;
+  }
+
+  /** Resolves once the message at `where` (as updated since) satisfies `check` on its text and blocks. */
+  async function waitForMessage(
+    where: { channel: string; ts: string },
+    check: (text: string, blocks: string) => boolean,
+  ): Promise<void> {
+    const holds = () => {
+      const message = bot.fake.message(where.channel, where.ts);
+      return message !== undefined && check(message.text, JSON.stringify(message.blocks));
+    };
+    if (holds()) return;
+    await bot.fake.waitForCall('chat.update', (c) => answered(c) && c.args.ts === where.ts && holds(), {
+      timeoutMs: 10_000,
+    });
+  }
+
+  const extendValues = (duration: string, reason: string) => ({
+    [EXTEND_MODAL.duration.block]: {
+      [EXTEND_MODAL.duration.action]: { type: 'static_select', selected_option: { value: duration } },
+    },
+    [EXTEND_MODAL.reason.block]: { [EXTEND_MODAL.reason.action]: { type: 'plain_text_input', value: reason } },
+  });
 
   /** `/access` as `userId`: the ephemeral answer. */
   async function access(userId: string, text = '') {
@@ -123,7 +159,7 @@ describe('/access, the expiry warning and the App Home', () => {
     expect((await access(bram, 'hepl')).text).toMatch(/^`\/access hepl` is not something I know\. Gatehouse commands:/);
   });
 
-  it('warns before a grant ends, and Extend files a new request for the owners, linked to the grant', async () => {
+  it('warns before a grant ends; Extend asks how much longer and why, and the approval moves the same grant’s end', async () => {
     const requestId = await fileRequest(bot, ana, 'staging-db 45s apply the hotfix');
     const grantId = await approveOnCard(dana, requestId, ana);
 
@@ -136,29 +172,171 @@ describe('/access, the expiry warning and the App Home', () => {
       { actionId: ACTION.extendGrant, text: 'Extend', value: grantId },
       { actionId: ACTION.endGrant, text: "I'm done", value: grantId },
     ]);
+    const before = (await bot.gatehouse.access.findGrant(grantId))!;
 
-    const since = bot.fake.calls.length;
-    const click = await bot.slack.clickButton({
+    // Extend opens a form: how much longer (the resource's default first, at most its maximum) and why.
+    const clicked = bot.fake.calls.length;
+    await bot.slack.clickButton({
       userId: ana,
       actionId: ACTION.extendGrant,
+      value: grantId,
       message: { channel: warning.channel, ts: warning.ts },
     });
-    // Pressed in the bot's DM: the DM saying it went to the owners (after the click) is the one
-    // answer, no ephemeral copy.
-    const sent = dmTo(ana, /was sent to/);
-    await bot.fake.waitForCall('chat.postMessage', (c) => bot.fake.calls.indexOf(c) >= since && sent(c));
+    const form = await waitForView(ana, VIEW.extendModal, clicked);
+    const select = JSON.stringify(form.blocks);
+    expect(select).toContain('"initial_option":{"text":{"type":"plain_text","text":"30m more"');
+    expect(select).toContain('2h more');
+    expect(select).not.toContain('4h more');
+    expect(select).toContain('apply the hotfix');
+    const submitted = await bot.slack.submitView({
+      userId: ana,
+      viewId: form.id,
+      values: extendValues('1h', 'the hotfix needs a second run'),
+    });
+    expect(submitted.body).toBe('');
 
     const { requests } = await bot.gatehouse.access.holdingsOf(ana);
     const extension = requests.find((r) => r.extendsGrantId === grantId);
-    expect(extension).toMatchObject({ resourceId: 'staging-db', status: 'pending', requester: ana });
+    expect(extension).toMatchObject({
+      resourceId: 'staging-db',
+      status: 'pending',
+      durationMs: 3_600_000,
+      reason: 'the hotfix needs a second run',
+    });
     // The owners approve it again, on a card that says it is an extension.
     for (const owner of [dana, emil]) {
       const card = await bot.fake.waitForCall('chat.postMessage', cardPostedTo(owner, extension!.id));
       expect(String(card.args.text)).toContain('<@U0ANA0001> asks to extend access to *Staging database*');
     }
-    expect(bot.fake.dmsTo(ana).filter((m) => /ends in/.test(m.text))).toHaveLength(1);
-    await bot.settle();
-    expect(bot.fake.responses.filter(answersTo(click.responseUrl))).toEqual([]);
+    // The warning no longer offers Extend while one waits.
+    await waitForMessage(
+      warning,
+      (text, blocks) => /waiting for the owners/.test(blocks) && !blocks.includes(ACTION.extendGrant),
+    );
+
+    await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.approve,
+      value: extension!.id,
+      message: cardFor(bot.fake, dana, extension!.id),
+    });
+    await bot.fake.waitForCall(
+      'chat.postMessage',
+      dmTo(ana, /<@U0DANA001> approved your extension of \*Staging database\* .* by \*1h\*/),
+    );
+    // One grant, the same one, ending an hour later; Home lists it once.
+    const after = (await bot.gatehouse.access.findGrant(grantId))!;
+    expect(after).toMatchObject({ id: grantId, status: 'active' });
+    expect(after.endsAt.getTime()).toBe(before.endsAt.getTime() + 3_600_000);
+    expect((await bot.gatehouse.access.holdingsOf(ana)).grants.map((g) => g.id)).toEqual([grantId]);
+    expect(
+      await bot.t.db
+        .selectFrom('grants')
+        .select('id')
+        .where('user_id', '=', ana)
+        .where('status', '<>', 'ended')
+        .execute(),
+    ).toHaveLength(1);
+    // The warning now says the new end, with Extend again.
+    await waitForMessage(
+      warning,
+      (text, blocks) => /was extended: it now ends/.test(text) && blocks.includes(ACTION.extendGrant),
+    );
+    await bot.gatehouse.audit.flush();
+    const events = await bot.t.db
+      .selectFrom('audit_log')
+      .select(['action', 'body'])
+      .where('subject', '=', grantId)
+      .where('action', 'in', ['grant.extending', 'grant.extended'])
+      .orderBy('seq')
+      .execute();
+    expect(events.map((e) => e.action)).toEqual(['grant.extending', 'grant.extended']);
+    expect(events[0]!.body).toMatchObject({
+      request: extension!.id,
+      previous_ends_at: before.endsAt.toISOString(),
+      ends_at: after.endsAt.toISOString(),
+    });
+
+    // I'm done: every message about it drops its buttons and says it ended; a stale click is told so.
+    await bot.gatehouse.access.release(grantId, ana);
+    await waitForMessage(
+      warning,
+      (text, blocks) => /ended at .* \(you ended it\)/.test(text) && !blocks.includes('"actions"'),
+    );
+    const staleExtend = await bot.slack.clickButton({
+      userId: ana,
+      actionId: ACTION.extendGrant,
+      value: grantId,
+      message: { channel: warning.channel, ts: warning.ts },
+      stale: true,
+    });
+    const extendAnswer = await bot.fake.waitForResponse(answersTo(staleExtend.responseUrl));
+    expect(String(extendAnswer.body.text)).toMatch(/ended at .* \(you ended it\), so there is nothing to extend/);
+    const staleDone = await bot.slack.clickButton({
+      userId: ana,
+      actionId: ACTION.endGrant,
+      value: grantId,
+      message: { channel: warning.channel, ts: warning.ts },
+      stale: true,
+    });
+    const doneAnswer = await bot.fake.waitForResponse(answersTo(staleDone.responseUrl));
+    expect(String(doneAnswer.body.text)).toMatch(/there is nothing to give back/);
+  });
+
+  it('the requester’s messages follow the request: Cancel goes once it is decided, and a stale Cancel is told what happened', async () => {
+    const requestId = await fileRequest(bot, bram, 'prod-db 1h rotate the keys');
+    const sent = await bot.fake.waitForCall(
+      'chat.postMessage',
+      (c) =>
+        dmTo(bram, /Your request for \*Production database\*.* was sent to/)(c) &&
+        JSON.stringify(c.args.blocks).includes(requestId),
+    );
+    const shown = bot.fake.dmsTo(bram).find((m) => m.text === String(sent.args.text) && m.blocks === sent.args.blocks);
+    const message = shown ?? bot.fake.dmsTo(bram).find((m) => JSON.stringify(m.blocks).includes(requestId))!;
+    const where = { channel: message.channel, ts: message.ts };
+    // One of two approvals: the message says so, and still offers Cancel.
+    await bot.fake.waitForCall('chat.postMessage', cardPostedTo(dana, requestId));
+    await bot.slack.clickButton({
+      userId: dana,
+      actionId: ACTION.approve,
+      value: requestId,
+      message: cardFor(bot.fake, dana, requestId),
+    });
+    await waitForMessage(
+      where,
+      (_text, blocks) => blocks.includes('So far: 1 of 2 approvals') && blocks.includes(ACTION.cancelRequest),
+    );
+    const denying = bot.fake.calls.length;
+    await bot.slack.clickButton({
+      userId: emil,
+      actionId: ACTION.deny,
+      value: requestId,
+      message: cardFor(bot.fake, emil, requestId),
+    });
+    const deny = await waitForView(emil, VIEW.denyModal, denying);
+    await bot.slack.submitView({
+      userId: emil,
+      viewId: deny.id,
+      values: {
+        'gatehouse.deny.reason': { 'gatehouse.deny.reason_input': { type: 'plain_text_input', value: 'use staging' } },
+      },
+    });
+    await waitForMessage(
+      where,
+      (text, blocks) => /was denied by <@U0EMIL001>/.test(text) && !blocks.includes(ACTION.cancelRequest),
+    );
+    // Pressed on a copy that was not updated (an ephemeral answer): told what happened.
+    const stale = await bot.slack.clickButton({
+      userId: bram,
+      actionId: ACTION.cancelRequest,
+      value: requestId,
+      message: where,
+      stale: true,
+    });
+    const answer = await bot.fake.waitForResponse(answersTo(stale.responseUrl));
+    expect(String(answer.body.text)).toMatch(
+      /Your request for Production database is no longer pending: ⛔ Denied by <@U0EMIL001>/,
+    );
   });
 
   it('shows each person their access, their requests and what waits for their approval, and redraws it when that changes', async () => {

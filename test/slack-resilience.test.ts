@@ -132,13 +132,18 @@ describe('when Slack is down while things happen', () => {
       // Each card shows the outcome (the update that failed was redone from the current state).
       for (const card of cards) expect(fake.message(card.channel, card.ts)?.text).toMatch(/^✅ Approved by/);
 
-      expectDMs(fake, bram, [/was sent to 3 approvers/, /<@U0DANA001> approved your request/, /is active until/]);
+      // The DM saying where the request went now says it was approved (it is updated, not sent again).
+      expectDMs(fake, bram, [
+        /Your request for .* was approved by <@U0DANA001>/,
+        /<@U0DANA001> approved your request/,
+        /is active until/,
+      ]);
       const cardTexts = [
         /<@U0BRAM001>'s request for \*Staging database\*/,
         /<@U0ANA0001>'s request for \*Production database\*/,
       ];
       expectDMs(fake, ana, [
-        /Your request for \*Production database\*.* was sent to 2 approvers/,
+        /Your request for \*Production database\*.* was approved by/,
         /(<@U0DANA001> and <@U0EMIL001>|<@U0EMIL001> and <@U0DANA001>) approved your request/,
         /Your access to \*Production database\*.* is active until/,
         cardTexts[0]!,
@@ -313,11 +318,12 @@ describe('two app processes on one database', () => {
       expect(await auditCount(bots[0]!, 'grant.revoked', grant.id)).toBe(1);
     }
     for (const user of CONTRACTORS)
+      // Each message follows the state: the request approved, the access ended, and the DM saying it ended.
       expectDMs(fake, user, [
-        /was sent to 1 approver\./,
+        /^✅ Your request for .* was approved by/,
         /approved your request/,
-        /is active until/,
-        /its time ran out/,
+        /^⚪ Access to .*: ended at .* \(its time ran out\)/,
+        /^⚪ Your access to .* ended at .*: its time ran out/,
       ]);
 
     await bots[1]!.settle();

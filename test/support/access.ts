@@ -85,6 +85,18 @@ export class RecordingProvisioner implements Provisioner {
     }
     this.revoked.push(grant.id);
   }
+
+  /** Each extension applied: the grant and the end the target was told. */
+  extended: { id: string; endsAt: string }[] = [];
+  failExtends = 0;
+
+  async extend(grant: Grant): Promise<void> {
+    if (this.failExtends > 0) {
+      this.failExtends -= 1;
+      throw new Error('target database unreachable');
+    }
+    this.extended.push({ id: grant.id, endsAt: grant.endsAt.toISOString() });
+  }
 }
 
 export interface TestAccess {

@@ -22,6 +22,11 @@ export interface ButtonClick {
   view?: { id: string; [field: string]: unknown };
   /** Input values in the view at the time of the click. */
   values?: StateValues;
+  /**
+   * Pressed on a copy the person's client had not redrawn yet (an update on its way, a
+   * second device): the button need not be on the message as the fake holds it now.
+   */
+  stale?: boolean;
 }
 
 export interface ViewSubmission {
@@ -125,7 +130,11 @@ export class SlackPayloads {
     const view = click.view ? { ...storedView, ...click.view } : undefined;
     // A surface the fake holds must show the button; one it does not (an ephemeral) is taken on trust.
     const known = click.message ? stored : storedView;
-    const button = this.findButton(click, click.message ? stored?.blocks : view?.blocks, known !== undefined);
+    const button = this.findButton(
+      click,
+      click.message ? stored?.blocks : view?.blocks,
+      known !== undefined && click.stale !== true,
+    );
     const value = click.value ?? button?.element.value;
     const action = {
       type: 'button',

@@ -187,10 +187,25 @@ export function accessActiveDM(grant: Grant, extras: GrantExtras = {}): Message 
   );
 }
 
-/** A grant's message once it is no longer active (being set up, ending, ended): no buttons that could mislead. */
+/** A grant's message once it is not active (being set up, ending, ended): where it stands, and no button that could mislead. */
 function grantSettledDM(grant: Grant): Message {
-  const glyph = grant.status === 'ended' || grant.status === 'revoking' ? GLYPH.ended : grantGlyph(grant.status);
-  return dm([`${glyph} ${ofGrant(grant)}: ${grantLine(grant)}`]);
+  const access = `Access to ${ofGrant(grant)}:`;
+  switch (grant.status) {
+    case 'provisioning':
+      return dm([`${GLYPH.pending} ${access} being set up; it lasts until ${formatWhen(grant.endsAt)}.`]);
+    case 'provision_failed':
+      return dm([`${GLYPH.failing} ${access} setting it up is failing; Gatehouse keeps retrying.`]);
+    case 'active':
+      return dm([`${GLYPH.active} ${access} active until ${formatWhen(grant.endsAt)}.`]);
+    case 'revoking':
+      return dm([`${GLYPH.ended} ${access} ending now.`]);
+    case 'revoke_failed':
+      return dm([`${GLYPH.failing} ${access} removing it is failing; Gatehouse keeps retrying. Please stop using it.`]);
+    case 'ended': {
+      const why = grant.endReason ? ` (${END_REASONS[grant.endReason]})` : '';
+      return dm([`${GLYPH.ended} ${access} ended at ${formatWhen(grant.endedAt ?? grant.endsAt)}${why}.`]);
+    }
+  }
 }
 
 /**
