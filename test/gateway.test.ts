@@ -3,6 +3,7 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { openUpstream } from '../src/gateway/upstream.ts';
+import { roleNameFor } from '../src/provisioners/postgres.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PEOPLE } from './support/access.ts';
 import { psql, startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
@@ -219,6 +220,36 @@ describe('the database gateway', () => {
       [grantId],
     );
     expect(rows.map((row) => row.body.reason)).toEqual(['wrong_password', 'not_started', 'ended']);
+  });
+
+  it('keeps a session running when its grant is extended: the same login, the new end known to the gateway and the target', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    await client.query('begin');
+    await client.query(`update invoices set note = 'during the extension' where id = 1`);
+    const asked = await world.service.extend(grantId, PEOPLE.ana, { reason: 'the close runs over', duration: '30m' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked.refusal));
+    const before = (await world.service.findGrant(grantId))!;
+    const approved = await world.service.approve(asked.request.id, PEOPLE.dana);
+    const newEnd = new Date(before.endsAt.getTime() + 30 * 60_000);
+    expect(approved).toMatchObject({ ok: true, grant: { id: grantId, endsAt: newEnd } });
+    // The gateway hears of the move at commit and arms its timer for the new end.
+    const session = world.gateway.liveSessions().find((s) => s.grant.id === grantId)!;
+    while (session.grant.endsAt.getTime() !== newEnd.getTime()) await new Promise((resolve) => setImmediate(resolve));
+    // The session and its open transaction go on; a new login works; the upstream login's VALID UNTIL moved too.
+    await client.query('commit');
+    expect((await world.target.query('select note from invoices where id = 1')).rows).toEqual([
+      { note: 'during the extension' },
+    ]);
+    const { stdout } = await psql(credentials, ['-c', 'select 1']);
+    expect(stdout.trim()).toBe('1');
+    const role = await world.target.query<{ rolvaliduntil: Date }>(
+      'select rolvaliduntil from pg_roles where rolname = $1',
+      [roleNameFor(grantId)],
+    );
+    expect(role.rows[0]?.rolvaliduntil).toEqual(newEnd);
+    await world.target.query(`update invoices set note = 'first' where id = 1`);
+    await client.end();
   });
 
   it('ends a session at the grant end, with a transaction open: the client is told, nothing half-done stays', async () => {
