@@ -50,7 +50,7 @@ const HELP = [
     'Resources marked for MFA ask for a current code when you request them or approve them. ' +
     'MFA admins reset a lost phone with `/access mfa reset @person`.',
   '`/verify-audit`: for auditors, checks that the audit log is complete and unaltered, and posts the result.',
-  'Before your access ends you get a reminder with *Extend*, which sends a new request for the owners to approve.',
+  '*Extend* (on the message saying your access is active, and on the reminder before it ends) asks the owners for more time; once they approve, the same access lasts longer.',
 ];
 
 export function accessHelp(): Message {
