@@ -32,16 +32,21 @@ export function grantItem(grant: Grant, now: Date): SectionBlock {
 }
 
 export function requestItem(request: AccessRequest): SectionBlock {
+  const what = request.extendsGrantId
+    ? `Extend ${resourceLabel({ id: request.resourceId, name: request.resourceName })} by`
+    : `${resourceLabel({ id: request.resourceId, name: request.resourceName })} for`;
   const text =
-    `${requestGlyph(request.status)} ${resourceLabel({ id: request.resourceId, name: request.resourceName })} ` +
-    `for ${formatDuration(request.durationMs)} · ${approvalsLine(request)} · expires ${formatWhen(request.expiresAt)}`;
+    `${requestGlyph(request.status)} ${what} ${formatDuration(request.durationMs)} · ` +
+    `${approvalsLine(request)} · expires ${formatWhen(request.expiresAt)}`;
   const cancel = button({
     text: 'Cancel',
     actionId: ACTION.cancelRequest,
     value: request.id,
     confirm: {
       title: 'Cancel this request?',
-      text: `Withdraw your request for ${request.resourceName}?`,
+      text: request.extendsGrantId
+        ? `Withdraw your request to extend ${request.resourceName}? Your access keeps its current end.`
+        : `Withdraw your request for ${request.resourceName}?`,
       confirm: 'Cancel it',
       deny: 'Keep it',
     },
