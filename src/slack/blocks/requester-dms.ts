@@ -7,7 +7,6 @@ import { actions, button, context, section, type Message } from './kit.ts';
 import {
   GLYPH,
   escapeText,
-  grantGlyph,
   formatWhen,
   listMentions,
   mention,

@@ -60,8 +60,8 @@ export async function locked(out: Outbound, n: Extract<Notification, { kind: 'no
 /** The label an authenticator app shows: the person's name when Slack gives it, else their id. */
 async function displayName(out: Outbound, userId: SlackUserId): Promise<string> {
   try {
-    const info = await out.client.users.info({ user: userId });
-    return info.user?.profile?.display_name || info.user?.real_name || info.user?.name || userId;
+    const named = await out.to.nameOf(userId);
+    return named.displayName || named.realName || named.name || userId;
   } catch (err) {
     out.log.warn(
       { err: describeSlackError(err), userId },

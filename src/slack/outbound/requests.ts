@@ -95,10 +95,8 @@ async function postCard(
 async function cardOf(out: Outbound, request: AccessRequest): Promise<ui.Message> {
   const requesterName = async () => {
     try {
-      const { user } = await out.client.users.info({ user: request.requester });
+      const { realName: full, displayName: display } = await out.to.nameOf(request.requester);
       // The mention shows the display name (the full name when there is none): the full name is added when it differs.
-      const full = user?.real_name?.trim();
-      const display = user?.profile?.display_name?.trim();
       return full && display && full.toLowerCase() !== display.toLowerCase() ? full : undefined;
     } catch (err) {
       out.log.warn({ err: describeSlackError(err), userId: request.requester }, 'no name for an approval card');
