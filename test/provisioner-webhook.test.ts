@@ -165,6 +165,24 @@ describe('grants through a webhook receiver', () => {
     });
   });
 
+  it('sends a signed extend when an extension moves the end, one event id per extension', async () => {
+    const grant = await approvedGrant('quarter close');
+    const newEnds: string[] = [];
+    for (const reason of ['the close runs over', 'and over']) {
+      const asked = await service.extend(grant.id, ana, { reason, duration: '30m' });
+      if (!asked.ok) throw new Error(JSON.stringify(asked.refusal));
+      const approved = await service.approve(asked.request.id, dana);
+      if (!approved.ok || !approved.grant) throw new Error(JSON.stringify(approved));
+      newEnds.push(approved.grant.endsAt.toISOString());
+    }
+    expect(receiver.received.map((r) => [r.event.type, r.event.id, r.event.ends_at, r.verified])).toEqual([
+      ['grant', `${grant.id}:grant`, grant.ends_at.toISOString(), true],
+      ['extend', `${grant.id}:extend:${newEnds[0]}`, newEnds[0], true],
+      ['extend', `${grant.id}:extend:${newEnds[1]}`, newEnds[1], true],
+    ]);
+    await service.release(grant.id, ana);
+  });
+
   it('retries a grant the receiver failed, with the same event id, until it answers 2xx', async () => {
     receiver.statuses.push(503);
     const grant = await approvedGrant('first try fails');
