@@ -20,6 +20,8 @@ export interface HistoryWindow {
   /** Only what began before this moment: the request's own creation, so the card does not change later. */
   before: Date;
   excludeRequestId?: RequestId;
+  /** For an extension: the grant it extends, which its card shows on its own (held so far), not as history. */
+  excludeGrantId?: GrantId | null;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function requesterHistory(
   ctx: AccessContext,
   requester: SlackUserId,
   resourceId: string,
-  { before, excludeRequestId }: HistoryWindow,
+  { before, excludeRequestId, excludeGrantId }: HistoryWindow,
 ): Promise<RequesterHistory> {
   const exclude = excludeRequestId ?? ('' as RequestId);
   const [grant, denial] = await Promise.all([
@@ -43,6 +45,7 @@ export async function requesterHistory(
       .where('grants.resource_id', '=', resourceId)
       .where('grants.starts_at', '<', before)
       .where('grants.request_id', '<>', exclude)
+      .$if(Boolean(excludeGrantId), (qb) => qb.where('grants.id', '<>', excludeGrantId!))
       .where('access_requests.extends_grant_id', 'is', null)
       .orderBy('grants.starts_at', 'desc')
       .limit(1)

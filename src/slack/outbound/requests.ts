@@ -110,6 +110,7 @@ async function cardOf(out: Outbound, request: AccessRequest): Promise<ui.Message
     requesterHistory(out.access.ctx, request.requester, request.resourceId, {
       before: request.createdAt,
       excludeRequestId: request.id,
+      excludeGrantId: request.extendsGrantId,
     }),
     extended,
   ]);
