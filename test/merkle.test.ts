@@ -1,0 +1,300 @@
+import { describe, expect, it } from 'vitest';
+import { EMPTY_ROOT, hashChildren, hashLeaf, rootOfLeafHashes } from '../src/audit/tree/hash.ts';
+import { consistencyProof, inclusionProof, lookupInLeaves, treeRoot } from '../src/audit/tree/prove.ts';
+import { ProofError, verifyConsistency, verifyInclusion } from '../src/audit/tree/verify.ts';
+
+const hex = (value: string) => Buffer.from(value, 'hex');
+const hexes = (values: string[]) => values.map(hex);
+
+/*
+ * Test vectors of transparency-dev/merkle, proof/verify_test.go (commit 02194e9a; the same
+ * values as google/trillian merkle/testonly/constants.go), which writes leaves 1-based:
+ * here they are 0-based. Recomputed independently in /work/shared/research/audit.md §3a.
+ */
+const LEAVES = hexes([
+  '',
+  '00',
+  '10',
+  '2021',
+  '3031',
+  '40414243',
+  '5051525354555657',
+  '606162636465666768696a6b6c6d6e6f',
+]);
+const ROOTS = hexes([
+  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+  'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
+  'aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77',
+  'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+  '4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4',
+  '76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef',
+  'ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c',
+  '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
+]);
+const INCLUSION: { index: number; size: number; proof: string[] }[] = [
+  { index: 0, size: 1, proof: [] },
+  {
+    index: 0,
+    size: 8,
+    proof: [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  },
+  {
+    index: 5,
+    size: 8,
+    proof: [
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  },
+  { index: 2, size: 3, proof: ['fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125'] },
+  {
+    index: 1,
+    size: 5,
+    proof: [
+      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  },
+];
+const CONSISTENCY: { size1: number; size2: number; proof: string[] }[] = [
+  { size1: 1, size2: 1, proof: [] },
+  {
+    size1: 1,
+    size2: 8,
+    proof: [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  },
+  {
+    size1: 6,
+    size2: 8,
+    proof: [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  },
+  {
+    size1: 2,
+    size2: 5,
+    proof: [
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  },
+  {
+    size1: 6,
+    size2: 7,
+    proof: [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  },
+];
+const SOME_HASH = hex('abacaba000000000000000000000000000000000000000000060061e00123456');
+
+/** RFC 6962 §2.1 as written, recursion and all: the reference the fast code is held to. */
+function naiveRoot(leaves: readonly Buffer[]): Buffer {
+  if (leaves.length === 0) return EMPTY_ROOT;
+  if (leaves.length === 1) return leaves[0] as Buffer;
+  const k = 2 ** Math.ceil(Math.log2(leaves.length) - 1);
+  return hashChildren(naiveRoot(leaves.slice(0, k)), naiveRoot(leaves.slice(k)));
+}
+function naivePath(m: number, leaves: readonly Buffer[]): Buffer[] {
+  if (leaves.length <= 1) return [];
+  const k = 2 ** Math.ceil(Math.log2(leaves.length) - 1);
+  return m < k
+    ? [...naivePath(m, leaves.slice(0, k)), naiveRoot(leaves.slice(k))]
+    : [...naivePath(m - k, leaves.slice(k)), naiveRoot(leaves.slice(0, k))];
+}
+function naiveSubproof(m: number, leaves: readonly Buffer[], whole: boolean): Buffer[] {
+  if (m === leaves.length) return whole ? [] : [naiveRoot(leaves)];
+  const k = 2 ** Math.ceil(Math.log2(leaves.length) - 1);
+  return m <= k
+    ? [...naiveSubproof(m, leaves.slice(0, k), whole), naiveRoot(leaves.slice(k))]
+    : [...naiveSubproof(m - k, leaves.slice(k), false), naiveRoot(leaves.slice(0, k))];
+}
+
+const leafHashes = (n: number) => Array.from({ length: n }, (_, i) => hashLeaf(Buffer.from(`leaf ${i}`)));
+
+function flipBit(buffer: Buffer, byte: number, mask: number): void {
+  buffer.writeUInt8(buffer.readUInt8(byte) ^ mask, byte);
+}
+
+function refused(check: () => void): boolean {
+  try {
+    check();
+    return false;
+  } catch (err) {
+    if (!(err instanceof ProofError)) throw err;
+    return true;
+  }
+}
+
+describe('RFC 6962 hashing, against the published vectors', () => {
+  const hashes = LEAVES.map(hashLeaf);
+
+  it('hashes leaves and nodes as transparency-dev/merkle rfc6962_test.go does', () => {
+    expect(hashLeaf(Buffer.alloc(0)).toString('hex')).toBe(ROOTS[1]?.toString('hex'));
+    expect(hashLeaf(Buffer.from('L123456')).toString('hex')).toBe(
+      '395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56',
+    );
+    expect(hashChildren(Buffer.from('N123'), Buffer.from('N456')).toString('hex')).toBe(
+      'aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb',
+    );
+  });
+
+  it('gives the published root for every size from 0 to 8', () => {
+    for (let size = 0; size <= 8; size++) {
+      expect(rootOfLeafHashes(hashes.slice(0, size))).toEqual(ROOTS[size]);
+      expect(treeRoot(size, lookupInLeaves(hashes))).toEqual(ROOTS[size]);
+    }
+  });
+
+  it('makes and accepts the published inclusion proofs, and refuses every corruption of them', () => {
+    const lookup = lookupInLeaves(hashes);
+    for (const { index, size, proof: published } of INCLUSION) {
+      const proof = hexes(published);
+      const root = ROOTS[size] as Buffer;
+      const leaf = hashes[index] as Buffer;
+      expect(inclusionProof(index, size, lookup)).toEqual(proof);
+      verifyInclusion(index, size, leaf, proof, root);
+      // The probes of verify_test.go's corruptInclusionProof.
+      const probes: [number, number, Buffer, Buffer[], Buffer][] = [
+        [index - 1, size, leaf, proof, root],
+        [index + 1, size, leaf, proof, root],
+        [index ^ 2, size, leaf, proof, root],
+        [index, size * 2, leaf, proof, root],
+        [index, Math.floor(size / 2), leaf, proof, root],
+        [index, size, Buffer.from('WrongLeaf'), proof, root],
+        [index, size, leaf, proof, EMPTY_ROOT],
+        [index, size, leaf, proof, SOME_HASH],
+        [index, size, leaf, [...proof, Buffer.alloc(0)], root],
+        [index, size, leaf, [...proof, root], root],
+        [index, size, leaf, [Buffer.alloc(0), ...proof], root],
+        [index, size, leaf, [root, ...proof], root],
+        ...proof.map((_, i): [number, number, Buffer, Buffer[], Buffer] => {
+          const flipped = proof.map((p) => Buffer.from(p));
+          flipBit(flipped[i] as Buffer, 0, 8);
+          return [index, size, leaf, flipped, root];
+        }),
+      ];
+      if (proof.length > 0) probes.push([index, size, leaf, proof.slice(0, -1), root]);
+      if (proof.length > 1) probes.push([index, size, leaf, [proof[0] as Buffer, SOME_HASH, ...proof.slice(1)], root]);
+      for (const [i, s, l, p, r] of probes) expect(refused(() => verifyInclusion(i, s, l, p, r))).toBe(true);
+    }
+  });
+
+  it('makes and accepts the published consistency proofs, and refuses every corruption of them', () => {
+    const lookup = lookupInLeaves(hashes);
+    for (const { size1, size2, proof: published } of CONSISTENCY) {
+      const proof = hexes(published);
+      const root1 = ROOTS[size1] as Buffer;
+      const root2 = ROOTS[size2] as Buffer;
+      expect(consistencyProof(size1, size2, lookup)).toEqual(proof);
+      verifyConsistency(size1, size2, root1, root2, proof);
+      if (proof.length === 0) continue;
+      // The probes of verify_test.go's corruptConsistencyProof.
+      const probes: [number, number, Buffer, Buffer, Buffer[]][] = [
+        [size1 - 1, size2, root1, root2, proof],
+        [size1 + 1, size2, root1, root2, proof],
+        [size1 ^ 2, size2, root1, root2, proof],
+        [size1, size2 * 2, root1, root2, proof],
+        [size1, Math.floor(size2 / 2), root1, root2, proof],
+        [size1, size2, Buffer.from('WrongRoot'), root2, proof],
+        [size1, size2, root1, Buffer.from('WrongRoot'), proof],
+        [size1, size2, root2, root1, proof],
+        [size1, size2, root1, root2, []],
+        [size1, size2, root1, root2, [...proof, Buffer.alloc(0)]],
+        [size1, size2, root1, root2, [...proof, root1]],
+        [size1, size2, root1, root2, [...proof, root2]],
+        [size1, size2, root1, root2, [Buffer.alloc(0), ...proof]],
+        [size1, size2, root1, root2, [root1, ...proof]],
+        [size1, size2, root1, root2, [root2, ...proof]],
+        [size1, size2, root1, root2, [proof[0] as Buffer, ...proof]],
+        [size1, size2, root1, root2, proof.slice(0, -1)],
+        ...proof.map((_, i): [number, number, Buffer, Buffer, Buffer[]] => {
+          const flipped = proof.map((p) => Buffer.from(p));
+          flipBit(flipped[i] as Buffer, 0, 16);
+          return [size1, size2, root1, root2, flipped];
+        }),
+      ];
+      for (const [s1, s2, r1, r2, p] of probes) expect(refused(() => verifyConsistency(s1, s2, r1, r2, p))).toBe(true);
+    }
+  });
+
+  it('judges the edge cases as verify_test.go does: empty trees, equal sizes, time travel', () => {
+    const [root1, root2] = [Buffer.alloc(32, 1), Buffer.alloc(32, 2)];
+    expect(refused(() => verifyConsistency(0, 0, root1, root2, []))).toBe(true);
+    expect(refused(() => verifyConsistency(1, 1, root1, root2, []))).toBe(true);
+    expect(refused(() => verifyConsistency(1, 1, root2, root2, []))).toBe(false);
+    expect(refused(() => verifyConsistency(0, 1, EMPTY_ROOT, root2, []))).toBe(false);
+    expect(refused(() => verifyConsistency(1, 0, root1, root2, []))).toBe(true);
+    expect(refused(() => verifyConsistency(2, 1, root1, root2, []))).toBe(true);
+    expect(refused(() => verifyConsistency(1, 2, root1, root2, []))).toBe(true);
+    expect(refused(() => verifyConsistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [EMPTY_ROOT]))).toBe(true);
+    expect(refused(() => verifyConsistency(1, 1, EMPTY_ROOT, EMPTY_ROOT, [EMPTY_ROOT]))).toBe(true);
+    for (const [index, size] of [
+      [0, 0],
+      [1, 0],
+      [2, 1],
+    ] as const)
+      expect(refused(() => verifyInclusion(index, size, SOME_HASH, [], EMPTY_ROOT))).toBe(true);
+    const single = hashLeaf(Buffer.from('data'));
+    expect(refused(() => verifyInclusion(0, 1, single, [], single))).toBe(false);
+    expect(refused(() => verifyInclusion(0, 1, Buffer.alloc(0), [], single))).toBe(true);
+  });
+});
+
+describe('RFC 6962 trees of every shape, against the RFC written out naively', () => {
+  const N = 70;
+  const hashes = leafHashes(N);
+  const lookup = lookupInLeaves(hashes);
+
+  it('gives the same root for every size up to 300', () => {
+    const many = leafHashes(300);
+    for (let size = 0; size <= 300; size++) {
+      const expected = naiveRoot(many.slice(0, size));
+      expect(rootOfLeafHashes(many.slice(0, size))).toEqual(expected);
+      expect(treeRoot(size, lookupInLeaves(many))).toEqual(expected);
+    }
+  });
+
+  it('makes the RFC inclusion proof for every leaf of every size up to 70, and it verifies', () => {
+    for (let size = 1; size <= N; size++) {
+      const root = naiveRoot(hashes.slice(0, size));
+      for (let index = 0; index < size; index++) {
+        const proof = inclusionProof(index, size, lookup);
+        expect(proof).toEqual(naivePath(index, hashes.slice(0, size)));
+        verifyInclusion(index, size, hashes[index] as Buffer, proof, root);
+        expect(refused(() => verifyInclusion(index, size, hashes[(index + 1) % N] as Buffer, proof, root))).toBe(true);
+      }
+    }
+  });
+
+  it('makes the RFC consistency proof for every pair of sizes up to 70, and it verifies', () => {
+    const roots = Array.from({ length: N + 1 }, (_, size) => naiveRoot(hashes.slice(0, size)));
+    for (let size2 = 1; size2 <= N; size2++) {
+      for (let size1 = 1; size1 <= size2; size1++) {
+        const proof = consistencyProof(size1, size2, lookup);
+        expect(proof).toEqual(size1 === size2 ? [] : naiveSubproof(size1, hashes.slice(0, size2), true));
+        verifyConsistency(size1, size2, roots[size1] as Buffer, roots[size2] as Buffer, proof);
+        if (size1 < size2) {
+          const forged = Buffer.from(roots[size1] as Buffer);
+          flipBit(forged, 31, 1);
+          expect(refused(() => verifyConsistency(size1, size2, forged, roots[size2] as Buffer, proof))).toBe(true);
+        }
+      }
+    }
+  });
+});
