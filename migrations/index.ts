@@ -10,6 +10,7 @@ import * as notificationKinds from './2026-12-03T0008_notification_kinds.ts';
 import * as gateway from './2026-12-03T0009_gateway.ts';
 import * as alerts from './2026-12-03T0010_alerts.ts';
 import * as extendInPlace from './2026-12-03T0011_extend_in_place.ts';
+import * as auditTree from './2026-12-03T0012_audit_tree.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-03T0009_gateway': gateway,
   '2026-12-03T0010_alerts': alerts,
   '2026-12-03T0011_extend_in_place': extendInPlace,
+  '2026-12-03T0012_audit_tree': auditTree,
 };

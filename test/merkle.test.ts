@@ -1,4 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { Migrator } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../migrations/index.ts';
+import { AuditSequencer } from '../src/audit/sequencer.ts';
+import { consistencyProofJson, inclusionProofJson, verifyProofJson } from '../src/audit/tree/proof-file.ts';
+import { completedNodes, proveConsistency, proveInclusion, rootAt } from '../src/audit/tree/store.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { silentLogger } from '../src/log.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { EMPTY_ROOT, hashChildren, hashLeaf, rootOfLeafHashes } from '../src/audit/tree/hash.ts';
 import { consistencyProof, inclusionProof, lookupInLeaves, treeRoot } from '../src/audit/tree/prove.ts';
 import { ProofError, verifyConsistency, verifyInclusion } from '../src/audit/tree/verify.ts';
@@ -298,3 +306,163 @@ describe('RFC 6962 trees of every shape, against the RFC written out naively', (
     }
   });
 });
+
+describe('the tree over a real audit log', () => {
+  let t: TestDatabase;
+  let hashes: Buffer[];
+  const EVENTS = 5 * 256 + 41;
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    // Queued in uneven lots and chained in batches of 100, so batches end everywhere in a block.
+    const sequencer = new AuditSequencer(t.db, silentLogger(), { batchSize: 100 });
+    for (let queued = 0; queued < EVENTS;) {
+      const lot = Math.min(EVENTS - queued, [1, 7, 255, 256, 257, 300][queued % 6] as number);
+      await queueEvents(t, lot);
+      await sequencer.flush();
+      queued += lot;
+    }
+    hashes = await eventHashes(t);
+  });
+  afterAll(async () => t.destroy());
+
+  it('stores one node per complete 256-event subtree, each the hash of its events', async () => {
+    expect(hashes).toHaveLength(EVENTS);
+    const rows = await storedTree(t);
+    const expected = completedNodes(0, EVENTS).map(({ level, index }) => ({
+      level,
+      index,
+      hash: naiveRoot(hashes.slice(index * 2 ** level, (index + 1) * 2 ** level).map(hashLeaf)).toString('hex'),
+    }));
+    expect(rows).toEqual(expected);
+    expect(rows.map((row) => `${row.level}/${row.index}`)).toEqual([
+      '8/0',
+      '8/1',
+      '8/2',
+      '8/3',
+      '8/4',
+      '9/0',
+      '9/1',
+      '10/0',
+    ]);
+  });
+
+  it("gives, for every size, the root of the events' hashes", async () => {
+    for (const size of [0, 1, 2, 255, 256, 257, 511, 512, 513, 1024, 1100, EVENTS])
+      expect((await rootAt(t.db, size)).toString('hex')).toBe(
+        naiveRoot(hashes.slice(0, size).map(hashLeaf)).toString('hex'),
+      );
+    await expect(rootAt(t.db, EVENTS + 1)).rejects.toThrow(`the audit log holds ${EVENTS} events`);
+  });
+
+  it('proves any event in any tree that holds it, and the proof checks out offline', async () => {
+    for (const [seq, size] of [
+      [1, 1],
+      [1, EVENTS],
+      [256, 256],
+      [257, EVENTS],
+      [700, 1024],
+      [1000, 1025],
+      [EVENTS, EVENTS],
+      [1300, 1310],
+    ] as const) {
+      const proof = await proveInclusion(t.db, seq, size);
+      expect(proof.root).toEqual(naiveRoot(hashes.slice(0, size).map(hashLeaf)));
+      expect(proof.path).toEqual(naivePath(seq - 1, hashes.slice(0, size).map(hashLeaf)));
+      const file = inclusionProofJson(proof);
+      expect(verifyProofJson(file)).toMatchObject({ kind: 'inclusion', seq, size });
+      // The event is part of the proof: a changed byte of it no longer leads to the root.
+      const forged = JSON.parse(file) as Record<string, unknown>;
+      forged.canonical = String(forged.canonical).replace('test.tree', 'test.tref');
+      expect(() => verifyProofJson(JSON.stringify(forged))).toThrow(ProofError);
+    }
+    await expect(proveInclusion(t.db, 10, 9)).rejects.toThrow('seq 10 is not in a tree of 9 events');
+  });
+
+  it('proves that a later tree extends an earlier one', async () => {
+    for (const [size1, size2] of [
+      [1, EVENTS],
+      [256, 512],
+      [300, 1024],
+      [1000, EVENTS],
+      [EVENTS, EVENTS],
+    ] as const) {
+      const proof = await proveConsistency(t.db, size1, size2);
+      const leaves = hashes.slice(0, size2).map(hashLeaf);
+      expect(proof.path).toEqual(size1 === size2 ? [] : naiveSubproof(size1, leaves, true));
+      expect(verifyProofJson(consistencyProofJson(proof))).toMatchObject({ kind: 'consistency', size1, size2 });
+    }
+  });
+
+  it('refuses to change or remove a node, like the events themselves', async () => {
+    await expect(t.query('update audit_tree set hash = hash where level = 8')).rejects.toThrow(
+      'audit_tree is append-only: UPDATE is not allowed',
+    );
+    await expect(t.query('delete from audit_tree')).rejects.toThrow('audit_tree is append-only: DELETE');
+    await expect(t.query('truncate audit_tree')).rejects.toThrow('audit_tree is append-only: TRUNCATE');
+  });
+
+  it('is built the same by the migration, for a log chained before the tree existed, and caught up after', async () => {
+    const old = await createTestDatabase({ migrate: false });
+    try {
+      const migrator = new Migrator({ db: old.db, provider: { getMigrations: async () => migrations } });
+      expect((await migrator.migrateTo('2026-12-03T0011_extend_in_place')).error).toBeUndefined();
+      const endingBy = async (db: TestDatabase, size: number) =>
+        (await storedTree(db)).filter((row) => (row.index + 1) * 2 ** row.level <= size);
+      await copyEvents(t, old, 1, 1100);
+      await migrateToLatest(old.db);
+      expect(await storedTree(old)).toEqual(await endingBy(t, 1100));
+
+      // A replica of the older version chains on without the tree; the next batch that completes a block catches it up.
+      await copyEvents(t, old, 1101, EVENTS - 1);
+      await queueEvents(old, 300);
+      await new AuditSequencer(old.db, silentLogger()).flush();
+      const oldHashes = await eventHashes(old);
+      expect(oldHashes).toHaveLength(EVENTS - 1 + 300);
+      const rows = await storedTree(old);
+      expect(rows.map(({ level, index }) => ({ level, index }))).toEqual(completedNodes(0, oldHashes.length));
+      for (const row of rows)
+        expect(row.hash).toBe(
+          naiveRoot(
+            oldHashes.slice(row.index * 2 ** row.level, (row.index + 1) * 2 ** row.level).map(hashLeaf),
+          ).toString('hex'),
+        );
+      expect(await endingBy(old, EVENTS - 1)).toEqual(await endingBy(t, EVENTS - 1));
+    } finally {
+      await old.destroy();
+    }
+  });
+});
+
+async function queueEvents(t: TestDatabase, count: number): Promise<void> {
+  await t.query(
+    `insert into audit_queue (actor, action, subject, body)
+     select 'U0TREE0001', 'test.tree', 'n' || n, '{"n":' || n || '}' from generate_series(1, $1::int) as n`,
+    [count],
+  );
+}
+
+async function eventHashes(t: TestDatabase): Promise<Buffer[]> {
+  const { rows } = await t.query<{ hash: Buffer }>('select hash from audit_events order by seq');
+  return rows.map((row) => row.hash);
+}
+
+async function storedTree(t: TestDatabase): Promise<{ level: number; index: number; hash: string }[]> {
+  const { rows } = await t.query<{ level: number; index: string; hash: string }>(
+    `select level, index, encode(hash, 'hex') as hash from audit_tree order by level, index`,
+  );
+  return rows.map((row) => ({ level: row.level, index: Number(row.index), hash: row.hash }));
+}
+
+/** Copies events as they are, as a replica without the tree would have chained them. */
+async function copyEvents(from: TestDatabase, to: TestDatabase, first: number, last: number): Promise<void> {
+  const { rows } = await from.query<{ seq: string; canonical: string; prev_hash: Buffer; hash: Buffer }>(
+    'select seq, canonical, prev_hash, hash from audit_events where seq between $1 and $2 order by seq',
+    [first, last],
+  );
+  await to.query(
+    `insert into audit_events (seq, canonical, prev_hash, hash)
+     select * from unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])`,
+    [rows.map((r) => r.seq), rows.map((r) => r.canonical), rows.map((r) => r.prev_hash), rows.map((r) => r.hash)],
+  );
+}

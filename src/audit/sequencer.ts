@@ -4,6 +4,7 @@ import type { Database } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { chainHash, GENESIS_HASH } from './chain.ts';
 import { encodeEvent, EVENT_VERSION } from './event.ts';
+import { extendTree } from './tree/store.ts';
 
 /** Advisory lock key held while sequencing: the one place every replica meets. */
 export const SEQUENCER_LOCK_KEY = 0x6761_7465; // "gate"
@@ -186,6 +187,12 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
         return value;
       });
       await trx.insertInto('audit_events').values(values).execute();
+      // The Merkle tree over the chain (docs/merkle.md) grows in the same commit: it never lags it.
+      await extendTree(
+        trx,
+        (head?.seq ?? 0) + 1,
+        values.map((value) => value.hash),
+      );
       return { count: values.length, headSeq: seq };
     });
     if (batch.count > 0) {

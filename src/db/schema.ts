@@ -12,6 +12,17 @@ export interface AuditEventTable {
   hash: Buffer;
 }
 
+/**
+ * The RFC 6962 Merkle tree over the audit events (docs/merkle.md): the hash of each complete
+ * subtree of 256 leaves and up, written by the sequencer in the batch that completes it.
+ * Append-only. Node (level, index) covers the events of seq index·2^level + 1 … (index+1)·2^level.
+ */
+export interface AuditTreeTable {
+  level: number;
+  index: number;
+  hash: Buffer;
+}
+
 /** The `audit_log` view: the fields of each event, parsed from its canonical text. */
 export interface AuditLogView {
   seq: number;
@@ -302,6 +313,7 @@ export interface Database {
   audit_events: AuditEventTable;
   audit_log: AuditLogView;
   audit_queue: AuditQueueTable;
+  audit_tree: AuditTreeTable;
   gatehouse_meta: MetaTable;
   policy_state: PolicyStateTable;
   access_requests: AccessRequestTable;
