@@ -151,8 +151,11 @@ describe('gatehouse audit export and verify-file', () => {
   it('exports the log to a file that verifies with no database', async () => {
     const exportRun = await gatehouse(t.url, 'audit', 'export', '--out', exported);
     expect(exportRun.code, exportRun.output).toBe(0);
-    expect(exportRun.stdout).toContain(`Exported 3 events to ${exported}`);
-    expect((await readFile(exported, 'utf8')).trimEnd().split('\n')).toHaveLength(3);
+    expect(exportRun.stdout).toContain(`Exported 3 events and 0 checkpoint(s) to ${exported}`);
+    // The header naming the log (and no key: no checkpoint was made), then one line per event.
+    const lines = (await readFile(exported, 'utf8')).trimEnd().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^\{"format":"gatehouse audit export","key_id":null,"log_id":"[0-9a-f-]{36}","v":2\}$/);
 
     const verify = await gatehouse('postgres://nobody@127.0.0.1:1/none', 'audit', 'verify-file', exported);
     expect(verify.code, verify.output).toBe(0);
@@ -164,14 +167,14 @@ describe('gatehouse audit export and verify-file', () => {
     const edited = join(workDir, 'edited.jsonl');
     await copyFile(exported, edited);
     const lines = (await readFile(edited, 'utf8')).split('\n');
-    expect(lines[1]).toContain('"n":1');
-    lines[1] = lines[1]!.replace('"n":1', '"n":7');
+    expect(lines[2]).toContain('"seq":2');
+    lines[2] = lines[2]!.replace('"n":1', '"n":7');
     await writeFile(edited, lines.join('\n'));
 
     const result = await gatehouse(t.url, 'audit', 'verify-file', edited);
 
     expect(result.code, result.output).toBe(1);
-    expect(result.stdout).toContain('NOT whole: content-changed at seq 2 (line 2)');
+    expect(result.stdout).toContain('NOT whole: content-changed at seq 2 (line 3)');
   });
 
   it('says plainly when the file is not there', async () => {

@@ -10,6 +10,8 @@ describe('exporting the log and verifying the file offline', () => {
   let t: TestDatabase;
   let dir: string;
   let file: string;
+  let header: string;
+  /** The event lines alone: on their own they are a format 1 export, which is still read. */
   let lines: string[];
 
   beforeAll(async () => {
@@ -25,8 +27,8 @@ describe('exporting the log and verifying the file offline', () => {
     await t.audit.flush();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-export-'));
     file = path.join(dir, 'audit.jsonl');
-    expect(await t.audit.export(file)).toEqual({ events: 7 });
-    lines = (await fs.readFile(file, 'utf8')).trimEnd().split('\n');
+    expect(await t.audit.export(file)).toEqual({ events: 7, checkpoints: 0 });
+    [header = '', ...lines] = (await fs.readFile(file, 'utf8')).trimEnd().split('\n');
   });
   afterAll(async () => {
     await t.destroy();
@@ -39,7 +41,9 @@ describe('exporting the log and verifying the file offline', () => {
     return target;
   };
 
-  it('writes one event a line, in seq order, with the exact hashed text', async () => {
+  it('writes a header naming the log, then one event a line, in seq order, with the exact hashed text', async () => {
+    const { rows: meta } = await t.query<{ value: string }>(`select value from gatehouse_meta where key = 'log_id'`);
+    expect(header).toBe(`{"format":"gatehouse audit export","key_id":null,"log_id":"${meta[0]!.value}","v":2}`);
     expect(lines).toHaveLength(7);
     const { rows } = await t.query<{ canonical: string; hash: Buffer }>(
       'select canonical, hash from audit_events order by seq',

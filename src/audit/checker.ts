@@ -38,13 +38,20 @@ export class ChainChecker {
   private lastHash = GENESIS;
   private checked = 0;
   private failure: ChainFailure | null = null;
-  private readonly watched: Set<number> | null;
+  private watched: Set<number> | null = null;
   private readonly hashes = new Map<number, string>();
 
   /** `watch`: seqs whose verified hashes to keep, for checking checkpoints against (hashAt). */
   constructor(watch: Iterable<number> = []) {
-    const seqs = new Set(watch);
-    this.watched = seqs.size > 0 ? seqs : null;
+    this.watch(watch);
+  }
+
+  /**
+   * Keeps the verified hashes of these seqs too, from the next event checked on: an export
+   * names its checkpoints before its events, so its reader learns them after the checker is made.
+   */
+  watch(seqs: Iterable<number>): void {
+    for (const seq of seqs) (this.watched ??= new Set()).add(seq);
   }
 
   /** The recomputed hash (hex) of a watched seq, once the event there has verified. */

@@ -3,22 +3,37 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { checkpointToJson } from './checkpoints/checkpoint.ts';
+import { listCheckpoints, readLogId } from './checkpoints/store.ts';
 import { CopyBinaryReader } from './copy-binary.ts';
+import { exportHeaderLine } from './verify-file.ts';
 
 /**
- * Writes the log as JSON Lines, one event a line, in seq order:
- *   {"event":<canonical event>,"hash":"<hex>","prev_hash":"<hex>"}
- * Each line is itself RFC 8785 canonical JSON, and `event` is the exact text that was
- * hashed, so the file alone is enough to verify the chain (docs/audit-log.md).
- * The file appears only when complete: it is written beside the target and renamed.
+ * Writes the log as a self-contained export (format 2, docs/audit-log.md section 6.1), every
+ * line RFC 8785 canonical JSON ending in LF:
+ *   {"format":"gatehouse audit export","key_id":<the newest checkpoint's, or null>,"log_id":"<id>","v":2}
+ *   one line per stored checkpoint, oldest first, in the anchor file's form
+ *   {"event":<canonical event>,"hash":"<hex>","prev_hash":"<hex>"}, one per event, in seq order
+ * `event` is the exact text that was hashed, so the file alone verifies the chain, and with
+ * the checkpoints it shows truncation and rewrites up to the newest of them.
+ * Everything comes from one snapshot (a repeatable-read transaction), so every checkpoint
+ * written covers events that are in the file. The file appears only when complete: it is
+ * written beside the target and renamed.
  */
-export async function exportChain(pool: pg.Pool, file: string): Promise<{ events: number }> {
+export async function exportChain(pool: pg.Pool, file: string): Promise<{ events: number; checkpoints: number }> {
   const target = path.resolve(file);
   const partial = `${target}.partial-${process.pid}`;
   const out = fs.createWriteStream(partial, { mode: 0o644 });
   const client = await pool.connect();
   let events = 0;
+  let checkpoints = 0;
   try {
+    await client.query('begin isolation level repeatable read read only');
+    const logId = await readLogId(client);
+    const stored = await listCheckpoints(client);
+    checkpoints = stored.length;
+    const head = [exportHeaderLine(logId, stored.at(-1)?.keyId ?? null), ...stored.map(checkpointToJson)];
+    out.write(`${head.join('\n')}\n`);
     let lines: string[] = [];
     const reader = new CopyBinaryReader((buf, starts, lengths) => {
       const [canonical, prevHash, hash] = [0, 1, 2].map((i) =>
@@ -38,15 +53,17 @@ export async function exportChain(pool: pg.Pool, file: string): Promise<{ events
       lines = [];
     }
     if (!reader.complete) throw new Error('the COPY stream from PostgreSQL ended early');
+    await client.query('commit');
     out.end();
     await once(out, 'finish');
     await fs.promises.rename(partial, target);
   } catch (err) {
     out.destroy();
+    await client.query('rollback').catch(() => undefined);
     await fs.promises.rm(partial, { force: true });
     throw err;
   } finally {
     client.release();
   }
-  return { events };
+  return { events, checkpoints };
 }

@@ -1,8 +1,20 @@
 import fs from 'node:fs';
-import readline from 'node:readline';
 import { HEX_HASH_PATTERN } from './chain.ts';
 import { ChainChecker, type VerifyResult } from './checker.ts';
+import {
+  checkpointToJson,
+  InvalidCheckpointError,
+  KEY_ID_PATTERN,
+  LOG_ID_PATTERN,
+  parseCheckpoint,
+  type Checkpoint,
+} from './checkpoints/checkpoint.ts';
 import { ACTION_PATTERN, ACTOR_PATTERN, canonicalJson, EVENT_VERSION, TIME_PATTERN } from './event.ts';
+
+/** The header line's `format`: the first line of a self-contained export (docs/audit-log.md, section 6.1). */
+export const EXPORT_FORMAT = 'gatehouse audit export';
+/** Export format 2 has the header and the checkpoints; format 1 files are event lines only, and are still read. */
+export const EXPORT_VERSION = 2;
 
 export interface VerifyFileOptions {
   onProgress?: (read: number) => void;
@@ -10,51 +22,185 @@ export interface VerifyFileOptions {
   checker?: ChainChecker;
 }
 
-const LINE_KEYS = ['event', 'hash', 'prev_hash'];
-const EVENT_KEYS = ['action', 'actor', 'body', 'seq', 'subject', 'time', 'v'];
-
-/**
- * Verifies an export (see exportChain) with no database: line by line, in constant memory.
- * Each line must be the canonical JSON form of itself, so an edit that would not change a
- * parsed value (hex case, spacing, escapes) is caught too; line endings are read as LF or
- * CRLF. Each event must have exactly the fields of docs/audit-log.md, in their forms.
- */
-export async function verifyExportFile(file: string, options: VerifyFileOptions = {}): Promise<VerifyResult> {
-  const checker = options.checker ?? new ChainChecker();
-  const input = fs.createReadStream(file, { encoding: 'utf8' });
-  const lines = readline.createInterface({ input, crlfDelay: Infinity });
-  let lineNo = 0;
-  let lastSeq = 0;
-  for await (const line of lines) {
-    lineNo += 1;
-    if (options.onProgress && lineNo % 50_000 === 0) options.onProgress(lineNo);
-    if (checker.failed) continue;
-    const parsed = parseLine(line);
-    if (typeof parsed === 'string') {
-      checker.fail(lastSeq + 1, 'malformed', `line ${lineNo}: ${parsed}`, lineNo);
-      continue;
-    }
-    const { event, hashInput, hash } = parsed;
-    checker.check(event.seq, hashInput, hash, lineNo);
-    lastSeq = event.seq;
-  }
-  return checker.result();
+/** A checkpoint carried in an export, and where: `audit.jsonl line 3`. */
+export interface ExportedCheckpoint {
+  source: string;
+  checkpoint: Checkpoint;
 }
 
-interface ParsedLine {
-  event: { seq: number };
+/** What a format 2 export says about itself: its log, the key its checkpoints name, and the checkpoints, oldest first. */
+export interface ExportBundle {
+  logId: string;
+  keyId: string | null;
+  checkpoints: ExportedCheckpoint[];
+}
+
+export interface ExportFileResult {
+  chain: VerifyResult;
+  /** Null for a format 1 export (event lines only), which names no log and carries no checkpoint. */
+  bundle: ExportBundle | null;
+}
+
+const HEADER_KEYS = ['format', 'key_id', 'log_id', 'v'];
+const LINE_KEYS = ['event', 'hash', 'prev_hash'];
+const EVENT_KEYS = ['action', 'actor', 'body', 'seq', 'subject', 'time', 'v'];
+const EVENT_LINE_START = '{"event":';
+const HEADER_START = '{"format":';
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** The header line of a format 2 export, without its LF. */
+export function exportHeaderLine(logId: string, keyId: string | null): string {
+  return canonicalJson({ format: EXPORT_FORMAT, key_id: keyId, log_id: logId, v: EXPORT_VERSION });
+}
+
+/**
+ * Verifies an export's chain with no database (see readExportFile); the header and the
+ * checkpoints of a format 2 export are read but not judged here.
+ */
+export async function verifyExportFile(file: string, options: VerifyFileOptions = {}): Promise<VerifyResult> {
+  return (await readExportFile(file, options)).chain;
+}
+
+/**
+ * Reads an export (see exportChain) with no database, line by line, in constant memory but
+ * for its checkpoints: the header and checkpoint lines of format 2, then the event lines,
+ * whose chain it checks. Every line must be valid UTF-8, end with LF (no CR, the last line
+ * too) and be byte for byte the canonical JSON of what it holds, so an edit that would not
+ * change a parsed value (hex case, spacing, escapes) is caught too. Each event must have
+ * exactly the fields of docs/audit-log.md, in their forms. The seqs the checkpoints name are
+ * watched on the checker, so their verified hashes can be compared afterwards.
+ */
+export async function readExportFile(file: string, options: VerifyFileOptions = {}): Promise<ExportFileResult> {
+  const checker = options.checker ?? new ChainChecker();
+  let bundle: ExportBundle | null = null;
+  let eventsStarted = false;
+  let lineNo = 0;
+  let lastSeq = 0;
+  for await (const raw of linesOf(file)) {
+    lineNo += 1;
+    if (options.onProgress && lineNo % 50_000 === 0) options.onProgress(lineNo);
+    const malformed = (problem: string): void => {
+      checker.fail(lastSeq + 1, 'malformed', `line ${lineNo}: ${problem}`, lineNo);
+    };
+    const line = decodeLine(raw);
+    if (line.problem !== null) {
+      malformed(line.problem);
+      break;
+    }
+    const text = line.text;
+    if (lineNo === 1 && text.startsWith(HEADER_START)) {
+      const header = parseHeader(text);
+      if (typeof header === 'string') {
+        malformed(header);
+        break;
+      }
+      bundle = { ...header, checkpoints: [] };
+      continue;
+    }
+    if (bundle && !eventsStarted && !text.startsWith(EVENT_LINE_START)) {
+      const checkpoint = parseCheckpointLine(text);
+      if (typeof checkpoint === 'string') {
+        malformed(checkpoint);
+        break;
+      }
+      bundle.checkpoints.push({ source: `${file} line ${lineNo}`, checkpoint });
+      continue;
+    }
+    if (!eventsStarted) {
+      eventsStarted = true;
+      if (bundle) checker.watch(bundle.checkpoints.map((cp) => cp.checkpoint.seq));
+    }
+    const parsed = parseEventLine(text);
+    if (typeof parsed === 'string') {
+      malformed(parsed);
+      break;
+    }
+    if (!checker.check(parsed.seq, parsed.hashInput, parsed.hash, lineNo)) break;
+    lastSeq = parsed.seq;
+  }
+  return { chain: checker.result(), bundle };
+}
+
+interface RawLine {
+  bytes: Buffer;
+  /** False for a last line with no LF after it. */
+  ended: boolean;
+}
+
+/** The file's lines as bytes, split at LF (0x0A) only: U+2028 and a lone CR are not line breaks. */
+async function* linesOf(file: string): AsyncGenerator<RawLine> {
+  let pending: Buffer[] = [];
+  for await (const chunk of fs.createReadStream(file)) {
+    const buf = chunk as Buffer;
+    let start = 0;
+    for (let at = buf.indexOf(LF); at !== -1; at = buf.indexOf(LF, start)) {
+      const piece = buf.subarray(start, at);
+      yield { bytes: pending.length > 0 ? Buffer.concat([...pending, piece]) : piece, ended: true };
+      pending = [];
+      start = at + 1;
+    }
+    if (start < buf.length) pending.push(buf.subarray(start));
+  }
+  if (pending.length > 0) yield { bytes: Buffer.concat(pending), ended: false };
+}
+
+// fatal: invalid UTF-8 is refused, not replaced with U+FFFD; ignoreBOM: a byte order mark is
+// kept as U+FEFF, so it fails the byte check instead of being skipped.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function decodeLine(raw: RawLine): { text: string; problem: null } | { text: null; problem: string } {
+  if (!raw.ended)
+    return { text: null, problem: 'the last line does not end with LF: the file was cut short or edited' };
+  if (raw.bytes.at(-1) === CR)
+    return { text: null, problem: 'ends with CR LF: lines of an export end with LF alone (a copy converted them)' };
+  try {
+    return { text: utf8.decode(raw.bytes), problem: null };
+  } catch {
+    return { text: null, problem: 'is not valid UTF-8' };
+  }
+}
+
+function parseHeader(text: string): Omit<ExportBundle, 'checkpoints'> | string {
+  const parsed = parseJson(text);
+  if (!isRecord(parsed) || !sameKeys(parsed, HEADER_KEYS))
+    return `the header must have exactly the fields ${HEADER_KEYS.join(', ')}`;
+  const { format, key_id: keyId, log_id: logId, v } = parsed;
+  if (format !== EXPORT_FORMAT) return `the header's format must be "${EXPORT_FORMAT}"`;
+  if (v !== EXPORT_VERSION)
+    return `the header says export format ${JSON.stringify(v)}, which this verifier does not know (it reads 1 and 2): use a newer gatehouse`;
+  if (typeof logId !== 'string' || !LOG_ID_PATTERN.test(logId))
+    return 'the header has no log id of 1 to 64 letters, digits, dots, dashes or underscores';
+  if (keyId !== null && (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)))
+    return "the header's key_id must be null or 16 lower-case hex digits";
+  if (exportHeaderLine(logId, keyId) !== text) return 'the header is not in the exported form: it was edited';
+  return { logId, keyId };
+}
+
+function parseCheckpointLine(text: string): Checkpoint | string {
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = parseCheckpoint(text);
+  } catch (err) {
+    if (err instanceof InvalidCheckpointError)
+      return `is neither a checkpoint nor an event (checkpoints come first, then events): ${err.message}`;
+    throw err;
+  }
+  if (checkpointToJson(checkpoint) !== text)
+    return `(checkpoint for seq ${checkpoint.seq}) is not in the exported form: it was edited`;
+  return checkpoint;
+}
+
+interface ParsedEventLine {
+  seq: number;
   hashInput: Buffer;
   hash: string;
 }
 
-/** The line's parts, or what is wrong with it. */
-function parseLine(line: string): ParsedLine | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    return 'not valid JSON';
-  }
+/** The event line's parts, or what is wrong with it. */
+function parseEventLine(line: string): ParsedEventLine | string {
+  const parsed = parseJson(line);
+  if (parsed === undefined) return 'not valid JSON';
   if (!isRecord(parsed) || !sameKeys(parsed, LINE_KEYS)) return `must have exactly the fields ${LINE_KEYS.join(', ')}`;
   const { event, hash, prev_hash: prevHash } = parsed;
   if (!isRecord(event) || !sameKeys(event, EVENT_KEYS))
@@ -79,12 +225,13 @@ function parseLine(line: string): ParsedLine | string {
   }
   if (canonicalLine !== line) return `(seq ${String(event.seq)}) is not in the exported form: it was edited`;
   return {
-    event: event as { seq: number },
+    seq: event.seq as number,
     hashInput: Buffer.concat([Buffer.from(prevHash, 'hex'), Buffer.from(canonicalEvent, 'utf8')]),
     hash: Buffer.from(hash, 'hex').toString('latin1'),
   };
 }
 
+/** The patterns are ECMAScript's: `\d` is 0-9 only and `$` is the end of the text, never before a final newline. */
 function eventProblem(event: Record<string, unknown>): string | null {
   const { v, seq, time, actor, action, subject, body } = event;
   if (v !== EVENT_VERSION) return `event.v must be ${EVENT_VERSION}`;
@@ -98,6 +245,14 @@ function eventProblem(event: Record<string, unknown>): string | null {
   if (subject !== null && typeof subject !== 'string') return `event.subject (seq ${seq}) must be a string or null`;
   if (!isRecord(body)) return `event.body (seq ${seq}) must be an object`;
   return null;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function sameKeys(value: Record<string, unknown>, keys: string[]): boolean {

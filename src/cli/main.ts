@@ -16,6 +16,10 @@ import { CheckpointRefusedError, makeCheckpoint } from '../audit/checkpoints/sto
 import { headSeq } from '../audit/verify.ts';
 import { verifyAnchored, verifyFileAnchored } from '../audit/checkpoints/verify-anchored.ts';
 import { AuditLog } from '../audit/audit-log.ts';
+import { consistencyProofJson, inclusionProofJson, verifyProofJson } from '../audit/tree/proof-file.ts';
+import { logSize, proveConsistency, proveInclusion } from '../audit/tree/store.ts';
+import { ProofError } from '../audit/tree/verify.ts';
+import { exportChain } from '../audit/export.ts';
 import { ConfigError, loadConfig, type Config } from '../config/env.ts';
 import { PolicyError } from '../config/policy.ts';
 import { loadPolicyFile } from '../provisioners/index.ts';
@@ -135,7 +139,10 @@ interface VerifyCommandOptions extends AnchoringOptions {
   json?: boolean;
 }
 
-/** Prints a verification: the full result when signed; the plain chain verdict otherwise, as before checkpoints. */
+/**
+ * Prints a verification: the full result when signed or when an export carried checkpoints;
+ * the plain chain verdict otherwise, as before checkpoints.
+ */
 function printVerification(
   result: AnchoredVerifyResult,
   source: string,
@@ -144,14 +151,47 @@ function printVerification(
 ): void {
   if (json) {
     const { ok, checked, headSeq: seq, headHash, failure } = result;
-    console.log(JSON.stringify(result.signed ? result : { ok, checked, headSeq: seq, headHash, failure }, null, 2));
+    const full = result.signed || Boolean(result.bundle);
+    console.log(JSON.stringify(full ? result : { ok, checked, headSeq: seq, headHash, failure }, null, 2));
     if (!result.signed) for (const warning of result.warnings) console.error(`warning: ${warning}`);
     for (const note of notes) console.error(`note: ${note}`);
   } else {
     console.log(formatAnchoredReport(result, source));
+    for (const line of bundleLines(result, source)) console.log(line);
     for (const note of notes) console.log(`  note: ${note}`);
   }
   if (!result.ok) process.exitCode = EXIT_BROKEN;
+}
+
+/**
+ * What an export's own checkpoints showed. With a key, formatAnchoredReport has listed the
+ * problems already; without one it lists none, so they are listed here.
+ */
+function bundleLines(result: AnchoredVerifyResult, source: string): string[] {
+  const bundle = result.bundle;
+  if (!bundle) return [];
+  const lines: string[] = [];
+  if (!result.signed) {
+    for (const p of result.problems) {
+      lines.push(`✘ ${source} is NOT whole: ${p.reason} at seq ${p.seq}, caught by ${p.source}.`, `  ${p.message}`);
+    }
+    if (!result.failure && !result.ok) {
+      lines.push(
+        `  The hash chain itself holds: ${result.checked} event(s) checked; head: seq ${result.headSeq}, hash ${result.headHash}.`,
+      );
+    }
+  }
+  const mark = result.problems.length === 0 ? '✔' : '✘';
+  const latest = bundle.latestSeq === null ? '' : `; newest: seq ${bundle.latestSeq}, ${bundle.latestTime}`;
+  const how = result.signed
+    ? `checked with key ${result.keyId}`
+    : `chained and held, signatures NOT checked (they name key ${bundle.claimedKeyId ?? 'none'})`;
+  lines.push(
+    bundle.checked === 0
+      ? `  ${source} is an export of log ${bundle.logId} and carries no checkpoint.`
+      : `${mark} export's checkpoints: ${bundle.checked} of log ${bundle.logId}, ${how}${latest}.`,
+  );
+  return lines;
 }
 
 audit
@@ -274,18 +314,19 @@ audit
 
 audit
   .command('export')
-  .description('write the log as JSON Lines, one event a line, with all that is needed to verify it offline')
+  .description(
+    'write the log as JSON Lines: a header naming the log and key, its signed checkpoints, then one event a line; all that is needed to verify it offline',
+  )
   .requiredOption('--out <file>', 'file to write (replaced only once the export is complete)')
   .action(async (options: { out: string }) => {
     const location = await locateData(config());
     for (const note of location.notes) console.log(note);
     await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
-      const log = new AuditLog(database.db, database.pool, createLogger({ level: 'silent' }));
-      await log.flush();
-      const { events } = await log.export(options.out);
+      await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
+      const { events, checkpoints } = await exportChain(database.pool, options.out);
       console.log(
-        `Exported ${events} events to ${options.out}. Check it anywhere with: gatehouse audit verify-file ${options.out}`,
+        `Exported ${events} events and ${checkpoints} checkpoint(s) to ${options.out}. Check it anywhere with: gatehouse audit verify-file ${options.out} --public-key KEY`,
       );
     });
   });
@@ -317,6 +358,74 @@ audit
     });
     if (process.stderr.isTTY && !options.json) process.stderr.write('\n');
     printVerification(result, file, anchoring.notes, options.json);
+  });
+
+// The Merkle tree over the log (docs/merkle.md): proofs printed as JSON, and checked with no database.
+function wholeNumber(name: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value))
+    throw new Error(`${name} must be a whole number, like 42, not "${text}"`);
+  return value;
+}
+
+audit
+  .command('prove')
+  .description("print a proof (JSON) that the event of seq SEQ is in the log's Merkle tree of the first N events")
+  .argument('<seq>', 'the event')
+  .option('--size <n>', "the tree's size: the first N events, a checkpoint's seq say (default: every event)")
+  .action(async (seq: string, options: { size?: string }) => {
+    const location = await locateData(config());
+    for (const note of location.notes) console.error(`note: ${note}`);
+    await withRecordedDatabase(location, async (database) => {
+      await requireSchema(database);
+      const size = options.size === undefined ? await logSize(database.db) : wholeNumber('--size', options.size);
+      console.log(inclusionProofJson(await proveInclusion(database.db, wholeNumber('seq', seq), size)));
+    });
+  });
+
+audit
+  .command('consistency')
+  .description('print a proof (JSON) that the tree of the first SIZE2 events extends the tree of the first SIZE1')
+  .argument('<size1>', "the earlier size, a checkpoint's seq say")
+  .argument('<size2>', 'the later size, at most the number of events')
+  .action(async (size1: string, size2: string) => {
+    const location = await locateData(config());
+    for (const note of location.notes) console.error(`note: ${note}`);
+    await withRecordedDatabase(location, async (database) => {
+      await requireSchema(database);
+      const proof = await proveConsistency(database.db, wholeNumber('size1', size1), wholeNumber('size2', size2));
+      console.log(consistencyProofJson(proof));
+    });
+  });
+
+audit
+  .command('verify-proof')
+  .description('check a proof printed by `audit prove` or `audit consistency`, offline; exit 0 only when it holds')
+  .argument('<file>', 'the proof, as printed')
+  .option('--root <hex>', 'a root you trust for the tree the proof ends at (size, or size2): the proof must lead to it')
+  .option('--root1 <hex>', 'a root you trust for the earlier tree of a consistency proof')
+  .action(async (file: string, options: { root?: string; root1?: string }) => {
+    let text: string;
+    try {
+      const handle = await open(file);
+      text = await handle.readFile('utf8').finally(() => handle.close());
+    } catch {
+      throw new Error(`cannot read ${file}: give the path of a proof printed by \`gatehouse audit prove\``);
+    }
+    try {
+      const proved = verifyProofJson(text, options);
+      console.log(
+        proved.kind === 'inclusion'
+          ? `The proof holds: event ${proved.seq} is in the tree of the first ${proved.size} events, root ${proved.root}.`
+          : `The proof holds: the tree of the first ${proved.size2} events (root ${proved.root2}) extends that of the first ${proved.size1} (root ${proved.root1}).`,
+      );
+      if (options.root === undefined)
+        console.log('  note: no --root given, so the root is the one the proof names; compare it with one you trust.');
+    } catch (err) {
+      if (!(err instanceof ProofError)) throw err;
+      console.error(`The proof does not hold: ${err.message}.`);
+      process.exitCode = EXIT_BROKEN;
+    }
   });
 
 /** Writes a secret to a new file, readable by its owner only; never replaces one. */

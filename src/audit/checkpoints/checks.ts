@@ -3,6 +3,7 @@ import { checkpointSignedBy, encodeCheckpointMessage, type Checkpoint } from './
 import type { CheckpointPublicKey } from './keys.ts';
 import type { StoredCheckpoint } from './store.ts';
 import type { VerifyResult } from '../checker.ts';
+import type { ExportBundle } from '../verify-file.ts';
 
 export type CheckpointProblemReason =
   /** A stored checkpoint's signed text disagrees with its columns. */
@@ -52,13 +53,21 @@ export interface AnchoredVerifyResult extends VerifyResult {
   /** Whether a public key was given, so signatures, checkpoints and anchors were checked. */
   signed: boolean;
   keyId: string | null;
-  /** The database's log id; for a file, the one its anchors name. */
+  /** The database's log id; for a file, the one its header names (or, for a format 1 file, its anchors). */
   logId: string | null;
   /** Stored checkpoints; null when there is no database or no key. */
   checkpoints: CheckpointTally | null;
+  /** What a format 2 export carries: its log, the key its header names, its checkpoints; null otherwise. */
+  bundle?: BundleTally | null;
   anchors: AnchorTally;
   problems: CheckpointProblem[];
   warnings: string[];
+}
+
+export interface BundleTally extends CheckpointTally {
+  logId: string;
+  /** The key id the export's header names: a claim, checked only against a public key given. */
+  claimedKeyId: string | null;
 }
 
 export const NO_KEY_WARNING =
@@ -68,37 +77,78 @@ export interface CheckpointEvidence {
   chain: VerifyResult;
   /** The verified hash (hex) at a seq the chain checker was asked to watch. */
   hashAt: (seq: number) => string | undefined;
-  key: CheckpointPublicKey;
-  /** The database's log id; null for an export file, which does not name its log. */
+  /** Null only for an export checked without a key: its checkpoints' chain and holds, not their signatures. */
+  key: CheckpointPublicKey | null;
+  /** The database's log id; null for an export file (its bundle names it). */
   logId: string | null;
   /** The database's checkpoints, oldest first; null for an export file. */
   stored: StoredCheckpoint[] | null;
+  /** A format 2 export's header and checkpoints; null for the database or a format 1 export. */
+  bundle?: ExportBundle | null;
   anchors: Anchor[];
 }
 
+interface Known {
+  source: string;
+  checkpoint: Checkpoint;
+}
+
+const short = (hex: string): string => `${hex.slice(0, 16)}…`;
+
 /**
- * Judges the checkpoints against the chain (docs/audit-log.md, section 12.6). Each stored
- * checkpoint must have the signed text of its columns, be this log's, be signed by the key,
- * name the checkpoint before it (the oldest names none) with no step back in seq, and be
- * held by the log: the log reaches its seq and has its hash there. Each anchor must be this
- * log's, signed by the key, held by the log, and in the database. A checkpoint whose
- * signature fails vouches for nothing, so its (seq, hash) is not compared.
+ * Judges the checkpoints against the chain (docs/audit-log.md, section 12.6). Each stored or
+ * exported checkpoint must (stored only) have the signed text of its columns, be this log's,
+ * be signed by the key, name the checkpoint before it (the oldest names none) with no step
+ * back in seq, and be held by the log: the log reaches its seq and has its hash there. Each
+ * anchor must be this log's, signed by the key, held by the log, in the database (or, for an
+ * export, among its checkpoints when older than its newest), and its `previous` link must
+ * agree with every other checkpoint known: no two follow the same one, none steps back.
+ * A checkpoint whose signature fails vouches for nothing, so its (seq, hash) is not compared.
+ * Nothing depends on the order of the anchors.
  */
 export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyResult {
   const { chain, key, stored, anchors } = evidence;
-  // An export does not name its log: the first anchor the key signed does.
-  const logId = evidence.logId ?? anchors.find((a) => checkpointSignedBy(a.checkpoint, key))?.checkpoint.logId ?? null;
+  const bundle = evidence.bundle ?? null;
   const subject = stored ? 'the database' : 'the export';
   const problems: CheckpointProblem[] = [];
   const problem = (reason: CheckpointProblemReason, source: string, seq: number, message: string): void => {
     problems.push({ reason, source, seq, message });
   };
 
+  // The log id: the database's, or the export's header. A format 1 export names none, so
+  // its anchors must agree on one: never whichever line happens to come first.
+  const signedAnchors = key ? anchors.filter((a) => checkpointSignedBy(a.checkpoint, key)) : [];
+  const anchorLogs = [...new Set(signedAnchors.map((a) => a.checkpoint.logId))].sort();
+  const logId = evidence.logId ?? bundle?.logId ?? (anchorLogs.length === 1 ? anchorLogs[0]! : null);
+  const logsDisagree = logId === null && anchorLogs.length > 1;
+
   /** Whether a checkpoint can vouch for anything: this log's, and signed by the key. Records why not. */
   const trust = (cp: Checkpoint, source: string): boolean => {
+    if (logsDisagree) {
+      problem(
+        'wrong-log',
+        source,
+        cp.seq,
+        `${source} is for log ${cp.logId}, but the anchors name ${anchorLogs.length} logs (${anchorLogs.join(', ')}) and this export does not name its own (format 1, event lines only), so none of them can be told to be its log's. Give only this log's anchors, or export again: a current export names its log.`,
+      );
+      return false;
+    }
     if (logId !== null && cp.logId !== logId) {
       problem('wrong-log', source, cp.seq, `${source} is for log ${cp.logId}, but ${subject} holds log ${logId}.`);
       return false;
+    }
+    if (!key) {
+      const claimed = bundle?.keyId ?? null;
+      if (cp.keyId !== claimed) {
+        problem(
+          'bad-signature',
+          source,
+          cp.seq,
+          `${source} names key ${cp.keyId}, but the export's header names key ${claimed ?? 'none'}: the checkpoints were not all made with one key.`,
+        );
+        return false;
+      }
+      return true;
     }
     if (cp.keyId !== key.keyId) {
       problem(
@@ -144,12 +194,15 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
         'rewritten',
         source,
         cp.seq,
-        `${source} vouches for hash ${cp.hash.slice(0, 16)}… at seq ${cp.seq}, but the event there in ${subject} hashes to ${(actual ?? '(unknown)').slice(0, 16)}…: the log was rewritten at or before seq ${cp.seq}.`,
+        `${source} vouches for hash ${short(cp.hash)} at seq ${cp.seq}, but the event there in ${subject} hashes to ${short(actual ?? '(unknown)')}: the log was rewritten at or before seq ${cp.seq}.`,
       );
       return false;
     }
     return true;
   };
+
+  // Every checkpoint that passed `trust`, by signature, for the anchors' links.
+  const known = new Map<string, Known>();
 
   let latestStored: StoredCheckpoint | null = null;
   for (const [i, cp] of (stored ?? []).entries()) {
@@ -164,6 +217,7 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
       continue;
     }
     if (!trust(cp, source)) continue;
+    known.set(cp.signature, { source, checkpoint: cp });
     const before = stored?.[i - 1];
     if ((before?.signature ?? null) !== cp.previous) {
       problem(
@@ -186,12 +240,61 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
     latestStored = cp;
   }
 
+  let latestExported: Known | null = null;
+  const exported = bundle?.checkpoints ?? [];
+  const exportedBySignature = new Map(exported.map((e) => [e.checkpoint.signature, e]));
+  for (const [i, { source, checkpoint: cp }] of exported.entries()) {
+    if (!trust(cp, source)) continue;
+    known.set(cp.signature, { source, checkpoint: cp });
+    const before = exported[i - 1];
+    const expected = before?.checkpoint.signature ?? null;
+    if (cp.previous !== expected) {
+      const found = cp.previous === null ? 'none' : short(cp.previous);
+      const foundAt = cp.previous === null ? '' : exportedBySignature.get(cp.previous);
+      const foundWhere =
+        foundAt === ''
+          ? ''
+          : foundAt
+            ? ` (the signature of ${foundAt.source})`
+            : ' (no checkpoint in the export has it)';
+      problem(
+        'chain-broken',
+        source,
+        cp.seq,
+        before
+          ? `${source} names previous ${found}${foundWhere}, but the checkpoint before it is ${before.source}, whose signature is ${short(expected!)}: a checkpoint between them is missing, or they were reordered.`
+          : `${source} is the export's first checkpoint but names previous ${found}${foundWhere}, where none was expected: the checkpoints before it are missing from the export.`,
+      );
+    } else if (before && cp.seq < before.checkpoint.seq) {
+      problem(
+        'chain-broken',
+        source,
+        cp.seq,
+        `${source} covers seq ${cp.seq}, behind seq ${before.checkpoint.seq} of ${before.source} before it.`,
+      );
+    }
+    held(cp, source);
+    latestExported = { source, checkpoint: cp };
+  }
+
+  const trusted = anchors.filter((anchor) => trust(anchor.checkpoint, anchor.source));
+  for (const anchor of trusted) {
+    if (!known.has(anchor.checkpoint.signature)) known.set(anchor.checkpoint.signature, anchor);
+  }
+  // Which checkpoints name each previous signature ('none' for a first checkpoint): more than one is a fork.
+  const followers = new Map<string, Known[]>();
+  for (const k of known.values()) {
+    const at = k.checkpoint.previous ?? 'none';
+    followers.set(at, [...(followers.get(at) ?? []), k]);
+  }
+  const chainSignatures = new Set([...(stored ?? []), ...exported.map((e) => e.checkpoint)].map((cp) => cp.signature));
+
   const storedSignatures = new Set(stored?.map((cp) => cp.signature));
   let latestAnchor: Anchor | null = null;
-  for (const anchor of anchors) {
+  for (const anchor of trusted) {
     const { checkpoint: cp, source } = anchor;
-    if (!trust(cp, source)) continue;
-    if (!latestAnchor || cp.seq >= latestAnchor.checkpoint.seq) latestAnchor = anchor;
+    if (!latestAnchor || cp.seq > latestAnchor.checkpoint.seq) latestAnchor = anchor;
+    if (!chainSignatures.has(cp.signature)) linkProblems(anchor);
     if (!held(cp, source)) continue;
     if (stored && !storedSignatures.has(cp.signature)) {
       problem(
@@ -199,6 +302,41 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
         source,
         cp.seq,
         `${source} (seq ${cp.seq}, signed ${cp.time}) is a checkpoint the database does not hold: checkpoint rows were deleted.`,
+      );
+    }
+    const newest = latestExported?.checkpoint;
+    if (bundle && newest && cp.seq < newest.seq && !exportedBySignature.has(cp.signature)) {
+      problem(
+        'missing',
+        source,
+        cp.seq,
+        `${source} (seq ${cp.seq}, signed ${cp.time}) is older than the export's newest checkpoint (seq ${newest.seq}, ${latestExported!.source}) but is not among the export's checkpoints: its checkpoint chain was cut or re-made.`,
+      );
+    }
+  }
+
+  /** An anchor's `previous` link against every other checkpoint known: one follower each, no step back in seq. */
+  function linkProblems(anchor: Known): void {
+    const { checkpoint: cp, source } = anchor;
+    const before = cp.previous === null ? null : known.get(cp.previous);
+    const named =
+      cp.previous === null ? 'no previous checkpoint (a first checkpoint)' : `previous ${short(cp.previous)}`;
+    const beforeWhere = before ? ` (${before.source}, seq ${before.checkpoint.seq})` : '';
+    if (before && cp.seq < before.checkpoint.seq) {
+      problem(
+        'chain-broken',
+        source,
+        cp.seq,
+        `${source} names ${named}${beforeWhere} but covers seq ${cp.seq}, behind it: expected seq ${before.checkpoint.seq} or later.`,
+      );
+    }
+    const others = (followers.get(cp.previous ?? 'none') ?? []).filter((k) => k.checkpoint.signature !== cp.signature);
+    if (others.length > 0) {
+      problem(
+        'chain-broken',
+        source,
+        cp.seq,
+        `${source} names ${named}${beforeWhere}, and so does ${others.map((k) => k.source).join(', ')}: expected one checkpoint after it, found ${others.length + 1}. The checkpoint chain forks there, so one branch is not this log's.`,
       );
     }
   }
@@ -209,21 +347,38 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
       'The database holds no checkpoints yet: make one with `gatehouse audit checkpoint` (the bot makes them once it has a key).',
     );
   }
-  if (anchors.length === 0) {
+  if (!key) {
+    warnings.push(
+      exported.length > 0
+        ? `No checkpoint public key was given (--public-key), so the signatures of the export's ${exported.length === 1 ? 'checkpoint' : `${exported.length} checkpoints`} (which name key ${bundle?.keyId ?? 'none'}) were NOT checked. Their chain and the events they name were: that catches damage and a careless edit, but not someone who rewrote the log and made new checkpoints for it.`
+        : NO_KEY_WARNING,
+    );
+  } else if (anchors.length === 0) {
     warnings.push(
       stored
         ? 'No anchors were read (GATEHOUSE_ANCHOR_FILE, --anchors or --checkpoint): someone who can write the database could delete the newest events together with the checkpoints that cover them.'
-        : 'No anchors were given (--anchors or --checkpoint): the export was checked as a chain only, so removed newest events or a rewrite CANNOT be detected.',
+        : exported.length > 0
+          ? `No anchors were given (--anchors or --checkpoint): the export's own checkpoints were checked, but someone who can write the database could delete the newest events together with the checkpoints that cover them, and export again.`
+          : 'No anchors were given (--anchors or --checkpoint): the export was checked as a chain only, so removed newest events or a rewrite CANNOT be detected.',
     );
   }
   return {
     ...chain,
     ok: chain.ok && problems.length === 0,
-    signed: true,
-    keyId: key.keyId,
+    signed: key !== null,
+    keyId: key?.keyId ?? null,
     logId,
     checkpoints: stored
       ? { checked: stored.length, latestSeq: latestStored?.seq ?? null, latestTime: latestStored?.time ?? null }
+      : null,
+    bundle: bundle
+      ? {
+          logId: bundle.logId,
+          claimedKeyId: bundle.keyId,
+          checked: exported.length,
+          latestSeq: latestExported?.checkpoint.seq ?? null,
+          latestTime: latestExported?.checkpoint.time ?? null,
+        }
       : null,
     anchors: {
       checked: anchors.length,
@@ -248,6 +403,7 @@ export function unsignedResult(chain: VerifyResult, anchors: Anchor[]): Anchored
     keyId: null,
     logId: null,
     checkpoints: null,
+    bundle: null,
     anchors: { checked: 0, latestSeq: null, latestSource: null },
     problems: [],
     warnings,

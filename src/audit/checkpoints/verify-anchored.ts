@@ -4,7 +4,7 @@ import { judgeCheckpoints, unsignedResult, type AnchoredVerifyResult } from './c
 import type { CheckpointPublicKey } from './keys.ts';
 import { listCheckpoints, readLogId } from './store.ts';
 import { ChainChecker } from '../checker.ts';
-import { verifyExportFile } from '../verify-file.ts';
+import { readExportFile } from '../verify-file.ts';
 import { verifyChain } from '../verify.ts';
 
 export interface AnchoredVerifyOptions {
@@ -36,17 +36,32 @@ export async function verifyAnchored(
 }
 
 /**
- * verifyExportFile, then the anchors against the export, with no database: an auditor's
- * check from an export, the public key, and the anchor file or a checkpoint.
+ * readExportFile, then its checkpoints and the anchors against it, with no database: an
+ * auditor's check from an export, the public key, and the anchor file or a checkpoint.
+ * A format 2 export carries its checkpoints, so even with no key their chain and the
+ * events they name are checked (not their signatures, and the result says so).
  */
 export async function verifyFileAnchored(
   file: string,
   options: AnchoredVerifyOptions = {},
 ): Promise<AnchoredVerifyResult> {
-  const anchors = options.anchors ?? [];
   const key = options.publicKey ?? null;
-  if (!key) return unsignedResult(await verifyExportFile(file, { onProgress: options.onProgress }), anchors);
-  const checker = new ChainChecker(anchors.map((a) => a.checkpoint.seq));
-  const chain = await verifyExportFile(file, { onProgress: options.onProgress, checker });
-  return judgeCheckpoints({ chain, hashAt: (seq) => checker.hashAt(seq), key, logId: null, stored: null, anchors });
+  const anchors = options.anchors ?? [];
+  const checker = new ChainChecker(key ? anchors.map((a) => a.checkpoint.seq) : []);
+  const { chain, bundle } = await readExportFile(file, { onProgress: options.onProgress, checker });
+  if (!key && !bundle) return unsignedResult(chain, anchors);
+  const result = judgeCheckpoints({
+    chain,
+    hashAt: (seq) => checker.hashAt(seq),
+    key,
+    logId: null,
+    stored: null,
+    bundle,
+    anchors: key ? anchors : [],
+  });
+  if (!key && anchors.length > 0)
+    result.warnings.push(
+      `${anchors.length} anchor(s) were given but not checked: anchors are checked only with the public key.`,
+    );
+  return result;
 }
