@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../migrations/index.ts';
@@ -7,6 +10,7 @@ import { completedNodes, proveConsistency, proveInclusion, rootAt } from '../src
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { silentLogger } from '../src/log.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { childEnv, runNode } from './support/process.ts';
 import { EMPTY_ROOT, hashChildren, hashLeaf, rootOfLeafHashes } from '../src/audit/tree/hash.ts';
 import { consistencyProof, inclusionProof, lookupInLeaves, treeRoot } from '../src/audit/tree/prove.ts';
 import { ProofError, verifyConsistency, verifyInclusion } from '../src/audit/tree/verify.ts';
@@ -431,6 +435,76 @@ describe('the tree over a real audit log', () => {
     } finally {
       await old.destroy();
     }
+  });
+});
+
+describe('gatehouse audit prove, consistency and verify-proof', () => {
+  let t: TestDatabase;
+  let dir: string;
+  const gatehouse = (...args: string[]) =>
+    runNode(['bin/gatehouse.js', ...args], childEnv({ DATABASE_URL: t.url, LOG_LEVEL: 'warn' }));
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-merkle-'));
+    await queueEvents(t, 600);
+    await t.audit.flush();
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await t.destroy();
+  });
+
+  it('prints an inclusion proof that verify-proof accepts with no database, and refuses once edited', async () => {
+    const proved = await gatehouse('audit', 'prove', '300', '--size', '513');
+    expect(proved.code, proved.stderr).toBe(0);
+    const proof = JSON.parse(proved.stdout) as { seq: number; size: number; root: string; path: string[] };
+    expect(proof).toMatchObject({ seq: 300, size: 513, root: (await rootAt(t.db, 513)).toString('hex') });
+    const file = join(dir, 'inclusion.json');
+    await writeFile(file, proved.stdout);
+    const checked = await runNode(['bin/gatehouse.js', 'audit', 'verify-proof', file, '--root', proof.root], {
+      ...childEnv({ LOG_LEVEL: 'warn' }),
+      DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+    });
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toContain(
+      `The proof holds: event 300 is in the tree of the first 513 events, root ${proof.root}.`,
+    );
+
+    const wrongRoot = await gatehouse('audit', 'verify-proof', file, '--root', EMPTY_ROOT.toString('hex'));
+    expect(wrongRoot.code).toBe(1);
+    expect(wrongRoot.stderr).toContain('The proof does not hold');
+    await writeFile(file, proved.stdout.replace(proof.path[2] as string, EMPTY_ROOT.toString('hex')));
+    const edited = await gatehouse('audit', 'verify-proof', file);
+    expect(edited.code).toBe(1);
+    expect(edited.stderr).toContain('The proof does not hold: the proof leads to root');
+  });
+
+  it('proves by default against the whole log, and says plainly when a seq or size is past its end', async () => {
+    const proved = await gatehouse('audit', 'prove', '600');
+    expect(proved.code, proved.stderr).toBe(0);
+    expect(JSON.parse(proved.stdout)).toMatchObject({
+      seq: 600,
+      size: 600,
+      root: (await rootAt(t.db, 600)).toString('hex'),
+    });
+    const past = await gatehouse('audit', 'prove', '5', '--size', '601');
+    expect(past.code).toBe(2);
+    expect(past.stderr).toContain('the audit log holds 600 events, so size 601 is past its end');
+    const bad = await gatehouse('audit', 'prove', 'five');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('seq must be a whole number, like 42, not "five"');
+  });
+
+  it('prints a consistency proof between two sizes that verify-proof accepts', async () => {
+    const proved = await gatehouse('audit', 'consistency', '256', '600');
+    expect(proved.code, proved.stderr).toBe(0);
+    const file = join(dir, 'consistency.json');
+    await writeFile(file, proved.stdout);
+    const proof = JSON.parse(proved.stdout) as { root1: string; root2: string };
+    const checked = await gatehouse('audit', 'verify-proof', file, '--root1', proof.root1, '--root', proof.root2);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toContain('extends that of the first 256');
   });
 });
 
