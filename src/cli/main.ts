@@ -19,6 +19,7 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { consistencyProofJson, inclusionProofJson, verifyProofJson } from '../audit/tree/proof-file.ts';
 import { logSize, proveConsistency, proveInclusion } from '../audit/tree/store.ts';
 import { ProofError } from '../audit/tree/verify.ts';
+import { exportChain } from '../audit/export.ts';
 import { ConfigError, loadConfig, type Config } from '../config/env.ts';
 import { PolicyError } from '../config/policy.ts';
 import { loadPolicyFile } from '../provisioners/index.ts';
@@ -138,7 +139,10 @@ interface VerifyCommandOptions extends AnchoringOptions {
   json?: boolean;
 }
 
-/** Prints a verification: the full result when signed; the plain chain verdict otherwise, as before checkpoints. */
+/**
+ * Prints a verification: the full result when signed or when an export carried checkpoints;
+ * the plain chain verdict otherwise, as before checkpoints.
+ */
 function printVerification(
   result: AnchoredVerifyResult,
   source: string,
@@ -147,14 +151,47 @@ function printVerification(
 ): void {
   if (json) {
     const { ok, checked, headSeq: seq, headHash, failure } = result;
-    console.log(JSON.stringify(result.signed ? result : { ok, checked, headSeq: seq, headHash, failure }, null, 2));
+    const full = result.signed || Boolean(result.bundle);
+    console.log(JSON.stringify(full ? result : { ok, checked, headSeq: seq, headHash, failure }, null, 2));
     if (!result.signed) for (const warning of result.warnings) console.error(`warning: ${warning}`);
     for (const note of notes) console.error(`note: ${note}`);
   } else {
     console.log(formatAnchoredReport(result, source));
+    for (const line of bundleLines(result, source)) console.log(line);
     for (const note of notes) console.log(`  note: ${note}`);
   }
   if (!result.ok) process.exitCode = EXIT_BROKEN;
+}
+
+/**
+ * What an export's own checkpoints showed. With a key, formatAnchoredReport has listed the
+ * problems already; without one it lists none, so they are listed here.
+ */
+function bundleLines(result: AnchoredVerifyResult, source: string): string[] {
+  const bundle = result.bundle;
+  if (!bundle) return [];
+  const lines: string[] = [];
+  if (!result.signed) {
+    for (const p of result.problems) {
+      lines.push(`✘ ${source} is NOT whole: ${p.reason} at seq ${p.seq}, caught by ${p.source}.`, `  ${p.message}`);
+    }
+    if (!result.failure && !result.ok) {
+      lines.push(
+        `  The hash chain itself holds: ${result.checked} event(s) checked; head: seq ${result.headSeq}, hash ${result.headHash}.`,
+      );
+    }
+  }
+  const mark = result.problems.length === 0 ? '✔' : '✘';
+  const latest = bundle.latestSeq === null ? '' : `; newest: seq ${bundle.latestSeq}, ${bundle.latestTime}`;
+  const how = result.signed
+    ? `checked with key ${result.keyId}`
+    : `chained and held, signatures NOT checked (they name key ${bundle.claimedKeyId ?? 'none'})`;
+  lines.push(
+    bundle.checked === 0
+      ? `  ${source} is an export of log ${bundle.logId} and carries no checkpoint.`
+      : `${mark} export's checkpoints: ${bundle.checked} of log ${bundle.logId}, ${how}${latest}.`,
+  );
+  return lines;
 }
 
 audit
@@ -277,18 +314,19 @@ audit
 
 audit
   .command('export')
-  .description('write the log as JSON Lines, one event a line, with all that is needed to verify it offline')
+  .description(
+    'write the log as JSON Lines: a header naming the log and key, its signed checkpoints, then one event a line; all that is needed to verify it offline',
+  )
   .requiredOption('--out <file>', 'file to write (replaced only once the export is complete)')
   .action(async (options: { out: string }) => {
     const location = await locateData(config());
     for (const note of location.notes) console.log(note);
     await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
-      const log = new AuditLog(database.db, database.pool, createLogger({ level: 'silent' }));
-      await log.flush();
-      const { events } = await log.export(options.out);
+      await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
+      const { events, checkpoints } = await exportChain(database.pool, options.out);
       console.log(
-        `Exported ${events} events to ${options.out}. Check it anywhere with: gatehouse audit verify-file ${options.out}`,
+        `Exported ${events} events and ${checkpoints} checkpoint(s) to ${options.out}. Check it anywhere with: gatehouse audit verify-file ${options.out} --public-key KEY`,
       );
     });
   });
