@@ -21,6 +21,7 @@ const ADAPTERS = [
   'src/gateway',
   'src/watch',
   'src/http',
+  'src/metrics',
   'src/boot',
   'src/main.ts',
 ];

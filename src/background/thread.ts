@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from '../log.ts';
 import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
-import type { BackgroundData, FromBackground, ToBackground, VerifyRequest } from './protocol.ts';
+import type { BackgroundData, FromBackground, MetricsJson, ToBackground, VerifyRequest } from './protocol.ts';
 import type { ChainedCue } from '../audit/sequencer.ts';
 
 const BOOT = new URL('./thread-boot.mjs', import.meta.url);
@@ -13,6 +13,8 @@ const RESTART_DELAY_MS = 1000;
 const MAX_RESTART_DELAY_MS = 60_000;
 /** A stopping thread that has not ended after this long (its last deliveries included) is ended. */
 const STOP_TIMEOUT_MS = 30_000;
+/** How long a scrape waits for the background thread's metrics before answering without them. */
+const SCRAPE_TIMEOUT_MS = 1_000;
 
 /** Where `log` writes its lines: the background thread's lines are written there too, as they are. */
 function lineSink(log: Logger): { write(line: string): unknown } | null {
@@ -43,6 +45,8 @@ export class BackgroundThread {
     { resolve(result: AnchoredVerifyResult): void; reject(err: Error): void }
   >();
   private nextVerifyId = 1;
+  private readonly scrapes = new Map<number, (metrics: MetricsJson | null) => void>();
+  private nextScrapeId = 1;
 
   private constructor(
     private readonly data: Omit<BackgroundData, 'entry'>,
@@ -86,6 +90,10 @@ export class BackgroundThread {
           case 'stopped':
             if (message.error) this.log.error({ error: message.error }, 'the background work did not stop cleanly');
             void worker.terminate();
+            return;
+          case 'metrics':
+            this.scrapes.get(message.id)?.(message.metrics);
+            this.scrapes.delete(message.id);
             return;
           case 'verified': {
             const waiting = this.verifying.get(message.id);
@@ -151,6 +159,26 @@ export class BackgroundThread {
     return new Promise((resolve, reject) => {
       this.verifying.set(id, { resolve, reject });
       this.post({ type: 'verify', id, ...request });
+    });
+  }
+
+  /**
+   * The background thread's metrics, for a scrape; null when it is not running or does not
+   * answer within a second (a scrape must not hang on a busy thread).
+   */
+  metrics(): Promise<MetricsJson | null> {
+    if (!this.running) return Promise.resolve(null);
+    const id = this.nextScrapeId++;
+    return new Promise((resolve) => {
+      const timeout = setTimeout(() => {
+        this.scrapes.delete(id);
+        resolve(null);
+      }, SCRAPE_TIMEOUT_MS);
+      this.scrapes.set(id, (metrics) => {
+        clearTimeout(timeout);
+        resolve(metrics);
+      });
+      this.post({ type: 'metrics', id });
     });
   }
 

@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadCheckpointKey, publicKeyFromRaw } from '../audit/checkpoints/keys.ts';
 import { accessService, checkpointer as makeCheckpointer } from '../boot/composition.ts';
+import { registry, sequencerBatch, startThreadMetrics } from '../metrics/metrics.ts';
 import { ShutdownStack } from '../boot/shutdown-stack.ts';
 import { slackMode } from '../config/env.ts';
 import { createDb, createPool } from '../db/database.ts';
@@ -22,6 +23,7 @@ import { startBackgroundWork } from './work.ts';
 /** How much lower than the main thread this thread runs, in nice steps. */
 const BACKGROUND_NICE = 10;
 const port = parentPort!;
+startThreadMetrics('background');
 lowerPriority();
 const data = workerData as BackgroundData;
 const send = (message: FromBackground) => port.postMessage(message);
@@ -58,9 +60,14 @@ async function start(): Promise<void> {
   const checkpointer = key ? makeCheckpointer(core, pool, key) : null;
   // Events chained here (by the sweeps) and in the main thread (by commands) both wake the notifier and the feed.
   const cue = new EventEmitter();
-  audit.sequencer.on('chained', () => cue.emit('chained'));
+  audit.sequencer.on('chained', (batch) => {
+    sequencerBatch.observe(batch.count);
+    cue.emit('chained');
+  });
   port.on('message', (message: ToBackground) => {
-    if (message.type === 'chained') cue.emit('chained');
+    if (message.type === 'metrics')
+      void registry.getMetricsAsJSON().then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
+    else if (message.type === 'chained') cue.emit('chained');
     else if (message.type === 'nudge') audit.sequencer.nudge();
     else if (message.type === 'verify') {
       const { id, publicKeyHex, anchors } = message;

@@ -10,6 +10,7 @@ import type { LoadedPolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { dryRunProvisioner } from '../provisioners/dry-run.ts';
+import { instrumentProvisioner } from '../metrics/metrics.ts';
 import { provisionerFor } from '../provisioners/index.ts';
 import { SecretBox } from '../secrets/sealed.ts';
 
@@ -38,10 +39,11 @@ export function accessService({ config, policy, db, audit, log, slack }: CorePar
     db,
     audit,
     policy: () => policy,
+    // Counted and timed by kind (GET /metrics); a dry run's calls are counted as its own kind.
     provisionerFor:
       config.provisioning === 'dry_run'
-        ? dryRunProvisioner
-        : (settings) => provisionerFor(settings, process.env, { slack, db }),
+        ? (settings) => instrumentProvisioner(`${settings.kind}_dry_run`, dryRunProvisioner(settings))
+        : (settings) => instrumentProvisioner(settings.kind, provisionerFor(settings, process.env, { slack, db })),
     log: log.child({ component: 'access' }),
     now: () => new Date(),
     secrets: SecretBox.fromEnv(config.secretsKey),

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type http from 'node:http';
+import http from 'node:http';
 import type { AccessService } from '../access/service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { AnchoredVerifyResult } from '../audit/checkpoints/checks.ts';
@@ -10,6 +10,7 @@ import type { LoadedPolicy } from '../config/policy.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import { createHealthServer } from '../http/health.ts';
 import { listenError } from '../http/listen-error.ts';
+import { metricsHandler } from '../metrics/endpoint.ts';
 import type { Logger } from '../log.ts';
 import type { SlackIdentity } from '../slack/client.ts';
 import { startSlack, type SlackRuntime } from '../slack/inbound/app.ts';
@@ -37,13 +38,26 @@ export interface EndpointParts {
 export async function startEndpoints(
   parts: EndpointParts,
   stops: ShutdownStack,
-): Promise<{ slack: SlackRuntime | null; port: number }> {
+): Promise<{ slack: SlackRuntime | null; port: number; metricsPort: number | null }> {
   const { config, mode, identity, database, background, audit, access, policy, log, verification } = parts;
+  const metrics = config.metrics.enabled ? metricsHandler(database.db, log, () => background.metrics()) : undefined;
+  // On a port of its own, /metrics stays off the port Slack reaches (and the internet with it).
+  let metricsPort: number | null = null;
+  if (metrics && config.metrics.port !== null) {
+    const server = http.createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/metrics') return metrics(req, res);
+      res.writeHead(404).end();
+    });
+    metricsPort = await listen(server, config.metrics.port);
+    stops.push(() => new Promise((resolve) => server.close(resolve)));
+    log.info({ port: metricsPort }, 'metrics on their own port: GET /metrics');
+  }
+  const sharedMetrics = metrics && config.metrics.port === null ? metrics : undefined;
   if (mode.kind === 'none') {
-    const server = createHealthServer(database.db, log, () => background.running);
+    const server = createHealthServer(database.db, log, () => background.running, sharedMetrics);
     const port = await listen(server, config.port);
     stops.push(() => new Promise((resolve) => server.close(resolve)));
-    return { slack: null, port };
+    return { slack: null, port, metricsPort };
   }
   const deps = {
     access,
@@ -59,6 +73,7 @@ export async function startEndpoints(
       port: config.port,
       identity: identity!,
       backgroundRunning: () => background.running,
+      ...(sharedMetrics ? { metrics: sharedMetrics } : {}),
       ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}),
     },
     deps,
@@ -66,7 +81,7 @@ export async function startEndpoints(
     log,
   );
   stops.push(() => slack.stop());
-  return { slack, port: slack.port };
+  return { slack, port: slack.port, metricsPort };
 }
 
 async function listen(server: http.Server, port: number): Promise<number> {

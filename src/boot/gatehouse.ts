@@ -18,6 +18,7 @@ import { checkSlackToken, slackClient, type SlackIdentity } from '../slack/clien
 import type { SlackRuntime } from '../slack/inbound/app.ts';
 import type { VerificationSettings } from '../slack/inbound/verify-audit.ts';
 import { accessService, checkpointer as makeCheckpointer, type CoreParts } from './composition.ts';
+import { startThreadMetrics } from '../metrics/metrics.ts';
 import { startEndpoints } from './endpoints.ts';
 import { startGateway } from './gateway.ts';
 import { readPolicy } from './policy-file.ts';
@@ -43,6 +44,8 @@ export interface Gatehouse {
   gateway: Gateway | null;
   /** The port the HTTP endpoints listen on. */
   port: number;
+  /** GATEHOUSE_METRICS_PORT's listener, when metrics have a port of their own; else null. */
+  metricsPort: number | null;
   stop(): Promise<void>;
 }
 
@@ -54,6 +57,7 @@ export interface Gatehouse {
  */
 export async function startGatehouse(config: Config, log: Logger): Promise<Gatehouse> {
   const mode = slackMode(config);
+  startThreadMetrics('main');
   const policy = await readPolicy(config, mode, log);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   const parts = new ShutdownStack(log);

@@ -26,6 +26,8 @@ const envSchema = z.object({
   SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(1),
   EXPIRY_WARNING_MINUTES: z.coerce.number().int().min(0).max(1440).default(10),
   GATEHOUSE_EXPIRY_TIMER: booleanText.default(true),
+  GATEHOUSE_METRICS: booleanText.default(true),
+  GATEHOUSE_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   SLACK_BOT_TOKEN: z.string().startsWith('xoxb-', 'must be a bot token (xoxb-…)').optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
@@ -98,6 +100,8 @@ export interface Config {
   expiryWarningMs: number;
   /** A timer for the earliest grant end, so grants end on time rather than at the next sweep tick. */
   expiryTimer: boolean;
+  /** GET /metrics (Prometheus): off, on PORT beside Slack's requests (port null), or on a port of its own. */
+  metrics: { enabled: boolean; port: number | null };
   slack: {
     botToken: string | undefined;
     signingSecret: string | undefined;
@@ -174,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     expiryWarningMs: e.EXPIRY_WARNING_MINUTES * 60_000,
     expiryTimer: e.GATEHOUSE_EXPIRY_TIMER,
+    metrics: { enabled: e.GATEHOUSE_METRICS, port: e.GATEHOUSE_METRICS_PORT ?? null },
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,

@@ -26,6 +26,7 @@ import {
   type ParameterValue,
 } from './frontend.ts';
 import type { UpstreamSession } from './upstream.ts';
+import { gatewayStatements } from '../metrics/metrics.ts';
 
 /** Answers waiting for a slow client beyond this pause the database's socket … */
 const PAUSE_BYTES = 1024 * 1024;
@@ -501,6 +502,7 @@ export class GatewaySession {
       });
     } catch (err) {
       this.count -= 1;
+      gatewayStatements.inc({ resource: this.options.grant.resourceId, outcome: 'unrecorded' });
       this.options.log.error(
         { err, sessionId: this.options.id },
         'a statement was refused: the audit log could not record it',
@@ -512,6 +514,7 @@ export class GatewaySession {
         },
       };
     }
+    gatewayStatements.inc({ resource: this.options.grant.resourceId, outcome: 'recorded' });
     return { item: { n, started: performance.now(), rows: 0, tags: [] } };
   }
 
@@ -529,6 +532,7 @@ export class GatewaySession {
     this.flushQueued(queued);
     const n = ++this.count;
     this.refusedCount += 1;
+    gatewayStatements.inc({ resource: this.options.grant.resourceId, outcome: 'refused' });
     try {
       await this.options.recorder.append({
         actor: this.options.grant.userId,

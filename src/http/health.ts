@@ -48,20 +48,23 @@ export function healthRoutes(
   db: Db,
   log: Logger,
   background?: BackgroundCheck,
+  metrics?: Handler,
 ): { path: string; method: string[]; handler: Handler }[] {
   return [
     { path: '/healthz', method: ['GET'], handler: healthz },
     { path: '/readyz', method: ['GET'], handler: readyz(db, log, background) },
+    ...(metrics ? [{ path: '/metrics', method: ['GET'], handler: metrics }] : []),
   ];
 }
 
 /** A server with only the health endpoints, for when Slack is not configured. */
-export function createHealthServer(db: Db, log: Logger, background?: BackgroundCheck): http.Server {
+export function createHealthServer(db: Db, log: Logger, background?: BackgroundCheck, metrics?: Handler): http.Server {
   const ready = readyz(db, log, background);
   return http.createServer((req, res) => {
     if (req.method !== 'GET') return reply(res, 405, { error: 'method not allowed' });
     if (req.url === '/healthz') return healthz(req, res);
     if (req.url === '/readyz') return ready(req, res);
+    if (req.url === '/metrics' && metrics) return metrics(req, res);
     reply(res, 404, { error: 'not found' });
   });
 }

@@ -1,5 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../log.ts';
+import { sweepSeconds } from '../metrics/metrics.ts';
 
 export interface Job {
   name: string;
@@ -37,12 +38,17 @@ export class Scheduler {
 
   /** Runs a job now, outside its schedule: at start-up, to catch up on downtime, and in tests. */
   async runOnce(job: Job): Promise<void> {
+    const timer = sweepSeconds.startTimer({ job: job.name });
     const run = job.run().then(
       (result) => {
+        timer({ outcome: 'ok' });
         if (typeof result === 'number' && result > 0)
           this.log.debug({ job: job.name, count: result }, 'sweep did work');
       },
-      (err: unknown) => this.log.error({ err, job: job.name }, 'sweep failed; it runs again at its next tick'),
+      (err: unknown) => {
+        timer({ outcome: 'error' });
+        this.log.error({ err, job: job.name }, 'sweep failed; it runs again at its next tick');
+      },
     );
     this.inFlight.add(run);
     try {

@@ -27,6 +27,8 @@ export interface SlackSettings {
   identity: SlackIdentity;
   /** For /readyz: whether the background thread runs. */
   backgroundRunning?: () => boolean;
+  /** GET /metrics on the same port, when metrics are not served on a port of their own. */
+  metrics?: http.RequestListener;
 }
 
 export interface SlackRuntime {
@@ -49,7 +51,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
     // Listener calls (views.open within Slack's 3 s) retry briefly; background work retries from the database.
     clientOptions: { ...clientOptions, retryConfig: { retries: 2, maxTimeout: 1000 }, rejectRateLimitedCalls: false },
   };
-  const customRoutes = healthRoutes(db, log, settings.backgroundRunning);
+  const customRoutes = healthRoutes(db, log, settings.backgroundRunning, settings.metrics);
   const app =
     settings.mode.kind === 'http'
       ? new App({

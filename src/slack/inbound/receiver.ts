@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { HTTPReceiver, type HTTPReceiverOptions } from '@slack/bolt';
 import type { Logger } from '../../log.ts';
+import { ackSeconds } from '../../metrics/metrics.ts';
 
 /**
  * How far a request's X-Slack-Request-Timestamp may be from this machine's clock, either
@@ -33,6 +34,11 @@ export function slackHttpReceiver(options: HTTPReceiverOptions, log: Logger): HT
       res.writeHead(401);
       res.end();
       return;
+    }
+    // The ack's latency: Bolt answers Slack as soon as a listener acks (GET /metrics).
+    if (req.method === 'POST') {
+      const done = ackSeconds.startTimer();
+      res.once('finish', () => done());
     }
     handle(req, res);
   };

@@ -1,0 +1,41 @@
+import type http from 'node:http';
+import client from 'prom-client';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { registry } from './metrics.ts';
+import { readState, stateRegistry } from './state.ts';
+
+/** The background thread's metrics, as prom-client's JSON; null when it cannot say (not running). */
+export type OtherThreadMetrics = () => Promise<client.MetricObjectWithValues<client.MetricValue<string>>[] | null>;
+
+/**
+ * `GET /metrics`: this thread's metrics, the background thread's (merged: counters and
+ * histograms add up, each series keeps its `thread` label) and the deployment's state from
+ * the database. A scrape that cannot read the database still answers, without those gauges,
+ * and says so in `gatehouse_metrics_state_up`.
+ */
+export function metricsHandler(db: Db, log: Logger, background: OtherThreadMetrics): http.RequestListener {
+  return (_req, res) => {
+    void (async () => {
+      try {
+        let stateUp = 1;
+        await readState(db).catch((err: unknown) => {
+          stateUp = 0;
+          log.warn({ err }, 'metrics: the database did not answer; state gauges left out of this scrape');
+        });
+        const parts = [await registry.getMetricsAsJSON()];
+        const other = await background().catch(() => null);
+        if (other) parts.push(other);
+        if (stateUp) parts.push(await stateRegistry.getMetricsAsJSON());
+        const merged = client.AggregatorRegistry.aggregate(parts);
+        const up = `# HELP gatehouse_metrics_state_up Whether this scrape could read the deployment's state from the database\n# TYPE gatehouse_metrics_state_up gauge\ngatehouse_metrics_state_up ${stateUp}\n# HELP gatehouse_background_thread_up Whether the background thread answered this scrape\n# TYPE gatehouse_background_thread_up gauge\ngatehouse_background_thread_up ${other ? 1 : 0}\n`;
+        res.writeHead(200, { 'content-type': merged.contentType });
+        res.end((await merged.metrics()) + up);
+      } catch (err) {
+        log.error({ err }, 'metrics: the scrape failed');
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('metrics unavailable\n');
+      }
+    })();
+  };
+}
