@@ -157,9 +157,31 @@ describe('gatehouse audit checkpoint and verify', () => {
     expect(whole.code, whole.output).toBe(0);
     expect(whole.stdout).toContain(`✔ anchors: 3 anchors checked; newest: seq 12`);
 
-    const truncated = join(dir, 'truncated.jsonl');
+    // The export is self-contained: a header naming the log and key, the 3 checkpoints, the 12 events.
     const lines = (await readFile(exported, 'utf8')).trimEnd().split('\n');
-    await writeFile(truncated, `${lines.slice(0, 9).join('\n')}\n`);
+    expect(lines).toHaveLength(16);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'gatehouse audit export', v: 2 });
+
+    // No key: the checkpoints' chain and holds are checked, their signatures not, and it says so.
+    const unsigned = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'verify-file', exported);
+    expect(unsigned.code, unsigned.output).toBe(0);
+    const keyId = (JSON.parse(lines[1]!) as { key_id: string }).key_id;
+    expect(unsigned.stdout).toContain(`signatures NOT checked (they name key ${keyId})`);
+    expect(unsigned.stdout).toContain(`which name key ${keyId}) were NOT checked`);
+    const unsignedJson = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'verify-file', exported, '--json');
+    expect(JSON.parse(unsignedJson.stdout)).toMatchObject({
+      ok: true,
+      signed: false,
+      bundle: { claimedKeyId: keyId, checked: 3, latestSeq: 12 },
+    });
+
+    const truncated = join(dir, 'truncated.jsonl');
+    await writeFile(truncated, `${lines.slice(0, 13).join('\n')}\n`);
+    const cutUnsigned = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'verify-file', truncated);
+    expect(cutUnsigned.code, cutUnsigned.output).toBe(1);
+    expect(cutUnsigned.stdout).toContain(
+      `✘ ${truncated} is NOT whole: truncated at seq 12, caught by ${truncated} line 2.`,
+    );
     const [lastAnchor] = (await readFile(anchorFile, 'utf8')).trimEnd().split('\n').slice(-1);
     const caught = await gatehouse(
       { DATABASE_URL: NO_DATABASE },

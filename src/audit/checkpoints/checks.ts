@@ -293,7 +293,7 @@ export function judgeCheckpoints(evidence: CheckpointEvidence): AnchoredVerifyRe
   let latestAnchor: Anchor | null = null;
   for (const anchor of trusted) {
     const { checkpoint: cp, source } = anchor;
-    if (!latestAnchor || cp.seq > latestAnchor.checkpoint.seq) latestAnchor = anchor;
+    if (!latestAnchor || cp.seq >= latestAnchor.checkpoint.seq) latestAnchor = anchor;
     if (!chainSignatures.has(cp.signature)) linkProblems(anchor);
     if (!held(cp, source)) continue;
     if (stored && !storedSignatures.has(cp.signature)) {
