@@ -111,7 +111,7 @@ async function startExpiryTimer(
 
 /** The outbox delivered to Slack, and the chain posted to the audit channel. */
 async function startDelivery(
-  { policy, db, access, log, cue }: BackgroundContext,
+  { policy, db, access, log, cue, checkpointer }: BackgroundContext,
   client: WebClient,
   parts: ShutdownStack,
 ): Promise<Pick<BackgroundWork, 'notifier' | 'feed'>> {
@@ -124,6 +124,7 @@ async function startDelivery(
   const feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), {
     channel: () => policy.policy.auditChannel,
     resourceName: (id) => resourceById(policy.policy, id)?.name,
+    ...(checkpointer ? { checkpointFor: (seq: number) => checkpointer.checkpointForPost(seq) } : {}),
     now,
   });
   await feed.start();

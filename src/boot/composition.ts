@@ -61,5 +61,6 @@ export function checkpointer(
     everyMs: () => policy.policy.checkpointEveryMs,
     ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
     ...(slack ? { publish: queueCheckpointPost } : {}),
+    postEveryMs: config.checkpoint.postEveryMs,
   });
 }

@@ -49,6 +49,7 @@ const envSchema = z.object({
   GATEHOUSE_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
   GATEHOUSE_ANCHOR_FILE: z.string().min(1).optional(),
+  GATEHOUSE_FEED_CHECKPOINT_MS: z.coerce.number().int().min(0).max(3_600_000).default(3000),
   GATEHOUSE_SECRETS_KEY: z.string().min(1).optional(),
   GATEHOUSE_GATEWAY_LISTEN: z
     .string()
@@ -127,6 +128,8 @@ export interface Config {
     publicKey: string | undefined;
     /** The file checkpoints are appended to, on storage the database's admins cannot write. */
     anchorFile: string | undefined;
+    /** Audit channel posts carry a newly signed checkpoint at most this often (ms); in between, the newest. */
+    postEveryMs: number;
   };
   /** Seals credentials waiting to be sent (GATEHOUSE_SECRETS_KEY): a secret, never log it. */
   secretsKey: string | undefined;
@@ -196,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ? undefined
           : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY),
       anchorFile: e.GATEHOUSE_ANCHOR_FILE,
+      postEveryMs: e.GATEHOUSE_FEED_CHECKPOINT_MS,
     },
     secretsKey: e.GATEHOUSE_SECRETS_KEY,
     gateway: {

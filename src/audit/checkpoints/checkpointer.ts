@@ -14,6 +14,10 @@ export interface CheckpointerOptions {
   everyMs: () => number;
   /** Where each checkpoint is also appended, outside the database; unset: nowhere. */
   anchorFile?: string;
+  /** Checkpoints for audit channel posts: at most one per this many ms (3 s by default). */
+  postEveryMs?: number;
+  /** The anchor file gets a post's checkpoint when its newest line is this old (20 s by default). */
+  anchorEveryMs?: number;
   /**
    * Queues each checkpoint's publication in the transaction that stores it: with Slack
    * connected, an outbox row for the audit channel post.
@@ -54,17 +58,46 @@ export class Checkpointer {
 
   /** A checkpoint of the head now, unless the newest one already covers it. */
   async checkpointNow(): Promise<StoredCheckpoint | null> {
-    const file = this.options.anchorFile;
+    return this.sign({});
+  }
+
+  /**
+   * A checkpoint for an audit channel post whose last event is `seq`: the post carries it,
+   * so what the channel shows is signed within the feed's lag. One is signed only when the
+   * newest checkpoint is at least `minIntervalMs` old (fewer signatures to keep and check);
+   * otherwise the newest is returned, which covers the events up to its own seq. Not
+   * published again (the post is its publication), and appended to the anchor file only
+   * when the file's newest line is `anchorEveryMs` old: the file stays small and is never
+   * more than that behind.
+   */
+  async checkpointForPost(seq: number, now = Date.now()): Promise<StoredCheckpoint | null> {
+    const last = await latestCheckpoint(this.pool);
+    if (last && (last.seq >= seq || now - Date.parse(last.time) < (this.options.postEveryMs ?? 3000))) return last;
+    const anchor = !this.lastAnchoredAt || now - this.lastAnchoredAt >= (this.options.anchorEveryMs ?? 20_000);
+    return (await this.sign({ atSeq: seq, anchor, publish: false })) ?? (await latestCheckpoint(this.pool));
+  }
+
+  private lastAnchoredAt: number | null = null;
+
+  private async sign(how: { atSeq?: number; anchor?: boolean; publish?: boolean }): Promise<StoredCheckpoint | null> {
+    const file = how.anchor === false ? undefined : this.options.anchorFile;
     try {
-      const lastAnchor = file ? await readLastAnchor(file) : null;
+      const lastAnchor = this.options.anchorFile ? await readLastAnchor(this.options.anchorFile) : null;
       const checkpoint = await makeCheckpoint(this.db, this.key, {
         skipIfUnchanged: true,
         lastAnchor,
-        ...(this.options.publish ? { inTransaction: this.options.publish } : {}),
+        ...(how.atSeq !== undefined ? { atSeq: how.atSeq } : {}),
+        ...(this.options.publish && how.publish !== false ? { inTransaction: this.options.publish } : {}),
       });
       if (!checkpoint) return null;
-      if (file) await appendAnchor(file, checkpoint);
-      this.log.info({ seq: checkpoint.seq, keyId: checkpoint.keyId }, 'audit checkpoint signed');
+      if (file) {
+        await appendAnchor(file, checkpoint);
+        this.lastAnchoredAt = Date.now();
+      }
+      this.log[how.atSeq === undefined ? 'info' : 'debug'](
+        { seq: checkpoint.seq, keyId: checkpoint.keyId },
+        'audit checkpoint signed',
+      );
       return checkpoint;
     } catch (err) {
       if (err instanceof CheckpointRefusedError) {

@@ -1,6 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import { sql, type Selectable } from 'kysely';
 import type { AuditEventSummary } from '../../access/types.ts';
+import { checkpointToJson, type Checkpoint } from '../../audit/checkpoints/checkpoint.ts';
 import type { ChainedCue } from '../../audit/sequencer.ts';
 import type { Db } from '../../db/database.ts';
 import type { AuditChannelPostTable } from '../../db/schema.ts';
@@ -18,6 +19,12 @@ export interface AuditFeedOptions {
   batchMax?: number;
   /** Slack allows about one message per second per channel. */
   minIntervalMs?: number;
+  /**
+   * A signed checkpoint covering a post's last event, carried in the post's metadata: what
+   * the channel shows is then anchored outside the database within the feed's lag (issue
+   * 16, docs/audit-log.md §12.5). Unset without a checkpoint key.
+   */
+  checkpointFor?: (seq: number) => Promise<Checkpoint | null>;
   now: () => Date;
 }
 
@@ -125,6 +132,7 @@ export class AuditFeed {
       const first = events[0]!.seq;
       const last = events[Math.max(1, message.shown) - 1]!;
       const channel = this.options.channel();
+      const checkpoint = await this.checkpointFor(last.seq);
       const posted = await this.client.chat.postMessage({
         channel,
         text: message.text,
@@ -132,7 +140,12 @@ export class AuditFeed {
         unfurl_links: false,
         metadata: {
           event_type: FEED_EVENT_TYPE,
-          event_payload: { first_seq: first, last_seq: last.seq, last_hash: last.hash },
+          event_payload: {
+            first_seq: first,
+            last_seq: last.seq,
+            last_hash: last.hash,
+            ...(checkpoint ? { checkpoint: checkpointToJson(checkpoint) } : {}),
+          },
         },
       });
       await trx
@@ -148,6 +161,17 @@ export class AuditFeed {
           .execute();
       return last.seq - first + 1;
     });
+  }
+
+  /** The checkpoint a post carries; a post goes out without one rather than not at all (the signer logs why). */
+  private async checkpointFor(seq: number): Promise<Checkpoint | null> {
+    if (!this.options.checkpointFor) return null;
+    try {
+      return await this.options.checkpointFor(seq);
+    } catch (err) {
+      this.log.error({ err }, 'no checkpoint for an audit channel post; it is posted without one');
+      return null;
+    }
   }
 
   /** The seq up to which the channel already shows events, by our last post's metadata. */

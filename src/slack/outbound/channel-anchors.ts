@@ -7,6 +7,7 @@ import {
   type Checkpoint,
 } from '../../audit/checkpoints/checkpoint.ts';
 import { describeSlackError } from '../slack-errors.ts';
+import { FEED_EVENT_TYPE } from './audit-feed.ts';
 
 /** Marks the audit channel's checkpoint posts, so they can be told apart when read back. */
 export const CHECKPOINT_EVENT_TYPE = 'gatehouse_checkpoint';
@@ -42,7 +43,7 @@ interface HistoryMessage {
 
 /**
  * The newest checkpoints posted to the audit channel, newest first, read back through
- * conversations.history. A post of ours whose metadata is not a checkpoint fails the read,
+ * conversations.history: the checkpoint posts, and the checkpoints the feed's posts carry. A post of ours whose metadata is not a checkpoint fails the read,
  * naming the message: an anchor that cannot be read must not be silently dropped.
  */
 export async function readChannelAnchors(
@@ -71,10 +72,17 @@ export async function readChannelAnchors(
     }
     const messages = (page.messages ?? []) as HistoryMessage[];
     for (const message of messages) {
-      if (message.metadata?.event_type !== CHECKPOINT_EVENT_TYPE) continue;
+      const type = message.metadata?.event_type;
+      if (type !== CHECKPOINT_EVENT_TYPE && type !== FEED_EVENT_TYPE) continue;
       if (message.bot_id !== options.botId) continue;
+      const payload = message.metadata?.event_payload;
+      // A feed post carries the checkpoint of its last event when a key signs them; one without is no anchor.
+      if (type === FEED_EVENT_TYPE && payload?.checkpoint === undefined) continue;
       const source = `audit channel ${channel} message ${message.ts ?? '(no ts)'}`;
-      anchors.push({ source, checkpoint: parseChannelCheckpoint(message.metadata.event_payload?.checkpoint, source) });
+      const checkpoint = parseChannelCheckpoint(payload?.checkpoint, source);
+      // Posts in a row may carry the same checkpoint: it counts once.
+      if (anchors.some((anchor) => anchor.checkpoint.signature === checkpoint.signature)) continue;
+      anchors.push({ source, checkpoint });
       if (anchors.length >= maxAnchors) break;
     }
     read += messages.length;
