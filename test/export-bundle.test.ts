@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,9 @@ import {
   signCheckpoint,
   type Checkpoint,
 } from '../src/audit/checkpoints/checkpoint.ts';
+import { checkpointKeyFromSeed } from '../src/audit/checkpoints/keys.ts';
 import { verifyFileAnchored } from '../src/audit/checkpoints/verify-anchored.ts';
+import { exportHeaderLine } from '../src/audit/verify-file.ts';
 import { canonicalJson } from '../src/audit/event.ts';
 import { eventsThenCheckpoint, randomKey } from './support/checkpoints.ts';
 import { seedEvents } from './support/audit.ts';
@@ -295,5 +298,38 @@ describe('a self-contained export, verified with no database', () => {
     const late = await fileOf('late-cp.jsonl', [header, cps[0]!, ...events, cps[1]!]);
     const result = await verifyFileAnchored(late, {});
     expect(result.failure).toMatchObject({ reason: 'malformed', seq: 18, line: 20 });
+  });
+});
+
+describe('the format 2 export of the worked example (docs/audit-log.md, section 12.8)', () => {
+  it('is byte for byte what the page says, and verifies with RFC 8032 key 1', async () => {
+    const doc = await fs.readFile(path.join(import.meta.dirname, '../docs/audit-log.md'), 'utf8');
+    const key = checkpointKeyFromSeed(
+      Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex'),
+    );
+    const head = {
+      logId: '6f1e0c3a-9b2d-4e57-8a41-2c5d7e9f0b13',
+      seq: 3,
+      hash: 'b7277fbe3a9318a76a80c0d5b0df005711d5a963d2673645e82074d49004db0d',
+    };
+    const first = signCheckpoint({ ...head, time: '2026-11-26T09:16:00.000000Z', previous: null }, key);
+    const second = signCheckpoint({ ...head, time: '2026-11-26T09:21:00.000000Z', previous: first.signature }, key);
+    const events = doc.split('\n').filter((line) => line.startsWith('{"event":{"action":'));
+    expect(events).toHaveLength(3);
+    const lines = [exportHeaderLine(head.logId, key.publicKey.keyId), first, second].map((x) =>
+      typeof x === 'string' ? x : checkpointToJson(x),
+    );
+    const text = `${[...lines, ...events].join('\n')}\n`;
+    expect(doc).toContain(`\n${lines[0]}\n`);
+    expect(Buffer.byteLength(text)).toBe(2128);
+    expect(createHash('sha256').update(text).digest('hex')).toBe(
+      'f7a3050c976272496517a5fcddfb3360bf399dc31c48da3d47edf6d29f55c692',
+    );
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-example-'));
+    const file = path.join(dir, 'audit-v2.jsonl');
+    await fs.writeFile(file, text);
+    const result = await verifyFileAnchored(file, { publicKey: key.publicKey });
+    expect(result).toMatchObject({ ok: true, headSeq: 3, bundle: { checked: 2, latestSeq: 3 }, problems: [] });
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });
