@@ -1,5 +1,5 @@
 /**
- * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts]`: the performance targets, each beside a
+ * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts|merkle]`: the performance targets, each beside a
  * baseline measured in the same run where there is one (`slack` is the ack benchmark and then
  * `expiry`). Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
@@ -21,6 +21,7 @@
  * (1000,5000: background events/s, one latency run each), BENCH_ALERTS_TRIGGERS (200 alerts a run),
  * BENCH_ALERTS_TRIGGER_EVERY_MS (250), BENCH_ALERTS_PRELINKED (0; 1: a diagnostic, every seq counted as
  * posted by the audit feed, so alerts are not set again while their evidence links are missing),
+ * BENCH_MERKLE_EVENTS (1000000: the log proofs are made in), BENCH_MERKLE_PROOFS (2000 of each kind),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
@@ -30,6 +31,7 @@ import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
 import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
 import { fmt, median } from './format.ts';
+import { benchMerkle, parseMerkleOptions, printMerkle } from './merkle.ts';
 import { printGateway } from './gateway-report.ts';
 import { benchGateway, parseGatewayOptions } from './gateway.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
@@ -54,6 +56,7 @@ const verifyAckEvents = Number(process.env.BENCH_VERIFY_ACK_EVENTS ?? 1_000_000)
 const verifyAckBaselineSeconds = Number(process.env.BENCH_VERIFY_ACK_BASELINE_SECONDS ?? 10);
 const gatewayOptions = parseGatewayOptions(process.env);
 const alertsOptions = parseAlertsOptions(process.env);
+const merkleOptions = parseMerkleOptions(process.env);
 if (!Number.isInteger(verifyAckEvents) || verifyAckEvents < 1)
   throw new Error('BENCH_VERIFY_ACK_EVENTS must be a whole number of at least 1');
 if (!(verifyAckBaselineSeconds > 0 && verifyAckBaselineSeconds <= 600))
@@ -185,6 +188,13 @@ try {
       `the watcher: ${t.rate} events/s for ${t.seconds} s with and without it, a restart, a backlog of ${t.backlog}; then ${l.triggers} alerts timed to Slack at ${l.rates.join(' and ')} events/s (${alertsOptions.parts.join(', ')})…`,
     );
     printAlerts(await benchAlerts(server, alertsOptions));
+  }
+
+  if (which === 'all' || which === 'merkle') {
+    console.error(
+      `the Merkle tree: appends at 32 writers with it, ${repeats} rounds of ${appendSeconds} s; then proofs in a log of ${merkleOptions.events} events…`,
+    );
+    printMerkle(await benchMerkle(server, merkleOptions));
   }
 } finally {
   await server.stop();

@@ -3,18 +3,18 @@ import { sql, type Kysely } from 'kysely';
 
 /**
  * The RFC 6962 Merkle tree over the audit events (docs/merkle.md, issue 16): `audit_tree`
- * holds the hash of every complete subtree of 256 leaves and up, append-only like
+ * holds the hash of every complete subtree of 64 leaves and up, append-only like
  * `audit_events` (the same two ALWAYS triggers), and is filled here for the events already
  * chained. From then on the sequencer writes each node in the batch that completes it.
  *
  * The fill reads the log in pages of 65,536 events and keeps one pending left node per
- * level, so a log of a million events costs about two million SHA-256s and 4,000 rows.
+ * level, so a log of a million events costs about two million SHA-256s and 31,000 rows.
  * It is written out here, apart from src/audit/tree/, on purpose: a migration never
  * changes, and a second implementation is a check on the first (test/merkle.test.ts).
  */
-const STORED_LEVEL = 8;
+const STORED_LEVEL = 6;
 const BLOCK = 2 ** STORED_LEVEL;
-const PAGE = 256 * BLOCK;
+const PAGE = 1024 * BLOCK;
 
 const sha256 = (...parts: Uint8Array[]) => {
   const hash = createHash('sha256');

@@ -4,7 +4,7 @@ import type { Database } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { chainHash, GENESIS_HASH } from './chain.ts';
 import { encodeEvent, EVENT_VERSION } from './event.ts';
-import { extendTree } from './tree/store.ts';
+import { extendTree } from './tree/extend.ts';
 
 /** Advisory lock key held while sequencing: the one place every replica meets. */
 export const SEQUENCER_LOCK_KEY = 0x6761_7465; // "gate"

@@ -14,7 +14,7 @@ export interface AuditEventTable {
 
 /**
  * The RFC 6962 Merkle tree over the audit events (docs/merkle.md): the hash of each complete
- * subtree of 256 leaves and up, written by the sequencer in the batch that completes it.
+ * subtree of 64 leaves and up, written by the sequencer in the batch that completes it.
  * Append-only. Node (level, index) covers the events of seq index·2^level + 1 … (index+1)·2^level.
  */
 export interface AuditTreeTable {
