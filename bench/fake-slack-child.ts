@@ -27,6 +27,15 @@ process.on('message', (message: FakeSlackRequest) => {
       send({ type: 'counts', calls, callErrors, responses });
       return;
     }
+    case 'anchored': {
+      let seq = 0;
+      for (const post of fake.messagesIn(message.channel)) {
+        const text = (post.metadata?.event_payload as { checkpoint?: unknown } | undefined)?.checkpoint;
+        if (typeof text === 'string') seq = Math.max(seq, Number((JSON.parse(text) as { seq?: number }).seq ?? 0));
+      }
+      send({ type: 'anchored', seq });
+      return;
+    }
     case 'stop':
       void fake.stop().then(() => process.exit(0));
       return;

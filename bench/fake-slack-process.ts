@@ -3,7 +3,10 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 export type FakeSlackRequest =
-  { type: 'response-urls'; entries: { id: string; userId: string }[] } | { type: 'counts' } | { type: 'stop' };
+  | { type: 'response-urls'; entries: { id: string; userId: string }[] }
+  | { type: 'counts' }
+  | { type: 'anchored'; channel: string }
+  | { type: 'stop' };
 
 export interface SlackCounts {
   /** Web API calls the app made, by method. */
@@ -17,7 +20,8 @@ export interface SlackCounts {
 export type FakeSlackReply =
   | { type: 'ready'; origin: string; apiUrl: string }
   | { type: 'registered'; count: number }
-  | ({ type: 'counts' } & SlackCounts);
+  | ({ type: 'counts' } & SlackCounts)
+  | { type: 'anchored'; seq: number };
 
 /** The fake Slack running in a child process (bench/fake-slack-child.ts), on loopback. */
 export class FakeSlackProcess {
@@ -50,6 +54,12 @@ export class FakeSlackProcess {
     this.child.send({ type: 'counts' } satisfies FakeSlackRequest);
     const { calls, callErrors, responses } = await FakeSlackProcess.reply(this.child, 'counts');
     return { calls, callErrors, responses };
+  }
+
+  /** The highest seq a checkpoint posted to `channel` covers (in any post's metadata); 0 when none. */
+  async anchoredSeq(channel: string): Promise<number> {
+    this.child.send({ type: 'anchored', channel } satisfies FakeSlackRequest);
+    return (await FakeSlackProcess.reply(this.child, 'anchored')).seq;
   }
 
   async stop(): Promise<void> {

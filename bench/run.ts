@@ -1,5 +1,5 @@
 /**
- * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts|merkle]`: the performance targets, each beside a
+ * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts|anchors|merkle]`: the performance targets, each beside a
  * baseline measured in the same run where there is one (`slack` is the ack benchmark and then
  * `expiry`). Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
@@ -22,10 +22,12 @@
  * BENCH_ALERTS_TRIGGER_EVERY_MS (250), BENCH_ALERTS_PRELINKED (0; 1: a diagnostic, every seq counted as
  * posted by the audit feed, so alerts are not set again while their evidence links are missing),
  * BENCH_MERKLE_EVENTS (1000000: the log proofs are made in), BENCH_MERKLE_PROOFS (2000 of each kind),
+ * BENCH_ANCHORS_RATES (20,80: events/s, one run each) for BENCH_ANCHORS_SECONDS (40),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
 import { benchAlerts, parseAlertsOptions } from './alerts.ts';
+import { benchAnchors, printAnchors } from './anchors.ts';
 import { printAlerts } from './alerts-report.ts';
 import { benchAppend } from './append.ts';
 import { benchServer, machine } from './cluster.ts';
@@ -188,6 +190,13 @@ try {
       `the watcher: ${t.rate} events/s for ${t.seconds} s with and without it, a restart, a backlog of ${t.backlog}; then ${l.triggers} alerts timed to Slack at ${l.rates.join(' and ')} events/s (${alertsOptions.parts.join(', ')})…`,
     );
     printAlerts(await benchAlerts(server, alertsOptions));
+  }
+
+  if (which === 'all' || which === 'anchors') {
+    const rates = (process.env.BENCH_ANCHORS_RATES ?? '20,80').split(',').map(Number);
+    const seconds = Number(process.env.BENCH_ANCHORS_SECONDS ?? 40);
+    console.error(`anchors outside the database: ${rates.join(' and ')} events/s, ${seconds} s each…`);
+    printAnchors(await benchAnchors(server, rates, seconds));
   }
 
   if (which === 'all' || which === 'merkle') {

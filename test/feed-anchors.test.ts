@@ -1,7 +1,7 @@
 /**
  * Anchors within seconds (issue 16, 3): each audit channel post of the feed carries a signed
- * checkpoint of the last event it shows, so what the channel shows is anchored outside the
- * database within the feed's lag; /verify-audit reads them back as anchors.
+ * checkpoint of the log's head (so of the last event it shows, at least): the log is anchored
+ * outside the database within seconds; /verify-audit reads them back as anchors.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -55,7 +55,7 @@ describe('the audit feed’s posts carry checkpoints', () => {
     await t.destroy();
   });
 
-  it('signs the last event each post shows, so the channel anchors everything it shows', async () => {
+  it('signs the head with each post, so the channel anchors everything it shows and more', async () => {
     await bot.gatehouse.access.request({ requester: PEOPLE.bram, resourceId: 'staging-db', reason: 'look at logs' });
     await bot.settle();
     const posts = feedPosts();
@@ -64,14 +64,13 @@ describe('the audit feed’s posts carry checkpoints', () => {
       expect(payload.checkpoint).toBeDefined();
       const checkpoint = parseCheckpoint(payload.checkpoint!);
       expect(checkpointSignedBy(checkpoint, key.publicKey)).toBe(true);
-      // Of exactly the post's last event (with no throttle in this test).
-      expect(checkpoint.seq).toBe(payload.last_seq);
-      expect(checkpoint.hash).toBe(payload.last_hash);
+      // Of the head when it was posted: its last event, at least (no throttle in this test).
+      expect(checkpoint.seq).toBeGreaterThanOrEqual(payload.last_seq);
     }
     // Read back as anchors, newest first, each once.
     const client = new WebClient('xoxb-test-token', { slackApiUrl: bot.fake.apiUrl });
     const anchors = await readChannelAnchors(client, AUDIT_CHANNEL, { botId: BOT_ID });
-    expect(anchors[0]!.checkpoint.seq).toBe(posts.at(-1)!.payload.last_seq);
+    expect(anchors[0]!.checkpoint.seq).toBeGreaterThanOrEqual(posts.at(-1)!.payload.last_seq);
     expect(new Set(anchors.map((a) => a.checkpoint.signature)).size).toBe(anchors.length);
     // And the anchor file has the first of them (it gets one at most every 20 s).
     const inFile = await readAnchorFile(anchorFile);

@@ -124,7 +124,7 @@ async function startDelivery(
   const feed = new AuditFeed(db, client, cue, log.child({ component: 'audit-feed' }), {
     channel: () => policy.policy.auditChannel,
     resourceName: (id) => resourceById(policy.policy, id)?.name,
-    ...(checkpointer ? { checkpointFor: (seq: number) => checkpointer.checkpointForPost(seq) } : {}),
+    ...(checkpointer ? { checkpointFor: () => checkpointer.checkpointForPost() } : {}),
     now,
   });
   await feed.start();

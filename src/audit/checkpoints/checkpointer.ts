@@ -62,31 +62,31 @@ export class Checkpointer {
   }
 
   /**
-   * A checkpoint for an audit channel post whose last event is `seq`: the post carries it,
-   * so what the channel shows is signed within the feed's lag. One is signed only when the
-   * newest checkpoint is at least `minIntervalMs` old (fewer signatures to keep and check);
-   * otherwise the newest is returned, which covers the events up to its own seq. Not
-   * published again (the post is its publication), and appended to the anchor file only
-   * when the file's newest line is `anchorEveryMs` old: the file stays small and is never
-   * more than that behind.
+   * A checkpoint for an audit channel post: the post carries it. It is of the log's head,
+   * so it covers the post's last event and, when the feed is behind, the events it has not
+   * posted yet: the channel anchors the log within seconds however far behind its posts
+   * are. One is signed only when the newest checkpoint is at least `postEveryMs` old
+   * (fewer signatures to keep and check); otherwise the newest is returned. Not published
+   * again (the post is its publication), and appended to the anchor file only when the
+   * file's newest line is `anchorEveryMs` old: the file stays small and is never more than
+   * that behind.
    */
-  async checkpointForPost(seq: number, now = Date.now()): Promise<StoredCheckpoint | null> {
+  async checkpointForPost(now = Date.now()): Promise<StoredCheckpoint | null> {
     const last = await latestCheckpoint(this.pool);
-    if (last && (last.seq >= seq || now - Date.parse(last.time) < (this.options.postEveryMs ?? 3000))) return last;
+    if (last && now - Date.parse(last.time) < (this.options.postEveryMs ?? 3000)) return last;
     const anchor = !this.lastAnchoredAt || now - this.lastAnchoredAt >= (this.options.anchorEveryMs ?? 20_000);
-    return (await this.sign({ atSeq: seq, anchor, publish: false })) ?? (await latestCheckpoint(this.pool));
+    return (await this.sign({ anchor, publish: false })) ?? last;
   }
 
   private lastAnchoredAt: number | null = null;
 
-  private async sign(how: { atSeq?: number; anchor?: boolean; publish?: boolean }): Promise<StoredCheckpoint | null> {
+  private async sign(how: { anchor?: boolean; publish?: boolean }): Promise<StoredCheckpoint | null> {
     const file = how.anchor === false ? undefined : this.options.anchorFile;
     try {
       const lastAnchor = this.options.anchorFile ? await readLastAnchor(this.options.anchorFile) : null;
       const checkpoint = await makeCheckpoint(this.db, this.key, {
         skipIfUnchanged: true,
         lastAnchor,
-        ...(how.atSeq !== undefined ? { atSeq: how.atSeq } : {}),
         ...(this.options.publish && how.publish !== false ? { inTransaction: this.options.publish } : {}),
       });
       if (!checkpoint) return null;
@@ -94,7 +94,7 @@ export class Checkpointer {
         await appendAnchor(file, checkpoint);
         this.lastAnchoredAt = Date.now();
       }
-      this.log[how.atSeq === undefined ? 'info' : 'debug'](
+      this.log[how.publish === false ? 'debug' : 'info'](
         { seq: checkpoint.seq, keyId: checkpoint.keyId },
         'audit checkpoint signed',
       );

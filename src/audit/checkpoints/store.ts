@@ -27,11 +27,6 @@ export interface MakeCheckpointOptions {
    */
   lastAnchor?: Anchor | null;
   /**
-   * Sign the event at this seq rather than the head: the last event an audit channel post
-   * shows. Null when the newest checkpoint already covers it (its seq is at or past it).
-   */
-  atSeq?: number;
-  /**
    * Runs inside the transaction that stores the checkpoint, after the insert: queue its
    * publication (an outbox row) here and the two commit together.
    */
@@ -88,7 +83,6 @@ export async function makeCheckpoint(
     const head = await trx
       .selectFrom('audit_events')
       .select(['seq', 'hash'])
-      .$if(options.atSeq !== undefined, (qb) => qb.where('seq', '<=', options.atSeq!))
       .orderBy('seq', 'desc')
       .limit(1)
       .executeTakeFirst();
@@ -97,8 +91,6 @@ export async function makeCheckpoint(
       await sql<CheckpointRow>`select ${sql.raw(COLUMNS)} from audit_checkpoints order by id desc limit 1`.execute(trx)
     ).rows[0];
     const previous = latest ? fromRow(latest) : null;
-    // Checkpoints only move forward: one for an earlier seq is already covered by the newest.
-    if (options.atSeq !== undefined && previous && previous.seq >= head.seq) return null;
     const context = { logId, key, head };
     if (options.lastAnchor) {
       const { checkpoint, source } = options.lastAnchor;

@@ -20,11 +20,12 @@ export interface AuditFeedOptions {
   /** Slack allows about one message per second per channel. */
   minIntervalMs?: number;
   /**
-   * A signed checkpoint covering a post's last event, carried in the post's metadata: what
-   * the channel shows is then anchored outside the database within the feed's lag (issue
-   * 16, docs/audit-log.md §12.5). Unset without a checkpoint key.
+   * A signed checkpoint of the log's head (so of the post's last event and any after it),
+   * carried in each post's metadata: the log is then anchored outside the database within
+   * seconds, however far behind the posts are (issue 16, docs/audit-log.md §12.5). Unset
+   * without a checkpoint key.
    */
-  checkpointFor?: (seq: number) => Promise<Checkpoint | null>;
+  checkpointFor?: () => Promise<Checkpoint | null>;
   now: () => Date;
 }
 
@@ -132,7 +133,7 @@ export class AuditFeed {
       const first = events[0]!.seq;
       const last = events[Math.max(1, message.shown) - 1]!;
       const channel = this.options.channel();
-      const checkpoint = await this.checkpointFor(last.seq);
+      const checkpoint = await this.checkpointFor();
       const posted = await this.client.chat.postMessage({
         channel,
         text: message.text,
@@ -164,10 +165,10 @@ export class AuditFeed {
   }
 
   /** The checkpoint a post carries; a post goes out without one rather than not at all (the signer logs why). */
-  private async checkpointFor(seq: number): Promise<Checkpoint | null> {
+  private async checkpointFor(): Promise<Checkpoint | null> {
     if (!this.options.checkpointFor) return null;
     try {
-      return await this.options.checkpointFor(seq);
+      return await this.options.checkpointFor();
     } catch (err) {
       this.log.error({ err }, 'no checkpoint for an audit channel post; it is posted without one');
       return null;
