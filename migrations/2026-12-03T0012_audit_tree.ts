@@ -53,6 +53,38 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`alter table audit_tree enable always trigger audit_tree_no_update_delete`.execute(db);
   await sql`alter table audit_tree enable always trigger audit_tree_no_truncate`.execute(db);
 
+  // What a proof or the sequencer reads, in one call: plpgsql keeps the statement's plan for
+  // the session, which saves planning it each time (half of a proof's time in the database).
+  // src/audit/tree/read.ts says what each part is.
+  await sql`
+    create function audit_tree_read(
+      want_head boolean, want_top boolean, node_levels smallint[], node_indexes bigint[],
+      leaves_after bigint[], leaves_through bigint[], event_seq bigint
+    ) returns table (kind text, level integer, index bigint, hash bytea, canonical text, prev_hash bytea)
+    language plpgsql stable as $$
+    #variable_conflict use_column
+    begin
+      return query
+        select 'head', 0, coalesce((select max(e.seq) from audit_events e), 0), null::bytea, null::text, null::bytea
+        where want_head
+        union all
+        select 'top', 0, coalesce((select max(t.index) + 1 from audit_tree t where t.level = ${sql.lit(STORED_LEVEL)}), 0),
+               null, null, null
+        where want_top
+        union all
+        select 'node', w.level::integer, w.index, t.hash, null, null
+        from unnest(node_levels, node_indexes) as w(level, index)
+        cross join lateral (select t.hash from audit_tree t where t.level = w.level and t.index = w.index) as t
+        union all
+        select 'leaf', 0, e.seq, e.hash, null, null
+        from unnest(leaves_after, leaves_through) as r(lo, hi)
+        cross join lateral (select e.seq, e.hash from audit_events e where e.seq > r.lo and e.seq <= r.hi) as e
+        union all
+        select 'event', 0, e.seq, e.hash, e.canonical, e.prev_hash from audit_events e where e.seq = event_seq;
+    end
+    $$
+  `.execute(db);
+
   const head = await sql<{ seq: string | number | null }>`select max(seq) as seq from audit_events`.execute(db);
   const complete = Math.floor(Number(head.rows[0]?.seq ?? 0) / BLOCK) * BLOCK;
   // pending[level]: the hash of the last even-index node of that level, waiting for its right sibling.
@@ -95,6 +127,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop function audit_tree_read(boolean, boolean, smallint[], bigint[], bigint[], bigint[], bigint)`.execute(
+    db,
+  );
   await sql`drop table audit_tree`.execute(db);
   await sql`drop function audit_tree_refuse_change()`.execute(db);
 }

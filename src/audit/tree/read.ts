@@ -67,8 +67,9 @@ interface PartRow {
 }
 
 /**
- * One round trip for all of it. Lookups go through LATERAL subqueries, so each is a primary
- * key probe or an index range scan whatever the planner thinks of the arrays' sizes.
+ * One round trip for all of it, through `audit_tree_read` (migration 0012), whose plan the
+ * session keeps. Its lookups go through LATERAL subqueries, so each is a primary key probe
+ * or an index range scan whatever the planner thinks of the arrays' sizes.
  */
 export async function readParts(db: Queryable, request: ReadRequest): Promise<ReadParts> {
   const stored = request.stored ?? [];
@@ -83,22 +84,9 @@ export async function readParts(db: Queryable, request: ReadRequest): Promise<Re
     }),
   );
   const { rows } = await sql<PartRow>`
-    select 'head' as kind, 0 as level, coalesce((select max(seq) from audit_events), 0) as index,
-           null::bytea as hash, null::text as canonical, null::bytea as prev_hash
-    where ${request.head ?? false}
-    union all
-    select 'top', 0, coalesce((select max(index) + 1 from audit_tree where level = ${STORED_LEVEL}), 0), null, null, null
-    where ${request.top ?? false}
-    union all
-    select 'node', w.level, w.index, t.hash, null, null
-    from unnest(${stored.map((n) => n.level)}::smallint[], ${stored.map((n) => n.index)}::bigint[]) as w(level, index)
-    cross join lateral (select hash from audit_tree t where t.level = w.level and t.index = w.index) as t
-    union all
-    select 'leaf', 0, e.seq, e.hash, null, null
-    from unnest(${ranges.map((r) => r[0])}::bigint[], ${ranges.map((r) => r[1])}::bigint[]) as r(lo, hi)
-    cross join lateral (select seq, hash from audit_events e where e.seq > r.lo and e.seq <= r.hi) as e
-    union all
-    select 'event', 0, e.seq, e.hash, e.canonical, e.prev_hash from audit_events e where e.seq = ${request.seq ?? 0}
+    select * from audit_tree_read(${request.head ?? false}, ${request.top ?? false},
+      ${stored.map((n) => n.level)}::smallint[], ${stored.map((n) => n.index)}::bigint[],
+      ${ranges.map((r) => r[0])}::bigint[], ${ranges.map((r) => r[1])}::bigint[], ${request.seq ?? 0})
   `.execute(db);
   const parts: ReadParts = { head: 0, covered: 0, stored: new Map(), leaves: new Map(held), event: null };
   for (const row of rows) {
