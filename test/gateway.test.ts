@@ -435,6 +435,23 @@ describe('the database gateway', () => {
     expect(await other.sessionEnded(second!.id)).toMatchObject({ reason: 'grant_ended' });
   });
 
+  it('says why when the database ends a session itself: its own words while the grant lives, the grant’s end once it is over', async () => {
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials);
+    const told = new Promise<Error>((resolve) => client.on('error', resolve));
+    await client.query('select 1');
+    const { rows } = await world.t.query<{ upstream_pid: number }>(
+      'select upstream_pid from gateway_sessions where grant_id = $1 and ended_at is null',
+      [grantId],
+    );
+    // An administrator ends the session in the database while the grant still gives access.
+    await world.target.query('select pg_terminate_backend($1)', [rows[0]!.upstream_pid]);
+    expect((await told).message).toBe('terminating connection due to administrator command');
+    expect(await world.gateway.sessionEnded(await endedSessionOf(world, grantId))).toMatchObject({
+      reason: 'upstream_closed',
+    });
+  });
+
   it("carries a result larger than any buffer whole, at the client's pace", async () => {
     const { grantId, credentials } = await world.grant('billing-db');
     const { stdout } = await psql(credentials, ['-c', `select i, repeat('x', 1000) from generate_series(1, 20000) i`], {

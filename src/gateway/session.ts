@@ -179,6 +179,8 @@ export class GatewaySession {
   /** Bytes of answers written to the client's stream and not yet taken by its socket. */
   private unsent = 0;
   private refusedCount = 0;
+  /** The database's own FATAL before it closed the connection, held back (fromDatabase). */
+  private farewell: string | null = null;
   private rows = 0;
   private status = 'I';
   private ended: Promise<void> | null = null;
@@ -224,7 +226,7 @@ export class GatewaySession {
         .then((ended) =>
           this.end(
             ended ? 'grant_ended' : 'upstream_closed',
-            ended ? this.endedText() : 'the database closed this session',
+            ended ? this.endedText() : (this.farewell ?? 'the database closed this session'),
           ),
         );
     });
@@ -562,6 +564,16 @@ export class GatewaySession {
   private fromDatabase(chunk: Buffer): void {
     const writer = this.writer;
     if (!writer) return;
+    // The database ending the connection (a revoke terminating the grant's sessions, an
+    // administrator): held back, so the client hears why from the gateway when the socket
+    // closes ("your access … ended at …") rather than "terminating connection due to
+    // administrator command", whichever of the two gets there first.
+    const farewell = terminationNotice(chunk);
+    if (farewell !== null && !this.ended) {
+      this.farewell = farewell;
+      this.observeAll(chunk);
+      return;
+    }
     if (this.ended) {
       // Ending: the client is told no more, but an answer that comes now still closes its
       // statement as done (it ran), not cut.
@@ -714,4 +726,23 @@ export class GatewaySession {
       },
     });
   }
+}
+
+/**
+ * The text of a chunk that is exactly one FATAL ErrorResponse with SQLSTATE 57P01
+ * (admin_shutdown: pg_terminate_backend, a shutdown), which the database sends just before
+ * it closes the connection; null for anything else.
+ */
+export function terminationNotice(chunk: Buffer): string | null {
+  if (chunk.length < 5 || chunk[0] !== 0x45 /* E */ || chunk.readInt32BE(1) + 1 !== chunk.length) return null;
+  const fields = new Map<string, string>();
+  let at = 5;
+  while (at < chunk.length && chunk[at] !== 0) {
+    const type = String.fromCharCode(chunk[at]!);
+    const end = chunk.indexOf(0, at + 1);
+    if (end < 0) return null;
+    fields.set(type, chunk.toString('utf8', at + 1, end));
+    at = end + 1;
+  }
+  return fields.get('V') === 'FATAL' && fields.get('C') === '57P01' ? (fields.get('M') ?? null) : null;
 }
