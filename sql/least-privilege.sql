@@ -20,6 +20,8 @@ grant usage, select on all sequences in schema public to gatehouse_app;
 revoke update, delete, truncate, references, trigger on audit_events from gatehouse_app;
 -- Checkpoints of the log: read and append only, like the events they vouch for.
 revoke update, delete, truncate, references, trigger on audit_checkpoints from gatehouse_app;
+-- The Merkle tree over the events (docs/merkle.md): written by the sequencer, never changed.
+revoke update, delete, truncate, references, trigger on audit_tree from gatehouse_app;
 -- The app checks which migrations are applied but never records one.
 revoke insert, update, delete, truncate on kysely_migration, kysely_migration_lock from gatehouse_app;
 -- Nobody else gets anything by default.
