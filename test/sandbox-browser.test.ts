@@ -2,60 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { WebClient } from '@slack/web-api';
 import { generate } from 'otplib';
 import type { Locator, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/env.ts';
-import { silentLogger } from '../src/log.ts';
-import { DEMO_POLICY_FILE, startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { launchBrowser, type Browser } from './support/browser.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { describe, expect, it } from 'vitest';
+import { DEMO, message, sandboxWorld, type } from './support/sandbox-page.ts';
 
-/** People of the demo policy (src/sandbox/demo-policy.yml). */
-const ANA = 'U0SBXANA'; // contractor
-const BRAM = 'U0SBXBRAM'; // contractor
-const DANA = 'U0SBXDANA'; // database owner
-const FATIMA = 'U0SBXFATI'; // auditor
-const AUDIT_CHANNEL = 'C0SBXAUDIT';
-const APPROVAL_CHANNEL = 'C0SBXDBTEAM';
+const { ana: ANA, bram: BRAM, dana: DANA, fatima: FATIMA, auditChannel: AUDIT_CHANNEL } = DEMO;
+const APPROVAL_CHANNEL = DEMO.approvalChannel;
 
-let t: TestDatabase;
-let sandbox: Sandbox;
-let browser: Browser;
-
-beforeAll(async () => {
-  t = await createTestDatabase({ migrate: false });
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: t.url,
-    GATEHOUSE_POLICY: DEMO_POLICY_FILE,
-    PORT: '0',
-    GATEHOUSE_SANDBOX_PORT: '0',
-    AUDIT_SEQUENCER_INTERVAL_MS: '20',
-    // MFA can be tried in the sandbox: with the embedded database it makes this key itself.
-    GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex'),
-  });
-  sandbox = await startSandbox(config, silentLogger());
-  browser = await launchBrowser();
-});
-
-afterEach(async () => {
-  await browser.closePages();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-  await t?.destroy();
-});
+// MFA can be tried in the sandbox: with the embedded database it makes this key itself.
+const world = sandboxWorld({ GATEHOUSE_SECRETS_KEY: randomBytes(32).toString('hex') });
 
 /** The page as `userId`, showing `view` (a channel id, `dm` or `home`). */
 function pageAs(userId: string, view = 'dm', viewport?: typeof PHONE): Promise<Page> {
-  return browser.open(`${sandbox.url}?as=${userId}&view=${view}`, viewport);
-}
-
-/** Types a slash command into the composer and sends it. */
-async function type(page: Page, line: string): Promise<void> {
-  await page.locator('#line').fill(line);
-  await page.locator('#line').press('Enter');
+  return world.open(userId, view, viewport);
 }
 
 /** A phone's screen: the narrow end of what the page is laid out for. */
@@ -76,13 +34,6 @@ async function onScreen(locator: Locator, size: typeof PHONE): Promise<boolean> 
   );
 }
 
-/** A message on the page that contains `text`, once it is there. */
-async function message(page: Page, text: string, options: { ephemeral?: boolean } = {}) {
-  const found = page.locator(options.ephemeral ? '.message.ephemeral' : '.message', { hasText: text }).last();
-  await found.waitFor();
-  return found;
-}
-
 describe('the sandbox page, in Chromium', () => {
   it('carries a request from the contractor to the owner and back, to its end, and the auditor finds the chain whole', async () => {
     const ana = await pageAs(ANA);
@@ -90,12 +41,12 @@ describe('the sandbox page, in Chromium', () => {
     // Typed in the bot's DM, the request is answered there once, by a DM rather than an ephemeral.
     const sent = await message(ana, 'was sent to 2 approvers');
     expect(await sent.textContent()).not.toContain('Only visible to you');
-    await browser.screenshot(ana, '1-contractor-request-sent');
+    await world.browser.screenshot(ana, '1-contractor-request-sent');
 
     const dana = await pageAs(DANA);
     const card = await message(dana, 'asks for Staging database');
     expect(await card.textContent()).toContain('fix the invoice export');
-    await browser.screenshot(dana, '2-owner-approval-card');
+    await world.browser.screenshot(dana, '2-owner-approval-card');
     await card.getByRole('button', { name: 'Approve' }).click();
     // The card is updated in place, live, and loses its buttons.
     await dana.locator('.message', { hasText: 'Approved by @Dana' }).waitFor();
@@ -105,12 +56,12 @@ describe('the sandbox page, in Chromium', () => {
 
     // Ana's page, open all along, shows the grant without a reload.
     await message(ana, 'Your access to Staging database (staging-db) is active until');
-    await browser.screenshot(ana, '3-contractor-access-active');
+    await world.browser.screenshot(ana, '3-contractor-access-active');
 
     await ana.getByRole('button', { name: 'Gatehouse · Home' }).click();
     const held = ana.locator('#home .bk-section', { hasText: 'Staging database' });
     await held.waitFor();
-    await browser.screenshot(ana, '4-contractor-app-home');
+    await world.browser.screenshot(ana, '4-contractor-app-home');
     await held.getByRole('button', { name: "I'm done" }).click();
     await ana.locator('#home', { hasText: 'You hold no access right now.' }).waitFor();
     await ana.getByRole('button', { name: 'Gatehouse · Messages' }).click();
@@ -121,9 +72,9 @@ describe('the sandbox page, in Chromium', () => {
     await type(fatima, '/verify-audit');
     const verdict = await message(fatima, 'The audit log is whole', { ephemeral: true });
     expect(await verdict.textContent()).toContain('events checked');
-    await browser.screenshot(fatima, '5-auditor-verify-audit');
+    await world.browser.screenshot(fatima, '5-auditor-verify-audit');
     // What the page showed is what the database holds.
-    expect((await sandbox.gatehouse.audit.verify()).ok).toBe(true);
+    expect((await world.sandbox.gatehouse.audit.verify()).ok).toBe(true);
   }, 120_000);
 
   it("refuses a stranger's click on a card in the approval channel, and says why on the page", async () => {
@@ -138,7 +89,7 @@ describe('the sandbox page, in Chromium', () => {
     expect(await refusal.textContent()).toContain('Only visible to you');
     // The card is as it was, and nobody else sees the refusal.
     expect(await card.textContent()).toContain('0 of 2 approvals');
-    await browser.screenshot(bram, '6-stranger-refused');
+    await world.browser.screenshot(bram, '6-stranger-refused');
     const dana = await pageAs(DANA, APPROVAL_CHANNEL);
     await message(dana, 'asks for Production database');
     expect(await dana.locator('.message', { hasText: 'only its owners' }).count()).toBe(0);
@@ -171,7 +122,7 @@ describe('the sandbox page, in Chromium', () => {
     await error.waitFor();
     expect(await error.textContent()).toContain('"forever" is not a duration');
     expect(await modal.getByLabel('Reason').inputValue()).toBe('rotate the staging credentials');
-    await browser.screenshot(ana, '7-modal-validation-error');
+    await world.browser.screenshot(ana, '7-modal-validation-error');
 
     await modal.getByLabel('Duration').fill('30m');
     await modal.getByRole('button', { name: 'Send request' }).click();
@@ -184,7 +135,7 @@ describe('the sandbox page, in Chromium', () => {
     const pixel =
       'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
     await new WebClient('xoxb-sandbox-local-only', {
-      slackApiUrl: sandbox.fake.apiUrl,
+      slackApiUrl: world.sandbox.fake.apiUrl,
       retryConfig: { retries: 0 },
     }).chat.postMessage({
       channel: AUDIT_CHANNEL,
@@ -239,7 +190,7 @@ describe('the sandbox page, in Chromium', () => {
     await report.getByRole('button', { name: 'Delete' }).click();
     const dialog = fatima.getByRole('alertdialog', { name: 'Delete the report?' });
     expect(await dialog.textContent()).toContain('It cannot be brought back.');
-    await browser.screenshot(fatima, '8-block-kit-and-confirm');
+    await world.browser.screenshot(fatima, '8-block-kit-and-confirm');
     await dialog.getByRole('button', { name: 'Keep it' }).click();
     await dialog.waitFor({ state: 'detached' });
 
@@ -256,7 +207,7 @@ describe('the sandbox page, in Chromium', () => {
       .getByRole('button', { name: 'Cancel it' })
       .click();
     await pending.waitFor({ state: 'detached' });
-    const { requests } = await sandbox.gatehouse.access.holdingsOf(ANA);
+    const { requests } = await world.sandbox.gatehouse.access.holdingsOf(ANA);
     expect(requests.map((r) => r.resourceId)).not.toContain('audit-exports');
   }, 60_000);
 
@@ -277,7 +228,7 @@ describe('the sandbox page, in Chromium', () => {
         : new Promise<number>((resolve) => img.addEventListener('load', () => resolve(img.naturalWidth)));
     });
     expect(width).toBeGreaterThan(0);
-    await browser.screenshot(bram, '9-mfa-qr-code');
+    await world.browser.screenshot(bram, '9-mfa-qr-code');
 
     const setup = await message(bram, 'Setting up MFA for Gatehouse');
     const secret = /secret=([A-Z2-7]+)/.exec((await setup.textContent()) ?? '')?.[1];
@@ -330,7 +281,7 @@ describe('the sandbox page, in Chromium', () => {
     await modal.getByLabel('Reason').fill('sample the audit trail on staging');
     const send = modal.getByRole('button', { name: 'Send request' });
     await expect.poll(() => onScreen(send, PHONE)).toBe(true);
-    await browser.screenshot(fatima, '10-phone-request-modal');
+    await world.browser.screenshot(fatima, '10-phone-request-modal');
     await send.click();
     await modal.waitFor({ state: 'detached' });
     await message(fatima, 'Your request for Staging database (staging-db) for 1h was sent');
@@ -346,7 +297,7 @@ describe('the sandbox page, in Chromium', () => {
     const approve = card.getByRole('button', { name: 'Approve' });
     await expect.poll(() => onScreen(approve, PHONE)).toBe(true);
     expect(await overflowsSideways(dana)).toBe(false);
-    await browser.screenshot(dana, '11-phone-approval-card');
+    await world.browser.screenshot(dana, '11-phone-approval-card');
     await approve.click();
     await dana.locator('.message', { hasText: 'Approved by @Dana' }).waitFor();
     await message(fatima, 'Your access to Staging database (staging-db) is active until');
@@ -361,7 +312,7 @@ describe('the sandbox page, in Chromium', () => {
     // 2026-01-01 00:00 UTC, which is 05:30 in India: a zone no test machine is likely to be in.
     const newYear = Date.UTC(2026, 0, 1) / 1000;
     await new WebClient('xoxb-sandbox-local-only', {
-      slackApiUrl: sandbox.fake.apiUrl,
+      slackApiUrl: world.sandbox.fake.apiUrl,
       retryConfig: { retries: 0 },
     }).chat.postMessage({
       channel: AUDIT_CHANNEL,

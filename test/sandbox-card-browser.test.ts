@@ -1,43 +1,16 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { asSlackUserId, type RequestId } from '../src/access/ids.ts';
-import { loadConfig } from '../src/config/env.ts';
-import { silentLogger } from '../src/log.ts';
-import { DEMO_POLICY_FILE, startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { launchBrowser, type Browser } from './support/browser.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { DEMO, sandboxWorld } from './support/sandbox-page.ts';
 
-/** People of the demo policy (src/sandbox/demo-policy.yml). */
-const ANA = asSlackUserId('U0SBXANA'); // contractor
-const DANA = asSlackUserId('U0SBXDANA'); // database owner
+const ANA = asSlackUserId(DEMO.ana); // contractor
+const DANA = asSlackUserId(DEMO.dana); // database owner
 
-let t: TestDatabase;
-let sandbox: Sandbox;
-let browser: Browser;
-
-beforeAll(async () => {
-  t = await createTestDatabase({ migrate: false });
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: t.url,
-    GATEHOUSE_POLICY: DEMO_POLICY_FILE,
-    PORT: '0',
-    GATEHOUSE_SANDBOX_PORT: '0',
-    AUDIT_SEQUENCER_INTERVAL_MS: '20',
-  });
-  sandbox = await startSandbox(config, silentLogger());
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-  await t?.destroy();
-});
+const world = sandboxWorld();
 
 /** The page as `userId` in the bot's DM, read in India's zone (one no test machine is likely to be in). */
 async function pageInKolkata(userId: string): Promise<Page> {
-  const page = await browser.open(`${sandbox.url}?as=${userId}&view=dm`);
+  const page = await world.open(userId);
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'Asia/Kolkata' });
   await page.reload();
@@ -48,7 +21,7 @@ async function pageInKolkata(userId: string): Promise<Page> {
 describe('the approval card on the sandbox page, in Chromium', () => {
   it("shows the owner a header, the requester's history and when it was asked, in the reader's zone", async () => {
     // Ana has had the staging database once before, and gave it back.
-    const access = sandbox.gatehouse.access;
+    const access = world.sandbox.gatehouse.access;
     const before = await access.request({ requester: ANA, resourceId: 'staging-db', reason: 'a first look' });
     if (!before.ok) throw new Error(`not filed: ${JSON.stringify(before)}`);
     const approved = await access.approve(before.request.id, DANA);
@@ -57,7 +30,7 @@ describe('the approval card on the sandbox page, in Chromium', () => {
     while ((await access.findGrant(grantId))?.status !== 'active') await new Promise((r) => setTimeout(r, 20));
     expect((await access.release(grantId, ANA)).ok).toBe(true);
 
-    const ana = await browser.open(`${sandbox.url}?as=${ANA}&view=dm`);
+    const ana = await world.open(ANA);
     await ana.locator('#line').fill('/request-access staging-db 1h migrate the invoices');
     await ana.locator('#line').press('Enter');
     await ana.locator('.message', { hasText: 'migrate the invoices' }).last().waitFor();
@@ -79,6 +52,6 @@ describe('the approval card on the sandbox page, in Chromium', () => {
     expect(await asked.textContent()).toMatch(/GMT\+5:30|UTC\+5:30|IST/);
     expect(await card.textContent()).not.toContain(createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'));
     expect(await card.textContent()).toContain(`Request ${requestId}`);
-    await browser.screenshot(dana, 'approval-card-with-history');
+    await world.browser.screenshot(dana, 'approval-card-with-history');
   }, 120_000);
 });

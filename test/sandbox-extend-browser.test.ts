@@ -1,57 +1,19 @@
 import type { Locator, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/env.ts';
-import { silentLogger } from '../src/log.ts';
-import { DEMO_POLICY_FILE, startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { launchBrowser, type Browser } from './support/browser.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { describe, expect, it } from 'vitest';
+import { DEMO, sandboxWorld, type } from './support/sandbox-page.ts';
 
-/** People of the demo policy (src/sandbox/demo-policy.yml). */
-const ANA = 'U0SBXANA'; // contractor
-const DANA = 'U0SBXDANA'; // database owner
+const { ana: ANA, dana: DANA } = DEMO;
 
 /** A screen the size of the README's screenshots: wide enough for a card, small enough to stay light. */
 const SCREEN = { width: 1100, height: 750 };
 
 const HOUR_MS = 3_600_000;
 
-let t: TestDatabase;
-let sandbox: Sandbox;
-let browser: Browser;
-
-beforeAll(async () => {
-  t = await createTestDatabase({ migrate: false });
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: t.url,
-    GATEHOUSE_POLICY: DEMO_POLICY_FILE,
-    PORT: '0',
-    GATEHOUSE_SANDBOX_PORT: '0',
-    AUDIT_SEQUENCER_INTERVAL_MS: '20',
-  });
-  sandbox = await startSandbox(config, silentLogger());
-  browser = await launchBrowser();
-});
-
-afterEach(async () => {
-  await browser.closePages();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-  await t?.destroy();
-});
+const world = sandboxWorld();
 
 /** The bot's DM as `userId`, on a screen the size of the README's screenshots. */
 function dmAs(userId: string): Promise<Page> {
-  return browser.open(`${sandbox.url}?as=${userId}&view=dm`, SCREEN);
-}
-
-/** Types a slash command into the composer and sends it. */
-async function type(page: Page, line: string): Promise<void> {
-  await page.locator('#line').fill(line);
-  await page.locator('#line').press('Enter');
+  return world.open(userId, 'dm', SCREEN);
 }
 
 /**
@@ -72,7 +34,7 @@ function buttonsOf(within: Locator): Promise<string[]> {
 /** A screenshot with the pointer parked on the sidebar, so no message shows the grey of a hover. */
 async function snap(page: Page, name: string): Promise<void> {
   await page.mouse.move(0, 0);
-  await browser.screenshot(page, name);
+  await world.browser.screenshot(page, name);
 }
 
 /** When the grant ends, as the access-active message shows it: the instant behind its date token. */
@@ -171,7 +133,7 @@ describe('extending access on the sandbox page, in Chromium', () => {
     await held.first().waitFor();
     expect(await held.count()).toBe(1);
     expect(Date.parse((await held.locator('time').last().getAttribute('datetime')) ?? '')).toBe(firstEnd + HOUR_MS);
-    expect((await sandbox.gatehouse.access.holdingsOf(ANA)).grants).toHaveLength(1);
+    expect((await world.sandbox.gatehouse.access.holdingsOf(ANA)).grants).toHaveLength(1);
     await ana.getByRole('button', { name: 'Gatehouse · Messages' }).click();
 
     // I'm done: every message about the grant loses its buttons and says how it ended.

@@ -3,63 +3,12 @@
  * answer per action in the bot's DM, an audit channel of sentences, typed commands that
  * keep what was typed and say why, and feedback where a click gave none.
  */
-import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/env.ts';
-import { silentLogger } from '../src/log.ts';
-import { DEMO_POLICY_FILE, startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { launchBrowser, type Browser } from './support/browser.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { describe, expect, it } from 'vitest';
+import { DEMO, message, sandboxWorld, type } from './support/sandbox-page.ts';
 
-/** People of the demo policy (src/sandbox/demo-policy.yml). */
-const ANA = 'U0SBXANA'; // contractor
-const BRAM = 'U0SBXBRAM'; // contractor
-const DANA = 'U0SBXDANA'; // database owner
-const FATIMA = 'U0SBXFATI'; // auditor
-const AUDIT_CHANNEL = 'C0SBXAUDIT';
-
-let t: TestDatabase;
-let sandbox: Sandbox;
-let browser: Browser;
-
-beforeAll(async () => {
-  t = await createTestDatabase({ migrate: false });
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: t.url,
-    GATEHOUSE_POLICY: DEMO_POLICY_FILE,
-    PORT: '0',
-    GATEHOUSE_SANDBOX_PORT: '0',
-    AUDIT_SEQUENCER_INTERVAL_MS: '20',
-  });
-  sandbox = await startSandbox(config, silentLogger());
-  browser = await launchBrowser();
-});
-
-afterEach(async () => {
-  await browser.closePages();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-  await t?.destroy();
-});
-
-function pageAs(userId: string, view = 'dm'): Promise<Page> {
-  return browser.open(`${sandbox.url}?as=${userId}&view=${view}`);
-}
-
-async function type(page: Page, line: string): Promise<void> {
-  await page.locator('#line').fill(line);
-  await page.locator('#line').press('Enter');
-}
-
-async function message(page: Page, text: string, options: { ephemeral?: boolean } = {}) {
-  const found = page.locator(options.ephemeral ? '.message.ephemeral' : '.message', { hasText: text }).last();
-  await found.waitFor();
-  return found;
-}
+const { ana: ANA, bram: BRAM, dana: DANA, fatima: FATIMA, auditChannel: AUDIT_CHANNEL } = DEMO;
+const world = sandboxWorld();
+const pageAs = (userId: string, view?: string) => world.open(userId, view);
 
 describe('what the sandbox page shows, in Chromium', () => {
   it("answers each action in the bot's DM once, and the audit channel tells it in sentences", async () => {
@@ -79,7 +28,7 @@ describe('what the sandbox page shows, in Chromium', () => {
     await ana.locator('.message', { hasText: 'Access to Staging database (staging-db): ended at' }).waitFor();
     expect(await ana.locator('.message').getByRole('button', { name: "I'm done" }).count()).toBe(0);
     expect(await ana.locator('.message.ephemeral').count()).toBe(0);
-    await browser.screenshot(ana, 'wording-1-one-answer-per-action');
+    await world.browser.screenshot(ana, 'wording-1-one-answer-per-action');
 
     // The audit channel: who did what to which resource, in words; ids and hashes kept small.
     const fatima = await pageAs(FATIMA, AUDIT_CHANNEL);
@@ -91,7 +40,7 @@ describe('what the sandbox page shows, in Chromium', () => {
     expect(text).toContain('@Ana requested Staging database, 1 h: “fix the invoice export”');
     expect(text).toContain('@Ana gave back their access to Staging database.');
     expect(text).not.toContain('(truncated)');
-    await browser.screenshot(fatima, 'wording-2-audit-channel-sentences');
+    await world.browser.screenshot(fatima, 'wording-2-audit-channel-sentences');
   }, 120_000);
 
   it('keeps what was typed in a command and says on the field why it cannot be used as it is', async () => {
@@ -102,7 +51,7 @@ describe('what the sandbox page shows, in Chromium', () => {
     expect(await form.getByLabel('Duration').inputValue()).toBe('5hours');
     expect(await form.getByLabel('Reason').inputValue()).toBe('rebuild the search index');
     expect(await form.textContent()).toContain('⚠️ "5hours" is not a duration');
-    await browser.screenshot(bram, 'wording-3-typed-command-kept');
+    await world.browser.screenshot(bram, 'wording-3-typed-command-kept');
     await form.getByRole('button', { name: 'Cancel' }).click();
     await form.waitFor({ state: 'detached' });
 
@@ -125,7 +74,7 @@ describe('what the sandbox page shows, in Chromium', () => {
     const notice = dana.getByRole('dialog', { name: 'Approved' });
     await notice.waitFor();
     expect(await notice.textContent()).toContain('Staging database');
-    await browser.screenshot(dana, 'wording-4-home-approve-notice');
+    await world.browser.screenshot(dana, 'wording-4-home-approve-notice');
     await notice.getByRole('button', { name: 'OK' }).click();
 
     await type(bram, '/request-access audit-exports 2h export last month for the auditors');
