@@ -14,6 +14,10 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(30 * 60_000, 30_000 * 2 ** Math.max(0, attempts - 1));
 }
 
+/** The retry sweep's next look at a grant: now if its end moved past the one the target was just told, else none. */
+const dueIfMovedPast = (told: Date) =>
+  sql<Date | null>`case when ends_at > ${told}::timestamptz then now() else null end`;
+
 /** How long a claimed attempt is leased before another replica may take it over. */
 const LEASE = sql<Date>`now() + interval '60 seconds'`;
 
@@ -51,7 +55,7 @@ export async function provisionGrant(ctx: AccessContext, grantId: GrantId): Prom
         delivery_secret: sealed,
         // The target holds the end it was given; an extension approved meanwhile is applied next.
         target_ends_at: claimed.ends_at,
-        next_attempt_at: sql<Date | null>`case when ends_at > ${claimed.ends_at}::timestamptz then now() else null end`,
+        next_attempt_at: dueIfMovedPast(claimed.ends_at),
       })
       .where('id', '=', grantId)
       .where('status', 'in', ['provisioning', 'provision_failed'])
@@ -258,7 +262,7 @@ export async function applyExtension(ctx: AccessContext, grantId: GrantId): Prom
         target_ends_at: claimed.ends_at,
         last_error: null,
         // Another extension approved during this one: the sweep applies it next.
-        next_attempt_at: sql<Date | null>`case when ends_at > ${claimed.ends_at}::timestamptz then now() else null end`,
+        next_attempt_at: dueIfMovedPast(claimed.ends_at),
       })
       .where('id', '=', grantId)
       .where('status', '=', 'active')
