@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beginEnding } from '../src/access/grants.ts';
 import { PEOPLE, testAccess, type TestAccess } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
@@ -139,6 +140,63 @@ describe('extending a grant', () => {
       refusal: { kind: 'extension-of-ended' },
     });
     expect(await a.service.release(grant.id, ana)).toMatchObject({ ok: false, refusal: { kind: 'already-ended' } });
+  });
+
+  it('refuses to extend a grant whose end has passed, even before the sweep revokes it', async () => {
+    const grant = await activeGrant();
+    const asked = await a.service.extend(grant.id, ana, { reason: 'more', duration: '1h' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked.refusal));
+    // Its end passes; no sweep runs here, so the grant is still `active` in the table.
+    a.clock.advance(31 * MINUTE);
+    expect(await a.service.approve(asked.request.id, dana)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'extension-of-ended' },
+    });
+    expect(a.provisioner.extended).toEqual([]);
+    expect(await a.service.findRequest(asked.request.id)).toMatchObject({ status: 'cancelled', decidedBy: 'system' });
+    expect((await a.service.findGrant(grant.id))?.endsAt).toEqual(grant.endsAt);
+    expect(await a.service.extensionForm(grant.id, ana)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'extension-of-ended' },
+    });
+    expect(await a.service.extend(grant.id, ana, { reason: 'more', duration: '1h' })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'extension-of-ended' },
+    });
+    a.clock.advance(-31 * MINUTE);
+    await a.service.release(grant.id, ana);
+  });
+
+  it('an approval and the grant ending at the same moment do not deadlock: the approval is told the grant ended', async () => {
+    const grant = await activeGrant();
+    const asked = await a.service.extend(grant.id, ana, { reason: 'more', duration: '1h' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked.refusal));
+    let approval: Promise<unknown> | undefined;
+    await t.db.transaction().execute(async (trx) => {
+      // The grant is being ended (I'm done, the sweep) and holds its row …
+      await trx.selectFrom('grants').select('id').where('id', '=', grant.id).forUpdate().execute();
+      // … while an owner approves: the approval locks the request, then waits for the grant.
+      approval = a.service.approve(asked.request.id, dana);
+      const waiting = async () =>
+        (
+          await t.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+          )
+        ).rows[0]!.n;
+      while ((await waiting()) === 0) await new Promise((resolve) => setImmediate(resolve));
+      // The ending withdraws the pending extensions it can lock: the one being approved is skipped, not waited for.
+      await beginEnding(a.service.ctx, trx, [grant.id], 'released', ana);
+    });
+    expect(await approval).toMatchObject({ ok: false, refusal: { kind: 'extension-of-ended' } });
+    expect(await a.service.findRequest(asked.request.id)).toMatchObject({ status: 'cancelled', decidedBy: 'system' });
+    await t.audit.flush();
+    const withdrawn = await t.db
+      .selectFrom('audit_log')
+      .select('subject')
+      .where('action', '=', 'request.cancelled')
+      .where('subject', '=', asked.request.id)
+      .execute();
+    expect(withdrawn).toHaveLength(1);
   });
 
   it('approved while the grant is still being set up, the target is given the new end once it is', async () => {

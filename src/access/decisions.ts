@@ -165,7 +165,8 @@ async function approveExtension(
 ): Promise<ApproveResult> {
   const grantId = row.extends_grant_id!;
   const held = await trx.selectFrom('grants').selectAll().where('id', '=', grantId).forUpdate().executeTakeFirst();
-  if (!held || !LIVE_GRANT_STATUSES.includes(held.status)) {
+  // Past its end the grant is over, even before the sweep revokes it: an extension must not bring it back.
+  if (!held || !LIVE_GRANT_STATUSES.includes(held.status) || held.ends_at <= ctx.now()) {
     await withdrawExtensions(ctx, trx, [grantId]);
     return held
       ? refuse({ kind: 'extension-of-ended', grant: toGrant(ctx, held) })

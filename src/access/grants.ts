@@ -210,6 +210,9 @@ export async function beginEnding(
 /**
  * Pending extensions of grants that no longer give access are withdrawn (`system`), with
  * their owners' cards and the requester told: there is nothing left for them to extend.
+ * One being approved right now (its row locked by the approval, which then waits for this
+ * grant's lock) is skipped, not waited for: the two would deadlock. That approval finds the
+ * grant over once this commits, and withdraws the request itself.
  */
 export async function withdrawExtensions(
   ctx: AccessContext,
@@ -220,7 +223,15 @@ export async function withdrawExtensions(
   const rows = await trx
     .updateTable('access_requests')
     .set({ status: 'cancelled', decided_at: ctx.now(), decided_by: 'system' })
-    .where('extends_grant_id', 'in', [...grantIds])
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('access_requests')
+        .select('id')
+        .where('extends_grant_id', 'in', [...grantIds])
+        .where('status', '=', 'pending')
+        .forUpdate()
+        .skipLocked(),
+    )
     .where('status', '=', 'pending')
     .returning(['id', 'resource_id', 'requester', 'extends_grant_id'])
     .execute();
@@ -259,7 +270,8 @@ export async function applyExtension(ctx: AccessContext, grantId: GrantId): Prom
     const row = await trx
       .updateTable('grants')
       .set({
-        target_ends_at: claimed.ends_at,
+        // Never back: an attempt for an earlier end that finished last does not undo a later one.
+        target_ends_at: sql<Date>`greatest(target_ends_at, ${claimed.ends_at}::timestamptz)`,
         last_error: null,
         // Another extension approved during this one: the sweep applies it next.
         next_attempt_at: dueIfMovedPast(claimed.ends_at),

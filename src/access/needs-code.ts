@@ -79,7 +79,8 @@ export async function extensionForm(
   const grant = await findGrant(ctx, grantId);
   if (!grant) return refuse({ kind: 'not-found', id: grantId });
   if (grant.userId !== holder) return refuse({ kind: 'not-yours' });
-  if (!LIVE_GRANT_STATUSES.includes(grant.status)) return refuse({ kind: 'extension-of-ended', grant });
+  if (!LIVE_GRANT_STATUSES.includes(grant.status) || grant.endsAt <= ctx.now())
+    return refuse({ kind: 'extension-of-ended', grant });
   const resource = resourceOf(ctx, grant.resourceId);
   if (!resource) return refuse({ kind: 'extension-of-ended', grant });
   const pending = await ctx.db

@@ -150,7 +150,9 @@ async function extensionRefusal(
   if (!grant) return { kind: 'not-found', id: grantId };
   if (grant.userId !== requester) return { kind: 'not-yours' };
   if (grant.resourceId !== resource.id) return { kind: 'extension-other-resource', grant, resource: ref(resource) };
-  if (!LIVE_GRANT_STATUSES.includes(grant.status)) return { kind: 'extension-of-ended', grant };
+  // Past its end, a grant the sweep has not reached yet is over all the same: nothing to extend.
+  if (!LIVE_GRANT_STATUSES.includes(grant.status) || grant.endsAt <= ctx.now())
+    return { kind: 'extension-of-ended', grant };
   return null;
 }
 

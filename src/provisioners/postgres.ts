@@ -249,23 +249,37 @@ export function postgresProvisioner(
 
     /**
      * An extension: the login's `VALID UNTIL` moves to the grant's new end, and nothing else
-     * changes (its password, its memberships, its open sessions, a gateway login). A role
-     * that is gone cannot be extended: that is an error for the retry sweep, and reconcile.
+     * changes (its password, its memberships, its open sessions, a gateway login). It only
+     * moves later: two attempts for two extensions, finishing in either order, leave the
+     * later end (they take turns on a lock per role). A role that is gone cannot be
+     * extended: that is an error for the retry sweep, and reconcile.
      */
     async extend(grant: Grant): Promise<ExtendOutcome> {
       const role = roleNameFor(grant.id);
       const client = await poolFor(targetUrl).connect();
       try {
-        const exists = (await client.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1;
-        if (!exists) throw new Error(`the login role ${role} is not in the target database, so it cannot be extended`);
-        await client.query(
-          `alter role ${pg.escapeIdentifier(role)} valid until ${pg.escapeLiteral(grant.endsAt.toISOString())}`,
-        );
+        await client.query('begin');
+        await client.query('select pg_advisory_xact_lock(hashtext($1))', [`gatehouse extend ${role}`]);
         const { rows } = await client.query<{ valid_until: Date | null }>(
           'select rolvaliduntil as valid_until from pg_roles where rolname = $1',
           [role],
         );
-        return { record: { role, valid_until: rows[0]?.valid_until?.toISOString() ?? null } };
+        if (rows.length === 0)
+          throw new Error(`the login role ${role} is not in the target database, so it cannot be extended`);
+        const current = rows[0]!.valid_until;
+        if (!current || current.getTime() < grant.endsAt.getTime())
+          await client.query(
+            `alter role ${pg.escapeIdentifier(role)} valid until ${pg.escapeLiteral(grant.endsAt.toISOString())}`,
+          );
+        const after = await client.query<{ valid_until: Date | null }>(
+          'select rolvaliduntil as valid_until from pg_roles where rolname = $1',
+          [role],
+        );
+        await client.query('commit');
+        return { record: { role, valid_until: after.rows[0]?.valid_until?.toISOString() ?? null } };
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
       } finally {
         client.release();
       }
