@@ -26,10 +26,10 @@ async function scrape(port: number): Promise<{ status: number; text: string; typ
   return { status: response.status, text: await response.text(), type: response.headers.get('content-type') };
 }
 
-describe('GET /metrics on the app’s port', () => {
+describe('GET /metrics on the app’s port, when asked for', () => {
   let bot: RunningBot;
   beforeAll(async () => {
-    bot = await startBot();
+    bot = await startBot({ env: { GATEHOUSE_METRICS: 'true' } });
   });
   afterAll(async () => bot.stop());
 
@@ -79,19 +79,24 @@ describe('GET /metrics on a port of its own, or off', () => {
     }
   });
 
-  it('answers 404 with GATEHOUSE_METRICS=false', async () => {
-    const bot = await startBot({ env: { GATEHOUSE_METRICS: 'false' } });
+  it('is off by default, and with GATEHOUSE_METRICS=false even beside a metrics port', async () => {
+    const quiet = await startBot();
+    const off = await startBot({ env: { GATEHOUSE_METRICS: 'false', GATEHOUSE_METRICS_PORT: '0' } });
     try {
-      expect((await scrape(bot.gatehouse.port)).status).toBe(404);
+      expect((await scrape(quiet.gatehouse.port)).status).toBe(404);
+      expect(quiet.gatehouse.metricsPort).toBeNull();
+      expect((await scrape(off.gatehouse.port)).status).toBe(404);
+      expect(off.gatehouse.metricsPort).toBeNull();
     } finally {
-      await bot.stop();
+      await quiet.stop();
+      await off.stop();
     }
   });
 });
 
 describe('the Grafana dashboard (deploy/grafana/gatehouse.json)', () => {
   it('asks only for metrics Gatehouse serves', async () => {
-    const bot = await startBot();
+    const bot = await startBot({ env: { GATEHOUSE_METRICS: 'true' } });
     try {
       const { text } = await scrape(bot.gatehouse.port);
       const served = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]!));

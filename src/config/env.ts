@@ -26,7 +26,7 @@ const envSchema = z.object({
   SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(1),
   EXPIRY_WARNING_MINUTES: z.coerce.number().int().min(0).max(1440).default(10),
   GATEHOUSE_EXPIRY_TIMER: booleanText.default(true),
-  GATEHOUSE_METRICS: booleanText.default(true),
+  GATEHOUSE_METRICS: booleanText.optional(),
   GATEHOUSE_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   SLACK_BOT_TOKEN: z.string().startsWith('xoxb-', 'must be a bot token (xoxb-…)').optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
@@ -181,7 +181,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     expiryWarningMs: e.EXPIRY_WARNING_MINUTES * 60_000,
     expiryTimer: e.GATEHOUSE_EXPIRY_TIMER,
-    metrics: { enabled: e.GATEHOUSE_METRICS, port: e.GATEHOUSE_METRICS_PORT ?? null },
+    // Off the port Slack reaches unless asked for: on a port of its own, or GATEHOUSE_METRICS=true on PORT.
+    metrics: {
+      enabled: e.GATEHOUSE_METRICS ?? e.GATEHOUSE_METRICS_PORT !== undefined,
+      port: e.GATEHOUSE_METRICS_PORT ?? null,
+    },
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,

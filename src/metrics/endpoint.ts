@@ -15,8 +15,14 @@ export type OtherThreadMetrics = () => Promise<client.MetricObjectWithValues<cli
  * and says so in `gatehouse_metrics_state_up`.
  */
 export function metricsHandler(db: Db, log: Logger, background: OtherThreadMetrics): http.RequestListener {
+  // One scrape at a time: they share the registries, and a burst of them must not pile queries on the database.
+  let previous: Promise<void> = Promise.resolve();
   return (_req, res) => {
-    void (async () => {
+    previous = previous.then(() => scrape(res));
+  };
+
+  async function scrape(res: http.ServerResponse): Promise<void> {
+    await (async () => {
       try {
         let stateUp = 1;
         await readState(db).catch((err: unknown) => {
@@ -37,5 +43,5 @@ export function metricsHandler(db: Db, log: Logger, background: OtherThreadMetri
         res.end('metrics unavailable\n');
       }
     })();
-  };
+  }
 }

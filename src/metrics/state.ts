@@ -4,8 +4,9 @@
  * when the work is done by another replica. One query, on indexed columns.
  */
 import client from 'prom-client';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 
 export const stateRegistry = new client.Registry();
 
@@ -51,8 +52,18 @@ interface StateRow {
 
 const LIVE = ['provisioning', 'active', 'provision_failed', 'revoking', 'revoke_failed'] as const;
 
+/** How long a scrape may keep the database busy before it gives up (the gauges are then left out). */
+const STATE_TIMEOUT_MS = 2000;
+
 /** Reads the state and sets the gauges; call before gathering stateRegistry. */
 export async function readState(db: Db): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`set local statement_timeout = ${sql.lit(STATE_TIMEOUT_MS)}`.execute(trx);
+    await readStateIn(trx);
+  });
+}
+
+async function readStateIn(db: Db | Transaction<Database>): Promise<void> {
   const { rows } = await sql<StateRow>`
     select
       (select count(*) from outbox where done_at is null) as outbox_depth,
