@@ -10,7 +10,8 @@ import { completedNodes } from '../src/audit/tree/extend.ts';
 import { STORED_LEVEL } from '../src/audit/tree/read.ts';
 import { proveConsistency, proveInclusion, rootAt } from '../src/audit/tree/store.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
-import { silentLogger } from '../src/log.ts';
+import { createLogger, silentLogger } from '../src/log.ts';
+import { captureLog } from './support/log-capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { childEnv, runNode } from './support/process.ts';
 import { EMPTY_ROOT, hashChildren, hashLeaf, rootOfLeafHashes } from '../src/audit/tree/hash.ts';
@@ -432,6 +433,42 @@ describe('the tree over a real audit log', () => {
       expect(await endingBy(old, EVENTS - 1)).toEqual(await endingBy(t, EVENTS - 1));
     } finally {
       await old.destroy();
+    }
+  });
+});
+
+describe('the tree never stops the chain', () => {
+  it('chains on when extending the tree fails, says so, and the tree catches up once it can', async () => {
+    const t = await createTestDatabase();
+    try {
+      const log = captureLog();
+      const sequencer = new AuditSequencer(t.db, createLogger({ level: 'error', destination: log.stream }));
+      await queueEvents(t, 100);
+      await sequencer.flush();
+      // Something goes wrong with the tree (here: its table is out of the way).
+      await t.query('alter table audit_tree rename to audit_tree_away');
+      await queueEvents(t, 100);
+      await sequencer.flush();
+      expect(await eventHashes(t)).toHaveLength(200);
+      expect(log.lines().map((line) => line.msg)).toContain(
+        'the Merkle tree could not be extended; chaining goes on, and it catches up later',
+      );
+      await t.query('alter table audit_tree_away rename to audit_tree');
+      // The next batch that completes a block fills in what was missed.
+      await queueEvents(t, 100);
+      await sequencer.flush();
+      const hashes = await eventHashes(t);
+      const rows = await storedTree(t);
+      expect(rows.map(({ level, index }) => ({ level, index }))).toEqual(completedNodes(0, 300));
+      for (const row of rows)
+        expect(row.hash).toBe(
+          naiveRoot(hashes.slice(row.index * 2 ** row.level, (row.index + 1) * 2 ** row.level).map(hashLeaf)).toString(
+            'hex',
+          ),
+        );
+      expect((await t.audit.verify()).ok).toBe(true);
+    } finally {
+      await t.destroy();
     }
   });
 });

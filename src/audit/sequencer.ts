@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { chainHash, GENESIS_HASH } from './chain.ts';
 import { encodeEvent, EVENT_VERSION } from './event.ts';
-import { extendTree } from './tree/extend.ts';
+import { completesBlock, extendTree } from './tree/extend.ts';
 
 /** Advisory lock key held while sequencing: the one place every replica meets. */
 export const SEQUENCER_LOCK_KEY = 0x6761_7465; // "gate"
@@ -150,6 +150,32 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
     }
   }
 
+  /**
+   * The Merkle tree over the chain (docs/merkle.md) grows in the batch's commit, so it
+   * does not lag it. It is a cache of hashes the events already hold: a failure here is
+   * logged and undone to a savepoint, never allowed to stop the chain (every replica's
+   * events, gateway statements included, wait on it); the next batch that completes a
+   * block starts from where the stored tree ends and catches it up.
+   */
+  private async growTree(trx: Transaction<Database>, firstSeq: number, values: { hash: Buffer }[]): Promise<void> {
+    if (!completesBlock(firstSeq, values.length)) return;
+    await sql`savepoint gatehouse_tree`.execute(trx);
+    try {
+      await extendTree(
+        trx,
+        firstSeq,
+        values.map((value) => value.hash),
+      );
+      await sql`release savepoint gatehouse_tree`.execute(trx);
+    } catch (err) {
+      await sql`rollback to savepoint gatehouse_tree`.execute(trx);
+      this.log.error(
+        { err, firstSeq },
+        'the Merkle tree could not be extended; chaining goes on, and it catches up later',
+      );
+    }
+  }
+
   /** One transaction: lock, read head, take a batch from the queue, chain it. Emits `chained` after the commit. */
   async sequenceBatch(): Promise<number> {
     const batch = await this.db.transaction().execute(async (trx): Promise<ChainedBatch> => {
@@ -187,12 +213,7 @@ export class AuditSequencer extends EventEmitter<{ chained: [ChainedBatch] }> {
         return value;
       });
       await trx.insertInto('audit_events').values(values).execute();
-      // The Merkle tree over the chain (docs/merkle.md) grows in the same commit: it never lags it.
-      await extendTree(
-        trx,
-        (head?.seq ?? 0) + 1,
-        values.map((value) => value.hash),
-      );
+      await this.growTree(trx, (head?.seq ?? 0) + 1, values);
       return { count: values.length, headSeq: seq };
     });
     if (batch.count > 0) {

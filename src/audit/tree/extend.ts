@@ -27,6 +27,12 @@ function inputsFor(covered: number, end: number): { nodes: NodeId[]; needed: Nod
   return { nodes, needed };
 }
 
+/** Whether chaining seq firstSeq … firstSeq + count − 1 completes a stored block (so extendTree has work). */
+export function completesBlock(firstSeq: number, count: number): boolean {
+  const start = firstSeq - 1;
+  return Math.floor((start + count) / BLOCK) !== Math.floor(start / BLOCK);
+}
+
 /**
  * The sequencer's hook, inside its batch transaction: the events of seq firstSeq … firstSeq
  * + n − 1 were just inserted with these hashes. Writes every stored subtree they complete.
@@ -40,9 +46,9 @@ export async function extendTree(
   firstSeq: number,
   hashes: readonly Buffer[],
 ): Promise<void> {
+  if (!completesBlock(firstSeq, hashes.length)) return;
   const start = firstSeq - 1;
   const end = start + hashes.length;
-  if (Math.floor(end / BLOCK) === Math.floor(start / BLOCK)) return;
   const held = new Map<number, Buffer>(hashes.map((hash, i) => [start + i, hashLeaf(hash)]));
   const expected = Math.floor(start / BLOCK) * BLOCK;
   let plan = inputsFor(expected, end);
