@@ -27,14 +27,29 @@ export interface AppendResult {
 
 type Mode = 'plain' | 'chained' | 'naive';
 
+export interface AppendOptions {
+  /** Names the round's database (gatehouse_bench_<name>_<mode>_<writers>). */
+  name?: string;
+  /** Checks on the chained log after the round, before its database goes (the Merkle tree's, say). */
+  afterChained?: (db: Db, events: number) => Promise<void>;
+}
+
 /**
  * Runs `writers` concurrent loops for `durationMs`, each writing one event per transaction.
  * `chained` counts until the sequencer has chained every event written, so the figure is
  * end to end, not just the time to queue.
  */
-async function runMode(server: BenchServer, mode: Mode, writers: number, durationMs: number): Promise<AppendResult> {
-  const url = await server.freshDatabase(`gatehouse_bench_${mode}_${writers}`);
+export async function runMode(
+  server: BenchServer,
+  mode: Mode,
+  writers: number,
+  durationMs: number,
+  options: AppendOptions = {},
+): Promise<AppendResult> {
+  const url = await server.freshDatabase(`gatehouse_bench_${options.name ? `${options.name}_` : ''}${mode}_${writers}`);
   const pool = createPool(url, writers + 2);
+  // A connection the server drops when the database is dropped must not end the run.
+  pool.on('error', () => undefined);
   const db = createDb(pool);
   await migrateToLatest(db);
   await sql`create table plain_events (id bigint generated always as identity primary key, occurred_at timestamptz not null default clock_timestamp(), actor text not null, action text not null, subject text, body text not null)`.execute(
@@ -64,6 +79,7 @@ async function runMode(server: BenchServer, mode: Mode, writers: number, duratio
     const result = await audit.verify();
     if (!result.ok || result.checked !== events)
       throw new Error(`chain check failed after the benchmark: ${JSON.stringify(result)}`);
+    await options.afterChained?.(db, events);
   }
   await db.destroy();
   return { mode, writers, events, seconds, perSecond: events / seconds };

@@ -1,13 +1,10 @@
 import { sql } from 'kysely';
 import { migrations } from '../migrations/index.ts';
-import { AuditLog } from '../src/audit/audit-log.ts';
-import { validateEventInput, type AuditEventInput } from '../src/audit/event.ts';
 import { rootOfLeafHashes, hashLeaf } from '../src/audit/tree/hash.ts';
 import { consistencyProofJson, inclusionProofJson, verifyProofJson } from '../src/audit/tree/proof-file.ts';
 import { logSize, proveConsistency, proveInclusion, rootAt } from '../src/audit/tree/store.ts';
 import { createDb, createPool, type Db } from '../src/db/database.ts';
-import { migrateToLatest } from '../src/db/migrate.ts';
-import { silentLogger } from '../src/log.ts';
+import { runMode } from './append.ts';
 import type { BenchServer } from './cluster.ts';
 import { fmt, median, ms } from './format.ts';
 import { summarize, type Summary } from './percentiles.ts';
@@ -63,58 +60,17 @@ export interface MerkleResults {
   consistency: { make: Summary; check: Summary };
 }
 
-function eventFor(writer: number, i: number): AuditEventInput {
-  return {
-    actor: 'U05CNTR0001',
-    action: 'request.created',
-    subject: `req_${writer}_${i}`,
-    body: { resource: 'prod-db-readonly', duration_ms: 3_600_000, reason: `fix invoice export ${i}`, writer },
-  };
-}
-
-/** As bench/append.ts: 32 loops of one event per transaction; `chained` is timed until all are chained (tree included). */
+/** bench/append.ts's round at 32 writers; `chained` is timed until all are chained (tree included), then the tree is checked. */
 async function append(server: BenchServer, mode: AppendRun['mode'], durationMs: number): Promise<AppendRun> {
-  const url = await server.freshDatabase(`gatehouse_bench_merkle_${mode}`);
-  const pool = createPool(url, WRITERS + 2);
-  // A connection the server drops when the database is dropped must not end the run.
-  pool.on('error', () => undefined);
-  const db = createDb(pool);
-  await migrateToLatest(db);
-  await sql`create table plain_events (id bigint generated always as identity primary key, occurred_at timestamptz not null default clock_timestamp(), actor text not null, action text not null, subject text, body text not null)`.execute(
-    db,
-  );
-  const audit = new AuditLog(db, pool, silentLogger());
-  if (mode === 'chained') audit.sequencer.start();
-  const write =
-    mode === 'chained'
-      ? (event: AuditEventInput) => audit.record(event)
-      : async (event: AuditEventInput) => {
-          await sql`insert into plain_events (actor, action, subject, body) values (${event.actor}, ${event.action}, ${event.subject ?? null}, ${validateEventInput(event)})`.execute(
-            db,
-          );
-        };
-  let events = 0;
-  const started = performance.now();
-  const deadline = started + durationMs;
-  await Promise.all(
-    Array.from({ length: WRITERS }, async (_, writer) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        await write(eventFor(writer, i));
-        events += 1;
-      }
-    }),
-  );
-  if (mode === 'chained') await audit.sequencer.stop();
-  const seconds = (performance.now() - started) / 1000;
   let treeRows = 0;
-  if (mode === 'chained') {
-    const result = await audit.verify();
-    if (!result.ok || result.checked !== events) throw new Error(`chain check failed: ${JSON.stringify(result)}`);
-    await checkTree(db, events);
-    treeRows = Number((await sql<{ n: string }>`select count(*) as n from audit_tree`.execute(db)).rows[0]?.n);
-  }
-  await db.destroy();
-  return { mode, perSecond: events / seconds, treeRows };
+  const run = await runMode(server, mode, WRITERS, durationMs, {
+    name: 'merkle',
+    afterChained: async (db, events) => {
+      await checkTree(db, events);
+      treeRows = Number((await sql<{ n: string }>`select count(*) as n from audit_tree`.execute(db)).rows[0]?.n);
+    },
+  });
+  return { mode, perSecond: run.perSecond, treeRows };
 }
 
 /** The tree the sequencer kept gives the root of every event's hash, computed afresh. */

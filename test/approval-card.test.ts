@@ -5,7 +5,6 @@ import type { AccessRequest } from '../src/access/types.ts';
 import { formatDuration } from '../src/config/duration.ts';
 import { blockKitProblems, blockTexts } from '../src/sandbox/fake-slack/block-kit-limits.ts';
 import type { RecordedCall } from '../src/sandbox/fake-slack/fake-slack.ts';
-import type { ShownSession } from '../src/slack/blocks/gateway-sessions.ts';
 import {
   LIMITS,
   approvalCard,
@@ -14,6 +13,7 @@ import {
   type ExtendedGrant,
 } from '../src/slack/blocks/index.ts';
 import { PEOPLE } from './support/access.ts';
+import { aShownSession } from './support/fixtures.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { answered, cardPostedTo, fileRequest } from './support/slack-stories.ts';
 
@@ -193,33 +193,8 @@ describe('the approval card, as built', () => {
   });
 });
 
-function aSession(n: number): ShownSession {
-  return {
-    resource: { id: 'staging-db', name: 'Staging database' },
-    session: {
-      id: `ses_${n}`,
-      grant_id: 'grt_1' as GrantId,
-      user_id: 'U0BRAM001' as SlackUserId,
-      resource_id: 'staging-db',
-      replica: 'gw-1',
-      client_address: '10.0.0.7',
-      application_name: 'a client that names itself at length '.repeat(5),
-      started_at: at(n * 60_000),
-      seen_at: T0,
-      ended_at: null,
-      end_reason: null,
-      end_requested_at: null,
-      end_requested_by: null,
-      statements: 0,
-      rows: '0',
-      refused: 0,
-      cancel_pid: n,
-      cancel_secret: n,
-      upstream_pid: null,
-      upstream_secret: null,
-    },
-  };
-}
+const aSession = (n: number) =>
+  aShownSession(n, { resource: { id: 'staging-db', name: 'Staging database' }, userId: 'U0BRAM001', t0: T0 });
 
 const { ana, bram, dana, emil } = PEOPLE;
 

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordSessionEnd, recordSessionStart, type GatewaySessionRow } from '../src/access/gateway-sessions.ts';
+import { recordSessionEnd, recordSessionStart } from '../src/access/gateway-sessions.ts';
 import type { GrantId, RequestId, SlackUserId } from '../src/access/ids.ts';
 import type { AccessRequest } from '../src/access/types.ts';
 import { blockKitProblems, blockTexts } from '../src/sandbox/fake-slack/block-kit-limits.ts';
 import type { RecordedCall } from '../src/sandbox/fake-slack/fake-slack.ts';
-import { ACTION, approvalCard, formatWhen, outcomeLine, type ShownSession } from '../src/slack/blocks/index.ts';
+import { ACTION, approvalCard, formatWhen, outcomeLine } from '../src/slack/blocks/index.ts';
+import { aShownSession } from './support/fixtures.ts';
 import { PEOPLE } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import {
@@ -221,31 +222,8 @@ describe('the live sessions on an approval card, as built', () => {
     denyReason: null,
     extendsGrantId: null,
   };
-  const aSession = (n: number): ShownSession => ({
-    resource: { id: 'prod-db', name: 'Production database' },
-    session: {
-      id: `ses_${n}`,
-      grant_id: 'grt_1' as GrantId,
-      user_id: 'U0ALICE' as SlackUserId,
-      resource_id: 'prod-db',
-      replica: 'gw-1',
-      client_address: '10.0.0.7',
-      application_name: 'a client that names itself at length '.repeat(5),
-      started_at: new Date(T0.getTime() + n * 60_000),
-      seen_at: T0,
-      ended_at: null,
-      end_reason: null,
-      end_requested_at: null,
-      end_requested_by: null,
-      statements: 0,
-      rows: '0',
-      refused: 0,
-      cancel_pid: n,
-      cancel_secret: n,
-      upstream_pid: null,
-      upstream_secret: null,
-    } satisfies GatewaySessionRow,
-  });
+  const aSession = (n: number) =>
+    aShownSession(n, { resource: { id: 'prod-db', name: 'Production database' }, userId: 'U0ALICE', t0: T0 });
 
   it("lists five with End session, then how many more, inside Slack's limits", () => {
     const card = approvalCard(approved, { liveSessions: Array.from({ length: 7 }, (_, i) => aSession(i + 1)) });

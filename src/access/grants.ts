@@ -264,7 +264,7 @@ export async function applyExtension(ctx: AccessContext, grantId: GrantId): Prom
     // A resource dropped from the policy has no provisioner left to tell; its revoke is the sweep's.
     if (resource) outcome = await ctx.provisionerFor(resource.provisioner).extend?.(toGrant(ctx, claimed));
   } catch (err) {
-    return recordExtendFailure(ctx, claimed, err);
+    return recordFailure(ctx, claimed, 'extend_failed', err);
   }
   return ctx.audit.transact(async (trx) => {
     const row = await trx
@@ -434,78 +434,57 @@ async function claim(
   });
 }
 
+/** What failed: giving access, taking it away, or moving its end in the target. */
+type Failure = 'provision_failed' | 'revoke_failed' | 'extend_failed';
+
+const FAILED: Record<Failure, string> = {
+  provision_failed: 'provisioning failed',
+  revoke_failed: 'revocation failed',
+  extend_failed: 'applying an extension failed',
+};
+
 /**
- * Applying an extension failed: the grant stays active (it gives access until the end the
- * target holds, at least), the sweep retries with backoff, and the holder hears once.
+ * An attempt failed: recorded, retried with backoff, and the holder hears of it once. A
+ * failed extension leaves the grant active (it gives access until the end the target holds,
+ * at least); the others move it to their failed status.
  */
-async function recordExtendFailure(ctx: AccessContext, claimed: GrantRow, err: unknown): Promise<Grant | null> {
+async function recordFailure(
+  ctx: AccessContext,
+  claimed: GrantRow,
+  failure: Failure,
+  err: unknown,
+): Promise<Grant | null> {
   const message = err instanceof Error ? err.message : String(err);
-  ctx.log.warn({ err, grantId: claimed.id, attempt: claimed.attempts }, 'applying an extension failed');
+  const extending = failure === 'extend_failed';
+  ctx.log.warn({ err, grantId: claimed.id, attempt: claimed.attempts }, FAILED[failure]);
   return ctx.audit.transact(async (trx) => {
     const row = await trx
       .updateTable('grants')
       .set({
+        ...(extending ? {} : { status: failure }),
         last_error: message.slice(0, 500),
         next_attempt_at: new Date(ctx.now().getTime() + retryDelayMs(claimed.attempts)),
       })
       .where('id', '=', claimed.id)
-      .where('status', '=', 'active')
+      .$if(extending, (qb) => qb.where('status', '=', 'active'))
       .returningAll()
       .executeTakeFirst();
     if (!row) return null;
     await ctx.audit.append(trx, {
       actor: 'system',
-      action: 'grant.extend_failed',
+      action: `grant.${failure}`,
       subject: row.id,
       body: {
         user: row.user_id,
         resource: row.resource_id,
-        ends_at: claimed.ends_at.toISOString(),
+        ...(extending ? { ends_at: claimed.ends_at.toISOString() } : {}),
         attempt: row.attempts,
         error: message.slice(0, 500),
       },
     });
-    if (!claimed.last_error)
-      await notify(
-        trx,
-        { kind: 'notify_grant_failing', grantId: row.id },
-        ...homeRefreshes(ctx, row.resource_id, row.user_id),
-      );
-    return toGrant(ctx, row);
-  });
-}
-
-async function recordFailure(
-  ctx: AccessContext,
-  claimed: GrantRow,
-  status: 'provision_failed' | 'revoke_failed',
-  err: unknown,
-): Promise<Grant | null> {
-  const message = err instanceof Error ? err.message : String(err);
-  ctx.log.warn(
-    { err, grantId: claimed.id, attempt: claimed.attempts },
-    status === 'provision_failed' ? 'provisioning failed' : 'revocation failed',
-  );
-  return ctx.audit.transact(async (trx) => {
-    const row = await trx
-      .updateTable('grants')
-      .set({
-        status,
-        last_error: message.slice(0, 500),
-        next_attempt_at: new Date(ctx.now().getTime() + retryDelayMs(claimed.attempts)),
-      })
-      .where('id', '=', claimed.id)
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) return null;
-    await ctx.audit.append(trx, {
-      actor: 'system',
-      action: status === 'provision_failed' ? 'grant.provision_failed' : 'grant.revoke_failed',
-      subject: row.id,
-      body: { user: row.user_id, resource: row.resource_id, attempt: row.attempts, error: message.slice(0, 500) },
-    });
-    // The holder hears of it once, not at every retry. A revocation that keeps failing is
-    // the watcher's to alert about (src/watch: stuck access), from these events.
+    // The holder hears of it once, not at every retry (an approved extension counts its
+    // attempts afresh). A revocation that keeps failing is the watcher's to alert about
+    // (src/watch: stuck access), from these events.
     if (claimed.attempts === 1)
       await notify(
         trx,

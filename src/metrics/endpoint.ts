@@ -14,6 +14,19 @@ export type OtherThreadMetrics = () => Promise<client.MetricObjectWithValues<cli
  * the database. A scrape that cannot read the database still answers, without those gauges,
  * and says so in `gatehouse_metrics_state_up`.
  */
+/** How this scrape went: set at each one, gathered with the rest. */
+const scrapeRegistry = new client.Registry();
+const stateUp = new client.Gauge({
+  name: 'gatehouse_metrics_state_up',
+  help: "Whether this scrape could read the deployment's state from the database",
+  registers: [scrapeRegistry],
+});
+const backgroundUp = new client.Gauge({
+  name: 'gatehouse_background_thread_up',
+  help: 'Whether the background thread answered this scrape',
+  registers: [scrapeRegistry],
+});
+
 export function metricsHandler(db: Db, log: Logger, background: OtherThreadMetrics): http.RequestListener {
   // One scrape at a time: they share the registries, and a burst of them must not pile queries on the database.
   let previous: Promise<void> = Promise.resolve();
@@ -22,26 +35,27 @@ export function metricsHandler(db: Db, log: Logger, background: OtherThreadMetri
   };
 
   async function scrape(res: http.ServerResponse): Promise<void> {
-    await (async () => {
-      try {
-        let stateUp = 1;
-        await readState(db).catch((err: unknown) => {
-          stateUp = 0;
+    try {
+      const state = await readState(db).then(
+        () => true,
+        (err: unknown) => {
           log.warn({ err }, 'metrics: the database did not answer; state gauges left out of this scrape');
-        });
-        const parts = [await registry.getMetricsAsJSON()];
-        const other = await background().catch(() => null);
-        if (other) parts.push(other);
-        if (stateUp) parts.push(await stateRegistry.getMetricsAsJSON());
-        const merged = client.AggregatorRegistry.aggregate(parts);
-        const up = `# HELP gatehouse_metrics_state_up Whether this scrape could read the deployment's state from the database\n# TYPE gatehouse_metrics_state_up gauge\ngatehouse_metrics_state_up ${stateUp}\n# HELP gatehouse_background_thread_up Whether the background thread answered this scrape\n# TYPE gatehouse_background_thread_up gauge\ngatehouse_background_thread_up ${other ? 1 : 0}\n`;
-        res.writeHead(200, { 'content-type': merged.contentType });
-        res.end((await merged.metrics()) + up);
-      } catch (err) {
-        log.error({ err }, 'metrics: the scrape failed');
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('metrics unavailable\n');
-      }
-    })();
+          return false;
+        },
+      );
+      const other = await background().catch(() => null);
+      stateUp.set(state ? 1 : 0);
+      backgroundUp.set(other ? 1 : 0);
+      const parts = [await registry.getMetricsAsJSON(), await scrapeRegistry.getMetricsAsJSON()];
+      if (other) parts.push(other);
+      if (state) parts.push(await stateRegistry.getMetricsAsJSON());
+      const merged = client.AggregatorRegistry.aggregate(parts);
+      res.writeHead(200, { 'content-type': merged.contentType });
+      res.end(await merged.metrics());
+    } catch (err) {
+      log.error({ err }, 'metrics: the scrape failed');
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('metrics unavailable\n');
+    }
   }
 }

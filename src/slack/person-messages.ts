@@ -49,8 +49,8 @@ export async function recordSent(
   userId: SlackUserId,
   kind: PersonMessageKind,
   subject: MessageSubject,
-): Promise<void> {
-  await db
+): Promise<PersonMessageRow> {
+  const row = await db
     .insertInto('person_messages')
     .values({
       channel: posted.channel,
@@ -61,7 +61,17 @@ export async function recordSent(
       grant_id: subject.grantId ?? null,
     })
     .onConflict((oc) => oc.doNothing())
-    .execute();
+    .returningAll()
+    .executeTakeFirst();
+  return (
+    row ??
+    (await db
+      .selectFrom('person_messages')
+      .selectAll()
+      .where('channel', '=', posted.channel)
+      .where('ts', '=', posted.ts)
+      .executeTakeFirstOrThrow())
+  );
 }
 
 /**
@@ -153,11 +163,20 @@ export interface Updater {
   now: () => Date;
 }
 
-/** Sets each message to what it should read now. One that was deleted is forgotten, never retried. */
-export async function updateMessages(parts: Updater, rows: readonly PersonMessageRow[]): Promise<void> {
+/**
+ * Sets each message to what it should read now. One that was deleted is forgotten, never
+ * retried. `shown`: what the messages show already, when known; they are left alone if it is
+ * still what they should read.
+ */
+export async function updateMessages(
+  parts: Updater,
+  rows: readonly PersonMessageRow[],
+  shown?: ui.Message,
+): Promise<void> {
   for (const row of rows) {
     const message = await renderPersonMessage(parts.access, row, parts.now());
     if (!message) continue;
+    if (shown && JSON.stringify(message.blocks) === JSON.stringify(shown.blocks)) continue;
     try {
       await parts.client.chat.update({ channel: row.channel, ts: row.ts, text: message.text, blocks: message.blocks });
     } catch (err) {

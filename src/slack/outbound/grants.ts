@@ -2,7 +2,8 @@ import { sendCredentialsOnce } from '../../access/delivery.ts';
 import type { Notification } from '../../access/notifications.ts';
 import * as ui from '../blocks/index.ts';
 import type { Outbound } from './outbound.ts';
-import { refreshPersonMessages, sendToPerson } from './person-dms.ts';
+import { refreshMessagesAbout } from '../person-messages.ts';
+import { sendToPerson } from './person-dms.ts';
 
 type GrantNotice = Extract<
   Notification,
@@ -25,7 +26,7 @@ export async function grantNotice(out: Outbound, n: GrantNotice): Promise<void> 
   const grant = await out.access.findGrant(n.grantId);
   if (!grant) return;
   const subject = { grantId: grant.id };
-  await refreshPersonMessages(out, subject);
+  await refreshMessagesAbout(out, subject);
   switch (n.kind) {
     case 'notify_grant_active': {
       const pendingExtension = await out.access.pendingExtensionOf(grant.id);

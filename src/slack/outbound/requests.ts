@@ -6,7 +6,8 @@ import * as ui from '../blocks/index.ts';
 import { liveSessionsOfRequest } from '../gateway-sessions.ts';
 import { describeSlackError, MESSAGE_GONE } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
-import { refreshPersonMessages, sendToPerson } from './person-dms.ts';
+import { refreshMessagesAbout } from '../person-messages.ts';
+import { sendToPerson } from './person-dms.ts';
 
 /**
  * A new request: an approval card to the resource's approval channel, or to each owner by
@@ -35,13 +36,13 @@ export async function requestSubmitted(out: Outbound, requestId: RequestId): Pro
   }
   await sendToPerson(out, request.requester, 'request', { requestId }, ui.sentToApprovers(request, owners.length));
   // An extension waiting shows on the messages of the grant it extends (no second Extend there).
-  if (request.extendsGrantId) await refreshPersonMessages(out, { grantId: request.extendsGrantId });
+  if (request.extendsGrantId) await refreshMessagesAbout(out, { grantId: request.extendsGrantId });
 }
 
 /** An approval that was not yet enough: the cards show who approved. */
 export async function requestProgress(out: Outbound, requestId: RequestId): Promise<void> {
   await updateCards(out, await mustRequest(out, requestId));
-  await refreshPersonMessages(out, { requestId });
+  await refreshMessagesAbout(out, { requestId });
 }
 
 /** A request approved, denied or expired: the cards say so, and the requester hears. */
@@ -49,7 +50,7 @@ export async function requestDecided(out: Outbound, requestId: RequestId): Promi
   const request = await mustRequest(out, requestId);
   await updateCards(out, request);
   // The requester's messages about it (and about the grant it extends) stop offering what no longer applies.
-  await refreshPersonMessages(out, { requestId });
+  await refreshMessagesAbout(out, { requestId });
   if (request.status === 'approved') {
     const grant = await out.access.grantOfRequest(request);
     if (grant) await sendToPerson(out, request.requester, 'approved', { requestId }, ui.approvedDM(request, grant));
