@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { checkpointKeyFromSeed, generateCheckpointKey } from '../src/audit/checkpoints/keys.ts';
+import {
+  addSignatureLines,
+  checkpointNoteBody,
+  cosignatureLine,
+  cosignatureMessage,
+  COSIGNATURE_ED25519,
+  NoteError,
+  noteVerifier,
+  openNote,
+  openSignedNote,
+  parseCheckpointBody,
+  parseVkey,
+  signNote,
+  vkeyOf,
+} from '../src/audit/checkpoints/note.ts';
+
+/*
+ * The example of golang.org/x/mod/sumdb/note (note.go's package doc and note_test.go's
+ * TestSign / TestOpen): a private key, its verifier key, a text and the exact signed note.
+ */
+const PETER_SKEY = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
+const PETER_VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
+const ENOCH_VKEY = 'EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop';
+const TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+const PETER_SIG =
+  '— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n';
+const ENOCH_SIG =
+  '— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n';
+
+const peter = () => {
+  const material = Buffer.from(PETER_SKEY.split('+').slice(4).join('+'), 'base64');
+  expect(material[0]).toBe(0x01);
+  return { name: 'PeterNeumann', key: checkpointKeyFromSeed(material.subarray(1)) };
+};
+
+describe('signed notes: the Go reference vectors', () => {
+  it('derives the key id and vkey text byte for byte', () => {
+    const signer = peter();
+    expect(vkeyOf(signer.name, signer.key.publicKey)).toBe(PETER_VKEY);
+    expect(parseVkey(PETER_VKEY).keyId).toBe('c74f20a3');
+    expect(parseVkey(ENOCH_VKEY).keyId).toBe('af0cfe78');
+  });
+
+  it('signs the text to the exact published note', () => {
+    expect(signNote(TEXT, peter())).toBe(`${TEXT}\n${PETER_SIG}`);
+  });
+
+  it('opens a note signed by two keys, each verified', () => {
+    const note = `${TEXT}\n${PETER_SIG}${ENOCH_SIG}`;
+    const opened = openSignedNote(note, [parseVkey(PETER_VKEY), parseVkey(ENOCH_VKEY)]);
+    expect(opened.body).toBe(TEXT);
+    expect(opened.verified.map((s) => s.name)).toEqual(['PeterNeumann', 'EnochRoot']);
+    const onlyPeter = openSignedNote(note, [parseVkey(PETER_VKEY)]);
+    expect(onlyPeter.verified.map((s) => s.keyId)).toEqual(['c74f20a3']);
+    expect(onlyPeter.unknown.map((s) => s.name)).toEqual(['EnochRoot']);
+  });
+
+  it('refuses a changed text, a note no known key signed, and mangled keys', () => {
+    expect(() => openSignedNote(`${TEXT.replace('If', 'So')}\n${PETER_SIG}`, [parseVkey(PETER_VKEY)])).toThrow(
+      /does not verify/,
+    );
+    expect(() => openSignedNote(`${TEXT}\n${ENOCH_SIG}`, [parseVkey(PETER_VKEY)])).toThrow(/no signature .* known key/);
+    expect(() => openSignedNote(`${TEXT}${PETER_SIG}`, [parseVkey(PETER_VKEY)])).toThrow(NoteError);
+    expect(() => openSignedNote(`${TEXT}\n${PETER_SIG.slice(0, -1)}`, [parseVkey(PETER_VKEY)])).toThrow(NoteError);
+    expect(() => openSignedNote(`${TEXT}\n- PeterNeumann AAAA\n`, [])).toThrow(/starts with/);
+    expect(() => parseVkey(PETER_VKEY.replace('c74f20a3', 'c74f20a4'))).toThrow(/key id/);
+    expect(() => parseVkey(PETER_VKEY.replace('+ARpc', '+AhpC'))).toThrow(NoteError);
+    expect(() => parseVkey('PeterNeumann+c74f20a3')).toThrow(/three parts/);
+    expect(() => openSignedNote(Buffer.from([0x61, 0xff, 0x0a, 0x0a]), [])).toThrow(/UTF-8/);
+  });
+});
+
+describe('checkpoint notes (c2sp.org/tlog-checkpoint)', () => {
+  const root = 'a'.repeat(64);
+
+  it('writes origin, decimal size and base64 root, each ending LF, and reads them back byte for byte', () => {
+    const body = checkpointNoteBody({ origin: 'gatehouse.local/log-1', size: 20852163, root });
+    expect(body).toBe(`gatehouse.local/log-1\n20852163\n${Buffer.from(root, 'hex').toString('base64')}\n`);
+    expect(parseCheckpointBody(body)).toEqual({
+      origin: 'gatehouse.local/log-1',
+      size: 20852163,
+      root,
+      extensions: [],
+    });
+    expect(checkpointNoteBody(parseCheckpointBody(body))).toBe(body);
+  });
+
+  it('reads the spec example checkpoint body', () => {
+    const body = 'example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n';
+    const parsed = parseCheckpointBody(body);
+    expect(parsed.size).toBe(20852163);
+    expect(checkpointNoteBody(parsed)).toBe(body);
+  });
+
+  it('refuses leading zeros, a short root, a missing line', () => {
+    const b64 = Buffer.from(root, 'hex').toString('base64');
+    expect(() => parseCheckpointBody(`o\n012\n${b64}\n`)).toThrow(/leading zeros/);
+    expect(() => parseCheckpointBody(`o\n12\n${b64.slice(4)}\n`)).toThrow(/32 bytes/);
+    expect(() => parseCheckpointBody(`o\n12\n`)).toThrow(/three lines/);
+    expect(() => parseCheckpointBody(`o\n12\n${b64}`)).toThrow(/newline/);
+  });
+
+  it('signs and opens a checkpoint: a round trip of the exact bytes', () => {
+    const { key } = generateCheckpointKey();
+    const origin = 'gatehouse.local/log-1';
+    const note = signNote(checkpointNoteBody({ origin, size: 7, root }), { name: origin, key });
+    const opened = openNote(note, [noteVerifier(origin, key.publicKey)]);
+    expect(opened).toMatchObject({ origin, size: 7, root });
+    expect(opened.verified).toHaveLength(1);
+    expect(`${opened.body}\n${opened.verified[0]!.line}\n`).toBe(note);
+  });
+});
+
+describe('cosignatures (c2sp.org/tlog-cosignature)', () => {
+  it('signs cosignature/v1, the time line and the body; the key id uses type 0x04', () => {
+    const log = peter();
+    const body = checkpointNoteBody({
+      origin: 'example.com/behind-the-sofa',
+      size: 20852163,
+      root: 'CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=',
+    });
+    expect(cosignatureMessage(body, 1679315147)).toBe(
+      'cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n',
+    );
+    const witness = { name: 'witness.example.com/w1', key: generateCheckpointKey().key };
+    const line = cosignatureLine(body, witness, 1679315147);
+    const payload = Buffer.from(line.trim().split(' ')[2]!, 'base64');
+    expect(payload).toHaveLength(4 + 8 + 64);
+    const verifier = parseVkey(vkeyOf(witness.name, witness.key.publicKey, COSIGNATURE_ED25519));
+    expect(payload.subarray(0, 4).toString('hex')).toBe(verifier.keyId);
+    expect(payload.readBigUInt64BE(4)).toBe(1679315147n);
+    // The same key as a plain note signer has another key id: the two kinds never pass for each other.
+    expect(noteVerifier(witness.name, witness.key.publicKey).keyId).not.toBe(verifier.keyId);
+
+    const note = addSignatureLines(signNote(body, log), [line]);
+    const opened = openNote(note, [noteVerifier(log.name, log.key.publicKey), verifier]);
+    expect(opened.verified.map((s) => [s.name, s.time])).toEqual([
+      ['PeterNeumann', undefined],
+      ['witness.example.com/w1', 1679315147],
+    ]);
+    expect(addSignatureLines(note, [line])).toBe(note);
+    const forged = Buffer.from(payload);
+    forged.writeBigUInt64BE(1679315999n, 4);
+    const forgedLine = `— ${witness.name} ${forged.toString('base64')}\n`;
+    expect(() => openNote(addSignatureLines(signNote(body, log), [forgedLine]), [verifier])).toThrow(/does not verify/);
+  });
+});
