@@ -1,4 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { latestCheckpoint, listCheckpoints, makeCheckpoint, readLogId } from '../src/audit/checkpoints/store.ts';
+import { rootAt } from '../src/audit/tree/store.ts';
+import { seedEvents } from './support/audit.ts';
+import { randomKey } from './support/checkpoints.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { checkpointKeyFromSeed, generateCheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import {
   addSignatureLines,
@@ -145,5 +150,33 @@ describe('cosignatures (c2sp.org/tlog-cosignature)', () => {
     forged.writeBigUInt64BE(1679315999n, 4);
     const forgedLine = `— ${witness.name} ${forged.toString('base64')}\n`;
     expect(() => openNote(addSignatureLines(signNote(body, log), [forgedLine]), [verifier])).toThrow(/does not verify/);
+  });
+});
+
+describe('checkpoints carry a signed note of the tree at their seq (PostgreSQL)', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await t.destroy();
+  });
+
+  it('signs origin gatehouse.local/<log id>, size = seq and the root the tree store gives; stored and listed as signed', async () => {
+    const key = randomKey();
+    await seedEvents(t, 70);
+    const made = await makeCheckpoint(t.db, key);
+    const logId = await readLogId(t.db);
+    const origin = `gatehouse.local/${logId}`;
+    const opened = openNote(made!.note!, [noteVerifier(origin, key.publicKey)]);
+    expect(opened).toMatchObject({ origin, size: made!.seq, root: (await rootAt(t.db, made!.seq)).toString('hex') });
+    expect(made!.root).toBe(opened.root);
+    const latest = await latestCheckpoint(t.pool);
+    expect(latest).toMatchObject({ id: made!.id, note: made!.note, root: opened.root });
+    expect((await listCheckpoints(t.pool)).at(-1)!.note).toBe(made!.note);
+
+    await seedEvents(t, 3);
+    const named = await makeCheckpoint(t.db, key, { origin: 'audit.example.com/prod' });
+    expect(openNote(named!.note!, [noteVerifier('audit.example.com/prod', key.publicKey)]).size).toBe(73);
   });
 });

@@ -21,8 +21,10 @@ const AUDIT_CHANNEL = 'C0AUDIT01';
 function checkpointFields({
   id: _id,
   message: _message,
+  note: _note,
+  root: _root,
   ...checkpoint
-}: Checkpoint & { id: number; message: string }): Checkpoint {
+}: Checkpoint & { id: number; message: string; note: string | null; root: string | null }): Checkpoint {
   return checkpoint;
 }
 

@@ -62,5 +62,6 @@ export function checkpointer(
     ...(config.checkpoint.anchorFile ? { anchorFile: config.checkpoint.anchorFile } : {}),
     ...(slack ? { publish: queueCheckpointPost } : {}),
     postEveryMs: config.checkpoint.postEveryMs,
+    origin: config.checkpoint.origin,
   });
 }

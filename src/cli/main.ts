@@ -289,7 +289,11 @@ audit
       const lastAnchor = cfg.checkpoint.anchorFile ? await readLastAnchor(cfg.checkpoint.anchorFile) : null;
       // With a bot token set, the bot posts it to the audit channel too (from the outbox).
       const publish = cfg.slack.botToken ? { inTransaction: queueCheckpointPost } : {};
-      const checkpoint = await makeCheckpoint(database.db, key, { lastAnchor, ...publish });
+      const checkpoint = await makeCheckpoint(database.db, key, {
+        lastAnchor,
+        origin: cfg.checkpoint.origin,
+        ...publish,
+      });
       if (!checkpoint) {
         console.log('The audit log holds no events yet: there is nothing to checkpoint.');
         return;

@@ -49,6 +49,10 @@ const envSchema = z.object({
   GATEHOUSE_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
   GATEHOUSE_ANCHOR_FILE: z.string().min(1).optional(),
+  GATEHOUSE_CHECKPOINT_ORIGIN: z
+    .string()
+    .regex(/^[^\s+]+$/, 'must be one word without spaces or "+", like example.com/gatehouse (docs/merkle.md §11)')
+    .optional(),
   GATEHOUSE_FEED_CHECKPOINT_MS: z.coerce.number().int().min(0).max(3_600_000).default(3000),
   GATEHOUSE_SECRETS_KEY: z.string().min(1).optional(),
   GATEHOUSE_GATEWAY_LISTEN: z
@@ -128,6 +132,8 @@ export interface Config {
     publicKey: string | undefined;
     /** The file checkpoints are appended to, on storage the database's admins cannot write. */
     anchorFile: string | undefined;
+    /** The checkpoint notes' origin and key name (GATEHOUSE_CHECKPOINT_ORIGIN); unset: gatehouse.local/<log id>. */
+    origin: string | undefined;
     /** Audit channel posts carry a newly signed checkpoint at most this often (ms); in between, the newest. */
     postEveryMs: number;
   };
@@ -203,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ? undefined
           : unescapeNewlines(e.GATEHOUSE_CHECKPOINT_PUBLIC_KEY),
       anchorFile: e.GATEHOUSE_ANCHOR_FILE,
+      origin: e.GATEHOUSE_CHECKPOINT_ORIGIN,
       postEveryMs: e.GATEHOUSE_FEED_CHECKPOINT_MS,
     },
     secretsKey: e.GATEHOUSE_SECRETS_KEY,

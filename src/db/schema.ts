@@ -186,6 +186,20 @@ export interface AuditCheckpointTable {
   signature: Buffer;
   previous_signature: Buffer | null;
   message: string;
+  /** The signed note of the tree at `seq` (migration 0013); null for older checkpoints. */
+  note: string | null;
+}
+
+/** A witness's cosignature of a checkpoint's note, append-only. See migration 0013. */
+export interface AuditCosignatureTable {
+  id: Generated<number>;
+  checkpoint_id: number;
+  witness: string;
+  key_id: string;
+  time: ColumnType<Date, string, never>;
+  body: string;
+  line: string;
+  recorded_at: Generated<Date>;
 }
 
 /** A person's TOTP secrets, sealed (SecretBox, context `mfa:<user_id>`). See migration 0006. */
@@ -324,6 +338,7 @@ export interface Database {
   outbox: OutboxTable;
   audit_channel_state: AuditChannelStateTable;
   audit_checkpoints: AuditCheckpointTable;
+  audit_cosignatures: AuditCosignatureTable;
   mfa_enrolments: MfaEnrolmentTable;
   mfa_guards: MfaGuardTable;
   gateway_logins: GatewayLoginTable;

@@ -23,6 +23,8 @@ export interface CheckpointerOptions {
    * connected, an outbox row for the audit channel post.
    */
   publish?: (trx: Transaction<Database>, checkpoint: StoredCheckpoint) => Promise<void>;
+  /** The checkpoint notes' origin and key name (GATEHOUSE_CHECKPOINT_ORIGIN); unset: gatehouse.local/<log id>. */
+  origin?: string | undefined;
 }
 
 /**
@@ -87,6 +89,7 @@ export class Checkpointer {
       const checkpoint = await makeCheckpoint(this.db, this.key, {
         skipIfUnchanged: true,
         lastAnchor,
+        origin: this.options.origin,
         ...(this.options.publish && how.publish !== false ? { inTransaction: this.options.publish } : {}),
       });
       if (!checkpoint) return null;

@@ -121,7 +121,11 @@ export function vkeyOf(name: string, publicKey: CheckpointPublicKey, type: NoteK
 /** Reads a vkey (`name+keyid+base64`); type 0x01 (note signer) or 0x04 (cosigner). */
 export function parseVkey(text: string): NoteVerifier {
   const trimmed = text.trim();
-  const parts = trimmed.split('+');
+  // The name has no "+", the key id is hex: the base64 after the second "+" may hold more.
+  const first = trimmed.indexOf('+');
+  const second = first < 0 ? -1 : trimmed.indexOf('+', first + 1);
+  const parts =
+    second < 0 ? [trimmed] : [trimmed.slice(0, first), trimmed.slice(first + 1, second), trimmed.slice(second + 1)];
   const fail = (why: string) =>
     new NoteError(`"${trimmed.slice(0, 80)}" is not a verifier key (name+keyid+base64): ${why}`);
   if (parts.length !== 3) throw fail('it must have exactly three parts joined by "+"');

@@ -4,6 +4,8 @@ import type { Database } from '../../db/schema.ts';
 import type { Anchor } from './anchors.ts';
 import { checkpointSignedBy, encodeCheckpointMessage, signCheckpoint, type Checkpoint } from './checkpoint.ts';
 import type { CheckpointKey } from './keys.ts';
+import { checkpointNoteBody, defaultOrigin, parseCheckpointBody, parseNote, signNote } from './note.ts';
+import { rootAt, TreeUnavailableError } from '../tree/store.ts';
 
 /** Advisory lock key held while a checkpoint is made, so replicas take turns: "chkp". */
 export const CHECKPOINT_LOCK_KEY = 0x6368_6b70;
@@ -12,6 +14,14 @@ export const CHECKPOINT_LOCK_KEY = 0x6368_6b70;
 export interface StoredCheckpoint extends Checkpoint {
   id: number;
   message: string;
+  /**
+   * The signed note (c2sp.org/tlog-checkpoint) of the Merkle tree of the first `seq` events,
+   * exactly as signed: origin, size (= seq), base64 root, blank line, the log's signature
+   * line (docs/merkle.md §11). Null for checkpoints made before migration 0013.
+   */
+  note: string | null;
+  /** The note's root hash, 64 lower-case hex digits; null without a note. */
+  root: string | null;
 }
 
 /** The signer will not vouch for a log that does not extend its newest checkpoint: tampering, most likely. */
@@ -31,11 +41,13 @@ export interface MakeCheckpointOptions {
    * publication (an outbox row) here and the two commit together.
    */
   inTransaction?: (trx: Transaction<Database>, checkpoint: StoredCheckpoint) => Promise<void>;
+  /** The note's origin and key name (GATEHOUSE_CHECKPOINT_ORIGIN); unset: gatehouse.local/<log id>. */
+  origin?: string | undefined;
 }
 
 const TIME_TEXT = `to_char(time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const COLUMNS = `id, log_id, seq, encode(hash, 'hex') as hash, ${TIME_TEXT} as time, key_id,
-  encode(signature, 'hex') as signature, encode(previous_signature, 'hex') as previous, message`;
+  encode(signature, 'hex') as signature, encode(previous_signature, 'hex') as previous, message, note`;
 
 interface CheckpointRow {
   id: number | string;
@@ -47,6 +59,17 @@ interface CheckpointRow {
   signature: string;
   previous: string | null;
   message: string;
+  note: string | null;
+}
+
+/** The root a stored note signs, or null when there is no note or it cannot be read (verify says why). */
+function noteRoot(note: string | null): string | null {
+  if (note === null) return null;
+  try {
+    return parseCheckpointBody(parseNote(note).body).root;
+  } catch {
+    return null;
+  }
 }
 
 function fromRow(row: CheckpointRow): StoredCheckpoint {
@@ -60,6 +83,8 @@ function fromRow(row: CheckpointRow): StoredCheckpoint {
     signature: row.signature,
     previous: row.previous,
     message: row.message,
+    note: row.note,
+    root: noteRoot(row.note),
   };
 }
 
@@ -134,6 +159,7 @@ export async function makeCheckpoint(
       key,
     );
     const message = encodeCheckpointMessage(checkpoint);
+    const note = await signTreeNote(trx, key, options.origin ?? defaultOrigin(logId), head.seq);
     const inserted = await trx
       .insertInto('audit_checkpoints')
       .values({
@@ -145,13 +171,44 @@ export async function makeCheckpoint(
         signature: Buffer.from(checkpoint.signature, 'hex'),
         previous_signature: checkpoint.previous === null ? null : Buffer.from(checkpoint.previous, 'hex'),
         message,
+        note: note.text,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const stored: StoredCheckpoint = { ...checkpoint, id: Number(inserted.id), message };
+    const stored: StoredCheckpoint = {
+      ...checkpoint,
+      id: Number(inserted.id),
+      message,
+      note: note.text,
+      root: note.root,
+    };
     await options.inTransaction?.(trx, stored);
     return stored;
   });
+}
+
+/**
+ * The signed note of the tree of the first `size` events. A log the tree cannot be built over
+ * (a seq missing) is refused: it was tampered with.
+ */
+async function signTreeNote(
+  trx: Transaction<Database>,
+  key: CheckpointKey,
+  origin: string,
+  size: number,
+): Promise<{ text: string; root: string }> {
+  let root: Buffer;
+  try {
+    root = await rootAt(trx, size);
+  } catch (err) {
+    if (err instanceof TreeUnavailableError)
+      throw new CheckpointRefusedError(
+        `the Merkle tree of the first ${size} events cannot be built: ${err.message}. ${CHECK}`,
+      );
+    throw err;
+  }
+  const body = checkpointNoteBody({ origin, size, root });
+  return { text: signNote(body, { name: origin, key }), root: root.toString('hex') };
 }
 
 const CHECK = 'Not signing: run `gatehouse audit verify` with the public key and the anchors to see what changed.';
