@@ -32,6 +32,7 @@ import { formatAnchoredReport, progressReporter } from './output.ts';
 import { printSession, readVerifiedSession } from './session.ts';
 
 /** Exit codes: 0 done / log whole, 1 log not whole, 2 could not run. */
+import { registerReceiptCommands } from './receipt.ts';
 const EXIT_BROKEN = 1;
 const EXIT_ERROR = 2;
 
@@ -446,6 +447,16 @@ async function writeNewSecret(file: string, text: string): Promise<void> {
     throw new Error(`cannot create ${file}: ${(err as Error).message}`);
   }
   try {
+// A grant's receipt and its offline check (docs/merkle.md §11).
+registerReceiptCommands(audit, {
+  config,
+  withDatabase: async (work) =>
+    withRecordedDatabase(await locateData(config()), async (database) => {
+      await requireSchema(database);
+      return work(database);
+    }),
+});
+
     await handle.chmod(0o600);
     await handle.writeFile(text, 'utf8');
     await handle.sync();
