@@ -30,9 +30,9 @@ import { resolveAnchoring, type AnchoringOptions } from './anchoring.ts';
 import { locateData, type DataLocation } from './data-location.ts';
 import { formatAnchoredReport, progressReporter } from './output.ts';
 import { printSession, readVerifiedSession } from './session.ts';
+import { registerReceiptCommands } from './receipt.ts';
 
 /** Exit codes: 0 done / log whole, 1 log not whole, 2 could not run. */
-import { registerReceiptCommands } from './receipt.ts';
 const EXIT_BROKEN = 1;
 const EXIT_ERROR = 2;
 
@@ -433,6 +433,16 @@ audit
     }
   });
 
+// A grant's receipt and its offline check (docs/merkle.md §11).
+registerReceiptCommands(audit, {
+  config,
+  withDatabase: async (work) =>
+    withRecordedDatabase(await locateData(config()), async (database) => {
+      await requireSchema(database);
+      return work(database);
+    }),
+});
+
 /** Writes a secret to a new file, readable by its owner only; never replaces one. */
 async function writeNewSecret(file: string, text: string): Promise<void> {
   let handle;
@@ -447,16 +457,6 @@ async function writeNewSecret(file: string, text: string): Promise<void> {
     throw new Error(`cannot create ${file}: ${(err as Error).message}`);
   }
   try {
-// A grant's receipt and its offline check (docs/merkle.md §11).
-registerReceiptCommands(audit, {
-  config,
-  withDatabase: async (work) =>
-    withRecordedDatabase(await locateData(config()), async (database) => {
-      await requireSchema(database);
-      return work(database);
-    }),
-});
-
     await handle.chmod(0o600);
     await handle.writeFile(text, 'utf8');
     await handle.sync();
