@@ -1,5 +1,5 @@
 /**
- * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts|anchors|merkle]`: the performance targets, each beside a
+ * `npm run bench [append|verify|slack|expiry|provision|verify-ack|gateway|alerts|anchors|merkle|busy]`: the performance targets, each beside a
  * baseline measured in the same run where there is one (`slack` is the ack benchmark and then
  * `expiry`). Results: docs/benchmarks.md.
  * Settings: BENCH_APPEND_SECONDS (5), BENCH_VERIFY_EVENTS (1000000), BENCH_REPEATS (3),
@@ -23,6 +23,11 @@
  * posted by the audit feed, so alerts are not set again while their evidence links are missing),
  * BENCH_MERKLE_EVENTS (1000000: the log proofs are made in), BENCH_MERKLE_PROOFS (2000 of each kind),
  * BENCH_ANCHORS_RATES (20,80: events/s, one run each) for BENCH_ANCHORS_SECONDS (40),
+ * BENCH_BUSY_SECONDS (60: each phase's counted window), BENCH_BUSY_RATE (50: commands/s), BENCH_BUSY_GRANTS
+ * (1000: falling due in each busy phase, over BENCH_BUSY_EXPIRY_SPREAD_SECONDS, 30), BENCH_BUSY_EVENTS (1000000: the
+ * log /verify-audit checks), BENCH_BUSY_APPROVALS (200: cards the owners click in each busy phase),
+ * BENCH_BUSY_LEAD_SECONDS (120: to prepare a busy phase), BENCH_BUSY_VERIFY_SECONDS (15: the verification alone),
+ * BENCH_BUSY_PHASES (quiet,verify,bare-busy,busy),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
@@ -30,6 +35,8 @@ import { benchAlerts, parseAlertsOptions } from './alerts.ts';
 import { benchAnchors, printAnchors } from './anchors.ts';
 import { printAlerts } from './alerts-report.ts';
 import { benchAppend } from './append.ts';
+import { benchBusy, parseBusySettings } from './busy.ts';
+import { printBusy } from './busy-report.ts';
 import { benchServer, machine } from './cluster.ts';
 import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
 import { fmt, median } from './format.ts';
@@ -197,6 +204,14 @@ try {
     const seconds = Number(process.env.BENCH_ANCHORS_SECONDS ?? 40);
     console.error(`anchors outside the database: ${rates.join(' and ')} events/s, ${seconds} s each…`);
     printAnchors(await benchAnchors(server, rates, seconds));
+  }
+
+  if (which === 'busy') {
+    const busy = parseBusySettings(process.env);
+    console.error(
+      `a busy day: ${busy.rate}/s commands for ${busy.seconds} s while ${busy.grants} grants expire, ${busy.approvals} approvals are clicked and /verify-audit checks ${busy.events} events; phases ${busy.phases.join(', ')}…`,
+    );
+    printBusy(await benchBusy(server, busy));
   }
 
   if (which === 'all' || which === 'merkle') {
