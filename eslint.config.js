@@ -23,6 +23,7 @@ const ADAPTERS = [
   'src/http',
   'src/metrics',
   'src/boot',
+  'src/siem',
   'src/main.ts',
 ];
 const BELOW_ACCESS = ['src/audit', 'src/provisioners', 'src/outbox'];

@@ -15,6 +15,7 @@ import { OutboxPump } from '../outbox/outbox-pump.ts';
 import { AuditFeed } from '../slack/outbound/audit-feed.ts';
 import { slackNotifications } from '../slack/outbound/notifications.ts';
 import { Watcher } from '../watch/watcher.ts';
+import { startSiem } from '../siem/start-siem.ts';
 
 export interface BackgroundContext {
   config: Config;
@@ -55,6 +56,7 @@ export async function startBackgroundWork(ctx: BackgroundContext): Promise<Backg
   try {
     const timer = ctx.config.expiryTimer ? await startExpiryTimer(ctx, parts) : null;
     const watcher = startWatcher(ctx, parts);
+    await startSiem({ ...ctx, now: ctx.access.ctx.now }, parts);
     const delivery = ctx.client ? await startDelivery(ctx, ctx.client, parts) : { notifier: null, feed: null };
     return { scheduler, timer, watcher, ...delivery, stop: () => parts.stop() };
   } catch (err) {

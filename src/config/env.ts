@@ -77,6 +77,25 @@ const envSchema = z.object({
         'must be loopback (the default: plain TCP from this machine only), never (TLS always) or always (plain TCP from anywhere)',
     })
     .default('loopback'),
+  GATEHOUSE_SIEM_OTLP_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s]+$/, 'must be the OTLP/HTTP logs endpoint, like https://collector:4318/v1/logs')
+    .optional(),
+  GATEHOUSE_SIEM_OTLP_HEADERS: z.string().min(1).optional(),
+  GATEHOUSE_SIEM_SYSLOG_URL: z
+    .string()
+    .regex(/^(tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/, 'must be tcp://host:port or tls://host:port')
+    .optional(),
+  GATEHOUSE_SIEM_SYSLOG_CA_FILE: z.string().min(1).optional(),
+  GATEHOUSE_SIEM_SYSLOG_HOSTNAME: z
+    .string()
+    .regex(/^[!-~]{1,255}$/, 'must be 1-255 printable ASCII characters, no spaces')
+    .optional(),
+  GATEHOUSE_SIEM_SYSLOG_APP_NAME: z
+    .string()
+    .regex(/^[!-~]{1,48}$/, 'must be 1-48 printable ASCII characters, no spaces')
+    .default('gatehouse'),
+  GATEHOUSE_SIEM_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -147,6 +166,14 @@ export interface Config {
     tlsCertFile: string | undefined;
     tlsKeyFile: string | undefined;
     plaintext: 'loopback' | 'never' | 'always';
+  };
+  /** Streaming the audit log to a SIEM (docs/siem.md); each destination is off until its URL is set. */
+  siem: {
+    /** The OTLP/HTTP logs endpoint and the headers sent with it (an API key: secrets, never log them). */
+    otlp: { url: string; headers: Record<string, string> } | null;
+    syslog: { url: string; caFile: string | undefined; hostname: string | undefined; appName: string } | null;
+    /** Events per batch. */
+    batch: number;
   };
 }
 
@@ -219,7 +246,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tlsKeyFile: e.GATEHOUSE_GATEWAY_TLS_KEY_FILE,
       plaintext: e.GATEHOUSE_GATEWAY_PLAINTEXT,
     },
+    siem: {
+      otlp: e.GATEHOUSE_SIEM_OTLP_URL
+        ? { url: e.GATEHOUSE_SIEM_OTLP_URL, headers: parseHeaders(e.GATEHOUSE_SIEM_OTLP_HEADERS) }
+        : null,
+      syslog: e.GATEHOUSE_SIEM_SYSLOG_URL
+        ? {
+            url: e.GATEHOUSE_SIEM_SYSLOG_URL,
+            caFile: e.GATEHOUSE_SIEM_SYSLOG_CA_FILE,
+            hostname: e.GATEHOUSE_SIEM_SYSLOG_HOSTNAME,
+            appName: e.GATEHOUSE_SIEM_SYSLOG_APP_NAME,
+          }
+        : null,
+      batch: e.GATEHOUSE_SIEM_BATCH,
+    },
   };
+}
+
+/** `name=value,name2=value2` (as OTEL_EXPORTER_OTLP_HEADERS), values URL-encoded if need be; never echoed: they are secrets. */
+function parseHeaders(text: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [i, pair] of (text ?? '').split(',').entries()) {
+    if (pair.trim() === '') continue;
+    const at = pair.indexOf('=');
+    const name = pair.slice(0, at).trim();
+    if (at < 1 || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name))
+      throw new ConfigError(
+        `GATEHOUSE_SIEM_OTLP_HEADERS: entry ${i + 1} is not name=value. Write the headers as name=value pairs separated by commas, like authorization=Bearer%20TOKEN,x-tenant=ops (values URL-encoded).`,
+      );
+    try {
+      headers[name.toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      throw new ConfigError(
+        `GATEHOUSE_SIEM_OTLP_HEADERS: the value of ${name} is not URL-encoded text. Write % as %25 and a comma as %2C.`,
+      );
+    }
+  }
+  return headers;
 }
 
 /** `host:port` (IPv6 in brackets) as its parts. */

@@ -59,6 +59,22 @@ export const gatewayStatements = new client.Counter({
   registers: [registry],
 });
 
+/** Audit events a SIEM destination accepted, sent from this replica (src/siem). */
+export const siemEvents = new client.Counter({
+  name: 'gatehouse_siem_events_total',
+  help: 'Audit events accepted by a SIEM destination (otlp, syslog), sent from this replica',
+  labelNames: ['destination'] as const,
+  registers: [registry],
+});
+
+/** Batches a SIEM destination did not accept (down, refused, timed out): each is sent again. */
+export const siemFailures = new client.Counter({
+  name: 'gatehouse_siem_failures_total',
+  help: 'Batches of audit events a SIEM destination did not accept; each is sent again with backoff',
+  labelNames: ['destination'] as const,
+  registers: [registry],
+});
+
 /**
  * Labels this thread's series (thread="main" or "background"); the main thread also collects
  * Node's own process metrics (memory, CPU, event loop lag), once for the process.

@@ -34,6 +34,11 @@ const grants = gauge('grants', 'Grants that are not over, by status', ['status']
 const pending = gauge('requests_pending', 'Requests waiting for a decision');
 const sessions = gauge('gateway_sessions_live', 'Database sessions open through the gateway, on every replica');
 const alertsOpen = gauge('alerts_unacknowledged', 'Alerts raised and not acknowledged yet');
+const siemLag = gauge(
+  'siem_lag_events',
+  'Chained events a SIEM destination has not accepted yet (head seq - delivered seq), by destination',
+  ['destination'],
+);
 
 interface StateRow {
   outbox_depth: string;
@@ -101,4 +106,8 @@ async function readStateIn(db: Db | Transaction<Database>): Promise<void> {
     .execute();
   grants.reset();
   for (const status of LIVE) grants.set({ status }, Number(counts.find((c) => c.status === status)?.n ?? 0));
+  const { rows: cursors } = await sql<{ destination: string; delivered_seq: string }>`
+    select destination, delivered_seq from siem_cursor`.execute(db);
+  siemLag.reset();
+  for (const c of cursors) siemLag.set({ destination: c.destination }, Math.max(0, head - Number(c.delivered_seq)));
 }
