@@ -17,7 +17,7 @@ export interface StoredCheckpoint extends Checkpoint {
   /**
    * The signed note (c2sp.org/tlog-checkpoint) of the Merkle tree of the first `seq` events,
    * exactly as signed: origin, size (= seq), base64 root, blank line, the log's signature
-   * line (docs/merkle.md §11). Null for checkpoints made before migration 0013.
+   * line (docs/merkle.md §12). Null for checkpoints made before migration 0013.
    */
   note: string | null;
   /** The note's root hash, 64 lower-case hex digits; null without a note. */
