@@ -23,7 +23,10 @@ import { OtlpDestination } from '../src/siem/otlp.ts';
 import { SiemStreamer } from '../src/siem/siem-streamer.ts';
 import { syslogDestination } from '../src/siem/syslog.ts';
 import { createTestDatabase, type TestAuditAction, type TestDatabase } from './support/db.ts';
+import { PEOPLE } from './support/access.ts';
+import { startBot } from './support/gatehouse.ts';
 import { OtlpReceiver } from './support/otlp-receiver.ts';
+import { fileRequest } from './support/slack-stories.ts';
 import { SyslogReceiver } from './support/syslog-receiver.ts';
 
 const run = promisify(execFile);
@@ -339,6 +342,34 @@ describe('streaming the audit log to a SIEM', () => {
         /GATEHOUSE_SIEM_SYSLOG_CA_FILE: cannot read .*missing\.pem \(ENOENT\)/,
       );
     });
+  });
+});
+
+describe('the app, with a SIEM configured', () => {
+  it('streams its chain from the first event, from the background thread, and stops with the app', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const watched = watchedLog();
+    const bot = await startBot({
+      env: {
+        GATEHOUSE_SIEM_OTLP_URL: receiver.url,
+        GATEHOUSE_SIEM_OTLP_HEADERS: 'authorization=Bearer%20app-token-9c1e',
+      },
+      log: watched.log,
+    });
+    try {
+      // The policy's first load is seq 1: a new destination receives the whole log.
+      await receiver.until(() => receiver.records.some((r) => r.action === 'policy.loaded'));
+      expect(receiver.records[0]).toMatchObject({ seq: 1, action: 'policy.loaded' });
+      await fileRequest(bot, PEOPLE.ana, 'staging-db 30m look at the slow query');
+      await receiver.until(() => receiver.records.some((r) => r.action === 'request.created'));
+      expect(receiver.records.map((r) => r.seq)).toEqual(receiver.records.map((_, i) => i + 1));
+      expect(receiver.headers[0]?.authorization).toBe('Bearer app-token-9c1e');
+    } finally {
+      await bot.stop();
+      await receiver.stop();
+    }
+    expect(watched.text()).not.toContain('app-token-9c1e');
   });
 });
 
