@@ -14,6 +14,8 @@ import {
 } from '../audit/checkpoints/keys.ts';
 import { CheckpointRefusedError, makeCheckpoint } from '../audit/checkpoints/store.ts';
 import { headSeq } from '../audit/verify.ts';
+import { readSinceArgument, verifySince } from '../audit/verify-since.ts';
+import { formatSinceReport } from '../audit/since-report.ts';
 import { verifyAnchored, verifyFileAnchored } from '../audit/checkpoints/verify-anchored.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { consistencyProofJson, inclusionProofJson, verifyProofJson } from '../audit/tree/proof-file.ts';
@@ -205,12 +207,24 @@ audit
   .option(...CHECKPOINT_OPTION)
   .option(...NO_SLACK_OPTION)
   .option('--json', 'print the result as JSON')
-  .action(async (options: VerifyCommandOptions) => {
+  .option(
+    '--since <checkpoint>',
+    'verify only the events after a checkpoint you trust: its JSON or a file holding it (an anchor line you kept), or a database checkpoint id (#12); needs the public key',
+  )
+  .action(async (options: VerifyCommandOptions & { since?: string }) => {
     const location = await locateData(config());
     const anchoring = await resolveAnchoring(options, config(), location.localKeyFile);
     const notes = [...location.notes, ...anchoring.notes];
     await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
+      if (options.since !== undefined) {
+        const since = await readSinceArgument(options.since, anchoring.publicKey);
+        const result = await verifySince(database.pool, { ...anchoring, since, publicKey: anchoring.publicKey! });
+        if (options.json) printVerification(result, 'The audit log', notes, true);
+        else console.log([formatSinceReport(result, 'The audit log'), ...notes.map((n) => `  note: ${n}`)].join('\n'));
+        if (!result.ok) process.exitCode = EXIT_BROKEN;
+        return;
+      }
       const total = await headSeq(database.pool);
       const result = await verifyAnchored(database.pool, {
         publicKey: anchoring.publicKey,

@@ -1,0 +1,191 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAnchorFile, type Anchor } from '../src/audit/checkpoints/anchors.ts';
+import { checkpointToJson, signCheckpoint } from '../src/audit/checkpoints/checkpoint.ts';
+import type { CheckpointKey } from '../src/audit/checkpoints/keys.ts';
+import { verifyChain } from '../src/audit/verify.ts';
+import { SinceRefusedError, verifySince, type SinceStart } from '../src/audit/verify-since.ts';
+import { seedEvents, tamper } from './support/audit.ts';
+import { eventsThenCheckpoint, randomKey, rewriteFrom, tamperCheckpoints } from './support/checkpoints.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { childEnv, killLeftoverChildren, runNode } from './support/process.ts';
+
+let dir: string;
+const databases: TestDatabase[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gatehouse-verify-since-'));
+});
+afterAll(async () => {
+  await killLeftoverChildren();
+  for (const t of databases) await t.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface World {
+  t: TestDatabase;
+  key: CheckpointKey;
+  anchorFile: string;
+  /** The anchor lines: checkpoint #1 at seq 5, #2 at seq 10. The log's head is seq 13. */
+  anchors: Anchor[];
+  /** The first checkpoint as a file the auditor kept. */
+  keptFile: string;
+}
+
+let worlds = 0;
+
+/** A log of 13 events with checkpoints at seq 5 and 10, both in the anchor file. */
+async function world(): Promise<World> {
+  const t = await createTestDatabase();
+  databases.push(t);
+  const key = randomKey();
+  const anchorFile = join(dir, `anchors-${++worlds}.jsonl`);
+  await eventsThenCheckpoint(t, 5, key, anchorFile);
+  await eventsThenCheckpoint(t, 5, key, anchorFile);
+  await seedEvents(t, 3);
+  const anchors = await readAnchorFile(anchorFile);
+  const keptFile = join(dir, `kept-${worlds}.json`);
+  await writeFile(keptFile, `${checkpointToJson(anchors[0]!.checkpoint)}\n`);
+  return { t, key, anchorFile, anchors, keptFile };
+}
+
+const sinceFirst = (w: World): SinceStart => ({
+  anchor: { source: 'kept.json', checkpoint: w.anchors[0]!.checkpoint },
+});
+
+describe('verifySince', () => {
+  it('verifies only the events after the trusted checkpoint, the checkpoints after it and the anchors', async () => {
+    const w = await world();
+    const result = await verifySince(w.t.pool, {
+      since: sinceFirst(w),
+      publicKey: w.key.publicKey,
+      anchors: w.anchors,
+    });
+    expect(result.ok, JSON.stringify(result.problems)).toBe(true);
+    expect(result.since).toMatchObject({ seq: 5, checkpointId: 1, newEvents: 8, anchorsBefore: 0 });
+    expect(result.headSeq).toBe(13);
+    expect(result.checkpoints).toMatchObject({ checked: 1, latestSeq: 10 });
+    expect(result.problems).toEqual([]);
+    const full = await verifyChain(w.t.pool);
+    expect(result.headHash).toBe(full.headHash);
+
+    // By id, trusted through the key; and from the newest checkpoint, anchors before it are not checked.
+    const byId = await verifySince(w.t.pool, {
+      since: { checkpointId: 2 },
+      publicKey: w.key.publicKey,
+      anchors: w.anchors,
+    });
+    expect(byId.ok).toBe(true);
+    expect(byId.since).toMatchObject({ seq: 10, checkpointId: 2, newEvents: 3, anchorsBefore: 1 });
+  });
+
+  it('does NOT detect a change before the checkpoint: the trade-off, which a full verify catches', async () => {
+    const w = await world();
+    await tamper(w.t, `update audit_events set canonical = replace(canonical, '"n":2', '"n":99') where seq = 2`);
+    const full = await verifyChain(w.t.pool);
+    expect(full.failure).toMatchObject({ seq: 2, reason: 'content-changed' });
+    const since = await verifySince(w.t.pool, { since: sinceFirst(w), publicKey: w.key.publicKey });
+    expect(since.ok).toBe(true);
+  });
+
+  it('catches a change at the checkpoint’s seq and after it', async () => {
+    const w = await world();
+    await tamper(w.t, `update audit_events set canonical = replace(canonical, '"n":5', '"n":55') where seq = 5`);
+    const at = await verifySince(w.t.pool, { since: sinceFirst(w), publicKey: w.key.publicKey });
+    expect(at.ok).toBe(false);
+    expect(at.failure).toMatchObject({ seq: 5, reason: 'content-changed' });
+
+    const v = await world();
+    await tamper(v.t, `update audit_events set canonical = replace(canonical, '"n":2', '"n":22') where seq = 12`);
+    const after = await verifySince(v.t.pool, { since: sinceFirst(v), publicKey: v.key.publicKey });
+    expect(after.failure).toMatchObject({ seq: 12, reason: 'content-changed' });
+  });
+
+  it('catches a rewrite before the checkpoint that recomputed every later hash: the event at its seq no longer has its hash', async () => {
+    const w = await world();
+    await rewriteFrom(w.t, 3, (event) => ({ ...event, body: { n: 333 } }));
+    expect((await verifyChain(w.t.pool)).ok).toBe(true);
+    const result = await verifySince(w.t.pool, { since: sinceFirst(w), publicKey: w.key.publicKey });
+    expect(result.ok).toBe(false);
+    expect(result.failure).toBeNull();
+    expect(result.problems[0]).toMatchObject({ reason: 'rewritten', seq: 5, source: 'kept.json' });
+    expect(result.problems.map((p) => p.reason)).toEqual(['rewritten', 'rewritten']);
+  });
+
+  it('catches a truncation back past the checkpoint, and a deleted checkpoint after it', async () => {
+    const w = await world();
+    await tamper(w.t, 'delete from audit_events where seq > 3');
+    const result = await verifySince(w.t.pool, { since: sinceFirst(w), publicKey: w.key.publicKey });
+    expect(result.ok).toBe(false);
+    expect(result.problems[0]).toMatchObject({ reason: 'truncated', seq: 5, source: 'kept.json' });
+    expect(result.problems[0]!.message).toContain('ends at seq 3');
+
+    const v = await world();
+    await seedEvents(v.t, 1);
+    await eventsThenCheckpoint(v.t, 1, v.key, v.anchorFile);
+    await tamperCheckpoints(v.t, 'delete from audit_checkpoints where id = 2');
+    const cut = await verifySince(v.t.pool, { since: sinceFirst(v), publicKey: v.key.publicKey });
+    expect(cut.problems.map((p) => `${p.reason} ${p.source}`)).toEqual(['chain-broken database checkpoint #3']);
+  });
+
+  it('refuses a checkpoint of another log, or one the key did not sign, before reading anything', async () => {
+    const w = await world();
+    const cp = w.anchors[0]!.checkpoint;
+    const otherLog = signCheckpoint({ ...cp, logId: 'staging-log' }, w.key);
+    await expect(
+      verifySince(w.t.pool, {
+        since: { anchor: { source: 'other.json', checkpoint: otherLog } },
+        publicKey: w.key.publicKey,
+      }),
+    ).rejects.toThrow(
+      new SinceRefusedError(
+        `--since: other.json is a checkpoint of log staging-log, but this database holds log ${cp.logId}. Give a checkpoint of this log.`,
+      ),
+    );
+    const otherKey = signCheckpoint(cp, randomKey());
+    await expect(
+      verifySince(w.t.pool, {
+        since: { anchor: { source: 'k.json', checkpoint: otherKey } },
+        publicKey: w.key.publicKey,
+      }),
+    ).rejects.toThrow(/k\.json does not verify with key/);
+    await expect(verifySince(w.t.pool, { since: { checkpointId: 9 }, publicKey: w.key.publicKey })).rejects.toThrow(
+      /holds no checkpoint #9/,
+    );
+  });
+});
+
+describe('gatehouse audit verify --since', () => {
+  it('says what it verified and what it trusted, and exits 1 when a change after the checkpoint is found', async () => {
+    const w = await world();
+    const run = (...args: string[]) =>
+      runNode(
+        ['bin/gatehouse.js', 'audit', 'verify', '--public-key', w.key.publicKey.hex, '--no-slack', ...args],
+        childEnv({ LOG_LEVEL: 'warn', DATABASE_URL: w.t.url }),
+      );
+    const cp = w.anchors[0]!.checkpoint;
+    const ok = await run('--since', w.keptFile, '--anchors', w.anchorFile);
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.stdout).toContain(
+      `✔ verified events 6 … 13 (8 events) since checkpoint #1 of ${cp.time}; everything before it is trusted from that checkpoint, not re-checked.`,
+    );
+    const byId = await run('--since', '#2', '--json');
+    expect(byId.code, byId.output).toBe(0);
+    expect(JSON.parse(byId.stdout)).toMatchObject({ ok: true, since: { seq: 10, newEvents: 3 }, headSeq: 13 });
+
+    const other = join(dir, 'other-log.json');
+    await writeFile(other, checkpointToJson(signCheckpoint({ ...cp, logId: 'staging-log' }, w.key)));
+    const refused = await run('--since', other);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`is a checkpoint of log staging-log, but this database holds log ${cp.logId}`);
+
+    await tamper(w.t, `update audit_events set canonical = replace(canonical, '"n":1', '"n":11') where seq = 11`);
+    const broken = await run('--since', w.keptFile);
+    expect(broken.code, broken.output).toBe(1);
+    expect(broken.stdout).toContain(
+      '✘ The audit log is NOT whole since checkpoint #1 (seq 5): content-changed at seq 11.',
+    );
+  });
+});
