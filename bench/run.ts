@@ -28,6 +28,7 @@
  * log /verify-audit checks), BENCH_BUSY_APPROVALS (200: cards the owners click in each busy phase),
  * BENCH_BUSY_LEAD_SECONDS (120: to prepare a busy phase), BENCH_BUSY_VERIFY_SECONDS (15: the verification alone),
  * BENCH_BUSY_PHASES (quiet,verify,bare-busy,busy),
+ * BENCH_SIEM_SECONDS (10), BENCH_SIEM_WRITERS (8), BENCH_SIEM_BATCH (500), BENCH_SIEM_DESTINATIONS (otlp,syslog) for `siem` (not in `all`),
  * BENCH_DATABASE_URL (default: a throwaway embedded cluster).
  */
 import { benchAck, WARMUP_SECONDS } from './ack.ts';
@@ -41,6 +42,7 @@ import { benchServer, machine } from './cluster.ts';
 import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
 import { fmt, median } from './format.ts';
 import { benchMerkle, parseMerkleOptions, printMerkle } from './merkle.ts';
+import { benchSiem, parseSiemOptions, printSiem } from './siem.ts';
 import { printGateway } from './gateway-report.ts';
 import { benchGateway, parseGatewayOptions } from './gateway.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
@@ -219,6 +221,14 @@ try {
       `the Merkle tree: appends at 32 writers with it, ${repeats} rounds of ${appendSeconds} s; then proofs in a log of ${merkleOptions.events} events…`,
     );
     printMerkle(await benchMerkle(server, merkleOptions));
+  }
+
+  if (which === 'siem') {
+    const siemOptions = parseSiemOptions(process.env);
+    console.error(
+      `SIEM streaming: ${siemOptions.writers} writers for ${siemOptions.seconds} s while the chain is forwarded to ${siemOptions.destinations.join(' and ')} on loopback; then the log again from seq 0…`,
+    );
+    printSiem(await benchSiem(server, siemOptions), siemOptions);
   }
 } finally {
   await server.stop();
