@@ -249,6 +249,24 @@ describe("a grant's receipt", () => {
         seqOf(5),
       ],
       [
+        // The top of the last proof is shared with every earlier proof: it is still checked.
+        'shared proof hash',
+        forged(receipt, (r) => {
+          const p = r.events.at(-1)!.path;
+          p[p.length - 1] = p.at(-1)!.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+        }),
+        /inclusion proof leads to root/,
+        seqOf(receipt.events.length - 1),
+      ],
+      [
+        'proof element not a hash',
+        forged(receipt, (r) => {
+          r.events[2]!.path[0] = 'XY'.repeat(32);
+        }),
+        /inclusion proof is malformed: "XYXY.* is not 64 lower-case hex digits/,
+        seqOf(2),
+      ],
+      [
         'root',
         forged(receipt, (r) => {
           r.root = 'ab'.repeat(32);

@@ -447,7 +447,7 @@ audit
     }
   });
 
-// A grant's receipt and its offline check (docs/merkle.md §11).
+// A grant's receipt and its offline check (docs/merkle.md §13).
 registerReceiptCommands(audit, {
   config,
   withDatabase: async (work) =>

@@ -18,7 +18,7 @@ export interface ReceiptCommandDeps {
 
 const EXIT_BROKEN = 1;
 
-/** `audit receipt GRANT` and `audit verify-receipt FILE` (docs/merkle.md §11). */
+/** `audit receipt GRANT` and `audit verify-receipt FILE` (docs/merkle.md §13). */
 export function registerReceiptCommands(audit: Command, deps: ReceiptCommandDeps): void {
   audit
     .command('receipt')

@@ -6,7 +6,7 @@ import type { AuditEvent } from '../event.ts';
 import { inclusionProof, treeRoot } from '../tree/prove.ts';
 import { byStorage, nodeKey, readParts, resolveNodes } from '../tree/read.ts';
 import { inclusionShape, rootShape, type NodeId } from '../tree/shape.ts';
-import { eventsAbout } from './links.ts';
+import { eventsAbout, idsOf } from './links.ts';
 import { RECEIPT_FORMAT, RECEIPT_VERSION, type Receipt, type ReceiptCheckpoint } from './receipt.ts';
 
 /** No receipt can be made now: the grant is unknown, or no signed checkpoint covers its events yet. */
@@ -19,11 +19,23 @@ interface EventRow {
   hash: string;
 }
 
+async function scan(pool: pg.Pool, markers: readonly string[]): Promise<EventRow[]> {
+  const { rows } = await pool.query<EventRow>(
+    `select seq, canonical, encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash from audit_events
+      where exists (select 1 from unnest($1::text[]) as m(marker) where strpos(canonical, m.marker) > 0) order by seq`,
+    [markers],
+  );
+  return rows;
+}
+
+const subjectMarker = (id: string) => `"subject":${JSON.stringify(id)}`;
+
 /**
  * The grant's events, found by one scan of the log for the texts that name it: the grant id
  * anywhere (its own events, its sessions', its extensions' creation) or one of its requests
- * as subject. The rule of links.ts then keeps only those about the grant. The requests come
- * from the domain tables only to know what to look for; what goes in is decided by the events.
+ * as subject. The rule of links.ts then keeps only those about the grant. The domain tables
+ * only say what to look for; what goes in is decided by the events. A request they did not
+ * name (rows pruned, say) costs a second scan.
  */
 async function grantEvents(db: Db, pool: pg.Pool, grantId: string) {
   const grant = await db
@@ -31,25 +43,24 @@ async function grantEvents(db: Db, pool: pg.Pool, grantId: string) {
     .select('request_id')
     .where('id', '=', grantId as never)
     .executeTakeFirst();
-  if (!grant)
-    throw new ReceiptUnavailableError(
-      `there is no grant ${grantId}: give a grant id (grt_…) as the audit channel or /access shows it`,
-    );
   const extensions = await db
     .selectFrom('access_requests')
     .select('id')
     .where('extends_grant_id', '=', grantId as never)
     .execute();
-  const markers = [
-    JSON.stringify(grantId),
-    ...[grant.request_id, ...extensions.map((e) => e.id)].map((id) => `"subject":${JSON.stringify(id)}`),
-  ];
-  const { rows } = await pool.query<EventRow>(
-    `select seq, canonical, encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash from audit_events
-      where exists (select 1 from unnest($1::text[]) as m(marker) where strpos(canonical, m.marker) > 0) order by seq`,
-    [markers],
+  const known = new Set<string>([...(grant ? [grant.request_id] : []), ...extensions.map((e) => e.id)]);
+  let rows = await scan(pool, [JSON.stringify(grantId), ...[...known].map(subjectMarker)]);
+  const parse = (found: EventRow[]) => found.map((row) => ({ row, event: JSON.parse(row.canonical) as AuditEvent }));
+  let parsed = parse(rows);
+  const ids = idsOf(
+    grantId,
+    parsed.map((p) => p.event),
   );
-  const parsed = rows.map((row) => ({ row, event: JSON.parse(row.canonical) as AuditEvent }));
+  const missed = [ids.request, ...ids.extensions].filter((id): id is string => id !== null && !known.has(id));
+  if (missed.length > 0) {
+    rows = await scan(pool, [JSON.stringify(grantId), ...[...known, ...missed].map(subjectMarker)]);
+    parsed = parse(rows);
+  }
   const about = new Set(
     eventsAbout(
       grantId,
@@ -82,14 +93,17 @@ function noteOf(checkpoint: StoredCheckpoint): string | null {
 }
 
 /**
- * The grant's receipt (docs/merkle.md §11): its events with their proofs in the tree of the
+ * The grant's receipt (docs/merkle.md §13): its events with their proofs in the tree of the
  * newest signed checkpoint, which must cover the last of them. Chain what is queued first
  * (AuditLog.flush) so the newest events are found.
  */
 export async function buildReceipt(db: Db, pool: pg.Pool, grantId: string): Promise<Receipt> {
   const rows = await grantEvents(db, pool, grantId);
   const last = rows[rows.length - 1];
-  if (!last) throw new ReceiptUnavailableError(`the audit log holds no event about grant ${grantId}`);
+  if (!last)
+    throw new ReceiptUnavailableError(
+      `the audit log holds no event about grant ${grantId}: give a grant id (grt_…) as the audit channel or /access shows it`,
+    );
   const checkpoint = await latestCheckpoint(pool);
   if (!checkpoint || checkpoint.seq < last.seq)
     throw new ReceiptUnavailableError(

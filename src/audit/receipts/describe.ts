@@ -59,6 +59,6 @@ export function describeVerifiedReceipt(file: string, verified: VerifiedReceipt)
     `✔ ${file} holds: ${plural(receipt.events.length, 'event')} of log ${receipt.log_id}, each hashed and proved in the tree of the first ${receipt.size} events (root ${receipt.root}), ${proved}.`,
     ...storyLines(verified.story),
     ...verified.unchecked.map((what) => `  NOT checked: ${what}.`),
-    '  A receipt shows that these events are in the log; it cannot show that the log holds no other event about the grant (see docs/merkle.md §11.4).',
+    '  A receipt shows that these events are in the log; it cannot show that the log holds no other event about the grant (see docs/merkle.md §13.4).',
   ];
 }

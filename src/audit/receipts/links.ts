@@ -1,7 +1,7 @@
 import type { AuditEvent } from '../event.ts';
 
 /**
- * Which events are about a grant (docs/merkle.md §11.1). Written once, used by the builder to
+ * Which events are about a grant (docs/merkle.md §13.1). Written once, used by the builder to
  * pick the events out of the log and by the verifier to check that a receipt holds nothing else:
  *
  * 1. `grant`: its subject is the grant id (every `grant.*`, `gateway.login_refused`).

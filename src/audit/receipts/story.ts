@@ -97,7 +97,7 @@ function checkSession(sessionId: string, events: readonly AuditEvent[], problems
   if (after) problems.push({ seq: after.seq, message: `session ${sessionId} has ${after.action} after its end` });
 }
 
-/** The checks of docs/merkle.md §11.3 step 7 over events already known to be about the grant. */
+/** The checks of docs/merkle.md §13.3 step 7 over events already known to be about the grant. */
 export function checkStory(ids: GrantIds, events: readonly AuditEvent[]): StoryProblem[] {
   const problems: StoryProblem[] = [];
   const grantEvents = events.filter((e) => e.subject === ids.grant);

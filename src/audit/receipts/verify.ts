@@ -4,8 +4,9 @@ import type { CheckpointPublicKey } from '../checkpoints/keys.ts';
 import { NoteError, noteVerifier, openNote, parseCheckpointBody, parseNote } from '../checkpoints/note.ts';
 import type { AuditEvent } from '../event.ts';
 import { hashLeaf } from '../tree/hash.ts';
-import { ProofError, rootFromInclusionProof } from '../tree/verify.ts';
+import { ProofError } from '../tree/verify.ts';
 import { idsOf, linkOf, type GrantIds } from './links.ts';
+import { NodeMemo, rootThroughMemo } from './proofs.ts';
 import { MalformedReceiptError, parseReceipt, ReceiptError, type Receipt } from './receipt.ts';
 import { checkStory, tellStory, type GrantStory } from './story.ts';
 
@@ -24,8 +25,8 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 /** Step 6: each event's hash, own seq, link and inclusion proof. */
 function checkEvents(receipt: Receipt): AuditEvent[] {
-  const root = Buffer.from(receipt.root, 'hex');
   const events: AuditEvent[] = [];
+  const memo = new NodeMemo();
   let previous: { seq: number; hash: string } | null = null;
   for (const entry of receipt.events) {
     const { seq } = entry;
@@ -59,21 +60,16 @@ function checkEvents(receipt: Receipt): AuditEvent[] {
       );
     if (typeof event.action !== 'string' || typeof event.body !== 'object' || event.body === null)
       throw new ReceiptError(`event seq ${seq}: it has no action or body`, seq);
-    let reached: Buffer;
+    let reached: string;
     try {
-      reached = rootFromInclusionProof(
-        seq - 1,
-        receipt.size,
-        hashLeaf(hash),
-        entry.path.map((p) => Buffer.from(p, 'hex')),
-      );
+      reached = rootThroughMemo(seq - 1, receipt.size, hashLeaf(hash).toString('hex'), entry.path, memo);
     } catch (err) {
       if (!(err instanceof ProofError)) throw err;
       throw new ReceiptError(`event seq ${seq}: its inclusion proof is malformed: ${err.message}`, seq);
     }
-    if (!reached.equals(root))
+    if (reached !== receipt.root)
       throw new ReceiptError(
-        `event seq ${seq}: its inclusion proof leads to root ${hex(reached)}, not the receipt's root ${receipt.root}`,
+        `event seq ${seq}: its inclusion proof leads to root ${reached}, not the receipt's root ${receipt.root}`,
         seq,
       );
     events.push(event);
@@ -160,7 +156,7 @@ function checkLinks(receipt: Receipt, events: AuditEvent[]): GrantIds {
 }
 
 /**
- * Checks a receipt offline (docs/merkle.md §11.3). Throws MalformedReceiptError when it cannot
+ * Checks a receipt offline (docs/merkle.md §13.3). Throws MalformedReceiptError when it cannot
  * be read, ReceiptError naming the event, proof or signature that fails.
  */
 export function verifyReceipt(text: string, key: CheckpointPublicKey | null): VerifiedReceipt {
