@@ -22,6 +22,7 @@
  * BENCH_ALERTS_TRIGGER_EVERY_MS (250), BENCH_ALERTS_PRELINKED (0; 1: a diagnostic, every seq counted as
  * posted by the audit feed, so alerts are not set again while their evidence links are missing),
  * BENCH_MERKLE_EVENTS (1000000: the log proofs are made in), BENCH_MERKLE_PROOFS (2000 of each kind),
+ * BENCH_RECEIPT_EVENTS (1000000), BENCH_RECEIPT_STATEMENTS (1000), BENCH_RECEIPT_CHECKS (200) for `receipts` (not in `all`),
  * BENCH_ANCHORS_RATES (20,80: events/s, one run each) for BENCH_ANCHORS_SECONDS (40),
  * BENCH_BUSY_SECONDS (60: each phase's counted window), BENCH_BUSY_RATE (50: commands/s), BENCH_BUSY_GRANTS
  * (1000: falling due in each busy phase, over BENCH_BUSY_EXPIRY_SPREAD_SECONDS, 30), BENCH_BUSY_EVENTS (1000000: the
@@ -42,6 +43,7 @@ import { benchServer, machine } from './cluster.ts';
 import { benchExpiry, parseExpiryVariants, type ExpiryResults } from './expiry.ts';
 import { fmt, median } from './format.ts';
 import { benchMerkle, parseMerkleOptions, printMerkle } from './merkle.ts';
+import { benchReceipts, parseReceiptsOptions, printReceipts } from './receipts.ts';
 import { benchSiem, parseSiemOptions, printSiem } from './siem.ts';
 import { printGateway } from './gateway-report.ts';
 import { benchGateway, parseGatewayOptions } from './gateway.ts';
@@ -229,6 +231,14 @@ try {
       `SIEM streaming: ${siemOptions.writers} writers for ${siemOptions.seconds} s while the chain is forwarded to ${siemOptions.destinations.join(' and ')} on loopback; then the log again from seq 0…`,
     );
     printSiem(await benchSiem(server, siemOptions), siemOptions);
+  }
+
+  if (which === 'receipts') {
+    const receiptsOptions = parseReceiptsOptions(process.env);
+    console.error(
+      `receipts: two grants' receipts in a log of ${receiptsOptions.events} events, one with ${receiptsOptions.statements} statements…`,
+    );
+    printReceipts(await benchReceipts(server, receiptsOptions));
   }
 } finally {
   await server.stop();
