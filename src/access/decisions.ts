@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
+import { contractEndedRefusal, endWithinContract, extensionPastContract, type ContractRefusal } from './contracts.ts';
 import { readReason } from './free-text.ts';
 import { extendSoon, provisionGrant, withdrawExtensions } from './grants.ts';
 import { newGrantId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
@@ -43,6 +44,9 @@ export async function approve(
     if (!row) return refuse({ kind: 'not-found', id: requestId });
     const refusal = await checkDecider(ctx, trx, row, approver, 'approve');
     if (refusal) return refuse(refusal);
+    // The policy in force decides, not the one the request was filed under: a contract that ended since withdraws it.
+    const ended = contractEndedRefusal(ctx, row.requester, row.resource_id, ctx.now());
+    if (ended) return withdrawForContract(ctx, trx, row, ended);
     // With approver_mfa, the approver's own current code, checked (and used up) with the decision.
     const resource = resourceOf(ctx, row.resource_id);
     const mfaChecked = Boolean(resource?.approverMfa);
@@ -87,6 +91,7 @@ export async function approve(
 
     if (row.extends_grant_id !== null) return approveExtension(ctx, trx, row, approver);
     const now = ctx.now();
+    const { endsAt, cutTo } = endWithinContract(ctx, row.requester, new Date(now.getTime() + row.duration_ms));
     const approved = await trx
       .updateTable('access_requests')
       .set({ status: 'approved', decided_at: now, decided_by: approver })
@@ -103,7 +108,7 @@ export async function approve(
         resource_id: row.resource_id,
         status: 'provisioning',
         starts_at: now,
-        ends_at: new Date(now.getTime() + row.duration_ms),
+        ends_at: endsAt,
         ended_at: null,
         end_reason: null,
         next_attempt_at: new Date(now.getTime() + FIRST_RETRY_MS),
@@ -131,6 +136,7 @@ export async function approve(
         user: row.requester,
         resource: row.resource_id,
         ends_at: grantRow.ends_at.toISOString(),
+        ...(cutTo ? { contract_ends_at: cutTo.toISOString() } : {}),
       },
     });
     await notify(
@@ -172,8 +178,11 @@ async function approveExtension(
       ? refuse({ kind: 'extension-of-ended', grant: toGrant(ctx, held) })
       : refuse({ kind: 'not-found', id: grantId });
   }
+  // A grant already ending with the requester's contract (the policy changed since the ask) is not extended past it.
+  const past = extensionPastContract(ctx, held.user_id, held.resource_id, held.ends_at);
+  if (past) return withdrawForContract(ctx, trx, row, past);
   const now = ctx.now();
-  const endsAt = new Date(held.ends_at.getTime() + row.duration_ms);
+  const { endsAt, cutTo } = endWithinContract(ctx, held.user_id, new Date(held.ends_at.getTime() + row.duration_ms));
   const approved = await trx
     .updateTable('access_requests')
     .set({ status: 'approved', decided_at: now, decided_by: approver })
@@ -214,6 +223,7 @@ async function approveExtension(
       resource: held.resource_id,
       previous_ends_at: held.ends_at.toISOString(),
       ends_at: endsAt.toISOString(),
+      ...(cutTo ? { contract_ends_at: cutTo.toISOString() } : {}),
     },
   });
   await notify(
@@ -222,6 +232,36 @@ async function approveExtension(
     ...homeRefreshes(ctx, row.resource_id, row.requester),
   );
   return { ok: true, request, grant: toGrant(ctx, extended) };
+}
+
+/**
+ * A request whose requester's contract ended (or that would only extend past it) is
+ * withdrawn by `system` when an owner tries to approve it; the owner is told why.
+ */
+async function withdrawForContract(
+  ctx: AccessContext,
+  trx: Transaction<Database>,
+  row: RequestRow,
+  refusal: ContractRefusal,
+): Promise<ApproveResult> {
+  await trx
+    .updateTable('access_requests')
+    .set({ status: 'cancelled', decided_at: ctx.now(), decided_by: 'system' })
+    .where('id', '=', row.id)
+    .where('status', '=', 'pending')
+    .execute();
+  await ctx.audit.append(trx, {
+    actor: 'system',
+    action: 'request.cancelled',
+    subject: row.id,
+    body: { resource: row.resource_id, reason: 'contract_ended', contract_ends_at: refusal.endsAt.toISOString() },
+  });
+  await notify(
+    trx,
+    { kind: 'notify_request_decided', requestId: row.id },
+    ...homeRefreshes(ctx, row.resource_id, row.requester),
+  );
+  return refuse(refusal);
 }
 
 /**

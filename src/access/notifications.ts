@@ -27,6 +27,18 @@ export type Notification =
   /** An alert acknowledged or its access ended: every copy of it is updated. */
   /** With `unlinked`, a look for evidence links the audit feed has posted since (how many were unlinked then). */
   | { kind: 'notify_alert_changed'; alertId: string; unlinked?: number }
+  /** Break-glass access taken (access/break-glass.ts): the alert with Ratify and Revoke now, to the audit channel, owners and security. */
+  | { kind: 'notify_break_glass'; grantId: GrantId }
+  /** Ratified, revoked or revoked unratified: every copy of its alert is updated. */
+  | { kind: 'notify_break_glass_changed'; grantId: GrantId }
+  /** A contract ends within a week (access/contracts.ts): each owner hears what is still recurring on what they own. */
+  | {
+      kind: 'notify_contract_ending';
+      userId: SlackUserId;
+      endsAt: string;
+      written: string;
+      recurring: { resource: string; grants: number; lastStartedAt: string; owners: SlackUserId[] }[];
+    }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
   | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */

@@ -53,7 +53,18 @@ export type Refusal =
   /** The person an alert is about may not acknowledge it (it would take it off everyone's list). */
   | { kind: 'alert-about-you' }
   /** The access an alert is about has already ended (or is not the clicker's to end). */
-  | { kind: 'alert-nothing-to-end'; alert: { id: string; title: string } };
+  | { kind: 'alert-nothing-to-end'; alert: { id: string; title: string } }
+  /** Break-glass (access/break-glass.ts): the resource allows none, or not for this person. */
+  | { kind: 'break-glass-not-allowed'; resource: ResourceRef; offered: boolean }
+  | { kind: 'break-glass-too-long'; resource: ResourceRef; requestedMs: number; maxMs: number }
+  /** Only owners other than its holder ratify or revoke a break-glass grant. */
+  | { kind: 'not-break-glass-owner'; action: 'ratify' | 'revoke'; owners: SlackUserId[]; holder: boolean }
+  | { kind: 'break-glass-settled'; status: 'ratified' | 'unratified' | 'revoked'; by: string | null; at: Date | null }
+  | { kind: 'already-ratified-by-you'; given: number; quorum: number }
+  /** Contracts (access/contracts.ts): the requester's contract has ended; `written` as the policy has it. */
+  | { kind: 'contract-ended'; written: string; endsAt: Date; owners: SlackUserId[] }
+  /** An extension of a grant that already ends with the requester's contract. */
+  | { kind: 'extension-past-contract'; written: string; endsAt: Date; owners: SlackUserId[] };
 
 /** What a TOTP code is being asked for: it is on the record with each check. */
 export type MfaPurpose = 'confirm' | 're-enrol' | 'remove' | 'request' | 'approve';

@@ -3,6 +3,7 @@ import { queueRow } from '../audit/append.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
+import { contractEndedRefusal, contractOf, extensionPastContract } from './contracts.ts';
 import { readReason } from './free-text.ts';
 import { newRequestId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
 import { MfaService } from './mfa.ts';
@@ -45,7 +46,7 @@ export async function requestAccess(
 }
 
 /** Refusals of a request the policy does not allow: on the record, for the watcher's refusal bursts. */
-const OUTSIDE_POLICY = new Set<Refusal['kind']>(['unknown-resource', 'not-allowed', 'too-long']);
+const OUTSIDE_POLICY = new Set<Refusal['kind']>(['unknown-resource', 'not-allowed', 'too-long', 'contract-ended']);
 
 async function recordRefusal(ctx: AccessContext, input: RequestInput, refusal: Refusal): Promise<void> {
   await ctx.audit
@@ -69,6 +70,9 @@ async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<O
   if (!resource) return refuse({ kind: 'unknown-resource', given: input.resourceId, allowed });
   if (!resource.requesters.includes(input.requester))
     return refuse({ kind: 'not-allowed', resource: ref(resource), allowed });
+  // After the contract's end every request is refused, whatever it asks for.
+  const ended = contractEndedRefusal(ctx, input.requester, resource.id, ctx.now());
+  if (ended) return refuse(ended);
   let durationMs = resource.defaultDurationMs;
   if (input.duration !== undefined && input.duration.trim() !== '') {
     try {
@@ -94,6 +98,21 @@ async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<O
     const refusal = await extensionRefusal(ctx, input.requester, resource, input.extendsGrantId);
     if (refusal) return refuse(refusal);
   }
+  // No grant runs past the contract: a request that would is shortened to end with it (approval checks again).
+  const contract = contractOf(ctx, input.requester);
+  let contractEndsAt: Date | null = null;
+  const asked = durationMs;
+  if (contract) {
+    const from = input.extendsGrantId ? (await findGrant(ctx, input.extendsGrantId))?.endsAt : ctx.now();
+    if (from && input.extendsGrantId) {
+      const past = extensionPastContract(ctx, input.requester, resource.id, from);
+      if (past) return refuse(past);
+    }
+    if (from && from.getTime() + durationMs > contract.endsAt.getTime()) {
+      durationMs = contract.endsAt.getTime() - from.getTime();
+      contractEndsAt = contract.endsAt;
+    }
+  }
   // With require_mfa, no code, no request: the owners never see it.
   if (resource.requireMfa) {
     if (input.mfaCode === undefined || input.mfaCode.trim() === '')
@@ -109,6 +128,8 @@ async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<O
     durationMs,
     reason,
     extendsGrantId: input.extendsGrantId ?? null,
+    contractEndsAt,
+    askedMs: asked,
   };
   // A pending request that vanished between the refusal and the lookup (decided that
   // instant) makes way for this one: file again, a bounded number of times.
@@ -163,6 +184,9 @@ interface Filing {
   durationMs: number;
   reason: string;
   extendsGrantId: GrantId | null;
+  /** The contract's end, when the request was shortened to it; `askedMs` is what was asked. */
+  contractEndsAt: Date | null;
+  askedMs: number;
 }
 
 /** The inserted request's columns (all null when nothing was inserted), and the grant already held, if that stopped it. */
@@ -178,7 +202,7 @@ type FiledRow = { [K in keyof RequestRow]: RequestRow[K] | null } & { held_id: G
  * otherwise a pending request was.
  */
 async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow> {
-  const { id, requester, resource, durationMs, reason, extendsGrantId } = filing;
+  const { id, requester, resource, durationMs, reason, extendsGrantId, contractEndsAt } = filing;
   const loaded = ctx.policy();
   const now = ctx.now();
   const remindAfterMs = loaded.policy.remindAfterMs;
@@ -194,6 +218,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       owners: resource.owners,
       mfa_checked: resource.requireMfa,
       ...(extendsGrantId ? { extends_grant: extendsGrantId } : {}),
+      ...(contractEndsAt ? { contract_ends_at: contractEndsAt.toISOString(), asked_ms: filing.askedMs } : {}),
       policy_sha256: loaded.sha256,
     },
   });
@@ -213,10 +238,11 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
         limit 1
       ), ins as (
         insert into access_requests (id, requester, resource_id, duration_ms, reason, approvals_required,
-          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at, mfa_checked)
+          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at, mfa_checked, contract_ends_at)
         select ${id}, ${requester}, ${resource.id}, ${durationMs}::bigint, ${reason}, ${resource.approvalsRequired}::int,
           ${now}::timestamptz, ${new Date(now.getTime() + loaded.policy.requestTtlMs)}::timestamptz, ${extendsGrantId}::text,
-          ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz, ${resource.requireMfa}::boolean
+          ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz, ${resource.requireMfa}::boolean,
+          ${contractEndsAt}::timestamptz
         where (select id from held) is not distinct from ${extendsGrantId}::text
         on conflict (requester, resource_id) where status = 'pending' do nothing
         returning *

@@ -7,6 +7,14 @@ import {
   type AlertRow,
 } from './alerts.ts';
 import { mayVerifyAudit, refuseVerification } from './auditors.ts';
+import {
+  breakGlass,
+  breakGlassMessages,
+  breakGlassRecipients,
+  findBreakGlass,
+  type BreakGlassInput,
+} from './break-glass.ts';
+import { ratifyBreakGlass, revokeBreakGlass } from './break-glass-decisions.ts';
 import type { AccessContext } from './context.ts';
 import { approve, approversOf, deny, mayDecide, provisionSoon, type ApproveOptions } from './decisions.ts';
 import { expireStaleRequests, remindOwners } from './expiry.ts';
@@ -84,6 +92,25 @@ export class AccessService {
   }
   endAccessForAlert(alertId: string, userId: SlackUserId) {
     return endAccessForAlert(this.ctx, alertId, userId);
+  }
+  /** Break-glass access (break-glass.ts): taken at once, then ratified or revoked by owners. */
+  breakGlass(input: BreakGlassInput) {
+    return breakGlass(this.ctx, input);
+  }
+  findBreakGlass(grantId: string) {
+    return findBreakGlass(this.ctx, grantId);
+  }
+  breakGlassRecipients(bg: Parameters<typeof breakGlassRecipients>[1]) {
+    return breakGlassRecipients(this.ctx, bg);
+  }
+  breakGlassMessages(grantId: GrantId) {
+    return breakGlassMessages(this.ctx, grantId);
+  }
+  ratifyBreakGlass(grantId: string, userId: SlackUserId) {
+    return ratifyBreakGlass(this.ctx, grantId, userId);
+  }
+  revokeBreakGlass(grantId: string, userId: SlackUserId) {
+    return revokeBreakGlass(this.ctx, grantId, userId);
   }
   /**
    * The holder asks to extend a grant by `duration` (at most the resource's maximum), with

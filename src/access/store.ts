@@ -63,6 +63,8 @@ function requestFrom(ctx: AccessContext, row: RequestRow, approvals: Approval[])
     denyReason: row.deny_reason,
     extendsGrantId: row.extends_grant_id,
     mfaChecked: row.mfa_checked,
+    ...(row.break_glass ? { breakGlass: true } : {}),
+    ...(row.contract_ends_at ? { contractEndsAt: row.contract_ends_at } : {}),
   };
 }
 

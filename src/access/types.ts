@@ -40,6 +40,10 @@ export interface AccessRequest {
   extendsGrantId: GrantId | null;
   /** The requester gave a right MFA code with it (require_mfa). */
   mfaChecked?: boolean;
+  /** Granted at once, without approval, to be ratified by owners (access/break-glass.ts). */
+  breakGlass?: boolean;
+  /** Shortened to end with the requester's contract, which ends then (access/contracts.ts). */
+  contractEndsAt?: Date;
 }
 
 export interface Grant {

@@ -48,6 +48,14 @@ export const AUDIT_ACTIONS = [
   'alert.acknowledged',
   'alert.access_ended',
   'alert.action_refused',
+  // Break-glass access (src/access/break-glass.ts) and contract ends (src/access/contracts.ts).
+  'request.break_glass',
+  'breakglass.ratification_recorded',
+  'breakglass.ratified',
+  'breakglass.revoked_by_owner',
+  'breakglass.unratified_revoked',
+  'breakglass.action_refused',
+  'contract.ending_noticed',
   // The log itself and the policy.
   'audit.verified',
   'audit.verify_refused',

@@ -186,6 +186,8 @@ export function resourceSchema(kinds: readonly ProvisionerSchema[]) {
       approval_channel: channelId.nullish(),
       // Read by ResourceAlertsSchema (alerts-policy.ts), which builds on these helpers.
       alerts: z.unknown().optional(),
+      // Read by BreakGlassSchema (break-glass-policy.ts), which builds on these helpers.
+      break_glass: z.unknown().optional(),
       provisioner: provisionerSchema(kinds),
     },
     'a resource',
@@ -222,6 +224,8 @@ export const FileSchema = strict(
     mfa_admins: members('MFA admin', 0).default([]),
     // Read by AlertsSchema (alerts-policy.ts), which builds on these helpers.
     alerts: z.unknown().optional(),
+    // Read by ContractsSchema (contracts-policy.ts).
+    contracts: z.unknown().optional(),
     resources: z
       .array(z.unknown(), {
         error: explain('a list of resources', 'list resources as YAML items, each starting with - id:'),

@@ -21,6 +21,14 @@ import {
   type ResourceAlerts,
   type ResourceAlertsFields,
 } from './alerts-policy.ts';
+import {
+  BreakGlassSchema,
+  checkBreakGlass,
+  toBreakGlass,
+  type BreakGlassFields,
+  type BreakGlassPolicy,
+} from './break-glass-policy.ts';
+import { checkContracts, ContractsSchema, toContracts, type ContractEnd } from './contracts-policy.ts';
 import { formatDuration } from './duration.ts';
 import {
   FileSchema,
@@ -52,6 +60,8 @@ export interface ResourcePolicy {
   approvalChannel: string | null;
   /** Working hours, sensitive tables and row threshold for the alert detectors. */
   alerts: ResourceAlerts;
+  /** Who may take access at once in an emergency, to be ratified by owners (break-glass-policy.ts); null: nobody. */
+  breakGlass: BreakGlassPolicy | null;
   provisioner: ProvisionerConfig;
 }
 
@@ -68,6 +78,8 @@ export interface Policy {
   mfaAdmins: SlackUserId[];
   /** The alert detectors, where alerts go and who may act on them (alerts-policy.ts). */
   alerts: AlertPolicy;
+  /** Each contractor's contract end, by person (contracts-policy.ts): no grant runs past it. */
+  contracts: ReadonlyMap<SlackUserId, ContractEnd>;
   resources: ResourcePolicy[];
 }
 
@@ -214,6 +226,8 @@ function toResource(
   resource: ResourceFields,
   alerts: ResourceAlertsFields | undefined,
   groups: Groups,
+  breakGlass: BreakGlassFields | undefined,
+  security: readonly SlackUserId[],
 ): ResourcePolicy {
   return {
     id: resource.id,
@@ -227,6 +241,7 @@ function toResource(
     approverMfa: resource.approver_mfa,
     approvalChannel: resource.approval_channel ?? null,
     alerts: toResourceAlerts(alerts),
+    breakGlass: toBreakGlass(breakGlass, (entries) => expand(entries, groups), security),
     provisioner: resource.provisioner,
   };
 }
@@ -311,6 +326,7 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
   const raw = isRecord(data) ? data : {};
   const resources = new Map<number, ResourceFields>();
   const resourceAlerts = new Map<number, ResourceAlertsFields>();
+  const resourceBreakGlass = new Map<number, BreakGlassFields>();
   const resourceFields = resourceSchemaFor(kinds);
   (Array.isArray(raw['resources']) ? raw['resources'] : []).forEach((item: unknown, index) => {
     const result = resourceFields.safeParse(item);
@@ -321,7 +337,14 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     );
     if (!alerts.success) findings.push(...findingsFrom(alerts.error, ['resources', index, 'alerts']));
     else if (alerts.data) resourceAlerts.set(index, alerts.data);
+    const breakGlass = BreakGlassSchema.optional().safeParse(
+      isRecord(item) ? (item['break_glass'] ?? undefined) : undefined,
+    );
+    if (!breakGlass.success) findings.push(...findingsFrom(breakGlass.error, ['resources', index, 'break_glass']));
+    else if (breakGlass.data) resourceBreakGlass.set(index, breakGlass.data);
   });
+  const contractsResult = ContractsSchema.optional().safeParse(raw['contracts'] ?? undefined);
+  if (!contractsResult.success) findings.push(...findingsFrom(contractsResult.error, ['contracts']));
   const alertsResult = AlertsSchema.optional().safeParse(
     raw['alerts'] === false ? ALERTS_OFF : (raw['alerts'] ?? undefined),
   );
@@ -335,6 +358,19 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
   const mfaAdmins = top.success ? top.data.mfa_admins : [];
   findings.push(...crossCheck(resources, groups, mfaAdmins));
   if (groups !== undefined && alertsResult.success) findings.push(...checkAlertGroups(alertsResult.data, groups));
+  if (groups !== undefined && contractsResult.success) findings.push(...checkContracts(contractsResult.data, groups));
+  if (groups !== undefined)
+    for (const [index, block] of resourceBreakGlass) {
+      const resource = resources.get(index);
+      if (resource)
+        findings.push(
+          ...checkBreakGlass(block, { ...resource, owners: expand(resource.owners, groups) }, groups, (...rest) => [
+            'resources',
+            index,
+            ...rest,
+          ]),
+        );
+    }
 
   if (!top.success || groups === undefined || findings.length > 0) {
     const problems = findings.map(({ path, message }) => ({
@@ -346,6 +382,9 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     problems.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
     throw new PolicyError(file, problems);
   }
+  const alerts = toAlertPolicy(alertsResult.success ? alertsResult.data : undefined, (entries) =>
+    expand(entries, groups),
+  );
   return {
     auditChannel: top.data.audit_channel,
     requestTtlMs: top.data.request_ttl,
@@ -354,9 +393,10 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     checkpointEveryMs: top.data.checkpoint_every,
     groups,
     mfaAdmins: expand(mfaAdmins, groups),
-    alerts: toAlertPolicy(alertsResult.success ? alertsResult.data : undefined, (entries) => expand(entries, groups)),
+    alerts,
+    contracts: toContracts(contractsResult.success ? contractsResult.data : undefined, groups),
     resources: [...resources.entries()].map(([index, resource]) =>
-      toResource(resource, resourceAlerts.get(index), groups),
+      toResource(resource, resourceAlerts.get(index), groups, resourceBreakGlass.get(index), alerts.security),
     ),
   };
 }

@@ -104,6 +104,10 @@ export interface AccessRequestTable {
   reminders_sent: Generated<number>;
   next_reminder_at: Date | null;
   mfa_checked: Generated<boolean>;
+  /** Granted at once without approval, to be ratified (break_glass). */
+  break_glass: Generated<boolean>;
+  /** Set when the request was shortened to end with the requester's contract. */
+  contract_ends_at: Generated<Date | null>;
 }
 
 export interface ApprovalTable {
@@ -309,6 +313,43 @@ export interface AlertTable {
   access_ended_at: Date | null;
 }
 
+export const BREAK_GLASS_STATUSES = ['pending', 'ratified', 'unratified', 'revoked'] as const;
+/** `pending` until a quorum of owners ratifies it, an owner revokes it, or the sweep revokes it unratified. */
+export type BreakGlassStatus = (typeof BREAK_GLASS_STATUSES)[number];
+
+export interface BreakGlassTable {
+  grant_id: GrantId;
+  request_id: RequestId;
+  user_id: SlackUserId;
+  resource_id: string;
+  reason: string;
+  quorum: number;
+  ratify_by: Date;
+  status: Generated<BreakGlassStatus>;
+  created_at: Date;
+  settled_at: Date | null;
+  /** The owner who ratified last or revoked it, or `system` (unratified). */
+  settled_by: string | null;
+}
+
+export interface BreakGlassRatificationTable {
+  grant_id: GrantId;
+  owner: SlackUserId;
+  created_at: Generated<Date>;
+}
+
+export interface BreakGlassMessageTable {
+  grant_id: GrantId;
+  channel: string;
+  ts: string;
+}
+
+export interface ContractNoticeTable {
+  user_id: SlackUserId;
+  ends_at: Date;
+  noticed_at: Generated<Date>;
+}
+
 export interface AlertMessageTable {
   alert_id: string;
   channel: string;
@@ -347,4 +388,8 @@ export interface Database {
   alerts: AlertTable;
   alert_messages: AlertMessageTable;
   audit_channel_posts: AuditChannelPostTable;
+  break_glass: BreakGlassTable;
+  break_glass_ratifications: BreakGlassRatificationTable;
+  break_glass_messages: BreakGlassMessageTable;
+  contract_notices: ContractNoticeTable;
 }

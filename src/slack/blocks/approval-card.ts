@@ -2,6 +2,7 @@
 import type { RequesterHistory } from '../../access/history.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
+import { contractShortenedLine } from './contracts.ts';
 import { liveSessionItem, type ShownSession } from './gateway-sessions.ts';
 import { ACTION, BLOCK } from './ids.ts';
 import { actions, button, capped, context, header, moreLine, section, type Message } from './kit.ts';
@@ -186,6 +187,7 @@ export function approvalCard(request: AccessRequest, options: ApprovalCardOption
     header(cardHeading(request)),
     section(`${requestGlyph(request.status)} ${askLine(request, named(request, options.requesterName))}`),
     context(whenLine(request)),
+    ...(request.contractEndsAt ? [context(contractShortenedLine(request)!)] : []),
     section(reasonPrefix + userText(request.reason, 3000 - reasonPrefix.length)),
     ...(request.extendsGrantId && options.extendedGrant !== undefined
       ? [section(extensionLines(request, options.extendedGrant))]

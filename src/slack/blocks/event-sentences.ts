@@ -64,6 +64,12 @@ const CODES: Record<string, string> = {
   'not-responder': 'they may not act on this alert',
   'about-you': 'the alert is about them',
   'not-auditor': 'they are not an auditor',
+  'not-owner': 'they are not an owner',
+  'own-break-glass': 'it is their own break-glass access',
+  'break-glass-not-allowed': 'the policy does not let them break the glass',
+  'break-glass-too-long': 'it is longer than break-glass allows',
+  'contract-ended': 'their contract has ended',
+  contract_ended: 'their contract has ended',
   expired: 'its time ran out',
   released: 'it was given back early',
   wrong_password: 'wrong password',
@@ -97,9 +103,11 @@ const SENTENCES: Record<string, Sentence> = {
     return `${who(e.actor)} requested ${r(b.resource)}${ms === undefined ? '' : `, ${durationWords(ms)}${extension}`}${mfa}${quoted(str(b, 'reason'))}`;
   },
   'request.cancelled': (e, b, r) =>
-    b.reason === 'grant_ended'
-      ? `Gatehouse withdrew a request to extend access to ${r(b.resource)}: the access had ended.`
-      : `${who(e.actor)} withdrew their request for ${r(b.resource)}.`,
+    b.reason === 'contract_ended'
+      ? `Gatehouse withdrew a request for ${r(b.resource)}: the requester's contract has ended.`
+      : b.reason === 'grant_ended'
+        ? `Gatehouse withdrew a request to extend access to ${r(b.resource)}: the access had ended.`
+        : `${who(e.actor)} withdrew their request for ${r(b.resource)}.`,
   'approval.recorded': (e, b, r) => {
     const given = num(b, 'given');
     const required = num(b, 'required');
@@ -224,6 +232,25 @@ const SENTENCES: Record<string, Sentence> = {
   },
   'alert.action_refused': (e, b) =>
     `${who(e.actor)} tried to ${b.action === 'end_access' ? 'end access from' : 'acknowledge'} an alert and was refused: ${code(str(b, 'reason'))}.`,
+  'request.break_glass': (e, b, r) => {
+    const ms = num(b, 'duration_ms');
+    const by = when(b.ratify_by);
+    return `🚨 ${who(e.actor)} broke the glass on ${r(b.resource)}${ms === undefined ? '' : ` for ${durationWords(ms)}`}, without approval${by ? `; revoked unless ratified by ${by}` : ''}${quoted(str(b, 'reason'))}`;
+  },
+  'breakglass.ratification_recorded': (e, b, r) =>
+    `${who(e.actor)} ratified ${whose(str(b, 'user'))} break-glass access to ${r(b.resource)} (${num(b, 'given') ?? '?'} of ${num(b, 'required') ?? '?'}).`,
+  'breakglass.ratified': (_e, b, r) => `${whose(str(b, 'user'))} break-glass access to ${r(b.resource)} is ratified.`,
+  'breakglass.revoked_by_owner': (e, b, r) =>
+    `${who(e.actor)} revoked ${whose(str(b, 'user'))} break-glass access to ${r(b.resource)}.`,
+  'breakglass.unratified_revoked': (_e, b, r) =>
+    `Gatehouse revoked ${whose(str(b, 'user'))} break-glass access to ${r(b.resource)}: not ratified in time (${num(b, 'given') ?? 0} of ${num(b, 'required') ?? '?'}).`,
+  'breakglass.action_refused': (e, b, r) =>
+    `${who(e.actor)} tried to ${b.action === 'revoke' ? 'revoke' : 'ratify'} break-glass access to ${r(b.resource)} and was refused: ${code(str(b, 'reason'))}.`,
+  'contract.ending_noticed': (_e, b) => {
+    const resources = Array.isArray(b.recurring) ? b.recurring.length : 0;
+    const end = when(b.contract_ends_at);
+    return `Gatehouse told the owners that ${whose(str(b, 'user'))} contract ends${end ? ` ${end}` : ''}, with access recurring on ${plural(resources, 'resource')}.`;
+  },
   'audit.verified': (e, b) => {
     const checked = num(b, 'checked') ?? 0;
     const verdict =

@@ -17,3 +17,5 @@ export * from './mfa.ts';
 export * from './failures.ts';
 export * from './gateway-sessions.ts';
 export * from './alerts.ts';
+export * from './break-glass.ts';
+export * from './contracts.ts';

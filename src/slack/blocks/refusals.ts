@@ -7,8 +7,9 @@ import type { Refusal, ResourceRef } from '../../access/refusals.ts';
 import type { Grant, GrantEndReason } from '../../access/types.ts';
 import { DURATION_HINT, formatDuration } from '../../config/duration.ts';
 import { approvalsLine, outcomeLine, requestPhrase } from './approval-card.ts';
+import { contractEndedText, extensionPastContractText } from './contracts.ts';
 import { section, type Message } from './kit.ts';
-import { escapeText, formatWhen, mention, plural, resourceLabel, truncate, userText } from './text.ts';
+import { escapeText, formatWhen, listMentions, mention, plural, resourceLabel, truncate, userText } from './text.ts';
 
 export type { Refusal, ResourceRef } from '../../access/refusals.ts';
 
@@ -177,6 +178,38 @@ export function refusalText(refusal: Refusal, viewer?: string): string {
         'it has already ended or is being taken away, or it is not yours to end (an owner ends access to what they own; the `security` group, to anything). ' +
         '`/access` and your Home tab show what is still live.'
       );
+    case 'break-glass-not-allowed':
+      return refusal.offered
+        ? `You are not among the people who may break the glass on ${resourceLabel(refusal.resource)}. Ask for it the usual way, e.g. ${example(refusal.resource.id)}, and its owners decide.`
+        : `${resourceLabel(refusal.resource)} allows no break-glass access. Ask for it the usual way, e.g. ${example(refusal.resource.id)}, and its owners decide.`;
+    case 'break-glass-too-long': {
+      const max = formatDuration(refusal.maxMs);
+      return (
+        `Break-glass access to ${resourceLabel(refusal.resource)} lasts at most ${max}; you asked for ${formatDuration(refusal.requestedMs)}. ` +
+        `Ask again for ${max} or less, e.g. ${code(`/request-access ${refusal.resource.id} ${max} --break-glass <reason>`)}.`
+      );
+    }
+    case 'not-break-glass-owner': {
+      const who = refusal.owners.length > 0 ? listMentions(refusal.owners) : 'its owners';
+      if (refusal.holder && refusal.action === 'ratify')
+        return `You cannot ratify your own break-glass access: ${who} may. Nothing was changed, and your attempt has been recorded in the audit log.`;
+      return `Only the owners of the resource may ${refusal.action} break-glass access: ${who}. Nothing was changed, and your attempt has been recorded in the audit log; tell one of them if it needs attention.`;
+    }
+    case 'break-glass-settled': {
+      const at = refusal.at ? ` at ${formatWhen(refusal.at)}` : '';
+      if (refusal.status === 'unratified')
+        return `This break-glass access was already revoked automatically${at}: nobody ratified it in time. Nothing more to do.`;
+      const by = refusal.by ? ` by ${mention(refusal.by)}` : '';
+      return `This break-glass access was already ${refusal.status}${by}${at}. Nothing more to do.`;
+    }
+    case 'already-ratified-by-you': {
+      const missing = Math.max(0, refusal.quorum - refusal.given);
+      return `You already ratified it (${refusal.given} of ${refusal.quorum}). It needs ${plural(missing, 'more owner')} to ratify.`;
+    }
+    case 'contract-ended':
+      return contractEndedText(refusal.written, refusal.endsAt, refusal.owners);
+    case 'extension-past-contract':
+      return extensionPastContractText(refusal.written, refusal.endsAt, refusal.owners);
     default:
       return unhandled(refusal);
   }

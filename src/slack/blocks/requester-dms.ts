@@ -1,4 +1,5 @@
 /** Direct messages that tell a requester where their request and grant stand, one per step. */
+import { contractShortenedLine } from './contracts.ts';
 import type { AccessRequest, Grant, GrantEndReason } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { approvalsLine } from './approval-card.ts';
@@ -96,6 +97,7 @@ export function sentToApprovers(request: AccessRequest, ownerCount: number): Mes
     [
       `${GLYPH.pending} ${yourRequest(request)} was sent to ${plural(ownerCount, 'approver')}.`,
       `It needs ${plural(request.approvalsRequired, 'approval')} and expires unanswered ${formatWhen(request.expiresAt)}.${progress} I'll message you when it is decided.`,
+      ...(request.contractEndsAt ? [contractShortenedLine(request)!] : []),
     ],
     ...reasonContext(request),
     actions(

@@ -11,6 +11,7 @@ import { answerFailures } from './answer-failures.ts';
 import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerAlerts } from './listeners/alerts.ts';
+import { registerBreakGlass } from './listeners/break-glass.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
 import { registerGatewaySessions } from './listeners/gateway-sessions.ts';
@@ -77,6 +78,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   registerMfa(app, deps);
   registerGatewaySessions(app, deps);
   registerAlerts(app, deps);
+  registerBreakGlass(app, deps);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack listener failed');
   });

@@ -3,6 +3,7 @@ import type { Notification } from '../../access/notifications.ts';
 import type { Destination } from '../../outbox/outbox-pump.ts';
 import { describeSlackError, retryDelayMs } from '../slack-errors.ts';
 import { alertChanged, alertRaised } from './alerts.ts';
+import { breakGlassChanged, breakGlassTaken, contractEnding } from './break-glass.ts';
 import { publishCheckpoint } from './checkpoints.ts';
 import { Conversations } from './conversations.ts';
 import { sessionEnded, sessionStarted, statementRefused } from './gateway-sessions.ts';
@@ -49,6 +50,12 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
       return alertRaised(out, n.alertId);
     case 'notify_alert_changed':
       return alertChanged(out, n.alertId, n.unlinked);
+    case 'notify_break_glass':
+      return breakGlassTaken(out, n.grantId);
+    case 'notify_break_glass_changed':
+      return breakGlassChanged(out, n.grantId);
+    case 'notify_contract_ending':
+      return contractEnding(out, n);
     case 'refresh_home':
       return publishHome(out, n.userId);
     case 'publish_checkpoint':

@@ -7,6 +7,7 @@ import type { SlackDeps } from '../deps.ts';
 import { commandUser } from '../ids.ts';
 import { parseRequestCommand } from '../parse-command.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
+import { breakGlassCommand } from './break-glass.ts';
 import { accessMfa } from './mfa.ts';
 import { closestRequestable, requestModalFor } from './request-modal.ts';
 
@@ -16,6 +17,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     await ack();
     const userId = commandUser(command);
     const parsed = parseRequestCommand(cleanFreeText(command.text));
+    if (parsed.breakGlass) return breakGlassCommand(deps, userId, parsed, respond);
     // Refused here too: the form below would otherwise open with the reason cut to fit.
     const reason = parsed.reason === undefined ? null : readReason(parsed.reason);
     if (reason && !reason.ok) {
