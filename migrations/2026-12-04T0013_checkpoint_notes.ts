@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 
 /**
  * Checkpoints in the C2SP signed-note form, and witnesses' cosignatures of them (issue 16;
- * docs/merkle.md §12 and §13).
+ * docs/merkle.md §11 and §12).
  *
  * `audit_checkpoints.note` holds, for each checkpoint made from now on, the signed note of
  * the Merkle tree at its seq (origin, size, root, signature line) exactly as signed. Older

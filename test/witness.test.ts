@@ -1,7 +1,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import { checkCheckpointNotes, treeRoots } from '../src/audit/checkpoints/note-checks.ts';
 import {
   COSIGNATURE_ED25519,
@@ -18,6 +20,13 @@ import { witnessOnce, WitnessRefusedError } from '../src/audit/witness/witness.t
 import { seedEvents } from './support/audit.ts';
 import { randomKey, rewriteFrom, tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { childEnv, killLeftoverChildren, runNode, type Exit } from './support/process.ts';
+
+/** The witness role's grants in sql/least-privilege.sql, read from the file so the two agree. */
+const WITNESS_GRANTS = (await fs.readFile(new URL('../sql/least-privilege.sql', import.meta.url), 'utf8'))
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => /^(grant|revoke) .*gatehouse_witness;$/.test(line));
 
 /*
  * Logs here stay under 64 events: audit_tree stores subtrees from 64 leaves up, and the
@@ -182,4 +191,135 @@ describe('witnesses the customer controls (PostgreSQL)', () => {
     await expect(t.query('delete from audit_cosignatures')).rejects.toThrow(/append-only/);
     await expect(t.query('truncate audit_cosignatures')).rejects.toThrow(/append-only/);
   });
+});
+
+describe('gatehouse audit witness, checkpoint, prove and verify --witness (the command line)', () => {
+  let t: TestDatabase;
+  let dir: string;
+  const role = `gatehouse_witness_${Math.random().toString(16).slice(2, 10)}`;
+  let witnessUrl: string;
+  let bot: Record<string, string>;
+  const gatehouse = (settings: Record<string, string>, ...args: string[]): Promise<Exit> =>
+    runNode(['bin/gatehouse.js', ...args], childEnv({ LOG_LEVEL: 'warn', ...settings }));
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-witness-cli-'));
+    bot = { DATABASE_URL: t.url, GATEHOUSE_CHECKPOINT_KEY_FILE: path.join(dir, 'log.pem') };
+    // The witness's role as sql/least-privilege.sql grants it: reads, and INSERT on one table.
+    await t.query(`create role ${role} login password 'witness-pw'`);
+    for (const statement of WITNESS_GRANTS) await t.query(statement.replaceAll('gatehouse_witness', role));
+    const url = new URL(t.url);
+    url.username = role;
+    url.password = 'witness-pw';
+    witnessUrl = url.toString();
+  });
+  afterAll(async () => {
+    await killLeftoverChildren();
+    await t.query(`drop owned by ${role}`);
+    await t.destroy();
+    await t.query(`drop role ${role}`).catch(() => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('cosigns as a least-privilege role, verifies N witnesses, proves against the signed note, and refuses a split view', async () => {
+    expect(
+      (await gatehouse({ DATABASE_URL: t.url }, 'audit', 'keygen', '--out', bot.GATEHOUSE_CHECKPOINT_KEY_FILE!)).code,
+    ).toBe(0);
+    const logKey = (await loadCheckpointKey({ privateKeyFile: bot.GATEHOUSE_CHECKPOINT_KEY_FILE }))!;
+    await seedEvents(t, 12);
+    const checkpoint = await gatehouse(bot, 'audit', 'checkpoint');
+    expect(checkpoint.code, checkpoint.output).toBe(0);
+    expect(checkpoint.stdout).toMatch(
+      /Its signed note \(c2sp.org\/tlog-checkpoint\): the Merkle tree of the first 12 events/,
+    );
+    const vkey = /The log's verifier key, for witnesses and signed-note tools: (\S+)/.exec(checkpoint.stdout)![1]!;
+    expect(parseVkey(vkey).publicKey.hex).toBe(logKey.publicKey.hex);
+
+    const vkeys: string[] = [];
+    for (const name of ['w1.example.com/audit', 'w2.example.com/audit']) {
+      const made = await gatehouse(
+        {},
+        'audit',
+        'witness-keygen',
+        '--name',
+        name,
+        '--out',
+        path.join(dir, `${name.slice(0, 2)}.pem`),
+      );
+      expect(made.code, made.output).toBe(0);
+      vkeys.push(/audit verify --witness`:\n\s+(\S+)/.exec(made.stdout)![1]!);
+    }
+    const witnessRun = (n: 1 | 2) =>
+      gatehouse(
+        { DATABASE_URL: witnessUrl },
+        'audit',
+        'witness',
+        '--key',
+        path.join(dir, `w${n}.pem`),
+        '--name',
+        `w${n}.example.com/audit`,
+        '--log-key',
+        vkey,
+        '--state',
+        path.join(dir, `w${n}.json`),
+      );
+    const first = await witnessRun(1);
+    expect(first.code, first.output).toBe(0);
+    expect(first.stdout).toMatch(/Cosigned checkpoint #1: 12 events, root [0-9a-f]{64} \(first run/);
+    expect(first.stdout).toMatch(/^— w1\.example\.com\/audit \S+$/m);
+
+    const verify = (...args: string[]) =>
+      gatehouse({ DATABASE_URL: t.url }, 'audit', 'verify', '--public-key', logKey.publicKey.hex, ...args);
+    const one = await verify('--witness', vkeys[0]!, '--witness', vkeys[1]!, '--witnesses', '2');
+    expect(one.code).toBe(1);
+    expect(one.stdout).toContain('✘ witnesses: 1 of 2 cosigned, 2 required.');
+    expect(one.stdout).toContain('✘ missing: w2.example.com/audit');
+    expect((await witnessRun(2)).code).toBe(0);
+    const both = await verify('--witness', vkeys[0]!, '--witness', vkeys[1]!);
+    expect(both.code, both.output).toBe(0);
+    expect(both.stdout).toMatch(/✔ checkpoint notes: 1 signed and matching the Merkle tree/);
+    expect(both.stdout).toMatch(/✔ witnesses: 2 of 2 cosigned \(2 required\); every event up to seq 12/);
+
+    // A proof against the newest checkpoint carries its note; the auditor needs only the log key.
+    await seedEvents(t, 2);
+    const proved = await gatehouse({ DATABASE_URL: t.url }, 'audit', 'prove', '5');
+    expect(proved.code, proved.output).toBe(0);
+    const proofFile = path.join(dir, 'proof.json');
+    await fs.writeFile(proofFile, proved.stdout);
+    expect(JSON.parse(proved.stdout)).toMatchObject({ size: 12, checkpoint: expect.stringContaining('\n12\n') });
+    const checked = await gatehouse({}, 'audit', 'verify-proof', proofFile, '--public-key', logKey.publicKey.hex);
+    expect(checked.code, checked.output).toBe(0);
+    expect(checked.stdout).toContain('The root is the one the log signed, with the key given');
+    const otherKey = randomKey().publicKey.hex;
+    expect((await gatehouse({}, 'audit', 'verify-proof', proofFile, '--public-key', otherKey)).code).toBe(1);
+
+    // The split view: event 3 rewritten, the old checkpoint dropped, the new history signed.
+    await rewriteFrom(t, 3, (event) => ({ ...event, actor: 'U0MALLORY' }));
+    await tamperCheckpoints(t, 'delete from audit_checkpoints');
+    expect((await gatehouse(bot, 'audit', 'checkpoint')).code).toBe(0);
+    const refused = await witnessRun(1);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /REFUSED to cosign checkpoint #2: its tree of 14 events .* does not extend the tree of 12 events/,
+    );
+    expect(refused.stderr).toContain('The checkpoint this witness cosigned before:');
+    expect(refused.stderr).toMatch(/\n12\n[A-Za-z0-9+/]{43}=\n\n— gatehouse\.local\//);
+    expect(refused.stderr).toMatch(/The checkpoint the log shows now:\n.*\n14\n/);
+    const caught = await verify('--witness', vkeys[0]!, '--witness', vkeys[1]!, '--witnesses', '1');
+    expect(caught.code).toBe(1);
+    expect(caught.stdout).toMatch(/w1\.example\.com\/audit's cosignature of checkpoint #1 vouches for root/);
+
+    // The witness's role cannot change what it wrote, nor write anywhere else.
+    const asWitness = new pg.Client({ connectionString: witnessUrl });
+    await asWitness.connect();
+    try {
+      await expect(asWitness.query('delete from audit_cosignatures')).rejects.toThrow(/permission denied/);
+      await expect(asWitness.query(`insert into audit_checkpoints (log_id) values ('x')`)).rejects.toThrow(
+        /permission denied/,
+      );
+    } finally {
+      await asWitness.end();
+    }
+  }, 240_000);
 });

@@ -12,7 +12,13 @@ import {
   loadCheckpointKey,
   publicKeyPem,
 } from '../audit/checkpoints/keys.ts';
-import { CheckpointRefusedError, makeCheckpoint } from '../audit/checkpoints/store.ts';
+import {
+  checkpointNoteAt,
+  CheckpointRefusedError,
+  latestNotedCheckpoint,
+  makeCheckpoint,
+} from '../audit/checkpoints/store.ts';
+import { loadPublicKey } from '../audit/checkpoints/keys.ts';
 import { headSeq } from '../audit/verify.ts';
 import { readSinceArgument, verifySince } from '../audit/verify-since.ts';
 import { formatSinceReport } from '../audit/since-report.ts';
@@ -33,6 +39,12 @@ import { locateData, type DataLocation } from './data-location.ts';
 import { formatAnchoredReport, progressReporter } from './output.ts';
 import { printSession, readVerifiedSession } from './session.ts';
 import { registerReceiptCommands } from './receipt.ts';
+import {
+  describeCheckpointNote,
+  registerWitnessCommands,
+  verifyNotesAndWitnesses,
+  type WitnessVerifyOptions,
+} from './witness.ts';
 
 /** Exit codes: 0 done / log whole, 1 log not whole, 2 could not run. */
 const EXIT_BROKEN = 1;
@@ -202,6 +214,12 @@ audit
   .description(
     'recompute every hash in the database and check the signed checkpoints and anchors; exit 0 only when the log is whole',
   )
+  .option(
+    '--witness <vkey>',
+    "a witness's verifier key (name+keyid+base64, or a file): its cosignatures are checked; repeat for several",
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
+  .option('--witnesses <n>', 'how many of the --witness keys must have cosigned (default: all given)')
   .option(...KEY_OPTION)
   .option(...ANCHORS_OPTION)
   .option(...CHECKPOINT_OPTION)
@@ -232,6 +250,8 @@ audit
         onProgress: options.json ? undefined : progressReporter('verifying', total),
       });
       printVerification(result, 'The audit log', notes, options.json);
+      // The checkpoints' signed notes against the Merkle tree, and the witnesses (docs/merkle.md §11, §12).
+      await verifyNotesAndWitnesses(database, anchoring.publicKey, result.headSeq, options as WitnessVerifyOptions);
     });
   });
 
@@ -321,6 +341,7 @@ audit
       console.log(
         `Signed checkpoint #${checkpoint.id}: seq ${checkpoint.seq}, hash ${checkpoint.hash}, ${checkpoint.time}, key ${checkpoint.keyId}.`,
       );
+      if (checkpoint.note) console.log(describeCheckpointNote(checkpoint.note, key.publicKey));
       if (cfg.slack.botToken) console.log('The running bot posts it to the audit channel as well.');
       console.log(
         cfg.checkpoint.anchorFile
@@ -391,14 +412,25 @@ audit
   .command('prove')
   .description("print a proof (JSON) that the event of seq SEQ is in the log's Merkle tree of the first N events")
   .argument('<seq>', 'the event')
-  .option('--size <n>', "the tree's size: the first N events, a checkpoint's seq say (default: every event)")
+  .option(
+    '--size <n>',
+    "the tree's size: the first N events (default: the newest checkpoint's, whose signed note the proof then carries; else every event)",
+  )
   .action(async (seq: string, options: { size?: string }) => {
     const location = await locateData(config());
     for (const note of location.notes) console.error(`note: ${note}`);
     await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
-      const size = options.size === undefined ? await logSize(database.db) : wholeNumber('--size', options.size);
-      console.log(inclusionProofJson(await proveInclusion(database.db, wholeNumber('seq', seq), size)));
+      const wanted = wholeNumber('seq', seq);
+      const noted = options.size === undefined ? await latestNotedCheckpoint(database.pool) : null;
+      const size =
+        options.size !== undefined
+          ? wholeNumber('--size', options.size)
+          : noted && noted.seq >= wanted
+            ? noted.seq
+            : await logSize(database.db);
+      const proof = await proveInclusion(database.db, wanted, size);
+      console.log(inclusionProofJson(proof, await checkpointNoteAt(database.pool, size)));
     });
   });
 
@@ -413,7 +445,11 @@ audit
     await withRecordedDatabase(location, async (database) => {
       await requireSchema(database);
       const proof = await proveConsistency(database.db, wholeNumber('size1', size1), wholeNumber('size2', size2));
-      console.log(consistencyProofJson(proof));
+      const [checkpoint1, checkpoint2] = [
+        await checkpointNoteAt(database.pool, proof.size1),
+        await checkpointNoteAt(database.pool, proof.size2),
+      ];
+      console.log(consistencyProofJson(proof, { checkpoint1, checkpoint2 }));
     });
   });
 
@@ -423,7 +459,12 @@ audit
   .argument('<file>', 'the proof, as printed')
   .option('--root <hex>', 'a root you trust for the tree the proof ends at (size, or size2): the proof must lead to it')
   .option('--root1 <hex>', 'a root you trust for the earlier tree of a consistency proof')
-  .action(async (file: string, options: { root?: string; root1?: string }) => {
+  .option(
+    '--public-key <key-or-file>',
+    "the log's checkpoint key: the proof's signed checkpoint notes must carry its roots, so no --root is needed",
+  )
+  .action(async (file: string, options: { root?: string; root1?: string; publicKey?: string }) => {
+    const logKey = options.publicKey === undefined ? null : await loadPublicKey(options.publicKey, '--public-key');
     let text: string;
     try {
       const handle = await open(file);
@@ -432,20 +473,33 @@ audit
       throw new Error(`cannot read ${file}: give the path of a proof printed by \`gatehouse audit prove\``);
     }
     try {
-      const proved = verifyProofJson(text, options);
+      const proved = verifyProofJson(text, { ...options, logKey });
       console.log(
         proved.kind === 'inclusion'
           ? `The proof holds: event ${proved.seq} is in the tree of the first ${proved.size} events, root ${proved.root}.`
           : `The proof holds: the tree of the first ${proved.size2} events (root ${proved.root2}) extends that of the first ${proved.size1} (root ${proved.root1}).`,
       );
-      if (options.root === undefined)
+      if (proved.signedBy.length > 0)
+        console.log(`  The root is the one the log signed, with the key given, as ${proved.signedBy.join(' and ')}.`);
+      else if (options.root === undefined)
         console.log('  note: no --root given, so the root is the one the proof names; compare it with one you trust.');
+      if (proved.unchecked > 0)
+        console.log("  note: the proof carries the log's signed checkpoint note: give --public-key to check it.");
     } catch (err) {
       if (!(err instanceof ProofError)) throw err;
       console.error(`The proof does not hold: ${err.message}.`);
       process.exitCode = EXIT_BROKEN;
     }
   });
+
+// Witnesses an auditor runs with their own key (docs/merkle.md §12).
+registerWitnessCommands(audit, {
+  withDatabase: async (work) =>
+    withRecordedDatabase(await locateData(config()), async (database) => {
+      await requireSchema(database);
+      return work(database);
+    }),
+});
 
 // A grant's receipt and its offline check (docs/merkle.md §13).
 registerReceiptCommands(audit, {

@@ -51,7 +51,7 @@ const envSchema = z.object({
   GATEHOUSE_ANCHOR_FILE: z.string().min(1).optional(),
   GATEHOUSE_CHECKPOINT_ORIGIN: z
     .string()
-    .regex(/^[^\s+]+$/, 'must be one word without spaces or "+", like example.com/gatehouse (docs/merkle.md §12)')
+    .regex(/^[^\s+]+$/, 'must be one word without spaces or "+", like example.com/gatehouse (docs/merkle.md §11)')
     .optional(),
   GATEHOUSE_FEED_CHECKPOINT_MS: z.coerce.number().int().min(0).max(3_600_000).default(3000),
   GATEHOUSE_SECRETS_KEY: z.string().min(1).optional(),

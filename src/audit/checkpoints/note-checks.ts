@@ -5,7 +5,7 @@ import type { CheckpointPublicKey } from './keys.ts';
 import { NoteError, noteVerifier, openNote, parseCheckpointBody, parseNote } from './note.ts';
 import { listCheckpoints, type StoredCheckpoint } from './store.ts';
 
-/** What the stored checkpoint notes showed (docs/merkle.md §12.3). */
+/** What the stored checkpoint notes showed (docs/merkle.md §11.3). */
 export interface NoteCheckResult {
   ok: boolean;
   /** Notes whose signature and root were checked. */

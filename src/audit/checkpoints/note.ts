@@ -5,7 +5,7 @@ import { publicKeyFromRaw, signBytes, verifyBytes, type CheckpointKey, type Chec
  * Signed notes (https://c2sp.org/signed-note), the checkpoints written in them
  * (https://c2sp.org/tlog-checkpoint) and witness cosignatures (https://c2sp.org/tlog-cosignature):
  * the forms Go's checksum database, Sigstore and the transparency-dev witnesses read
- * (docs/merkle.md §12). Pure: text in, text out.
+ * (docs/merkle.md §11). Pure: text in, text out.
  *
  * A note is a body (UTF-8 lines, each ending LF), a blank line, then one line per signature,
  * `— <key name> <base64(4-byte key id ‖ signature)>`. The key id is the first 4 bytes of

@@ -17,7 +17,7 @@ export interface StoredCheckpoint extends Checkpoint {
   /**
    * The signed note (c2sp.org/tlog-checkpoint) of the Merkle tree of the first `seq` events,
    * exactly as signed: origin, size (= seq), base64 root, blank line, the log's signature
-   * line (docs/merkle.md §12). Null for checkpoints made before migration 0013.
+   * line (docs/merkle.md §11). Null for checkpoints made before migration 0013.
    */
   note: string | null;
   /** The note's root hash, 64 lower-case hex digits; null without a note. */
@@ -274,4 +274,21 @@ export async function readLogId(db: Kysely<Database> | pg.Pool | pg.PoolClient):
   }
   if (!value) throw new Error('gatehouse_meta has no log_id: the schema is incomplete. Run `gatehouse migrate`.');
   return value;
+}
+
+/** The newest checkpoint that carries a signed note, or null. */
+export async function latestNotedCheckpoint(pool: pg.Pool | pg.PoolClient): Promise<StoredCheckpoint | null> {
+  const { rows } = await pool.query<CheckpointRow>(
+    `select ${COLUMNS} from audit_checkpoints where note is not null order by id desc limit 1`,
+  );
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+/** The signed note of the tree of the first `size` events, when a checkpoint of that seq carries one. */
+export async function checkpointNoteAt(pool: pg.Pool | pg.PoolClient, size: number): Promise<string | null> {
+  const { rows } = await pool.query<{ note: string }>(
+    'select note from audit_checkpoints where seq = $1 and note is not null order by id desc limit 1',
+    [size],
+  );
+  return rows[0]?.note ?? null;
 }

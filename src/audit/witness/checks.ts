@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { NoteError, openSignedNote, parseCheckpointBody, type NoteVerifier } from '../checkpoints/note.ts';
 
-/** One witness's standing in `audit verify --witness` (docs/merkle.md §13.3). */
+/** One witness's standing in `audit verify --witness` (docs/merkle.md §12.3). */
 export interface WitnessStanding {
   name: string;
   keyId: string;

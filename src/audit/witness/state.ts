@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import { NoteError, parseCheckpointBody, parseNote } from '../checkpoints/note.ts';
 
 /**
- * What a witness remembers between runs (docs/merkle.md §13): the last checkpoint it
+ * What a witness remembers between runs (docs/merkle.md §12): the last checkpoint it
  * cosigned, as the note it read. Kept by the auditor, never in the log's database: it is
  * what the log must stay consistent with.
  */

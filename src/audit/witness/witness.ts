@@ -55,7 +55,7 @@ interface NoteRow {
 }
 
 /**
- * One witness run (docs/merkle.md §13): reads the newest checkpoint note, checks the log's
+ * One witness run (docs/merkle.md §12): reads the newest checkpoint note, checks the log's
  * signature on it, checks that its tree extends the one cosigned last (an RFC 6962
  * consistency proof against the remembered root, and the same root at an equal size), and
  * stores a cosignature of it in audit_cosignatures (the one table it writes). Throws
@@ -133,7 +133,7 @@ export async function witnessOnce(pool: pg.Pool, db: Queryable, options: Witness
   const witness = noteVerifier(options.signer.name, options.signer.key.publicKey, COSIGNATURE_ED25519);
   await pool.query(
     `insert into audit_cosignatures (checkpoint_id, witness, key_id, time, body, line)
-     values ($1, $2, $3, to_timestamp($4), $5, $6) on conflict on constraint audit_cosignatures_once do nothing`,
+     values ($1, $2, $3, to_timestamp($4), $5, $6) on conflict do nothing`,
     [Number(row.id), witness.name, witness.keyId, time, note.body, line.replace(/\n$/, '')],
   );
   const next: WitnessState = {
