@@ -17,6 +17,7 @@ import { chainHash } from '../src/audit/chain.ts';
 import { readLogId } from '../src/audit/checkpoints/store.ts';
 import { loadConfig } from '../src/config/env.ts';
 import { createLogger, silentLogger, type Logger } from '../src/log.ts';
+import { registry } from '../src/metrics/metrics.ts';
 import { readState, stateRegistry } from '../src/metrics/state.ts';
 import type { SiemDestination } from '../src/siem/destination.ts';
 import { OtlpDestination } from '../src/siem/otlp.ts';
@@ -153,18 +154,25 @@ describe('streaming the audit log to a SIEM', () => {
     expect(lag).toContainEqual(expect.objectContaining({ labels: { destination: 'syslog' }, value: head - from }));
   });
 
-  it('maps refusals and failures above info', async () => {
+  it('maps refusals, failures and alerts (by their own severity) above info', async () => {
     await stream(otlp());
     await t.audit.record({ actor: 'U0ANA0001', action: 'request.refused', subject: null, body: {} });
     await t.audit.record({ actor: 'system', action: 'grant.revoke_failed', subject: 'g1', body: {} });
     await t.audit.record({ actor: 'system', action: 'grant.revoked', subject: 'g1', body: {} });
+    await t.audit.record({ actor: 'system', action: 'alert.raised', subject: 'alt_1', body: { severity: 'critical' } });
+    await t.audit.record({ actor: 'system', action: 'alert.raised', subject: 'alt_2', body: { severity: 'high' } });
+    await t.audit.record({ actor: 'U0ANA0001', action: 'request.created', subject: 'r1', body: {} });
     await t.audit.flush();
-    await receiver.until(() => receiver.records.length >= 3);
+    await receiver.until(() => receiver.records.length >= 6);
     expect(receiver.records.map((r) => [r.action, r.severityText, r.subject])).toEqual([
       ['request.refused', 'WARN', null],
       ['grant.revoke_failed', 'ERROR', 'g1'],
       ['grant.revoked', 'NOTICE', 'g1'],
+      ['alert.raised', 'CRITICAL', 'alt_1'],
+      ['alert.raised', 'ERROR', 'alt_2'],
+      ['request.created', 'INFO', 'r1'],
     ]);
+    expect(receiver.records.map((r) => r.severityNumber)).toEqual([13, 17, 10, 21, 17, 9]);
   });
 
   it('waits out a receiver that is down, then sends everything, skipping nothing', async () => {
@@ -178,6 +186,8 @@ describe('streaming the audit log to a SIEM', () => {
       `select delivered_seq from siem_cursor where destination = 'otlp'`,
     );
     expect(Number(rows[0]!.delivered_seq)).toBe(from);
+    const failures = await registry.getSingleMetric('gatehouse_siem_failures_total')!.get();
+    expect(failures.values.find((v) => v.labels.destination === 'otlp')?.value).toBeGreaterThan(0);
     await receiver.start();
     await receiver.until(() => receiver.records.length >= head - from);
     expect(receiver.records.map((r) => r.seq)).toEqual(seqsFrom(head));

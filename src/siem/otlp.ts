@@ -4,7 +4,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { severityOf, type SiemEvent, type SiemSeverity } from './siem-event.ts';
+import type { SiemEvent, SiemSeverity } from './siem-event.ts';
 import type { SiemDestination } from './destination.ts';
 
 export interface OtlpOptions {
@@ -23,6 +23,7 @@ const SEVERITY: Record<SiemSeverity, { number: SeverityNumber; text: string }> =
   notice: { number: SeverityNumber.INFO2, text: 'NOTICE' },
   warning: { number: SeverityNumber.WARN, text: 'WARN' },
   error: { number: SeverityNumber.ERROR, text: 'ERROR' },
+  critical: { number: SeverityNumber.FATAL, text: 'CRITICAL' },
 };
 
 const SCOPE = { name: 'gatehouse.audit', version: '1' };
@@ -36,7 +37,7 @@ export function hrTimeOf(time: string): HrTime {
 
 /** One audit event as an OpenTelemetry log record: the canonical text as its body, the rest as attributes. */
 export function otlpRecord(event: SiemEvent, resource: Resource, observed: HrTime): ReadableLogRecord {
-  const severity = SEVERITY[severityOf(event.action)];
+  const severity = SEVERITY[event.severity];
   return {
     hrTime: hrTimeOf(event.time),
     hrTimeObserved: observed,

@@ -13,6 +13,7 @@ export interface SiemEvent {
   actor: string;
   action: string;
   subject: string | null;
+  severity: SiemSeverity;
 }
 
 /** Events with seq in (after, after + limit], in seq order: the next batch for a destination. */
@@ -25,7 +26,13 @@ export async function readSiemEvents(db: Kysely<Database>, after: number, limit:
     .limit(limit)
     .execute();
   return rows.map((row) => {
-    const e = JSON.parse(row.canonical) as { time: string; actor: string; action: string; subject: string | null };
+    const e = JSON.parse(row.canonical) as {
+      time: string;
+      actor: string;
+      action: string;
+      subject: string | null;
+      body: Record<string, unknown>;
+    };
     return {
       seq: Number(row.seq),
       hash: Buffer.from(row.hash).toString('hex'),
@@ -35,20 +42,28 @@ export async function readSiemEvents(db: Kysely<Database>, after: number, limit:
       actor: e.actor,
       action: e.action,
       subject: e.subject ?? null,
+      severity: severityOf(e.action, e.body),
     };
   });
 }
 
-export type SiemSeverity = 'info' | 'notice' | 'warning' | 'error';
+export type SiemSeverity = 'info' | 'notice' | 'warning' | 'error' | 'critical';
+
+/** An alert's own severity (docs/alerts.md) as the record's. */
+const ALERT_SEVERITY: Record<string, SiemSeverity> = {
+  info: 'notice',
+  warning: 'warning',
+  high: 'error',
+  critical: 'critical',
+};
 
 /**
- * How much an operator should care about an action. Refusals, failures and alerts stand
- * out from the everyday requests and grants; the set of actions is open, so anything not
- * recognised is `info` (docs/siem.md lists the rule).
+ * How much an operator should care about an event. An alert carries its own severity;
+ * refusals and failures stand out from the everyday requests and grants; the set of
+ * actions is open, so anything not recognised is `info` (docs/siem.md lists the rule).
  */
-export function severityOf(action: string): SiemSeverity {
-  const [kind = '', verb = ''] = action.split('.');
-  if (kind === 'alert' && verb === 'raised') return 'error';
+export function severityOf(action: string, body: Record<string, unknown> = {}): SiemSeverity {
+  if (action === 'alert.raised') return ALERT_SEVERITY[String(body.severity)] ?? 'error';
   if (/fail|tamper|mismatch|invalid/.test(action)) return 'error';
   if (/refused|denied|rejected|blocked|unrecorded/.test(action)) return 'warning';
   if (/approved|revoked|active|extended|loaded|verified/.test(action)) return 'notice';

@@ -1,4 +1,4 @@
-import { severityOf, type SiemEvent, type SiemSeverity } from './siem-event.ts';
+import type { SiemEvent, SiemSeverity } from './siem-event.ts';
 
 /**
  * RFC 5424 messages, written here rather than by a library: the npm formatters either
@@ -8,7 +8,7 @@ import { severityOf, type SiemEvent, type SiemSeverity } from './siem-event.ts';
 
 /** Facility 13, "log audit". */
 const FACILITY = 13;
-const SEVERITY: Record<SiemSeverity, number> = { error: 3, warning: 4, notice: 5, info: 6 };
+const SEVERITY: Record<SiemSeverity, number> = { critical: 2, error: 3, warning: 4, notice: 5, info: 6 };
 /**
  * The structured data's id: a private name under an enterprise number. 32473 is the number
  * RFC 5612 sets aside for documentation; a deployment that needs its own can rename it in
@@ -30,7 +30,7 @@ function paramValue(text: string): string {
 
 /** One event as an RFC 5424 message: seq, hashes and fields as structured data, the canonical text as MSG (UTF-8, with BOM). */
 export function syslogMessage(event: SiemEvent, header: SyslogHeader): string {
-  const pri = FACILITY * 8 + SEVERITY[severityOf(event.action)];
+  const pri = FACILITY * 8 + SEVERITY[event.severity];
   const params: [string, string | null][] = [
     ['seq', String(event.seq)],
     ['hash', event.hash],
