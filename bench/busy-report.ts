@@ -121,6 +121,12 @@ export function printBusy(r: BusyResults): void {
           : ''),
     );
   }
+  const failed = r.phases.flatMap((p) =>
+    counted(p.load, p.load.commands)
+      .filter((c) => c.ms === null)
+      .map((c) => `${p.name}: ${c.outcome}`),
+  );
+  if (failed.length) console.log(`\nFailed commands (phase: outcome): ${counts(tally(failed))}.`);
   console.log('\nAcks split by whether a `/verify-audit` was running when the command was sent:\n');
   console.log('| phase | while verifying: p50 / p99 / max ms (acks) | not verifying: p50 / p99 / max ms (acks) |');
   console.log('| --- | ---: | ---: |');
@@ -155,7 +161,7 @@ export function printBusy(r: BusyResults): void {
   console.log('');
   const prepared = r.phases.filter((p) => p.prepareSeconds !== null);
   console.log(
-    `- Preparing each busy phase (grants, queue, their notifications delivered) took ${prepared.map((p) => `${fmt(p.prepareSeconds!, 0)} s`).join(', ') || 'n/a'}; the audit feed was then moved past the preparation's events, so its lag in the window is the window's own.`,
+    `- Preparing each busy phase (grants, queue, their notifications delivered) took ${prepared.map((p) => `${fmt(p.prepareSeconds!, 0)} s (${fmt(p.outboxLeft ?? 0)} notifications still due at the start)`).join(', ') || 'n/a'}; the audit feed was then moved past the preparation's events, so its lag in the window is the window's own.`,
   );
   console.log(
     `- The app's \`audit.verified\` records: ${r.verified.filter((v) => v.ok).length} of ${r.verified.length} ok, events checked ${fmt(Math.min(...r.verified.map((v) => v.checked)))}–${fmt(Math.max(...r.verified.map((v) => v.checked)))}.`,
@@ -169,6 +175,12 @@ export function printBusy(r: BusyResults): void {
       `- Slack calls: ${counts(r.slack.calls)} (errors ${fmt(r.slack.callErrors)}); response_url posts by status: ${counts(r.slack.responses)}.`,
     );
   console.log(`- Warnings and errors logged: ${counts(r.problems)}.\n`);
+}
+
+function tally(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
 }
 
 function restOf(p: BusyPhase): string {

@@ -94,6 +94,8 @@ export interface BusyPhase {
   loadAverage: number[];
   /** Seconds from the phase's planned start to its grants and queue being ready. */
   prepareSeconds: number | null;
+  /** Notifications of the preparation still due when the load began (0: all delivered). */
+  outboxLeft: number | null;
   expiry: {
     lag: Summary;
     ended: number;
@@ -206,6 +208,8 @@ interface Prepared {
   grantIds: string[];
   queue: BusyClick[];
   prepareSeconds: number;
+  /** Notifications of the preparation not yet delivered when the lead ran out. */
+  outboxLeft: number;
 }
 
 /**
@@ -258,13 +262,15 @@ async function prepare(
     requestIds.push(requested.request.id);
   }
   // The notifications of all that (cards, DMs, homes): delivered before the load, within the lead.
-  while (Date.now() < windowStart - 15_000) {
+  let outboxLeft = 0;
+  for (;;) {
     const { rows } = await sql<{
       n: number;
     }>`select count(*)::int as n from outbox where done_at is null and next_attempt_at <= now() + interval '2 seconds'`.execute(
       db,
     );
-    if (rows[0]?.n === 0) break;
+    outboxLeft = rows[0]?.n ?? 0;
+    if (outboxLeft === 0 || Date.now() >= windowStart - 15_000) break;
     await sleep(250);
   }
   const queue: BusyClick[] = [];
@@ -296,7 +302,7 @@ async function prepare(
     throw new Error(
       `preparing the ${phase} phase took ${prepareSeconds.toFixed(0)} s, past its start: raise BENCH_BUSY_LEAD_SECONDS`,
     );
-  return { grantIds, queue, prepareSeconds };
+  return { grantIds, queue, prepareSeconds, outboxLeft };
 }
 
 /** Expiry lag of the phase's grants, once each has ended (or a minute after the last was due). */
@@ -359,7 +365,7 @@ export async function benchBusy(server: BenchServer, settings: BusySettings): Pr
     feedDrainMs: 120_000,
     ...overrides,
   });
-  const empty = { prepareSeconds: null, expiry: null, approvalsActive: null };
+  const empty = { prepareSeconds: null, outboxLeft: null, expiry: null, approvalsActive: null };
 
   if (wanted.includes('quiet')) {
     // The bare app alone, with its own fake Slack: section 3.1's baseline, at this rate and length.
@@ -418,7 +424,7 @@ export async function benchBusy(server: BenchServer, settings: BusySettings): Pr
         const bare = name === 'bare-busy' ? await startBareApp(slack.apiUrl) : null;
         try {
           console.error(
-            `  ${name}: ready after ${ready.prepareSeconds.toFixed(0)} s; commands to ${bare ? 'the bare Bolt app' : 'Gatehouse'}, the rest to Gatehouse, ${seconds} s…`,
+            `  ${name}: ready after ${ready.prepareSeconds.toFixed(0)} s (${ready.outboxLeft} notifications still due); commands to ${bare ? 'the bare Bolt app' : 'Gatehouse'}, the rest to Gatehouse, ${seconds} s…`,
           );
           const run = await runPhase(
             plan({
@@ -440,6 +446,7 @@ export async function benchBusy(server: BenchServer, settings: BusySettings): Pr
             name,
             ...run,
             prepareSeconds: ready.prepareSeconds,
+            outboxLeft: ready.outboxLeft,
             expiry,
             approvalsActive: rows[0]?.n ?? 0,
           });
