@@ -122,7 +122,7 @@ async function runOne(
       now: () => new Date(),
       batch: options.batch,
     });
-    await streamer.start();
+    streamer.start();
     return streamer;
   };
   const loadBefore = loadNow();

@@ -93,7 +93,7 @@ describe('streaming the audit log to a SIEM', () => {
       retryBaseMs: 20,
       pollMs: 50,
     });
-    await streamer.start();
+    streamer.start();
     streamers.push(streamer);
     return streamer;
   }
@@ -292,6 +292,24 @@ describe('streaming the audit log to a SIEM', () => {
         join(dir, 'cert.pem'),
       ]);
       cert = { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) };
+      // Another, that did not sign the server's: the CA a man in the middle would not match.
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'other-key.pem'),
+        '-out',
+        join(dir, 'other.pem'),
+      ]);
     });
     afterAll(async () => rm(dir, { recursive: true, force: true }));
 
@@ -341,6 +359,26 @@ describe('streaming the audit log to a SIEM', () => {
         await server.start();
         await server.until(() => server.records.length >= head - from);
         expect(server.records.map((r) => Number(r.params.seq))).toEqual(seqsFrom(head));
+      } finally {
+        await Promise.all(streamers.splice(0).map((s) => s.stop()));
+        await server.stop();
+      }
+    });
+
+    it('sends nothing to a TLS server whose certificate the CA file does not vouch for, and keeps its place', async () => {
+      const server = new SyslogReceiver(cert);
+      await server.start();
+      const watched = watchedLog();
+      try {
+        await stream(await syslog(server.url, join(dir, 'other.pem')), { log: watched.log });
+        await record(3);
+        await watched.until(FAILED);
+        expect(watched.text()).toMatch(/self[- ]signed certificate|unable to verify/);
+        expect(server.records).toEqual([]);
+        const { rows } = await t.query<{ delivered_seq: string }>(
+          `select delivered_seq from siem_cursor where destination = 'syslog'`,
+        );
+        expect(Number(rows[0]!.delivered_seq)).toBe(from);
       } finally {
         await Promise.all(streamers.splice(0).map((s) => s.stop()));
         await server.stop();
@@ -412,5 +450,11 @@ describe('SIEM settings', () => {
     }
     expect(message).toMatch(/GATEHOUSE_SIEM_OTLP_HEADERS: entry 1 is not name=value/);
     expect(message).not.toContain('s3cr3t');
+    expect(() => loadConfig({ GATEHOUSE_SIEM_OTLP_HEADERS: 'authorization=x' })).toThrow(
+      /GATEHOUSE_SIEM_OTLP_HEADERS is set but GATEHOUSE_SIEM_OTLP_URL is not/,
+    );
+    expect(() =>
+      loadConfig({ GATEHOUSE_SIEM_SYSLOG_URL: 'tcp://siem:514', GATEHOUSE_SIEM_SYSLOG_CA_FILE: '/etc/ca.pem' }),
+    ).toThrow(/GATEHOUSE_SIEM_SYSLOG_CA_FILE is set but GATEHOUSE_SIEM_SYSLOG_URL is not tls:\/\/host:port/);
   });
 });

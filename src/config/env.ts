@@ -201,6 +201,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.GATEHOUSE_CHECKPOINT_KEY && e.GATEHOUSE_CHECKPOINT_KEY_FILE) {
     throw new ConfigError('Both GATEHOUSE_CHECKPOINT_KEY and GATEHOUSE_CHECKPOINT_KEY_FILE are set: keep one.');
   }
+  if (e.GATEHOUSE_SIEM_OTLP_HEADERS && !e.GATEHOUSE_SIEM_OTLP_URL) {
+    throw new ConfigError(
+      'GATEHOUSE_SIEM_OTLP_HEADERS is set but GATEHOUSE_SIEM_OTLP_URL is not: set the OTLP/HTTP logs endpoint (like https://collector:4318/v1/logs), or unset the headers.',
+    );
+  }
+  if (e.GATEHOUSE_SIEM_SYSLOG_CA_FILE && !e.GATEHOUSE_SIEM_SYSLOG_URL?.startsWith('tls://')) {
+    throw new ConfigError(
+      'GATEHOUSE_SIEM_SYSLOG_CA_FILE is set but GATEHOUSE_SIEM_SYSLOG_URL is not tls://host:port: the CA file checks a TLS server. Use tls://, or unset the CA file.',
+    );
+  }
   return {
     nodeEnv: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,

@@ -67,11 +67,10 @@ export class SiemStreamer {
     });
   }
 
-  /** Adds the destination's cursor (at 0: a new destination receives the whole log), then streams. */
-  async start(): Promise<void> {
-    await sql`
-      insert into siem_cursor (destination, delivered_seq) values (${this.destination.name}, 0)
-      on conflict (destination) do nothing`.execute(this.db);
+  /** Whether this destination's cursor row is known to exist. */
+  private cursorAdded = false;
+
+  start(): void {
     this.pump.start();
   }
 
@@ -84,10 +83,17 @@ export class SiemStreamer {
   /** Sends the next batch, if there is one and no other replica is sending; resolves with how many events went. */
   async sendOnce(): Promise<number> {
     const name = this.destination.name;
+    if (!this.cursorAdded) {
+      // A destination seen for the first time starts at 0: it receives the whole log.
+      await sql`
+        insert into siem_cursor (destination, delivered_seq) values (${name}, 0)
+        on conflict (destination) do nothing`.execute(this.db);
+      this.cursorAdded = true;
+    }
     const sent = await this.db.transaction().execute(async (trx) => {
       const { rows } = await sql<{ delivered_seq: string }>`
         select delivered_seq from siem_cursor where destination = ${name} for update skip locked`.execute(trx);
-      // Another replica is streaming to this destination (or start() has not added its row).
+      // Another replica is streaming to this destination.
       if (!rows[0]) return 0;
       const after = Number(rows[0].delivered_seq);
       const events = await readSiemEvents(trx, after, this.batch);

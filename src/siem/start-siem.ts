@@ -41,7 +41,7 @@ export async function startSiem(ctx: SiemContext, parts: ShutdownStack): Promise
       now: ctx.now,
       batch: ctx.config.siem.batch,
     });
-    await streamer.start();
+    streamer.start();
     parts.push(() => streamer.stop());
     streamers.push(streamer);
   }
