@@ -151,7 +151,7 @@ export function printBusy(r: BusyResults): void {
   }
   console.log('\nThe rest of the busy phases:\n');
   console.log(
-    '| phase | expiry lag p50 / p99 / max ms (ended of grants) | approval clicks: ack p50 / p99 / max ms (clicked, errors; grants active) | feed behind (head − posted), p99 / max in window; max after | chained → posted p50 / p99 / max ms (events; not posted) | feed caught up after the window | verifications: s each (whole) |',
+    '| phase | expiry lag p50 / p99 / max ms (ended of grants); end → claim p50 / p99 / max ms | approval clicks: ack p50 / p99 / max ms (clicked, errors; grants active) | feed behind (head − posted), p99 / max in window; max after | chained → posted p50 / p99 / max ms (events; not posted) | feed caught up after the window | verifications: s each (whole) |',
   );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const p of r.phases) {
@@ -186,7 +186,7 @@ function tally(values: string[]): Record<string, number> {
 function restOf(p: BusyPhase): string {
   const e = p.expiry;
   const expiry = e
-    ? `${ms(e.lag.p50)} / ${ms(e.lag.p99)} / ${ms(e.lag.max)} (${fmt(e.ended)} of ${fmt(e.grants)})`
+    ? `${ms(e.lag.p50)} / ${ms(e.lag.p99)} / ${ms(e.lag.max)} (${fmt(e.ended)} of ${fmt(e.grants)}); claimed: ${ms(e.claimLag.p50)} / ${ms(e.claimLag.p99)} / ${ms(e.claimLag.max)}`
     : '';
   const clicks = p.load.clicks;
   const ok = clicks.filter((c) => c.ms !== null).map((c) => c.ms!);

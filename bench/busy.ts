@@ -98,6 +98,8 @@ export interface BusyPhase {
   outboxLeft: number | null;
   expiry: {
     lag: Summary;
+    /** From `ends_at` to the `grant.ending` event. */
+    claimLag: Summary;
     ended: number;
     grants: number;
     /** Grants the app claimed but had not ended a minute after the last was due. */
@@ -306,7 +308,11 @@ async function prepare(
 }
 
 /** Expiry lag of the phase's grants, once each has ended (or a minute after the last was due). */
-async function expiryOf(app: BenchGatehouse, grantIds: string[]): Promise<NonNullable<BusyPhase['expiry']>> {
+async function expiryOf(
+  app: BenchGatehouse,
+  grantIds: string[],
+  filled: number,
+): Promise<NonNullable<BusyPhase['expiry']>> {
   const db = app.gatehouse.database.db;
   const deadline = Date.now() + 60_000;
   const read = () =>
@@ -319,7 +325,19 @@ async function expiryOf(app: BenchGatehouse, grantIds: string[]): Promise<NonNul
     rows = (await read()).rows;
   }
   const lags = rows.filter((r) => r.status === 'ended' && r.lag !== null).map((r) => Number(r.lag));
-  return { lag: summarize(lags), ended: lags.length, grants: grantIds.length, notEnded: grantIds.length - lags.length };
+  // From the end to the claim (the `grant.ending` event): the timer's part; the rest is the revoke and its commit.
+  const claims = await sql<{ claim: number }>`
+    select extract(epoch from e.occurred_at - g.ends_at) * 1000 as claim
+    from grants g
+    join (select subject, occurred_at from audit_log where seq > ${filled} and action = 'grant.ending') e on e.subject = g.id
+    where g.id = any(${grantIds})`.execute(db);
+  return {
+    lag: summarize(lags),
+    claimLag: summarize(claims.rows.map((r) => Number(r.claim))),
+    ended: lags.length,
+    grants: grantIds.length,
+    notEnded: grantIds.length - lags.length,
+  };
 }
 
 export async function benchBusy(server: BenchServer, settings: BusySettings): Promise<BusyResults> {
@@ -436,7 +454,7 @@ export async function benchBusy(server: BenchServer, settings: BusySettings): Pr
             }),
             postmaster,
           );
-          const expiry = await expiryOf(app, ready.grantIds);
+          const expiry = await expiryOf(app, ready.grantIds, settings.events);
           const { rows } = await sql<{ n: number }>`
             select count(*)::int as n from grants
             where request_id = any(${ready.queue.map((c) => c.requestId)}) and status = 'active'`.execute(
