@@ -59,6 +59,8 @@ export const AUDIT_ACTIONS = [
   // The log itself and the policy.
   'audit.verified',
   'audit.verify_refused',
+  'audit.receipt_sent',
+  'audit.receipt_refused',
   'policy.loaded',
 ] as const;
 

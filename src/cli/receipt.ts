@@ -31,7 +31,7 @@ export function registerReceiptCommands(audit: Command, deps: ReceiptCommandDeps
       await deps.withDatabase(async (database) => {
         // As export does: what is queued is chained first, so the newest events are found.
         await new AuditLog(database.db, database.pool, createLogger({ level: 'silent' })).flush();
-        const receipt = await buildReceipt(database.db, database.pool, grantId);
+        const receipt = await buildReceipt(database.db, grantId);
         const text = receiptToJson(receipt);
         if (!options.out) {
           process.stdout.write(text);

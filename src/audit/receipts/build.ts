@@ -1,7 +1,7 @@
-import type pg from 'pg';
+import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { checkpointToJson } from '../checkpoints/checkpoint.ts';
-import { latestCheckpoint, type StoredCheckpoint } from '../checkpoints/store.ts';
+import { checkpointById, type StoredCheckpoint } from '../checkpoints/store.ts';
 import type { AuditEvent } from '../event.ts';
 import { inclusionProof, treeRoot } from '../tree/prove.ts';
 import { byStorage, nodeKey, readParts, resolveNodes } from '../tree/read.ts';
@@ -19,13 +19,23 @@ interface EventRow {
   hash: string;
 }
 
-async function scan(pool: pg.Pool, markers: readonly string[]): Promise<EventRow[]> {
-  const { rows } = await pool.query<EventRow>(
-    `select seq, canonical, encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash from audit_events
-      where exists (select 1 from unnest($1::text[]) as m(marker) where strpos(canonical, m.marker) > 0) order by seq`,
-    [markers],
-  );
+async function scan(db: Db, markers: readonly string[]): Promise<EventRow[]> {
+  const { rows } = await sql<EventRow>`
+    select seq, canonical, encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash from audit_events
+     where exists (select 1 from unnest(${markers}::text[]) as m(marker) where strpos(canonical, m.marker) > 0)
+     order by seq`.execute(db);
   return rows;
+}
+
+/** The newest stored checkpoint, or null. */
+async function newestCheckpoint(db: Db): Promise<StoredCheckpoint | null> {
+  const newest = await db
+    .selectFrom('audit_checkpoints')
+    .select('id')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return newest ? checkpointById(db, Number(newest.id)) : null;
 }
 
 const subjectMarker = (id: string) => `"subject":${JSON.stringify(id)}`;
@@ -37,7 +47,7 @@ const subjectMarker = (id: string) => `"subject":${JSON.stringify(id)}`;
  * only say what to look for; what goes in is decided by the events. A request they did not
  * name (rows pruned, say) costs a second scan.
  */
-async function grantEvents(db: Db, pool: pg.Pool, grantId: string) {
+async function grantEvents(db: Db, grantId: string) {
   const grant = await db
     .selectFrom('grants')
     .select('request_id')
@@ -49,7 +59,7 @@ async function grantEvents(db: Db, pool: pg.Pool, grantId: string) {
     .where('extends_grant_id', '=', grantId as never)
     .execute();
   const known = new Set<string>([...(grant ? [grant.request_id] : []), ...extensions.map((e) => e.id)]);
-  let rows = await scan(pool, [JSON.stringify(grantId), ...[...known].map(subjectMarker)]);
+  let rows = await scan(db, [JSON.stringify(grantId), ...[...known].map(subjectMarker)]);
   const parse = (found: EventRow[]) => found.map((row) => ({ row, event: JSON.parse(row.canonical) as AuditEvent }));
   let parsed = parse(rows);
   const ids = idsOf(
@@ -58,7 +68,7 @@ async function grantEvents(db: Db, pool: pg.Pool, grantId: string) {
   );
   const missed = [ids.request, ...ids.extensions].filter((id): id is string => id !== null && !known.has(id));
   if (missed.length > 0) {
-    rows = await scan(pool, [JSON.stringify(grantId), ...[...known, ...missed].map(subjectMarker)]);
+    rows = await scan(db, [JSON.stringify(grantId), ...[...known, ...missed].map(subjectMarker)]);
     parsed = parse(rows);
   }
   const about = new Set(
@@ -97,14 +107,14 @@ function noteOf(checkpoint: StoredCheckpoint): string | null {
  * newest signed checkpoint, which must cover the last of them. Chain what is queued first
  * (AuditLog.flush) so the newest events are found.
  */
-export async function buildReceipt(db: Db, pool: pg.Pool, grantId: string): Promise<Receipt> {
-  const rows = await grantEvents(db, pool, grantId);
+export async function buildReceipt(db: Db, grantId: string): Promise<Receipt> {
+  const rows = await grantEvents(db, grantId);
   const last = rows[rows.length - 1];
   if (!last)
     throw new ReceiptUnavailableError(
       `the audit log holds no event about grant ${grantId}: give a grant id (grt_…) as the audit channel or /access shows it`,
     );
-  const checkpoint = await latestCheckpoint(pool);
+  const checkpoint = await newestCheckpoint(db);
   if (!checkpoint || checkpoint.seq < last.seq)
     throw new ReceiptUnavailableError(
       `grant ${grantId}'s newest event is seq ${last.seq}, but the newest signed checkpoint ${checkpoint ? `is of seq ${checkpoint.seq}` : 'does not exist yet'}: a receipt proves against a signed checkpoint. Run \`gatehouse audit checkpoint\` (or wait for the bot's next one), then ask again`,

@@ -7,6 +7,7 @@ import type { AuditEventSummary } from '../../access/types.ts';
 import { eventSentence, type ResourceNames } from './event-sentences.ts';
 import { LIMITS, context, section, type Message } from './kit.ts';
 import { MAX_TEXT, escapeText, formatWhen, mention, plural, truncate, userText } from './text.ts';
+import { receiptActions } from './receipt.ts';
 
 const SHORT_HASH = 12;
 /** Room is left for the closing line that names the events that did not fit. */
@@ -152,6 +153,9 @@ export function auditChannelMessage(
     );
   const shownEvents = sorted.slice(0, count);
   const lastShown = shownEvents.at(-1) ?? first;
+  // A grant's end carries the auditors' Receipt button (docs/merkle.md §13.6) when the message has room.
+  const receipts = receiptActions(shownEvents);
+  if (receipts && blocks.length < LIMITS.messageBlocks) blocks.push(receipts);
   // A backlog's message is already near Slack's size limit in its blocks: its notification text stays one line.
   const text =
     first === lastShown

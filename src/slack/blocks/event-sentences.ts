@@ -261,6 +261,10 @@ const SENTENCES: Record<string, Sentence> = {
   },
   'audit.verify_refused': (e, b) =>
     `${who(e.actor)} tried to verify the audit log and was refused: ${code(str(b, 'reason'))}.`,
+  'audit.receipt_sent': (e, b) =>
+    `${who(e.actor)} took the receipt of ${code(str(b, 'grant'))}: ${plural(num(b, 'events') ?? 0, 'event')} proved in the tree of the first ${num(b, 'size') ?? '?'}.`,
+  'audit.receipt_refused': (e, b) =>
+    `${who(e.actor)} asked for the receipt of ${code(str(b, 'grant'))} and was refused: ${code(str(b, 'reason'))}.`,
   'policy.loaded': (_e, b) => {
     const count = Array.isArray(b.resources) ? ` (${plural(b.resources.length, 'resource')})` : '';
     const file = str(b, 'file') ? ` from ${userText(str(b, 'file')!, MAX_NAME)}` : '';

@@ -26,6 +26,8 @@ export const ACTION = {
   acknowledgeAlert: 'gatehouse.acknowledge_alert',
   /** On an alert: a responder ends the access it is about, now. The value is the alert's id. */
   endAlertAccess: 'gatehouse.end_alert_access',
+  /** On a grant's end in the audit channel: an auditor gets the grant's receipt as a file. The value is the grant's id. */
+  sendReceipt: 'gatehouse.send_receipt',
   /** On a break-glass alert: an owner ratifies, or takes the access away now. The value is the grant's id. */
   ratifyBreakGlass: 'gatehouse.ratify_break_glass',
   revokeBreakGlass: 'gatehouse.revoke_break_glass',
@@ -45,6 +47,7 @@ export const BLOCK = {
   mfaActions: 'gatehouse.mfa_actions',
   gatewaySessionActions: 'gatehouse.gateway_session_actions',
   alertActions: 'gatehouse.alert_actions',
+  receiptActions: 'gatehouse.receipt_actions',
   breakGlassActions: 'gatehouse.break_glass_actions',
 } as const;
 

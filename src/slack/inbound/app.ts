@@ -16,6 +16,7 @@ import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
 import { registerGatewaySessions } from './listeners/gateway-sessions.ts';
 import { registerMfa } from './listeners/mfa.ts';
+import { registerReceipt } from './listeners/receipt.ts';
 import { registerViews } from './listeners/views.ts';
 import { slackHttpReceiver } from './receiver.ts';
 
@@ -78,6 +79,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   registerMfa(app, deps);
   registerGatewaySessions(app, deps);
   registerAlerts(app, deps);
+  registerReceipt(app, deps);
   registerBreakGlass(app, deps);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack listener failed');
