@@ -86,10 +86,11 @@ export interface RecurringAccess {
 }
 
 /**
- * The sweep for contract ends a week away: each (person, end) is claimed once, by its row
- * in contract_notices (a second replica's insert finds it and does nothing), and when the
- * person still has recurring access, the notice's audit event and the owners' messages are
- * queued in the same transaction. A changed end date is a new notice.
+ * The sweep for contract ends a week away: a person with recurring access (granted
+ * something in the last RECURRING_DAYS days) is claimed once per end, by a row in
+ * contract_notices (a second replica's insert waits for the first and then does nothing),
+ * with the notice's audit event and the owners' messages in the same transaction. A person
+ * with nothing recurring is looked at again next round. A changed end date is a new notice.
  */
 export async function noticeContractEnds(ctx: AccessContext): Promise<number> {
   const now = ctx.now();
@@ -99,13 +100,6 @@ export async function noticeContractEnds(ctx: AccessContext): Promise<number> {
   let noticed = 0;
   for (const [userId, contract] of due) {
     const sent = await ctx.audit.transact(async (trx) => {
-      const claimed = await trx
-        .insertInto('contract_notices')
-        .values({ user_id: userId, ends_at: contract.endsAt })
-        .onConflict((oc) => oc.columns(['user_id', 'ends_at']).doNothing())
-        .returning('user_id')
-        .executeTakeFirst();
-      if (!claimed) return false;
       const since = new Date(now.getTime() - RECURRING_DAYS * 86_400_000);
       const rows = await trx
         .selectFrom('grants')
@@ -121,7 +115,15 @@ export async function noticeContractEnds(ctx: AccessContext): Promise<number> {
         lastStartedAt: new Date(row.last).toISOString(),
         owners: resourceOf(ctx, row.resource_id)?.owners ?? [],
       }));
+      // Nothing recurring yet: nothing to tell, and a later round (a grant meanwhile) may still tell it.
       if (recurring.length === 0) return false;
+      const claimed = await trx
+        .insertInto('contract_notices')
+        .values({ user_id: userId, ends_at: contract.endsAt })
+        .onConflict((oc) => oc.columns(['user_id', 'ends_at']).doNothing())
+        .returning('user_id')
+        .executeTakeFirst();
+      if (!claimed) return false;
       await ctx.audit.append(trx, {
         actor: 'system',
         action: 'contract.ending_noticed',

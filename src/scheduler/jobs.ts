@@ -3,6 +3,7 @@ import type { AccessService } from '../access/service.ts';
 import type { Config } from '../config/env.ts';
 import type { Db } from '../db/database.ts';
 import { revokeUnratified } from '../access/break-glass-decisions.ts';
+import { endGrantsPastContract } from '../access/contract-end-sweep.ts';
 import { noticeContractEnds } from '../access/contracts.ts';
 import { alertOverdueGrants, noteUnusedAccess } from '../watch/sweeps.ts';
 import { everySeconds, type Job } from './scheduler.ts';
@@ -16,6 +17,7 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     { name: 'retry-grants', pattern, run: () => access.retryGrants() },
     { name: 'remind-owners', pattern, run: () => access.remindOwners() },
     { name: 'revoke-unratified-break-glass', pattern, run: () => revokeUnratified(access.ctx) },
+    { name: 'end-grants-past-contract', pattern, run: () => endGrantsPastContract(access.ctx) },
     // A week's notice is not urgent: each hour is enough, and each notice goes out once.
     { name: 'notice-contract-ends', pattern: '0 41 * * * *', run: () => noticeContractEnds(access.ctx) },
     // Drift is rare and each check asks every target: once a minute is enough.
