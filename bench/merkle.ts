@@ -9,6 +9,7 @@ import type { BenchServer } from './cluster.ts';
 import { fmt, median, ms } from './format.ts';
 import { summarize, type Summary } from './percentiles.ts';
 import { fillChain } from './verify.ts';
+import { benchNotes, printNotes, type NoteResults } from './notes.ts';
 
 /**
  * The Merkle tree over the audit log (docs/merkle.md): what maintaining it costs appends,
@@ -58,6 +59,8 @@ export interface MerkleResults {
   inclusionAtHead: { make: Summary; check: Summary; pathLength: number };
   inclusionAnySize: { make: Summary; check: Summary };
   consistency: { make: Summary; check: Summary };
+  /** Signing and opening checkpoint notes and cosignatures (no database). */
+  notes: NoteResults;
 }
 
 /** bench/append.ts's round at 32 writers; `chained` is timed until all are chained (tree included), then the tree is checked. */
@@ -119,6 +122,7 @@ async function timeProofs(
 }
 
 export async function benchMerkle(server: BenchServer, options: MerkleOptions): Promise<MerkleResults> {
+  const notes = benchNotes();
   const appends: AppendRun[] = [];
   for (let round = 0; round < options.rounds; round++) {
     for (const mode of ['plain', 'chained'] as const) {
@@ -166,6 +170,7 @@ export async function benchMerkle(server: BenchServer, options: MerkleOptions): 
       inclusionAtHead: { make: atHead.make, check: atHead.check, pathLength },
       inclusionAnySize: { make: anySize.make, check: anySize.check },
       consistency: { make: consistency.make, check: consistency.check },
+      notes,
     };
   } finally {
     await db.destroy();
@@ -217,4 +222,5 @@ export function printMerkle(results: MerkleResults): void {
   console.log(
     `\nTargets: inclusion made p99 ≤ 5 ms: ${makeP99 <= 5 ? 'met' : 'NOT met'} (${ms(makeP99)}); checked p99 ≤ 1 ms: ${checkP99 <= 1 ? 'met' : 'NOT met'} (${fmt(checkP99, 3)}); consistency ≤ 50 ms (max): ${consistency.make.max <= 50 ? 'met' : 'NOT met'} (${ms(consistency.make.max)}).\n`,
   );
+  printNotes(results.notes);
 }

@@ -153,6 +153,48 @@ describe('cosignatures (c2sp.org/tlog-cosignature)', () => {
   });
 });
 
+/*
+ * The worked example of docs/merkle.md §11.1 and §12.1: RFC 8032 TEST 1's key signs the tree
+ * of docs/merkle.md §9 (size 3), TEST 2's key cosigns it at time 1796000000. Recomputed
+ * independently with Python's cryptography package (the script is in the doc).
+ */
+describe('the worked example of docs/merkle.md §11 and §12', () => {
+  const origin = 'gatehouse.local/6f1e0c3a-9b2d-4e57-8a41-2c5d7e9f0b13';
+  const log = {
+    name: origin,
+    key: checkpointKeyFromSeed(Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex')),
+  };
+  const w1 = {
+    name: 'witness.example.com/w1',
+    key: checkpointKeyFromSeed(Buffer.from('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 'hex')),
+  };
+  const body = checkpointNoteBody({
+    origin,
+    size: 3,
+    root: '0fd442cc1285e4c0b56d46ef36dbcb2b42e18a1b058585a341f7fc66cf58ddd1',
+  });
+  const NOTE = `${origin}\n3\nD9RCzBKF5MC1bUbvNtvLK0LhihsFhYWjQff8Zs9Y3dE=\n\n— ${origin} I0KXWdRvo3r5AtZfkJi/Tr7/kMWsuArpmRdiSn5ULYSIsIa3+CGmrEXP/f5fYnrucDMnIzRllUJK4qWfrICxobwy5gQ=\n`;
+  const COSIGNATURE =
+    '— witness.example.com/w1 6EmBcgAAAABrDMkAXQ2ZSf2MpuSNP2mJluVzY/LoUQ3J2EZLwDKkj6bCSp4vSXWC7f4K1LqD34ixTpskt4i6UITRPZLyWjA5Nqv5DA==\n';
+
+  it('gives the published note, vkeys and cosignature byte for byte', () => {
+    expect(signNote(body, log)).toBe(NOTE);
+    expect(vkeyOf(origin, log.key.publicKey)).toBe(`${origin}+23429759+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea`);
+    expect(vkeyOf(w1.name, w1.key.publicKey, COSIGNATURE_ED25519)).toBe(
+      'witness.example.com/w1+e8498172+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM',
+    );
+    expect(cosignatureLine(body, w1, 1796000000)).toBe(COSIGNATURE);
+    const opened = openNote(`${NOTE}${COSIGNATURE}`, [
+      parseVkey(`${origin}+23429759+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea`),
+      parseVkey('witness.example.com/w1+e8498172+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM'),
+    ]);
+    expect(opened.verified.map((s) => [s.name, s.time])).toEqual([
+      [origin, undefined],
+      ['witness.example.com/w1', 1796000000],
+    ]);
+  });
+});
+
 describe('checkpoints carry a signed note of the tree at their seq (PostgreSQL)', () => {
   let t: TestDatabase;
   beforeAll(async () => {

@@ -341,7 +341,6 @@ audit
       console.log(
         `Signed checkpoint #${checkpoint.id}: seq ${checkpoint.seq}, hash ${checkpoint.hash}, ${checkpoint.time}, key ${checkpoint.keyId}.`,
       );
-      if (checkpoint.note) console.log(describeCheckpointNote(checkpoint.note, key.publicKey));
       if (cfg.slack.botToken) console.log('The running bot posts it to the audit channel as well.');
       console.log(
         cfg.checkpoint.anchorFile
@@ -349,6 +348,7 @@ audit
           : "No anchor file is set (GATEHOUSE_ANCHOR_FILE): keep this line somewhere the database's admins cannot write:",
       );
       console.log(checkpointToJson(checkpoint));
+      if (checkpoint.note) console.log(describeCheckpointNote(checkpoint.note, key.publicKey));
     });
   });
 

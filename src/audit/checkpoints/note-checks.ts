@@ -101,7 +101,7 @@ export function formatNoteCheck(result: NoteCheckResult, signed: boolean): strin
   const lines: string[] = [];
   const older = result.withoutNote > 0 ? ` (${result.withoutNote} older checkpoint(s) carry none)` : '';
   if (result.checked === 0 && result.problems.length === 0)
-    return [`  No checkpoint carries a signed note yet${older}.`];
+    return result.withoutNote === 0 ? [] : [`  No checkpoint carries a signed note yet${older}.`];
   if (result.problems.length === 0) {
     const n = result.newest;
     lines.push(
