@@ -1,8 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { latestCheckpoint, listCheckpoints, makeCheckpoint, readLogId } from '../src/audit/checkpoints/store.ts';
+import {
+  checkpointNoteAt,
+  latestCheckpoint,
+  latestNotedCheckpoint,
+  listCheckpoints,
+  makeCheckpoint,
+  readLogId,
+} from '../src/audit/checkpoints/store.ts';
 import { rootAt } from '../src/audit/tree/store.ts';
 import { seedEvents } from './support/audit.ts';
-import { randomKey } from './support/checkpoints.ts';
+import { randomKey, rewriteFrom, tamperCheckpoints } from './support/checkpoints.ts';
+import { checkCheckpointNotes, formatNoteCheck } from '../src/audit/checkpoints/note-checks.ts';
+import { consistencyProofJson, inclusionProofJson, verifyProofJson } from '../src/audit/tree/proof-file.ts';
+import { ProofError } from '../src/audit/tree/verify.ts';
+import { proveConsistency, proveInclusion } from '../src/audit/tree/store.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { checkpointKeyFromSeed, generateCheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import {
@@ -197,6 +208,7 @@ describe('the worked example of docs/merkle.md §11 and §12', () => {
 
 describe('checkpoints carry a signed note of the tree at their seq (PostgreSQL)', () => {
   let t: TestDatabase;
+  const key = randomKey();
   beforeAll(async () => {
     t = await createTestDatabase();
   });
@@ -205,7 +217,6 @@ describe('checkpoints carry a signed note of the tree at their seq (PostgreSQL)'
   });
 
   it('signs origin gatehouse.local/<log id>, size = seq and the root the tree store gives; stored and listed as signed', async () => {
-    const key = randomKey();
     await seedEvents(t, 70);
     const made = await makeCheckpoint(t.db, key);
     const logId = await readLogId(t.db);
@@ -220,5 +231,63 @@ describe('checkpoints carry a signed note of the tree at their seq (PostgreSQL)'
     await seedEvents(t, 3);
     const named = await makeCheckpoint(t.db, key, { origin: 'audit.example.com/prod' });
     expect(openNote(named!.note!, [noteVerifier('audit.example.com/prod', key.publicKey)]).size).toBe(73);
+  });
+
+  it('puts the note in proofs: verify-proof with the log key needs no root, and refuses another key or root', async () => {
+    await seedEvents(t, 4);
+    const made = (await makeCheckpoint(t.db, key))!;
+    const proof = await proveInclusion(t.db, 5, made.seq);
+    const file = inclusionProofJson(proof, await checkpointNoteAt(t.pool, made.seq));
+    expect(verifyProofJson(file, { logKey: key.publicKey })).toMatchObject({
+      size: 77,
+      signedBy: [made.note!.split('\n')[0]],
+    });
+    expect(verifyProofJson(file)).toMatchObject({ signedBy: [], unchecked: 1 });
+    expect(() => verifyProofJson(file, { logKey: randomKey().publicKey })).toThrow(/"checkpoint" does not hold/);
+    expect(() => verifyProofJson(inclusionProofJson(proof), { logKey: key.publicKey })).toThrow(
+      /carries no "checkpoint"/,
+    );
+    const other = (await latestNotedCheckpoint(t.pool))!;
+    const older = (await listCheckpoints(t.pool)).find((cp) => cp.seq === 73)!;
+    const wrongTree = inclusionProofJson(proof, older.note);
+    expect(() => verifyProofJson(wrongTree, { logKey: key.publicKey })).toThrow(ProofError);
+    expect(other.id).toBe(made.id);
+
+    const consistency = await proveConsistency(t.db, 73, 77);
+    const notes = { checkpoint1: await checkpointNoteAt(t.pool, 73), checkpoint2: await checkpointNoteAt(t.pool, 77) };
+    expect(notes.checkpoint1).not.toBeNull();
+    const both = consistencyProofJson(consistency, notes);
+    expect(verifyProofJson(both, { logKey: key.publicKey })).toMatchObject({
+      kind: 'consistency',
+      size1: 73,
+      size2: 77,
+    });
+    expect(verifyProofJson(both, { logKey: key.publicKey }).signedBy).toHaveLength(2);
+    const swapped = consistencyProofJson(consistency, {
+      checkpoint1: notes.checkpoint2,
+      checkpoint2: notes.checkpoint1,
+    });
+    expect(() => verifyProofJson(swapped, { logKey: key.publicKey })).toThrow(/"checkpoint1" signs root/);
+  });
+
+  it('audit verify catches a note whose tree changed after signing, and an edited note', async () => {
+    expect(await checkCheckpointNotes(t.pool, t.db, key.publicKey)).toMatchObject({ ok: true, checked: 3 });
+    // Event 75 is in the block of 64 not yet stored in audit_tree: the root is recomputed from the events.
+    await rewriteFrom(t, 75, (event) => ({ ...event, actor: 'U0MALLORY' }));
+    const changed = await checkCheckpointNotes(t.pool, t.db, key.publicKey);
+    expect(changed.ok).toBe(false);
+    expect(changed.problems.map((p) => p.seq)).toEqual([77]);
+    expect(changed.problems[0]!.message).toMatch(/the events or the tree were changed after it was signed/);
+    expect(formatNoteCheck(changed, true)[0]).toMatch(/✘ checkpoint notes: 1 do NOT hold/);
+
+    await tamperCheckpoints(
+      t,
+      `update audit_checkpoints set note = replace(note, E'\\n70\\n', E'\\n69\\n') where seq = 70`,
+    );
+    const edited = await checkCheckpointNotes(t.pool, t.db, key.publicKey);
+    expect(edited.problems.map((p) => [p.seq, /does not verify/.test(p.message)])).toEqual([
+      [70, true],
+      [77, false],
+    ]);
   });
 });
