@@ -214,6 +214,12 @@ describe("a grant's receipt", () => {
     expect(verified.unchecked.join('\n')).toMatch(/checkpoint's signature \(no key given/);
   });
 
+  it('from a checkpoint without a note, verifies and says plainly that the root is not signed', () => {
+    const verified = verifyReceipt(receiptToJson({ ...receipt, note: null }), key.publicKey);
+    expect(verified).toMatchObject({ signatureChecked: true, rootSigned: false });
+    expect(verified.unchecked.join('\n')).toMatch(/do not sign the tree root/);
+  });
+
   it('with a signed note over the size and root, says the root is signed; a note of another root fails', () => {
     const signer = { name: defaultOrigin(receipt.log_id), key };
     const note = (root: string) =>

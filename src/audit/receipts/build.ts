@@ -96,12 +96,6 @@ async function proveAll(db: Db, seqs: readonly number[], size: number) {
   };
 }
 
-/** The checkpoint's signed note over its tree size and root, when the log keeps one. */
-function noteOf(checkpoint: StoredCheckpoint): string | null {
-  const note = (checkpoint as StoredCheckpoint & { note?: string | null }).note;
-  return typeof note === 'string' && note.length > 0 ? note : null;
-}
-
 /**
  * The grant's receipt (docs/merkle.md §13): its events with their proofs in the tree of the
  * newest signed checkpoint, which must cover the last of them. Chain what is queued first
@@ -133,7 +127,7 @@ export async function buildReceipt(db: Db, grantId: string): Promise<Receipt> {
     size: checkpoint.seq,
     root,
     checkpoint: JSON.parse(checkpointToJson(checkpoint)) as ReceiptCheckpoint,
-    note: noteOf(checkpoint),
+    note: checkpoint.note,
     events: rows.map((row, i) => ({
       seq: row.seq,
       canonical: row.canonical,
