@@ -28,7 +28,7 @@ export async function breakGlassCommand(
     const refusal = result.refusal;
     const text =
       refusal.kind === 'mfa-code-needed'
-        ? `${ui.refusalText(refusal)} Break the glass with it: \`/request-access ${ui.escapeText(refusal.resource.id)} 30m --break-glass --code 123456 <reason>\`.`
+        ? `${ui.refusalText(refusal)} Break the glass with it: \`/request-access ${ui.escapeText(refusal.resource.id)} 30m --break-glass --code 123456 &lt;reason&gt;\`.`
         : ui.refusalText(refusal, userId);
     await respond({ response_type: 'ephemeral', text: ui.truncate(text) });
     return;
