@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { rootAt, TreeUnavailableError } from '../tree/store.ts';
-import type { Queryable } from '../tree/read.ts';
+import { treeRoot } from '../tree/prove.ts';
+import { byStorage, nodeKey, readParts, resolveNodes, type Queryable } from '../tree/read.ts';
+import { rootShape } from '../tree/shape.ts';
 import type { CheckpointPublicKey } from './keys.ts';
 import { NoteError, noteVerifier, openNote, parseCheckpointBody, parseNote } from './note.ts';
 import { listCheckpoints, type StoredCheckpoint } from './store.ts';
@@ -19,26 +21,64 @@ export interface NoteCheckResult {
   problems: { id: number; seq: number; message: string }[];
 }
 
+/** Sizes whose roots are read in one round trip: their stored nodes and the leaves below them. */
+const ROOTS_PER_READ = 256;
+
 /**
  * Roots of the log's tree at given sizes, each read once: a checkpoint's note and the
- * witnesses' cosignatures are checked against the same tree.
+ * witnesses' cosignatures are checked against the same tree. `prefetch` reads many sizes'
+ * roots in few round trips (a log with a checkpoint every 3 s has thousands); a size past
+ * the head, or over a gap in the log, has no root (null).
  */
-export function treeRoots(db: Queryable): (size: number) => Promise<string | null> {
+export interface TreeRoots {
+  (size: number): Promise<string | null>;
+  prefetch(sizes: readonly number[]): Promise<void>;
+}
+
+export function treeRoots(db: Queryable): TreeRoots {
   const roots = new Map<number, Promise<string | null>>();
-  return (size) => {
+  const one = (size: number) =>
+    rootAt(db, size).then(
+      (hash) => hash.toString('hex'),
+      (err: unknown) => {
+        if (err instanceof TreeUnavailableError) return null;
+        throw err;
+      },
+    );
+  const get = ((size: number) => {
     let root = roots.get(size);
     if (!root) {
-      root = rootAt(db, size).then(
-        (hash) => hash.toString('hex'),
-        (err: unknown) => {
-          if (err instanceof TreeUnavailableError) return null;
-          throw err;
-        },
-      );
+      root = one(size);
       roots.set(size, root);
     }
     return root;
+  }) as TreeRoots;
+  get.prefetch = async (sizes) => {
+    const wanted = [...new Set(sizes)].filter((size) => size > 0 && !roots.has(size));
+    for (let i = 0; i < wanted.length; i += ROOTS_PER_READ) {
+      const batch = wanted.slice(i, i + ROOTS_PER_READ);
+      const nodes = batch.flatMap((size) => rootShape(size));
+      const parts = await readParts(db, { ...byStorage(nodes), head: true });
+      const within = batch.filter((size) => size <= parts.head);
+      let hashes: Map<string, Buffer>;
+      try {
+        hashes = await resolveNodes(
+          db,
+          within.flatMap((size) => rootShape(size)),
+          parts,
+        );
+      } catch (err) {
+        if (!(err instanceof TreeUnavailableError)) throw err;
+        continue; // a gap: each size is then read alone, and those over the gap have no root
+      }
+      for (const size of batch) {
+        const root =
+          size > parts.head ? null : treeRoot(size, (node) => hashes.get(nodeKey(node)) as Buffer).toString('hex');
+        roots.set(size, Promise.resolve(root));
+      }
+    }
   };
+  return get;
 }
 
 /**
@@ -55,6 +95,7 @@ export async function checkCheckpointNotes(
 ): Promise<NoteCheckResult> {
   const all = checkpoints ?? (await listCheckpoints(pool));
   const rootOf = treeRoots(db);
+  await rootOf.prefetch(all.filter((cp) => cp.note !== null).map((cp) => cp.seq));
   const problems: NoteCheckResult['problems'] = [];
   let checked = 0;
   let newest: NoteCheckResult['newest'] = null;
