@@ -20,8 +20,13 @@ export function breakGlassStateLine(bg: BreakGlass): string {
       return `${GLYPH.approved} *Ratified* by ${listMentions(bg.ratifiedBy)}${at}: the access runs to its end.`;
     case 'revoked':
       return `${GLYPH.ended} *Revoked* by ${mention(bg.settledBy ?? 'someone')}${at}.`;
-    case 'unratified':
-      return `${GLYPH.ended} *Revoked automatically*${at}: not ratified by ${formatWhen(bg.ratifyBy)} (${given} ratifications).`;
+    case 'unratified': {
+      // A grant shorter than the window ended by itself first: nothing was left to revoke.
+      const endedFirst = bg.grant?.endedAt && bg.grant.endReason !== 'revoked' && bg.grant.endedAt <= bg.ratifyBy;
+      return endedFirst
+        ? `${GLYPH.ended} *Not ratified* by ${formatWhen(bg.ratifyBy)} (${given} ratifications); the access had already ended ${formatWhen(bg.grant!.endedAt!)}.`
+        : `${GLYPH.ended} *Revoked automatically*${at}: not ratified by ${formatWhen(bg.ratifyBy)} (${given} ratifications).`;
+    }
   }
 }
 
