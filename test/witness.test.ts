@@ -17,7 +17,7 @@ import { makeCheckpoint, readLogId } from '../src/audit/checkpoints/store.ts';
 import { checkWitnesses } from '../src/audit/witness/checks.ts';
 import { readWitnessState, writeWitnessState, type WitnessState } from '../src/audit/witness/state.ts';
 import { witnessOnce, WitnessRefusedError } from '../src/audit/witness/witness.ts';
-import { seedEvents } from './support/audit.ts';
+import { seedEvents, tamper } from './support/audit.ts';
 import { randomKey, rewriteFrom, tamperCheckpoints } from './support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { childEnv, killLeftoverChildren, runNode, type Exit } from './support/process.ts';
@@ -184,6 +184,22 @@ describe('witnesses the customer controls (PostgreSQL)', () => {
         now,
       }),
     ).rejects.toThrow(/not signed by the log key/);
+  });
+
+  it('refuses, with both notes, a checkpoint whose events were deleted after it was signed', async () => {
+    const heidi = witness('witness.example.com/heidi');
+    const state = path.join(dir, 'heidi.json');
+    expect((await run(heidi, state)).kind).toBe('cosigned');
+    await seedEvents(t, 2);
+    const signed = (await makeCheckpoint(t.db, logKey))!;
+    await tamper(t, `delete from audit_events where seq > ${signed.seq - 2}`);
+    const refusal = await run(heidi, state).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refusal).toBeInstanceOf(WitnessRefusedError);
+    expect((refusal as WitnessRefusedError).message).toMatch(/no consistency proof can be read for it/);
+    expect((refusal as WitnessRefusedError).evidence.offered).toBe(signed.note);
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE of cosignatures', async () => {

@@ -10,7 +10,7 @@ import {
   type OpenedNote,
 } from '../checkpoints/note.ts';
 import type { CheckpointPublicKey } from '../checkpoints/keys.ts';
-import { proveConsistency, rootAt } from '../tree/store.ts';
+import { proveConsistency, rootAt, TreeUnavailableError } from '../tree/store.ts';
 import type { Queryable } from '../tree/read.ts';
 import { ProofError, verifyConsistency } from '../tree/verify.ts';
 import type { WitnessState } from './state.ts';
@@ -104,7 +104,13 @@ export async function witnessOnce(pool: pg.Pool, db: Queryable, options: Witness
         throw refuse(`it signs root ${note.root} for ${note.size} events, where this witness cosigned ${state.root}`);
       return { kind: 'unchanged', state };
     }
-    const proof = await proveConsistency(db, state.size, note.size);
+    let proof;
+    try {
+      proof = await proveConsistency(db, state.size, note.size);
+    } catch (err) {
+      if (!(err instanceof TreeUnavailableError)) throw err;
+      throw refuse(`no consistency proof can be read for it (${err.message})`);
+    }
     try {
       verifyConsistency(
         state.size,
@@ -121,7 +127,13 @@ export async function witnessOnce(pool: pg.Pool, db: Queryable, options: Witness
     }
   } else {
     // A first run: nothing to be consistent with, but the note must at least be of the tree the log holds.
-    const root = (await rootAt(db, note.size)).toString('hex');
+    const root = await rootAt(db, note.size).then(
+      (hash) => hash.toString('hex'),
+      (err: unknown) => {
+        if (err instanceof TreeUnavailableError) return `none (${err.message})`;
+        throw err;
+      },
+    );
     if (root !== note.root)
       throw new WitnessRefusedError(
         `REFUSED to cosign checkpoint #${row.id}: it signs root ${note.root} for ${note.size} events, but the log's tree has ${root}`,
