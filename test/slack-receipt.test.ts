@@ -5,6 +5,7 @@ import { verifyReceipt } from '../src/audit/receipts/verify.ts';
 import { ACTION } from '../src/slack/blocks/ids.ts';
 import type { SlackMessage } from '../src/sandbox/fake-slack/messages.ts';
 import { PEOPLE } from './support/access.ts';
+import { tamper } from './support/audit.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { answersTo, approveFromCard, AUDIT_CHANNEL, buttonsIn, dmTo, fileRequest } from './support/slack-stories.ts';
 
@@ -108,6 +109,33 @@ describe('the Receipt button on a grant’s end in the audit channel', () => {
         },
       },
     ]);
+  });
+
+  it('says so when Slack does not take the file, and records nothing sent', async () => {
+    bot.fake.failNext('files.completeUploadExternal', { error: 'file_upload_not_found' });
+    const click = await press(fatima);
+    const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
+    expect(String(answer.body.text)).toContain('could not be sent to you (Slack said: file_upload_not_found)');
+    await bot.gatehouse.audit.flush();
+    const sent = await bot.t.db
+      .selectFrom('audit_log')
+      .select('seq')
+      .where('action', '=', 'audit.receipt_sent')
+      .execute();
+    expect(sent).toHaveLength(1);
+  });
+
+  it('from a log changed under it, sends nothing and says the receipt does not verify', async () => {
+    await tamper(
+      bot.t,
+      `update audit_events set canonical = replace(canonical, 'rebuild the search index', 'lunch')
+        where canonical like '%"action":"request.created"%rebuild the search index%'`,
+    );
+    const files = bot.fake.files().length;
+    const click = await press(fatima);
+    const answer = await bot.fake.waitForResponse(answersTo(click.responseUrl));
+    expect(String(answer.body.text)).toMatch(/does NOT verify: event seq \d+: SHA-256\(prev_hash ‖ canonical\)/);
+    expect(bot.fake.files()).toHaveLength(files);
   });
 
   it('says so when the grant is unknown', async () => {

@@ -44,6 +44,20 @@ export function receiptUnavailableText(reason: string): string {
   return truncate(`No receipt could be made: ${userText(reason, 1000)}.`);
 }
 
+/** The receipt made from the log does not verify: the log was changed. */
+export function receiptBrokenText(why: string): string {
+  return truncate(
+    `⚠️ The receipt made from the audit log does NOT verify: ${userText(why, 1500)}. The log may have been changed: run \`/verify-audit\` and tell your security team.`,
+  );
+}
+
+/** Slack did not take the file. */
+export function receiptNotSentText(why: string, grantId: string): string {
+  return truncate(
+    `The receipt could not be sent to you (Slack said: ${userText(why, 200)}). Press Receipt again in a minute, or run \`gatehouse audit receipt ${userText(grantId, 100)}\`.`,
+  );
+}
+
 /** The comment that comes with the file in the auditor's DM: what it shows, and how to check it. */
 export function receiptComment(verified: VerifiedReceipt, fileName: string): string {
   const { receipt } = verified;

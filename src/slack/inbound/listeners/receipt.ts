@@ -1,10 +1,17 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { cut } from '../../../audit/event.ts';
 import { buildReceipt, ReceiptUnavailableError } from '../../../audit/receipts/build.ts';
-import { receiptToJson } from '../../../audit/receipts/receipt.ts';
+import { ReceiptError, receiptToJson } from '../../../audit/receipts/receipt.ts';
 import { verifyReceipt } from '../../../audit/receipts/verify.ts';
 import { ACTION } from '../../blocks/ids.ts';
-import { receiptComment, receiptRefusalText, receiptUnavailableText } from '../../blocks/receipt.ts';
+import {
+  receiptBrokenText,
+  receiptComment,
+  receiptNotSentText,
+  receiptRefusalText,
+  receiptUnavailableText,
+} from '../../blocks/receipt.ts';
+import { describeSlackError } from '../../slack-errors.ts';
 import { sendFileToPerson } from '../../outbound/receipt-file.ts';
 import type { SlackDeps } from '../deps.ts';
 import { userOf } from '../ids.ts';
@@ -43,14 +50,28 @@ export function registerReceipt(app: App, deps: SlackDeps): void {
     const text = receiptToJson(receipt);
     const fileName = `receipt-${receipt.grant}-seq${receipt.size}.json`;
     // Checked before it is sent, with the key /verify-audit trusts: the comment says what it shows.
-    const verified = verifyReceipt(text, deps.verification.publicKey);
-    const fileId = await sendFileToPerson(client, {
-      userId,
-      fileName,
-      title: `Receipt of ${receipt.grant}`,
-      text,
-      comment: receiptComment(verified, fileName),
-    });
+    let verified;
+    try {
+      verified = verifyReceipt(text, deps.verification.publicKey);
+    } catch (err) {
+      // Made from this database, it fails only when the log itself was changed: said, never sent.
+      if (!(err instanceof ReceiptError)) throw err;
+      deps.log.error({ err, grantId: receipt.grant }, 'a receipt made from the log does not verify');
+      return tell(receiptBrokenText(err.message));
+    }
+    let fileId: string;
+    try {
+      fileId = await sendFileToPerson(client, {
+        userId,
+        fileName,
+        title: `Receipt of ${receipt.grant}`,
+        text,
+        comment: receiptComment(verified, fileName),
+      });
+    } catch (err) {
+      deps.log.warn({ err, grantId: receipt.grant, userId }, 'a receipt could not be sent');
+      return tell(receiptNotSentText(describeSlackError(err), receipt.grant));
+    }
     await deps.audit.record({
       actor: userId,
       action: 'audit.receipt_sent',
