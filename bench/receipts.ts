@@ -30,7 +30,7 @@ export interface ReceiptsOptions {
   events: number;
   /** BENCH_RECEIPT_STATEMENTS (1000): statements in the long grant's session. */
   statements: number;
-  /** BENCH_RECEIPT_CHECKS (200): verifications timed per receipt, after 20 warm-up ones. */
+  /** BENCH_RECEIPT_CHECKS (200): verifications timed per receipt, after 20 warm-up ones. BENCH_RECEIPT_DUMP=PREFIX also writes each receipt to PREFIX-<events>.json, to profile its check. */
   checks: number;
 }
 
@@ -208,7 +208,6 @@ function timeSync(count: number, work: () => unknown): Summary {
 
 async function run(
   db: Db,
-  pool: ReturnType<typeof createPool>,
   name: string,
   grant: string,
   options: ReceiptsOptions,
@@ -261,8 +260,8 @@ export async function benchReceipts(server: BenchServer, options: ReceiptsOption
     const oneProof = timeSync(options.checks, () => verifyProofJson(oneProofText));
     console.error('  timing receipts…');
     const runs = [
-      await run(db, pool, 'short story', short, options, key),
-      await run(db, pool, `${options.statements} statements`, long, options, key),
+      await run(db, 'short story', short, options, key),
+      await run(db, `${options.statements} statements`, long, options, key),
     ];
     return { options, size: checkpoint.seq, oneProof, runs };
   } finally {
