@@ -248,6 +248,14 @@ describe('break-glass access, ratified or revoked', () => {
     ).toMatch(/^This break-glass access was already revoked automatically at .*: nobody ratified it in time/);
   });
 
+  it('sets every copy right when the access ends by itself: no Revoke now left, Ratify still there', async () => {
+    const grantId = await breakGlass(bot, bram, 'staging-db 2s --break-glass flush the stuck queue', 4);
+    await bot.fake.waitForCall('chat.postMessage', dmTo(bram, /ended at .*its time ran out/));
+    await everyCopyShows(bot, grantId, [AUDIT_CHANNEL, dm(dana), dm(emil), dm(fatima)], /Access ended/);
+    const copy = copiesIn(bot, dm(dana), grantId)[0]!;
+    expect(buttonsIn(bot.fake.message(copy.channel, copy.ts)?.blocks).map((b) => b.text)).toEqual(['Ratify']);
+  });
+
   it('refuses break-glass for people and lengths the policy does not allow, and without a reason', async () => {
     expect(await command(bot, ana, 'prod-db 30m --break-glass urgent')).toBe(
       'You are not among the people who may break the glass on *Production database* (`prod-db`). Ask for it the usual way, e.g. `/request-access prod-db 2h &lt;reason&gt;`, and its owners decide.',

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { notifyBreakGlassCopies } from './break-glass-copies.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import type { GrantId, SlackUserId } from './ids.ts';
 import { notify } from './notifications.ts';
@@ -146,6 +147,7 @@ export async function revokeClaimed(ctx: AccessContext, claimed: GrantRow): Prom
       },
     });
     await notify(trx, { kind: 'notify_grant_ended', grantId }, { kind: 'refresh_home', userId: row.user_id });
+    await notifyBreakGlassCopies(trx, grantId);
     return toGrant(ctx, row);
   });
 }
