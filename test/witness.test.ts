@@ -252,6 +252,9 @@ describe('gatehouse audit witness, checkpoint, prove and verify --witness (the c
     const vkey = /The log's verifier key, for witnesses and signed-note tools: (\S+)/.exec(checkpoint.stdout)![1]!;
     expect(parseVkey(vkey).publicKey.hex).toBe(logKey.publicKey.hex);
 
+    // Witness 1 is given the log's vkey as text, witness 2 as a file holding it.
+    const vkeyFile = path.join(dir, 'log.vkey');
+    await fs.writeFile(vkeyFile, `${vkey}\n`);
     const vkeys: string[] = [];
     for (const name of ['w1.example.com/audit', 'w2.example.com/audit']) {
       const made = await gatehouse(
@@ -276,7 +279,7 @@ describe('gatehouse audit witness, checkpoint, prove and verify --witness (the c
         '--name',
         `w${n}.example.com/audit`,
         '--log-key',
-        vkey,
+        n === 1 ? vkey : vkeyFile,
         '--state',
         path.join(dir, `w${n}.json`),
       );

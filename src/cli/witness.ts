@@ -54,8 +54,14 @@ async function readVkey(text: string, origin: string): Promise<NoteVerifier> {
 
 /** The log's key for a witness: a vkey (pins the origin) or a bare public key (hex, PEM, or a file). */
 async function readLogKey(text: string): Promise<NoteVerifier | CheckpointPublicKey> {
-  if (text.includes('+') && !text.includes('-----')) return readVkey(text, '--log-key');
-  return loadPublicKey(text, '--log-key');
+  const trimmed = text.trim();
+  if (trimmed.includes('+') && !trimmed.includes('-----')) return readVkey(trimmed, '--log-key');
+  if (!/^[0-9a-fA-F]{64}$/.test(trimmed) && !trimmed.startsWith('-----')) {
+    // A file: it may hold the vkey `audit checkpoint` printed, or the key as hex or PEM.
+    const content = await fs.readFile(trimmed, 'utf8').catch(() => null);
+    if (content !== null && content.includes('+') && !content.includes('-----')) return readVkey(content, '--log-key');
+  }
+  return loadPublicKey(trimmed, '--log-key');
 }
 
 /** `audit witness` and `audit witness-keygen` (docs/merkle.md §12). */
