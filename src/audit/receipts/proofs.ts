@@ -20,23 +20,23 @@ interface Remembered {
  * lower-case hex digits when it is first hashed (a pair met before was checked then).
  */
 export class NodeMemo {
-  private readonly nodes = new Map<number, Remembered>();
+  /** One map per height, by index at that height: small integer keys. */
+  private readonly heights: Map<number, Remembered>[] = [];
 
-  hash(place: number, left: string, right: string): string {
-    const known = this.nodes.get(place);
-    if (known && known.left === left && known.right === right) return known.parent;
-    for (const hash of [left, right])
-      if (!HEX_HASH_PATTERN.test(hash)) throw new ProofError(`"${hash.slice(0, 70)}" is not 64 lower-case hex digits`);
+  hash(height: number, index: number, left: string, right: string): string {
+    const nodes = (this.heights[height] ??= new Map());
+    const known = nodes.get(index);
+    if (known !== undefined && known.left === left && known.right === right) return known.parent;
+    if (!HEX_HASH_PATTERN.test(left)) throw new ProofError(`"${left.slice(0, 70)}" is not 64 lower-case hex digits`);
+    if (!HEX_HASH_PATTERN.test(right)) throw new ProofError(`"${right.slice(0, 70)}" is not 64 lower-case hex digits`);
     const parent = hashChildren(Buffer.from(left, 'hex'), Buffer.from(right, 'hex')).toString('hex');
-    this.nodes.set(place, { left, right, parent });
+    nodes.set(index, { left, right, parent });
     return parent;
   }
 }
 
 const odd = (n: number) => n % 2 === 1;
 const half = (n: number) => Math.floor(n / 2);
-/** A node's place: its index at its height (at most 2^46 for any tree of safe size) and the height. */
-const place = (index: number, height: number) => index * 64 + height;
 
 /**
  * RFC 9162 §2.1.3.2, as rootFromInclusionProof in src/audit/tree/verify.ts, hashing through a
@@ -59,7 +59,7 @@ export function rootThroughMemo(
   for (const p of proof) {
     if (sn === 0) throw new ProofError('the proof is longer than a tree of this size needs');
     if (odd(fn) || fn === sn) {
-      r = memo.hash(place(half(fn), height + 1), p, r);
+      r = memo.hash(height + 1, half(fn), p, r);
       if (!odd(fn)) {
         while (!odd(fn) && fn !== 0) {
           fn = half(fn);
@@ -68,7 +68,7 @@ export function rootThroughMemo(
         }
       }
     } else {
-      r = memo.hash(place(half(fn), height + 1), r, p);
+      r = memo.hash(height + 1, half(fn), r, p);
     }
     fn = half(fn);
     sn = half(sn);
