@@ -13,7 +13,11 @@ function statCpu(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-/** CPU seconds used so far by this process's threads, summed per thread name (`node`, `V8 DefaultWorke`, …). */
+/**
+ * CPU seconds used so far by this process's live threads: the main thread as `main`, the
+ * others summed per thread name (`node` for a worker thread, `V8 DefaultWorke`, `libuv-worker`…).
+ * A thread that has ended is no longer listed: subtract from process.cpuUsage() to count it.
+ */
 export async function threadCpuSeconds(): Promise<Record<string, number>> {
   const byName: Record<string, number> = {};
   let tasks: string[];
@@ -25,7 +29,7 @@ export async function threadCpuSeconds(): Promise<Record<string, number>> {
   for (const tid of tasks) {
     try {
       const stat = await fs.readFile(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = Number(tid) === process.pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       byName[name] = (byName[name] ?? 0) + statCpu(stat);
     } catch {
       // the thread ended between the listing and the read

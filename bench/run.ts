@@ -49,7 +49,7 @@ import { printGateway } from './gateway-report.ts';
 import { benchGateway, parseGatewayOptions } from './gateway.ts';
 import { benchProvision, printProvision, PROVISION_WARMUP_ROUNDS } from './provision.ts';
 import { printAck, printExpiry, printExpiryComparison } from './slack-report.ts';
-import { benchVerify } from './verify.ts';
+import { benchVerify, printVerify } from './verify.ts';
 import { benchVerifyAck, printVerifyAck, VERIFY_ACK_WARMUP_SECONDS } from './verify-ack.ts';
 
 const which = process.argv[2] ?? 'all';
@@ -121,23 +121,7 @@ try {
 
   if (which === 'all' || which === 'verify') {
     console.error(`verify ${verifyEvents} events, ${repeats} runs each…`);
-    const runs = await benchVerify(server, verifyEvents, repeats);
-    const of = (mode: string) => runs.filter((r) => r.mode === mode);
-    console.log('| run (median of ' + repeats + ') | events | seconds | events/s | peak RSS MB |');
-    console.log('| --- | ---: | ---: | ---: | ---: |');
-    for (const mode of ['read-only', 'verify']) {
-      const seconds = median(of(mode).map((r) => r.seconds));
-      const rss = Math.max(...of(mode).map((r) => r.maxRssMb));
-      const label = mode === 'verify' ? 'verify (every hash recomputed)' : 'stream the same rows, no hashing';
-      console.log(
-        `| ${label} | ${fmt(verifyEvents)} | ${fmt(seconds, 2)} | ${fmt(verifyEvents / seconds)} | ${fmt(rss)} |`,
-      );
-    }
-    const seconds = median(of('verify').map((r) => r.seconds));
-    const rss = Math.max(...of('verify').map((r) => r.maxRssMb));
-    console.log(
-      `\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).\n`,
-    );
+    printVerify(await benchVerify(server, verifyEvents, repeats), verifyEvents, repeats);
   }
 
   if (which === 'all' || which === 'slack') {

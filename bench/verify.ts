@@ -9,6 +9,7 @@ import { encodeEvent } from '../src/audit/event.ts';
 import { createDb, createPool } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { BenchServer } from './cluster.ts';
+import { fmt, median } from './format.ts';
 
 const REASONS = [
   'fix invoice export',
@@ -66,15 +67,23 @@ export async function fillChain(url: string, count: number): Promise<void> {
   }
 }
 
+export type VerifyMode = 'read-only' | 'verify' | 'verify-worker';
+
 export interface VerifyRun {
-  mode: 'verify' | 'read-only';
+  mode: VerifyMode;
   seconds: number;
   maxRssMb: number;
   rows: number;
+  /** CPU seconds of the whole process, of its live threads by name (`main`, …; `ended`: the worker), and of the PostgreSQL backend. */
+  processCpuSeconds: number;
+  threads: Record<string, number>;
+  backendCpuSeconds: number | null;
 }
 
+const MODES: VerifyMode[] = ['read-only', 'verify', 'verify-worker'];
+
 /** One run in a fresh process, so its peak RSS is its own. */
-async function runChild(url: string, mode: VerifyRun['mode']): Promise<VerifyRun> {
+async function runChild(url: string, mode: VerifyMode): Promise<VerifyRun> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/verify-child.ts', url, mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -99,13 +108,54 @@ export async function benchVerify(server: BenchServer, count: number, repeats: n
   console.error(`  audit_events: ${size.rows[0]?.size}`);
   const runs: VerifyRun[] = [];
   for (let i = 0; i < repeats; i++) {
-    for (const mode of ['read-only', 'verify'] as const) {
+    for (const mode of MODES) {
       const run = await runChild(url, mode);
+      const cpu = Object.entries(run.threads)
+        .filter(([, s]) => s >= 0.01)
+        .map(([name, s]) => `${name} ${s.toFixed(2)}`)
+        .join(', ');
       console.error(
-        `  ${mode.padEnd(9)} ${run.rows} rows: ${run.seconds.toFixed(2)} s, peak RSS ${run.maxRssMb.toFixed(0)} MB`,
+        `  ${mode.padEnd(13)} ${run.rows} rows: ${run.seconds.toFixed(2)} s, peak RSS ${run.maxRssMb.toFixed(0)} MB; CPU s: ${cpu}; backend ${run.backendCpuSeconds?.toFixed(2) ?? '?'}`,
       );
       runs.push(run);
     }
   }
   return runs;
+}
+
+const LABELS: Record<VerifyMode, string> = {
+  'read-only': 'stream the same rows, no hashing',
+  verify: '`audit verify` (one thread on ≤ 2 CPUs)',
+  'verify-worker': 'verify, hashing on a worker thread',
+};
+
+/** The table of docs/benchmarks.md §2: medians, where the CPU went, and the two targets. */
+export function printVerify(runs: VerifyRun[], events: number, repeats: number): void {
+  const of = (mode: VerifyMode) => runs.filter((r) => r.mode === mode);
+  const med = (mode: VerifyMode, pick: (r: VerifyRun) => number) => median(of(mode).map(pick));
+  console.log(
+    `| run (median of ${repeats}) | events | seconds | × stream | peak RSS MB | CPU s: main thread | other threads | PostgreSQL backend |`,
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const base = med('read-only', (r) => r.seconds);
+  for (const mode of MODES) {
+    const seconds = med(mode, (r) => r.seconds);
+    const main = med(mode, (r) => r.threads.main ?? 0);
+    const others = med(mode, (r) => r.processCpuSeconds - (r.threads.main ?? 0));
+    const backend = med(mode, (r) => r.backendCpuSeconds ?? Number.NaN);
+    const rss = Math.max(...of(mode).map((r) => r.maxRssMb));
+    console.log(
+      `| ${LABELS[mode]} | ${fmt(events)} | ${fmt(seconds, 2)} | ${fmt(seconds / base, 2)} | ${fmt(rss)} | ${fmt(main, 2)} | ${fmt(others, 2)} | ${fmt(backend, 2)} |`,
+    );
+  }
+  const seconds = med('verify', (r) => r.seconds);
+  const rss = Math.max(...of('verify').map((r) => r.maxRssMb));
+  console.log(
+    `\nTarget ≤ 3.5 s and ≤ 200 MB for 1M events: ${seconds <= 3.5 && rss <= 200 ? 'met' : 'NOT met'} (${fmt(seconds, 2)} s, ${fmt(rss)} MB).`,
+  );
+  const ratio = seconds / base;
+  const worker = med('verify-worker', (r) => r.seconds) / base;
+  console.log(
+    `Target verify ≤ 1.3 × streaming: ${ratio <= 1.3 ? 'met' : 'NOT met'} (${fmt(ratio, 2)} ×; hashing on a worker thread ${fmt(worker, 2)} ×).\n`,
+  );
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAnchorFile, type Anchor } from '../src/audit/checkpoints/anchors.ts';
 import { checkpointToJson, signCheckpoint } from '../src/audit/checkpoints/checkpoint.ts';
 import type { CheckpointKey } from '../src/audit/checkpoints/keys.ts';
+import { ChainChecker } from '../src/audit/checker.ts';
 import { verifyChain } from '../src/audit/verify.ts';
 import { SinceRefusedError, verifySince, type SinceStart } from '../src/audit/verify-since.ts';
 import { seedEvents, tamper } from './support/audit.ts';
@@ -67,6 +68,7 @@ describe('verifySince', () => {
     expect(result.since).toMatchObject({ seq: 5, checkpointId: 1, newEvents: 8, anchorsBefore: 0 });
     expect(result.headSeq).toBe(13);
     expect(result.checkpoints).toMatchObject({ checked: 1, latestSeq: 10 });
+    expect(result.since.consistency).toEqual({ status: 'checked', size1: 5, size2: 10, checkpointId: 2 });
     expect(result.problems).toEqual([]);
     const full = await verifyChain(w.t.pool);
     expect(result.headHash).toBe(full.headHash);
@@ -79,6 +81,7 @@ describe('verifySince', () => {
     });
     expect(byId.ok).toBe(true);
     expect(byId.since).toMatchObject({ seq: 10, checkpointId: 2, newEvents: 3, anchorsBefore: 1 });
+    expect(byId.since.consistency.status).toBe('no-tree');
   });
 
   it('does NOT detect a change before the checkpoint: the trade-off, which a full verify catches', async () => {
@@ -111,7 +114,14 @@ describe('verifySince', () => {
     expect(result.ok).toBe(false);
     expect(result.failure).toBeNull();
     expect(result.problems[0]).toMatchObject({ reason: 'rewritten', seq: 5, source: 'kept.json' });
-    expect(result.problems.map((p) => p.reason)).toEqual(['rewritten', 'rewritten']);
+    // The trusted checkpoint, the one stored after it, and the consistency proof between the
+    // trees they sign, which read from the rewritten log no longer leads to the signed roots.
+    expect(result.problems.map((p) => `${p.reason} ${p.source}`)).toEqual([
+      'rewritten kept.json',
+      'rewritten database checkpoint #2',
+      'rewritten database checkpoint #2',
+    ]);
+    expect(result.since.consistency.status).toBe('failed');
   });
 
   it('catches a truncation back past the checkpoint, and a deleted checkpoint after it', async () => {
@@ -187,5 +197,33 @@ describe('gatehouse audit verify --since', () => {
     expect(broken.stdout).toContain(
       '✘ The audit log is NOT whole since checkpoint #1 (seq 5): content-changed at seq 11.',
     );
+  });
+});
+
+describe('verify on a worker thread', () => {
+  it('gives exactly the verdict, failure and checkpoint hashes of checking on one thread', async () => {
+    const w = await world();
+    const cases = [
+      async () => undefined,
+      () => tamper(w.t, `update audit_events set canonical = replace(canonical, '"n":4', '"n":44') where seq = 9`),
+      () => tamper(w.t, `update audit_events set prev_hash = hash where seq = 7`),
+      () => tamper(w.t, 'delete from audit_events where seq = 3'),
+    ];
+    const reasons: (string | null)[] = [];
+    for (const damage of cases) {
+      await damage();
+      const [here, there] = [new ChainChecker([5, 10]), new ChainChecker([5, 10])];
+      const result = await verifyChain(w.t.pool, { checker: here, worker: false });
+      expect(JSON.stringify(await verifyChain(w.t.pool, { checker: there, worker: true }))).toBe(
+        JSON.stringify(result),
+      );
+      expect([there.hashAt(5), there.hashAt(10)]).toEqual([here.hashAt(5), here.hashAt(10)]);
+      reasons.push(result.failure?.reason ?? null);
+      const since = { since: sinceFirst(w), publicKey: w.key.publicKey, anchors: w.anchors };
+      expect(JSON.stringify(await verifySince(w.t.pool, { ...since, worker: true }))).toBe(
+        JSON.stringify(await verifySince(w.t.pool, { ...since, worker: false })),
+      );
+    }
+    expect(reasons).toEqual([null, 'content-changed', 'link-broken', 'gap']);
   });
 });

@@ -22,6 +22,17 @@ export interface VerifyResult {
   failure: ChainFailure | null;
 }
 
+/** A ChainChecker's state as plain data (structured-cloneable). */
+export interface CheckerState {
+  lastSeq: number;
+  lastHash: string;
+  checked: number;
+  failure: ChainFailure | null;
+  startSeq: number;
+  watched: number[];
+  hashes: [number, string][];
+}
+
 /** Hashes are compared as latin1 strings of their 32 bytes: no allocation per event. */
 const GENESIS = GENESIS_HASH.toString('latin1');
 const hex = (binary: string): string => Buffer.from(binary, 'latin1').toString('hex');
@@ -169,6 +180,40 @@ export class ChainChecker {
     this.checked += 1;
     if (this.watched?.has(seq)) this.hashes.set(seq, hex(actual));
     return true;
+  }
+
+  /**
+   * Everything the checker has learnt, as plain data a worker thread can post back: the
+   * checker that receives it (adopt) then answers result() and hashAt() as this one would.
+   */
+  state(): CheckerState {
+    const { lastSeq, lastHash, checked, failure, startSeq } = this;
+    return {
+      lastSeq,
+      lastHash,
+      checked,
+      failure,
+      startSeq,
+      watched: [...(this.watched ?? [])],
+      hashes: [...this.hashes],
+    };
+  }
+
+  /** Takes over the state of a checker that checked the rows elsewhere (a worker thread). */
+  adopt(state: CheckerState): void {
+    this.lastSeq = state.lastSeq;
+    this.lastHash = state.lastHash;
+    this.checked = state.checked;
+    this.failure = state.failure;
+    this.startSeq = state.startSeq;
+    for (const [seq, hash] of state.hashes) this.hashes.set(seq, hash);
+  }
+
+  /** A checker that goes on from `state` (in a worker thread): same seqs watched, same start. */
+  static from(state: CheckerState): ChainChecker {
+    const checker = new ChainChecker(state.watched);
+    checker.adopt(state);
+    return checker;
   }
 
   /** Records a failure; also for problems found outside the chain rules, such as an unreadable export line. */

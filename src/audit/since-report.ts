@@ -54,6 +54,14 @@ export function formatSinceReport(result: SinceVerifyResult, source: string): st
       `${result.problems.length === 0 ? '✔' : '✘'} anchors: ${plural(result.anchors.checked, 'anchor')} read${before}.`,
     );
   }
+  const c = since.consistency;
+  if (c.status === 'checked') {
+    lines.push(
+      `✔ Merkle tree: the one checkpoint #${c.checkpointId} signs (${plural(c.size2, 'event')}) extends the one ${from} signs (${plural(c.size1, 'event')}): consistency proof checked against both signed roots.`,
+    );
+  } else if (c.status === 'no-tree') {
+    lines.push(`  Merkle tree: ${c.reason}.`);
+  }
   for (const warning of result.warnings) lines.push(`⚠ ${warning}`);
   return lines.join('\n');
 }

@@ -6,6 +6,7 @@ import type { CheckpointPublicKey } from './checkpoints/keys.ts';
 import { readLogId } from './checkpoints/store.ts';
 import { ChainChecker } from './checker.ts';
 import { checkRows } from './verify.ts';
+import { checkSinceConsistency, type SinceConsistency } from './since-consistency.ts';
 
 /** Where the auditor's trust starts: a checkpoint they kept (an anchor line), or one stored in the database. */
 export type SinceStart = { anchor: Anchor } | { checkpointId: number };
@@ -28,6 +29,8 @@ export interface SinceTally {
   newEvents: number;
   /** Anchors given at seqs before the trusted checkpoint: trusted with it, not checked. */
   anchorsBefore: number;
+  /** The Merkle consistency proof from its signed tree root to the newest signed one, or why there is none. */
+  consistency: SinceConsistency;
 }
 
 export interface SinceVerifyResult extends AnchoredVerifyResult {
@@ -39,16 +42,20 @@ export interface SinceOptions {
   publicKey: CheckpointPublicKey;
   anchors?: Anchor[];
   onProgress?: (read: number) => void;
+  /** As verifyChain's: hash on a worker thread ('auto': when many events follow the checkpoint). */
+  worker?: boolean | 'auto';
 }
 
 interface StoredRow extends Checkpoint {
   id: number;
   message: string;
+  /** The signed note of the Merkle tree at seq (null before migration 0013). */
+  note: string | null;
 }
 
 const COLUMNS = `id, log_id, seq, encode(hash, 'hex') as hash,
   to_char(time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as time, key_id,
-  encode(signature, 'hex') as signature, encode(previous_signature, 'hex') as previous, message`;
+  encode(signature, 'hex') as signature, encode(previous_signature, 'hex') as previous, message, note`;
 
 async function storedWhere(client: pg.PoolClient, where: string, values: unknown[]): Promise<StoredRow[]> {
   const { rows } = await client.query<Record<string, string | null>>(
@@ -65,6 +72,7 @@ async function storedWhere(client: pg.PoolClient, where: string, values: unknown
     signature: r.signature!,
     previous: r.previous ?? null,
     message: r.message!,
+    note: r.note ?? null,
   }));
 }
 
@@ -114,7 +122,7 @@ export async function verifySince(pool: pg.Pool, options: SinceOptions): Promise
       ...anchors.map((a) => a.checkpoint.seq),
     ]);
     checker.startAt(trusted.seq);
-    await checkRows(client, checker, { fromSeq: trusted.seq, onProgress: options.onProgress });
+    await checkRows(client, checker, { fromSeq: trusted.seq, onProgress: options.onProgress, worker: options.worker });
     await client.query('commit');
     const chain = checker.result();
 
@@ -228,6 +236,16 @@ export async function verifySince(pool: pg.Pool, options: SinceOptions): Promise
       }
     }
 
+    // The Merkle tree: read outside the snapshot, but checked against signed roots only.
+    const consistency = await checkSinceConsistency(pool, trustedRow, after, key);
+    if (consistency.status === 'failed') {
+      problem(
+        'rewritten',
+        `database checkpoint #${consistency.checkpointId}`,
+        after.find((cp) => cp.id === consistency.checkpointId)!.seq,
+        `the Merkle tree that database checkpoint #${consistency.checkpointId} signs (${consistency.size2} events) cannot be proved to extend the one ${source} signs (${consistency.size1} events): ${consistency.message}.`,
+      );
+    }
     const verifiedTrusted = checker.hashAt(trusted.seq) === trusted.hash;
     const warnings =
       anchors.length === 0
@@ -258,6 +276,7 @@ export async function verifySince(pool: pg.Pool, options: SinceOptions): Promise
         checkpointId: trustedRow?.id ?? null,
         newEvents: Math.max(0, chain.checked - (verifiedTrusted ? 1 : 0)),
         anchorsBefore,
+        consistency,
       },
     };
   } catch (err) {
