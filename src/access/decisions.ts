@@ -1,7 +1,8 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
-import { contractEndedRefusal, endWithinContract, extensionPastContract, type ContractRefusal } from './contracts.ts';
+import { withdrawForContract } from './contract-withdraw.ts';
+import { contractEndedRefusal, endWithinContract, extensionPastContract } from './contracts.ts';
 import { readReason } from './free-text.ts';
 import { extendSoon, provisionGrant, withdrawExtensions } from './grants.ts';
 import { newGrantId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
@@ -232,36 +233,6 @@ async function approveExtension(
     ...homeRefreshes(ctx, row.resource_id, row.requester),
   );
   return { ok: true, request, grant: toGrant(ctx, extended) };
-}
-
-/**
- * A request whose requester's contract ended (or that would only extend past it) is
- * withdrawn by `system` when an owner tries to approve it; the owner is told why.
- */
-async function withdrawForContract(
-  ctx: AccessContext,
-  trx: Transaction<Database>,
-  row: RequestRow,
-  refusal: ContractRefusal,
-): Promise<ApproveResult> {
-  await trx
-    .updateTable('access_requests')
-    .set({ status: 'cancelled', decided_at: ctx.now(), decided_by: 'system' })
-    .where('id', '=', row.id)
-    .where('status', '=', 'pending')
-    .execute();
-  await ctx.audit.append(trx, {
-    actor: 'system',
-    action: 'request.cancelled',
-    subject: row.id,
-    body: { resource: row.resource_id, reason: 'contract_ended', contract_ends_at: refusal.endsAt.toISOString() },
-  });
-  await notify(
-    trx,
-    { kind: 'notify_request_decided', requestId: row.id },
-    ...homeRefreshes(ctx, row.resource_id, row.requester),
-  );
-  return refuse(refusal);
 }
 
 /**
