@@ -101,7 +101,8 @@ async function checkRowsInWorker(
   onProgress?: (read: number) => void,
 ): Promise<number> {
   const worker = new Worker(new URL('./verify-worker.mjs', import.meta.url), {
-    execArgv: [...process.execArgv, '--import', import.meta.resolve('tsx')],
+    // Only tsx's loader: the parent's own flags (--cpu-prof, say) may not be allowed in a worker.
+    execArgv: ['--import', import.meta.resolve('tsx')],
     workerData: { state: checker.state() },
   });
   let inFlight = 0;
