@@ -132,6 +132,12 @@ describe('grants end with the contract', () => {
     expect(await refusedApproval(bot, emil, anasRequest)).toBe(
       `Your contract ended on 2020-12-31, so Gatehouse refuses every request from you since. If it was extended, ask <@${emil}> to update the policy's \`contracts\` entry.`,
     );
+    // Emil's card no longer offers a decision, and says who withdrew it.
+    await bot.fake.waitForCall(
+      'chat.update',
+      (c) =>
+        c.args.ts === cardFor(bot.fake, emil, anasRequest).ts && /Withdrawn by Gatehouse/.test(String(c.args.text)),
+    );
     const ana2 = await bot.gatehouse.access.findRequest(anasRequest as never);
     expect(ana2).toMatchObject({ status: 'cancelled', decidedBy: 'system' });
     const cancelled = (await bodiesOf(bot, 'request.cancelled')).find((e) => e.subject === anasRequest);

@@ -167,7 +167,10 @@ export function outcomeLine(request: AccessRequest): string {
     case 'expired':
       return `${GLYPH.expired} Expired unanswered${at}`;
     case 'cancelled':
-      return `${GLYPH.cancelled} Cancelled by the requester${at}`;
+      // `system` withdraws a request nothing is left to decide on: the grant it extends ended, or the requester's contract did.
+      return request.decidedBy === 'system'
+        ? `${GLYPH.cancelled} Withdrawn by Gatehouse${at}: nothing is left to decide`
+        : `${GLYPH.cancelled} Cancelled by the requester${at}`;
   }
 }
 
