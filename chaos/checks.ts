@@ -20,7 +20,8 @@ export function channelRow(headSeq: number, chainCount: number, posted: readonly
   for (const seq of posted) counts.set(seq, (counts.get(seq) ?? 0) + 1);
   let missing = 0;
   for (let seq = 1; seq <= headSeq; seq++) if (!counts.has(seq)) missing += 1;
-  const twice = [...counts.values()].filter((n) => n > 1).length;
+  const repeated = [...counts].filter(([, n]) => n > 1).map(([seq]) => seq);
+  const twice = repeated.length;
   const strangers = [...counts.keys()].filter((seq) => seq < 1 || seq > headSeq).length;
   let outOfOrder = 0;
   for (let i = 1; i < posted.length; i++) if (posted[i]! <= posted[i - 1]!) outOfOrder += 1;
@@ -34,7 +35,9 @@ export function channelRow(headSeq: number, chainCount: number, posted: readonly
     {
       name: 'audit channel: every event exactly once, in order',
       expected: `${headSeq} seqs, each once, ascending`,
-      observed: `${posted.length} shown; ${missing} missing, ${twice} twice, ${outOfOrder} out of order, ${strangers} unknown`,
+      observed:
+        `${posted.length} shown; ${missing} missing, ${twice} twice, ${outOfOrder} out of order, ${strangers} unknown` +
+        (twice ? ` (shown twice: seq ${repeated.slice(0, 5).join(', ')})` : ''),
       pass: missing === 0 && twice === 0 && outOfOrder === 0 && strangers === 0,
     },
   ];
@@ -132,4 +135,30 @@ export function printTable(rows: readonly Row[]): string {
     `| ${head.map(() => '---').join(' | ')} |`,
     ...cells.map((c) => `| ${c.map((x) => x.replace(/\|/g, '\\|')).join(' | ')} |`),
   ].join('\n');
+}
+
+export function gatewayRows(
+  counts: { sessions: number; statements: number; lateLoginsRefused: number; lateLoginsAccepted: string[] },
+  facts: { statements: number; sessionsStarted: number; sessionsNotEnded: string[] },
+): Row[] {
+  return [
+    {
+      name: 'gateway: every statement run is on the chain',
+      expected: `gateway.statement events ≥ ${counts.statements} statements answered`,
+      observed: `${facts.statements} events for ${counts.statements} answered, in ${counts.sessions} sessions`,
+      pass: facts.statements >= counts.statements,
+    },
+    {
+      name: 'gateway: every session on the record ended',
+      expected: 'a gateway.session_ended for each session_started',
+      observed: `${facts.sessionsStarted} started, ${facts.sessionsNotEnded.length} not ended${facts.sessionsNotEnded.length ? ` (${facts.sessionsNotEnded.slice(0, 3).join(', ')})` : ''}`,
+      pass: facts.sessionsNotEnded.length === 0,
+    },
+    {
+      name: 'gateway: no login accepted past end + 2 s',
+      expected: 'each login tried 3 s after its end refused',
+      observed: `${counts.lateLoginsRefused} refused, ${counts.lateLoginsAccepted.length} accepted${counts.lateLoginsAccepted.length ? ` (${counts.lateLoginsAccepted.slice(0, 3).join(', ')})` : ''}`,
+      pass: counts.lateLoginsAccepted.length === 0,
+    },
+  ];
 }

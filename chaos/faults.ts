@@ -16,7 +16,7 @@ export interface FaultLog {
 
 export interface FaultActions {
   killReplica(i: number): Promise<Replica>;
-  restartReplica(replica: Replica): Promise<void>;
+  restartReplica(replica: Replica): Promise<number>;
   restartPostgres(mode: 'immediate' | 'fast'): Promise<void>;
   /** Resolves when the outage is over, with how many calls were failed. */
   slackFault(ms: number): Promise<number>;
@@ -40,10 +40,10 @@ export function plan(s: ChaosSettings, actions: FaultActions): Planned[] {
           const replica = await actions.killReplica(n);
           await new Promise((resolve) => setTimeout(resolve, s.killDown * 1000));
           const t = Date.now();
-          await actions.restartReplica(replica);
+          const failedStarts = await actions.restartReplica(replica);
           return {
             what: `kill -9 ${replica.name}`,
-            outcome: `down ${s.killDown} s, ready again ${seconds(Date.now() - t)} after its restart`,
+            outcome: `down ${s.killDown} s, ready again ${seconds(Date.now() - t)} after its restart${failedStarts ? ` (${failedStarts} start(s) failed first and were started again)` : ''}`,
           };
         },
       });

@@ -12,6 +12,8 @@ export const TARGET_DATABASE = 'chaos_target';
 export const READERS_ROLE = 'chaos_readers';
 export const RESOURCES = ['app-db', 'logs-db', 'reports-db'] as const;
 export const MFA_RESOURCE = 'mfa-db';
+/** Reached through the replicas' database gateways only: its holders get a gateway login. */
+export const GATEWAY_RESOURCE = 'gw-db';
 
 export interface ChaosPeople {
   owners: string[];
@@ -56,5 +58,12 @@ resources:${plain}
     max_duration: 3m
     require_mfa: true
     provisioner: ${provisioner}
+  - id: ${GATEWAY_RESOURCE}
+    name: Orders database through the gateway (chaos)
+    owners: [owners]
+    requesters: [contractors]
+    default_duration: 1m
+    max_duration: 3m
+    provisioner: { kind: postgres, connection_env: ${TARGET_ENV}, roles: [${READERS_ROLE}], gateway: {} }
 `;
 }

@@ -9,6 +9,8 @@ import { childEnv, freePort, logLines, startNode, type Child, type LogLine } fro
 export interface Replica {
   name: string;
   port: number;
+  /** Where its database gateway listens (GATEHOUSE_GATEWAY_LISTEN). */
+  gatewayPort: number;
   /** Where Slack's requests go: `http://127.0.0.1:<port>/slack/events`. */
   eventsUrl: string;
   /** True while a process runs (false between a kill and its restart). */
@@ -24,13 +26,14 @@ export class Replicas {
   readonly problems: Record<string, number> = {};
 
   private constructor(
-    ports: number[],
+    ports: { port: number; gatewayPort: number }[],
     private readonly env: Record<string, string>,
     private readonly logFile: string,
   ) {
-    this.replicas = ports.map((port, i) => ({
+    this.replicas = ports.map(({ port, gatewayPort }, i) => ({
       name: `replica-${i + 1}`,
       port,
+      gatewayPort,
       eventsUrl: `http://127.0.0.1:${port}/slack/events`,
       up: false,
       starts: 0,
@@ -38,30 +41,53 @@ export class Replicas {
   }
 
   static async start(count: number, env: Record<string, string>, logFile: string): Promise<Replicas> {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) ports.push(await freePort());
+    const ports: { port: number; gatewayPort: number }[] = [];
+    for (let i = 0; i < count; i++) ports.push({ port: await freePort(), gatewayPort: await freePort() });
     const replicas = new Replicas(ports, env, logFile);
     // One at a time: the first applies the migrations.
     for (const replica of replicas.replicas) await replicas.launch(replica);
     return replicas;
   }
 
-  /** Starts `replica` and resolves once its /readyz answers 200. */
-  async launch(replica: Replica): Promise<void> {
-    const child = startNode(
-      ['--import', 'tsx', 'src/main.ts'],
-      childEnv({ ...this.env, PORT: String(replica.port), LOG_LEVEL: 'warn' }),
-    );
-    this.children.set(replica.name, child);
-    replica.starts += 1;
-    void child.exited.then((exit) => this.collect(replica, exit.output, exit.signal ?? String(exit.code)));
-    const deadline = Date.now() + 120_000;
+  /**
+   * Starts `replica` and resolves once its /readyz answers 200. A start that fails (the
+   * database or Slack down at that moment: start-up stops with an error, by design) is
+   * started again 2 s later, as an orchestrator restarts a crashed pod. Resolves with how
+   * many starts failed.
+   */
+  async launch(replica: Replica): Promise<number> {
+    const deadline = Date.now() + 300_000;
+    let failedStarts = 0;
     for (;;) {
-      if ((await readyz(replica.port)) === 200) break;
-      if (Date.now() > deadline) throw new Error(`${replica.name} was not ready within 120 s`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      const child = startNode(
+        ['--import', 'tsx', 'src/main.ts'],
+        childEnv({
+          ...this.env,
+          PORT: String(replica.port),
+          GATEHOUSE_GATEWAY_LISTEN: `127.0.0.1:${replica.gatewayPort}`,
+          LOG_LEVEL: 'warn',
+        }),
+      );
+      this.children.set(replica.name, child);
+      replica.starts += 1;
+      let exited = false;
+      void child.exited.then((exit) => {
+        exited = true;
+        return this.collect(replica, exit.output, exit.signal ?? String(exit.code));
+      });
+      for (;;) {
+        if ((await readyz(replica.port)) === 200) {
+          replica.up = true;
+          return failedStarts;
+        }
+        if (exited) break;
+        if (Date.now() > deadline) throw new Error(`${replica.name} was not ready within 300 s`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      failedStarts += 1;
+      if (Date.now() > deadline) throw new Error(`${replica.name} did not start within 300 s`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
     }
-    replica.up = true;
   }
 
   /** `kill -9`: the process ends at once, mid-whatever it was doing. */

@@ -13,11 +13,13 @@ import { BENCH_BOT_TOKEN, BENCH_SIGNING_SECRET } from '../bench/bench-gatehouse.
 import { machine } from '../bench/cluster.ts';
 import { childEnv, runNode } from '../test/support/process.ts';
 import { AccessWatch } from './access-watch.ts';
-import { channelRow, commandOutcomes, commandRow, grantRows, printTable, type Row } from './checks.ts';
+import { channelRow, commandOutcomes, commandRow, gatewayRows, grantRows, printTable, type Row } from './checks.ts';
 import { runFaults, type FaultLog } from './faults.ts';
 import { startFront } from './front.ts';
+import { startTcpFront } from './tcp-front.ts';
 import {
   AUDIT_CHANNEL,
+  GATEWAY_RESOURCE,
   MFA_RESOURCE,
   READERS_ROLE,
   RESOURCES,
@@ -29,7 +31,7 @@ import {
 import { startChaosPostgres } from './postgres.ts';
 import { Replicas } from './replicas.ts';
 import { chaosSettings } from './settings.ts';
-import { backlog, chainCount, commandFacts, grantFacts, settled, tallies, withClient } from './state.ts';
+import { backlog, chainCount, commandFacts, gatewayFacts, grantFacts, settled, tallies, withClient } from './state.ts';
 import { WorldProcess } from './world-process.ts';
 
 const GATEHOUSE_DATABASE = 'gatehouse_chaos';
@@ -83,8 +85,11 @@ async function main(): Promise<number> {
     ...people,
     resources: [...RESOURCES],
     mfaResource: MFA_RESOURCE,
+    gatewayResource: GATEWAY_RESOURCE,
   });
   cleanups.push(() => world.stop());
+  const gatewayFront = await startTcpFront(() => replicas?.replicas.map((r) => r.gatewayPort) ?? []);
+  cleanups.push(() => gatewayFront.stop());
   const slackEnv = { SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: world.apiUrl };
   replicas = await Replicas.start(
     s.replicas,
@@ -98,6 +103,7 @@ async function main(): Promise<number> {
       GATEHOUSE_ANCHOR_FILE: anchorFile,
       GATEHOUSE_SECRETS_KEY: 'c'.repeat(64),
       [TARGET_ENV]: pg.url(TARGET_DATABASE),
+      GATEHOUSE_GATEWAY_PUBLIC_ADDRESS: `127.0.0.1:${gatewayFront.port}`,
     },
     logFile,
   );
@@ -143,10 +149,16 @@ async function main(): Promise<number> {
   await watch.sample();
 
   const report = await world.report();
-  const [chain, grants, recorded, counts] = await withClient(
+  const [chain, grants, recorded, counts, gateway] = await withClient(
     databaseUrl,
     async (client) =>
-      [await chainCount(client), await grantFacts(client), await commandFacts(client), await tallies(client)] as const,
+      [
+        await chainCount(client),
+        await grantFacts(client),
+        await commandFacts(client),
+        await tallies(client),
+        await gatewayFacts(client),
+      ] as const,
   );
   const verify = await runNode(
     ['--import', 'tsx', 'src/cli/main.ts', 'audit', 'verify', '--public-key', publicKeyFile, '--anchors', anchorFile],
@@ -163,6 +175,7 @@ async function main(): Promise<number> {
       `${watch.samples} samples (${watch.failedSamples} missed)`,
     ),
     commandRow(report.commands, recorded),
+    ...gatewayRows(report.stories.gateway, gateway),
     {
       name: 'chain, checkpoints and anchors verify',
       expected: '`gatehouse audit verify` exits 0',
@@ -198,6 +211,10 @@ async function main(): Promise<number> {
   print(`stories: ${JSON.stringify(report.stories)}`);
   print(`database: ${JSON.stringify(counts)}`);
   print(`Slack calls: ${JSON.stringify(report.calls)}; failed on purpose: ${JSON.stringify(report.injectedFailures)}`);
+  for (const r of report.repeatedPosts.slice(0, 10))
+    print(
+      `audit channel: seq ${r.seq} posted at ${r.at.map((t) => `t=${((t - started) / 1000).toFixed(1)} s`).join(' and ')}`,
+    );
   print('\n## Faults injected');
   for (const f of faults) print(`- t=${f.at.toFixed(0)} s: ${f.what} (${f.outcome})`);
   print('\n## Invariants');

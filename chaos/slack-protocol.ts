@@ -12,6 +12,8 @@ export interface WorldSettings {
   /** Resources every contractor may ask for (provisioned, plain). */
   resources: string[];
   mfaResource: string;
+  /** Reached through the gateway: its holders connect with `pg` and run statements. */
+  gatewayResource: string;
 }
 
 /** One slash command a person sent, and what came of it as Slack saw it. */
@@ -32,6 +34,19 @@ export interface SentCommand {
   triggerId: string;
 }
 
+export interface GatewayCounts {
+  /** Sessions opened through the gateway front with a grant's login, and how many could not be. */
+  sessions: number;
+  sessionsRefused: number;
+  statements: number;
+  statementsFailed: number;
+  /** Sessions cut under them (the grant ended, a replica died). */
+  sessionsCut: number;
+  /** Logins tried again more than 2 s after their grant's end: refused, as they must be, or accepted. */
+  lateLoginsRefused: number;
+  lateLoginsAccepted: string[];
+}
+
 export interface StoryCounts {
   started: number;
   approved: number;
@@ -43,6 +58,7 @@ export interface StoryCounts {
   refusalsProbed: number;
   /** Stories that stopped waiting for something (a card, an answer) within their bound. */
   gaveUp: Record<string, number>;
+  gateway: GatewayCounts;
   /** Clicks and submissions Slack sent, by outcome (`200`, `502`, `timeout`, …). */
   interactions: Record<string, number>;
 }
@@ -54,6 +70,8 @@ export interface WorldReport {
   auditSeqs: number[];
   /** Posts to the audit channel that carry events (not checkpoints). */
   auditPosts: number;
+  /** Seqs posted more than once, with the wall-clock time (ms) of each post. */
+  repeatedPosts: { seq: number; at: number[] }[];
   /** Web API calls by method, and how many were failed on purpose. */
   calls: Record<string, number>;
   injectedFailures: Record<string, number>;

@@ -52,6 +52,22 @@ proxy.listen(0, '127.0.0.1');
 await new Promise<void>((resolve) => proxy.once('listening', resolve));
 const apiUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/api/`;
 
+// When each feed post reached the channel (wall clock), by seq: a seq shown twice is reported with both times.
+const postedAt = new Map<number, number[]>();
+let seenCalls = 0;
+fake.onChange(() => {
+  for (; seenCalls < fake.calls.length; seenCalls++) {
+    const call = fake.calls[seenCalls]!;
+    if (call.method !== 'chat.postMessage' || call.failed || call.error !== null) continue;
+    if (call.args.channel !== settings.auditChannel) continue;
+    const payload = (call.args.metadata as { event_payload?: { first_seq?: number; last_seq?: number } } | undefined)
+      ?.event_payload;
+    if (typeof payload?.first_seq !== 'number' || typeof payload.last_seq !== 'number') continue;
+    for (let seq = payload.first_seq; seq <= payload.last_seq; seq++)
+      postedAt.set(seq, [...(postedAt.get(seq) ?? []), Date.now()]);
+  }
+});
+
 const people = new People(fake, settings.frontUrl, settings.signingSecret);
 const stories = new Stories(people, settings);
 
@@ -103,6 +119,7 @@ async function load(seconds: number, quietTailSeconds: number): Promise<void> {
       }
     }),
   );
+  await Promise.all([...stories.pending]);
 }
 
 process.on('message', (message: WorldRequest) => {
@@ -145,6 +162,9 @@ process.on('message', (message: WorldRequest) => {
           stories: { ...stories.counts, interactions: people.interactions },
           auditSeqs: postedSeqs(fake, settings.auditChannel),
           auditPosts: posts.length,
+          repeatedPosts: [...postedAt]
+            .filter(([, times]) => times.length > 1)
+            .map(([seq, times]) => ({ seq, at: times })),
           calls,
           injectedFailures: injected,
         },

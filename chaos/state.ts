@@ -108,3 +108,23 @@ export async function tallies(client: pg.Client): Promise<Record<string, number>
     order by 1`);
   return Object.fromEntries(rows.map((r) => [r.what, Number(r.n)]));
 }
+
+export interface GatewayFacts {
+  statements: number;
+  sessionsStarted: number;
+  /** Sessions started on the record with no gateway.session_ended. */
+  sessionsNotEnded: string[];
+}
+
+export async function gatewayFacts(client: pg.Client): Promise<GatewayFacts> {
+  const { rows } = await client.query<{ action: string; subject: string | null }>(
+    `select action, subject from audit_log where action in ('gateway.statement', 'gateway.session_started', 'gateway.session_ended')`,
+  );
+  const started = new Set(rows.filter((r) => r.action === 'gateway.session_started').map((r) => r.subject ?? ''));
+  const ended = new Set(rows.filter((r) => r.action === 'gateway.session_ended').map((r) => r.subject ?? ''));
+  return {
+    statements: rows.filter((r) => r.action === 'gateway.statement').length,
+    sessionsStarted: started.size,
+    sessionsNotEnded: [...started].filter((id) => !ended.has(id)),
+  };
+}

@@ -8,6 +8,7 @@ import { generate } from 'otplib';
 import { ACTION, DENY_MODAL, EXTEND_MODAL, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import type { SlackMessage } from '../src/sandbox/fake-slack/fake-slack.ts';
 import { buttonsIn, cardFor, cardPostedTo } from '../test/support/slack-stories.ts';
+import { gatewaySession, lateLogin, loginUrlIn } from './gateway-session.ts';
 import { sleep, type People } from './people.ts';
 import type { SentCommand, StoryCounts, WorldSettings } from './slack-protocol.ts';
 
@@ -26,6 +27,15 @@ export class Stories {
     extensionsApproved: 0,
     mfaFiled: 0,
     refusalsProbed: 0,
+    gateway: {
+      sessions: 0,
+      sessionsRefused: 0,
+      statements: 0,
+      statementsFailed: 0,
+      sessionsCut: 0,
+      lateLoginsRefused: 0,
+      lateLoginsAccepted: [],
+    },
     gaveUp: {},
     interactions: {},
   };
@@ -35,6 +45,9 @@ export class Stories {
   /** Grant ids each person has seen, so a new one is told apart. */
   private readonly seenGrants = new Set<string>();
   private readonly totp = new Map<string, { secret: string; lastStep: number }>();
+  private readonly seenLogins = new Set<string>();
+  /** Late logins waiting for their grant's end: the load waits for them before it reports. */
+  readonly pending = new Set<Promise<void>>();
 
   constructor(
     private readonly people: People,
@@ -64,6 +77,8 @@ export class Stories {
     if (roll < 0.08) return this.unknownResource(userId);
     if (this.totp.has(userId) && roll < 0.3 && this.free(userId, this.settings.mfaResource))
       return this.mfaRequest(userId);
+    const gateway = this.settings.gatewayResource;
+    if (roll < 0.45 && this.free(userId, gateway)) return this.gatewayStory(userId, quiet);
     const resource = this.settings.resources.find((r) => this.free(userId, r));
     if (!resource) return sleep(5000);
     const duration = quiet || Math.random() < 0.5 ? '1m' : '2m';
@@ -77,6 +92,48 @@ export class Stories {
     if (!(await this.approve(owner, requestId))) return;
     this.holding.set(`${userId}:${resource}`, Date.now() + parseInt(duration, 10) * 60_000 + 5000);
     if (!quiet && Math.random() < 0.35) await this.extend(userId, resource);
+  }
+
+  /** Asks for the gateway resource, an owner approves, then a session through the gateway and a login after the end. */
+  private async gatewayStory(userId: string, quiet: boolean): Promise<void> {
+    const resource = this.settings.gatewayResource;
+    const duration = quiet || Math.random() < 0.5 ? '1m' : '2m';
+    const requestId = await this.request(userId, resource, duration, 'gateway');
+    if (!requestId) return;
+    if (!(await this.approve(this.owner(), requestId))) return;
+    this.holding.set(`${userId}:${resource}`, Date.now() + parseInt(duration, 10) * 60_000 + 5000);
+    // The login message of this resource (its blocks name it), not of another the person holds.
+    const call = await this.people.waitForCall(
+      'chat.postMessage',
+      (c) => {
+        const url = loginUrlIn(c.args.blocks);
+        return (
+          c.args.channel === `D${userId}` &&
+          url !== null &&
+          !this.seenLogins.has(url) &&
+          JSON.stringify(c.args.blocks).includes(`(\`${resource}\`)`)
+        );
+      },
+      PATIENCE_MS,
+    );
+    const url = call && loginUrlIn(call.args.blocks);
+    if (!url) return this.gaveUp('gateway login message');
+    this.seenLogins.add(url);
+    // The grant's end as its message says it (<!date^unix…>): the message whose buttons carry the grant id the login is named after.
+    const grantOf = new URL(url).username.toLowerCase();
+    const shown = await until(() => {
+      for (const m of this.people.fake.dmsTo(userId)) {
+        const ours = buttonsIn(m.blocks).some((b) => b.value?.toLowerCase() === grantOf);
+        const unix = /is active until <!date\^(\d+)/.exec(m.text)?.[1];
+        if (ours && unix) return (Number(unix) + 1) * 1000;
+      }
+      return null;
+    }, 10_000);
+    await gatewaySession({ url, endsAt: shown ?? 0 }, this.counts.gateway);
+    if (shown === null) return this.gaveUp('the end of a gateway grant');
+    const late = lateLogin({ url, endsAt: shown }, this.counts.gateway, () => shown);
+    this.pending.add(late);
+    void late.finally(() => this.pending.delete(late));
   }
 
   private free(userId: string, resource: string): boolean {
