@@ -14,6 +14,7 @@ import * as auditTree from './2026-12-03T0012_audit_tree.ts';
 import * as checkpointNotes from './2026-12-04T0013_checkpoint_notes.ts';
 import * as siemCursor from './2026-12-04T0014_siem_cursor.ts';
 import * as breakGlassContracts from './2026-12-04T0015_break_glass_contracts.ts';
+import * as accessReviews from './2026-12-04T0016_access_reviews.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-04T0013_checkpoint_notes': checkpointNotes,
   '2026-12-04T0014_siem_cursor': siemCursor,
   '2026-12-04T0015_break_glass_contracts': breakGlassContracts,
+  '2026-12-04T0016_access_reviews': accessReviews,
 };

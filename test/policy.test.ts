@@ -208,7 +208,7 @@ describe('a policy with problems', () => {
     ]);
     expect(error.problems[0]?.message).toContain('did you mean request_ttl?');
     expect(error.message).toContain(
-      'allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, alerts, contracts, resources',
+      'allowed keys are audit_channel, request_ttl, remind_after, checkpoint_every, checkpoint_every_events, groups, mfa_admins, alerts, contracts, reviews, resources',
     );
     expect(error.message).toMatch(/\(2 problems\):/);
   });

@@ -39,6 +39,10 @@ export type Notification =
       written: string;
       recurring: { resource: string; grants: number; lastStartedAt: string; owners: SlackUserId[] }[];
     }
+  /** An access review opened (access/reviews.ts): each owner gets its message, a Keep and Remove per person. */
+  | { kind: 'notify_review_opened'; reviewId: string }
+  /** A review's item decided: every copy of every owner's message is updated. */
+  | { kind: 'notify_review_changed'; reviewId: string }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
   | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */

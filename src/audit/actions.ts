@@ -56,6 +56,12 @@ export const AUDIT_ACTIONS = [
   'breakglass.unratified_revoked',
   'breakglass.action_refused',
   'contract.ending_noticed',
+  // Access reviews (src/access/reviews.ts): owners keep or remove each requester.
+  'review.opened',
+  'review.decided',
+  'review.decision_refused',
+  'review.completed',
+  'review.change_applied',
   // The log itself and the policy.
   'audit.verified',
   'audit.verify_refused',

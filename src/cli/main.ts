@@ -39,6 +39,7 @@ import { locateData, type DataLocation } from './data-location.ts';
 import { formatAnchoredReport, progressReporter } from './output.ts';
 import { printSession, readVerifiedSession } from './session.ts';
 import { registerReceiptCommands } from './receipt.ts';
+import { registerReviewCommands } from './review.ts';
 import {
   describeCheckpointNote,
   registerWitnessCommands,
@@ -504,6 +505,17 @@ registerWitnessCommands(audit, {
 // A grant's receipt and its offline check (docs/merkle.md §13).
 registerReceiptCommands(audit, {
   config,
+  withDatabase: async (work) =>
+    withRecordedDatabase(await locateData(config()), async (database) => {
+      await requireSchema(database);
+      return work(database);
+    }),
+});
+
+// Access reviews: the evidence export (docs/reviews.md).
+registerReviewCommands(program, {
+  config,
+  policy: async () => (await loadPolicyFile(config().policyFile).catch(() => null))?.policy ?? null,
   withDatabase: async (work) =>
     withRecordedDatabase(await locateData(config()), async (database) => {
       await requireSchema(database);

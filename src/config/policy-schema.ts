@@ -188,6 +188,12 @@ export function resourceSchema(kinds: readonly ProvisionerSchema[]) {
       alerts: z.unknown().optional(),
       // Read by BreakGlassSchema (break-glass-policy.ts), which builds on these helpers.
       break_glass: z.unknown().optional(),
+      // Read by readAsking (asking-policy.ts): a ticket reference, and escalation to a fallback group.
+      ticket: z.unknown().optional(),
+      escalate_after: z.unknown().optional(),
+      escalate_to: z.unknown().optional(),
+      // Read by ResourceReviewsSchema (reviews-policy.ts).
+      reviews: z.unknown().optional(),
       provisioner: provisionerSchema(kinds),
     },
     'a resource',
@@ -226,6 +232,8 @@ export const FileSchema = strict(
     alerts: z.unknown().optional(),
     // Read by ContractsSchema (contracts-policy.ts).
     contracts: z.unknown().optional(),
+    // Read by ReviewsSchema (reviews-policy.ts).
+    reviews: z.unknown().optional(),
     resources: z
       .array(z.unknown(), {
         error: explain('a list of resources', 'list resources as YAML items, each starting with - id:'),

@@ -28,8 +28,10 @@ import {
   type BreakGlassFields,
   type BreakGlassPolicy,
 } from './break-glass-policy.ts';
+import { readAsking, type EscalationPolicy, type TicketPolicy } from './asking-policy.ts';
 import { checkContracts, ContractsSchema, toContracts, type ContractEnd } from './contracts-policy.ts';
 import { formatDuration } from './duration.ts';
+import { ResourceReviewsSchema, ReviewsSchema, toResourceReview, type ResourceReview } from './reviews-policy.ts';
 import {
   FileSchema,
   GroupsSchema,
@@ -62,6 +64,10 @@ export interface ResourcePolicy {
   alerts: ResourceAlerts;
   /** Who may take access at once in an emergency, to be ratified by owners (break-glass-policy.ts); null: nobody. */
   breakGlass: BreakGlassPolicy | null;
+  /** A ticket reference every request must carry (asking-policy.ts); unset: none. */
+  ticket?: TicketPolicy;
+  /** A request still waiting after this long goes to a fallback group too (asking-policy.ts); unset: never. */
+  escalation?: EscalationPolicy;
   provisioner: ProvisionerConfig;
 }
 
@@ -80,6 +86,10 @@ export interface Policy {
   alerts: AlertPolicy;
   /** Each contractor's contract end, by person (contracts-policy.ts): no grant runs past it. */
   contracts: ReadonlyMap<SlackUserId, ContractEnd>;
+  /** Each reviewed resource's review schedule, by resource id (reviews-policy.ts). */
+  reviews: ReadonlyMap<string, ResourceReview>;
+  /** Each resource's `requesters:` entries as written (ids and group names), by resource id: what a review's removal edits. */
+  requesterEntries: ReadonlyMap<string, readonly string[]>;
   resources: ResourcePolicy[];
 }
 
@@ -343,6 +353,18 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     if (!breakGlass.success) findings.push(...findingsFrom(breakGlass.error, ['resources', index, 'break_glass']));
     else if (breakGlass.data) resourceBreakGlass.set(index, breakGlass.data);
   });
+  const reviewsResult = ReviewsSchema.optional().safeParse(raw['reviews'] ?? undefined);
+  if (!reviewsResult.success) findings.push(...findingsFrom(reviewsResult.error, ['reviews']));
+  const reviews = new Map<string, ResourceReview>();
+  (Array.isArray(raw['resources']) ? raw['resources'] : []).forEach((item: unknown, index) => {
+    const own = ResourceReviewsSchema.optional().safeParse(isRecord(item) ? (item['reviews'] ?? undefined) : undefined);
+    if (!own.success) return findings.push(...findingsFrom(own.error, ['resources', index, 'reviews']));
+    const resource = resources.get(index);
+    if (!resource || !reviewsResult.success) return;
+    const review = toResourceReview(reviewsResult.data, own.data, (...rest) => ['resources', index, ...rest]);
+    if (review && 'message' in review) findings.push(review);
+    else if (review) reviews.set(resource.id, review);
+  });
   const contractsResult = ContractsSchema.optional().safeParse(raw['contracts'] ?? undefined);
   if (!contractsResult.success) findings.push(...findingsFrom(contractsResult.error, ['contracts']));
   const alertsResult = AlertsSchema.optional().safeParse(
@@ -357,6 +379,16 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     : undefined;
   const mfaAdmins = top.success ? top.data.mfa_admins : [];
   findings.push(...crossCheck(resources, groups, mfaAdmins));
+  const asking = new Map<number, { ticket?: TicketPolicy; escalation?: EscalationPolicy }>();
+  (Array.isArray(raw['resources']) ? raw['resources'] : []).forEach((item: unknown, index) => {
+    if (!isRecord(item)) return;
+    const read = readAsking(item, groups, (...rest) => ['resources', index, ...rest]);
+    findings.push(...read.findings);
+    asking.set(index, {
+      ...(read.ticket ? { ticket: read.ticket } : {}),
+      ...(read.escalation ? { escalation: read.escalation } : {}),
+    });
+  });
   if (groups !== undefined && alertsResult.success) findings.push(...checkAlertGroups(alertsResult.data, groups));
   if (groups !== undefined && contractsResult.success) findings.push(...checkContracts(contractsResult.data, groups));
   if (groups !== undefined)
@@ -395,8 +427,13 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     mfaAdmins: expand(mfaAdmins, groups),
     alerts,
     contracts: toContracts(contractsResult.success ? contractsResult.data : undefined, groups),
+    reviews,
+    requesterEntries: new Map([...resources.values()].map((resource) => [resource.id, resource.requesters])),
     resources: [...resources.entries()].map(([index, resource]) =>
-      toResource(resource, resourceAlerts.get(index), groups, resourceBreakGlass.get(index), alerts.security),
+      Object.assign(
+        toResource(resource, resourceAlerts.get(index), groups, resourceBreakGlass.get(index), alerts.security),
+        asking.get(index),
+      ),
     ),
   };
 }

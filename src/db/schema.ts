@@ -350,6 +350,45 @@ export interface ContractNoticeTable {
   noticed_at: Generated<Date>;
 }
 
+export type ReviewDecision = 'keep' | 'remove';
+
+/** One review of one resource for one scheduled time (src/access/reviews.ts). */
+export interface AccessReviewTable {
+  id: string;
+  resource_id: string;
+  due_at: Date;
+  period_start: Date;
+  period_end: Date;
+  owners: SlackUserId[];
+  status: Generated<'open' | 'completed'>;
+  opened_at: Date;
+  reminded_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface AccessReviewItemTable {
+  review_id: string;
+  user_id: SlackUserId;
+  /** The policy entries that let the person request it: their id, or group names. */
+  via: string[];
+  grants: number;
+  // bigint: read back as a string.
+  total_ms: ColumnType<string, number, number>;
+  last_grant_at: Date | null;
+  decision: ReviewDecision | null;
+  decided_by: SlackUserId | null;
+  decided_at: Date | null;
+  change_applied_at: Date | null;
+}
+
+export interface AccessReviewMessageTable {
+  review_id: string;
+  owner: SlackUserId;
+  page: number;
+  channel: string;
+  ts: string;
+}
+
 export interface AlertMessageTable {
   alert_id: string;
   channel: string;
@@ -392,4 +431,7 @@ export interface Database {
   break_glass_ratifications: BreakGlassRatificationTable;
   break_glass_messages: BreakGlassMessageTable;
   contract_notices: ContractNoticeTable;
+  access_reviews: AccessReviewTable;
+  access_review_items: AccessReviewItemTable;
+  access_review_messages: AccessReviewMessageTable;
 }

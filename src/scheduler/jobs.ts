@@ -5,6 +5,7 @@ import type { Db } from '../db/database.ts';
 import { revokeUnratified } from '../access/break-glass-decisions.ts';
 import { endGrantsPastContract } from '../access/contract-end-sweep.ts';
 import { noticeContractEnds } from '../access/contracts.ts';
+import { reviewSweep } from '../access/reviews-sweep.ts';
 import { alertOverdueGrants, noteUnusedAccess } from '../watch/sweeps.ts';
 import { everySeconds, type Job } from './scheduler.ts';
 
@@ -20,6 +21,8 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     { name: 'end-grants-past-contract', pattern, run: () => endGrantsPastContract(access.ctx) },
     // A week's notice is not urgent: each hour is enough, and each notice goes out once.
     { name: 'notice-contract-ends', pattern: '0 41 * * * *', run: () => noticeContractEnds(access.ctx) },
+    // Reviews fall due on a minute at the finest; removals show up when a policy is loaded.
+    { name: 'access-reviews', pattern: '20 * * * * *', run: () => reviewSweep(access.ctx) },
     // Drift is rare and each check asks every target: once a minute is enough.
     { name: 'reconcile-grants', pattern: '30 * * * * *', run: () => access.reconcileGrants() },
   ];

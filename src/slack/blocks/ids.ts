@@ -31,6 +31,9 @@ export const ACTION = {
   /** On a break-glass alert: an owner ratifies, or takes the access away now. The value is the grant's id. */
   ratifyBreakGlass: 'gatehouse.ratify_break_glass',
   revokeBreakGlass: 'gatehouse.revoke_break_glass',
+  /** On an access review: an owner keeps or removes one person. The value is `<review id>:<user id>`. */
+  reviewKeep: 'gatehouse.review_keep',
+  reviewRemove: 'gatehouse.review_remove',
 } as const;
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
@@ -49,6 +52,8 @@ export const BLOCK = {
   alertActions: 'gatehouse.alert_actions',
   receiptActions: 'gatehouse.receipt_actions',
   breakGlassActions: 'gatehouse.break_glass_actions',
+  /** Per person of a review: `itemBlockId(BLOCK.reviewPerson, userId)`. */
+  reviewPerson: 'gatehouse.review_person',
 } as const;
 
 /** View callback ids, matched by `app.view(...)`. */

@@ -19,3 +19,4 @@ export * from './gateway-sessions.ts';
 export * from './alerts.ts';
 export * from './break-glass.ts';
 export * from './contracts.ts';
+export * from './review.ts';

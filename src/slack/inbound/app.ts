@@ -12,6 +12,7 @@ import type { SlackDeps } from './deps.ts';
 import { registerActions } from './listeners/actions.ts';
 import { registerAlerts } from './listeners/alerts.ts';
 import { registerBreakGlass } from './listeners/break-glass.ts';
+import { registerReviews } from './listeners/review.ts';
 import { registerCommands } from './listeners/commands.ts';
 import { registerEvents } from './listeners/events.ts';
 import { registerGatewaySessions } from './listeners/gateway-sessions.ts';
@@ -81,6 +82,7 @@ export async function startSlack(settings: SlackSettings, deps: SlackDeps, db: D
   registerAlerts(app, deps);
   registerReceipt(app, deps);
   registerBreakGlass(app, deps);
+  registerReviews(app, deps);
   app.error(async (error) => {
     log.error({ err: error }, 'a Slack listener failed');
   });

@@ -12,6 +12,7 @@ import { publishHome } from './home.ts';
 import * as mfa from './mfa.ts';
 import type { Outbound } from './outbound.ts';
 import { remindOwners, requestDecided, requestProgress, requestSubmitted } from './requests.ts';
+import { reviewChanged, reviewOpened } from './reviews.ts';
 
 /**
  * Slack as the outbox's destination: each notification the access rules wrote with a
@@ -56,6 +57,10 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
       return breakGlassChanged(out, n.grantId);
     case 'notify_contract_ending':
       return contractEnding(out, n);
+    case 'notify_review_opened':
+      return reviewOpened(out, n.reviewId);
+    case 'notify_review_changed':
+      return reviewChanged(out, n.reviewId);
     case 'refresh_home':
       return publishHome(out, n.userId);
     case 'publish_checkpoint':
