@@ -13,6 +13,7 @@ import { verifyReceipt } from '../src/audit/receipts/verify.ts';
 import { SecretBox } from '../src/secrets/sealed.ts';
 import { PEOPLE, TEST_POLICY, testAccess, type TestAccess } from './support/access.ts';
 import { randomKey } from './support/checkpoints.ts';
+import { outsideVerify } from './support/outside-receipt-verifier.ts';
 import { createTestDatabase, type TestAuditAction, type TestDatabase } from './support/db.ts';
 import { childEnv, killLeftoverChildren, runNode, type Exit } from './support/process.ts';
 
@@ -365,6 +366,26 @@ describe("a grant's receipt", () => {
       r.events.sort((x, y) => x.seq - y.seq);
     });
     expect(failure(text, key).message).toMatch(new RegExp(`event seq ${seq} .* is not about grant`));
+  });
+
+  it('agrees with a verifier written from the spec alone, on the receipt and on forgeries', () => {
+    const pk = key.publicKey.hex;
+    expect(outsideVerify(receiptToJson(receipt), pk)).toBeNull();
+    const flip = (hex: string) => hex.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    const cases: [string, (r: Receipt) => void][] = [
+      ['step 5.2', (r) => void (r.events[3]!.canonical = r.events[3]!.canonical.replace(dana, mallory))],
+      ['step 5.6', (r) => void (r.events[6]!.path[1] = flip(r.events[6]!.path[1]!))],
+      ['step 5.6', (r) => Object.assign(r, { root: 'ab'.repeat(32), note: null })],
+      ['step 4', (r) => void (r.root = 'ab'.repeat(32))],
+      ['step 3', (r) => void (r.checkpoint.signature = flip(r.checkpoint.signature))],
+      ['step 2', (r) => void (r.size -= 1)],
+      ['step 5.1', (r) => void ([r.events[1], r.events[2]] = [r.events[2]!, r.events[1]!])],
+    ];
+    for (const [step, edit] of cases) {
+      const text = forged(receipt, edit);
+      expect(outsideVerify(text, pk), step).toBe(step);
+      expect(() => verifyReceipt(text, key.publicKey), step).toThrow(ReceiptError);
+    }
   });
 
   it('calls a receipt that is not one malformed', () => {
