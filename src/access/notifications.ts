@@ -43,6 +43,8 @@ export type Notification =
   | { kind: 'notify_review_opened'; reviewId: string }
   /** A review's item decided: every copy of every owner's message is updated. */
   | { kind: 'notify_review_changed'; reviewId: string }
+  /** Owners of a review still open after the policy's reminder_after are reminded once. */
+  | { kind: 'notify_review_reminder'; reviewId: string }
   /** A signed checkpoint, posted to the audit channel with the checkpoint in its metadata. */
   | { kind: 'publish_checkpoint'; checkpointId: number }
   /** MFA (src/mfa): the QR code of an enrolment, by direct message, rendered from the sealed secret at sending. */

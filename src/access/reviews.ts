@@ -212,3 +212,37 @@ export async function findReview(
 export function reviewersOf(ctx: Pick<AccessContext, 'policy'>, review: ReviewRow): SlackUserId[] {
   return ctx.policy().policy.resources.find((r) => r.id === review.resource_id)?.owners ?? review.owners;
 }
+
+/**
+ * Open reviews past their resource's reminder_after since opening: each is claimed by a
+ * conditional update of `reminded_at` (once, on any replica) and its owners reminded.
+ */
+export async function remindReviewers(ctx: AccessContext): Promise<number> {
+  const { policy } = ctx.policy();
+  const now = ctx.now();
+  const open = await ctx.db
+    .selectFrom('access_reviews')
+    .select(['id', 'resource_id', 'opened_at'])
+    .where('status', '=', 'open')
+    .where('reminded_at', 'is', null)
+    .execute();
+  let reminded = 0;
+  for (const review of open) {
+    const after = policy.reviews.get(review.resource_id)?.reminderAfterMs ?? null;
+    if (after === null || review.opened_at.getTime() + after > now.getTime()) continue;
+    const claimed = await ctx.audit.transact(async (trx) => {
+      const row = await trx
+        .updateTable('access_reviews')
+        .set({ reminded_at: now })
+        .where('id', '=', review.id)
+        .where('status', '=', 'open')
+        .where('reminded_at', 'is', null)
+        .returning('id')
+        .executeTakeFirst();
+      if (row) await notify(trx, { kind: 'notify_review_reminder', reviewId: review.id });
+      return row !== undefined;
+    });
+    if (claimed) reminded++;
+  }
+  return reminded;
+}

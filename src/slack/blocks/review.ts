@@ -92,3 +92,17 @@ export function reviewDecisionAnswer(outcome: ReviewDecisionOutcome): Message {
   }
   return { text, blocks: [section(text)] };
 }
+
+/** The one reminder of an open review, to each owner. */
+export function reviewReminderMessage(review: Review): Message {
+  const undecided = review.items.filter((i) => i.decision === null).length;
+  const text = `Reminder: ${plural(undecided, 'person', 'people')} still to decide in the access review of ${review.resourceName}.`;
+  return {
+    text,
+    blocks: [
+      section(
+        `${GLYPH.pending} ${text} Keep or Remove each on the review above in this conversation; any owner may decide (review \`${review.id}\`).`,
+      ),
+    ],
+  };
+}

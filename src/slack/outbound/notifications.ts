@@ -12,7 +12,7 @@ import { publishHome } from './home.ts';
 import * as mfa from './mfa.ts';
 import type { Outbound } from './outbound.ts';
 import { remindOwners, requestDecided, requestProgress, requestSubmitted } from './requests.ts';
-import { reviewChanged, reviewOpened } from './reviews.ts';
+import { reviewChanged, reviewOpened, reviewReminder } from './reviews.ts';
 
 /**
  * Slack as the outbox's destination: each notification the access rules wrote with a
@@ -61,6 +61,8 @@ async function deliver(out: Outbound, n: Notification): Promise<void> {
       return reviewOpened(out, n.reviewId);
     case 'notify_review_changed':
       return reviewChanged(out, n.reviewId);
+    case 'notify_review_reminder':
+      return reviewReminder(out, n.reviewId);
     case 'refresh_home':
       return publishHome(out, n.userId);
     case 'publish_checkpoint':

@@ -78,3 +78,10 @@ export async function reviewChanged(out: Outbound, reviewId: string): Promise<vo
     }
   }
 }
+
+/** A review still open after reminder_after: each owner hears how many people are undecided (the review is in the same DM). */
+export async function reviewReminder(out: Outbound, reviewId: string): Promise<void> {
+  const review = await findReview({ db: out.db, policy: out.policy }, reviewId);
+  if (!review || review.status !== 'open') return;
+  for (const owner of review.owners) await out.to.dm(owner, ui.reviewReminderMessage(review));
+}
