@@ -6,7 +6,9 @@ import { readAnchorFile, type Anchor } from '../src/audit/checkpoints/anchors.ts
 import { checkpointToJson, signCheckpoint } from '../src/audit/checkpoints/checkpoint.ts';
 import type { CheckpointKey } from '../src/audit/checkpoints/keys.ts';
 import { ChainChecker } from '../src/audit/checker.ts';
+import { copyOut } from '../src/audit/copy-out.ts';
 import { verifyChain } from '../src/audit/verify.ts';
+import { fillChain } from '../bench/verify.ts';
 import { SinceRefusedError, verifySince, type SinceStart } from '../src/audit/verify-since.ts';
 import { seedEvents, tamper } from './support/audit.ts';
 import { eventsThenCheckpoint, randomKey, rewriteFrom, tamperCheckpoints } from './support/checkpoints.ts';
@@ -225,5 +227,32 @@ describe('verify on a worker thread', () => {
       );
     }
     expect(reasons).toEqual([null, 'content-changed', 'link-broken', 'gap']);
+  });
+
+  it('reads a log spread over many socket reads in place, and the worker agrees, whole or damaged', async () => {
+    const t = await createTestDatabase();
+    databases.push(t);
+    await fillChain(t.url, 3000); // about 1.3 MB: rows split between reads
+    const here = await verifyChain(t.pool, { worker: false });
+    expect(here).toMatchObject({ ok: true, checked: 3000, headSeq: 3000 });
+    expect(await verifyChain(t.pool, { worker: true })).toEqual(here);
+    await tamper(t, `update audit_events set canonical = replace(canonical, 'readonly', 'readwrite') where seq = 2001`);
+    const damaged = await verifyChain(t.pool, { worker: false });
+    expect(damaged.failure).toMatchObject({ seq: 2001, reason: 'content-changed' });
+    expect(await verifyChain(t.pool, { worker: true })).toEqual(damaged);
+  });
+
+  it('fails a COPY the server stops with an error, and leaves the connection usable', async () => {
+    const t = await createTestDatabase();
+    databases.push(t);
+    const client = await t.pool.connect();
+    try {
+      await expect(
+        copyOut(client, 'copy (select 1 / (3 - g) from generate_series(1, 5) g) to stdout (format binary)', () => {}),
+      ).rejects.toThrow(/division by zero/);
+      expect((await client.query<{ one: number }>('select 1 as one')).rows[0]?.one).toBe(1);
+    } finally {
+      client.release();
+    }
   });
 });

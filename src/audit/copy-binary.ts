@@ -26,20 +26,26 @@ export class CopyBinaryReader {
     return this.ended;
   }
 
-  push(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    let pos = 0;
+  /** The next bytes of the stream: `chunk[start, end)` (all of it by default), read in place. */
+  push(chunk: Buffer, start = 0, stop = chunk.length): void {
+    let buf = chunk;
+    let pos = start;
+    let end = stop;
+    if (this.pending) {
+      buf = Buffer.concat([this.pending, chunk.subarray(start, stop)]);
+      pos = 0;
+      end = buf.length;
+    }
     if (!this.headerRead) {
-      if (buf.length < 19) {
-        this.pending = buf;
+      if (end - pos < 19) {
+        this.pending = Buffer.from(buf.subarray(pos, end));
         return;
       }
-      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('not a PostgreSQL binary COPY stream');
-      pos = 19 + buf.readInt32BE(15);
+      if (!buf.subarray(pos, pos + 11).equals(SIGNATURE)) throw new Error('not a PostgreSQL binary COPY stream');
+      pos += 19 + buf.readInt32BE(pos + 15);
       this.headerRead = true;
     }
     const { starts, lengths } = this;
-    const end = buf.length;
     rows: while (end - pos >= 2) {
       const count = buf.readInt16BE(pos);
       if (count === -1) {
@@ -63,6 +69,7 @@ export class CopyBinaryReader {
       this.onRow(buf, starts, lengths);
       pos = cursor;
     }
-    this.pending = pos < end ? buf.subarray(pos) : null;
+    // Kept as a copy: the caller may reuse the bytes it lent (the socket's buffer) once this returns.
+    this.pending = pos < end ? Buffer.from(buf.subarray(pos, end)) : null;
   }
 }

@@ -3,6 +3,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { ChainChecker, type VerifyResult } from './checker.ts';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { copyOut } from './copy-out.ts';
 import { chainRowReader, isPlainChecker, type RowCheckOptions } from './row-check.ts';
 import type { WorkerReply } from './verify-worker.ts';
 
@@ -65,22 +66,21 @@ export async function checkRows(
     const { rows } = await client.query<{ head: string | null }>('select max(seq) as head from audit_events');
     worker = Number(rows[0]?.head ?? 0) - from + 1 >= WORKER_MIN_EVENTS;
   }
-  const stream = client.query(
-    copyTo(`copy (
+  const text = `copy (
       select seq, prev_hash || convert_to(canonical, 'UTF8'), hash
       from audit_events ${from > 1 ? `where seq >= ${from} ` : ''}order by seq
-    ) to stdout (format binary)`),
-  );
+    ) to stdout (format binary)`;
   const read = worker
-    ? await checkRowsInWorker(stream, checker, options.onProgress)
-    : await checkRowsHere(stream, checker, options);
+    ? await checkRowsInWorker(client.query(copyTo(text)), checker, options.onProgress)
+    : await checkRowsHere(client, text, checker, options);
   options.onProgress?.(read);
   return read;
 }
 
-async function checkRowsHere(stream: AsyncIterable<unknown>, checker: ChainChecker, options: RowCheckOptions) {
+/** On this thread: each row is framed and checked in place in the socket's buffers (copy-out.ts). */
+async function checkRowsHere(client: pg.PoolClient, text: string, checker: ChainChecker, options: RowCheckOptions) {
   const rows = chainRowReader(checker, options);
-  for await (const chunk of stream) rows.reader.push(chunk as Buffer);
+  await copyOut(client, text, (buf, start, end) => rows.reader.push(buf, start, end));
   if (!rows.reader.complete) throw new Error('the COPY stream from PostgreSQL ended early');
   return rows.read();
 }
