@@ -122,9 +122,20 @@ export async function gatewayFacts(client: pg.Client): Promise<GatewayFacts> {
   );
   const started = new Set(rows.filter((r) => r.action === 'gateway.session_started').map((r) => r.subject ?? ''));
   const ended = new Set(rows.filter((r) => r.action === 'gateway.session_ended').map((r) => r.subject ?? ''));
+  const open = [...started].filter((id) => !ended.has(id));
+  // Where each session left open was held, and whether that replica process still runs (its last sight of it).
+  const { rows: where } = await client.query<{ id: string; replica: string; seen_at: Date; ended_at: Date | null }>(
+    'select id, replica, seen_at, ended_at from gateway_sessions where id = any($1)',
+    [open],
+  );
   return {
     statements: rows.filter((r) => r.action === 'gateway.statement').length,
     sessionsStarted: started.size,
-    sessionsNotEnded: [...started].filter((id) => !ended.has(id)),
+    sessionsNotEnded: open.map((id) => {
+      const row = where.find((w) => w.id === id);
+      return row
+        ? `${id} on ${row.replica}, last seen ${row.seen_at.toISOString().slice(11, 19)}, ${row.ended_at ? 'ended in its row' : 'open in its row'}`
+        : id;
+    }),
   };
 }

@@ -317,7 +317,8 @@ export class Stories {
   /** Extend on the grant's message, the form, then an owner approves the extension's card. */
   private async extend(userId: string, resource: string): Promise<void> {
     const found = await until(() => {
-      for (const message of this.people.fake.dmsTo(userId)) {
+      // A message about this resource's grant only: another's (the gateway resource's) is left alone.
+      for (const message of this.people.fake.dmsTo(userId).filter((m) => m.text.includes(`(\`${resource}\`)`))) {
         const button = buttonsIn(message.blocks).find(
           (b) => b.actionId === ACTION.extendGrant && b.value && !this.seenGrants.has(b.value),
         );
