@@ -3,6 +3,7 @@ import type { Database } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { withdrawForContract } from './contract-withdraw.ts';
 import { contractEndedRefusal, endWithinContract, extensionPastContract } from './contracts.ts';
+import { decidersOf } from './escalation.ts';
 import { readReason } from './free-text.ts';
 import { extendSoon, provisionGrant, withdrawExtensions } from './grants.ts';
 import { newGrantId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
@@ -311,9 +312,10 @@ export async function mayDecide(
 /** Who is asked to decide a request: the owners of its resource under the policy in force, never its requester. */
 export function approversOf(
   ctx: AccessContext,
-  request: Pick<AccessRequest, 'resourceId' | 'requester'>,
+  request: Pick<AccessRequest, 'resourceId' | 'requester' | 'escalation'>,
 ): SlackUserId[] {
-  return (resourceOf(ctx, request.resourceId)?.owners ?? []).filter((owner) => owner !== request.requester);
+  // Once escalated, the fallback group decides too (access/escalation.ts).
+  return decidersOf(ctx, { ...request, escalatedTo: request.escalation?.to ?? null });
 }
 
 async function lockRequest(trx: Transaction<Database>, requestId: RequestId): Promise<RequestRow | undefined> {
@@ -334,9 +336,14 @@ async function checkDecider(
   const request = await toRequest(ctx, trx, row);
   if (row.status !== 'pending') return { kind: 'already-decided', request };
   const owners = resourceOf(ctx, row.resource_id)?.owners ?? [];
+  const deciders = decidersOf(ctx, {
+    resourceId: row.resource_id,
+    requester: row.requester,
+    escalatedTo: row.escalated_at ? row.escalate_to : null,
+  });
   let refusal: Refusal | null = null;
   if (userId === row.requester) refusal = { kind: 'own-request', request, owner: owners.includes(userId) };
-  else if (!owners.includes(userId)) refusal = { kind: 'not-approver', request };
+  else if (!deciders.includes(userId)) refusal = { kind: 'not-approver', request };
   if (refusal) {
     await ctx.audit.append(trx, {
       actor: userId,

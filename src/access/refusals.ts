@@ -16,6 +16,8 @@ export type Refusal =
   | { kind: 'too-long'; resource: ResourceRef; requestedMs: number; maxMs: number }
   | { kind: 'bad-duration'; given: string }
   | { kind: 'reason-required'; resource: ResourceRef }
+  /** The resource's `ticket:` rule: no ticket, or one that does not match its pattern (`given`). */
+  | { kind: 'ticket-needed'; resource: ResourceRef; pattern: string; example: string | null; given?: string }
   /** A reason (of a request, an extension or a denial) over MAX_REASON_LENGTH characters. */
   | { kind: 'reason-too-long'; length: number; max: number }
   | { kind: 'deny-reason-required' }

@@ -5,6 +5,7 @@ import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { contractEndedRefusal, contractOf, extensionPastContract } from './contracts.ts';
 import { readReason } from './free-text.ts';
+import { readTicket } from './tickets.ts';
 import { newRequestId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
 import { MfaService } from './mfa.ts';
 import { notify, type Notification } from './notifications.ts';
@@ -23,6 +24,8 @@ export interface RequestInput {
   extendsGrantId?: GrantId;
   /** The requester's current TOTP code, for a resource with require_mfa. */
   mfaCode?: string;
+  /** The ticket reference, for a resource with a `ticket:` rule (access/tickets.ts). */
+  ticket?: string;
 }
 
 const ref = (r: ResourcePolicy): ResourceRef => ({ id: r.id, name: r.name });
@@ -93,6 +96,8 @@ async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<O
   if (!read.ok) return refuse({ kind: 'reason-too-long', length: read.length, max: read.max });
   const reason = read.text;
   if (reason === '') return refuse({ kind: 'reason-required', resource: ref(resource) });
+  const ticket = readTicket(resource, input.ticket);
+  if (!ticket.ok) return ticket;
   // Whatever the adapter passes (a form's private_metadata can be forged): only the requester's own live grant of this resource.
   if (input.extendsGrantId !== undefined) {
     const refusal = await extensionRefusal(ctx, input.requester, resource, input.extendsGrantId);
@@ -130,6 +135,7 @@ async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<O
     extendsGrantId: input.extendsGrantId ?? null,
     contractEndsAt,
     askedMs: asked,
+    ticket: ticket.ticket,
   };
   // A pending request that vanished between the refusal and the lookup (decided that
   // instant) makes way for this one: file again, a bounded number of times.
@@ -187,6 +193,8 @@ interface Filing {
   /** The contract's end, when the request was shortened to it; `askedMs` is what was asked. */
   contractEndsAt: Date | null;
   askedMs: number;
+  /** The ticket the resource's rule required; null: none. */
+  ticket: string | null;
 }
 
 /** The inserted request's columns (all null when nothing was inserted), and the grant already held, if that stopped it. */
@@ -206,6 +214,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
   const loaded = ctx.policy();
   const now = ctx.now();
   const remindAfterMs = loaded.policy.remindAfterMs;
+  const escalation = resource.escalation;
   const event = queueRow({
     actor: requester,
     action: 'request.created',
@@ -219,6 +228,8 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       mfa_checked: resource.requireMfa,
       ...(extendsGrantId ? { extends_grant: extendsGrantId } : {}),
       ...(contractEndsAt ? { contract_ends_at: contractEndsAt.toISOString(), asked_ms: filing.askedMs } : {}),
+      ...(filing.ticket !== null ? { ticket: filing.ticket } : {}),
+      ...(escalation ? { escalate_to: escalation.to, escalate_after_ms: escalation.afterMs } : {}),
       policy_sha256: loaded.sha256,
     },
   });
@@ -238,11 +249,13 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
         limit 1
       ), ins as (
         insert into access_requests (id, requester, resource_id, duration_ms, reason, approvals_required,
-          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at, mfa_checked, contract_ends_at)
+          created_at, expires_at, extends_grant_id, policy_sha256, next_reminder_at, mfa_checked, contract_ends_at,
+          ticket, escalate_at, escalate_to)
         select ${id}, ${requester}, ${resource.id}, ${durationMs}::bigint, ${reason}, ${resource.approvalsRequired}::int,
           ${now}::timestamptz, ${new Date(now.getTime() + loaded.policy.requestTtlMs)}::timestamptz, ${extendsGrantId}::text,
           ${loaded.sha256}, ${remindAfterMs ? new Date(now.getTime() + remindAfterMs) : null}::timestamptz, ${resource.requireMfa}::boolean,
-          ${contractEndsAt}::timestamptz
+          ${contractEndsAt}::timestamptz, ${filing.ticket}::text,
+          ${escalation ? new Date(now.getTime() + escalation.afterMs) : null}::timestamptz, ${escalation?.to ?? null}::text
         where (select id from held) is not distinct from ${extendsGrantId}::text
         on conflict (requester, resource_id) where status = 'pending' do nothing
         returning *

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AccessRequestTable, Database, GrantTable } from '../db/schema.ts';
+import { askingOf } from './asking.ts';
 import { resourceName, type AccessContext } from './context.ts';
 import type { GrantId, RequestId, SlackUserId } from './ids.ts';
 import type { AccessRequest, Approval, Grant } from './types.ts';
@@ -65,6 +66,7 @@ function requestFrom(ctx: AccessContext, row: RequestRow, approvals: Approval[])
     mfaChecked: row.mfa_checked,
     ...(row.break_glass ? { breakGlass: true } : {}),
     ...(row.contract_ends_at ? { contractEndsAt: row.contract_ends_at } : {}),
+    ...askingOf(ctx, row),
   };
 }
 

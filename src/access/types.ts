@@ -44,6 +44,10 @@ export interface AccessRequest {
   breakGlass?: boolean;
   /** Shortened to end with the requester's contract, which ends then (access/contracts.ts). */
   contractEndsAt?: Date;
+  /** The ticket reference it carries, and its link under the policy's template (access/tickets.ts). */
+  ticket?: { id: string; url: string | null };
+  /** Sent to a fallback group too, after waiting `afterMs` unanswered (access/escalation.ts). */
+  escalation?: { to: string; afterMs: number; at: Date };
 }
 
 export interface Grant {

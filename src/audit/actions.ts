@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   'request.denied',
   'request.expired',
   'request.reminded',
+  'request.escalated',
   'request.refused',
   // Owners deciding.
   'approval.recorded',

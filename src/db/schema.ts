@@ -108,6 +108,13 @@ export interface AccessRequestTable {
   break_glass: Generated<boolean>;
   /** Set when the request was shortened to end with the requester's contract. */
   contract_ends_at: Generated<Date | null>;
+  /** The ticket reference the resource's `ticket:` rule required (docs/asking.md). */
+  ticket: Generated<string | null>;
+  /** When a still-pending request goes to `escalate_to` as well; null: never. */
+  escalate_at: Generated<Date | null>;
+  escalate_to: Generated<string | null>;
+  /** Set once, by the escalation sweep. */
+  escalated_at: Generated<Date | null>;
 }
 
 export interface ApprovalTable {

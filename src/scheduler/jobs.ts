@@ -5,6 +5,7 @@ import type { Db } from '../db/database.ts';
 import { revokeUnratified } from '../access/break-glass-decisions.ts';
 import { endGrantsPastContract } from '../access/contract-end-sweep.ts';
 import { noticeContractEnds } from '../access/contracts.ts';
+import { escalateWaiting } from '../access/escalation.ts';
 import { reviewSweep } from '../access/reviews-sweep.ts';
 import { alertOverdueGrants, noteUnusedAccess } from '../watch/sweeps.ts';
 import { everySeconds, type Job } from './scheduler.ts';
@@ -19,6 +20,7 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     { name: 'remind-owners', pattern, run: () => access.remindOwners() },
     { name: 'revoke-unratified-break-glass', pattern, run: () => revokeUnratified(access.ctx) },
     { name: 'end-grants-past-contract', pattern, run: () => endGrantsPastContract(access.ctx) },
+    { name: 'escalate-requests', pattern, run: () => escalateWaiting(access.ctx) },
     // A week's notice is not urgent: each hour is enough, and each notice goes out once.
     { name: 'notice-contract-ends', pattern: '0 41 * * * *', run: () => noticeContractEnds(access.ctx) },
     // Reviews fall due on a minute at the finest; removals show up when a policy is loaded.

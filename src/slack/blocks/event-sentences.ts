@@ -100,7 +100,12 @@ const SENTENCES: Record<string, Sentence> = {
     const ms = num(b, 'duration_ms');
     const extension = str(b, 'extends_grant') ? ' more, extending their access' : '';
     const mfa = b.mfa_checked === true ? ' (MFA code checked)' : '';
-    return `${who(e.actor)} requested ${r(b.resource)}${ms === undefined ? '' : `, ${durationWords(ms)}${extension}`}${mfa}${quoted(str(b, 'reason'))}`;
+    const ticket = str(b, 'ticket') ? ` for ticket \`${escapeText(str(b, 'ticket')!.replace(/`/g, "'"))}\`` : '';
+    return `${who(e.actor)} requested ${r(b.resource)}${ms === undefined ? '' : `, ${durationWords(ms)}${extension}`}${mfa}${ticket}${quoted(str(b, 'reason'))}`;
+  },
+  'request.escalated': (_e, b) => {
+    const after = num(b, 'after_ms');
+    return `Gatehouse sent a pending request to @${escapeText(str(b, 'to') ?? '?')} as well${after === undefined ? '' : `: nobody answered in ${durationWords(after)}`}.`;
   },
   'request.cancelled': (e, b, r) =>
     b.reason === 'contract_ended'

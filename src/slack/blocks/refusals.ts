@@ -8,6 +8,7 @@ import type { Grant, GrantEndReason } from '../../access/types.ts';
 import { DURATION_HINT, formatDuration } from '../../config/duration.ts';
 import { approvalsLine, outcomeLine, requestPhrase } from './approval-card.ts';
 import { contractEndedText, extensionPastContractText } from './contracts.ts';
+import { ticketNeededText } from './tickets.ts';
 import { section, type Message } from './kit.ts';
 import { escapeText, formatWhen, listMentions, mention, plural, resourceLabel, truncate, userText } from './text.ts';
 
@@ -206,6 +207,8 @@ export function refusalText(refusal: Refusal, viewer?: string): string {
       const missing = Math.max(0, refusal.quorum - refusal.given);
       return `You already ratified it (${refusal.given} of ${refusal.quorum}). It needs ${plural(missing, 'more owner')} to ratify.`;
     }
+    case 'ticket-needed':
+      return ticketNeededText(refusal);
     case 'contract-ended':
       return contractEndedText(refusal.written, refusal.endsAt, refusal.owners);
     case 'extension-past-contract':

@@ -5,6 +5,7 @@ import { formatDuration } from '../../config/duration.ts';
 import { approvalsLine } from './approval-card.ts';
 import { ACTION, BLOCK, itemBlockId } from './ids.ts';
 import { actions, button, context, section, type Message } from './kit.ts';
+import { escalationLine, ticketLine } from './tickets.ts';
 import {
   GLYPH,
   escapeText,
@@ -98,6 +99,7 @@ export function sentToApprovers(request: AccessRequest, ownerCount: number): Mes
       `${GLYPH.pending} ${yourRequest(request)} was sent to ${plural(ownerCount, 'approver')}.`,
       `It needs ${plural(request.approvalsRequired, 'approval')} and expires unanswered ${formatWhen(request.expiresAt)}.${progress} I'll message you when it is decided.`,
       ...(request.contractEndsAt ? [contractShortenedLine(request)!] : []),
+      ...[ticketLine(request), escalationLine(request)].flatMap((line) => (line ? [line] : [])),
     ],
     ...reasonContext(request),
     actions(

@@ -1,3 +1,5 @@
+import { takeTicketFlag } from './ticket-words.ts';
+
 /** `/request-access <resource> [duration] [reason…]`, split into its parts. */
 export interface RequestCommand {
   resourceId?: string;
@@ -7,6 +9,8 @@ export interface RequestCommand {
   breakGlass?: boolean;
   /** `--code 123456` with `--break-glass`, for a resource with require_mfa: there is no form in an emergency. */
   mfaCode?: string;
+  /** `--ticket INC-123`, or (see ticket-words.ts) a first reason word matching the resource's ticket pattern. */
+  ticket?: string;
 }
 
 const BREAK_GLASS = '--break-glass';
@@ -17,6 +21,8 @@ const LOOKS_LIKE_DURATION = /^\d/;
 
 export function parseRequestCommand(text: string): RequestCommand {
   const all = text.trim().split(/\s+/).filter(Boolean);
+  const flagged = takeTicketFlag(all);
+  if (flagged) return { ...parseRequestCommand(flagged.rest.join(' ')), ticket: flagged.ticket };
   if (!all.includes(BREAK_GLASS)) return parseWords(all);
   const words = all.filter((word) => word !== BREAK_GLASS);
   const at = words.indexOf(CODE);

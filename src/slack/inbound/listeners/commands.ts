@@ -1,11 +1,13 @@
 import type { App } from '@slack/bolt';
 import { cleanFreeText, readReason } from '../../../access/free-text.ts';
 import { parseDuration } from '../../../config/duration.ts';
+import { resourceById } from '../../../config/policy.ts';
 import * as ui from '../../blocks/index.ts';
 import { isBotDm } from '../bot-dm.ts';
 import type { SlackDeps } from '../deps.ts';
 import { commandUser } from '../ids.ts';
 import { parseRequestCommand } from '../parse-command.ts';
+import { ticketFromReason, ticketRefusalFor } from '../ticket-words.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
 import { breakGlassCommand } from './break-glass.ts';
 import { accessMfa } from './mfa.ts';
@@ -16,8 +18,11 @@ export function registerCommands(app: App, deps: SlackDeps): void {
   app.command('/request-access', async ({ ack, command, respond, client }) => {
     await ack();
     const userId = commandUser(command);
-    const parsed = parseRequestCommand(cleanFreeText(command.text));
+    const typed = parseRequestCommand(cleanFreeText(command.text));
+    const parsed = ticketFromReason(resourceById(deps.policy().policy, typed.resourceId ?? ''), typed);
     if (parsed.breakGlass) return breakGlassCommand(deps, userId, parsed, respond);
+    const ticketRefusal = ticketRefusalFor(deps, userId, parsed);
+    if (ticketRefusal) return void (await respond({ response_type: 'ephemeral', ...ui.refusalMessage(ticketRefusal) }));
     // Refused here too: the form below would otherwise open with the reason cut to fit.
     const reason = parsed.reason === undefined ? null : readReason(parsed.reason);
     if (reason && !reason.ok) {
@@ -53,6 +58,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
       resourceId: parsed.resourceId,
       duration: parsed.duration,
       reason: parsed.reason,
+      ...(parsed.ticket !== undefined ? { ticket: parsed.ticket } : {}),
     });
     if (!result.ok) {
       // Over the maximum: the form keeps the reason typed and says the maximum (the refusal is on the record).
