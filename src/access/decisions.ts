@@ -4,6 +4,7 @@ import { resourceOf, type AccessContext } from './context.ts';
 import { withdrawForContract } from './contract-withdraw.ts';
 import { contractEndedRefusal, endWithinContract, extensionPastContract } from './contracts.ts';
 import { decidersOf } from './escalation.ts';
+import { askedAt } from './on-call.ts';
 import { readReason } from './free-text.ts';
 import { extendSoon, provisionGrant, withdrawExtensions } from './grants.ts';
 import { newGrantId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
@@ -312,10 +313,13 @@ export async function mayDecide(
 /** Who is asked to decide a request: the owners of its resource under the policy in force, never its requester. */
 export function approversOf(
   ctx: AccessContext,
-  request: Pick<AccessRequest, 'resourceId' | 'requester' | 'escalation'>,
+  request: Pick<AccessRequest, 'resourceId' | 'requester' | 'escalation'> & { createdAt?: Date },
 ): SlackUserId[] {
-  // Once escalated, the fallback group decides too (access/escalation.ts).
-  return decidersOf(ctx, { ...request, escalatedTo: request.escalation?.to ?? null });
+  // With on_call, whoever was on call then (access/on-call.ts); once escalated, the fallback group too (escalation.ts).
+  const asked = askedAt(ctx, request.resourceId, request.requester, request.createdAt ?? ctx.now()).asked;
+  const fallback = request.escalation ? decidersOf(ctx, { ...request, escalatedTo: request.escalation.to }) : [];
+  const owners = resourceOf(ctx, request.resourceId)?.owners ?? [];
+  return [...new Set([...asked, ...fallback.filter((id) => !owners.includes(id))])].sort();
 }
 
 async function lockRequest(trx: Transaction<Database>, requestId: RequestId): Promise<RequestRow | undefined> {

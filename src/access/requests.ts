@@ -5,6 +5,7 @@ import type { ResourcePolicy } from '../config/policy.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { contractEndedRefusal, contractOf, extensionPastContract } from './contracts.ts';
 import { readReason } from './free-text.ts';
+import { askedAt } from './on-call.ts';
 import { readTicket } from './tickets.ts';
 import { newRequestId, type GrantId, type RequestId, type SlackUserId } from './ids.ts';
 import { MfaService } from './mfa.ts';
@@ -215,6 +216,8 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
   const now = ctx.now();
   const remindAfterMs = loaded.policy.remindAfterMs;
   const escalation = resource.escalation;
+  // With on_call: who is asked, and why (access/on-call.ts).
+  const asked = askedAt(ctx, resource.id, requester, now);
   const event = queueRow({
     actor: requester,
     action: 'request.created',
@@ -230,6 +233,9 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       ...(contractEndsAt ? { contract_ends_at: contractEndsAt.toISOString(), asked_ms: filing.askedMs } : {}),
       ...(filing.ticket !== null ? { ticket: filing.ticket } : {}),
       ...(escalation ? { escalate_to: escalation.to, escalate_after_ms: escalation.afterMs } : {}),
+      ...(asked.schedule !== undefined
+        ? { asked: asked.asked, asked_because: asked.because, on_call_schedule: asked.schedule }
+        : {}),
       policy_sha256: loaded.sha256,
     },
   });

@@ -149,7 +149,7 @@ export class AccessService {
   extensionForm(grantId: GrantId, userId: SlackUserId) {
     return extensionForm(this.ctx, grantId, userId);
   }
-  approversOf(request: Pick<AccessRequest, 'resourceId' | 'requester' | 'escalation'>) {
+  approversOf(request: Pick<AccessRequest, 'resourceId' | 'requester' | 'escalation'> & { createdAt?: Date }) {
     return approversOf(this.ctx, request);
   }
   mayVerifyAudit(userId: SlackUserId) {

@@ -48,6 +48,8 @@ export interface AccessRequest {
   ticket?: { id: string; url: string | null };
   /** Sent to a fallback group too, after waiting `afterMs` unanswered (access/escalation.ts). */
   escalation?: { to: string; afterMs: number; at: Date };
+  /** With the resource's on_call rule: who was asked, and why (access/on-call.ts). */
+  onCall?: { asked: SlackUserId[]; because: 'on-call' | 'nobody-on-call' | 'schedule-unreadable'; schedule: string };
 }
 
 export interface Grant {

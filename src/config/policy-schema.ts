@@ -192,6 +192,7 @@ export function resourceSchema(kinds: readonly ProvisionerSchema[]) {
       ticket: z.unknown().optional(),
       escalate_after: z.unknown().optional(),
       escalate_to: z.unknown().optional(),
+      on_call: z.unknown().optional(),
       // Read by ResourceReviewsSchema (reviews-policy.ts).
       reviews: z.unknown().optional(),
       provisioner: provisionerSchema(kinds),

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { asSlackUserId, type SlackUserId } from '../db/ids.ts';
@@ -28,7 +28,7 @@ import {
   type BreakGlassFields,
   type BreakGlassPolicy,
 } from './break-glass-policy.ts';
-import { readAsking, type EscalationPolicy, type TicketPolicy } from './asking-policy.ts';
+import { readAsking, type EscalationPolicy, type OnCallPolicy, type TicketPolicy } from './asking-policy.ts';
 import { checkContracts, ContractsSchema, toContracts, type ContractEnd } from './contracts-policy.ts';
 import { formatDuration } from './duration.ts';
 import { ResourceReviewsSchema, ReviewsSchema, toResourceReview, type ResourceReview } from './reviews-policy.ts';
@@ -68,6 +68,8 @@ export interface ResourcePolicy {
   ticket?: TicketPolicy;
   /** A request still waiting after this long goes to a fallback group too (asking-policy.ts); unset: never. */
   escalation?: EscalationPolicy;
+  /** Requests ask whoever its schedule says is on call, not every owner (asking-policy.ts); unset: every owner. */
+  onCall?: OnCallPolicy;
   provisioner: ProvisionerConfig;
 }
 
@@ -379,14 +381,17 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     : undefined;
   const mfaAdmins = top.success ? top.data.mfa_admins : [];
   findings.push(...crossCheck(resources, groups, mfaAdmins));
-  const asking = new Map<number, { ticket?: TicketPolicy; escalation?: EscalationPolicy }>();
+  const asking = new Map<number, { ticket?: TicketPolicy; escalation?: EscalationPolicy; onCall?: OnCallPolicy }>();
   (Array.isArray(raw['resources']) ? raw['resources'] : []).forEach((item: unknown, index) => {
     if (!isRecord(item)) return;
-    const read = readAsking(item, groups, (...rest) => ['resources', index, ...rest]);
+    const fields = resources.get(index);
+    const owners = fields && groups ? expand(fields.owners, groups) : [];
+    const read = readAsking(item, groups, (...rest) => ['resources', index, ...rest], dirname(resolve(file)), owners);
     findings.push(...read.findings);
     asking.set(index, {
       ...(read.ticket ? { ticket: read.ticket } : {}),
       ...(read.escalation ? { escalation: read.escalation } : {}),
+      ...(read.onCall ? { onCall: read.onCall } : {}),
     });
   });
   if (groups !== undefined && alertsResult.success) findings.push(...checkAlertGroups(alertsResult.data, groups));

@@ -4,7 +4,7 @@ import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { contractShortenedLine } from './contracts.ts';
 import { liveSessionItem, type ShownSession } from './gateway-sessions.ts';
-import { escalationLine, ticketLine } from './tickets.ts';
+import { escalationLine, onCallLine, ticketLine } from './tickets.ts';
 import { ACTION, BLOCK } from './ids.ts';
 import { actions, button, capped, context, header, moreLine, section, type Message } from './kit.ts';
 import {
@@ -192,7 +192,9 @@ export function approvalCard(request: AccessRequest, options: ApprovalCardOption
     section(`${requestGlyph(request.status)} ${askLine(request, named(request, options.requesterName))}`),
     context(whenLine(request)),
     ...(request.contractEndsAt ? [context(contractShortenedLine(request)!)] : []),
-    ...[ticketLine(request), escalationLine(request)].flatMap((line) => (line ? [context(line)] : [])),
+    ...[ticketLine(request), onCallLine(request), escalationLine(request)].flatMap((line) =>
+      line ? [context(line)] : [],
+    ),
     section(reasonPrefix + userText(request.reason, 3000 - reasonPrefix.length)),
     ...(request.extendsGrantId && options.extendedGrant !== undefined
       ? [section(extensionLines(request, options.extendedGrant))]

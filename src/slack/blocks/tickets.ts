@@ -2,7 +2,7 @@
 import type { Refusal } from '../../access/refusals.ts';
 import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration } from '../../config/duration.ts';
-import { escapeText, resourceLabel, truncate } from './text.ts';
+import { escapeText, listMentions, resourceLabel, truncate } from './text.ts';
 
 const code = (text: string) => `\`${escapeText(text).replace(/`/g, "'")}\``;
 
@@ -38,4 +38,19 @@ export function ticketNeededText(refusal: Extract<Refusal, { kind: 'ticket-neede
     `${wrong} matching ${code(refusal.pattern)}${example}. Nothing was recorded. ` +
     `Put it after the duration, ${code(`/request-access ${refusal.resource.id} 1h ${like} <reason>`)}, or give ${code(`--ticket ${like}`)}.`
   );
+}
+
+/** Who was asked under the on-call rule, or why every owner was. */
+export function onCallLine(request: AccessRequest): string | null {
+  const rule = request.onCall;
+  if (!rule) return null;
+  const schedule = code(rule.schedule);
+  switch (rule.because) {
+    case 'on-call':
+      return `📟 Asked who is on call (${schedule}): ${listMentions(rule.asked)}`;
+    case 'nobody-on-call':
+      return `📟 Nobody was on call in ${schedule} when it was asked: every owner is asked.`;
+    case 'schedule-unreadable':
+      return `📟 The on-call schedule ${schedule} could not be read: every owner is asked.`;
+  }
 }
