@@ -27,6 +27,8 @@ export interface RequestInput {
   mfaCode?: string;
   /** The ticket reference, for a resource with a `ticket:` rule (access/tickets.ts). */
   ticket?: string;
+  /** Set when this request is one of several asked together (access/batch.ts); recorded in request.created. */
+  batch?: string;
 }
 
 const ref = (r: ResourcePolicy): ResourceRef => ({ id: r.id, name: r.name });
@@ -137,6 +139,7 @@ async function fileIfAllowed(ctx: AccessContext, input: RequestInput): Promise<O
     contractEndsAt,
     askedMs: asked,
     ticket: ticket.ticket,
+    batch: input.batch ?? null,
   };
   // A pending request that vanished between the refusal and the lookup (decided that
   // instant) makes way for this one: file again, a bounded number of times.
@@ -196,6 +199,8 @@ interface Filing {
   askedMs: number;
   /** The ticket the resource's rule required; null: none. */
   ticket: string | null;
+  /** Shared by the requests asked together (access/batch.ts); null: asked alone. */
+  batch: string | null;
 }
 
 /** The inserted request's columns (all null when nothing was inserted), and the grant already held, if that stopped it. */
@@ -232,6 +237,7 @@ async function fileRequest(ctx: AccessContext, filing: Filing): Promise<FiledRow
       ...(extendsGrantId ? { extends_grant: extendsGrantId } : {}),
       ...(contractEndsAt ? { contract_ends_at: contractEndsAt.toISOString(), asked_ms: filing.askedMs } : {}),
       ...(filing.ticket !== null ? { ticket: filing.ticket } : {}),
+      ...(filing.batch !== null ? { batch: filing.batch } : {}),
       ...(escalation ? { escalate_to: escalation.to, escalate_after_ms: escalation.afterMs } : {}),
       ...(asked.schedule !== undefined
         ? { asked: asked.asked, asked_because: asked.because, on_call_schedule: asked.schedule }

@@ -11,6 +11,7 @@ import { ticketFromReason, ticketRefusalFor } from '../ticket-words.ts';
 import { gatherAnchors, verificationRecord } from '../verify-audit.ts';
 import { breakGlassCommand } from './break-glass.ts';
 import { accessMfa } from './mfa.ts';
+import { requestBatchCommand } from './request-batch.ts';
 import { closestRequestable, requestModalFor } from './request-modal.ts';
 
 /** The three slash commands. Each acks at once; the work happens after. */
@@ -21,6 +22,7 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     const typed = parseRequestCommand(cleanFreeText(command.text));
     const parsed = ticketFromReason(resourceById(deps.policy().policy, typed.resourceId ?? ''), typed);
     if (parsed.breakGlass) return breakGlassCommand(deps, userId, parsed, respond);
+    if (typed.resourceId?.includes(',')) return requestBatchCommand(deps, userId, typed, respond);
     const ticketRefusal = ticketRefusalFor(deps, userId, parsed);
     if (ticketRefusal) return void (await respond({ response_type: 'ephemeral', ...ui.refusalMessage(ticketRefusal) }));
     // Refused here too: the form below would otherwise open with the reason cut to fit.
