@@ -4,6 +4,7 @@
  * decision) committed with its `review.decided` event: a second click, or a second owner,
  * is told who decided it already. The last decision completes the review.
  */
+import { applyReviewRemovals } from '../audit/review-changes.ts';
 import type { AccessContext } from './context.ts';
 import type { SlackUserId } from './ids.ts';
 import { notify } from './notifications.ts';
@@ -103,50 +104,11 @@ export async function decideReviewItem(
 }
 
 /**
- * Removals the policy in force now carries out: each decided `remove` whose person the
- * loaded policy no longer lets request the resource is marked applied, with
- * `review.change_applied` naming the policy's SHA-256. Run after a policy is loaded (and by
- * the review sweep); the conditional update records each once, on any replica.
+ * Removals the policy in force now carries out (audit/review-changes.ts): the review sweep's
+ * check, for a policy recorded before a removal was decided. Each is recorded once, on any
+ * replica. Returns how many.
  */
 export async function recordAppliedChanges(ctx: AccessContext): Promise<number> {
-  const loaded = ctx.policy();
-  const pending = await ctx.db
-    .selectFrom('access_review_items')
-    .innerJoin('access_reviews', 'access_reviews.id', 'access_review_items.review_id')
-    .select(['access_review_items.review_id', 'access_review_items.user_id', 'access_reviews.resource_id'])
-    .where('access_review_items.decision', '=', 'remove')
-    .where('access_review_items.change_applied_at', 'is', null)
-    .execute();
-  let applied = 0;
-  for (const item of pending) {
-    const resource = loaded.policy.resources.find((r) => r.id === item.resource_id);
-    if (resource?.requesters.includes(item.user_id)) continue;
-    const done = await ctx.audit.transact(async (trx) => {
-      const row = await trx
-        .updateTable('access_review_items')
-        .set({ change_applied_at: ctx.now() })
-        .where('review_id', '=', item.review_id)
-        .where('user_id', '=', item.user_id)
-        .where('change_applied_at', 'is', null)
-        .returning('user_id')
-        .executeTakeFirst();
-      if (!row) return false;
-      await ctx.audit.append(trx, {
-        actor: 'system',
-        action: 'review.change_applied',
-        subject: item.review_id,
-        body: {
-          review: item.review_id,
-          resource: item.resource_id,
-          person: item.user_id,
-          policy_sha256: loaded.sha256,
-          resource_in_policy: resource !== undefined,
-        },
-      });
-      await notify(trx, { kind: 'notify_review_changed', reviewId: item.review_id });
-      return true;
-    });
-    if (done) applied++;
-  }
-  return applied;
+  const applied = await ctx.audit.transact((trx) => applyReviewRemovals(trx, ctx.audit, ctx.policy(), ctx.now()));
+  return applied.length;
 }

@@ -1,11 +1,13 @@
 import { sql } from 'kysely';
 import type { LoadedPolicy } from '../config/policy.ts';
 import type { AuditLog } from './audit-log.ts';
+import { applyReviewRemovals } from './review-changes.ts';
 
 /**
  * Puts a policy on the record when it differs from the last one recorded: `policy.loaded`
  * with the SHA-256 of the file's bytes. The compare-and-set on policy_state and the event
- * commit together, so of several replicas starting with a new file exactly one records it.
+ * commit together, so of several replicas starting with a new file exactly one records it,
+ * with the access-review removals it carries out (`review.change_applied`, review-changes.ts).
  * Returns true when this call recorded it.
  */
 export async function recordPolicy(audit: AuditLog, loaded: LoadedPolicy, actor = 'system'): Promise<boolean> {
@@ -29,6 +31,8 @@ export async function recordPolicy(audit: AuditLog, loaded: LoadedPolicy, actor 
         resources: loaded.policy.resources.map((resource) => resource.id),
       },
     });
+    // Removals decided in access reviews that this policy carries out go on the record with it.
+    await applyReviewRemovals(trx, audit, loaded, new Date());
     return true;
   });
 }
