@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAppliedChanges } from '../src/access/reviews-decide.ts';
 import { reviewReports } from '../src/access/reviews-report.ts';
@@ -11,6 +14,7 @@ import { ACTION } from '../src/slack/blocks/ids.ts';
 import { REVIEW_PAGE_SIZE, reviewMessage } from '../src/slack/blocks/review.ts';
 import { PEOPLE } from './support/access.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { childEnv, runNode } from './support/process.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import { AUDIT_CHANNEL, answersTo, approveFromCard, buttonsIn, fileRequest } from './support/slack-stories.ts';
 
@@ -278,6 +282,20 @@ describe('access reviews in Slack', () => {
     expect(md).toContain(`| ${ana} | 1 | remove | ${emil} |`);
     expect(md).toContain('```diff');
     expect(formatReports([report!], 'csv').split('\n')[0]).toMatch(/^review,resource,due_at,person/);
+
+    // The same report from the command an auditor runs.
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-review-'));
+    await writeFile(join(dir, 'gatehouse.yml'), POLICY);
+    const env = childEnv({ DATABASE_URL: bot.t.url, GATEHOUSE_POLICY: join(dir, 'gatehouse.yml'), LOG_LEVEL: 'warn' });
+    const exported = await runNode(
+      ['bin/gatehouse.js', 'review', 'export', '--review', reviewId, '--format', 'md'],
+      env,
+    );
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toBe(md);
+    const wrong = await runNode(['bin/gatehouse.js', 'review', 'export', '--format', 'xml'], env);
+    expect([wrong.code, wrong.stderr.trim()]).toEqual([2, '--format xml is not known: use one of json, csv, md']);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('records the change with the later policy that carries it, loaded at a restart', async () => {
