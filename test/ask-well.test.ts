@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escalateWaiting } from '../src/access/escalation.ts';
 import { PolicyError } from '../src/config/policy.ts';
 import { parsePolicy } from '../src/provisioners/index.ts';
-import { ACTION } from '../src/slack/blocks/ids.ts';
+import { ACTION, REQUEST_MODAL, VIEW } from '../src/slack/blocks/ids.ts';
 import { PEOPLE } from './support/access.ts';
 import { startBot, type RunningBot } from './support/gatehouse.ts';
 import {
@@ -111,7 +111,7 @@ describe('asking well through Slack', () => {
   it('refuses a request without a matching ticket, saying the pattern and an example, and records nothing', async () => {
     expect(await command(bot, ana, 'prod-db 1h failing over the primary')).toBe(
       '*Production database* (`prod-db`) needs a ticket reference matching `^(INC|CHG)-\\d+$`, like `INC-123`. Nothing was recorded. ' +
-        'Put it after the duration, `/request-access prod-db 1h INC-123 &lt;reason&gt;`, or give `--ticket INC-123`.',
+        'In a command, put it after the duration (`/request-access prod-db 1h INC-123 &lt;reason&gt;`) or give `--ticket INC-123`; in the form, in the Ticket field.',
     );
     expect(await command(bot, ana, 'prod-db 1h --ticket BUG-7 failing over')).toMatch(
       /^`BUG-7` is not a ticket \*Production database\* \(`prod-db`\) accepts: it needs one matching/,
@@ -202,6 +202,37 @@ describe('asking well through Slack', () => {
     const feed = JSON.stringify(bot.fake.messagesIn(AUDIT_CHANNEL).map((m) => m.blocks));
     expect(feed).toContain('for ticket `INC-4711`');
     expect(feed).toContain('Gatehouse sent a pending request to @fallback as well: nobody answered in 30 min.');
+  });
+
+  it('opens the form with a Ticket field when the command is incomplete, and files from it once the ticket matches', async () => {
+    const reply = await bot.slack.command(bram, '/request-access', 'prod-db --ticket CHG-77');
+    const opened = await bot.fake.waitForCall('views.open', (c) => c.args.trigger_id === reply.triggerId);
+    const view = opened.args.view as { callback_id: string; blocks: { block_id?: string; hint?: { text: string } }[] };
+    expect(view.callback_id).toBe(VIEW.requestModal);
+    const field = view.blocks.find((b) => b.block_id === REQUEST_MODAL.ticket.block);
+    expect(field?.hint?.text).toBe('A ticket reference is needed for prod-db: ^(INC|CHG)-\\d+$ (like INC-123).');
+    expect(JSON.stringify(field)).toContain('"initial_value":"CHG-77"');
+    const form = (ticket: string) => ({
+      [REQUEST_MODAL.resource.block]: {
+        [REQUEST_MODAL.resource.action]: { type: 'static_select', selected_option: { value: 'prod-db' } },
+      },
+      [REQUEST_MODAL.reason.block]: {
+        [REQUEST_MODAL.reason.action]: { type: 'plain_text_input', value: 'rotate keys' },
+      },
+      [REQUEST_MODAL.ticket.block]: { [REQUEST_MODAL.ticket.action]: { type: 'plain_text_input', value: ticket } },
+    });
+    const wrong = await bot.slack.submitView({ userId: bram, callbackId: VIEW.requestModal, values: form('chg 77') });
+    expect(wrong.body).toMatchObject({ response_action: 'errors' });
+    expect(JSON.stringify(wrong.body)).toContain(REQUEST_MODAL.ticket.block);
+    const right = await bot.slack.submitView({ userId: bram, callbackId: VIEW.requestModal, values: form('CHG-77') });
+    expect(right.body).toBeFalsy();
+    const filed = await bot.t.db
+      .selectFrom('access_requests')
+      .select(['ticket', 'reason'])
+      .where('requester', '=', bram)
+      .where('resource_id', '=', 'prod-db')
+      .executeTakeFirstOrThrow();
+    expect(filed).toEqual({ ticket: 'CHG-77', reason: 'rotate keys' });
   });
 
   it('asks no ticket of a resource without the rule', async () => {

@@ -75,6 +75,7 @@ export const REQUEST_MODAL = {
   duration: { block: 'gatehouse.request.duration', action: 'gatehouse.request.duration_input' },
   reason: { block: 'gatehouse.request.reason', action: 'gatehouse.request.reason_input' },
   mfaCode: { block: 'gatehouse.request.mfa', action: 'gatehouse.request.mfa_input' },
+  ticket: { block: 'gatehouse.request.ticket', action: 'gatehouse.request.ticket_input' },
 } as const;
 
 /** Input blocks of the Extend form. */

@@ -6,6 +6,7 @@ import type { AccessRequest } from '../../access/types.ts';
 import { formatDuration, parseDuration } from '../../config/duration.ts';
 import { approvalsLine, requestPhrase } from './approval-card.ts';
 import { codeInput } from './mfa.ts';
+import { ticketInput } from './ticket-input.ts';
 import { DENY_MODAL, REQUEST_MODAL, VIEW } from './ids.ts';
 import { LIMITS, plainText, section } from './kit.ts';
 import { escapeText, formatWhen, truncate } from './text.ts';
@@ -17,6 +18,8 @@ export interface RequestableResource {
   maxDurationMs: number;
   /** require_mfa: the request needs a current code. */
   requireMfa?: boolean;
+  /** The resource's ticket rule: the form asks for a ticket (blocks/ticket-input.ts). */
+  ticket?: { pattern: string; example: string | null };
 }
 
 /** What the modal must remember until it is submitted; it travels in `private_metadata`. */
@@ -41,6 +44,8 @@ export interface RequestModalPrefill {
   /** As typed: one that is not a duration, or is over the chosen resource's maximum, is marked. */
   duration?: string;
   reason?: string;
+  /** A ticket typed with the command (`--ticket` or the reason's first word). */
+  ticket?: string;
 }
 
 /** Slack allows 100 options in a static select. */
@@ -211,6 +216,8 @@ export function requestModal({ resources, prefill, context = {} }: RequestModalI
       ),
     });
   }
+  const ticket = ticketInput(chosen ? [chosen] : resources, prefill.ticket);
+  if (ticket) blocks.push(ticket);
   return { ...base, submit: plainText('Send request', LIMITS.viewTitle), blocks };
 }
 

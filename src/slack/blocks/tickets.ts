@@ -36,7 +36,7 @@ export function ticketNeededText(refusal: Extract<Refusal, { kind: 'ticket-neede
   const example = refusal.example ? `, like ${code(refusal.example)}` : '';
   return (
     `${wrong} matching ${code(refusal.pattern)}${example}. Nothing was recorded. ` +
-    `Put it after the duration, ${code(`/request-access ${refusal.resource.id} 1h ${like} <reason>`)}, or give ${code(`--ticket ${like}`)}.`
+    `In a command, put it after the duration (${code(`/request-access ${refusal.resource.id} 1h ${like} <reason>`)}) or give ${code(`--ticket ${like}`)}; in the form, in the Ticket field.`
   );
 }
 

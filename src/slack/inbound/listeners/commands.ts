@@ -23,7 +23,8 @@ export function registerCommands(app: App, deps: SlackDeps): void {
     const parsed = ticketFromReason(resourceById(deps.policy().policy, typed.resourceId ?? ''), typed);
     if (parsed.breakGlass) return breakGlassCommand(deps, userId, parsed, respond);
     if (typed.resourceId?.includes(',')) return requestBatchCommand(deps, userId, typed, respond);
-    const ticketRefusal = ticketRefusalFor(deps, userId, parsed);
+    // A command complete but for its ticket is refused with the pattern; an incomplete one opens the form, which has a Ticket field.
+    const ticketRefusal = parsed.reason ? ticketRefusalFor(deps, userId, parsed) : null;
     if (ticketRefusal) return void (await respond({ response_type: 'ephemeral', ...ui.refusalMessage(ticketRefusal) }));
     // Refused here too: the form below would otherwise open with the reason cut to fit.
     const reason = parsed.reason === undefined ? null : readReason(parsed.reason);

@@ -17,6 +17,7 @@ export function requestModalFor(
     defaultDurationMs: r.defaultDurationMs,
     maxDurationMs: r.maxDurationMs,
     requireMfa: r.requireMfa,
+    ...(r.ticket ? { ticket: { pattern: r.ticket.pattern, example: r.ticket.example } } : {}),
   }));
   const typed = prefill.resourceId;
   const chosen = typed === undefined ? undefined : closestRequestable(deps, userId, typed);
@@ -28,6 +29,7 @@ export function requestModalFor(
       ...(typed !== undefined && typed !== chosen ? { typedResource: typed } : {}),
       ...(prefill.duration ? { duration: prefill.duration } : {}),
       ...(prefill.reason ? { reason: prefill.reason } : {}),
+      ...(prefill.ticket ? { ticket: prefill.ticket } : {}),
     },
     context,
   });

@@ -24,6 +24,8 @@ function fieldOf(refusal: Refusal): string {
     case 'mfa-locked':
     case 'mfa-unavailable':
       return ui.REQUEST_MODAL.mfaCode.block;
+    case 'ticket-needed':
+      return ui.REQUEST_MODAL.ticket.block;
     default:
       return ui.REQUEST_MODAL.resource.block;
   }
@@ -46,6 +48,7 @@ export function registerViews(app: App, deps: SlackDeps): void {
     const duration = values[ui.REQUEST_MODAL.duration.block]?.[ui.REQUEST_MODAL.duration.action]?.value ?? '';
     const reason = values[ui.REQUEST_MODAL.reason.block]?.[ui.REQUEST_MODAL.reason.action]?.value ?? '';
     const mfaCode = values[ui.REQUEST_MODAL.mfaCode.block]?.[ui.REQUEST_MODAL.mfaCode.action]?.value ?? '';
+    const ticket = values[ui.REQUEST_MODAL.ticket.block]?.[ui.REQUEST_MODAL.ticket.action]?.value ?? '';
     if (duration.trim() !== '') {
       try {
         parseDuration(duration.trim());
@@ -64,6 +67,7 @@ export function registerViews(app: App, deps: SlackDeps): void {
       reason,
       ...(context.extendsGrantId ? { extendsGrantId: context.extendsGrantId } : {}),
       ...(mfaCode.trim() !== '' ? { mfaCode } : {}),
+      ...(ticket.trim() !== '' ? { ticket } : {}),
     });
     if (!result.ok) {
       return void (await ack({
