@@ -52,6 +52,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`alter table audit_cosignatures enable always trigger audit_cosignatures_no_truncate`.execute(db);
 }
 
-export async function down(): Promise<void> {
-  throw new Error('Checkpoint notes and cosignatures are never rolled back: they vouch for the log.');
+/** Undoes the schema, as 0012 does: for a database being taken back to an older release. */
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop table audit_cosignatures`.execute(db);
+  await sql`drop function audit_cosignatures_refuse_change()`.execute(db);
+  await sql`alter table audit_checkpoints drop column note`.execute(db);
 }

@@ -251,6 +251,21 @@ const SENTENCES: Record<string, Sentence> = {
     `Gatehouse revoked ${whose(str(b, 'user'))} break-glass access to ${r(b.resource)}: not ratified in time (${num(b, 'given') ?? 0} of ${num(b, 'required') ?? '?'}).`,
   'breakglass.action_refused': (e, b, r) =>
     `${who(e.actor)} tried to ${b.action === 'revoke' ? 'revoke' : 'ratify'} break-glass access to ${r(b.resource)} and was refused: ${code(str(b, 'reason'))}.`,
+  'review.opened': (_e, b, r) => {
+    const people = Array.isArray(b.people) ? b.people.length : 0;
+    return `Gatehouse opened an access review of ${r(b.resource)}: ${plural(people, 'person', 'people')} for its owners to keep or remove.`;
+  },
+  'review.decided': (e, b, r) =>
+    `${who(e.actor)} decided to ${b.decision === 'remove' ? '*remove*' : 'keep'} ${who(str(b, 'person'))} on ${r(b.resource)} in an access review.`,
+  'review.decision_refused': (e, b, r) =>
+    `${who(e.actor)} tried to decide on ${who(str(b, 'person'))} in the access review of ${r(b.resource)} and was refused: ${code(str(b, 'reason'))}.`,
+  'review.completed': (_e, b, r) => {
+    const kept = Array.isArray(b.kept) ? b.kept.length : 0;
+    const removed = Array.isArray(b.removed) ? b.removed.length : 0;
+    return `The access review of ${r(b.resource)} is complete: ${kept} kept, ${removed} to remove.`;
+  },
+  'review.change_applied': (_e, b, r) =>
+    `The loaded policy no longer lets ${who(str(b, 'person'))} request ${r(b.resource)}, as the access review decided.`,
   'contract.ending_noticed': (_e, b) => {
     const resources = Array.isArray(b.recurring) ? b.recurring.length : 0;
     const end = when(b.contract_ends_at);
