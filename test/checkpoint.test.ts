@@ -229,7 +229,9 @@ describe('checkpoints of a log in the database', () => {
     }
     const anchors = await readAnchorFile(anchorFile);
     expect(anchors.map((a) => a.source)).toEqual([1, 2, 3].map((line) => `${anchorFile} line ${line}`));
-    expect(anchors.map((a) => a.checkpoint)).toEqual(stored.map(({ id: _id, message: _message, note: _note, root: _root, ...cp }) => cp));
+    expect(anchors.map((a) => a.checkpoint)).toEqual(
+      stored.map(({ id: _id, message: _message, note: _note, root: _root, ...cp }) => cp),
+    );
 
     const result = await verify();
     expect(result).toMatchObject({
