@@ -285,7 +285,7 @@ describe('the reconcile sweep', () => {
     const roles = async () =>
       (
         await target.query<{ rolname: string }>(
-          `select rolname from pg_roles where rolname like 'gatehouse\\_%' order by rolname`,
+          `select rolname from pg_roles where rolname like 'gatehouse\\_grt\\_%' order by rolname`,
         )
       ).rows.map((r) => r.rolname);
 

@@ -212,7 +212,7 @@ describe('witnesses the customer controls (PostgreSQL)', () => {
 describe('gatehouse audit witness, checkpoint, prove and verify --witness (the command line)', () => {
   let t: TestDatabase;
   let dir: string;
-  const role = `gatehouse_witness_${Math.random().toString(16).slice(2, 10)}`;
+  const role = `witness_test_${Math.random().toString(16).slice(2, 10)}`;
   let witnessUrl: string;
   let bot: Record<string, string>;
   const gatehouse = (settings: Record<string, string>, ...args: string[]): Promise<Exit> =>
