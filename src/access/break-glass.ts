@@ -10,9 +10,9 @@ import type { ResourcePolicy } from '../config/policy.ts';
 import type { BreakGlassStatus } from '../db/schema.ts';
 import { resourceOf, type AccessContext } from './context.ts';
 import { contractEndedRefusal, endWithinContract } from './contracts.ts';
-import { FIRST_RETRY_MS, provisionSoon } from './decisions.ts';
+import { insertGrant, provisionSoon } from './decisions.ts';
 import { readReason } from './free-text.ts';
-import { newGrantId, newRequestId, type GrantId, type SlackUserId } from './ids.ts';
+import { newRequestId, type GrantId, type SlackUserId } from './ids.ts';
 import { checkCodeIn } from './mfa.ts';
 import { notify } from './notifications.ts';
 import { refuse, type Outcome, type Refusal, type ResourceRef } from './refusals.ts';
@@ -171,24 +171,13 @@ async function takeAccess(ctx: AccessContext, input: BreakGlassInput): Promise<O
         contract_ends_at: cutTo,
       })
       .execute();
-    const grantRow = await trx
-      .insertInto('grants')
-      .values({
-        id: newGrantId(),
-        request_id: requestId,
-        user_id: requester,
-        resource_id: resource.id,
-        status: 'provisioning',
-        starts_at: now,
-        ends_at: endsAt,
-        ended_at: null,
-        end_reason: null,
-        next_attempt_at: new Date(now.getTime() + FIRST_RETRY_MS),
-        last_error: null,
-        warned_at: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const grantRow = await insertGrant(trx, {
+      requestId: requestId,
+      userId: requester,
+      resourceId: resource.id,
+      startsAt: now,
+      endsAt,
+    });
     await trx
       .insertInto('break_glass')
       .values({

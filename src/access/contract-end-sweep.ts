@@ -1,5 +1,5 @@
 import type { AccessContext } from './context.ts';
-import { beginEnding, revokeClaimed } from './grants.ts';
+import { beginEnding, revokeAll } from './grants.ts';
 import { LIVE_GRANT_STATUSES } from './types.ts';
 
 /**
@@ -30,6 +30,5 @@ export async function endGrantsPastContract(ctx: AccessContext, limit = 200): Pr
       'system',
     );
   });
-  for (const row of rows) await revokeClaimed(ctx, row);
-  return rows.length;
+  return revokeAll(ctx, rows);
 }

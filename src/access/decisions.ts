@@ -30,6 +30,31 @@ export interface ApproveOptions {
 /** A retry, if the first provisioning attempt fails, waits at least this long. */
 export const FIRST_RETRY_MS = 30_000;
 
+/** A new grant, in `provisioning`, its first attempt due now and a retry after FIRST_RETRY_MS. */
+export function insertGrant(
+  trx: Transaction<Database>,
+  grant: { requestId: RequestId; userId: SlackUserId; resourceId: string; startsAt: Date; endsAt: Date },
+) {
+  return trx
+    .insertInto('grants')
+    .values({
+      id: newGrantId(),
+      request_id: grant.requestId,
+      user_id: grant.userId,
+      resource_id: grant.resourceId,
+      status: 'provisioning',
+      starts_at: grant.startsAt,
+      ends_at: grant.endsAt,
+      ended_at: null,
+      end_reason: null,
+      next_attempt_at: new Date(grant.startsAt.getTime() + FIRST_RETRY_MS),
+      last_error: null,
+      warned_at: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /**
  * An owner approves. The request row is locked for the decision, so double clicks and
  * owners clicking at once queue up: each approval is counted once, by distinct owners, and
@@ -102,24 +127,13 @@ export async function approve(
       .where('status', '=', 'pending')
       .returningAll()
       .executeTakeFirstOrThrow();
-    const grantRow = await trx
-      .insertInto('grants')
-      .values({
-        id: newGrantId(),
-        request_id: requestId,
-        user_id: row.requester,
-        resource_id: row.resource_id,
-        status: 'provisioning',
-        starts_at: now,
-        ends_at: endsAt,
-        ended_at: null,
-        end_reason: null,
-        next_attempt_at: new Date(now.getTime() + FIRST_RETRY_MS),
-        last_error: null,
-        warned_at: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const grantRow = await insertGrant(trx, {
+      requestId,
+      userId: row.requester,
+      resourceId: row.resource_id,
+      startsAt: now,
+      endsAt,
+    });
     await ctx.audit.append(trx, {
       actor: approver,
       action: 'request.approved',

@@ -345,7 +345,7 @@ export async function endDueGrants(ctx: AccessContext, limit = 200): Promise<num
 /** Revocations run a few at a time: a minute in which many grants end must not end them one by one. */
 const REVOKE_CONCURRENCY = 8;
 
-async function revokeAll(ctx: AccessContext, claimed: GrantRow[]): Promise<number> {
+export async function revokeAll(ctx: AccessContext, claimed: GrantRow[]): Promise<number> {
   let ended = 0;
   let next = 0;
   const worker = async () => {

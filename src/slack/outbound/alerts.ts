@@ -6,6 +6,7 @@ import { queueOnceAt } from '../../outbox/outbox.ts';
 import * as ui from '../blocks/index.ts';
 import { describeSlackError, MESSAGE_GONE } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
+import { postToEach } from './post-to-each.ts';
 
 /**
  * An alert: posted to the alert channel (the audit channel unless the policy names one) and
@@ -24,36 +25,23 @@ export async function alertRaised(out: Outbound, alertId: string): Promise<void>
   const posted = new Set((await out.access.alertMessages(alertId)).map((m) => m.channel));
   const shown = await shownAlert(out, alert);
   const message = ui.alertMessage(shown);
-  const destinations: { userId?: string; channel: () => Promise<string> }[] = [
-    { channel: async () => policy.alerts.channel ?? policy.auditChannel },
-    ...out.access.alertResponders(alert).map((userId) => ({ userId, channel: () => out.to.dmChannel(userId) })),
-  ];
-  let failure: unknown = null;
-  for (const destination of destinations) {
-    try {
-      const channel = await destination.channel();
-      if (posted.has(channel)) continue;
-      const result = await out.client.chat.postMessage({
-        channel,
-        text: message.text,
-        blocks: message.blocks,
-        unfurl_links: false,
-      });
+  await postToEach(out, {
+    destinations: [
+      { channel: async () => policy.alerts.channel ?? policy.auditChannel },
+      ...out.access.alertResponders(alert).map((userId) => ({ userId, channel: () => out.to.dmChannel(userId) })),
+    ],
+    message,
+    posted,
+    record: async (channel, ts) => {
       await out.db
         .insertInto('alert_messages')
-        .values({ alert_id: alertId, channel: result.channel ?? channel, ts: result.ts! })
+        .values({ alert_id: alertId, channel, ts })
         .onConflict((oc) => oc.doNothing())
         .execute();
-    } catch (err) {
-      if (typeof (err as { retryAfter?: unknown }).retryAfter === 'number') throw err;
-      out.log.warn(
-        { err: describeSlackError(err), alertId, userId: destination.userId },
-        'could not post an alert to one of its destinations; the others go on, and it is retried',
-      );
-      failure ??= err;
-    }
-  }
-  if (failure) throw failure;
+    },
+    what: 'an alert',
+    about: { alertId },
+  });
   const now = await out.access.findAlert(alertId);
   // Copies posted by an earlier attempt show the state it rendered, which may have moved on
   // (acknowledged or ended, its change delivered before they were on record); this

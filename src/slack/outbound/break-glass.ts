@@ -1,9 +1,10 @@
-import type { GrantId, SlackUserId } from '../../access/ids.ts';
+import type { GrantId } from '../../access/ids.ts';
 import type { Notification } from '../../access/notifications.ts';
 import { resourceById } from '../../config/policy.ts';
 import * as ui from '../blocks/index.ts';
 import { describeSlackError, MESSAGE_GONE } from '../slack-errors.ts';
 import type { Outbound } from './outbound.ts';
+import { postToEach } from './post-to-each.ts';
 import { RECURRING_DAYS } from '../../access/contracts.ts';
 
 /**
@@ -21,36 +22,23 @@ export async function breakGlassTaken(out: Outbound, grantId: GrantId): Promise<
   }
   const posted = new Set((await out.access.breakGlassMessages(grantId)).map((m) => m.channel));
   const message = ui.breakGlassMessage(bg);
-  const destinations: { userId?: SlackUserId; channel: () => Promise<string> }[] = [
-    { channel: async () => out.policy().policy.auditChannel },
-    ...out.access.breakGlassRecipients(bg).map((userId) => ({ userId, channel: () => out.to.dmChannel(userId) })),
-  ];
-  let failure: unknown = null;
-  for (const destination of destinations) {
-    try {
-      const channel = await destination.channel();
-      if (posted.has(channel)) continue;
-      const result = await out.client.chat.postMessage({
-        channel,
-        text: message.text,
-        blocks: message.blocks,
-        unfurl_links: false,
-      });
+  await postToEach(out, {
+    destinations: [
+      { channel: async () => out.policy().policy.auditChannel },
+      ...out.access.breakGlassRecipients(bg).map((userId) => ({ userId, channel: () => out.to.dmChannel(userId) })),
+    ],
+    message,
+    posted,
+    record: async (channel, ts) => {
       await out.db
         .insertInto('break_glass_messages')
-        .values({ grant_id: grantId, channel: result.channel ?? channel, ts: result.ts! })
+        .values({ grant_id: grantId, channel, ts })
         .onConflict((oc) => oc.doNothing())
         .execute();
-    } catch (err) {
-      if (typeof (err as { retryAfter?: unknown }).retryAfter === 'number') throw err;
-      out.log.warn(
-        { err: describeSlackError(err), grantId, userId: destination.userId },
-        'could not post a break-glass alert to one of its destinations; the others go on, and it is retried',
-      );
-      failure ??= err;
-    }
-  }
-  if (failure) throw failure;
+    },
+    what: 'a break-glass alert',
+    about: { grantId },
+  });
   const now = await out.access.findBreakGlass(grantId);
   if (now && (now.status !== bg.status || now.ratifiedBy.length !== bg.ratifiedBy.length || posted.size > 0))
     await breakGlassChanged(out, grantId);
