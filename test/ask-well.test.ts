@@ -95,6 +95,9 @@ describe('the policy keys of asking well', () => {
     expect(problemsOf(POLICY.replace('    escalate_to: fallback\n', ''))).toEqual([
       'resources[0].escalate_to: is required with the other: give both escalate_after (like 30m) and escalate_to (a group name)',
     ]);
+    expect(problemsOf(POLICY.replace('request_ttl: 2h', 'request_ttl: 30m'))).toEqual([
+      'resources[0].escalate_after: is 30m, but an unanswered request expires after 30m (request_ttl): it would never escalate. Make it shorter than request_ttl',
+    ]);
     expect(problemsOf(POLICY.replace('ticket: {', 'ticket: { patern: x,'))[0]).toMatch(
       /^resources\[0\]\.ticket\.patern: unknown key "patern" \(did you mean pattern\?\)/,
     );

@@ -388,6 +388,12 @@ export function parsePolicyWith(text: string, file: string, kinds: readonly Prov
     const owners = fields && groups ? expand(fields.owners, groups) : [];
     const read = readAsking(item, groups, (...rest) => ['resources', index, ...rest], dirname(resolve(file)), owners);
     findings.push(...read.findings);
+    // A request unanswered past request_ttl has expired: an escalation after that would never happen.
+    if (read.escalation && top.success && read.escalation.afterMs >= top.data.request_ttl)
+      findings.push({
+        path: ['resources', index, 'escalate_after'],
+        message: `is ${formatDuration(read.escalation.afterMs)}, but an unanswered request expires after ${formatDuration(top.data.request_ttl)} (request_ttl): it would never escalate. Make it shorter than request_ttl`,
+      });
     asking.set(index, {
       ...(read.ticket ? { ticket: read.ticket } : {}),
       ...(read.escalation ? { escalation: read.escalation } : {}),
