@@ -168,6 +168,52 @@ describe('checkpoints in the audit channel', () => {
     expect(there).toMatchObject({ ok: true, signed: true, anchors: { checked: 1, latestSeq: newest.seq } });
   });
 
+  it("checks every checkpoint's signed note against the Merkle tree in /verify-audit, as `audit verify` does", async () => {
+    await bot.gatehouse.audit.flush();
+    const newest = (await bot.gatehouse.checkpointer!.checkpointNow()) ?? (await latestCheckpoint(t.pool))!;
+    const { rows } = await t.query<{ id: number; note: string }>(
+      'select id, note from audit_checkpoints where note is not null order by id',
+    );
+    expect(rows.length).toBeGreaterThan(0);
+    // Only this test's answers are waited for, here and in the next test.
+    bot.fake.reset();
+    await bot.slack.command(PEOPLE.fatima, '/verify-audit');
+    const whole = await bot.fake.waitForResponse(
+      (r) => /whole/.test(String(r.body.text)) && JSON.stringify(r.body.blocks).includes('Merkle tree'),
+    );
+    expect(JSON.stringify(whole.body.blocks)).toContain(`✔ ${rows.length} checkpoint`);
+
+    // The newest note's root line changed in place: its signature no longer holds.
+    const target = rows.at(-1)!;
+    const lines = target.note.split('\n');
+    lines[2] = Buffer.alloc(32, 7).toString('base64');
+    await tamperCheckpoints(t, `update audit_checkpoints set note = '${lines.join('\n')}' where id = ${target.id}`);
+    try {
+      await bot.slack.command(PEOPLE.fatima, '/verify-audit');
+      const caught = await bot.fake.waitForResponse((r) => /NOT whole/.test(String(r.body.text)));
+      expect(String(caught.body.text)).toContain(
+        `\`bad-note\` at seq ${newest.seq}, caught by database checkpoint #${target.id}`,
+      );
+      expect(String(caught.body.text)).toContain("the Merkle tree's signed roots do not hold");
+      await bot.gatehouse.audit.flush();
+      const record = await t.db
+        .selectFrom('audit_log')
+        .select('body')
+        .where('action', '=', 'audit.verified')
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow();
+      expect(record.body).toMatchObject({
+        ok: false,
+        tree_notes: rows.length - 1,
+        problems: [expect.objectContaining({ reason: 'bad-note', seq: newest.seq })],
+      });
+    } finally {
+      await tamperCheckpoints(t, `update audit_checkpoints set note = '${target.note}' where id = ${target.id}`);
+      bot.fake.reset();
+    }
+  });
+
   it('catches the newest events deleted with their checkpoints, by the channel, in /verify-audit', async () => {
     await bot.gatehouse.access.request({ requester: PEOPLE.ana, resourceId: 'staging-db', reason: 'one more' });
     await bot.gatehouse.audit.flush();

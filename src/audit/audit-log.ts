@@ -12,6 +12,7 @@ import { AuditSequencer, type SequencerOptions } from './sequencer.ts';
 import type { AnchoredVerifyResult } from './checkpoints/checks.ts';
 import { verifyChain, type VerifyOptions } from './verify.ts';
 import { verifyAnchored, type AnchoredVerifyOptions } from './checkpoints/verify-anchored.ts';
+import { checkCheckpointNotes } from './checkpoints/note-checks.ts';
 
 export interface AuditLogOptions extends SequencerOptions {
   /**
@@ -83,9 +84,25 @@ export class AuditLog<Action extends string = AuditAction> {
     return verifyChain(this.pool, options);
   }
 
-  /** The chain, then the signed checkpoints and the anchors (see verifyAnchored). */
-  verifyAnchored(options?: AnchoredVerifyOptions): Promise<AnchoredVerifyResult> {
-    return verifyAnchored(this.pool, options);
+  /**
+   * The chain, then the signed checkpoints and the anchors (see verifyAnchored), then, with
+   * the key and a whole chain, every checkpoint's signed note against the Merkle tree, as
+   * `audit verify` does: a tree changed under its signed roots would give proofs that fail.
+   */
+  async verifyAnchored(options: AnchoredVerifyOptions = {}): Promise<AnchoredVerifyResult> {
+    const result = await verifyAnchored(this.pool, options);
+    if (!options.publicKey || result.failure) return result;
+    const notes = await checkCheckpointNotes(this.pool, this.db, options.publicKey);
+    result.treeNotes = { checked: notes.checked, withoutNote: notes.withoutNote };
+    for (const problem of notes.problems)
+      result.problems.push({
+        reason: 'bad-note',
+        source: `database checkpoint #${problem.id}`,
+        seq: problem.seq,
+        message: problem.message,
+      });
+    result.ok &&= notes.ok;
+    return result;
   }
 
   export(file: string): Promise<{ events: number }> {

@@ -19,7 +19,9 @@ export type CheckpointProblemReason =
   /** The log's event at a checkpoint's seq has another hash: the log was rewritten. */
   | 'rewritten'
   /** An anchored checkpoint is not in the database: checkpoint rows were deleted. */
-  | 'missing';
+  | 'missing'
+  /** A checkpoint's signed note (the Merkle tree's root at its seq) does not hold: the tree or the note was changed. */
+  | 'bad-note';
 
 export interface CheckpointProblem {
   reason: CheckpointProblemReason;
@@ -60,6 +62,8 @@ export interface AnchoredVerifyResult extends VerifyResult {
   /** What a format 2 export carries: its log, the key its header names, its checkpoints; null otherwise. */
   bundle?: BundleTally | null;
   anchors: AnchorTally;
+  /** The checkpoints' signed notes checked against the log's Merkle tree; absent where they were not (no key, a file). */
+  treeNotes?: { checked: number; withoutNote: number };
   problems: CheckpointProblem[];
   warnings: string[];
 }

@@ -49,9 +49,13 @@ export function verifyResultMessage(result: AnchoredVerifyResult, notes: readonl
     shownSummary = told(readable(failure.message));
   } else if (result.problems.length > 0) {
     const first = result.problems[0]!;
+    const shows =
+      first.reason === 'bad-note'
+        ? "the Merkle tree's signed roots do not hold: the tree or a note was changed, and inclusion proofs from it would not verify"
+        : 'the signed checkpoints show events were removed or rewritten';
     const told = (source: string) =>
       `${GLYPH.failing} The audit log is NOT whole: \`${first.reason}\` at seq ${first.seq}, caught by ${source}. ` +
-      `The hash chain itself holds (${plural(result.checked, 'event')}, head seq ${result.headSeq}), but the signed checkpoints show events were removed or rewritten.`;
+      `The hash chain itself holds (${plural(result.checked, 'event')}, head seq ${result.headSeq}), but ${shows}.`;
     summary = told(escapeText(first.source));
     shownSummary = told(readable(first.source));
   } else if (result.headSeq === null || result.headHash === null) {
@@ -77,6 +81,16 @@ export function verifyResultMessage(result: AnchoredVerifyResult, notes: readonl
         cps.latestSeq === null ? '' : `; newest: seq ${cps.latestSeq}, signed ${readable(cps.latestTime ?? '')}`;
       lines.push(
         `${mark} ${plural(cps.checked, 'signed checkpoint')} in the database checked with key \`${result.keyId}\`${newest}.`,
+      );
+    }
+    if (result.treeNotes && result.treeNotes.checked > 0) {
+      const bad = result.problems.some((p) => p.reason === 'bad-note');
+      const older =
+        result.treeNotes.withoutNote > 0
+          ? ` (${plural(result.treeNotes.withoutNote, 'older checkpoint')} carry none)`
+          : '';
+      lines.push(
+        `${bad ? '✘' : '✔'} ${plural(result.treeNotes.checked, "checkpoint's signed note", "checkpoints' signed notes")} checked against the Merkle tree${older}.`,
       );
     }
     if (result.anchors.checked > 0) {

@@ -62,6 +62,7 @@ export function verificationRecord(result: AnchoredVerifyResult): Record<string,
     signed: result.signed,
     ...(result.checkpoints ? { checkpoints: result.checkpoints.checked } : {}),
     anchors: result.anchors.checked,
+    ...(result.treeNotes ? { tree_notes: result.treeNotes.checked } : {}),
     ...(result.failure ? { failure: { seq: result.failure.seq, reason: result.failure.reason } } : {}),
     ...(result.problems.length > 0
       ? { problems: result.problems.slice(0, 10).map((p) => ({ reason: p.reason, seq: p.seq, source: p.source })) }
