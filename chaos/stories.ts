@@ -153,13 +153,13 @@ export class Stories {
     return `t${this.seq}`;
   }
 
-  /** `/request-access`; the request's id from the answer's Cancel button, or null when none came. */
-  private async request(userId: string, resource: string, duration: string, outcome: string): Promise<string | null> {
+  /** Sends `/request-access` with the text `words(token)` gives, kept for the checks; how Slack's request went. */
+  private async command(userId: string, kind: SentCommand['kind'], words: (token: string) => string) {
     const token = this.nextToken();
     const sent: SentCommand = {
       token,
       user: userId,
-      kind: 'request',
+      kind,
       sentAt: Date.now(),
       ack: '',
       answers: [],
@@ -168,12 +168,18 @@ export class Stories {
       triggerId: '',
     };
     this.commands.push(sent);
-    const reply = await this.people.command(
-      userId,
-      '/request-access',
-      `${resource} ${duration} chaos ${token} ${outcome}`,
-    );
+    const reply = await this.people.command(userId, '/request-access', words(token));
     Object.assign(sent, { ack: reply.outcome, responseUrl: reply.responseUrl, triggerId: reply.triggerId });
+    return { token, sent, reply };
+  }
+
+  /** `/request-access`; the request's id from the answer's Cancel button, or null when none came. */
+  private async request(userId: string, resource: string, duration: string, outcome: string): Promise<string | null> {
+    const { reply } = await this.command(
+      userId,
+      'request',
+      (token) => `${resource} ${duration} chaos ${token} ${outcome}`,
+    );
     if (reply.outcome !== '200') return null;
     const answer = await this.people.waitForAnswer(reply.responseUrl, PATIENCE_MS);
     if (!answer) {
@@ -184,22 +190,8 @@ export class Stories {
   }
 
   private async unknownResource(userId: string): Promise<void> {
-    const token = this.nextToken();
-    const sent: SentCommand = {
-      token,
-      user: userId,
-      kind: 'unknown-resource',
-      sentAt: Date.now(),
-      ack: '',
-      answers: [],
-      formShown: false,
-      responseUrl: '',
-      triggerId: '',
-    };
-    this.commands.push(sent);
     this.counts.refusalsProbed += 1;
-    const reply = await this.people.command(userId, '/request-access', `zz-nosuch-${token} 1m chaos ${token}`);
-    Object.assign(sent, { ack: reply.outcome, responseUrl: reply.responseUrl, triggerId: reply.triggerId });
+    const { reply } = await this.command(userId, 'unknown-resource', (token) => `zz-nosuch-${token} 1m chaos ${token}`);
     if (reply.outcome !== '200') return;
     const answer = await this.people.waitForAnswer(reply.responseUrl, PATIENCE_MS);
     if (!answer) this.gaveUp('answer to an unknown resource');
@@ -207,21 +199,7 @@ export class Stories {
 
   private async mfaRequest(userId: string): Promise<void> {
     const resource = this.settings.mfaResource;
-    const token = this.nextToken();
-    const sent: SentCommand = {
-      token,
-      user: userId,
-      kind: 'mfa-request',
-      sentAt: Date.now(),
-      ack: '',
-      answers: [],
-      formShown: false,
-      responseUrl: '',
-      triggerId: '',
-    };
-    this.commands.push(sent);
-    const reply = await this.people.command(userId, '/request-access', `${resource} 1m chaos ${token} mfa`);
-    Object.assign(sent, { ack: reply.outcome, responseUrl: reply.responseUrl, triggerId: reply.triggerId });
+    const { token, sent, reply } = await this.command(userId, 'mfa-request', (t) => `${resource} 1m chaos ${t} mfa`);
     if (reply.outcome !== '200') return;
     const [form, answer] = await Promise.race([
       this.people.waitForForm(userId, reply.triggerId, PATIENCE_MS).then((f) => [f, null] as const),
@@ -263,32 +241,30 @@ export class Stories {
     if (await this.approve(owner, requestId)) this.holding.set(`${userId}:${resource}`, Date.now() + 65_000);
   }
 
-  private async approve(owner: string, requestId: string): Promise<boolean> {
+  /** The owner presses a button of the request's card once it is posted; null when it never came. */
+  private async clickCard(owner: string, requestId: string, actionId: string) {
     const card = await this.people.waitForCall('chat.postMessage', cardPostedTo(owner, requestId), PATIENCE_MS);
     if (!card) {
       this.gaveUp('approval card');
-      return false;
+      return null;
     }
-    const sent = await this.people.clickUntilTaken({
+    return this.people.clickUntilTaken({
       userId: owner,
-      actionId: ACTION.approve,
+      actionId,
       value: requestId,
       message: cardFor(this.people.fake, owner, requestId),
     });
-    if (sent.outcome === '200') this.counts.approved += 1;
-    return sent.outcome === '200';
+  }
+
+  private async approve(owner: string, requestId: string): Promise<boolean> {
+    const sent = await this.clickCard(owner, requestId, ACTION.approve);
+    if (sent?.outcome === '200') this.counts.approved += 1;
+    return sent?.outcome === '200';
   }
 
   private async deny(owner: string, requestId: string): Promise<void> {
-    const card = await this.people.waitForCall('chat.postMessage', cardPostedTo(owner, requestId), PATIENCE_MS);
-    if (!card) return this.gaveUp('approval card');
-    const clicked = await this.people.clickUntilTaken({
-      userId: owner,
-      actionId: ACTION.deny,
-      value: requestId,
-      message: cardFor(this.people.fake, owner, requestId),
-    });
-    if (clicked.outcome !== '200') return;
+    const clicked = await this.clickCard(owner, requestId, ACTION.deny);
+    if (clicked?.outcome !== '200') return;
     const form = await this.people.waitForForm(
       owner,
       clicked.triggerId,
