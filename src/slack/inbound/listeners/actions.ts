@@ -1,23 +1,20 @@
-import type { AllMiddlewareArgs, App, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
+import type { App, BlockButtonAction } from '@slack/bolt';
 import type { Refusal } from '../../../access/refusals.ts';
 import * as ui from '../../blocks/index.ts';
 import { refreshClicked } from '../../person-messages.ts';
+import { answerClicker, type Click } from '../answer-clicker.ts';
 import { isBotDm } from '../bot-dm.ts';
 import type { SlackDeps } from '../deps.ts';
 import { grantIdIn, requestIdIn, userOf } from '../ids.ts';
 import { requestModalFor } from './request-modal.ts';
-
-type Click = Pick<SlackActionMiddlewareArgs<BlockButtonAction> & AllMiddlewareArgs, 'body' | 'respond' | 'client'>;
 
 /**
  * A refusal always reaches the person: as an ephemeral under a message, and from the App
  * Home, whose clicks come without a response_url (Bolt then gives no respond()), in the
  * bot's Messages tab.
  */
-async function refuse({ body, respond, client }: Click, refusal: Refusal): Promise<void> {
-  const message = ui.refusalMessage(refusal, body.user.id);
-  if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
-  else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
+async function refuse(click: Click, refusal: Refusal): Promise<void> {
+  await answerClicker(click, ui.refusalMessage(refusal, click.body.user.id));
 }
 
 /**

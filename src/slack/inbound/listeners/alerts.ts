@@ -1,6 +1,6 @@
-import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
+import type { App, BlockButtonAction } from '@slack/bolt';
 import * as ui from '../../blocks/index.ts';
+import { answerClicker } from '../answer-clicker.ts';
 import type { SlackDeps } from '../deps.ts';
 import { userOf } from '../ids.ts';
 
@@ -14,26 +14,18 @@ export function registerAlerts(app: App, deps: SlackDeps): void {
   app.action<BlockButtonAction>(ui.ACTION.acknowledgeAlert, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.acknowledgeAlert(action.value ?? '', userOf(body));
-    await answer(body, respond, client, result.ok ? ui.alertAcknowledgedAnswer() : ui.refusalMessage(result.refusal));
+    await answerClicker(
+      { body, respond, client },
+      result.ok ? ui.alertAcknowledgedAnswer() : ui.refusalMessage(result.refusal),
+    );
   });
 
   app.action<BlockButtonAction>(ui.ACTION.endAlertAccess, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.endAccessForAlert(action.value ?? '', userOf(body));
-    if (!result.ok) return answer(body, respond, client, ui.refusalMessage(result.refusal));
+    if (!result.ok) return answerClicker({ body, respond, client }, ui.refusalMessage(result.refusal));
     const grants = await Promise.all(result.ended.map((id) => deps.access.findGrant(id)));
     const ended = grants.map((grant, i) => ({ resourceName: grant?.resourceName ?? result.ended[i]! }));
-    await answer(body, respond, client, ui.alertAccessEndedAnswer(ended));
+    await answerClicker({ body, respond, client }, ui.alertAccessEndedAnswer(ended));
   });
-}
-
-/** Said to the clicker alone: under the message, or in the bot's Messages tab when there is no response_url. */
-async function answer(
-  body: BlockButtonAction,
-  respond: RespondFn,
-  client: WebClient,
-  message: ui.Message,
-): Promise<void> {
-  if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
-  else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
 }

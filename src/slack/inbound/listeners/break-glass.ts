@@ -1,7 +1,7 @@
 import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
 import type { SlackUserId } from '../../../access/ids.ts';
 import * as ui from '../../blocks/index.ts';
+import { answerClicker } from '../answer-clicker.ts';
 import type { SlackDeps } from '../deps.ts';
 import { grantIdIn, userOf } from '../ids.ts';
 import type { RequestCommand } from '../parse-command.ts';
@@ -46,32 +46,17 @@ export function registerBreakGlass(app: App, deps: SlackDeps): void {
   app.action<BlockButtonAction>(ui.ACTION.ratifyBreakGlass, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.ratifyBreakGlass(grantIdIn(action), userOf(body));
-    await answer(
-      body,
-      respond,
-      client,
+    await answerClicker(
+      { body, respond, client },
       result.ok ? ui.breakGlassRatifiedAnswer(result.breakGlass) : ui.refusalMessage(result.refusal),
     );
   });
   app.action<BlockButtonAction>(ui.ACTION.revokeBreakGlass, async ({ ack, body, action, respond, client }) => {
     await ack();
     const result = await deps.access.revokeBreakGlass(grantIdIn(action), userOf(body));
-    await answer(
-      body,
-      respond,
-      client,
+    await answerClicker(
+      { body, respond, client },
       result.ok ? ui.breakGlassRevokedAnswer(result.breakGlass) : ui.refusalMessage(result.refusal),
     );
   });
-}
-
-/** Said to the clicker alone: under the message, or in the bot's Messages tab when there is no response_url. */
-async function answer(
-  body: BlockButtonAction,
-  respond: RespondFn,
-  client: WebClient,
-  message: ui.Message,
-): Promise<void> {
-  if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
-  else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
 }

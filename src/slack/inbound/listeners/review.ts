@@ -2,6 +2,7 @@ import type { App, BlockButtonAction } from '@slack/bolt';
 import { asSlackUserId } from '../../../access/ids.ts';
 import { decideReviewItem } from '../../../access/reviews-decide.ts';
 import * as ui from '../../blocks/index.ts';
+import { answerClicker } from '../answer-clicker.ts';
 import type { SlackDeps } from '../deps.ts';
 import { userOf } from '../ids.ts';
 
@@ -19,9 +20,7 @@ export function registerReviews(app: App, deps: SlackDeps): void {
       await ack();
       const { reviewId, person } = ui.parseReviewButtonValue(action.value);
       const outcome = await decideReviewItem(deps.access.ctx, reviewId, asSlackUserId(person), decision, userOf(body));
-      const message = ui.reviewDecisionAnswer(outcome);
-      if (body.response_url) await respond({ response_type: 'ephemeral', replace_original: false, ...message });
-      else await client.chat.postMessage({ channel: body.user.id, text: message.text, blocks: message.blocks });
+      await answerClicker({ body, respond, client }, ui.reviewDecisionAnswer(outcome));
     });
   }
 }
