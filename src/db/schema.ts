@@ -181,6 +181,17 @@ export interface AuditChannelStateTable {
   id: Generated<boolean>;
   posted_seq: number;
   updated_at: Generated<Date>;
+  /**
+   * The feed's post under way, committed before it is made and cleared when it is recorded
+   * (all set or all null): its id (in the message's metadata as `post_id`), the seqs it shows,
+   * where, which replica took it and when. See src/slack/outbound/audit-feed.ts.
+   */
+  pending_id: string | null;
+  pending_first_seq: number | null;
+  pending_last_seq: number | null;
+  pending_channel: string | null;
+  pending_replica: string | null;
+  pending_at: Date | null;
 }
 
 /**

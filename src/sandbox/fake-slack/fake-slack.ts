@@ -17,6 +17,8 @@ export { APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID } from './protocol.ts
 export type Failure =
   | { status: 429; retryAfter: number }
   | { status: 500 | 502 | 503 | 504 }
+  /** The method runs (a post is stored) and this status is answered instead: an answer lost on the way back. */
+  | { status: 500 | 502 | 503 | 504; afterDoing: true }
   | { error: string }
   /** Never answered (until stop): for client timeouts. */
   | { hang: true };
@@ -30,6 +32,14 @@ export interface RecordedCall {
   failed: boolean;
   /** The `error` Slack answered (injected or not); null when the call succeeded. */
   error: string | null;
+}
+
+/** A call the fake has done (holdNext) whose answer waits for the test. */
+export interface HeldAnswer {
+  /** Resolves with the call once the fake has done it: a post is stored, and the app still waits. */
+  readonly done: Promise<RecordedCall>;
+  /** Sends the answer the method gave. */
+  release(): void;
 }
 
 /** A POST the app made to a response_url, e.g. through Bolt's respond(). */
@@ -91,6 +101,7 @@ export class FakeSlack {
   private readonly fileStore = new FileStore(this.messages, () => this.origin);
   private readonly socket = new FakeSocketMode();
   private readonly failures = new Map<string, Failure[]>();
+  private readonly holds = new Map<string, { done: (call: RecordedCall) => void; released: Promise<void> }[]>();
   private readonly responseUrls = new Map<string, ResponseContext & { uses: number }>();
   private readonly callWaiters = new Waitlist(
     () => this.calls,
@@ -198,16 +209,30 @@ export class FakeSlack {
     return this.responseWaiters.wait('response_url post', predicate, options);
   }
 
-  /** Forgets recorded calls, responses and pending failures; messages and views stay. */
+  /** Forgets recorded calls, responses and pending failures and holds; messages and views stay. */
   reset(): void {
     this.calls.length = 0;
     this.responses.length = 0;
     this.failures.clear();
+    this.holds.clear();
   }
 
   failNext(method: string, failure: Failure, times = 1): void {
     const queue = this.failures.get(method) ?? [];
     this.failures.set(method, [...queue, ...Array.from({ length: times }, () => failure)]);
+  }
+
+  /**
+   * Does the next call to `method` but holds its answer until release(): for what happens
+   * while Slack has done something and the app does not know it yet.
+   */
+  holdNext(method: string): HeldAnswer {
+    let done!: (call: RecordedCall) => void;
+    let release!: () => void;
+    const reached = new Promise<RecordedCall>((resolve) => (done = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.set(method, [...(this.holds.get(method) ?? []), { done, released }]);
+    return { done: reached, release };
   }
 
   messagesIn(channel: string): SlackMessage[] {
@@ -360,6 +385,18 @@ export class FakeSlack {
 
   private callApi(method: string, args: Args | undefined, token: string | null, response: ServerResponse): void {
     const failure = this.failures.get(method)?.shift();
+    if (failure && 'afterDoing' in failure) {
+      const answer = this.answer(method, args, token);
+      this.record({
+        method,
+        args: args ?? {},
+        token,
+        failed: true,
+        error: answer.ok ? 'internal_error' : answer.error,
+      });
+      sendJson(response, failure.status, fail('internal_error'));
+      return;
+    }
     if (failure) {
       const error = injectedError(failure);
       this.record({ method, args: args ?? {}, token, failed: true, error });
@@ -370,7 +407,22 @@ export class FakeSlack {
       return;
     }
     const answer = this.answer(method, args, token);
-    this.record({ method, args: args ?? {}, token, failed: false, error: answer.ok ? null : answer.error });
+    const call: RecordedCall = {
+      method,
+      args: args ?? {},
+      token,
+      failed: false,
+      error: answer.ok ? null : answer.error,
+    };
+    this.record(call);
+    const hold = this.holds.get(method)?.shift();
+    if (hold) {
+      hold.done(call);
+      void hold.released.then(() => {
+        if (!response.destroyed) sendJson(response, 200, answer);
+      });
+      return;
+    }
     sendJson(response, 200, answer);
   }
 
