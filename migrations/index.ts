@@ -17,6 +17,7 @@ import * as breakGlassContracts from './2026-12-04T0015_break_glass_contracts.ts
 import * as accessReviews from './2026-12-04T0016_access_reviews.ts';
 import * as asking from './2026-12-04T0017_asking.ts';
 import * as feedIntent from './2026-12-04T0018_feed_intent.ts';
+import * as gatewayReplicaLost from './2026-12-04T0019_gateway_replica_lost.ts';
 
 /** Every migration, in order. Landed migrations are never edited: add a new one. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-04T0016_access_reviews': accessReviews,
   '2026-12-04T0017_asking': asking,
   '2026-12-04T0018_feed_intent': feedIntent,
+  '2026-12-04T0019_gateway_replica_lost': gatewayReplicaLost,
 };

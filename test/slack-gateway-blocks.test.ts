@@ -249,6 +249,7 @@ describe('the audit channel summary of a session', () => {
       upstream_closed: 'the database closed it',
       setting_changed: 'ended by the gateway: the session changed its encoding or string settings',
       gateway_stopped: 'the gateway stopped',
+      replica_lost: 'the gateway replica holding it was lost; Gatehouse ended it on the record',
     });
   });
 

@@ -97,7 +97,7 @@ describe('database sessions through the gateway, in Slack', () => {
 
   it("shows an owner the live sessions on what they own, with End session, and no one else's Home shows them", async () => {
     await sessionStarted('ses_home');
-    await touchSessions(bot.t.db, ['ses_home']);
+    await touchSessions(bot.t.db, [{ id: 'ses_home', statements: 0, rows: 0, refused: 0 }]);
     const started = (await session('ses_home')).started_at;
 
     for (const owner of [dana, emil]) {
@@ -137,7 +137,7 @@ describe('database sessions through the gateway, in Slack', () => {
   });
 
   it("ends a session when an owner presses End session: recorded, shown as ending, and a second owner's click is told so", async () => {
-    await touchSessions(bot.t.db, ['ses_home']);
+    await touchSessions(bot.t.db, [{ id: 'ses_home', statements: 0, rows: 0, refused: 0 }]);
     const danaHome = await openHome(dana);
     const emilStale = await openHome(emil);
 

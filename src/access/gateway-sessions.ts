@@ -1,4 +1,6 @@
 import { sql } from 'kysely';
+import { appendEvent } from '../audit/append.ts';
+import type { AuditEventInput } from '../audit/event.ts';
 import type { Db } from '../db/database.ts';
 import type { GrantId, SlackUserId } from '../db/ids.ts';
 import type { Selectable, Transaction } from 'kysely';
@@ -54,13 +56,20 @@ async function insertSession(db: Transaction<Database>, session: NewSession): Pr
     .execute();
 }
 
-/** Marks a session ended with its counts, and queues its summary for the audit channel. */
+/**
+ * Marks a session ended with its counts and records its `gateway.session_ended`, in one
+ * transaction, and queues its summary for the audit channel: only if the row was still
+ * open. Returns false when the record already says the session ended (the reaper ended
+ * it while its replica was cut off): nothing is recorded twice. `event` is left out only
+ * for a session whose start never made it to the record.
+ */
 export async function recordSessionEnd(
   db: Db,
   id: string,
   end: { reason: GatewayEndReason; statements: number; rows: number; refused: number },
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  event?: AuditEventInput,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
     const ended = await trx
       .updateTable('gateway_sessions')
       .set({
@@ -73,7 +82,10 @@ export async function recordSessionEnd(
       .where('id', '=', id)
       .where('ended_at', 'is', null)
       .executeTakeFirst();
-    if (Number(ended.numUpdatedRows) === 1) await notify(trx, { kind: 'notify_gateway_session_ended', sessionId: id });
+    if (Number(ended.numUpdatedRows) !== 1) return false;
+    if (event) await appendEvent(trx, event);
+    await notify(trx, { kind: 'notify_gateway_session_ended', sessionId: id });
+    return true;
   });
 }
 
@@ -87,14 +99,31 @@ export async function noteRefusal(
     .execute((trx) => notify(trx, { kind: 'notify_gateway_refused', ...refusal, sql: refusal.sql.slice(0, 500) }));
 }
 
-/** Refreshes `seen_at` of the sessions a replica holds. */
-export async function touchSessions(db: Db, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db
-    .updateTable('gateway_sessions')
-    .set({ seen_at: sql<Date>`now()` })
-    .where('id', 'in', ids)
-    .execute();
+/** A held session's counts of what is committed on the record so far. */
+export interface HeldSession {
+  id: string;
+  statements: number;
+  rows: number;
+  refused: number;
+}
+
+/**
+ * Refreshes `seen_at` of the sessions a replica holds, and their counts (so a session the
+ * reaper has to end carries counts at most one refresh old). Returns the ids whose rows are
+ * still open: a held session missing from it was ended on the record by someone else (the
+ * reaper, while this replica was cut off), and must end here without a second record.
+ */
+export async function touchSessions(db: Db, held: HeldSession[]): Promise<Set<string>> {
+  if (held.length === 0) return new Set();
+  const { rows } = await sql<{ id: string }>`
+    update gateway_sessions s
+       set seen_at = now(), statements = v.statements, rows = v.rows, refused = v.refused
+      from unnest(${held.map((h) => h.id)}::text[], ${held.map((h) => h.statements)}::int[],
+                  ${held.map((h) => h.rows)}::bigint[], ${held.map((h) => h.refused)}::int[])
+           as v (id, statements, rows, refused)
+     where s.id = v.id and s.ended_at is null
+    returning s.id`.execute(db);
+  return new Set(rows.map((row) => row.id));
 }
 
 export type GatewaySessionRow = Selectable<GatewaySessionTable>;

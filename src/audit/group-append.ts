@@ -4,7 +4,8 @@ import { queueRow } from './append.ts';
 import type { AuditEventInput } from './event.ts';
 
 interface Waiting {
-  row: ReturnType<typeof queueRow>;
+  /** Null for a mark (commitQueued): it waits on the commit of what is before it, and inserts nothing. */
+  row: ReturnType<typeof queueRow> | null;
   done?: { resolve: () => void; reject: (err: Error) => void };
 }
 
@@ -83,6 +84,21 @@ export class GroupAppender {
     }, LATER_MS);
   }
 
+  /**
+   * Commits what is queued now, appendLater's events included, without waiting for their
+   * timer: resolves once they are committed, rejects if that commit fails (they are kept).
+   * For a caller about to record, in a transaction of its own, an event that must come
+   * after them on the chain (a session's end after its last statement's outcome).
+   */
+  commitQueued(): Promise<void> {
+    if (this.queue.length === 0 && this.flushing.size === 0) return Promise.resolve();
+    if (this.closed) return Promise.reject(new Error('the audit log is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ row: null, done: { resolve, reject } });
+      this.kick();
+    });
+  }
+
   /** Commits what is queued and stops taking new events. */
   async close(): Promise<void> {
     this.closed = true;
@@ -116,14 +132,12 @@ export class GroupAppender {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    const rows = batch.flatMap((item) => (item.row ? [item.row] : []));
     try {
-      await this.db
-        .insertInto('audit_queue')
-        .values(batch.map((item) => item.row))
-        .execute();
+      if (rows.length > 0) await this.db.insertInto('audit_queue').values(rows).execute();
       this.failing = false;
-      this.stats.commits += 1;
-      this.stats.events += batch.length;
+      this.stats.commits += rows.length > 0 ? 1 : 0;
+      this.stats.events += rows.length;
       for (const item of batch) item.done?.resolve();
     } catch (err) {
       this.failing = true;

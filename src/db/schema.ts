@@ -263,6 +263,7 @@ export const GATEWAY_END_REASONS = [
   'upstream_closed',
   'setting_changed',
   'gateway_stopped',
+  'replica_lost',
 ] as const;
 export type GatewayEndReason = (typeof GATEWAY_END_REASONS)[number];
 

@@ -21,7 +21,8 @@ export type RefusalRule =
   | 'gateway_names'
   | 'function_call'
   | 'unparsable'
-  | 'audit_unavailable';
+  | 'audit_unavailable'
+  | 'session_ending';
 
 export interface Refusal {
   rule: RefusalRule;

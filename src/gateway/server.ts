@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { createScramSha256Data, verifyScramSha256Password } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
 import { noteRefusal, recordSessionEnd, recordSessionStart, touchSessions } from '../access/gateway-sessions.ts';
+import { SESSION_LOST_AFTER_MS } from '../access/gateway-reaper.ts';
 import { GroupAppender } from '../audit/group-append.ts';
 import { resourceById, type LoadedPolicy, type ResourcePolicy } from '../config/policy.ts';
 import type { Db } from '../db/database.ts';
@@ -17,7 +18,7 @@ import { postgresTargetOf, roleNameFor, type PostgresTarget } from '../provision
 import { accessEnded, fatal, utcMinute } from './backend.ts';
 import { loadStatementParser, PINNED_SETTINGS } from './classify.ts';
 import { CANCEL_REQUEST_CODE, GSS_REQUEST_CODE, SSL_REQUEST_CODE } from './frontend.ts';
-import { GatewaySession, type ClientStreams, type SessionSummary } from './session.ts';
+import { GatewaySession, LOST_TEXT, type ClientStreams, type SessionSummary } from './session.ts';
 import { cancelUpstream, openUpstream } from './upstream.ts';
 
 /** When plain TCP (no TLS) is accepted: from loopback clients only (the default), never, or from anyone. */
@@ -42,6 +43,13 @@ export interface GatewayOptions {
 
 /** How often a replica re-checks the grants of the sessions it holds, whatever it was told. */
 const RECHECK_MS = 5_000;
+/**
+ * A replica that has not refreshed its sessions' rows for this long ends them itself and
+ * records nothing more for them: well before the reaper may end them on the record
+ * (SESSION_LOST_AFTER_MS after they were last seen), so that no statement of theirs lands on
+ * the chain after that end when the database comes back.
+ */
+const SESSION_FENCE_MS = SESSION_LOST_AFTER_MS - 6 * RECHECK_MS;
 /** setTimeout's longest delay; a later end is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Ended sessions whose summaries sessionEnded() still answers with. */
@@ -104,6 +112,8 @@ export class Gateway {
   private readonly endWaiters = new Map<string, ((summary: SessionSummary) => void)[]>();
   private recheck: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** When the last refresh of the held sessions' rows that succeeded was sent (Date.now()). */
+  private touchedAt = Date.now();
   readonly replica: string;
 
   private constructor(private readonly options: GatewayOptions) {
@@ -490,19 +500,20 @@ export class Gateway {
         recorder: this.recorder,
         log: this.options.log,
         cancelKey,
-        onEnded: async (summary) => {
+        recordEnd: (summary, event) => recordSessionEnd(this.options.db, id, summary, event),
+        keepTrying: () => !this.stopped,
+        lost: () => this.lost(),
+        onEnded: (summary) => {
           this.sessions.delete(id);
           if (!this.sessionsOf(login.grant_id).length) {
             clearTimeout(this.timers.get(login.grant_id));
             this.timers.delete(login.grant_id);
           }
-          await recordSessionEnd(this.options.db, id, summary).finally(() => {
-            this.ended.set(id, summary);
-            // Kept for whoever asks soon after; the oldest go.
-            if (this.ended.size > MAX_ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
-            for (const resolve of this.endWaiters.get(id) ?? []) resolve(summary);
-            this.endWaiters.delete(id);
-          });
+          this.ended.set(id, summary);
+          // Kept for whoever asks soon after; the oldest go.
+          if (this.ended.size > MAX_ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
+          for (const resolve of this.endWaiters.get(id) ?? []) resolve(summary);
+          this.endWaiters.delete(id);
         },
         onRefused: (n, refusal, sql) =>
           noteRefusal(this.options.db, { sessionId: id, n, rule: refusal.rule, reason: refusal.reason, sql }),
@@ -580,9 +591,33 @@ export class Gateway {
     if (live) this.arm(grantId, grant!.ends_at);
   }
 
+  /** Whether this replica went SESSION_FENCE_MS without refreshing its sessions: then they must end. */
+  private lost(): boolean {
+    return Date.now() - this.touchedAt > SESSION_FENCE_MS;
+  }
+
   private async recheckAll(): Promise<void> {
+    const held = [...this.sessions.values()];
+    const sent = Date.now();
+    const open = await touchSessions(
+      this.options.db,
+      held.map((session) => ({ id: session.id, ...session.counts })),
+    ).catch((err: unknown) => {
+      this.options.log.warn({ err }, 'the gateway could not refresh its sessions on the record');
+      return null;
+    });
+    if (open) this.touchedAt = sent;
+    else if (this.lost()) {
+      this.options.log.error(
+        { sessions: held.length },
+        'the gateway could not refresh its sessions for too long: it ends them before they are ended as lost',
+      );
+      for (const session of held) void session.end('replica_lost', LOST_TEXT);
+    }
+    // Ended on the record while this replica could not refresh them (src/access/gateway-reaper.ts):
+    // they end here too, and their end is not recorded again.
+    for (const session of held) if (open && !open.has(session.id)) void session.end('replica_lost', LOST_TEXT);
     const grants = new Set([...this.sessions.values()].map((session) => session.grant.id));
-    await touchSessions(this.options.db, [...this.sessions.keys()]).catch(() => undefined);
     for (const grant of grants) await this.check(grant);
   }
 

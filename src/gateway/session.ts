@@ -4,6 +4,7 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
+import type { AuditEventInput } from '../audit/event.ts';
 import type { GroupAppender } from '../audit/group-append.ts';
 import type { GrantId, SlackUserId } from '../db/ids.ts';
 import type { GatewayEndReason } from '../db/schema.ts';
@@ -38,6 +39,8 @@ const CANCEL_WAIT_MS = 1_000;
 const SET_CONFIG_OID = 2078;
 /** How long an ending session waits for a client that is not reading to take its FATAL error. */
 const FATAL_WRITE_WAIT_MS = 200;
+/** An end that could not be recorded (the database unreachable) is tried again this often. */
+const END_RETRY_MS = 1_000;
 
 /** The grant a session runs under, as the gateway checked it at login. */
 export interface SessionGrant {
@@ -65,8 +68,21 @@ export interface SessionOptions {
   log: Logger;
   /** The cancel key the client was given (ours, not the database's). */
   cancelKey: { pid: number; secret: number };
-  /** Called once, when the session has ended and its end is recorded. */
-  onEnded: (summary: SessionSummary) => Promise<void>;
+  /**
+   * Records the end (the row and `gateway.session_ended`, one transaction, only if the row
+   * is still open): true if recorded now, false if the record already said it ended (the
+   * reaper, while this replica was cut off). Throws when the database cannot be reached.
+   */
+  recordEnd: (summary: SessionSummary, event: AuditEventInput) => Promise<boolean>;
+  /** Whether an end the database would not take is still worth trying again (false once the gateway stops). */
+  keepTrying: () => boolean;
+  /**
+   * Whether this replica has gone too long without refreshing its sessions on the record:
+   * the session may already be ended there as lost, so it records nothing more and ends.
+   */
+  lost: () => boolean;
+  /** Called once, when the session has ended and its end is on the record (or left to the reaper). */
+  onEnded: (summary: SessionSummary) => void;
   /** Called for each refused statement, after it is recorded (the audit channel is told at once). */
   onRefused: (n: number, refusal: Refusal, sql: string) => Promise<void>;
   /** Asked when the database closes the session, to tell a grant ended from anything else. */
@@ -113,6 +129,13 @@ interface Portal {
   statement: string;
   upstream: string;
 }
+
+/** What the holder of a session its replica had to give up is told. */
+export const LOST_TEXT =
+  'this gateway lost touch with Gatehouse for too long and your session was ended on the audit record: connect again';
+
+/** What a statement that comes while its session is ending gets instead: never recorded, never sent. */
+const SESSION_ENDING: Refusal = { rule: 'session_ending', reason: 'this session is ending: the statement was not run' };
 
 /** An upstream name no statement or portal has: the database answers that it does not exist. */
 const NO_SUCH_NAME = 'gatehouse_unknown';
@@ -185,6 +208,10 @@ export class GatewaySession {
   private status = 'I';
   private ended: Promise<void> | null = null;
   private readonly started = Date.now();
+  /** Statement records being committed: an end waits for them, so it comes after them on the chain. */
+  private readonly recording = new Set<Promise<unknown>>();
+  /** Numbered records (statements and refusals) and refusals committed so far. */
+  private readonly committed = { statements: 0, refused: 0 };
 
   constructor(
     private readonly options: SessionOptions,
@@ -198,6 +225,11 @@ export class GatewaySession {
 
   get grant(): SessionGrant {
     return this.options.grant;
+  }
+
+  /** What is on the record so far (refreshed into the session's row, for the reaper should this replica be lost). */
+  get counts(): { statements: number; refused: number; rows: number } {
+    return { ...this.committed, rows: this.rows };
   }
 
   /** Answers waiting for the client, and whether the database's socket is paused for them (tests). */
@@ -267,6 +299,8 @@ export class GatewaySession {
     for (const item of this.expected.splice(0)) {
       if ('recorded' in item && item.recorded) this.recordDone(item.recorded, { cut: true });
     }
+    // Records under way land first: the end follows the last statement on the chain.
+    while (this.recording.size > 0) await Promise.allSettled([...this.recording]);
     const summary: SessionSummary = {
       reason,
       statements: this.count,
@@ -275,9 +309,9 @@ export class GatewaySession {
       inTransaction,
     };
     const grant = this.options.grant;
-    const ended = {
+    const ended: AuditEventInput = {
       actor: 'system',
-      action: 'gateway.session_ended' as const,
+      action: 'gateway.session_ended',
       subject: this.options.id,
       body: {
         grant: grant.id,
@@ -290,13 +324,45 @@ export class GatewaySession {
         in_transaction: inTransaction,
       },
     };
-    // Committed before the end is reported; kept for a later try if the log is down now.
-    await this.options.recorder.append(ended).catch(() => this.options.recorder.appendLater(ended));
-    await this.options
-      .onEnded(summary)
-      .catch((err: unknown) =>
-        this.options.log.error({ err, sessionId: this.options.id }, 'could not mark a gateway session ended'),
-      );
+    await this.recordEnd(summary, ended);
+    this.options.onEnded(summary);
+  }
+
+  /**
+   * Puts the end on the record once: tried again while the database cannot be reached, as
+   * long as the gateway runs. The row is changed only while open, with the event in the same
+   * transaction, so a session the reaper already ended is not recorded again; a gateway that
+   * stops before it could record leaves the end to the reaper (`replica_lost`).
+   */
+  private async recordEnd(summary: SessionSummary, ended: AuditEventInput): Promise<void> {
+    const sessionId = this.options.id;
+    for (;;) {
+      try {
+        // Outcomes queued for the group commit go first: the end comes after them on the chain.
+        await this.options.recorder.commitQueued();
+        const recorded = await this.options.recordEnd(summary, ended);
+        if (!recorded)
+          this.options.log.info({ sessionId }, 'a gateway session ended here was already ended on the record');
+        return;
+      } catch (err) {
+        if (!this.options.keepTrying()) {
+          this.options.log.error(
+            { err, sessionId },
+            'a gateway session end could not be recorded; the lost-session sweep will end it on the record',
+          );
+          return;
+        }
+        this.options.log.warn({ err, sessionId }, 'a gateway session end could not be recorded yet; trying again');
+        await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS));
+      }
+    }
+  }
+
+  /** Counts a record under way, for finish() to wait on. */
+  private track<T>(record: Promise<T>): Promise<T> {
+    this.recording.add(record);
+    void record.finally(() => this.recording.delete(record)).catch(() => undefined);
+    return record;
   }
 
   private async readClient(): Promise<void> {
@@ -493,15 +559,21 @@ export class GatewaySession {
       if (refusal) return { refusal: await this.refuse(refusal, { ...sqlForRecord(sql), ...facts }, sql, queued) };
       body = { ...body, ...facts };
     }
+    // Ending: nothing more goes on the record (its end comes after the last statement), nor runs.
+    if (!this.ended && this.options.lost()) void this.end('replica_lost', LOST_TEXT);
+    if (this.ended) return { refusal: SESSION_ENDING };
     this.flushQueued(queued);
     const n = ++this.count;
     try {
-      await this.options.recorder.append({
-        actor: this.options.grant.userId,
-        action: 'gateway.statement',
-        subject: this.options.id,
-        body: fitted({ grant: this.options.grant.id, n, ...body }),
-      });
+      await this.track(
+        this.options.recorder.append({
+          actor: this.options.grant.userId,
+          action: 'gateway.statement',
+          subject: this.options.id,
+          body: fitted({ grant: this.options.grant.id, n, ...body }),
+        }),
+      );
+      this.committed.statements += 1;
     } catch (err) {
       this.count -= 1;
       gatewayStatements.inc({ resource: this.options.grant.resourceId, outcome: 'unrecorded' });
@@ -531,24 +603,30 @@ export class GatewaySession {
     shown: string,
     queued: Buffer[],
   ): Promise<Refusal> {
+    if (!this.ended && this.options.lost()) void this.end('replica_lost', LOST_TEXT);
+    if (this.ended) return refusal;
     this.flushQueued(queued);
     const n = ++this.count;
     this.refusedCount += 1;
     gatewayStatements.inc({ resource: this.options.grant.resourceId, outcome: 'refused' });
     try {
-      await this.options.recorder.append({
-        actor: this.options.grant.userId,
-        action: 'gateway.statement_refused',
-        subject: this.options.id,
-        body: fitted({
-          grant: this.options.grant.id,
-          resource: this.options.grant.resourceId,
-          n,
-          ...what,
-          rule: refusal.rule,
-          reason: refusal.reason,
+      await this.track(
+        this.options.recorder.append({
+          actor: this.options.grant.userId,
+          action: 'gateway.statement_refused',
+          subject: this.options.id,
+          body: fitted({
+            grant: this.options.grant.id,
+            resource: this.options.grant.resourceId,
+            n,
+            ...what,
+            rule: refusal.rule,
+            reason: refusal.reason,
+          }),
         }),
-      });
+      );
+      this.committed.statements += 1;
+      this.committed.refused += 1;
       await this.options.onRefused(n, refusal, shown);
     } catch (err) {
       this.options.log.error({ err, sessionId: this.options.id }, 'a refused statement could not be recorded');

@@ -6,6 +6,7 @@ import { revokeUnratified } from '../access/break-glass-decisions.ts';
 import { endGrantsPastContract } from '../access/contract-end-sweep.ts';
 import { noticeContractEnds } from '../access/contracts.ts';
 import { escalateWaiting } from '../access/escalation.ts';
+import { endLostSessions } from '../access/gateway-reaper.ts';
 import { reviewSweep } from '../access/reviews-sweep.ts';
 import { alertOverdueGrants, noteUnusedAccess } from '../watch/sweeps.ts';
 import { everySeconds, type Job } from './scheduler.ts';
@@ -21,6 +22,8 @@ export function accessJobs(access: AccessService, config: Config): Job[] {
     { name: 'revoke-unratified-break-glass', pattern, run: () => revokeUnratified(access.ctx) },
     { name: 'end-grants-past-contract', pattern, run: () => endGrantsPastContract(access.ctx) },
     { name: 'escalate-requests', pattern, run: () => escalateWaiting(access.ctx) },
+    // A lost replica's sessions are ended a minute and a half after it was last seen: 5 s more is nothing.
+    { name: 'end-lost-gateway-sessions', pattern: '*/5 * * * * *', run: () => endLostSessions(access.ctx) },
     // A week's notice is not urgent: each hour is enough, and each notice goes out once.
     { name: 'notice-contract-ends', pattern: '0 41 * * * *', run: () => noticeContractEnds(access.ctx) },
     // Reviews fall due on a minute at the finest; removals show up when a policy is loaded.

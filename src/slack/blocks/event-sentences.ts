@@ -82,6 +82,7 @@ const CODES: Record<string, string> = {
   upstream_closed: 'the database closed it',
   setting_changed: 'the client changed a setting the gateway reads statements by',
   gateway_stopped: 'the gateway stopped',
+  replica_lost: 'the gateway replica holding it was lost',
 };
 const code = (value: string | undefined): string =>
   value === undefined ? 'no reason given' : (CODES[value] ?? escapeText(value.replace(/[-_]/g, ' ')));
@@ -216,6 +217,8 @@ const SENTENCES: Record<string, Sentence> = {
       refused ? `${refused} refused` : '',
       ms === undefined ? '' : `${durationWords(ms)} long`,
     ].filter(Boolean);
+    // The sweep ends a lost replica's session with what was known when the replica was last seen.
+    if (counts.length > 0 && str(b, 'reason') === 'replica_lost') counts.push('until its replica was last seen');
     return `A database session on ${r(b.resource)} ended: ${code(str(b, 'reason'))}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}.`;
   },
   'gateway.login_refused': (_e, b, r) =>

@@ -63,13 +63,15 @@ function howItEnded(session: GatewaySessionRow): string {
     upstream_closed: 'the database closed it',
     setting_changed: 'ended by the gateway: the session changed its encoding or string settings',
     gateway_stopped: 'the gateway stopped',
+    replica_lost: 'the gateway replica holding it was lost; Gatehouse ended it on the record',
   };
   return session.end_reason ? words[session.end_reason] : 'for a reason not recorded';
 }
 
 /** One summary per session, to the audit channel, once it has ended: who, where, how long, how much, how it ended. */
 export function gatewaySessionEnded({ session, resource }: ShownSession): Message {
-  const ended = session.ended_at ?? session.seen_at;
+  // A lost replica's session was last known alive when it was last seen, not when it was reaped.
+  const ended = session.end_reason === 'replica_lost' ? session.seen_at : (session.ended_at ?? session.seen_at);
   const duration = formatDuration(Math.max(0, ended.getTime() - session.started_at.getTime()));
   const how = howItEnded(session);
   const client = clientOf(session);

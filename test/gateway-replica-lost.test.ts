@@ -1,0 +1,223 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endLostSessions, SESSION_LOST_AFTER_MS } from '../src/access/gateway-reaper.ts';
+import type { AuditEvent } from '../src/audit/event.ts';
+import { eventsAbout, idsOf } from '../src/audit/receipts/links.ts';
+import { checkStory } from '../src/audit/receipts/story.ts';
+import { createDb, createPool } from '../src/db/database.ts';
+import type { Gateway } from '../src/gateway/server.ts';
+import { LOST_TEXT } from '../src/gateway/session.ts';
+import { eventSentence } from '../src/slack/blocks/event-sentences.ts';
+import { startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
+import { TcpProxy } from './support/tcp-proxy.ts';
+
+/**
+ * A replica holding gateway sessions is lost: killed, or cut off from Gatehouse's database
+ * while its clients and the target database still reach it. Here a replica reaches
+ * Gatehouse's database through a relay the test cuts (its clients and the target do not),
+ * which is what its death looks like from the record: its rows stop being refreshed. The
+ * time the reaper waits is not waited out: the row's `seen_at` is moved back by that much.
+ */
+
+async function pgClient(credentials: Record<string, string>, port: number): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: credentials.host,
+    port,
+    database: credentials.database,
+    user: credentials.user,
+    password: credentials.password,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** Polls what another connection's work changes (a replica's refresh every 5 s), at most 20 s. */
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('condition not met within 20 s');
+}
+
+describe('gateway sessions of a lost replica', () => {
+  let world: GatewayWorld;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    world = await startGatewayWorld();
+  });
+  afterAll(async () => {
+    await world.destroy();
+    for (const step of cleanups.reverse()) await step();
+  });
+
+  /** Another replica, whose connections to Gatehouse's database go through a relay the test can cut. */
+  async function replicaBehindRelay(): Promise<{ gateway: Gateway; relay: TcpProxy }> {
+    const direct = new URL(world.t.url);
+    const relay = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port) });
+    const pool = createPool(relay.urlFor(world.t.url), 4);
+    pool.on('error', () => undefined);
+    const db = createDb(pool);
+    const gateway = await world.replica({ db, databaseUrl: relay.urlFor(world.t.url) });
+    cleanups.push(async () => {
+      await relay.stop();
+      await db.destroy();
+    });
+    return { gateway, relay };
+  }
+
+  const row = async (id: string) =>
+    world.t.db.selectFrom('gateway_sessions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+  /** The row was last refreshed longer ago than the reaper waits: its times move back by that much (not waited out). */
+  const unseenForTooLong = (id: string) =>
+    world.t.query(
+      `update gateway_sessions
+          set seen_at = seen_at - make_interval(secs => $2), started_at = started_at - make_interval(secs => $2)
+        where id = $1`,
+      [id, SESSION_LOST_AFTER_MS / 1000 + 1],
+    );
+
+  /** Every event on the chain, as a receipt holds them. */
+  async function chain(): Promise<AuditEvent[]> {
+    await world.t.audit.flush();
+    const { rows } = await world.t.query<{
+      seq: string;
+      occurred_at: Date;
+      actor: string;
+      action: string;
+      subject: string | null;
+      body: Record<string, unknown>;
+    }>('select seq, occurred_at, actor, action, subject, body from audit_log order by seq');
+    return rows.map((r) => ({
+      v: 1,
+      seq: Number(r.seq),
+      time: r.occurred_at.toISOString(),
+      actor: r.actor,
+      action: r.action,
+      subject: r.subject,
+      body: r.body,
+    }));
+  }
+
+  const endsOf = async (sessionId: string) =>
+    (await chain()).filter((e) => e.subject === sessionId && e.action === 'gateway.session_ended');
+
+  it("ends a cut-off replica's session on the record once, and the replica coming back ends it there without a second record", async () => {
+    const { gateway: cutOff, relay } = await replicaBehindRelay();
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials, cutOff.address().port);
+    const told = new Promise<Error>((resolve) => client.on('error', resolve));
+    await client.query('select 1');
+    await client.query('select id from invoices order by id');
+    const [held] = cutOff.liveSessions();
+    const id = held!.id;
+    // A session on a replica that is fine, on another grant: the reaper leaves it alone.
+    const fresh = await world.grant('reports-db');
+    const freshClient = await pgClient(fresh.credentials, world.gateway.address().port);
+    await freshClient.query('select 1');
+    const [freshSession] = world.gateway.liveSessions();
+
+    // The holder refreshes its row with what is on the record so far.
+    await waitFor(async () => (await row(id)).statements === 2);
+    relay.cut();
+    await unseenForTooLong(id);
+    const seen = (await row(id)).seen_at;
+
+    // Two replicas sweep at once: one ends it.
+    const swept = await Promise.all([endLostSessions(world.service.ctx), endLostSessions(world.service.ctx)]);
+    expect(swept[0] + swept[1]).toBe(1);
+    expect(await endLostSessions(world.service.ctx)).toBe(0);
+
+    const ended = await endsOf(id);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toMatchObject({
+      actor: 'system',
+      body: {
+        grant: grantId,
+        resource: 'billing-db',
+        reason: 'replica_lost',
+        statements: 2,
+        refused: 0,
+        rows: 3,
+        in_transaction: null,
+        replica: cutOff.replica,
+        last_seen_at: seen.toISOString(),
+        counts_as_of: seen.toISOString(),
+      },
+    });
+    expect(ended[0]!.body.duration_ms).toBe(seen.getTime() - (await row(id)).started_at.getTime());
+    expect(await row(id)).toMatchObject({ end_reason: 'replica_lost' });
+    const endedAt = (await row(id)).ended_at;
+    expect(endedAt).not.toBeNull();
+    // The session on the replica that kept refreshing is open, on the record and in fact.
+    expect(await row(freshSession!.id)).toMatchObject({ ended_at: null, end_reason: null });
+    expect((await freshClient.query('select 2 as still')).rows).toEqual([{ still: 2 }]);
+
+    // The replica reaches the database again: it finds the session ended and cuts it, recording nothing more.
+    relay.restore();
+    expect(await cutOff.sessionEnded(id)).toMatchObject({ reason: 'replica_lost', statements: 2 });
+    expect((await told).message).toBe(LOST_TEXT);
+    expect(await endsOf(id)).toHaveLength(1);
+    expect(await row(id)).toMatchObject({ end_reason: 'replica_lost', ended_at: endedAt });
+
+    // The grant's receipt checks pass with this end.
+    const events = await chain();
+    const about = eventsAbout(grantId, events).map((linked) => linked.event);
+    expect(checkStory(idsOf(grantId, about), about)).toEqual([]);
+    await freshClient.end();
+  });
+
+  it('ends on the record, once, the session of a replica that went away without recording its end', async () => {
+    const { gateway: gone, relay } = await replicaBehindRelay();
+    const { grantId, credentials } = await world.grant('billing-db');
+    const client = await pgClient(credentials, gone.address().port);
+    await client.query('select 1');
+    const [held] = gone.liveSessions();
+    const id = held!.id;
+    await waitFor(async () => (await row(id)).statements === 1);
+    // Cut off, then stopped: the client is let go, but the end cannot reach the record.
+    relay.cut();
+    await gone.stop();
+    expect(await gone.sessionEnded(id)).toMatchObject({ reason: 'gateway_stopped' });
+    expect(await row(id)).toMatchObject({ ended_at: null });
+    expect(await endsOf(id)).toEqual([]);
+    // Not yet long enough: nothing happens.
+    expect(await endLostSessions(world.service.ctx)).toBe(0);
+
+    await unseenForTooLong(id);
+    expect(await endLostSessions(world.service.ctx)).toBe(1);
+    const ended = await endsOf(id);
+    expect(ended.map((e) => [e.body.reason, e.body.statements, e.body.replica])).toEqual([
+      ['replica_lost', 1, gone.replica],
+    ]);
+    const about = eventsAbout(grantId, await chain()).map((linked) => linked.event);
+    expect(checkStory(idsOf(grantId, about), about)).toEqual([]);
+    // The audit channel's summary of it is queued with its end.
+    const { rows } = await world.t.query<{ n: string }>(
+      `select count(*) as n from outbox where kind = 'notify_gateway_session_ended' and payload ->> 'sessionId' = $1`,
+      [id],
+    );
+    expect(Number(rows[0]!.n)).toBe(1);
+  });
+
+  it('says in the audit channel that the replica was lost, and that the counts are as of when it was last seen', () => {
+    const sentence = eventSentence(
+      {
+        seq: 9,
+        occurredAt: new Date('2026-12-04T10:00:00Z'),
+        actor: 'system',
+        action: 'gateway.session_ended',
+        subject: 'ses_1',
+        body: { resource: 'billing-db', reason: 'replica_lost', statements: 2, refused: 0, duration_ms: 300_000 },
+        hash: 'f'.repeat(64),
+      },
+      (resourceId) => (resourceId === 'billing-db' ? 'Billing database' : undefined),
+    );
+    expect(sentence).toBe(
+      'A database session on *Billing database* ended: the gateway replica holding it was lost (2 statements, 5 min long, until its replica was last seen).',
+    );
+  });
+});
