@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import type { Database } from '../../db/schema.ts';
@@ -63,11 +62,8 @@ export async function lockFeedState(trx: Transaction<Database>, leaseMs: number)
 }
 
 /** Records the post about to be made, on the row locked by lockFeedState. */
-export async function storePending(
-  trx: Transaction<Database>,
-  post: Pick<PendingPost, 'firstSeq' | 'lastSeq' | 'channel' | 'replica'>,
-): Promise<PendingPost> {
-  const id = randomUUID();
+export async function storePending(trx: Transaction<Database>, post: Omit<PendingPost, 'at'>): Promise<PendingPost> {
+  const { id } = post;
   const row = await trx
     .updateTable('audit_channel_state')
     .set({
@@ -76,7 +72,8 @@ export async function storePending(
       pending_last_seq: post.lastSeq,
       pending_channel: post.channel,
       pending_replica: post.replica,
-      pending_at: sql<Date>`now()`,
+      // The moment it is taken, not the transaction's start (now()): the lease counts from here.
+      pending_at: sql<Date>`clock_timestamp()`,
     })
     .returning('pending_at')
     .executeTakeFirstOrThrow();

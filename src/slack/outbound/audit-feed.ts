@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { WebClient } from '@slack/web-api';
 import type { Transaction } from 'kysely';
@@ -71,7 +71,7 @@ export interface AuditFeedOptions {
 type Next =
   | { kind: 'wait' }
   | { kind: 'resolve'; pending: PendingPost }
-  | { kind: 'post'; pending: PendingPost; message: Message; lastHash: string };
+  | { kind: 'post'; pending: PendingPost; message: Message; lastHash: string; checkpoint: Checkpoint | null };
 
 const WAIT: Next = { kind: 'wait' };
 
@@ -97,7 +97,7 @@ export class AuditFeed {
   private readonly batchMax: number;
   private readonly leaseMs: number;
   private readonly pump: Pump;
-  /** The pending post this feed is calling Slack for, if any (rounds are sequential; postOnce may be called too). */
+  /** The posts this feed's rounds may be making (the pump runs one round at a time; postOnce may be called too). */
   private readonly posting = new Set<string>();
   private botId: string | undefined;
 
@@ -150,14 +150,21 @@ export class AuditFeed {
    * when there was nothing to do or it is another replica's turn.
    */
   async postOnce(): Promise<number> {
-    const next = await this.db.transaction().execute((trx) => this.claim(trx));
-    if (next.kind === 'resolve') return this.resolve(next.pending);
-    if (next.kind === 'post') return this.post(next.pending, next.message, next.lastHash);
-    return 0;
+    // The id of the post this round may make counts as being made from before it is committed until the round ends.
+    const postId = randomUUID();
+    this.posting.add(postId);
+    try {
+      const next = await this.db.transaction().execute((trx) => this.claim(trx, postId));
+      if (next.kind === 'resolve') return await this.resolve(next.pending);
+      if (next.kind === 'post') return await this.post(next);
+      return 0;
+    } finally {
+      this.posting.delete(postId);
+    }
   }
 
   /** The round's first transaction: a pending post to resolve, or the next events and their pending post. */
-  private async claim(trx: Transaction<Database>): Promise<Next> {
+  private async claim(trx: Transaction<Database>, postId: string): Promise<Next> {
     const state = await lockFeedState(trx, this.leaseMs);
     // Another replica's round holds the row for a moment.
     if (!state) return WAIT;
@@ -191,19 +198,20 @@ export class AuditFeed {
     const message = auditChannelMessage(events, this.options.resourceName);
     // A batch too long for one message is posted in parts: this post is only what this one shows.
     const last = events[Math.max(1, message.shown) - 1]!;
+    // Signed before the pending post's clock starts: the lease is for the post alone.
+    const checkpoint = await this.checkpointFor();
     const stored = await storePending(trx, {
+      id: postId,
       firstSeq: events[0]!.seq,
       lastSeq: last.seq,
       channel: this.options.channel(),
       replica: this.replica,
     });
-    return { kind: 'post', pending: stored, message, lastHash: last.hash };
+    return { kind: 'post', pending: stored, message, lastHash: last.hash, checkpoint };
   }
 
   /** Posts the pending post's message, then records it; a Slack error that says nothing was posted clears it. */
-  private async post(pending: PendingPost, message: Message, lastHash: string): Promise<number> {
-    const checkpoint = await this.checkpointFor();
-    this.posting.add(pending.id);
+  private async post({ pending, message, lastHash, checkpoint }: Extract<Next, { kind: 'post' }>): Promise<number> {
     let posted: { ts?: string; channel?: string };
     try {
       posted = await this.client.chat.postMessage({
@@ -232,8 +240,6 @@ export class AuditFeed {
           ),
         );
       throw err;
-    } finally {
-      this.posting.delete(pending.id);
     }
     // Where these events are shown, so an alert can link to its evidence. If this commit is lost, the post stays pending.
     const { firstSeq: first_seq, lastSeq: last_seq, id: postId } = pending;
