@@ -190,8 +190,8 @@ async function main(): Promise<number> {
     },
     {
       name: 'settled within the bound',
-      expected: `grants ended, queues drained, feed caught up within ${s.settleSeconds} s`,
-      observed: `${settleSeconds.toFixed(0)} s; live grants ${last.liveGrants}, queued ${last.queued}, outbox ${last.outbox}, posted ${last.postedSeq}/${last.headSeq}`,
+      expected: `grants ended, queues drained, feed caught up, gateway sessions ended within ${s.settleSeconds} s`,
+      observed: `${settleSeconds.toFixed(0)} s; live grants ${last.liveGrants}, queued ${last.queued}, outbox ${last.outbox}, posted ${last.postedSeq}/${last.headSeq}, open gateway sessions ${last.openSessions}`,
       pass: settled(last),
     },
   ];

@@ -24,6 +24,8 @@ export interface Backlog {
   outbox: number;
   headSeq: number;
   postedSeq: number;
+  /** Gateway sessions open in their rows: a killed replica's are ended by the lost-session sweep 90 s after it was last seen. */
+  openSessions: number;
 }
 
 export async function backlog(client: pg.Client): Promise<Backlog> {
@@ -33,7 +35,8 @@ export async function backlog(client: pg.Client): Promise<Backlog> {
            (select count(*) from audit_queue) as queued,
            (select count(*) from outbox where done_at is null) as outbox,
            (select coalesce(max(seq), 0) from audit_events) as "headSeq",
-           (select coalesce(max(posted_seq), 0) from audit_channel_state) as "postedSeq"`);
+           (select coalesce(max(posted_seq), 0) from audit_channel_state) as "postedSeq",
+           (select count(*) from gateway_sessions where ended_at is null) as "openSessions"`);
   const row = rows[0]!;
   return {
     liveGrants: Number(row.liveGrants),
@@ -42,11 +45,12 @@ export async function backlog(client: pg.Client): Promise<Backlog> {
     outbox: Number(row.outbox),
     headSeq: Number(row.headSeq),
     postedSeq: Number(row.postedSeq),
+    openSessions: Number(row.openSessions),
   };
 }
 
 export function settled(b: Backlog): boolean {
-  return b.liveGrants === 0 && b.queued === 0 && b.outbox === 0 && b.postedSeq >= b.headSeq;
+  return b.liveGrants === 0 && b.queued === 0 && b.outbox === 0 && b.postedSeq >= b.headSeq && b.openSessions === 0;
 }
 
 export async function chainCount(client: pg.Client): Promise<{ head: number; count: number }> {
@@ -114,6 +118,8 @@ export interface GatewayFacts {
   sessionsStarted: number;
   /** Sessions started on the record with no gateway.session_ended. */
   sessionsNotEnded: string[];
+  /** Sessions with more than one gateway.session_ended (their holder and the lost-session sweep both recorded one). */
+  sessionsEndedTwice: string[];
 }
 
 export async function gatewayFacts(client: pg.Client): Promise<GatewayFacts> {
@@ -121,7 +127,9 @@ export async function gatewayFacts(client: pg.Client): Promise<GatewayFacts> {
     `select action, subject from audit_log where action in ('gateway.statement', 'gateway.session_started', 'gateway.session_ended')`,
   );
   const started = new Set(rows.filter((r) => r.action === 'gateway.session_started').map((r) => r.subject ?? ''));
-  const ended = new Set(rows.filter((r) => r.action === 'gateway.session_ended').map((r) => r.subject ?? ''));
+  const endings = rows.filter((r) => r.action === 'gateway.session_ended').map((r) => r.subject ?? '');
+  const ended = new Set(endings);
+  const twice = [...ended].filter((id) => endings.indexOf(id) !== endings.lastIndexOf(id));
   const open = [...started].filter((id) => !ended.has(id));
   // Where each session left open was held, and whether that replica process still runs (its last sight of it).
   const { rows: where } = await client.query<{ id: string; replica: string; seen_at: Date; ended_at: Date | null }>(
@@ -131,6 +139,7 @@ export async function gatewayFacts(client: pg.Client): Promise<GatewayFacts> {
   return {
     statements: rows.filter((r) => r.action === 'gateway.statement').length,
     sessionsStarted: started.size,
+    sessionsEndedTwice: twice,
     sessionsNotEnded: open.map((id) => {
       const row = where.find((w) => w.id === id);
       return row

@@ -114,6 +114,8 @@ export class Gateway {
   private stopped = false;
   /** When the last refresh of the held sessions' rows that succeeded was sent (Date.now()). */
   private touchedAt = Date.now();
+  /** It ended its sessions for want of a refresh, and said so (once per loss). */
+  private fenced = false;
   readonly replica: string;
 
   private constructor(private readonly options: GatewayOptions) {
@@ -597,6 +599,16 @@ export class Gateway {
   }
 
   private async recheckAll(): Promise<void> {
+    // Checked before refreshing: a refresh that hangs (the database unreachable, not refusing) must not hold it off.
+    if (this.lost() && this.sessions.size > 0) {
+      if (!this.fenced)
+        this.options.log.error(
+          { sessions: this.sessions.size },
+          'the gateway could not refresh its sessions for too long: it ends them before they are ended as lost',
+        );
+      this.fenced = true;
+      for (const session of this.sessions.values()) void session.end('replica_lost', LOST_TEXT);
+    }
     const held = [...this.sessions.values()];
     const sent = Date.now();
     const open = await touchSessions(
@@ -606,13 +618,9 @@ export class Gateway {
       this.options.log.warn({ err }, 'the gateway could not refresh its sessions on the record');
       return null;
     });
-    if (open) this.touchedAt = sent;
-    else if (this.lost()) {
-      this.options.log.error(
-        { sessions: held.length },
-        'the gateway could not refresh its sessions for too long: it ends them before they are ended as lost',
-      );
-      for (const session of held) void session.end('replica_lost', LOST_TEXT);
+    if (open) {
+      this.touchedAt = Math.max(this.touchedAt, sent);
+      this.fenced = false;
     }
     // Ended on the record while this replica could not refresh them (src/access/gateway-reaper.ts):
     // they end here too, and their end is not recorded again.
