@@ -160,7 +160,7 @@ describe('gatehouse audit checkpoint and verify', () => {
     // The export is self-contained: a header naming the log and key, the 3 checkpoints, the 12 events.
     const lines = (await readFile(exported, 'utf8')).trimEnd().split('\n');
     expect(lines).toHaveLength(16);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'gatehouse audit export', v: 2 });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'gatehouse audit export', v: 3 });
 
     // No key: the checkpoints' chain and holds are checked, their signatures not, and it says so.
     const unsigned = await gatehouse({ DATABASE_URL: NO_DATABASE }, 'audit', 'verify-file', exported);

@@ -3,19 +3,20 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { checkpointToJson } from './checkpoints/checkpoint.ts';
 import { listCheckpoints, readLogId } from './checkpoints/store.ts';
 import { CopyBinaryReader } from './copy-binary.ts';
-import { exportHeaderLine } from './verify-file.ts';
+import { exportedCheckpointLine, exportHeaderLine } from './verify-file.ts';
 
 /**
- * Writes the log as a self-contained export (format 2, docs/audit-log.md section 6.1), every
- * line RFC 8785 canonical JSON ending in LF:
- *   {"format":"gatehouse audit export","key_id":<the newest checkpoint's, or null>,"log_id":"<id>","v":2}
- *   one line per stored checkpoint, oldest first, in the anchor file's form
+ * Writes the log as a self-contained export (format 3, or 2 when no checkpoint has a note;
+ * docs/audit-log.md section 6.1), every line RFC 8785 canonical JSON ending in LF:
+ *   {"format":"gatehouse audit export","key_id":<the newest checkpoint's, or null>,"log_id":"<id>","v":3}
+ *   one line per stored checkpoint, oldest first, in the anchor file's form plus, in format 3,
+ *     its signed note of the Merkle tree (`note`) when it has one
  *   {"event":<canonical event>,"hash":"<hex>","prev_hash":"<hex>"}, one per event, in seq order
  * `event` is the exact text that was hashed, so the file alone verifies the chain, and with
- * the checkpoints it shows truncation and rewrites up to the newest of them.
+ * the checkpoints it shows truncation and rewrites up to the newest of them; with their
+ * notes, that the tree roots they sign (which proofs and receipts rest on) are the events'.
  * Everything comes from one snapshot (a repeatable-read transaction), so every checkpoint
  * written covers events that are in the file. The file appears only when complete: it is
  * written beside the target and renamed.
@@ -32,7 +33,11 @@ export async function exportChain(pool: pg.Pool, file: string): Promise<{ events
     const logId = await readLogId(client);
     const stored = await listCheckpoints(client);
     checkpoints = stored.length;
-    const head = [exportHeaderLine(logId, stored.at(-1)?.keyId ?? null), ...stored.map(checkpointToJson)];
+    const withNotes = stored.some((cp) => cp.note !== null);
+    const head = [
+      exportHeaderLine(logId, stored.at(-1)?.keyId ?? null, withNotes),
+      ...stored.map((cp) => exportedCheckpointLine(cp, cp.note)),
+    ];
     out.write(`${head.join('\n')}\n`);
     let lines: string[] = [];
     const reader = new CopyBinaryReader((buf, starts, lengths) => {

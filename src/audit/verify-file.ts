@@ -10,11 +10,18 @@ import {
   type Checkpoint,
 } from './checkpoints/checkpoint.ts';
 import { ACTION_PATTERN, ACTOR_PATTERN, canonicalJson, EVENT_VERSION, TIME_PATTERN } from './event.ts';
+import { CompactRange } from './tree/compact-range.ts';
 
 /** The header line's `format`: the first line of a self-contained export (docs/audit-log.md, section 6.1). */
 export const EXPORT_FORMAT = 'gatehouse audit export';
-/** Export format 2 has the header and the checkpoints; format 1 files are event lines only, and are still read. */
-export const EXPORT_VERSION = 2;
+/**
+ * Export format 3 is format 2 whose checkpoint lines may carry their signed notes (`note`);
+ * format 2 has the header and the checkpoints; format 1 files are event lines only. The
+ * writer writes 3 only when a checkpoint has a note, so a log without notes still exports
+ * in the form an older verifier reads (its checkpoint lines refuse unknown members).
+ */
+export const EXPORT_VERSION = 3;
+export type ExportVersion = 2 | 3;
 
 export interface VerifyFileOptions {
   onProgress?: (read: number) => void;
@@ -26,10 +33,13 @@ export interface VerifyFileOptions {
 export interface ExportedCheckpoint {
   source: string;
   checkpoint: Checkpoint;
+  /** Its signed note of the Merkle tree at its seq (docs/merkle.md §11), as exported; null in format 2 or without one. */
+  note: string | null;
 }
 
 /** What a format 2 export says about itself: its log, the key its checkpoints name, and the checkpoints, oldest first. */
 export interface ExportBundle {
+  version: ExportVersion;
   logId: string;
   keyId: string | null;
   checkpoints: ExportedCheckpoint[];
@@ -39,6 +49,11 @@ export interface ExportFileResult {
   chain: VerifyResult;
   /** Null for a format 1 export (event lines only), which names no log and carries no checkpoint. */
   bundle: ExportBundle | null;
+  /**
+   * The Merkle tree's root (hex) over the file's events at each seq a checkpoint with a note
+   * names, for those the verified events reach (docs/merkle.md §4).
+   */
+  treeRoots: Map<number, string>;
 }
 
 const HEADER_KEYS = ['format', 'key_id', 'log_id', 'v'];
@@ -49,9 +64,15 @@ const HEADER_START = '{"format":';
 const LF = 0x0a;
 const CR = 0x0d;
 
-/** The header line of a format 2 export, without its LF. */
-export function exportHeaderLine(logId: string, keyId: string | null): string {
-  return canonicalJson({ format: EXPORT_FORMAT, key_id: keyId, log_id: logId, v: EXPORT_VERSION });
+/** The header line of an export, without its LF: format 3 when its checkpoints carry notes, else format 2. */
+export function exportHeaderLine(logId: string, keyId: string | null, withNotes = false): string {
+  return canonicalJson({ format: EXPORT_FORMAT, key_id: keyId, log_id: logId, v: withNotes ? EXPORT_VERSION : 2 });
+}
+
+/** A checkpoint line, without its LF: the anchor form, with the note as a ninth member when there is one (format 3). */
+export function exportedCheckpointLine(checkpoint: Checkpoint, note: string | null): string {
+  const line = checkpointToJson(checkpoint);
+  return note === null ? line : canonicalJson({ ...(JSON.parse(line) as Record<string, unknown>), note });
 }
 
 /**
@@ -69,12 +90,20 @@ export async function verifyExportFile(file: string, options: VerifyFileOptions 
  * too) and be byte for byte the canonical JSON of what it holds, so an edit that would not
  * change a parsed value (hex case, spacing, escapes) is caught too. Each event must have
  * exactly the fields of docs/audit-log.md, in their forms. The seqs the checkpoints name are
- * watched on the checker, so their verified hashes can be compared afterwards.
+ * watched on the checker, so their verified hashes can be compared afterwards; at those whose
+ * checkpoint carries a note, the Merkle tree's root over the verified events is kept, from a
+ * compact range fed as the events stream (O(log n) memory, and only up to the last such seq).
+ * The checkpoints come before the events, so those seqs are known before the first event.
  */
 export async function readExportFile(file: string, options: VerifyFileOptions = {}): Promise<ExportFileResult> {
   const checker = options.checker ?? new ChainChecker();
   let bundle: ExportBundle | null = null;
   let eventsStarted = false;
+  // The tree over the verified events, while some noted checkpoint's seq is still ahead.
+  const tree = new CompactRange();
+  const treeRoots = new Map<number, string>();
+  let notedSeqs = new Set<number>();
+  let lastNotedSeq = 0;
   let lineNo = 0;
   let lastSeq = 0;
   for await (const raw of linesOf(file)) {
@@ -99,17 +128,21 @@ export async function readExportFile(file: string, options: VerifyFileOptions = 
       continue;
     }
     if (bundle && !eventsStarted && !text.startsWith(EVENT_LINE_START)) {
-      const checkpoint = parseCheckpointLine(text);
-      if (typeof checkpoint === 'string') {
-        malformed(checkpoint);
+      const exported = parseCheckpointLine(text, bundle.version);
+      if (typeof exported === 'string') {
+        malformed(exported);
         break;
       }
-      bundle.checkpoints.push({ source: `${file} line ${lineNo}`, checkpoint });
+      bundle.checkpoints.push({ source: `${file} line ${lineNo}`, ...exported });
       continue;
     }
     if (!eventsStarted) {
       eventsStarted = true;
-      if (bundle) checker.watch(bundle.checkpoints.map((cp) => cp.checkpoint.seq));
+      if (bundle) {
+        checker.watch(bundle.checkpoints.map((cp) => cp.checkpoint.seq));
+        notedSeqs = new Set(bundle.checkpoints.filter((cp) => cp.note !== null).map((cp) => cp.checkpoint.seq));
+        lastNotedSeq = Math.max(0, ...notedSeqs);
+      }
     }
     const parsed = parseEventLine(text);
     if (typeof parsed === 'string') {
@@ -118,8 +151,13 @@ export async function readExportFile(file: string, options: VerifyFileOptions = 
     }
     if (!checker.check(parsed.seq, parsed.hashInput, parsed.hash, lineNo)) break;
     lastSeq = parsed.seq;
+    // The checker has seen seqs 1, 2, … with no gap, so this event is leaf seq − 1.
+    if (parsed.seq <= lastNotedSeq) {
+      tree.push(Buffer.from(parsed.hash, 'latin1'));
+      if (notedSeqs.has(parsed.seq)) treeRoots.set(parsed.seq, tree.root().toString('hex'));
+    }
   }
-  return { chain: checker.result(), bundle };
+  return { chain: checker.result(), bundle, treeRoots };
 }
 
 interface RawLine {
@@ -167,28 +205,41 @@ function parseHeader(text: string): Omit<ExportBundle, 'checkpoints'> | string {
     return `the header must have exactly the fields ${HEADER_KEYS.join(', ')}`;
   const { format, key_id: keyId, log_id: logId, v } = parsed;
   if (format !== EXPORT_FORMAT) return `the header's format must be "${EXPORT_FORMAT}"`;
-  if (v !== EXPORT_VERSION)
-    return `the header says export format ${JSON.stringify(v)}, which this verifier does not know (it reads 1 and 2): use a newer gatehouse`;
+  if (v !== 2 && v !== 3)
+    return `the header says export format ${JSON.stringify(v)}, which this verifier does not know (it reads 1, 2 and 3): use a newer gatehouse`;
   if (typeof logId !== 'string' || !LOG_ID_PATTERN.test(logId))
     return 'the header has no log id of 1 to 64 letters, digits, dots, dashes or underscores';
   if (keyId !== null && (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)))
     return "the header's key_id must be null or 16 lower-case hex digits";
-  if (exportHeaderLine(logId, keyId) !== text) return 'the header is not in the exported form: it was edited';
-  return { logId, keyId };
+  if (exportHeaderLine(logId, keyId, v === 3) !== text) return 'the header is not in the exported form: it was edited';
+  return { version: v, logId, keyId };
 }
 
-function parseCheckpointLine(text: string): Checkpoint | string {
+/** A checkpoint line: the anchor form and, in format 3, an optional `note` (a string, checked later). */
+function parseCheckpointLine(text: string, version: ExportVersion): Omit<ExportedCheckpoint, 'source'> | string {
+  const parsed = parseJson(text);
+  let note: string | null = null;
   let checkpoint: Checkpoint;
   try {
-    checkpoint = parseCheckpoint(text);
+    if (version === 3 && isRecord(parsed) && Object.hasOwn(parsed, 'note')) {
+      const { note: value, ...rest } = parsed;
+      if (typeof value !== 'string') return "a checkpoint's note must be a string (the signed note's text)";
+      note = value;
+      checkpoint = parseCheckpoint(rest);
+    } else checkpoint = parseCheckpoint(parsed === undefined ? text : parsed);
   } catch (err) {
     if (err instanceof InvalidCheckpointError)
       return `is neither a checkpoint nor an event (checkpoints come first, then events): ${err.message}`;
     throw err;
   }
-  if (checkpointToJson(checkpoint) !== text)
-    return `(checkpoint for seq ${checkpoint.seq}) is not in the exported form: it was edited`;
-  return checkpoint;
+  let canonical: string;
+  try {
+    canonical = exportedCheckpointLine(checkpoint, note);
+  } catch (err) {
+    return `(checkpoint for seq ${checkpoint.seq}) has no canonical JSON form (${(err as Error).message})`;
+  }
+  if (canonical !== text) return `(checkpoint for seq ${checkpoint.seq}) is not in the exported form: it was edited`;
+  return { checkpoint, note };
 }
 
 interface ParsedEventLine {

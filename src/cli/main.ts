@@ -207,6 +207,19 @@ function bundleLines(result: AnchoredVerifyResult, source: string): string[] {
       ? `  ${source} is an export of log ${bundle.logId} and carries no checkpoint.`
       : `${mark} export's checkpoints: ${bundle.checked} of log ${bundle.logId}, ${how}${latest}.`,
   );
+  // Their signed notes against the Merkle tree of the file's events (docs/merkle.md §11.3).
+  const notes = result.treeNotes;
+  const badNotes = result.problems.filter((p) => p.reason === 'bad-note').length;
+  const older = notes?.withoutNote ? ` (${notes.withoutNote} checkpoint(s) carry none)` : '';
+  if (badNotes > 0)
+    lines.push(`✘ export's checkpoint notes: ${badNotes} do NOT hold, of ${badNotes + notes!.checked}${older}.`);
+  else if (notes && notes.checked > 0) {
+    lines.push(
+      `✔ export's checkpoint notes: ${notes.checked} ${result.signed ? 'signed and ' : ''}matching the Merkle tree of its events${older}.`,
+    );
+    if (!result.signed)
+      lines.push("  note: without the public key the notes' signatures were NOT checked, only their roots.");
+  } else if (notes?.withoutNote) lines.push(`  No checkpoint in ${source} carries a signed note${older}.`);
   return lines;
 }
 
