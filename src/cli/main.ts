@@ -197,7 +197,8 @@ function bundleLines(result: AnchoredVerifyResult, source: string): string[] {
       );
     }
   }
-  const mark = result.problems.length === 0 ? '✔' : '✘';
+  // A note that fails is the notes' line below, not the checkpoints'.
+  const mark = result.problems.every((p) => p.reason === 'bad-note') ? '✔' : '✘';
   const latest = bundle.latestSeq === null ? '' : `; newest: seq ${bundle.latestSeq}, ${bundle.latestTime}`;
   const how = result.signed
     ? `checked with key ${result.keyId}`
