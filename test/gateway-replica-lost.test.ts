@@ -5,7 +5,7 @@ import type { AuditEvent } from '../src/audit/event.ts';
 import { eventsAbout, idsOf } from '../src/audit/receipts/links.ts';
 import { checkStory } from '../src/audit/receipts/story.ts';
 import { createDb, createPool } from '../src/db/database.ts';
-import type { Gateway } from '../src/gateway/server.ts';
+import { SESSION_FENCE_MS, type Gateway, type GatewayOptions } from '../src/gateway/server.ts';
 import { LOST_TEXT } from '../src/gateway/session.ts';
 import { eventSentence } from '../src/slack/blocks/event-sentences.ts';
 import { startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
@@ -54,13 +54,15 @@ describe('gateway sessions of a lost replica', () => {
   });
 
   /** Another replica, whose connections to Gatehouse's database go through a relay the test can cut. */
-  async function replicaBehindRelay(): Promise<{ gateway: Gateway; relay: TcpProxy }> {
+  async function replicaBehindRelay(
+    overrides: Partial<GatewayOptions> = {},
+  ): Promise<{ gateway: Gateway; relay: TcpProxy }> {
     const direct = new URL(world.t.url);
     const relay = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port) });
     const pool = createPool(relay.urlFor(world.t.url), 4);
     pool.on('error', () => undefined);
     const db = createDb(pool);
-    const gateway = await world.replica({ db, databaseUrl: relay.urlFor(world.t.url) });
+    const gateway = await world.replica({ db, databaseUrl: relay.urlFor(world.t.url), ...overrides });
     cleanups.push(async () => {
       await relay.stop();
       await db.destroy();
@@ -201,6 +203,85 @@ describe('gateway sessions of a lost replica', () => {
       [id],
     );
     expect(Number(rows[0]!.n)).toBe(1);
+  });
+
+  it('stops recording for a replica cut off too long: it ends its sessions, and each end is recorded once, by it or the sweep', async () => {
+    let ahead = 0;
+    const { gateway: cutOff, relay } = await replicaBehindRelay({ now: () => Date.now() + ahead });
+    const billing = await world.grant('billing-db');
+    const reports = await world.grant('reports-db');
+    const first = await pgClient(billing.credentials, cutOff.address().port);
+    const second = await pgClient(reports.credentials, cutOff.address().port);
+    const toldSecond = new Promise<Error>((resolve) => second.on('error', resolve));
+    await first.query('select 1');
+    await second.query('select 1');
+    const idOf = (grantId: string) => cutOff.liveSessions().find((session) => session.grant.id === grantId)!.id;
+    const [byHolder, bySweep] = [idOf(billing.grantId), idOf(reports.grantId)];
+
+    relay.cut();
+    ahead = SESSION_FENCE_MS + 1;
+    // A statement now is not recorded, nor run: the session ends instead.
+    await expect(first.query('select 2')).rejects.toThrow(LOST_TEXT);
+    // The other ends at the replica's next re-check, idle as it is.
+    expect((await toldSecond).message).toBe(LOST_TEXT);
+    expect(await endsOf(byHolder)).toEqual([]);
+    // The sweep gets to one of them while the replica is still cut off.
+    await unseenForTooLong(bySweep);
+    expect(await endLostSessions(world.service.ctx)).toBe(1);
+
+    relay.restore();
+    expect(await cutOff.sessionEnded(byHolder)).toMatchObject({ reason: 'replica_lost', statements: 1 });
+    expect(await cutOff.sessionEnded(bySweep)).toMatchObject({ reason: 'replica_lost' });
+    // Each has one end: the holder's own, counted exactly, and the sweep's, with the replica it lost.
+    await waitFor(async () => (await endsOf(byHolder)).length > 0);
+    const holders = await endsOf(byHolder);
+    expect(holders.map((e) => e.body)).toEqual([
+      expect.objectContaining({ reason: 'replica_lost', statements: 1, refused: 0, in_transaction: false }),
+    ]);
+    expect(holders[0]!.body).not.toHaveProperty('replica');
+    expect((await endsOf(bySweep)).map((e) => [e.body.reason, e.body.replica])).toEqual([
+      ['replica_lost', cutOff.replica],
+    ]);
+    const statements = (await chain()).filter((e) => e.subject === byHolder && e.action === 'gateway.statement');
+    expect(statements.map((e) => e.body.sql)).toEqual(['select 1']);
+    // Nothing is left for the sweep.
+    await unseenForTooLong(byHolder);
+    expect(await endLostSessions(world.service.ctx)).toBe(0);
+    for (const grantId of [billing.grantId, reports.grantId]) {
+      const about = eventsAbout(grantId, await chain()).map((linked) => linked.event);
+      expect(checkStory(idsOf(grantId, about), about)).toEqual([]);
+    }
+  });
+
+  it("checks a lost replica's counts on a receipt as at most the chain's, any other end's exactly", () => {
+    const event = (seq: number, action: string, body: Record<string, unknown>): AuditEvent => ({
+      v: 1,
+      seq,
+      time: '2026-12-04T10:00:00.000000Z',
+      actor: 'system',
+      action,
+      subject: 'ses_1',
+      body: { grant: 'grt_1', ...body },
+    });
+    const session = [
+      event(1, 'gateway.session_started', {}),
+      event(2, 'gateway.statement', { n: 1 }),
+      event(3, 'gateway.statement_refused', { n: 2 }),
+      event(4, 'gateway.statement', { n: 3 }),
+    ];
+    const problemsWith = (end: Record<string, unknown>) =>
+      checkStory({ grant: 'grt_1', request: null, extensions: new Set() }, [
+        ...session,
+        event(5, 'gateway.session_ended', end),
+      ])
+        .map((p) => p.message)
+        .filter((m) => m.includes('ses_1'));
+    expect(problemsWith({ reason: 'replica_lost', statements: 2, refused: 1 })).toEqual([]);
+    expect(problemsWith({ reason: 'replica_lost', statements: 0, refused: 0 })).toEqual([]);
+    expect(problemsWith({ reason: 'replica_lost', statements: 4, refused: 1 })).toHaveLength(1);
+    expect(problemsWith({ reason: 'replica_lost', statements: 'two', refused: 1 })).toHaveLength(1);
+    expect(problemsWith({ reason: 'client_closed', statements: 3, refused: 1 })).toEqual([]);
+    expect(problemsWith({ reason: 'client_closed', statements: 2, refused: 1 })).toHaveLength(1);
   });
 
   it('says in the audit channel that the replica was lost, and that the counts are as of when it was last seen', () => {

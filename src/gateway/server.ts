@@ -39,6 +39,8 @@ export interface GatewayOptions {
   log: Logger;
   /** Names this process in gateway_sessions. */
   replica?: string;
+  /** Milliseconds now, for how long since the sessions were last refreshed (Date.now; tests move it on). */
+  now?: () => number;
 }
 
 /** How often a replica re-checks the grants of the sessions it holds, whatever it was told. */
@@ -49,7 +51,7 @@ const RECHECK_MS = 5_000;
  * (SESSION_LOST_AFTER_MS after they were last seen), so that no statement of theirs lands on
  * the chain after that end when the database comes back.
  */
-const SESSION_FENCE_MS = SESSION_LOST_AFTER_MS - 6 * RECHECK_MS;
+export const SESSION_FENCE_MS = SESSION_LOST_AFTER_MS - 6 * RECHECK_MS;
 /** setTimeout's longest delay; a later end is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Ended sessions whose summaries sessionEnded() still answers with. */
@@ -113,14 +115,17 @@ export class Gateway {
   private recheck: NodeJS.Timeout | null = null;
   private stopped = false;
   /** When the last refresh of the held sessions' rows that succeeded was sent (Date.now()). */
-  private touchedAt = Date.now();
+  private touchedAt: number;
   /** It ended its sessions for want of a refresh, and said so (once per loss). */
   private fenced = false;
   readonly replica: string;
+  private readonly now: () => number;
 
   private constructor(private readonly options: GatewayOptions) {
     this.recorder = new GroupAppender(options.db, options.log);
     this.replica = options.replica ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.now = options.now ?? Date.now;
+    this.touchedAt = this.now();
     this.server = createServer((socket) => void this.accept(socket));
     this.listener = new Listener({
       databaseUrl: options.databaseUrl,
@@ -595,7 +600,7 @@ export class Gateway {
 
   /** Whether this replica went SESSION_FENCE_MS without refreshing its sessions: then they must end. */
   private lost(): boolean {
-    return Date.now() - this.touchedAt > SESSION_FENCE_MS;
+    return this.now() - this.touchedAt > SESSION_FENCE_MS;
   }
 
   private async recheckAll(): Promise<void> {
@@ -610,7 +615,7 @@ export class Gateway {
       for (const session of this.sessions.values()) void session.end('replica_lost', LOST_TEXT);
     }
     const held = [...this.sessions.values()];
-    const sent = Date.now();
+    const sent = this.now();
     const open = await touchSessions(
       this.options.db,
       held.map((session) => ({ id: session.id, ...session.counts })),
