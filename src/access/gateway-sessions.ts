@@ -29,10 +29,15 @@ export interface NewSession {
   upstreamKey: { pid: number; secret: number };
 }
 
-/** Records a session opened, and queues the update of its request's approval cards (owners see it live there). */
-export async function recordSessionStart(db: Db, session: NewSession): Promise<void> {
+/**
+ * Records a session opened, with its `gateway.session_started` in the same transaction (a
+ * row the lost-session sweep may end always has its start on the chain), and queues the
+ * update of its request's approval cards (owners see it live there).
+ */
+export async function recordSessionStart(db: Db, session: NewSession, event?: AuditEventInput): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await insertSession(trx, session);
+    if (event) await appendEvent(trx, event);
     await notify(trx, { kind: 'notify_gateway_session_started', sessionId: session.id });
   });
 }

@@ -449,42 +449,52 @@ export class Gateway {
       throw new Error(`could not reach ${resource.name}: ${(err as Error).message}`);
     }
     const cancelKey = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(-(2 ** 31), 2 ** 31 - 1) };
+    const grant = { grant: login.grant_id, resource: login.resource_id };
     try {
-      await recordSessionStart(this.options.db, {
-        id,
-        grantId: login.grant_id,
-        userId: login.user_id,
-        resourceId: login.resource_id,
-        replica: this.replica,
-        clientAddress: clientAddress ?? null,
-        applicationName: params.application_name?.slice(0, 200) ?? null,
-        cancelKey,
-        upstreamKey: { pid: upstream.pid, secret: upstream.secret },
-      });
-      await this.recorder.append({
-        actor: login.user_id,
-        action: 'gateway.session_started',
-        subject: id,
-        body: {
-          grant: login.grant_id,
-          resource: login.resource_id,
-          database: this.targetOf(resource).database,
-          role,
-          client_address: clientAddress ?? null,
-          application_name: params.application_name?.slice(0, 200) ?? null,
-          tls,
+      await recordSessionStart(
+        this.options.db,
+        {
+          id,
+          grantId: login.grant_id,
+          userId: login.user_id,
+          resourceId: login.resource_id,
           replica: this.replica,
+          clientAddress: clientAddress ?? null,
+          applicationName: params.application_name?.slice(0, 200) ?? null,
+          cancelKey,
+          upstreamKey: { pid: upstream.pid, secret: upstream.secret },
         },
-      });
+        {
+          actor: login.user_id,
+          action: 'gateway.session_started',
+          subject: id,
+          body: {
+            ...grant,
+            database: this.targetOf(resource).database,
+            role,
+            client_address: clientAddress ?? null,
+            application_name: params.application_name?.slice(0, 200) ?? null,
+            tls,
+            replica: this.replica,
+          },
+        },
+      );
     } catch (err) {
       upstream.socket.destroy();
-      // The row, if it was written, must not stay live.
-      await recordSessionEnd(this.options.db, id, {
-        reason: 'upstream_closed',
-        statements: 0,
-        rows: 0,
-        refused: 0,
-      }).catch(() => undefined);
+      // A start committed all the same (its answer lost) must not stay live: ended on the
+      // record now if the database can be reached, else by the lost-session sweep.
+      const none = { statements: 0, rows: 0, refused: 0 };
+      await recordSessionEnd(
+        this.options.db,
+        id,
+        { reason: 'upstream_closed', ...none },
+        {
+          actor: 'system',
+          action: 'gateway.session_ended',
+          subject: id,
+          body: { ...grant, reason: 'upstream_closed', ...none, duration_ms: 0, in_transaction: false },
+        },
+      ).catch(() => undefined);
       this.options.log.error(
         { err, grantId: login.grant_id },
         'a gateway session was refused: its start could not be recorded',
