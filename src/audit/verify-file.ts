@@ -141,7 +141,7 @@ export async function readExportFile(file: string, options: VerifyFileOptions = 
       if (bundle) {
         checker.watch(bundle.checkpoints.map((cp) => cp.checkpoint.seq));
         notedSeqs = new Set(bundle.checkpoints.filter((cp) => cp.note !== null).map((cp) => cp.checkpoint.seq));
-        lastNotedSeq = Math.max(0, ...notedSeqs);
+        for (const seq of notedSeqs) lastNotedSeq = Math.max(lastNotedSeq, seq);
       }
     }
     const parsed = parseEventLine(text);
