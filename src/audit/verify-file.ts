@@ -37,7 +37,7 @@ export interface ExportedCheckpoint {
   note: string | null;
 }
 
-/** What a format 2 export says about itself: its log, the key its checkpoints name, and the checkpoints, oldest first. */
+/** What a format 2 or 3 export says about itself: its log, the key its checkpoints name, and the checkpoints, oldest first. */
 export interface ExportBundle {
   version: ExportVersion;
   logId: string;
