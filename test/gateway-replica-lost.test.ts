@@ -7,6 +7,7 @@ import { checkStory } from '../src/audit/receipts/story.ts';
 import { createDb, createPool } from '../src/db/database.ts';
 import { SESSION_FENCE_MS, type Gateway, type GatewayOptions } from '../src/gateway/server.ts';
 import { LOST_TEXT } from '../src/gateway/session.ts';
+import { formatSessionReport } from '../src/cli/session-report.ts';
 import { eventSentence } from '../src/slack/blocks/event-sentences.ts';
 import { startGatewayWorld, type GatewayWorld } from './support/gateway.ts';
 import { TcpProxy } from './support/tcp-proxy.ts';
@@ -299,6 +300,33 @@ describe('gateway sessions of a lost replica', () => {
     );
     expect(sentence).toBe(
       'A database session on *Billing database* ended: the gateway replica holding it was lost (2 statements, 5 min long, until its replica was last seen).',
+    );
+  });
+
+  it('says in `gatehouse audit session` which replica was lost, when it was last seen, and that its counts are as of then', () => {
+    const ended: AuditEvent = {
+      v: 1,
+      seq: 12,
+      time: '2026-12-04T10:01:30.000000Z',
+      actor: 'system',
+      action: 'gateway.session_ended',
+      subject: 'ses_1',
+      body: {
+        grant: 'grt_1',
+        resource: 'billing-db',
+        reason: 'replica_lost',
+        statements: 0,
+        refused: 0,
+        rows: 0,
+        duration_ms: 1000,
+        in_transaction: null,
+        replica: 'gw-2:4711:ab12cd',
+        last_seen_at: '2026-12-04T10:00:00.000Z',
+        counts_as_of: '2026-12-04T10:00:00.000Z',
+      },
+    };
+    expect(formatSessionReport('ses_1', [{ canonical: JSON.stringify(ended), event: ended }])).toContain(
+      '  ended:     2026-12-04T10:01:30.000000Z (seq 12): the gateway replica holding it was lost (killed, or cut off from Gatehouse); the lost-session sweep ended it (gw-2:4711:ab12cd, last seen 2026-12-04T10:00:00.000Z; its counts are as of then)',
     );
   });
 });

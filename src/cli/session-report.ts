@@ -22,6 +22,7 @@ const END_REASONS: Record<string, string> = {
   upstream_closed: 'the database closed the connection',
   setting_changed: 'the gateway ended it: the session changed its encoding or string settings',
   gateway_stopped: 'the gateway stopped',
+  replica_lost: 'the gateway replica holding it was lost (killed, or cut off from Gatehouse)',
 };
 
 /**
@@ -132,10 +133,15 @@ export function formatSessionReport(sessionId: string, items: SessionEvent[]): s
 function howItEnded(ended: AuditEvent, endRequest: AuditEvent | null): string {
   const reason = ended.body.reason;
   const said = typeof reason === 'string' ? (END_REASONS[reason] ?? text(reason)) : text(reason);
+  // The sweep says which replica it lost and when it last saw it; its counts are as of then.
+  const lost =
+    reason === 'replica_lost' && ended.body.last_seen_at !== undefined
+      ? `; the lost-session sweep ended it (${text(ended.body.replica)}, last seen ${text(ended.body.last_seen_at)}; its counts are as of then)`
+      : '';
   const asked = endRequest
     ? `; ${text(endRequest.actor)} pressed End session at ${endRequest.time} (seq ${endRequest.seq})`
     : '';
-  return `${said}${asked}`;
+  return `${said}${lost}${asked}`;
 }
 
 function stillOpen(endRequest: AuditEvent | null): string {
