@@ -62,7 +62,7 @@ export interface AnchoredVerifyResult extends VerifyResult {
   /** What a format 2 export carries: its log, the key its header names, its checkpoints; null otherwise. */
   bundle?: BundleTally | null;
   anchors: AnchorTally;
-  /** The checkpoints' signed notes checked against the log's Merkle tree; absent where they were not (no key, a file). */
+  /** The checkpoints' signed notes checked against the Merkle tree of the log or the export; absent where they were not. */
   treeNotes?: { checked: number; withoutNote: number };
   problems: CheckpointProblem[];
   warnings: string[];
