@@ -17,7 +17,9 @@ export interface PumpOptions {
 /**
  * Runs rounds of delivery: at once after a round that did work or when the cue wakes it,
  * every `pollMs` when there was nothing to do, and after the `failed` delay when a round
- * threw. One round at a time; a wake during a round makes the next one start at once.
+ * threw: a wake then does not cut that delay short (a 429's Retry-After is Slack's to set,
+ * and events go on being chained meanwhile). One round at a time; a wake during a round
+ * makes the next one start at once, or once the failure's delay has passed.
  */
 export class Pump {
   private timer: NodeJS.Timeout | null = null;
@@ -26,6 +28,8 @@ export class Pump {
   private stopped = true;
   private failures = 0;
   private lastWorkAt = -Infinity;
+  /** After a failed round, no round starts before this (Slack's Retry-After, or the backoff), whatever wakes the pump. */
+  private retryAt = -Infinity;
   private readonly pollMs: number;
   private readonly minIntervalMs: number;
   private readonly wake = () => this.schedule(0);
@@ -65,7 +69,8 @@ export class Pump {
       return;
     }
     if (this.timer) clearTimeout(this.timer);
-    const wait = Math.max(delayMs, this.lastWorkAt + this.minIntervalMs - this.options.now().getTime());
+    const now = this.options.now().getTime();
+    const wait = Math.max(delayMs, this.lastWorkAt + this.minIntervalMs - now, this.retryAt - now);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.wokenWhileRunning = false;
@@ -81,12 +86,15 @@ export class Pump {
     try {
       const done = await this.options.round();
       this.failures = 0;
+      this.retryAt = -Infinity;
       if (done === 0) return this.pollMs;
       this.lastWorkAt = this.options.now().getTime();
       return 0;
     } catch (err) {
       this.failures += 1;
-      return this.options.failed(err, this.failures);
+      const delay = this.options.failed(err, this.failures);
+      this.retryAt = this.options.now().getTime() + delay;
+      return delay;
     }
   }
 }
