@@ -183,15 +183,27 @@ describe('gatehouse audit verify --since', () => {
     expect(ok.stdout).toContain(
       `✔ verified events 6 … 13 (8 events) since checkpoint #1 of ${cp.time}; everything before it is trusted from that checkpoint, not re-checked.`,
     );
+    // The notes of the trusted checkpoint and those after it (seq 5 and 10), as a full verify checks them.
+    expect(ok.stdout).toMatch(/✔ checkpoint notes: 2 signed and matching the Merkle tree; newest: 10 events/);
     const byId = await run('--since', '#2', '--json');
     expect(byId.code, byId.output).toBe(0);
     expect(JSON.parse(byId.stdout)).toMatchObject({ ok: true, since: { seq: 10, newEvents: 3 }, headSeq: 13 });
+    expect(byId.stderr).toMatch(/✔ checkpoint notes: 1 signed and matching/);
 
     const other = join(dir, 'other-log.json');
     await writeFile(other, checkpointToJson(signCheckpoint({ ...cp, logId: 'staging-log' }, w.key)));
     const refused = await run('--since', other);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`is a checkpoint of log staging-log, but this database holds log ${cp.logId}`);
+
+    // A note after the trusted checkpoint edited: its signature fails, and --since says so.
+    await tamperCheckpoints(
+      w.t,
+      `update audit_checkpoints set note = replace(note, E'\\n10\\n', E'\\n9\\n') where seq = 10`,
+    );
+    const badNote = await run('--since', w.keptFile);
+    expect(badNote.code, badNote.output).toBe(1);
+    expect(badNote.stdout).toMatch(/✘ checkpoint notes: 1 do NOT hold, of 2/);
 
     await tamper(w.t, `update audit_events set canonical = replace(canonical, '"n":1', '"n":11') where seq = 11`);
     const broken = await run('--since', w.keptFile);

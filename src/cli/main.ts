@@ -256,6 +256,14 @@ audit
         if (options.json) printVerification(result, 'The audit log', notes, true);
         else console.log([formatSinceReport(result, 'The audit log'), ...notes.map((n) => `  note: ${n}`)].join('\n'));
         if (!result.ok) process.exitCode = EXIT_BROKEN;
+        // The notes of the trusted checkpoint and those after it, and the witnesses, as a full verify checks them.
+        await verifyNotesAndWitnesses(
+          database,
+          anchoring.publicKey,
+          result.headSeq,
+          options as WitnessVerifyOptions,
+          result.since.seq,
+        );
         return;
       }
       const total = await headSeq(database.pool);

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { checkCheckpointNotes, formatNoteCheck, treeRoots } from '../audit/checkpoints/note-checks.ts';
+import { listCheckpoints } from '../audit/checkpoints/store.ts';
 import {
   generateCheckpointKey,
   loadPublicKey,
@@ -182,15 +183,19 @@ export function witnessVerifyOptions(command: Command): Command {
  * After `audit verify`'s chain and checkpoint checks: every checkpoint note (signature, size,
  * root recomputed from the tree) and, with --witness, the witnesses' cosignatures. Prints
  * its lines (to stderr with --json, so stdout stays one JSON document) and sets the exit code.
+ * With `fromSeq` (`--since`), only the notes of checkpoints from that seq on.
  */
 export async function verifyNotesAndWitnesses(
   database: DatabaseHandle,
   publicKey: CheckpointPublicKey | null,
   headSeq: number | null,
   options: WitnessVerifyOptions,
+  fromSeq = 0,
 ): Promise<boolean> {
   const verifiers = await Promise.all((options.witness ?? []).map((v, i) => readVkey(v, `--witness #${i + 1}`)));
-  const notes = await checkCheckpointNotes(database.pool, database.db, publicKey);
+  const checkpoints =
+    fromSeq > 0 ? (await listCheckpoints(database.pool)).filter((cp) => cp.seq >= fromSeq) : undefined;
+  const notes = await checkCheckpointNotes(database.pool, database.db, publicKey, checkpoints);
   const lines = formatNoteCheck(notes, publicKey !== null);
   let ok = notes.ok;
   if (verifiers.length > 0 || options.witnesses !== undefined) {
