@@ -168,6 +168,19 @@ describe('checkpoints in the audit channel', () => {
     expect(there).toMatchObject({ ok: true, signed: true, anchors: { checked: 1, latestSeq: newest.seq } });
   });
 
+  /** The newest `audit.verified` record's body, once what is queued is chained. */
+  async function latestVerification(): Promise<unknown> {
+    await bot.gatehouse.audit.flush();
+    const record = await t.db
+      .selectFrom('audit_log')
+      .select('body')
+      .where('action', '=', 'audit.verified')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    return record.body;
+  }
+
   it("checks every checkpoint's signed note against the Merkle tree in /verify-audit, as `audit verify` does", async () => {
     await bot.gatehouse.audit.flush();
     const newest = (await bot.gatehouse.checkpointer!.checkpointNow()) ?? (await latestCheckpoint(t.pool))!;
@@ -195,15 +208,7 @@ describe('checkpoints in the audit channel', () => {
         `\`bad-note\` at seq ${newest.seq}, caught by database checkpoint #${target.id}`,
       );
       expect(String(caught.body.text)).toContain("the Merkle tree's signed roots do not hold");
-      await bot.gatehouse.audit.flush();
-      const record = await t.db
-        .selectFrom('audit_log')
-        .select('body')
-        .where('action', '=', 'audit.verified')
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .executeTakeFirstOrThrow();
-      expect(record.body).toMatchObject({
+      expect(await latestVerification()).toMatchObject({
         ok: false,
         tree_notes: rows.length - 1,
         problems: [expect.objectContaining({ reason: 'bad-note', seq: newest.seq })],
@@ -248,15 +253,7 @@ describe('checkpoints in the audit channel', () => {
       new RegExp(`\`truncated\` at seq ${newest.seq}, caught by audit channel ${AUDIT_CHANNEL} message \\d+\\.\\d+`),
     );
     expect(String(caught.body.text)).not.toContain('database checkpoint');
-    await bot.gatehouse.audit.flush();
-    const record = await t.db
-      .selectFrom('audit_log')
-      .select('body')
-      .where('action', '=', 'audit.verified')
-      .orderBy('seq', 'desc')
-      .limit(1)
-      .executeTakeFirstOrThrow();
-    expect(record.body).toMatchObject({
+    expect(await latestVerification()).toMatchObject({
       ok: false,
       problems: expect.arrayContaining([expect.objectContaining({ reason: 'truncated', seq: newest.seq })]),
     });
