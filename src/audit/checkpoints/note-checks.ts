@@ -4,7 +4,7 @@ import { treeRoot } from '../tree/prove.ts';
 import { byStorage, nodeKey, readParts, resolveNodes, type Queryable } from '../tree/read.ts';
 import { rootShape } from '../tree/shape.ts';
 import type { CheckpointPublicKey } from './keys.ts';
-import { NoteError, noteVerifier, openNote, parseCheckpointBody, parseNote } from './note.ts';
+import { NoteError, noteVerifier, openNote, parseCheckpointBody, parseNote, type CheckpointBody } from './note.ts';
 import { listCheckpoints, type StoredCheckpoint } from './store.ts';
 
 /** What the stored checkpoint notes showed (docs/merkle.md §11.3). */
@@ -82,6 +82,32 @@ export function treeRoots(db: Queryable): TreeRoots {
 }
 
 /**
+ * A checkpoint's note opened for checking, the stored ones' and an export's alike: a
+ * checkpoint note, signed by `publicKey` under its own origin as key name when a key is
+ * given, of size = the checkpoint's seq. Its root is left to the caller, who has the tree
+ * (the database's, or the export's events). `what` names the checkpoint in the problem;
+ * `signature` says whether the note itself held (it was the size that did not).
+ */
+export function openCheckpointNote(
+  note: string,
+  seq: number,
+  publicKey: CheckpointPublicKey | null,
+  what: string,
+): { body: CheckpointBody } | { problem: string; signature: boolean } {
+  let body: CheckpointBody;
+  try {
+    body = parseCheckpointBody(parseNote(note).body);
+    if (publicKey) openNote(note, [noteVerifier(body.origin, publicKey)]);
+  } catch (err) {
+    if (!(err instanceof NoteError)) throw err;
+    return { problem: `${what}'s note does not hold: ${err.message}`, signature: false };
+  }
+  if (body.size !== seq)
+    return { problem: `${what} is of seq ${seq}, but its note signs a tree of ${body.size} events`, signature: true };
+  return { body };
+}
+
+/**
  * Checks every stored checkpoint note: signed by `publicKey` under its own origin as key
  * name, of size = the checkpoint's seq, and of the root the log's tree has at that size
  * (recomputed from audit_tree and the events). A note that fails says the tree or the
@@ -103,20 +129,14 @@ export async function checkCheckpointNotes(
   for (const cp of all) {
     if (cp.note === null) continue;
     const problem = (message: string) => problems.push({ id: cp.id, seq: cp.seq, message });
-    let body;
-    try {
-      body = parseCheckpointBody(parseNote(cp.note).body);
-      if (publicKey) openNote(cp.note, [noteVerifier(body.origin, publicKey)]);
-    } catch (err) {
-      if (!(err instanceof NoteError)) throw err;
-      problem(`checkpoint #${cp.id}'s note does not hold: ${err.message}`);
+    const opened = openCheckpointNote(cp.note, cp.seq, publicKey, `checkpoint #${cp.id}`);
+    if ('problem' in opened) {
+      if (opened.signature) checked++;
+      problem(opened.problem);
       continue;
     }
+    const { body } = opened;
     checked++;
-    if (body.size !== cp.seq) {
-      problem(`checkpoint #${cp.id} is of seq ${cp.seq}, but its note signs a tree of ${body.size} events`);
-      continue;
-    }
     const root = await rootOf(body.size);
     if (root !== body.root) {
       problem(

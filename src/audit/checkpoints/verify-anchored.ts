@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Anchor } from './anchors.ts';
 import { judgeCheckpoints, unsignedResult, type AnchoredVerifyResult, type CheckpointProblem } from './checks.ts';
 import type { CheckpointPublicKey } from './keys.ts';
-import { NoteError, noteVerifier, openNote, parseCheckpointBody, parseNote } from './note.ts';
+import { openCheckpointNote } from './note-checks.ts';
 import { listCheckpoints, readLogId } from './store.ts';
 import { ChainChecker } from '../checker.ts';
 import { readExportFile, type ExportBundle } from '../verify-file.ts';
@@ -98,19 +98,12 @@ function judgeExportedNotes(
       continue;
     }
     const problem = (message: string) => problems.push({ reason: 'bad-note', source, seq: cp.seq, message });
-    let body;
-    try {
-      body = parseCheckpointBody(parseNote(note).body);
-      if (key) openNote(note, [noteVerifier(body.origin, key)]);
-    } catch (err) {
-      if (!(err instanceof NoteError)) throw err;
-      problem(`${source}'s note does not hold: ${err.message}.`);
+    const opened = openCheckpointNote(note, cp.seq, key, source);
+    if ('problem' in opened) {
+      problem(`${opened.problem}.`);
       continue;
     }
-    if (body.size !== cp.seq) {
-      problem(`${source} is of seq ${cp.seq}, but its note signs a tree of ${body.size} events.`);
-      continue;
-    }
+    const { body } = opened;
     const root = treeRoots.get(cp.seq);
     if (root === undefined) continue;
     if (root !== body.root) {
